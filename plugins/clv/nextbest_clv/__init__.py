@@ -1,0 +1,1 @@
+"""nextbest-clv: customer lifetime value plugin for nextbest."""

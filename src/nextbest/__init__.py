@@ -1,0 +1,1 @@
+"""nextbest: next-best-offer decisioning host."""
