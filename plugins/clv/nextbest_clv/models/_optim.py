@@ -91,7 +91,7 @@ def fit_mle(
     x0: dict[str, float],
     *,
     penalizer: float = 0.0,
-    n_observations: int = 1,
+    n_observations: float = 1.0,
     log_bounds: tuple[float, float] = DEFAULT_LOG_BOUNDS,
     max_iterations: int = 2000,
     gradient_tolerance: float = 1e-9,
@@ -107,8 +107,8 @@ def fit_mle(
         x0: parameter names and positive starting values.
         penalizer: L2 penalty coefficient on the natural parameters, added to the mean
             negative log-likelihood (lifetimes' ``penalizer_coef``); 0 for plain MLE.
-        n_observations: the number of independent observations (customers, cohort members)
-            the likelihood sums over; scales the objective as described in the module doc.
+        n_observations: the number (or total weight) of independent observations (customers,
+            cohort members) the likelihood sums over; scales the objective (see the module doc).
         log_bounds: lower and upper bound of every log-parameter.
         max_iterations: optimiser iteration cap per attempt.
         gradient_tolerance: tolerance on the projected gradient of the mean objective.
@@ -127,8 +127,8 @@ def fit_mle(
         raise FitError(f"{model_name}: starting values must be positive and finite, got {x0}")
     if not math.isfinite(penalizer) or penalizer < 0:
         raise FitError(f"{model_name}: penalizer must be a finite number >= 0, got {penalizer}")
-    if n_observations < 1:
-        raise FitError(f"{model_name}: n_observations must be >= 1, got {n_observations}")
+    if not (math.isfinite(n_observations) and n_observations > 0):
+        raise FitError(f"{model_name}: n_observations must be > 0, got {n_observations}")
     lo, hi = log_bounds
     scale = 1.0 / n_observations
 
