@@ -297,7 +297,9 @@ def _validated_batch(
         bad = ~np.isfinite(freq_raw) | (freq_raw != np.floor(freq_raw))
         if bad.any():
             i = _first_bad(bad)
-            raise RfmInputError(f"frequency must be whole counts; index {i} has {freq_raw[i]!r}")
+            raise RfmInputError(
+                f"frequency must be whole counts; index {i} has {float(freq_raw[i])!r}"
+            )
     freq = freq_raw.astype(np.int64)
     if (low := freq < 1).any():
         i = _first_bad(low)
@@ -307,29 +309,29 @@ def _validated_batch(
         )
     if (bad := ~np.isfinite(money) | (money < 0)).any():
         i = _first_bad(bad)
-        raise RfmInputError(f"monetary must be finite and >= 0; index {i} has {money[i]!r}")
+        raise RfmInputError(f"monetary must be finite and >= 0; index {i} has {float(money[i])!r}")
     if (bad := ~_times_ok(last)).any():
         i = _first_bad(bad)
-        raise RfmInputError(f"last_at must be {_TIME_RULE}; index {i} has {last[i]!r}")
+        raise RfmInputError(f"last_at must be {_TIME_RULE}; index {i} has {float(last[i])!r}")
 
     as_us = _scalar_to_us(as_of, "as_of")
     last_us = _to_us(last)
     if (late := last_us > as_us).any():
         i = _first_bad(late)
         raise RfmInputError(
-            f"last_at must not be after as_of ({as_of!r}); index {i} has {last[i]!r}"
+            f"last_at must not be after as_of ({as_of!r}); index {i} has {float(last[i])!r}"
         )
     first_us = None
     if first is not None:
         if (bad := ~_times_ok(first)).any():
             i = _first_bad(bad)
-            raise RfmInputError(f"first_at must be {_TIME_RULE}; index {i} has {first[i]!r}")
+            raise RfmInputError(f"first_at must be {_TIME_RULE}; index {i} has {float(first[i])!r}")
         first_us = _to_us(first)
         if (bad := first_us > last_us).any():
             i = _first_bad(bad)
             raise RfmInputError(
-                f"first_at must not be after last_at; index {i} has first_at={first[i]!r}, "
-                f"last_at={last[i]!r}"
+                f"first_at must not be after last_at; index {i} has first_at={float(first[i])!r}, "
+                f"last_at={float(last[i])!r}"
             )
     return last_us, first_us, freq, money, as_us
 
