@@ -90,7 +90,7 @@ def test_all_equal_values_score_50_everywhere() -> None:
 
 
 def test_zero_monetary_ranks_lowest_and_predicts_zero_revenue() -> None:
-    money = [0.0, 0.0, 10.0, 20.0]
+    money = [0.0, -0.0, 10.0, 20.0]  # -0.0 is zero spend too and ties with 0.0
     batch, _ = score_batch([days_ago(1)] * 4, [days_ago(100)] * 4, [2, 2, 2, 2], money, AS_OF)
     # Recency and frequency tie (0.5 each); monetary pct of 0 is (0 + 2) / 8 = 0.25,
     # of 10 is (2 + 3) / 8 = 0.625, of 20 is (3 + 4) / 8 = 0.875.
