@@ -28,16 +28,20 @@ class RfmSettings(BaseModel):
         allow_inf_nan=False,
     )
 
-    recency_weight: float = Field(0.35, alias="recencyWeight", ge=0.0)
-    frequency_weight: float = Field(0.35, alias="frequencyWeight", ge=0.0)
-    monetary_weight: float = Field(0.30, alias="monetaryWeight", ge=0.0)
-    at_risk_days: int = Field(30, alias="atRiskDays", gt=0)
-    churn_midpoint_days: float = Field(30.0, alias="churnMidpointDays", gt=0.0)
-    churn_slope: float = Field(0.08, alias="churnSlope", gt=0.0)
-    lifespan_months: float = Field(24.0, alias="lifespanMonths", gt=0.0)
-    segment_high_percentile: float = Field(75.0, alias="segmentHighPercentile", gt=0.0, lt=100.0)
-    segment_low_percentile: float = Field(25.0, alias="segmentLowPercentile", gt=0.0, lt=100.0)
-    cache_ttl_seconds: float = Field(300.0, alias="cacheTtlSeconds", gt=0.0)
+    recency_weight: float = Field(default=0.35, alias="recencyWeight", ge=0.0)
+    frequency_weight: float = Field(default=0.35, alias="frequencyWeight", ge=0.0)
+    monetary_weight: float = Field(default=0.30, alias="monetaryWeight", ge=0.0)
+    at_risk_days: int = Field(default=30, alias="atRiskDays", gt=0)
+    churn_midpoint_days: float = Field(default=30.0, alias="churnMidpointDays", gt=0.0)
+    churn_slope: float = Field(default=0.08, alias="churnSlope", gt=0.0)
+    lifespan_months: float = Field(default=24.0, alias="lifespanMonths", gt=0.0)
+    segment_high_percentile: float = Field(
+        default=75.0, alias="segmentHighPercentile", gt=0.0, lt=100.0
+    )
+    segment_low_percentile: float = Field(
+        default=25.0, alias="segmentLowPercentile", gt=0.0, lt=100.0
+    )
+    cache_ttl_seconds: float = Field(default=300.0, alias="cacheTtlSeconds", gt=0.0)
 
     @model_validator(mode="after")
     def _check_cross_field_rules(self) -> RfmSettings:
