@@ -1,1 +1,65 @@
-"""nextbest: next-best-offer decisioning host."""
+"""nextbest: a next-best-offer decisioning host built on pluggy.
+
+The public API is what this module exports; everything else is internal.
+"""
+
+from .engine.compiler import CompiledFlow
+from .engine.runner import CompiledCatalog
+from .engine.state import DecisionView
+from .errors import (
+    DecisionError,
+    FlowIssue,
+    FlowValidationError,
+    NextbestError,
+    PluginError,
+    UnknownFlowError,
+)
+from .hookspecs import hookimpl, hookspec
+from .host import Host
+from .models.decision import Candidate, Decision, DecisionItem, Drop, ScoreBreakdown, Trace
+from .models.offers import Offer, OfferCatalog
+from .models.request import DecisionRequest, OfferHistory
+from .registry import (
+    ContextProvider,
+    ContextRequest,
+    RuleContext,
+    RuleOutcome,
+    RuleType,
+    ValueProvider,
+    ValueRequest,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Candidate",
+    "CompiledCatalog",
+    "CompiledFlow",
+    "ContextProvider",
+    "ContextRequest",
+    "Decision",
+    "DecisionError",
+    "DecisionItem",
+    "DecisionRequest",
+    "DecisionView",
+    "Drop",
+    "FlowIssue",
+    "FlowValidationError",
+    "Host",
+    "NextbestError",
+    "Offer",
+    "OfferCatalog",
+    "OfferHistory",
+    "PluginError",
+    "RuleContext",
+    "RuleOutcome",
+    "RuleType",
+    "ScoreBreakdown",
+    "Trace",
+    "UnknownFlowError",
+    "ValueProvider",
+    "ValueRequest",
+    "__version__",
+    "hookimpl",
+    "hookspec",
+]

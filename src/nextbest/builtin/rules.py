@@ -1,0 +1,215 @@
+"""Built-in qualification rule types: segment_required, attribute_condition, recency_check,
+metric_condition and expression."""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from ..expressions import CompiledExpression, EvaluationError
+from ..registry import RuleContext, RuleOutcome, RuleType
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
+                              frozen=True)  # fmt: skip
+
+
+Operator = Literal["eq", "neq", "gt", "gte", "lt", "lte", "in", "not_in", "contains",
+                   "starts_with", "regex", "exists", "not_exists"]  # fmt: skip
+_BINARY: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "neq": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+    "in": lambda a, b: a in b,
+    "not_in": lambda a, b: a not in b,
+    "contains": lambda a, b: b in a,
+    "starts_with": lambda a, b: str(a).startswith(str(b)),
+}
+
+
+class _Condition(_Config):
+    operator: Operator
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> _Condition:
+        op = self.operator
+        if op in ("exists", "not_exists"):
+            return self
+        if self.value is None:
+            raise ValueError(f"operator {op!r} needs a 'value'")
+        if op in ("in", "not_in") and not isinstance(self.value, list | tuple):
+            raise ValueError(f"operator {op!r} needs a list 'value'")
+        if op == "regex":
+            try:
+                re.compile(str(self.value))
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {self.value!r}: {exc}") from None
+        return self
+
+
+def _compare(op: str, actual: Any, expected: Any) -> tuple[bool, str]:
+    if op == "exists":
+        return actual is not None, ""
+    if op == "not_exists":
+        return actual is None, ""
+    if op == "regex":
+        return re.search(str(expected), str(actual)) is not None, ""
+    try:
+        return bool(_BINARY[op](actual, expected)), ""
+    except TypeError:
+        return False, f"cannot compare {actual!r} {op} {expected!r}"
+
+
+# -- segment_required --------------------------------------------------------------------------
+class SegmentRequiredConfig(_Config):
+    """All of ``requiredSegments`` must be among the request's segments (empty passes)."""
+
+    required_segments: tuple[str, ...] = ()
+
+
+def _segment_required(cfg: SegmentRequiredConfig, ctx: RuleContext) -> RuleOutcome | bool:
+    have = ctx.request.segments
+    missing = [s for s in cfg.required_segments if s not in have]
+    if not missing:
+        return True
+    if not ctx.explain:
+        return False
+    return RuleOutcome(False, reason=f"missing segments {missing}",
+                       inputs={"segments": list(have), "requiredSegments":
+                               list(cfg.required_segments)})  # fmt: skip
+
+
+# -- attribute_condition -------------------------------------------------------------------------
+class AttributeConditionConfig(_Condition):
+    """Compares a request attribute; a missing attribute passes except for exists/not_exists."""
+
+    attribute: str = Field(min_length=1)
+
+
+def _attribute_condition(cfg: AttributeConditionConfig, ctx: RuleContext) -> RuleOutcome | bool:
+    attributes = ctx.request.attributes
+    if cfg.attribute not in attributes and cfg.operator not in ("exists", "not_exists"):
+        return True
+    actual = attributes.get(cfg.attribute)
+    passed, problem = _compare(cfg.operator, actual, cfg.value)
+    if passed or not ctx.explain:
+        return passed
+    return RuleOutcome(False, reason=problem or
+                       f"attribute {cfg.attribute!r} = {actual!r} fails {cfg.operator} "
+                       f"{cfg.value!r}",
+                       inputs={"attribute": cfg.attribute, "actual": actual,
+                               "operator": cfg.operator, "value": cfg.value})  # fmt: skip
+
+
+# -- recency_check -------------------------------------------------------------------------------
+class RecencyCheckConfig(_Config):
+    """Days since the customer last saw this offer must lie in [minDays, maxDays].
+    An offer the customer never saw passes."""
+
+    min_days: int | None = Field(None, ge=0)
+    max_days: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RecencyCheckConfig:
+        if self.min_days is None and self.max_days is None:
+            raise ValueError("give minDays and/or maxDays")
+        if (
+            self.min_days is not None
+            and self.max_days is not None
+            and self.min_days > self.max_days
+        ):
+            raise ValueError("minDays must not exceed maxDays")
+        return self
+
+
+def _recency_check(cfg: RecencyCheckConfig, ctx: RuleContext) -> RuleOutcome | bool:
+    days = ctx.get("offer.lastSeenDays")
+    if days is None:
+        return True
+    passed = (cfg.min_days is None or days >= cfg.min_days) and (
+        cfg.max_days is None or days <= cfg.max_days
+    )
+    if passed or not ctx.explain:
+        return passed
+    return RuleOutcome(False, reason=f"offer last seen {days} day(s) ago, outside "
+                       f"[{cfg.min_days}, {cfg.max_days}]",
+                       inputs={"lastSeenDays": days, "minDays": cfg.min_days,
+                               "maxDays": cfg.max_days})  # fmt: skip
+
+
+# -- metric_condition ----------------------------------------------------------------------------
+class MetricConditionConfig(_Condition):
+    """Compares a named context metric (``metrics.orders``, ``customer.score``, ...).
+    A missing metric fails unless ``missing: pass`` (exists/not_exists test presence)."""
+
+    metric: str = Field(min_length=1)
+    missing: Literal["pass", "fail"] = "fail"
+
+
+def _prepare_metric(cfg: MetricConditionConfig, compiler: Any) -> MetricConditionConfig:
+    if not compiler.is_known(cfg.metric):
+        raise ValueError(f"unknown metric {cfg.metric!r}: no context provider supplies it")
+    return cfg
+
+
+def _metric_condition(cfg: MetricConditionConfig, ctx: RuleContext) -> RuleOutcome | bool:
+    actual = ctx.get(cfg.metric)
+    if actual is None and cfg.operator not in ("exists", "not_exists"):
+        passed, problem = cfg.missing == "pass", f"metric {cfg.metric!r} has no value"
+    else:
+        passed, problem = _compare(cfg.operator, actual, cfg.value)
+    if passed or not ctx.explain:
+        return passed
+    return RuleOutcome(False, reason=problem or f"metric {cfg.metric!r} = {actual!r} fails "
+                       f"{cfg.operator} {cfg.value!r}",
+                       inputs={"metric": cfg.metric, "actual": actual,
+                               "operator": cfg.operator, "value": cfg.value})  # fmt: skip
+
+
+# -- expression ----------------------------------------------------------------------------------
+class ExpressionConfig(_Config):
+    """A formula that must be true (a failing formula counts as false)."""
+
+    expression: str = Field(min_length=1)
+
+
+def _prepare_expression(cfg: ExpressionConfig, compiler: Any) -> CompiledExpression:
+    compiled: CompiledExpression = compiler.compile(cfg.expression)
+    return compiled
+
+
+def _expression(expr: CompiledExpression, ctx: RuleContext) -> RuleOutcome | bool:
+    names = {name: ctx.get(name) for name in expr.names}
+    try:
+        value = expr.evaluate(names)
+    except EvaluationError as exc:
+        return RuleOutcome(False, reason=f"formula failed: {exc.reason}", inputs=names)
+    if value or not ctx.explain:
+        return bool(value)
+    return RuleOutcome(False, reason=f"{expr.source!r} is {value!r}", inputs=names)
+
+
+RULE_TYPES = (
+    RuleType("segment_required", SegmentRequiredConfig, _segment_required, "eligibility",
+             description="customer must be in every required segment"),
+    RuleType("attribute_condition", AttributeConditionConfig, _attribute_condition,
+             "eligibility", description="compare a request attribute with a value"),
+    RuleType("recency_check", RecencyCheckConfig, _recency_check, "match",
+             requires=lambda cfg: ("offer.lastSeenDays",),
+             description="days since the customer last saw the offer"),
+    RuleType("metric_condition", MetricConditionConfig, _metric_condition, "eligibility",
+             requires=lambda cfg: (cfg.metric,), prepare=_prepare_metric,
+             description="compare a named context metric with a value"),
+    RuleType("expression", ExpressionConfig, _expression, "eligibility",
+             prepare=_prepare_expression, description="a formula that must be true"),
+)  # fmt: skip

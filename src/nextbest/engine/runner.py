@@ -1,0 +1,80 @@
+"""Runs a compiled flow for one request and assembles the Decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from time import perf_counter
+from typing import Any
+
+from ..models.decision import Decision, DecisionItem
+from ..models.offers import Offer, OfferCatalog
+from ..models.request import DecisionRequest
+from .compiler import CompiledFlow
+from .names import offer_scope
+from .state import DecisionState
+
+
+@dataclass(frozen=True)
+class CompiledCatalog:
+    """Offers with their formula names precomputed; immutable and shareable."""
+
+    entries: tuple[tuple[Offer, dict[str, Any]], ...]
+
+    @classmethod
+    def build(cls, catalog: OfferCatalog) -> CompiledCatalog:
+        return cls(tuple((offer, offer_scope(offer)) for offer in catalog.offers))
+
+    @property
+    def offers(self) -> tuple[Offer, ...]:
+        return tuple(offer for offer, _ in self.entries)
+
+
+def run_decision(
+    flow: CompiledFlow,
+    catalog: CompiledCatalog,
+    *,
+    host: Any,
+    tenant_id: str,
+    request: DecisionRequest,
+) -> Decision:
+    """Run every step of ``flow`` over ``catalog`` for ``request``."""
+    as_of = request.as_of or datetime.now(UTC)
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    state = DecisionState(flow=flow, host=host, tenant_id=tenant_id, request=request,
+                          as_of=as_of, explain=request.explain)  # fmt: skip
+    state.catalog = catalog
+    trace = state.trace
+    started = perf_counter()
+    state.resolve_customer_names(flow.customer_names)
+    if trace is not None:
+        trace.timings.append({"nodeId": "(context)", "type": "context",
+                              "ms": round((perf_counter() - started) * 1000, 4)})  # fmt: skip
+    for step in flow.steps:
+        if trace is None:
+            step.run(state)
+            continue
+        t0 = perf_counter()
+        before = len(state.candidates)
+        step.run(state)
+        trace.timings.append(
+            {"nodeId": step.node_id, "type": step.node_type,
+             "ms": round((perf_counter() - t0) * 1000, 4),
+             "candidatesIn": before, "candidatesOut": len(state.candidates)}
+        )  # fmt: skip
+    fields = state.response_fields
+    items = [
+        DecisionItem(
+            offer_id=cand.offer.id,
+            name=cand.offer.name,
+            rank=position,
+            score=cand.score or 0.0,
+            personalization={
+                k: v for k, v in cand.computed.items() if fields is None or k in fields
+            },  # fmt: skip
+            category=cand.offer.category,
+        )
+        for position, cand in enumerate(state.ranked or (), start=1)
+    ]
+    return Decision(tenant_id, request.customer_id, flow.key, as_of, items, trace)

@@ -1,0 +1,243 @@
+"""The score node: priority_weighted, propensity, and the PRIE formula with value providers.
+
+PRIE: score = P^Wp · R^Wr · I^(Wi + Σ terms) · E^We · fitMultiplier, where value providers may
+add exponent terms to a dimension (skipped when they have no value) or supply its base value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import FlowIssue
+from ..expressions import CompiledExpression
+from ..models.decision import Candidate, Drop, ScoreBreakdown
+from ..models.flows import DEFAULT_WEIGHTS
+from ..registry import ValueProvider, ValueRequest
+from .steps import evaluate, lookup_for
+
+if TYPE_CHECKING:
+    from ..registry import Registry
+    from .compiler import ExpressionCompiler
+    from .state import DecisionState
+
+DIMENSIONS = ("propensity", "relevance", "impact", "emphasis")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Resolved weights plus the value providers configured for them."""
+
+    name: str | None
+    weights: dict[str, float]
+    providers: tuple[tuple[ValueProvider, BaseModel, str], ...]  # provider, config, plugin
+
+
+@dataclass
+class ScoreStep:
+    node_id: str
+    method: str
+    default: Profile
+    by_category: dict[str, Profile]
+    by_channel: dict[str, Profile]
+    max_value: float | None
+    relevance_penalty: float
+    default_propensity: float
+    formulas: dict[str, CompiledExpression]
+    node_type: str = "score"
+
+    def run(self, state: DecisionState) -> None:
+        if self.method == "priority_weighted":
+            self._simple(state, lambda c: (c.offer.priority / 100) * (c.offer.weight / 100))
+        elif self.method == "propensity":
+            self._simple(state, lambda c: self._propensity(state, c, self.default)[0])
+        else:
+            self._prie(state)
+
+    def _simple(self, state: DecisionState, base: Any) -> None:
+        for cand in state.candidates:
+            value = base(cand)
+            cand.score = value * cand.fit_multiplier
+            if state.trace is not None:
+                cand.breakdown = ScoreBreakdown(self.method, cand.score, cand.fit_multiplier,
+                                                {"base": value})  # fmt: skip
+                state.trace.scores[cand.offer.id] = cand.breakdown
+
+    def _profile(self, state: DecisionState, cand: Candidate) -> Profile:
+        if self.by_category and cand.offer.category in self.by_category:
+            return self.by_category[cand.offer.category]
+        if self.by_channel and state.request.channel in self.by_channel:
+            return self.by_channel[state.request.channel]
+        return self.default
+
+    def _raw(self, state: DecisionState, cand: Candidate, dim: str) -> float | None:
+        expr = self.formulas.get(dim)
+        if expr is None:
+            return None
+        value = evaluate(state, expr, cand, f"score {dim} formula")
+        try:
+            return None if value is None else float(value)
+        except (TypeError, ValueError):
+            return None
+
+    def _propensity(
+        self, state: DecisionState, cand: Candidate, prof: Profile
+    ) -> tuple[float, str]:
+        raw = self._raw(state, cand, "propensity")
+        if raw is not None:
+            return _unit(raw), "formula"
+        if cand.offer.propensity is not None:
+            return cand.offer.propensity, "offer"
+        for provider, config, plugin in prof.providers:
+            if provider.dimension == "propensity" and provider.mode == "value":
+                value = _call_provider(state, provider, config, plugin, cand)
+                if value is not None:
+                    return _unit(value), plugin
+        return self.default_propensity, "default"
+
+    def _prie(self, state: DecisionState) -> None:
+        explain = state.trace is not None
+        impacts: dict[str, float] = {}
+        for cand in state.candidates:
+            raw = self._raw(state, cand, "impact")
+            impacts[cand.offer.id] = max(0.0, cand.offer.business_value if raw is None else raw)
+        top = self.max_value or max(impacts.values(), default=0.0)
+        channel, placement = state.request.channel, state.request.placement
+        kept = []
+        for cand in state.candidates:
+            offer = cand.offer
+            prof = self._profile(state, cand)
+            p, p_src = self._propensity(state, cand, prof)
+            r_raw = self._raw(state, cand, "relevance")
+            if r_raw is not None:
+                r, r_src = _unit(r_raw), "formula"
+            else:
+                fits = (not offer.channels or channel in offer.channels) and (
+                    not offer.placements or placement in offer.placements
+                )
+                r, r_src = (1.0 if fits else self.relevance_penalty), "channel"
+            i = min(1.0, impacts[offer.id] / top) if top > 0 else 0.0
+            e_raw = self._raw(state, cand, "emphasis")
+            e = _unit(e_raw) if e_raw is not None else offer.priority / 100
+            factors = {"propensity": p, "relevance": r, "impact": i, "emphasis": e}
+            exponents = dict(prof.weights)
+            terms = []
+            for provider, config, plugin in prof.providers:
+                if provider.mode != "exponent":
+                    continue
+                term = _call_provider(state, provider, config, plugin, cand)
+                if term is None:
+                    continue
+                exponents[provider.dimension] += term
+                if explain:
+                    terms.append({"provider": provider.name, "plugin": plugin,
+                                  "dimension": provider.dimension, "exponent": term})  # fmt: skip
+            zero = next((d for d in DIMENSIONS if factors[d] == 0 and exponents[d] > 0), None)
+            if zero is not None:
+                state.drop(cand, Drop(offer.id, self.node_id,
+                                      f"{zero} factor is 0, which eliminates the offer",
+                                      inputs={"factors": factors}))  # fmt: skip
+                continue
+            score = cand.fit_multiplier
+            for dim in DIMENSIONS:
+                if exponents[dim]:
+                    score *= factors[dim] ** exponents[dim]
+            cand.score = score
+            kept.append(cand)
+            if explain:
+                cand.breakdown = ScoreBreakdown(
+                    "formula", score, cand.fit_multiplier, factors, exponents, terms,
+                    {"propensity": p_src, "relevance": r_src,
+                     "impact": "formula" if "impact" in self.formulas else "businessValue",
+                     "emphasis": "formula" if "emphasis" in self.formulas else "priority"},
+                    prof.name,
+                )  # fmt: skip
+                state.trace.scores[offer.id] = cand.breakdown  # type: ignore[union-attr]
+        state.candidates = kept
+
+
+def _unit(value: float) -> float:
+    return min(1.0, max(0.0, value))
+
+
+def _call_provider(
+    state: DecisionState, provider: ValueProvider, config: BaseModel, plugin: str, cand: Candidate
+) -> float | None:
+    try:
+        value = provider.compute(ValueRequest(cand.offer, config, lookup_for(state, cand),
+                                              cand.computed))  # fmt: skip
+        if value is None:
+            return None
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"value provider returned {value}")
+        return value
+    except Exception as exc:
+        state.plugin_failed(plugin, f"value provider {provider.name}", exc, cand.offer.id,
+                            "neutral factor (term skipped)")  # fmt: skip
+        return None
+
+
+def build_score_step(
+    node: Any,
+    path: str,
+    compiler: ExpressionCompiler,
+    registry: Registry,
+    profiles: dict[str, Any],
+    issues: list[FlowIssue],
+) -> ScoreStep:
+    """Resolve profiles and provider configs of a validated score node."""
+    cfg = node.config
+    where = f"{path}.config"
+
+    def resolve(name: str | None, source: Any, at: str) -> Profile:
+        weights = source.weights() if source is not None else dict(DEFAULT_WEIGHTS)
+        providers = []
+        for provider in registry.value_providers.values():
+            values = {}
+            for fname in provider.config_model.model_fields:
+                for holder in (cfg, source):  # a profile's own setting wins over the node's
+                    if holder is not None and getattr(holder, fname, None) is not None:
+                        values[fname] = getattr(holder, fname)
+            if not values:
+                continue
+            try:
+                config = provider.config_model.model_validate(values)
+            except ValidationError as exc:
+                issues.append(FlowIssue(at, f"value provider {provider.name!r}: {exc}"))
+                continue
+            providers.append((provider, config, registry.owner("value_provider", provider.name)))
+            for required in provider.requires(config) if provider.requires else ():
+                compiler.referenced.add(required)
+        return Profile(name, weights, tuple(providers))
+
+    def named(name: str, at: str) -> Profile:
+        if name not in profiles:
+            known = ", ".join(sorted(profiles)) or "none defined"
+            issues.append(FlowIssue(at, f"unknown ranking profile {name!r} (profiles: {known})"))
+            return resolve(None, None, at)
+        return resolve(name, profiles[name], at)
+
+    if cfg.profile is not None:
+        default = named(cfg.profile, f"{where}.profile")
+    else:
+        default = resolve(None, cfg.weights, f"{where}.weights")
+    by_category: dict[str, Profile] = {}
+    by_channel: dict[str, Profile] = {}
+    for index, override in enumerate(cfg.strategy_overrides):
+        prof = named(override.profile, f"{where}.strategyOverrides[{index}].profile")
+        if override.category is not None:
+            by_category.setdefault(override.category, prof)
+        else:
+            by_channel.setdefault(override.channel, prof)
+    formulas = {}
+    for dim, source in cfg.formulas.items():
+        try:
+            formulas[dim] = compiler.compile(source)
+        except Exception as exc:
+            issues.append(FlowIssue(f"{where}.formulas.{dim}", str(exc)))
+    return ScoreStep(node.id, cfg.method, default, by_category, by_channel, cfg.max_value,
+                     cfg.relevance_penalty, cfg.default_propensity, formulas)  # fmt: skip

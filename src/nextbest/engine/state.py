@@ -1,0 +1,150 @@
+"""Per-decision state: the request, resolved context, candidates, trace and failure policy.
+
+A DecisionState lives for one decision only, so concurrent decisions share nothing mutable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DecisionError
+from ..models.decision import Candidate, Drop, PluginFailure, Trace
+from ..models.request import DecisionRequest
+from ..registry import ContextRequest
+
+if TYPE_CHECKING:
+    from .compiler import CompiledFlow
+
+log = logging.getLogger("nextbest.engine")
+
+
+class DecisionView:
+    """What extension-point hooks see of the decision in progress."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: DecisionState) -> None:
+        self._state = state
+
+    @property
+    def tenant_id(self) -> str:
+        return self._state.tenant_id
+
+    @property
+    def request(self) -> DecisionRequest:
+        return self._state.request
+
+    @property
+    def as_of(self) -> datetime:
+        return self._state.as_of
+
+    @property
+    def flow_key(self) -> str:
+        return self._state.flow.key
+
+    def get(self, name: str) -> Any:
+        """A customer-level context name (``customer.x``, ``attributes.y``), or None."""
+        return self._state.customer_value(name)
+
+
+class DecisionState:
+    """Everything one decision needs while it runs."""
+
+    def __init__(
+        self,
+        *,
+        flow: CompiledFlow,
+        host: Any,
+        tenant_id: str,
+        request: DecisionRequest,
+        as_of: datetime,
+        explain: bool,
+    ) -> None:
+        self.flow = flow
+        self.host = host
+        self.tenant_id = tenant_id
+        self.request = request
+        self.as_of = as_of
+        self.explain = explain
+        self.trace: Trace | None = Trace() if explain else None
+        self.customer: dict[str, Any] = {}
+        self.candidates: list[Candidate] = []
+        self.ranked: list[Candidate] | None = None
+        self.catalog: Any = None
+        self.response_fields: tuple[str, ...] | None = None
+        self._resolved_providers: set[str] = set()
+
+    # -- context -------------------------------------------------------------------------
+    def resolve_customer_names(self, names: frozenset[str]) -> None:
+        """Resolve the customer-level names the flow references, one provider call each."""
+        registry = self.flow.registry
+        by_provider: dict[str, tuple[Any, set[str]]] = {}
+        for name in names:
+            provider = registry.provider_for(name)
+            if provider is None:
+                self.customer[name] = None
+                continue
+            by_provider.setdefault(provider.name, (provider, set()))[1].add(name)
+        for provider, wanted in by_provider.values():
+            self._run_provider(provider, frozenset(wanted))
+
+    def _run_provider(self, provider: Any, wanted: frozenset[str]) -> None:
+        self._resolved_providers.add(provider.name)
+        request = ContextRequest(self.tenant_id, self.request, self.as_of, wanted, self.host)
+        values: Mapping[str, Any] = {}
+        try:
+            values = provider.resolve(request) or {}
+        except Exception as exc:
+            plugin = self.flow.registry.owner("context", provider.name)
+            self.plugin_failed(plugin, "register_context", exc, None, "names resolve to null")
+        for name in wanted:
+            self.customer[name] = values.get(name)
+        if self.trace is not None:
+            for name in sorted(wanted):
+                self.trace.context[name] = _jsonable(self.customer[name])
+
+    def customer_value(self, name: str) -> Any:
+        """A customer-level name, resolving its provider on first use."""
+        if name in self.customer:
+            return self.customer[name]
+        provider = self.flow.registry.provider_for(name)
+        if provider is None or provider.name in self._resolved_providers:
+            self.customer.setdefault(name, None)
+            return self.customer[name]
+        self._run_provider(provider, frozenset({name}))
+        return self.customer[name]
+
+    # -- outcomes of steps ---------------------------------------------------------------
+    def drop(self, candidate: Candidate, drop: Drop) -> None:
+        """Record why a candidate left (only when explaining)."""
+        if self.trace is not None:
+            self.trace.drops.append(drop)
+        del candidate
+
+    def plugin_failed(
+        self, plugin: str, hook: str, exc: BaseException, offer_id: str | None, action: str
+    ) -> None:
+        """Apply the flow's plugin-error policy: record and go on, or fail the decision."""
+        error = f"{type(exc).__name__}: {exc}"
+        if self.flow.settings.on_plugin_error == "fail":
+            raise DecisionError(
+                f"plugin {plugin!r} failed in {hook}"
+                + (f" for offer {offer_id!r}" if offer_id else "")
+                + f": {error} (flow {self.flow.key!r} has onPluginError: fail)"
+            ) from exc
+        log.warning("plugin %r failed in %s (%s); %s", plugin, hook, error, action)
+        if self.trace is not None:
+            self.trace.failures.append(PluginFailure(plugin, hook, error, offer_id, action))
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return str(value)

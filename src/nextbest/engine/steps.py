@@ -1,0 +1,431 @@
+"""Node executors: one small class per node type, built once per flow, run per decision."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import FlowIssue
+from ..expressions import CompiledExpression, EvaluationError
+from ..models.decision import Candidate, Drop
+from ..models.flows import HARD_STAGES, RankingProfile
+from ..registry import RuleContext, RuleOutcome, RuleType
+from .compiler import ExpressionCompiler
+from .names import is_offer_name
+
+if TYPE_CHECKING:
+    from ..registry import Registry
+    from .state import DecisionState
+
+DEFAULT_SOFT_MULTIPLIER = 0.5
+FIT_MIN, FIT_MAX = 0.1, 1.0
+
+
+class Step(Protocol):
+    """A runnable node."""
+
+    node_id: str
+    node_type: str
+
+    def run(self, state: DecisionState) -> None: ...
+
+
+def evaluate(state: DecisionState, expr: CompiledExpression, cand: Candidate, what: str) -> Any:
+    """Evaluate a formula for one candidate; a failure is null plus a trace entry."""
+    try:
+        return expr.evaluate(cand.scope)
+    except EvaluationError as exc:
+        if state.trace is not None:
+            from ..models.decision import PluginFailure
+
+            state.trace.failures.append(
+                PluginFailure("formula", what, exc.reason, cand.offer.id, "value is null")
+            )
+        return None
+
+
+def lookup_for(state: DecisionState, cand: Candidate) -> Callable[[str], Any]:
+    """Name lookup for rules and value providers: offer names from the candidate, the rest from
+    the decision's customer context."""
+    scope = cand.scope
+
+    def lookup(name: str) -> Any:
+        if is_offer_name(name):
+            return scope.get(name)
+        return state.customer_value(name)
+
+    return lookup
+
+
+# -- phase 1 ---------------------------------------------------------------------------------
+@dataclass
+class InventoryStep:
+    node_id: str
+    config: Any
+    node_type: str = "inventory"
+
+    def run(self, state: DecisionState) -> None:
+        cfg = self.config
+        statuses = set(cfg.statuses)
+        categories = set(cfg.categories)
+        ids = set(cfg.offer_ids)
+        customer = {n: state.customer[n] for n in state.flow.customer_names}
+        history = state.request.offer_history if state.flow.uses_offer_history else None
+        as_of = state.as_of
+        out = []
+        for offer, static in state.catalog.entries:
+            if statuses and offer.status not in statuses:
+                continue
+            if cfg.scope == "category" and offer.category not in categories:
+                continue
+            if cfg.scope == "offers" and offer.id not in ids:
+                continue
+            cand = Candidate(offer)
+            scope = dict(static)
+            scope.update(customer)
+            scope["fitMultiplier"] = 1.0
+            if history is not None:
+                seen = history.get(offer.id)
+                last = seen.last_seen_at if seen is not None else None
+                scope["offer.lastSeenDays"] = None if last is None else _days_between(last, as_of)
+            cand.scope = scope
+            out.append(cand)
+        state.candidates = out
+
+
+def _days_between(earlier: Any, later: Any) -> int:
+    from datetime import UTC
+
+    if earlier.tzinfo is None:
+        earlier = earlier.replace(tzinfo=UTC)
+    return math.floor((later - earlier).total_seconds() / 86400)
+
+
+@dataclass
+class FilterStep:
+    node_id: str
+    expression: CompiledExpression | None
+    require_channel_match: bool
+    exclude_categories: frozenset[str]
+    node_type: str = "filter"
+
+    def run(self, state: DecisionState) -> None:
+        channel = state.request.channel
+        kept = []
+        for cand in state.candidates:
+            offer = cand.offer
+            reason = None
+            if offer.category is not None and offer.category in self.exclude_categories:
+                reason = f"category {offer.category!r} is excluded"
+            elif self.require_channel_match and offer.channels and channel not in offer.channels:
+                reason = f"offer is not available on channel {channel!r}"
+            elif self.expression is not None:
+                value = evaluate(state, self.expression, cand, f"filter {self.node_id}")
+                if not value:
+                    reason = f"filter {self.expression.source!r} is {value!r}"
+            if reason is None:
+                kept.append(cand)
+            else:
+                state.drop(cand, Drop(offer.id, self.node_id, reason))
+        state.candidates = kept
+
+
+@dataclass(frozen=True)
+class PreparedRule:
+    id: str
+    stage: str
+    hard: bool
+    scope: str
+    scope_id: str | None
+    multiplier: float | None
+    rule_type: RuleType
+    prepared: Any
+    plugin: str
+
+
+@dataclass
+class QualifyStep:
+    node_id: str
+    rules: tuple[PreparedRule, ...]
+    node_type: str = "qualify"
+
+    def __post_init__(self) -> None:
+        self._static: dict[tuple[str, str | None, str | None], tuple[PreparedRule, ...]] = {}
+
+    def _rules_for(self, cand: Candidate, channel: str | None, segments: Any) -> list[PreparedRule]:
+        offer = cand.offer
+        key = (offer.id, offer.category, offer.sub_category)
+        static = self._static.get(key)
+        if static is None:
+            static = tuple(r for r in self.rules if _static_scope_matches(r, offer))
+            self._static[key] = static  # same offer shape, same rules: safe to share
+        return [
+            r
+            for r in static
+            if (r.scope != "channel" or r.scope_id == channel)
+            and (r.scope != "segment" or r.scope_id in segments)
+        ]
+
+    def run(self, state: DecisionState) -> None:
+        request = state.request
+        trace = state.trace
+        explain = trace is not None
+        kept = []
+        for cand in state.candidates:
+            ctx = RuleContext(
+                cand.offer, request, lookup_for(state, cand), cand.computed, state.as_of, explain
+            )
+            dropped = False
+            for rule in self._rules_for(cand, request.channel, request.segments):
+                try:
+                    result = rule.rule_type.evaluate(rule.prepared, ctx)
+                except Exception as exc:
+                    state.plugin_failed(
+                        rule.plugin,
+                        f"rule type {rule.rule_type.name}",
+                        exc,
+                        cand.offer.id,
+                        "offer dropped",
+                    )
+                    state.drop(
+                        cand,
+                        Drop(cand.offer.id, self.node_id, f"rule failed: {exc}", rule.id,
+                             rule.stage, None, rule.plugin),
+                    )  # fmt: skip
+                    dropped = True
+                    break
+                if isinstance(result, RuleOutcome):
+                    passed = result.passed
+                else:
+                    passed, result = bool(result), None
+                if passed:
+                    continue
+                if rule.hard:
+                    if explain:
+                        reason = (result.reason if result else "") or "rule not satisfied"
+                        inputs = dict(result.inputs) if result else {}
+                        state.drop(
+                            cand,
+                            Drop(cand.offer.id, self.node_id, reason, rule.id, rule.stage, inputs,
+                                 rule.plugin),
+                        )  # fmt: skip
+                    dropped = True
+                    break
+                factor = _soft_factor(result, rule)
+                before = cand.fit_multiplier
+                cand.fit_multiplier = min(FIT_MAX, max(FIT_MIN, before * factor))
+                if trace is not None:
+                    trace.adjustments.setdefault(cand.offer.id, []).append(
+                        {
+                            "nodeId": self.node_id,
+                            "ruleId": rule.id,
+                            "stage": rule.stage,
+                            "multiplier": factor,
+                            "fitMultiplier": cand.fit_multiplier,
+                            "reason": (result.reason if result else "") or "rule not satisfied",
+                            "inputs": dict(result.inputs) if result else {},
+                            "plugin": rule.plugin,
+                        }
+                    )
+            if not dropped:
+                cand.scope["fitMultiplier"] = cand.fit_multiplier
+                kept.append(cand)
+        state.candidates = kept
+
+
+def _soft_factor(result: RuleOutcome | None, rule: PreparedRule) -> float:
+    if result is not None and result.multiplier is not None:
+        return float(result.multiplier)
+    return rule.multiplier if rule.multiplier is not None else DEFAULT_SOFT_MULTIPLIER
+
+
+def _static_scope_matches(rule: PreparedRule, offer: Any) -> bool:
+    if rule.scope == "category":
+        return offer.category == rule.scope_id
+    if rule.scope == "subcategory":
+        return offer.sub_category == rule.scope_id
+    if rule.scope == "offer":
+        return offer.id == rule.scope_id
+    return True
+
+
+@dataclass
+class ComputeStep:
+    node_id: str
+    fields: tuple[tuple[str, CompiledExpression, str], ...]
+    output_phase: bool
+    node_type: str = "compute"
+
+    def run(self, state: DecisionState) -> None:
+        targets = state.ranked if self.output_phase else state.candidates
+        trace = state.trace
+        for cand in targets or ():
+            scope = cand.scope
+            for name, expr, output_type in self.fields:
+                value = evaluate(state, expr, cand, f"computed field {name}")
+                if value is not None and output_type != "any":
+                    value = _convert(state, cand, name, value, output_type)
+                scope[name] = value
+                cand.computed[name] = value
+            if trace is not None:
+                trace.computed.setdefault(cand.offer.id, {}).update(
+                    {name: cand.computed[name] for name, _, _ in self.fields}
+                )
+
+
+def _convert(state: DecisionState, cand: Candidate, name: str, value: Any, kind: str) -> Any:
+    try:
+        if kind == "number":
+            out: Any = float(value)
+            if not math.isfinite(out):
+                raise ValueError(f"{out} is not finite")
+            return out
+        if kind == "integer":
+            return int(round(float(value)))
+        if kind == "string":
+            return str(value)
+        return bool(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        if state.trace is not None:
+            from ..models.decision import PluginFailure
+
+            state.trace.failures.append(
+                PluginFailure(
+                    "formula", f"computed field {name}", f"cannot convert to {kind}: {exc}",
+                    cand.offer.id, "value is null",
+                )
+            )  # fmt: skip
+        return None
+
+
+# -- phase 2 ---------------------------------------------------------------------------------
+@dataclass
+class RankStep:
+    node_id: str
+    max_candidates: int
+    node_type: str = "rank"
+
+    def run(self, state: DecisionState) -> None:
+        limit = self.max_candidates
+        if state.request.limit is not None:
+            limit = min(limit, state.request.limit)
+        ordered = sorted(
+            state.candidates,
+            key=lambda c: (not c.offer.mandatory, -(c.score or 0.0), -c.offer.priority, c.offer.id),
+        )
+        state.ranked = ordered[:limit]
+        if state.trace is not None:
+            for position, cand in enumerate(ordered[limit:], start=limit + 1):
+                state.drop(
+                    cand,
+                    Drop(cand.offer.id, self.node_id,
+                         f"ranked {position}, below the cut-off of {limit}"),
+                )  # fmt: skip
+        for position, cand in enumerate(state.ranked, start=1):
+            cand.scope["score"] = cand.score
+            cand.scope["rank"] = position
+
+
+@dataclass
+class ResponseStep:
+    node_id: str
+    fields: tuple[str, ...] | None
+    node_type: str = "response"
+
+    def run(self, state: DecisionState) -> None:
+        state.response_fields = self.fields
+
+
+@dataclass
+class ExtensionStep:
+    node_id: str
+    hook: str
+    node_type: str = "extension_point"
+
+    def run(self, state: DecisionState) -> None:
+        from .extensions import run_extension
+
+        run_extension(self, state)
+
+
+def build_step(
+    node: Any,
+    path: str,
+    compiler: ExpressionCompiler,
+    registry: Registry,
+    profiles: dict[str, RankingProfile],
+    issues: list[FlowIssue],
+) -> Step | None:
+    """Build the executor of one validated node, adding problems to ``issues``."""
+    cfg = node.config
+    if node.type == "inventory":
+        return InventoryStep(node.id, cfg)
+    if node.type == "filter":
+        expr = compiler.compile(cfg.expression) if cfg.expression else None
+        return FilterStep(node.id, expr, cfg.require_channel_match,
+                          frozenset(cfg.exclude_categories))  # fmt: skip
+    if node.type == "qualify":
+        return _build_qualify(node, path, compiler, registry, issues)
+    if node.type == "compute":
+        fields = []
+        for index, field in enumerate(cfg.fields):
+            try:
+                fields.append((field.name, compiler.compile(field.formula), field.output_type))
+            except Exception as exc:
+                issues.append(FlowIssue(f"{path}.config.fields[{index}].formula", str(exc)))
+            compiler.define(field.name)  # later fields of the same node may use it
+        return ComputeStep(node.id, tuple(fields), compiler.output_phase)
+    if node.type == "score":
+        from .scoring import build_score_step
+
+        return build_score_step(node, path, compiler, registry, profiles, issues)
+    if node.type == "rank":
+        return RankStep(node.id, cfg.max_candidates)
+    if node.type == "response":
+        return ResponseStep(node.id, cfg.fields)
+    if node.type == "extension_point":
+        return ExtensionStep(node.id, cfg.hook)
+    raise AssertionError(f"unhandled node type {node.type}")
+
+
+def _build_qualify(
+    node: Any, path: str, compiler: ExpressionCompiler, registry: Registry, issues: list[FlowIssue]
+) -> QualifyStep:
+    prepared = []
+    for index, rule in enumerate(node.config.rules):
+        if rule.status != "active":
+            continue
+        rule_type = registry.rule_types[rule.rule_type]
+        stage = rule.stage or rule_type.default_stage
+        if stage == "ranking":
+            continue  # stored with the flow, not applied during qualification
+        try:
+            value = rule.config
+            if rule_type.prepare is not None:
+                value = rule_type.prepare(rule.config, compiler)
+            if rule_type.requires is not None:
+                compiler.referenced.update(rule_type.requires(rule.config))
+        except Exception as exc:
+            issues.append(FlowIssue(f"{path}.config.rules[{index}].config", str(exc)))
+            continue
+        prepared.append(
+            (
+                -rule.priority,
+                index,
+                PreparedRule(
+                    rule.id,
+                    stage,
+                    stage in HARD_STAGES,
+                    rule.scope,
+                    rule.scope_id,
+                    rule.multiplier,
+                    rule_type,
+                    value,
+                    registry.owner("rule_type", rule_type.name),
+                ),  # fmt: skip
+            )
+        )
+    prepared.sort(key=lambda item: (item[0], item[1]))
+    return QualifyStep(node.id, tuple(item[2] for item in prepared))

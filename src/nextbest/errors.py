@@ -1,0 +1,44 @@
+"""Exception types raised by the host. Each message says what to fix."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class NextbestError(Exception):
+    """Base class of every error the host raises on purpose."""
+
+
+@dataclass(frozen=True)
+class FlowIssue:
+    """One problem in a flow or offer document, located by its path (``nodes[3].config.x``)."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class FlowValidationError(NextbestError, ValueError):
+    """A flow or offer catalog failed validation; ``issues`` lists every problem found."""
+
+    def __init__(self, issues: Sequence[FlowIssue], *, source: str | None = None) -> None:
+        self.issues = list(issues)
+        self.source = source
+        head = f"{source}: " if source else ""
+        lines = "\n".join(f"  {issue}" for issue in self.issues)
+        super().__init__(f"{head}{len(self.issues)} validation error(s)\n{lines}")
+
+
+class PluginError(NextbestError):
+    """A plugin could not be loaded or registered something invalid."""
+
+
+class DecisionError(NextbestError):
+    """A decision could not be made (unknown flow, or a plugin failed under the ``fail`` policy)."""
+
+
+class UnknownFlowError(DecisionError, LookupError):
+    """No (published) flow with that key exists for the tenant."""

@@ -1,0 +1,126 @@
+"""The plugin contract: every hook nextbest calls, with what it receives and returns.
+
+Plugins implement these with ``@nextbest.hookimpl``. All hooks take keyword arguments only
+(pluggy passes them by name), so an implementation may accept just the arguments it needs.
+Collecting hooks hand the plugin a ``register`` callback instead of expecting a return value,
+so one implementation can register several things and errors can name the plugin.
+
+Every hook here has a section in docs/plugin-hooks.md; a test checks it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("nextbest")
+hookimpl = pluggy.HookimplMarker("nextbest")
+
+
+@hookspec
+def register_rule_types(register: Any) -> None:
+    """Register qualification rule types.
+
+    Called once when a Host is created. Call ``register(RuleType(...))`` for each rule type:
+    its name (the flow's ``ruleType``), a pydantic model validating the rule's ``config``, an
+    evaluator ``(config, RuleContext) -> RuleOutcome | bool``, its default stage and, optionally,
+    a function naming the context names the rule reads. Returns nothing.
+    """
+
+
+@hookspec
+def register_functions(register: Any) -> None:
+    """Register functions usable in formulas (computed fields, ``expression`` rules).
+
+    Called once when a Host is created. Call ``register(name, function)`` for each function.
+    Functions receive positional arguments only and should be pure and fast; a raise turns the
+    formula's value into null with a trace entry. Returns nothing.
+    """
+
+
+@hookspec
+def register_context(register: Any) -> None:
+    """Register lazily resolved context providers.
+
+    Called once when a Host is created. Call ``register(ContextProvider(...))`` with the exact
+    names (``customer.score``) and/or name prefixes (``customer.loyalty.``) the provider
+    supplies and a ``resolve(ContextRequest) -> Mapping[str, Any]`` function. A provider runs at
+    most once per decision, and only when the flow references one of its names. Returns nothing.
+    """
+
+
+@hookspec
+def register_value_providers(register: Any) -> None:
+    """Register arbitration value providers for the ``formula`` (PRIE) score method.
+
+    Called once when a Host is created. Call ``register(ValueProvider(...))``. A provider adds an
+    exponent term to one PRIE dimension (or supplies a dimension's base value) from its own
+    config fields, which become valid fields of score nodes and ranking profiles. Returns nothing.
+    """
+
+
+@hookspec
+def startup(host: Any) -> None:
+    """Called once after a Host is created and all plugins are registered.
+
+    Receives the ``Host``; plugins use it to reach ``host.store`` (may be None for file-only
+    use) and keep a reference for later hooks. Returns nothing.
+    """
+
+
+@hookspec
+def outcome_recorded(tenant_id: str, interaction: Any) -> None:
+    """Called after an outcome (interaction) has been committed to the store.
+
+    Receives the tenant id and the stored interaction record. Use it to update derived data or
+    invalidate caches. A raise is logged and does not undo the recorded outcome. Returns nothing.
+    """
+
+
+@hookspec
+def pre_score(decision: Any, candidates: Any) -> None:
+    """Called by an ``extension_point`` node with ``hook: pre_score``.
+
+    Receives the ``DecisionView`` (tenant, request, context lookup) and the list of
+    ``Candidate`` objects still in play. Implementations may call ``candidate.drop(reason)`` or
+    ``candidate.adjust_fit(multiplier, reason)``. Returns nothing.
+    """
+
+
+@hookspec
+def score_override(decision: Any, candidate: Any) -> float | None:
+    """Called by an ``extension_point`` node with ``hook: score_override``, once per candidate.
+
+    Receives the ``DecisionView`` and one scored ``Candidate``. Return a new score (float) to
+    replace the candidate's score, or None to leave it. The first non-None answer wins.
+    """
+
+
+@hookspec
+def post_rank(decision: Any, ranked: Any) -> list[Any] | None:
+    """Called by an ``extension_point`` node with ``hook: post_rank`` after ranking.
+
+    Receives the ``DecisionView`` and the ranked list of ``Candidate`` objects. Return a
+    reordered list made of the same candidates (it may leave some out), or None to keep the
+    order. Implementations run in turn, each seeing the previous one's order.
+    """
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add sub-commands to the ``nextbest`` command line.
+
+    Called when the CLI starts, with the root ``click.Group``. Use ``@cli.command()`` or
+    ``cli.add_command(...)``. Returns nothing.
+    """
+
+
+@hookspec
+def register_routes(router: Any, host: Any) -> None:
+    """Add HTTP routes to the API server.
+
+    Called when the FastAPI app is built, with a ``fastapi.APIRouter`` mounted at the app root
+    and the ``Host``. Use the dependencies in ``nextbest.api.auth`` to require a tenant and a
+    role, so plugin routes follow the same tenant and key rules as the host's. Returns nothing.
+    """

@@ -1,0 +1,150 @@
+"""The Host: loads plugins, compiles flows and offer catalogs, and makes decisions."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pluggy
+from pydantic import ValidationError
+
+from .documents import load_document
+from .engine.compiler import CompiledFlow, compile_flow, validation_issues
+from .engine.runner import CompiledCatalog, run_decision
+from .errors import FlowValidationError, UnknownFlowError
+from .models.decision import Decision
+from .models.offers import OfferCatalog
+from .models.request import DecisionRequest
+from .models.schema import build_flow_model
+from .plugins import call_impl, implementations, make_plugin_manager
+from .registry import collect
+
+log = logging.getLogger("nextbest")
+
+
+class Host:
+    """A decisioning host: plugins loaded, flows compiled, decisions made.
+
+    ``plugins`` are registered after the entry points (objects or modules with ``@hookimpl``
+    functions); ``store`` is the optional storage backend that plugins reach as ``host.store``.
+    A Host is safe to share between threads: compiled flows and catalogs are immutable.
+    """
+
+    def __init__(
+        self,
+        *,
+        plugins: Iterable[object] = (),
+        load_entry_points: bool = True,
+        store: Any = None,
+        pm: pluggy.PluginManager | None = None,
+    ) -> None:
+        self.pm = pm or make_plugin_manager(load_entry_points=load_entry_points, plugins=plugins)
+        self.registry = collect(self.pm)
+        self.functions = dict(self.registry.functions)
+        self.flow_model = build_flow_model(self.registry)
+        self.store = store
+        self._lock = threading.Lock()
+        self._flows: dict[tuple[str, str], tuple[CompiledFlow, CompiledCatalog]] = {}
+        self._default_flow: dict[str, str] = {}
+        self.pm.hook.startup(host=self)
+
+    # -- loading -------------------------------------------------------------------------
+    def load_flow(self, source: Mapping[str, Any] | str | Path) -> CompiledFlow:
+        """Validate and compile a flow (a dict, or a YAML/JSON file path).
+
+        Raises FlowValidationError listing every problem with its path.
+        """
+        name = None
+        if isinstance(source, str | Path):
+            name = str(source)
+            source = load_document(source)
+        if not isinstance(source, Mapping):
+            raise FlowValidationError(
+                [_issue("", "a flow document must be a mapping (YAML/JSON object)")], source=name
+            )
+        return compile_flow(source, registry=self.registry, functions=self.functions,
+                            flow_model=self.flow_model, source=name)  # fmt: skip
+
+    def load_offers(self, source: Any) -> CompiledCatalog:
+        """Validate an offer catalog: a file path, a list of offers or ``{"offers": [...]}``."""
+        name = None
+        if isinstance(source, str | Path):
+            name = str(source)
+            source = load_document(source)
+        if isinstance(source, list | tuple):
+            source = {"offers": list(source)}
+        try:
+            catalog = OfferCatalog.model_validate(source)
+        except ValidationError as exc:
+            raise FlowValidationError(validation_issues(exc, frozenset()), source=name) from None
+        return CompiledCatalog.build(catalog)
+
+    def flow_schema(self) -> dict[str, Any]:
+        """The JSON Schema of flow documents, including every registered rule type."""
+        return self.flow_model.model_json_schema(by_alias=True)
+
+    # -- in-memory flow registry -------------------------------------------------------------
+    def add_flow(
+        self, tenant_id: str, flow: CompiledFlow, offers: CompiledCatalog, *, default: bool = True
+    ) -> None:
+        """Make ``flow`` (with its offers) available to ``decide`` for ``tenant_id``."""
+        with self._lock:
+            self._flows[(tenant_id, flow.key)] = (flow, offers)
+            if default or tenant_id not in self._default_flow:
+                self._default_flow[tenant_id] = flow.key
+
+    def _lookup(self, tenant_id: str, key: str | None) -> tuple[CompiledFlow, CompiledCatalog]:
+        with self._lock:
+            key = key or self._default_flow.get(tenant_id)
+            found = self._flows.get((tenant_id, key)) if key else None
+        if found is None:
+            raise UnknownFlowError(
+                f"tenant {tenant_id!r} has no flow {key!r}" if key
+                else f"tenant {tenant_id!r} has no default flow; add one or pass decisionFlowKey"
+            )  # fmt: skip
+        return found
+
+    # -- decisions ---------------------------------------------------------------------------
+    def decide(
+        self,
+        tenant_id: str,
+        request: DecisionRequest | Mapping[str, Any],
+        *,
+        flow: CompiledFlow | None = None,
+        offers: CompiledCatalog | None = None,
+    ) -> Decision:
+        """Run a flow for one customer and return the ranked offers (and trace if asked).
+
+        Without ``flow``/``offers`` the tenant's flow added with ``add_flow`` is used (the
+        request's ``decisionFlowKey``, else the tenant's default).
+        """
+        if not isinstance(request, DecisionRequest):
+            request = DecisionRequest.model_validate(request)
+        if flow is None or offers is None:
+            found_flow, found_offers = self._lookup(tenant_id, request.decision_flow_key)
+            flow = flow or found_flow
+            offers = offers or found_offers
+        return run_decision(flow, offers, host=self, tenant_id=tenant_id, request=request)
+
+    def notify_outcome(self, tenant_id: str, interaction: Any) -> list[tuple[str, str]]:
+        """Call every ``outcome_recorded`` hook; a failing plugin is logged, never raised.
+
+        Returns (plugin, error) pairs for the implementations that failed.
+        """
+        failures = []
+        for impl in implementations(self.pm, "outcome_recorded"):
+            try:
+                call_impl(impl, tenant_id=tenant_id, interaction=interaction)
+            except Exception as exc:
+                log.exception("plugin %r failed in outcome_recorded", impl.plugin_name)
+                failures.append((impl.plugin_name, f"{type(exc).__name__}: {exc}"))
+        return failures
+
+
+def _issue(path: str, message: str) -> Any:
+    from .errors import FlowIssue
+
+    return FlowIssue(path, message)

@@ -1,0 +1,116 @@
+"""Builds the full flow model from the static node models and what plugins registered.
+
+Rule configs form a discriminated union on ``ruleType``; value providers' config fields become
+optional fields of score nodes and ranking profiles. The result validates flow documents with
+errors located by path and exports the JSON Schema (``nextbest schema flow``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, Field, create_model
+from pydantic.fields import FieldInfo
+
+from .base import CamelModel
+from .flows import (
+    SLUG,
+    ComputeConfig,
+    ExtensionPointConfig,
+    FilterConfig,
+    FlowSettings,
+    InventoryConfig,
+    RankConfig,
+    RankingProfile,
+    ResponseConfig,
+    Rule,
+    ScoreConfigBase,
+)
+
+if TYPE_CHECKING:
+    from ..registry import Registry
+
+NODE_TYPES = ("inventory", "filter", "qualify", "compute", "score", "rank", "response",
+              "extension_point")  # fmt: skip
+
+
+def _optional_fields(registry: Registry) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for provider in registry.value_providers.values():
+        for fname, finfo in provider.config_model.model_fields.items():
+            optional = FieldInfo.merge_field_infos(finfo, default=None)
+            fields[fname] = (finfo.annotation | None, optional)
+    return fields
+
+
+def _rule_union(registry: Registry) -> Any:
+    models = []
+    for name, rule_type in sorted(registry.rule_types.items()):
+        models.append(
+            create_model(
+                f"Rule_{name}",
+                __base__=Rule,
+                rule_type=(Literal[name], Field(alias="ruleType")),
+                config=(rule_type.config_model, Field(default_factory=rule_type.config_model)),
+            )
+        )
+    if not models:
+        return create_model("NoRuleTypes", __base__=Rule, rule_type=(Literal[()], ...))
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[tuple(models)], Field(discriminator="rule_type")]  # noqa: UP007
+
+
+def build_flow_model(registry: Registry) -> type[BaseModel]:
+    """The pydantic model of a flow document, given the registered rule types and providers."""
+    provider_fields = _optional_fields(registry)
+    profile_model = create_model("RankingProfile", __base__=RankingProfile, **provider_fields)
+    score_model = create_model(
+        "ScoreConfig",
+        __base__=ScoreConfigBase,
+        weights=(profile_model | None, None),
+        **provider_fields,
+    )
+    rule_union = _rule_union(registry)
+    qualify_model = create_model(
+        "QualifyConfig",
+        __base__=CamelModel,
+        rules=(list[rule_union], Field(min_length=1)),  # type: ignore[valid-type]
+    )
+    configs: dict[str, Any] = {
+        "inventory": (InventoryConfig, Field(default_factory=InventoryConfig)),
+        "filter": (FilterConfig, ...),
+        "qualify": (qualify_model, ...),
+        "compute": (ComputeConfig, ...),
+        "score": (score_model, Field(default_factory=score_model)),
+        "rank": (RankConfig, Field(default_factory=RankConfig)),
+        "response": (ResponseConfig, Field(default_factory=ResponseConfig)),
+        "extension_point": (ExtensionPointConfig, ...),
+    }
+    nodes = [
+        create_model(
+            f"{node_type.title().replace('_', '')}Node",
+            __base__=CamelModel,
+            type=(Literal[node_type], ...),
+            id=(str, Field(min_length=1, pattern=SLUG)),
+            config=config,
+        )
+        for node_type, config in configs.items()
+    ]
+    node_union = Annotated[Union[tuple(nodes)], Field(discriminator="type")]  # noqa: UP007
+    return create_model(
+        "Flow",
+        __base__=CamelModel,
+        key=(str, Field(min_length=1, max_length=200, pattern=SLUG)),
+        name=(str, ""),
+        description=(str, ""),
+        version=(Literal[2], ...),
+        settings=(FlowSettings, Field(default_factory=FlowSettings)),
+        profiles=(dict[str, profile_model], Field(default_factory=dict)),  # type: ignore[valid-type]
+        nodes=(list[node_union], Field(min_length=1)),  # type: ignore[valid-type]
+    )
+
+
+def tag_values(registry: Registry) -> frozenset[str]:
+    """Discriminator tags that pydantic inserts into error locations (dropped when printing)."""
+    return frozenset(NODE_TYPES) | frozenset(registry.rule_types)
