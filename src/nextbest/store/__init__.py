@@ -1,0 +1,126 @@
+"""Storage for nextbest: the :class:`Store` protocol, its records, and :func:`open_store`.
+
+``open_store()`` picks the implementation from a URL: ``sqlite:///path.db`` (relative to the
+working directory; ``sqlite:////abs/path.db`` for an absolute path) or ``postgresql://...``.
+Without a URL it reads ``NEXTBEST_DATABASE_URL`` and defaults to ``sqlite:///nextbest.db``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from nextbest.store.base import (
+    ActivitySummary,
+    ApiKey,
+    BulkResult,
+    CustomerSummary,
+    DailySummary,
+    FlowInfo,
+    FlowVersion,
+    Interaction,
+    InteractionColumns,
+    InteractionIn,
+    LockHandle,
+    OfferSummary,
+    Page,
+    Recommendation,
+    RecommendationItem,
+    RecordResult,
+    Store,
+    SummaryColumns,
+    Tenant,
+)
+from nextbest.store.errors import (
+    ConflictError,
+    FlowNotFoundError,
+    InvalidInputError,
+    NotFoundError,
+    OfferNotFoundError,
+    OutcomeTypeExistsError,
+    RecommendationExistsError,
+    SchemaNotReadyError,
+    StoreConfigurationError,
+    StoreError,
+    TenantExistsError,
+    TenantNotFoundError,
+    UnknownOutcomeError,
+    UnknownRankError,
+    UnknownRecommendationError,
+)
+from nextbest.store.keys import ROLES, Role
+from nextbest.store.outcomes import BUILTIN_OUTCOME_TYPES, OutcomeType
+
+DATABASE_URL_ENV = "NEXTBEST_DATABASE_URL"
+DEFAULT_DATABASE_URL = "sqlite:///nextbest.db"
+
+
+def open_store(
+    url: str | None = None, *, schema: str | None = None, pepper: bytes | None = None
+) -> Store:
+    """Open the store at ``url`` (see the module docstring). ``schema`` applies to PostgreSQL
+    only; ``pepper`` overrides NEXTBEST_API_KEY_PEPPER (tests). The schema is not created:
+    call ``upgrade()``."""
+    url = url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+    if url.startswith("sqlite:///"):
+        from nextbest.store.sqlite import SqliteStore
+
+        if schema is not None:
+            raise StoreConfigurationError("schema= applies to PostgreSQL URLs only")
+        path = url.removeprefix("sqlite:///")
+        if not path:
+            raise StoreConfigurationError(f"{url!r} has no file path: use sqlite:///nextbest.db")
+        return SqliteStore(path, pepper=pepper)
+    if url.startswith(("postgresql://", "postgres://")):
+        from nextbest.store.postgres import PostgresStore
+
+        return PostgresStore(url, schema=schema, pepper=pepper)
+    scheme = url.split("://", 1)[0] if "://" in url else url
+    raise StoreConfigurationError(
+        f"unsupported database URL scheme {scheme!r}: use sqlite:///path.db or "
+        "postgresql://user@host:port/database"
+    )
+
+
+__all__ = [
+    "BUILTIN_OUTCOME_TYPES",
+    "DATABASE_URL_ENV",
+    "DEFAULT_DATABASE_URL",
+    "ROLES",
+    "ActivitySummary",
+    "ApiKey",
+    "BulkResult",
+    "ConflictError",
+    "CustomerSummary",
+    "DailySummary",
+    "FlowInfo",
+    "FlowNotFoundError",
+    "FlowVersion",
+    "Interaction",
+    "InteractionColumns",
+    "InteractionIn",
+    "InvalidInputError",
+    "LockHandle",
+    "NotFoundError",
+    "OfferNotFoundError",
+    "OfferSummary",
+    "OutcomeType",
+    "OutcomeTypeExistsError",
+    "Page",
+    "Recommendation",
+    "RecommendationExistsError",
+    "RecommendationItem",
+    "RecordResult",
+    "Role",
+    "SchemaNotReadyError",
+    "Store",
+    "StoreConfigurationError",
+    "StoreError",
+    "SummaryColumns",
+    "Tenant",
+    "TenantExistsError",
+    "TenantNotFoundError",
+    "UnknownOutcomeError",
+    "UnknownRankError",
+    "UnknownRecommendationError",
+    "open_store",
+]

@@ -1,0 +1,553 @@
+"""The storage contract: the :class:`Store` protocol and the records it reads and writes.
+
+Both implementations (SQLite, PostgreSQL) satisfy this protocol and pass one shared test suite.
+Offers, flows, settings and plugin documents are JSON documents (dicts); the store does not
+validate their content (the engine does, before calling the store). Times are timezone-aware
+``datetime`` objects in UTC (naive values are taken as UTC) and are stored as epoch seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from types import TracebackType
+from typing import Any, Generic, Protocol, Self, TypeVar, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from nextbest.store.errors import InvalidInputError
+from nextbest.store.keys import Role
+from nextbest.store.outcomes import Classification, OutcomeKind, OutcomeType
+
+T = TypeVar("T")
+JSONDict = dict[str, Any]
+
+
+def to_epoch(value: datetime) -> float:
+    """Epoch seconds of a datetime; naive datetimes are taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def from_epoch(value: float) -> datetime:
+    """A UTC datetime from epoch seconds."""
+    return datetime.fromtimestamp(value, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """A tenant: the unit of isolation. ``settings`` is a small JSON object."""
+
+    tenant_id: str
+    name: str | None
+    settings: JSONDict
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key's identity (never its secret). ``revoked_at`` is None while the key is valid."""
+
+    key_id: str
+    tenant_id: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a keyset-paginated list; pass ``next_cursor`` back for the next page."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowVersion:
+    """One saved version of a flow document."""
+
+    key: str
+    version: int
+    document: JSONDict
+    created_at: datetime
+    published: bool
+    published_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowInfo:
+    """A flow key with its latest and (if any) published version."""
+
+    key: str
+    latest_version: int
+    published_version: int | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendationItem:
+    """One ranked offer of a recommendation (rank starts at 1)."""
+
+    rank: int
+    offer_id: str
+    score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """What a recommend call returned, kept so an outcome can cite ``recommendation_id + rank``."""
+
+    recommendation_id: str
+    tenant_id: str
+    customer_id: str
+    items: list[RecommendationItem]
+    channel: str | None
+    placement: str | None
+    flow_key: str | None
+    flow_version: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionIn:
+    """An outcome to record.
+
+    ``offer_id`` may be omitted when ``recommendation_id`` and ``rank`` are given: the store then
+    resolves the offer in the same transaction. ``value`` is the conversion value (finite, >= 0).
+    ``occurred_at`` defaults to the time of recording. ``idempotency_key`` identifies the event:
+    recording the same key again for the tenant returns the original interaction.
+    """
+
+    customer_id: str
+    outcome: str
+    idempotency_key: str
+    offer_id: str | None = None
+    channel: str | None = None
+    value: float = 0.0
+    occurred_at: datetime | None = None
+    recommendation_id: str | None = None
+    rank: int | None = None
+    context: JSONDict | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """A recorded (append-only) interaction."""
+
+    interaction_id: int
+    tenant_id: str
+    customer_id: str
+    offer_id: str | None
+    channel: str | None
+    outcome: str
+    classification: Classification
+    kind: OutcomeKind
+    value: float
+    occurred_at: datetime
+    idempotency_key: str
+    recommendation_id: str | None
+    rank: int | None
+    context: JSONDict | None
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """The stored interaction; ``created`` is False when the idempotency key was already used."""
+
+    interaction: Interaction
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult:
+    """Counts of a bulk record: rows inserted, rows skipped as already recorded, transactions."""
+
+    inserted: int
+    duplicates: int
+    chunks: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivitySummary:
+    """Counters kept per (tenant, customer) and finer. ``interactions`` counts every outcome;
+    ``impressions`` the impression-kind ones; ``positive``/``negative``/``neutral`` the responses
+    by classification (so interactions = impressions + positive + negative + neutral);
+    ``conversions`` the ``conversion`` outcomes; ``total_value`` sums every recorded conversion
+    value. ``last_outcome`` is the outcome with the latest ``occurred_at`` (back-filled older
+    events do not replace it; on equal times the later recorded wins).
+    """
+
+    interactions: int
+    impressions: int
+    positive: int
+    negative: int
+    neutral: int
+    conversions: int
+    total_value: float
+    first_at: datetime
+    last_at: datetime
+    last_outcome: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomerSummary(ActivitySummary):
+    """All-time summary of one customer."""
+
+    customer_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferSummary(ActivitySummary):
+    """Summary of one customer's interactions with one offer."""
+
+    customer_id: str
+    offer_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DailySummary(ActivitySummary):
+    """Summary of one customer's interactions on one UTC day."""
+
+    customer_id: str
+    day: date
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryColumns:
+    """All-time summaries of a tenant's customers as columns (one row per customer, by id).
+
+    Times are epoch seconds (float64).
+    """
+
+    customer_ids: npt.NDArray[np.object_]
+    first_at: npt.NDArray[np.float64]
+    last_at: npt.NDArray[np.float64]
+    interactions: npt.NDArray[np.int64]
+    total_value: npt.NDArray[np.float64]
+    conversions: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.customer_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionColumns:
+    """Interactions as columns, ordered by customer then time; timestamps in epoch seconds."""
+
+    customer_ids: npt.NDArray[np.object_]
+    timestamps: npt.NDArray[np.float64]
+    values: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.customer_ids)
+
+
+@dataclass(slots=True)
+class Migration:
+    """A versioned schema change read from ``migrations/<version>_<name>.<dialect>.sql``."""
+
+    version: int
+    name: str
+    sql: str = field(repr=False)
+
+
+def check_value(value: float | None) -> float:
+    """A conversion value as a finite, non-negative float (None is 0.0)."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(f"value {value!r} is not a number")
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise InvalidInputError(f"value {value!r} must be a finite number >= 0")
+    return number
+
+
+class LockHandle(Protocol):
+    """A held lock. Release it (or leave the ``with`` block) when the job is done."""
+
+    name: str
+
+    def renew(self, ttl_seconds: float) -> bool:
+        """Extend the lease; False when the lease was lost (expired and taken by another)."""
+        ...
+
+    def release(self) -> None:
+        """Give the lock up (idempotent)."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Storage for tenants, keys, offers, flows, outcomes, summaries and plugin documents.
+
+    Every method that takes a ``tenant_id`` only ever sees that tenant's data. Methods are safe
+    to call from several threads at once. Writes are atomic: a method either fully applies or
+    changes nothing.
+    """
+
+    url: str
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def upgrade(self) -> list[int]:
+        """Apply pending migrations (idempotent; safe when processes race). Return versions
+        applied now."""
+        ...
+
+    def schema_version(self) -> int:
+        """The latest applied migration version (0 for an empty database)."""
+        ...
+
+    def latest_schema_version(self) -> int:
+        """The latest migration version this code ships."""
+        ...
+
+    def close(self) -> None:
+        """Close every connection."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    # -- tenants ----------------------------------------------------------------------------
+    def create_tenant(
+        self, tenant_id: str, name: str | None = None, settings: Mapping[str, Any] | None = None
+    ) -> Tenant:
+        """Create a tenant; TenantExistsError if the id is taken."""
+        ...
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        """The tenant, or None."""
+        ...
+
+    def list_tenants(self) -> list[Tenant]:
+        """All tenants, by id."""
+        ...
+
+    def update_tenant_settings(self, tenant_id: str, changes: Mapping[str, Any]) -> JSONDict:
+        """Merge ``changes`` into the settings (a None value removes the key); return them."""
+        ...
+
+    def set_default_flow(self, tenant_id: str, flow_key: str | None) -> None:
+        """Set (or clear with None) the tenant's default flow key setting."""
+        ...
+
+    def default_flow_key(self, tenant_id: str) -> str | None:
+        """The default flow setting, else the most recently published flow's key, else None."""
+        ...
+
+    # -- API keys ---------------------------------------------------------------------------
+    def create_api_key(self, tenant_id: str, role: str) -> tuple[str, str]:
+        """Create a key; return ``(key_id, plaintext)``. The plaintext is not stored."""
+        ...
+
+    def authenticate_api_key(self, plaintext: str) -> ApiKey | None:
+        """The valid (not revoked) key matching ``plaintext``, else None. Constant-time."""
+        ...
+
+    def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
+        """The tenant's keys, revoked ones included."""
+        ...
+
+    def revoke_api_key(self, tenant_id: str, key_id: str) -> bool:
+        """Revoke a key of the tenant; False if no such valid key."""
+        ...
+
+    # -- offers -----------------------------------------------------------------------------
+    def put_offer(self, tenant_id: str, offer: Mapping[str, Any]) -> bool:
+        """Create or replace the offer keyed by ``offer["id"]``; True when created."""
+        ...
+
+    def get_offer(self, tenant_id: str, offer_id: str) -> JSONDict | None:
+        """The offer document, or None."""
+        ...
+
+    def list_offers(
+        self, tenant_id: str, cursor: str | None = None, limit: int = 50
+    ) -> Page[JSONDict]:
+        """Offers ordered by id, ``limit`` (1-1000) at a time."""
+        ...
+
+    def delete_offer(self, tenant_id: str, offer_id: str) -> bool:
+        """Delete an offer; False if it did not exist."""
+        ...
+
+    # -- flows ------------------------------------------------------------------------------
+    def save_flow(self, tenant_id: str, key: str, document: Mapping[str, Any]) -> int:
+        """Save a new (unpublished) version of the flow; return its version number (1, 2, ...)."""
+        ...
+
+    def get_flow(
+        self,
+        tenant_id: str,
+        key: str,
+        version: int | None = None,
+        published_only: bool = False,
+    ) -> FlowVersion | None:
+        """A version of the flow: ``version``, or the published one when ``published_only``,
+        or the latest. None if absent (or if ``published_only`` and that version is not
+        published)."""
+        ...
+
+    def publish_flow(self, tenant_id: str, key: str, version: int) -> FlowVersion:
+        """Make ``version`` the one published version of the flow (FlowNotFoundError if absent)."""
+        ...
+
+    def list_flows(
+        self, tenant_id: str, cursor: str | None = None, limit: int = 50
+    ) -> Page[FlowInfo]:
+        """Flow keys ordered by key."""
+        ...
+
+    # -- outcome types ----------------------------------------------------------------------
+    def create_outcome_type(
+        self, tenant_id: str, name: str, classification: str, kind: str = "response"
+    ) -> OutcomeType:
+        """Add a custom outcome type; OutcomeTypeExistsError if the name is taken."""
+        ...
+
+    def list_outcome_types(self, tenant_id: str) -> list[OutcomeType]:
+        """Built-ins followed by the tenant's custom types."""
+        ...
+
+    def resolve_outcome_type(self, tenant_id: str, name: str) -> OutcomeType:
+        """The outcome type called ``name``, or UnknownOutcomeError."""
+        ...
+
+    # -- recommendations --------------------------------------------------------------------
+    def save_recommendation(
+        self,
+        tenant_id: str,
+        recommendation_id: str,
+        customer_id: str,
+        items: Sequence[RecommendationItem | tuple[int, str, float | None]],
+        *,
+        channel: str | None = None,
+        placement: str | None = None,
+        flow_key: str | None = None,
+        flow_version: int | None = None,
+        created_at: datetime | None = None,
+    ) -> Recommendation:
+        """Store what a recommend call returned."""
+        ...
+
+    def get_recommendation(self, tenant_id: str, recommendation_id: str) -> Recommendation | None:
+        """A stored recommendation, or None."""
+        ...
+
+    def resolve_recommendation(self, tenant_id: str, recommendation_id: str, rank: int) -> str:
+        """The offer id at ``rank``; UnknownRecommendationError or UnknownRankError."""
+        ...
+
+    # -- interactions -----------------------------------------------------------------------
+    def record_interaction(self, tenant_id: str, interaction: InteractionIn) -> RecordResult:
+        """Record one outcome and update the summaries in the same transaction; idempotent by
+        ``(tenant_id, idempotency_key)``."""
+        ...
+
+    def record_interactions_bulk(
+        self, tenant_id: str, interactions: Iterable[InteractionIn], chunk_size: int = 50_000
+    ) -> BulkResult:
+        """Record many outcomes, one transaction per chunk (each chunk all-or-nothing), with the
+        same idempotency and summaries as :meth:`record_interaction`."""
+        ...
+
+    def get_interaction(self, tenant_id: str, idempotency_key: str) -> Interaction | None:
+        """The interaction recorded under this idempotency key, or None."""
+        ...
+
+    def iter_interactions(
+        self, tenant_id: str, customer_id: str | None = None
+    ) -> Iterator[Interaction]:
+        """Interactions in recording order (optionally of one customer)."""
+        ...
+
+    # -- summaries and columnar reads -------------------------------------------------------
+    def get_customer_summary(self, tenant_id: str, customer_id: str) -> CustomerSummary | None:
+        """All-time summary of a customer, or None if the customer has no interactions."""
+        ...
+
+    def get_offer_summaries(self, tenant_id: str, customer_id: str) -> dict[str, OfferSummary]:
+        """Per-offer summaries of a customer, by offer id."""
+        ...
+
+    def get_daily_summaries(
+        self,
+        tenant_id: str,
+        customer_id: str,
+        start: date | None = None,
+        end: date | None = None,
+    ) -> list[DailySummary]:
+        """Per-day summaries of a customer in ``[start, end]`` (inclusive), by day."""
+        ...
+
+    def customer_summary_columns(self, tenant_id: str) -> SummaryColumns:
+        """Every customer's all-time summary as columns, in one query."""
+        ...
+
+    def interaction_columns(
+        self,
+        tenant_id: str,
+        outcomes: Sequence[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> InteractionColumns:
+        """Interactions (optionally only these outcomes, ``start <= occurred_at < end``) as
+        columns ordered by customer and time."""
+        ...
+
+    # -- plugin documents -------------------------------------------------------------------
+    def put_documents(
+        self,
+        namespace: str,
+        tenant_id: str,
+        documents: Mapping[str, Any],
+        replace: bool = False,
+    ) -> int:
+        """Write JSON documents by key in one transaction; with ``replace`` the namespace's
+        documents for the tenant become exactly ``documents``. On any failure (for instance a
+        document that is not JSON-serialisable) nothing changes. Return the count written."""
+        ...
+
+    def get_document(self, namespace: str, tenant_id: str, key: str) -> Any | None:
+        """One document, or None."""
+        ...
+
+    def get_documents(
+        self, namespace: str, tenant_id: str, keys: Iterable[str] | None = None
+    ) -> dict[str, Any]:
+        """Documents by key (all of the namespace when ``keys`` is None)."""
+        ...
+
+    def delete_documents(
+        self, namespace: str, tenant_id: str, keys: Iterable[str] | None = None
+    ) -> int:
+        """Delete documents (all of the namespace when ``keys`` is None); return the count."""
+        ...
+
+    # -- locks ------------------------------------------------------------------------------
+    def try_lock(self, name: str, ttl_seconds: float = 300.0) -> LockHandle | None:
+        """Take a named lease shared by every process on this database, or None if another
+        holder's lease has not expired. Renew long jobs with ``handle.renew``."""
+        ...

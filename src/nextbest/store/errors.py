@@ -1,0 +1,63 @@
+"""Exceptions raised by the store. Every message says what to do about it."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class of every error raised by :mod:`nextbest.store`."""
+
+
+class StoreConfigurationError(StoreError):
+    """The database URL or store options are unusable (unknown scheme, bad path, ...)."""
+
+
+class SchemaNotReadyError(StoreError):
+    """The database schema is missing or older than this version of nextbest expects."""
+
+
+class NotFoundError(StoreError):
+    """Base class for a missing tenant, offer, flow, recommendation or outcome type."""
+
+
+class TenantNotFoundError(NotFoundError):
+    """The tenant does not exist."""
+
+
+class OfferNotFoundError(NotFoundError):
+    """The offer does not exist for this tenant."""
+
+
+class FlowNotFoundError(NotFoundError):
+    """The flow (or the requested version) does not exist for this tenant."""
+
+
+class UnknownOutcomeError(NotFoundError):
+    """The outcome name is neither a built-in nor one of the tenant's custom outcome types."""
+
+
+class UnknownRecommendationError(NotFoundError):
+    """The recommendation id is unknown for this tenant (and customer)."""
+
+
+class UnknownRankError(NotFoundError):
+    """The recommendation exists but has no item at the given rank."""
+
+
+class ConflictError(StoreError):
+    """Creating something that already exists."""
+
+
+class TenantExistsError(ConflictError):
+    """A tenant with this id already exists."""
+
+
+class OutcomeTypeExistsError(ConflictError):
+    """An outcome type with this name already exists (built-in or custom)."""
+
+
+class RecommendationExistsError(ConflictError):
+    """A recommendation with this id was already saved for the tenant."""
+
+
+class InvalidInputError(StoreError, ValueError):
+    """An argument is malformed: bad id, role, classification, value, cursor or document."""

@@ -1,0 +1,68 @@
+"""Outcome types: the ten built-ins and the rules for custom, per-tenant types.
+
+An outcome type has a *classification* (is the response good, bad or neither for the offer) and a
+*kind*: ``impression`` (the offer was shown) or ``response`` (the customer reacted to it). Summaries
+count impressions separately and count responses by classification.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from nextbest.store.errors import InvalidInputError
+
+Classification = Literal["positive", "negative", "neutral"]
+OutcomeKind = Literal["impression", "response"]
+
+CLASSIFICATIONS: tuple[str, ...] = get_args(Classification)
+KINDS: tuple[str, ...] = get_args(OutcomeKind)
+
+#: The outcome whose occurrences are counted as ``conversions`` in the summaries.
+CONVERSION = "conversion"
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeType:
+    """A named outcome with its classification and kind; ``builtin`` is False for custom types."""
+
+    name: str
+    classification: Classification
+    kind: OutcomeKind
+    builtin: bool = False
+
+
+BUILTIN_OUTCOME_TYPES: dict[str, OutcomeType] = {
+    t.name: t
+    for t in (
+        OutcomeType("impression", "neutral", "impression", True),
+        OutcomeType("click", "positive", "response", True),
+        OutcomeType("conversion", "positive", "response", True),
+        OutcomeType("share", "positive", "response", True),
+        OutcomeType("save", "positive", "response", True),
+        OutcomeType("not_interested", "negative", "response", True),
+        OutcomeType("opt_out", "negative", "response", True),
+        OutcomeType("dismiss", "negative", "response", True),
+        OutcomeType("complaint", "negative", "response", True),
+        OutcomeType("defer", "neutral", "response", True),
+    )
+}
+
+
+def validate_custom_outcome(name: str, classification: str, kind: str) -> OutcomeType:
+    """Check a custom outcome type definition and return it, or raise InvalidInputError."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise InvalidInputError(
+            f"outcome type name {name!r} is invalid: use 1-64 lower-case letters, digits or '_', "
+            "starting with a letter"
+        )
+    if classification not in CLASSIFICATIONS:
+        raise InvalidInputError(
+            f"classification {classification!r} is invalid: use one of {', '.join(CLASSIFICATIONS)}"
+        )
+    if kind not in KINDS:
+        raise InvalidInputError(f"kind {kind!r} is invalid: use one of {', '.join(KINDS)}")
+    return OutcomeType(name, classification, kind, False)  # type: ignore[arg-type]

@@ -1,0 +1,164 @@
+"""PostgreSQL store (for several server processes): psycopg 3 with a connection pool.
+
+Pass ``schema=`` (or ``?options=-csearch_path%3D<schema>`` in the URL) to keep nextbest's tables
+in their own schema, e.g. a throwaway schema in tests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import ConnectionPool
+
+from nextbest.store import summaries
+from nextbest.store.errors import SchemaNotReadyError, StoreConfigurationError
+from nextbest.store.sql import INTERACTION_COLUMNS, Cursor, SqlStore
+
+_SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Arbitrary constant: the advisory lock key every nextbest process takes while migrating.
+_MIGRATION_LOCK_KEY = 0x6E657874_62657374 & 0x7FFFFFFFFFFFFFFF
+_ARRAY_TYPES = (
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "float8",
+    "float8",
+    "text",
+    "text",
+    "int8",
+    "text",
+    "float8",
+)
+_BULK_INSERT = (
+    f"INSERT INTO interactions ({', '.join(INTERACTION_COLUMNS)}) "
+    "SELECT * FROM unnest("
+    + ", ".join(f"%s::{t}[]" for t in _ARRAY_TYPES)
+    + ") ON CONFLICT (tenant_id, idempotency_key) DO NOTHING "
+    "RETURNING interaction_id, customer_id, offer_id, outcome, classification, kind, value, "
+    "occurred_at"
+)
+
+
+@lru_cache(maxsize=512)
+def _pg(sql: str) -> str:
+    """Rewrite the shared ``?`` placeholders for psycopg (the shared SQL has no ``?``/``%``
+    literals)."""
+    return sql.replace("?", "%s")
+
+
+class _PgCursor:
+    """Adapts a psycopg cursor to the shared ``?``-placeholder SQL."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _PgCursor:
+        self._cursor.execute(_pg(sql), params)
+        return self
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        self._cursor.executemany(_pg(sql), params)
+
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+class PostgresStore(SqlStore):
+    """A store in a PostgreSQL database (optionally confined to one schema)."""
+
+    dialect = "postgres"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        pepper: bytes | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
+    ) -> None:
+        if schema is not None and not _SCHEMA_RE.match(schema):
+            raise StoreConfigurationError(
+                f"schema {schema!r} is invalid: use lower-case letters, digits and '_'"
+            )
+        self.url = _redact(url)
+        self.schema = schema
+        kwargs: dict[str, Any] = {}
+        if schema is not None:
+            kwargs["options"] = f"-csearch_path={schema}"
+        super().__init__(pepper)
+        self._pool = ConnectionPool(
+            url, kwargs=kwargs, min_size=min_size, max_size=max_size, open=True
+        )
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        # The pool commits when the block ends normally and rolls back on an exception.
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except pg_errors.UndefinedTable as exc:
+            raise SchemaNotReadyError(
+                f"the database schema is missing ({exc}): run `nextbest db upgrade`"
+            ) from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Cursor]:
+        with self._connection() as conn, conn.cursor() as cur:
+            yield _PgCursor(cur)
+
+    _read = _transaction
+
+    @contextmanager
+    def _migration_transaction(self) -> Iterator[Cursor]:
+        with self._connection() as conn, conn.cursor() as cur:
+            if self.schema is not None:
+                cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            # Held until commit: racing upgrades run one after another.
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
+            yield _PgCursor(cur)
+
+    def _run_script(self, cur: Cursor, sql: str) -> None:
+        # Without parameters psycopg sends the text as is, several statements at once.
+        assert isinstance(cur, _PgCursor)
+        cur._cursor.execute(sql.encode())
+
+    def _table_exists(self, cur: Cursor, table: str) -> bool:
+        row = cur.execute("SELECT to_regclass(?) IS NOT NULL", (table,)).fetchone()
+        return bool(row[0])
+
+    def _insert_interactions(self, cur: Cursor, rows: list[tuple]) -> list[summaries.Event]:
+        if not rows:
+            return []
+        columns = [list(col) for col in zip(*rows, strict=True)]
+        assert isinstance(cur, _PgCursor)
+        cur._cursor.execute(_BULK_INSERT, columns)
+        inserted = sorted(cur._cursor.fetchall())
+        return [tuple(r[1:]) for r in inserted]  # type: ignore[misc]
+
+    def _is_integrity_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.IntegrityError)
+
+    def close(self) -> None:
+        self._pool.close()

@@ -1,0 +1,1147 @@
+"""The store logic shared by the SQLite and PostgreSQL implementations.
+
+Both dialects accept the same SQL here (``?`` placeholders are rewritten for psycopg), so a
+subclass only supplies connections and transactions, the migration lock, and the fastest way to
+insert a chunk of interactions and learn which of them were new.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import date, datetime
+from importlib import resources
+from itertools import islice
+from types import TracebackType
+from typing import Any, Protocol, Self, TypeVar
+
+import numpy as np
+
+from nextbest.store import keys as keyring
+from nextbest.store import summaries
+from nextbest.store.base import (
+    ApiKey,
+    BulkResult,
+    CustomerSummary,
+    DailySummary,
+    FlowInfo,
+    FlowVersion,
+    Interaction,
+    InteractionColumns,
+    InteractionIn,
+    JSONDict,
+    Migration,
+    OfferSummary,
+    Page,
+    Recommendation,
+    RecommendationItem,
+    RecordResult,
+    SummaryColumns,
+    Tenant,
+    check_value,
+    from_epoch,
+    to_epoch,
+)
+from nextbest.store.errors import (
+    FlowNotFoundError,
+    InvalidInputError,
+    OutcomeTypeExistsError,
+    RecommendationExistsError,
+    StoreError,
+    TenantExistsError,
+    TenantNotFoundError,
+    UnknownOutcomeError,
+    UnknownRankError,
+    UnknownRecommendationError,
+)
+from nextbest.store.outcomes import BUILTIN_OUTCOME_TYPES, OutcomeType, validate_custom_outcome
+
+R = TypeVar("R")
+
+_TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(sqlite|postgres)\.sql$")
+_MAX_ID = 256
+_MAX_PAGE = 1000
+_IN_BATCH = 500
+
+INTERACTION_COLUMNS = (
+    "tenant_id",
+    "customer_id",
+    "offer_id",
+    "channel",
+    "outcome",
+    "classification",
+    "kind",
+    "value",
+    "occurred_at",
+    "idempotency_key",
+    "recommendation_id",
+    "rank",
+    "context",
+    "recorded_at",
+)
+_SELECT_INTERACTION = (
+    "SELECT interaction_id, " + ", ".join(INTERACTION_COLUMNS) + " FROM interactions"
+)
+_SUMMARY_COLUMNS = (
+    "interactions, impressions, positive, negative, neutral, conversions, total_value, "
+    "first_at, last_at, last_outcome"
+)
+DEFAULT_FLOW_SETTING = "default_flow_key"
+
+
+class Cursor(Protocol):
+    """The DB-API subset the shared code uses (``?`` placeholders)."""
+
+    rowcount: int
+
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+def dumps(document: Any) -> str:
+    """Compact JSON; NaN and infinity are refused (they are not JSON)."""
+    return json.dumps(document, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+def _check_id(what: str, value: object) -> str:
+    if not isinstance(value, str) or not value or len(value) > _MAX_ID:
+        raise InvalidInputError(f"{what} must be a non-empty string of at most {_MAX_ID} chars")
+    return value
+
+
+def _limit(limit: int) -> int:
+    if not isinstance(limit, int) or not 1 <= limit <= _MAX_PAGE:
+        raise InvalidInputError(f"limit must be an integer from 1 to {_MAX_PAGE}, got {limit!r}")
+    return limit
+
+
+def encode_cursor(last_key: str) -> str:
+    """An opaque cursor for keyset pagination after ``last_key``."""
+    return base64.urlsafe_b64encode(dumps([last_key]).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> str:
+    """The key a cursor points after ("" for the first page); InvalidInputError if malformed."""
+    if cursor is None:
+        return ""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"cursor {cursor!r} is malformed: pass a next_cursor") from exc
+    if not (isinstance(value, list) and len(value) == 1 and isinstance(value[0], str)):
+        raise InvalidInputError(f"cursor {cursor!r} is malformed: pass a next_cursor")
+    return value[0]
+
+
+def load_migrations(dialect: str) -> list[Migration]:
+    """The migrations shipped for ``dialect`` (``sqlite`` or ``postgres``), by version."""
+    found = []
+    for entry in (resources.files("nextbest.store") / "migrations").iterdir():
+        match = _MIGRATION_RE.match(entry.name)
+        if match and match.group(3) == dialect:
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text("utf-8")))
+    found.sort(key=lambda m: m.version)
+    if [m.version for m in found] != list(range(1, len(found) + 1)):
+        raise StoreError(f"{dialect} migrations are not numbered 1..n: {found}")
+    return found
+
+
+def _batched(items: Iterable[R], size: int) -> Iterator[list[R]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class _Lease:
+    """A lease row in ``locks`` held by one owner until it expires or is released."""
+
+    def __init__(self, store: SqlStore, name: str, owner: str) -> None:
+        self.name = name
+        self._store = store
+        self._owner = owner
+        self._held = True
+
+    def renew(self, ttl_seconds: float) -> bool:
+        expires = self._store.clock() + ttl_seconds
+        with self._store._transaction() as cur:
+            cur.execute(
+                "UPDATE locks SET expires_at = ? WHERE name = ? AND owner = ?",
+                (expires, self.name, self._owner),
+            )
+            self._held = cur.rowcount == 1
+        return self._held
+
+    def release(self) -> None:
+        if self._held:
+            with self._store._transaction() as cur:
+                cur.execute(
+                    "DELETE FROM locks WHERE name = ? AND owner = ?", (self.name, self._owner)
+                )
+            self._held = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+class SqlStore(ABC):
+    """Implementation of :class:`nextbest.store.Store` over a SQL connection."""
+
+    dialect: str
+    url: str
+    #: Clock for leases and default times; tests may replace it.
+    clock: Callable[[], float] = staticmethod(time.time)
+
+    def __init__(self, pepper: bytes | None = None) -> None:
+        self._pepper = pepper if pepper is not None else keyring.server_pepper()
+        self._migrations = load_migrations(self.dialect)
+
+    # -- dialect hooks ----------------------------------------------------------------------
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Cursor]:
+        """A write transaction: committed on success, rolled back on any exception."""
+
+    @abstractmethod
+    def _read(self) -> AbstractContextManager[Cursor]:
+        """A cursor for reads."""
+
+    @abstractmethod
+    def _migration_transaction(self) -> AbstractContextManager[Cursor]:
+        """A transaction holding the database-wide migration lock."""
+
+    @abstractmethod
+    def _run_script(self, cur: Cursor, sql: str) -> None:
+        """Execute a migration script of several statements."""
+
+    @abstractmethod
+    def _table_exists(self, cur: Cursor, table: str) -> bool:
+        """Whether ``table`` exists (in the current schema)."""
+
+    @abstractmethod
+    def _insert_interactions(self, cur: Cursor, rows: list[tuple]) -> list[summaries.Event]:
+        """Insert rows (INTERACTION_COLUMNS order), skipping existing idempotency keys; return
+        the inserted ones as summary events in recording order."""
+
+    @abstractmethod
+    def _is_integrity_error(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is a constraint violation."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close every connection."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    # -- migrations -------------------------------------------------------------------------
+    def upgrade(self) -> list[int]:
+        applied_now: list[int] = []
+        with self._migration_transaction() as cur:
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+            )
+            done = {
+                row[0] for row in cur.execute("SELECT version FROM schema_migrations").fetchall()
+            }
+            for migration in self._migrations:
+                if migration.version in done:
+                    continue
+                self._run_script(cur, migration.sql)
+                cur.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, self.clock()),
+                )
+                applied_now.append(migration.version)
+        return applied_now
+
+    def schema_version(self) -> int:
+        with self._read() as cur:
+            if not self._table_exists(cur, "schema_migrations"):
+                return 0
+            row = cur.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    def latest_schema_version(self) -> int:
+        return self._migrations[-1].version
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _require_tenant(self, cur: Cursor, tenant_id: str) -> None:
+        if (
+            cur.execute("SELECT 1 FROM tenants WHERE tenant_id = ?", (tenant_id,)).fetchone()
+            is None
+        ):
+            raise TenantNotFoundError(
+                f"tenant {tenant_id!r} does not exist: create it with `nextbest tenants create`"
+            )
+
+    def _retry_on_conflict(self, action: Callable[[], R], attempts: int = 5) -> R:
+        """Run ``action`` again when a concurrent writer made it hit a unique constraint."""
+        for attempt in range(attempts):
+            try:
+                return action()
+            except Exception as exc:
+                if attempt == attempts - 1 or not self._is_integrity_error(exc):
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- tenants ----------------------------------------------------------------------------
+    def create_tenant(
+        self, tenant_id: str, name: str | None = None, settings: Mapping[str, Any] | None = None
+    ) -> Tenant:
+        if not isinstance(tenant_id, str) or not _TENANT_RE.match(tenant_id):
+            raise InvalidInputError(
+                f"tenant id {tenant_id!r} is invalid: use 1-64 letters, digits, '_', '.' or '-', "
+                "starting with a letter or digit"
+            )
+        settings_doc = dict(settings or {})
+        now = self.clock()
+        try:
+            with self._transaction() as cur:
+                cur.execute(
+                    "INSERT INTO tenants (tenant_id, name, settings, created_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (tenant_id, name, dumps(settings_doc), now),
+                )
+        except Exception as exc:
+            if self._is_integrity_error(exc):
+                raise TenantExistsError(f"tenant {tenant_id!r} already exists") from exc
+            raise
+        return Tenant(tenant_id, name, settings_doc, from_epoch(now))
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        with self._read() as cur:
+            row = cur.execute(
+                "SELECT tenant_id, name, settings, created_at FROM tenants WHERE tenant_id = ?",
+                (tenant_id,),
+            ).fetchone()
+        return (
+            None if row is None else Tenant(row[0], row[1], json.loads(row[2]), from_epoch(row[3]))
+        )
+
+    def list_tenants(self) -> list[Tenant]:
+        with self._read() as cur:
+            rows = cur.execute(
+                "SELECT tenant_id, name, settings, created_at FROM tenants ORDER BY tenant_id"
+            ).fetchall()
+        return [Tenant(r[0], r[1], json.loads(r[2]), from_epoch(r[3])) for r in rows]
+
+    def update_tenant_settings(self, tenant_id: str, changes: Mapping[str, Any]) -> JSONDict:
+        with self._transaction() as cur:
+            row = cur.execute(
+                "SELECT settings FROM tenants WHERE tenant_id = ?", (tenant_id,)
+            ).fetchone()
+            if row is None:
+                raise TenantNotFoundError(f"tenant {tenant_id!r} does not exist")
+            settings: JSONDict = json.loads(row[0])
+            for key, value in changes.items():
+                if value is None:
+                    settings.pop(key, None)
+                else:
+                    settings[key] = value
+            cur.execute(
+                "UPDATE tenants SET settings = ? WHERE tenant_id = ?", (dumps(settings), tenant_id)
+            )
+        return settings
+
+    def set_default_flow(self, tenant_id: str, flow_key: str | None) -> None:
+        self.update_tenant_settings(tenant_id, {DEFAULT_FLOW_SETTING: flow_key})
+
+    def default_flow_key(self, tenant_id: str) -> str | None:
+        tenant = self.get_tenant(tenant_id)
+        if tenant is None:
+            return None
+        configured = tenant.settings.get(DEFAULT_FLOW_SETTING)
+        if isinstance(configured, str):
+            return configured
+        with self._read() as cur:
+            row = cur.execute(
+                "SELECT flow_key FROM flows WHERE tenant_id = ? AND published = 1 "
+                "ORDER BY published_at DESC, flow_key LIMIT 1",
+                (tenant_id,),
+            ).fetchone()
+        return None if row is None else row[0]
+
+    # -- API keys ---------------------------------------------------------------------------
+    def create_api_key(self, tenant_id: str, role: str) -> tuple[str, str]:
+        keyring.check_role(role)
+        key_id, plaintext = keyring.new_key()
+        with self._transaction() as cur:
+            self._require_tenant(cur, tenant_id)
+            cur.execute(
+                "INSERT INTO api_keys (key_id, tenant_id, role, key_hash, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key_id, tenant_id, role, keyring.hash_key(plaintext, self._pepper), self.clock()),
+            )
+        return key_id, plaintext
+
+    def authenticate_api_key(self, plaintext: str) -> ApiKey | None:
+        if not isinstance(plaintext, str):
+            return None
+        key_id = keyring.key_id_of(plaintext)
+        if key_id is None:
+            return None
+        with self._read() as cur:
+            row = cur.execute(
+                "SELECT key_id, tenant_id, role, key_hash, created_at FROM api_keys "
+                "WHERE key_id = ? AND revoked_at IS NULL",
+                (key_id,),
+            ).fetchone()
+        # Hash even when the id is unknown so timing does not tell ids apart.
+        stored = row[3] if row is not None else "0" * 64
+        if not keyring.matches(plaintext, stored, self._pepper) or row is None:
+            return None
+        return ApiKey(row[0], row[1], row[2], from_epoch(row[4]))
+
+    def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
+        with self._read() as cur:
+            rows = cur.execute(
+                "SELECT key_id, tenant_id, role, created_at, revoked_at FROM api_keys "
+                "WHERE tenant_id = ? ORDER BY created_at, key_id",
+                (tenant_id,),
+            ).fetchall()
+        return [
+            ApiKey(r[0], r[1], r[2], from_epoch(r[3]), None if r[4] is None else from_epoch(r[4]))
+            for r in rows
+        ]
+
+    def revoke_api_key(self, tenant_id: str, key_id: str) -> bool:
+        with self._transaction() as cur:
+            cur.execute(
+                "UPDATE api_keys SET revoked_at = ? "
+                "WHERE tenant_id = ? AND key_id = ? AND revoked_at IS NULL",
+                (self.clock(), tenant_id, key_id),
+            )
+            return cur.rowcount == 1
+
+    # -- offers -----------------------------------------------------------------------------
+    def put_offer(self, tenant_id: str, offer: Mapping[str, Any]) -> bool:
+        if not isinstance(offer, Mapping):
+            raise InvalidInputError("an offer must be a JSON object")
+        offer_id = _check_id('offer["id"]', offer.get("id"))
+        try:
+            document = dumps(dict(offer))
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"offer {offer_id!r} is not JSON-serialisable: {exc}") from exc
+        now = self.clock()
+        with self._transaction() as cur:
+            self._require_tenant(cur, tenant_id)
+            existed = cur.execute(
+                "SELECT 1 FROM offers WHERE tenant_id = ? AND offer_id = ?", (tenant_id, offer_id)
+            ).fetchone()
+            cur.execute(
+                "INSERT INTO offers (tenant_id, offer_id, document, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, offer_id) DO UPDATE SET "
+                "document = excluded.document, updated_at = excluded.updated_at",
+                (tenant_id, offer_id, document, now, now),
+            )
+        return existed is None
+
+    def get_offer(self, tenant_id: str, offer_id: str) -> JSONDict | None:
+        with self._read() as cur:
+            row = cur.execute(
+                "SELECT document FROM offers WHERE tenant_id = ? AND offer_id = ?",
+                (tenant_id, offer_id),
+            ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def list_offers(
+        self, tenant_id: str, cursor: str | None = None, limit: int = 50
+    ) -> Page[JSONDict]:
+        limit = _limit(limit)
+        after = decode_cursor(cursor)
+        with self._read() as cur:
+            rows = cur.execute(
+                "SELECT offer_id, document FROM offers WHERE tenant_id = ? AND offer_id > ? "
+                "ORDER BY offer_id LIMIT ?",
+                (tenant_id, after, limit + 1),
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page([json.loads(r[1]) for r in rows], encode_cursor(rows[-1][0]) if more else None)
+
+    def delete_offer(self, tenant_id: str, offer_id: str) -> bool:
+        with self._transaction() as cur:
+            cur.execute(
+                "DELETE FROM offers WHERE tenant_id = ? AND offer_id = ?", (tenant_id, offer_id)
+            )
+            return cur.rowcount == 1
+
+    # -- flows ------------------------------------------------------------------------------
+    def save_flow(self, tenant_id: str, key: str, document: Mapping[str, Any]) -> int:
+        _check_id("flow key", key)
+        try:
+            text = dumps(dict(document))
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"flow {key!r} is not JSON-serialisable: {exc}") from exc
+
+        def save() -> int:
+            with self._transaction() as cur:
+                self._require_tenant(cur, tenant_id)
+                row = cur.execute(
+                    "SELECT max(version) FROM flows WHERE tenant_id = ? AND flow_key = ?",
+                    (tenant_id, key),
+                ).fetchone()
+                version = int(row[0] or 0) + 1
+                cur.execute(
+                    "INSERT INTO flows (tenant_id, flow_key, version, document, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (tenant_id, key, version, text, self.clock()),
+                )
+            return version
+
+        return self._retry_on_conflict(save)
+
+    @staticmethod
+    def _flow(row: Sequence[Any]) -> FlowVersion:
+        return FlowVersion(
+            key=row[0],
+            version=int(row[1]),
+            document=json.loads(row[2]),
+            created_at=from_epoch(row[3]),
+            published=bool(row[4]),
+            published_at=None if row[5] is None else from_epoch(row[5]),
+        )
+
+    def get_flow(
+        self,
+        tenant_id: str,
+        key: str,
+        version: int | None = None,
+        published_only: bool = False,
+    ) -> FlowVersion | None:
+        sql = (
+            "SELECT flow_key, version, document, created_at, published, published_at FROM flows "
+            "WHERE tenant_id = ? AND flow_key = ?"
+        )
+        params: list[Any] = [tenant_id, key]
+        if version is not None:
+            sql += " AND version = ?"
+            params.append(version)
+        if published_only:
+            sql += " AND published = 1"
+        sql += " ORDER BY version DESC LIMIT 1"
+        with self._read() as cur:
+            row = cur.execute(sql, params).fetchone()
+        return None if row is None else self._flow(row)
+
+    def publish_flow(self, tenant_id: str, key: str, version: int) -> FlowVersion:
+        def publish() -> None:
+            with self._transaction() as cur:
+                found = cur.execute(
+                    "SELECT published FROM flows WHERE tenant_id = ? AND flow_key = ? "
+                    "AND version = ?",
+                    (tenant_id, key, version),
+                ).fetchone()
+                if found is None:
+                    raise FlowNotFoundError(f"flow {key!r} has no version {version}")
+                if found[0]:
+                    return
+                cur.execute(
+                    "UPDATE flows SET published = 0, published_at = NULL "
+                    "WHERE tenant_id = ? AND flow_key = ? AND published = 1",
+                    (tenant_id, key),
+                )
+                cur.execute(
+                    "UPDATE flows SET published = 1, published_at = ? "
+                    "WHERE tenant_id = ? AND flow_key = ? AND version = ?",
+                    (self.clock(), tenant_id, key, version),
+                )
+
+        self._retry_on_conflict(publish)
+        flow = self.get_flow(tenant_id, key, version)
+        if flow is None:  # deleted concurrently: flows are never deleted, so this is a bug
+            raise FlowNotFoundError(f"flow {key!r} has no version {version}")
+        return flow
+
+    def list_flows(
+        self, tenant_id: str, cursor: str | None = None, limit: int = 50
+    ) -> Page[FlowInfo]:
+        limit = _limit(limit)
+        after = decode_cursor(cursor)
+        with self._read() as cur:
+            rows = cur.execute(
+                "SELECT flow_key, max(version), max(CASE WHEN published = 1 THEN version END), "
+                "max(created_at), max(published_at) FROM flows "
+                "WHERE tenant_id = ? AND flow_key > ? GROUP BY flow_key ORDER BY flow_key LIMIT ?",
+                (tenant_id, after, limit + 1),
+            ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [
+            FlowInfo(
+                key=r[0],
+                latest_version=int(r[1]),
+                published_version=None if r[2] is None else int(r[2]),
+                updated_at=from_epoch(max(r[3], r[4] or r[3])),
+            )
+            for r in rows
+        ]
+        return Page(items, encode_cursor(rows[-1][0]) if more else None)
+
+    # -- outcome types ----------------------------------------------------------------------
+    def create_outcome_type(
+        self, tenant_id: str, name: str, classification: str, kind: str = "response"
+    ) -> OutcomeType:
+        outcome = validate_custom_outcome(name, classification, kind)
+        if name in BUILTIN_OUTCOME_TYPES:
+            raise OutcomeTypeExistsError(f"{name!r} is a built-in outcome type")
+        try:
+            with self._transaction() as cur:
+                self._require_tenant(cur, tenant_id)
+                cur.execute(
+                    "INSERT INTO outcome_types (tenant_id, name, classification, kind, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (tenant_id, name, classification, kind, self.clock()),
+                )
+        except Exception as exc:
+            if self._is_integrity_error(exc):
+                raise OutcomeTypeExistsError(f"outcome type {name!r} already exists") from exc
+            raise
+        return outcome
+
+    def list_outcome_types(self, tenant_id: str) -> list[OutcomeType]:
+        with self._read() as cur:
+            rows = cur.execute(
+                "SELECT name, classification, kind FROM outcome_types WHERE tenant_id = ? "
+                "ORDER BY name",
+                (tenant_id,),
+            ).fetchall()
+        return [*BUILTIN_OUTCOME_TYPES.values(), *(OutcomeType(r[0], r[1], r[2]) for r in rows)]
+
+    def _outcome(self, cur: Cursor, tenant_id: str, name: str) -> OutcomeType:
+        builtin = BUILTIN_OUTCOME_TYPES.get(name)
+        if builtin is not None:
+            return builtin
+        row = cur.execute(
+            "SELECT name, classification, kind FROM outcome_types WHERE tenant_id = ? AND name = ?",
+            (tenant_id, name),
+        ).fetchone()
+        if row is None:
+            raise UnknownOutcomeError(
+                f"unknown outcome {name!r}: use a built-in ({', '.join(BUILTIN_OUTCOME_TYPES)}) "
+                "or create a custom outcome type first"
+            )
+        return OutcomeType(row[0], row[1], row[2])
+
+    def resolve_outcome_type(self, tenant_id: str, name: str) -> OutcomeType:
+        with self._read() as cur:
+            return self._outcome(cur, tenant_id, name)
+
+    # -- recommendations --------------------------------------------------------------------
+    def save_recommendation(
+        self,
+        tenant_id: str,
+        recommendation_id: str,
+        customer_id: str,
+        items: Sequence[RecommendationItem | tuple[int, str, float | None]],
+        *,
+        channel: str | None = None,
+        placement: str | None = None,
+        flow_key: str | None = None,
+        flow_version: int | None = None,
+        created_at: datetime | None = None,
+    ) -> Recommendation:
+        _check_id("recommendation id", recommendation_id)
+        _check_id("customer id", customer_id)
+        parsed = [i if isinstance(i, RecommendationItem) else RecommendationItem(*i) for i in items]
+        ranks = [i.rank for i in parsed]
+        if len(set(ranks)) != len(ranks) or any(r < 1 for r in ranks):
+            raise InvalidInputError(f"ranks must be distinct integers >= 1, got {ranks}")
+        created = to_epoch(created_at) if created_at is not None else self.clock()
+        try:
+            with self._transaction() as cur:
+                self._require_tenant(cur, tenant_id)
+                cur.execute(
+                    "INSERT INTO recommendations (tenant_id, recommendation_id, customer_id, "
+                    "channel, placement, flow_key, flow_version, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        tenant_id,
+                        recommendation_id,
+                        customer_id,
+                        channel,
+                        placement,
+                        flow_key,
+                        flow_version,
+                        created,
+                    ),
+                )
+                if parsed:
+                    cur.executemany(
+                        "INSERT INTO recommendation_items (tenant_id, recommendation_id, rank, "
+                        "offer_id, score) VALUES (?, ?, ?, ?, ?)",
+                        [
+                            (tenant_id, recommendation_id, i.rank, i.offer_id, i.score)
+                            for i in parsed
+                        ],
+                    )
+        except Exception as exc:
+            if self._is_integrity_error(exc):
+                raise RecommendationExistsError(
+                    f"recommendation {recommendation_id!r} was already saved"
+                ) from exc
+            raise
+        return Recommendation(
+            recommendation_id,
+            tenant_id,
+            customer_id,
+            sorted(parsed, key=lambda i: i.rank),
+            channel,
+            placement,
+            flow_key,
+            flow_version,
+            from_epoch(created),
+        )
+
+    def get_recommendation(self, tenant_id: str, recommendation_id: str) -> Recommendation | None:
+        with self._read() as cur:
+            row = cur.execute(
+                "SELECT customer_id, channel, placement, flow_key, flow_version, created_at "
+                "FROM recommendations WHERE tenant_id = ? AND recommendation_id = ?",
+                (tenant_id, recommendation_id),
+            ).fetchone()
+            if row is None:
+                return None
+            items = cur.execute(
+                "SELECT rank, offer_id, score FROM recommendation_items "
+                "WHERE tenant_id = ? AND recommendation_id = ? ORDER BY rank",
+                (tenant_id, recommendation_id),
+            ).fetchall()
+        return Recommendation(
+            recommendation_id,
+            tenant_id,
+            row[0],
+            [RecommendationItem(int(r[0]), r[1], r[2]) for r in items],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            from_epoch(row[5]),
+        )
+
+    def _resolve(
+        self,
+        cur: Cursor,
+        tenant_id: str,
+        recommendation_id: str,
+        rank: int,
+        customer_id: str | None = None,
+    ) -> str:
+        head = cur.execute(
+            "SELECT customer_id FROM recommendations WHERE tenant_id = ? AND recommendation_id = ?",
+            (tenant_id, recommendation_id),
+        ).fetchone()
+        if head is None or (customer_id is not None and head[0] != customer_id):
+            raise UnknownRecommendationError(
+                f"unknown recommendation {recommendation_id!r}"
+                + ("" if customer_id is None else f" for customer {customer_id!r}")
+            )
+        row = cur.execute(
+            "SELECT offer_id FROM recommendation_items "
+            "WHERE tenant_id = ? AND recommendation_id = ? AND rank = ?",
+            (tenant_id, recommendation_id, rank),
+        ).fetchone()
+        if row is None:
+            raise UnknownRankError(f"recommendation {recommendation_id!r} has no rank {rank}")
+        return str(row[0])
+
+    def resolve_recommendation(self, tenant_id: str, recommendation_id: str, rank: int) -> str:
+        with self._read() as cur:
+            return self._resolve(cur, tenant_id, recommendation_id, rank)
+
+    # -- interactions -----------------------------------------------------------------------
+    def _interaction(self, row: Sequence[Any]) -> Interaction:
+        return Interaction(
+            interaction_id=int(row[0]),
+            tenant_id=row[1],
+            customer_id=row[2],
+            offer_id=row[3],
+            channel=row[4],
+            outcome=row[5],
+            classification=row[6],
+            kind=row[7],
+            value=float(row[8]),
+            occurred_at=from_epoch(row[9]),
+            idempotency_key=row[10],
+            recommendation_id=row[11],
+            rank=None if row[12] is None else int(row[12]),
+            context=None if row[13] is None else json.loads(row[13]),
+            recorded_at=from_epoch(row[14]),
+        )
+
+    def _prepare(
+        self, tenant_id: str, item: InteractionIn, outcome: OutcomeType, now: float
+    ) -> tuple:
+        """Validate an interaction and return its row in INTERACTION_COLUMNS order."""
+        _check_id("customer id", item.customer_id)
+        _check_id("idempotency key", item.idempotency_key)
+        if item.offer_id is not None:
+            _check_id("offer id", item.offer_id)
+        if (item.recommendation_id is None) != (item.rank is None):
+            raise InvalidInputError("recommendation_id and rank must be given together")
+        try:
+            context = None if item.context is None else dumps(item.context)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"context is not JSON-serialisable: {exc}") from exc
+        occurred = now if item.occurred_at is None else to_epoch(item.occurred_at)
+        return (
+            tenant_id,
+            item.customer_id,
+            item.offer_id,
+            item.channel,
+            outcome.name,
+            outcome.classification,
+            outcome.kind,
+            check_value(item.value),
+            occurred,
+            item.idempotency_key,
+            item.recommendation_id,
+            item.rank,
+            context,
+            now,
+        )
+
+    def _apply_summaries(self, cur: Cursor, tenant_id: str, events: list[summaries.Event]) -> None:
+        """Merge new interactions into the three summary tables (inside the caller's
+        transaction)."""
+        for table, rows in summaries.aggregate(tenant_id, events).items():
+            if rows:
+                cur.executemany(summaries.upsert_sql(table), rows)
+
+    def record_interaction(self, tenant_id: str, interaction: InteractionIn) -> RecordResult:
+        now = self.clock()
+        with self._transaction() as cur:
+            self._require_tenant(cur, tenant_id)
+            outcome = self._outcome(cur, tenant_id, interaction.outcome)
+            row = list(self._prepare(tenant_id, interaction, outcome, now))
+            if interaction.recommendation_id is not None and interaction.rank is not None:
+                offer_id = self._resolve(
+                    cur,
+                    tenant_id,
+                    interaction.recommendation_id,
+                    interaction.rank,
+                    interaction.customer_id,
+                )
+                if interaction.offer_id not in (None, offer_id):
+                    raise InvalidInputError(
+                        f"offer {interaction.offer_id!r} is not rank {interaction.rank} of "
+                        f"recommendation {interaction.recommendation_id!r}"
+                    )
+                row[2] = offer_id
+            inserted = cur.execute(
+                f"INSERT INTO interactions ({', '.join(INTERACTION_COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in INTERACTION_COLUMNS)}) "
+                "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING interaction_id",
+                row,
+            ).fetchone()
+            if inserted is None:
+                original = cur.execute(
+                    _SELECT_INTERACTION + " WHERE tenant_id = ? AND idempotency_key = ?",
+                    (tenant_id, interaction.idempotency_key),
+                ).fetchone()
+                return RecordResult(self._interaction(original), created=False)
+            self._apply_summaries(cur, tenant_id, [(row[1], row[2], *row[4:9])])
+        return RecordResult(self._interaction((inserted[0], *row)), created=True)
+
+    def record_interactions_bulk(
+        self, tenant_id: str, interactions: Iterable[InteractionIn], chunk_size: int = 50_000
+    ) -> BulkResult:
+        if chunk_size < 1:
+            raise InvalidInputError("chunk_size must be >= 1")
+        with self._read() as cur:
+            self._require_tenant(cur, tenant_id)
+        outcomes: dict[str, OutcomeType] = {}
+        inserted = duplicates = chunks = 0
+        for chunk in _batched(interactions, chunk_size):
+            now = self.clock()
+            rows = []
+            for item in chunk:
+                outcome = outcomes.get(item.outcome)
+                if outcome is None:
+                    outcome = outcomes[item.outcome] = self.resolve_outcome_type(
+                        tenant_id, item.outcome
+                    )
+                if item.recommendation_id is not None and item.offer_id is None:
+                    raise InvalidInputError(
+                        "bulk recording needs offer_id; resolve recommendation ranks first"
+                    )
+                rows.append(self._prepare(tenant_id, item, outcome, now))
+            with self._transaction() as cur:
+                events = self._insert_interactions(cur, rows)
+                self._apply_summaries(cur, tenant_id, events)
+            inserted += len(events)
+            duplicates += len(rows) - len(events)
+            chunks += 1
+        return BulkResult(inserted, duplicates, chunks)
+
+    def get_interaction(self, tenant_id: str, idempotency_key: str) -> Interaction | None:
+        with self._read() as cur:
+            row = cur.execute(
+                _SELECT_INTERACTION + " WHERE tenant_id = ? AND idempotency_key = ?",
+                (tenant_id, idempotency_key),
+            ).fetchone()
+        return None if row is None else self._interaction(row)
+
+    def iter_interactions(
+        self, tenant_id: str, customer_id: str | None = None
+    ) -> Iterator[Interaction]:
+        sql = _SELECT_INTERACTION + " WHERE tenant_id = ?"
+        params: list[Any] = [tenant_id]
+        if customer_id is not None:
+            sql += " AND customer_id = ?"
+            params.append(customer_id)
+        with self._read() as cur:
+            rows = cur.execute(sql + " ORDER BY interaction_id", params).fetchall()
+        return (self._interaction(r) for r in rows)
+
+    # -- summaries --------------------------------------------------------------------------
+    @staticmethod
+    def _counts(row: Sequence[Any]) -> dict[str, Any]:
+        return {
+            "interactions": int(row[0]),
+            "impressions": int(row[1]),
+            "positive": int(row[2]),
+            "negative": int(row[3]),
+            "neutral": int(row[4]),
+            "conversions": int(row[5]),
+            "total_value": float(row[6]),
+            "first_at": from_epoch(row[7]),
+            "last_at": from_epoch(row[8]),
+            "last_outcome": row[9],
+        }
+
+    def get_customer_summary(self, tenant_id: str, customer_id: str) -> CustomerSummary | None:
+        with self._read() as cur:
+            row = cur.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM customer_summaries "
+                "WHERE tenant_id = ? AND customer_id = ?",
+                (tenant_id, customer_id),
+            ).fetchone()
+        return (
+            None if row is None else CustomerSummary(customer_id=customer_id, **self._counts(row))
+        )
+
+    def get_offer_summaries(self, tenant_id: str, customer_id: str) -> dict[str, OfferSummary]:
+        with self._read() as cur:
+            rows = cur.execute(
+                f"SELECT {_SUMMARY_COLUMNS}, offer_id FROM customer_offer_summaries "
+                "WHERE tenant_id = ? AND customer_id = ? ORDER BY offer_id",
+                (tenant_id, customer_id),
+            ).fetchall()
+        return {
+            r[10]: OfferSummary(customer_id=customer_id, offer_id=r[10], **self._counts(r))
+            for r in rows
+        }
+
+    def get_daily_summaries(
+        self,
+        tenant_id: str,
+        customer_id: str,
+        start: date | None = None,
+        end: date | None = None,
+    ) -> list[DailySummary]:
+        with self._read() as cur:
+            rows = cur.execute(
+                f"SELECT {_SUMMARY_COLUMNS}, day FROM customer_daily_summaries "
+                "WHERE tenant_id = ? AND customer_id = ? AND day >= ? AND day <= ? ORDER BY day",
+                (
+                    tenant_id,
+                    customer_id,
+                    (start or date.min).isoformat(),
+                    (end or date.max).isoformat(),
+                ),
+            ).fetchall()
+        return [
+            DailySummary(customer_id=customer_id, day=date.fromisoformat(r[10]), **self._counts(r))
+            for r in rows
+        ]
+
+    def customer_summary_columns(self, tenant_id: str) -> SummaryColumns:
+        with self._read() as cur:
+            rows = cur.execute(
+                "SELECT customer_id, first_at, last_at, interactions, total_value, conversions "
+                "FROM customer_summaries WHERE tenant_id = ? ORDER BY customer_id",
+                (tenant_id,),
+            ).fetchall()
+        cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * 6
+        return SummaryColumns(
+            customer_ids=np.array(cols[0], dtype=object),
+            first_at=np.array(cols[1], dtype=np.float64),
+            last_at=np.array(cols[2], dtype=np.float64),
+            interactions=np.array(cols[3], dtype=np.int64),
+            total_value=np.array(cols[4], dtype=np.float64),
+            conversions=np.array(cols[5], dtype=np.int64),
+        )
+
+    def interaction_columns(
+        self,
+        tenant_id: str,
+        outcomes: Sequence[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> InteractionColumns:
+        sql = "SELECT customer_id, occurred_at, value FROM interactions WHERE tenant_id = ?"
+        params: list[Any] = [tenant_id]
+        if outcomes is not None:
+            names = list(outcomes)
+            if not names:
+                return InteractionColumns(
+                    np.array([], dtype=object), np.array([], np.float64), np.array([], np.float64)
+                )
+            sql += f" AND outcome IN ({', '.join('?' for _ in names)})"
+            params += names
+        if start is not None:
+            sql += " AND occurred_at >= ?"
+            params.append(to_epoch(start))
+        if end is not None:
+            sql += " AND occurred_at < ?"
+            params.append(to_epoch(end))
+        with self._read() as cur:
+            rows = cur.execute(
+                sql + " ORDER BY customer_id, occurred_at, interaction_id", params
+            ).fetchall()
+        cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * 3
+        return InteractionColumns(
+            customer_ids=np.array(cols[0], dtype=object),
+            timestamps=np.array(cols[1], dtype=np.float64),
+            values=np.array(cols[2], dtype=np.float64),
+        )
+
+    # -- plugin documents -------------------------------------------------------------------
+    def put_documents(
+        self,
+        namespace: str,
+        tenant_id: str,
+        documents: Mapping[str, Any],
+        replace: bool = False,
+    ) -> int:
+        _check_id("namespace", namespace)
+        now = self.clock()
+        count = 0
+
+        def rows() -> Iterator[tuple[str, str, str, str, float]]:
+            # Serialised lazily inside the transaction: a bad document aborts the whole write.
+            nonlocal count
+            for key, document in documents.items():
+                _check_id("document key", key)
+                try:
+                    text = dumps(document)
+                except (TypeError, ValueError) as exc:
+                    raise InvalidInputError(
+                        f"document {key!r} in {namespace!r} is not JSON-serialisable: {exc}"
+                    ) from exc
+                count += 1
+                yield (namespace, tenant_id, key, text, now)
+
+        with self._transaction() as cur:
+            if replace:
+                cur.execute(
+                    "DELETE FROM documents WHERE namespace = ? AND tenant_id = ?",
+                    (namespace, tenant_id),
+                )
+            cur.executemany(
+                "INSERT INTO documents (namespace, tenant_id, doc_key, document, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, tenant_id, doc_key) DO UPDATE "
+                "SET document = excluded.document, updated_at = excluded.updated_at",
+                rows(),
+            )
+        return count
+
+    def get_document(self, namespace: str, tenant_id: str, key: str) -> Any | None:
+        with self._read() as cur:
+            row = cur.execute(
+                "SELECT document FROM documents WHERE namespace = ? AND tenant_id = ? "
+                "AND doc_key = ?",
+                (namespace, tenant_id, key),
+            ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def get_documents(
+        self, namespace: str, tenant_id: str, keys: Iterable[str] | None = None
+    ) -> dict[str, Any]:
+        base = "SELECT doc_key, document FROM documents WHERE namespace = ? AND tenant_id = ?"
+        found: dict[str, Any] = {}
+        with self._read() as cur:
+            if keys is None:
+                batches: Iterable[list[str]] = [[]]
+            else:
+                batches = _batched(dict.fromkeys(keys), _IN_BATCH)
+            for batch in batches:
+                if keys is None:
+                    rows = cur.execute(base + " ORDER BY doc_key", (namespace, tenant_id))
+                else:
+                    rows = cur.execute(
+                        base + f" AND doc_key IN ({', '.join('?' for _ in batch)})",
+                        (namespace, tenant_id, *batch),
+                    )
+                for key, text in rows.fetchall():
+                    found[key] = json.loads(text)
+        return found
+
+    def delete_documents(
+        self, namespace: str, tenant_id: str, keys: Iterable[str] | None = None
+    ) -> int:
+        base = "DELETE FROM documents WHERE namespace = ? AND tenant_id = ?"
+        deleted = 0
+        with self._transaction() as cur:
+            if keys is None:
+                cur.execute(base, (namespace, tenant_id))
+                return cur.rowcount
+            for batch in _batched(dict.fromkeys(keys), _IN_BATCH):
+                cur.execute(
+                    base + f" AND doc_key IN ({', '.join('?' for _ in batch)})",
+                    (namespace, tenant_id, *batch),
+                )
+                deleted += cur.rowcount
+        return deleted
+
+    # -- locks ------------------------------------------------------------------------------
+    def try_lock(self, name: str, ttl_seconds: float = 300.0) -> _Lease | None:
+        _check_id("lock name", name)
+        if ttl_seconds < 0:
+            raise InvalidInputError("ttl_seconds must be >= 0")
+        owner = uuid.uuid4().hex
+        now = self.clock()
+        with self._transaction() as cur:
+            row = cur.execute(
+                "INSERT INTO locks AS l (name, owner, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                "expires_at = excluded.expires_at WHERE l.expires_at <= ? RETURNING owner",
+                (name, owner, now + ttl_seconds, now),
+            ).fetchone()
+        if row is None or row[0] != owner:
+            return None
+        return _Lease(self, name, owner)
