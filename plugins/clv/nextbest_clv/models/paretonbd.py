@@ -1,0 +1,500 @@
+"""Pareto/NBD model of repeat buying (Schmittlein, Morrison & Colombo 1987).
+
+While alive a customer buys in a Poisson process of rate ``lambda ~ Gamma(r, alpha)``; their
+lifetime is exponential with rate ``mu ~ Gamma(s, beta)`` (rates, i.e. ``alpha`` and ``beta`` are
+inverse scales in the model's time unit). A customer is summarised by ``x`` repeat purchases, the
+time ``t_x`` of the last one and the length ``T`` of the observation, all since the first purchase.
+
+Likelihood (Fader & Hardie, "A Note on Deriving the Pareto/NBD Model and Related Expressions",
+2005, eq. 18)::
+
+    L = Gamma(r+x) alpha^r beta^s / Gamma(r)
+        * [ (alpha+T)^-(r+x) (beta+T)^-s  +  s * I ],
+    I = integral_{t_x}^{T} (alpha+tau)^-(r+x) (beta+tau)^-(s+1) dtau
+
+(the note writes ``s * I`` as ``s / (r+s+x) * A_0``). ``I`` is the source of the numerical
+trouble: the note expresses it through Gauss hypergeometric functions whose plain evaluation
+overflows or loses all precision for customers with many purchases or long histories. Here
+``I = F(t_x) - F(T)`` with the tail integral ``F(u) = integral_u^inf ...``; with
+``M = max(alpha, beta)``, ``m = min(alpha, beta)``, ``Q`` the exponent on ``M``'s factor and
+``Q'`` the one on ``m``'s (``r+x`` and ``s+1``), ``A = r+s+x`` and ``z = (M-m)/(M+u)`` in
+``[0, 1)`` (the note's choice of argument, by the larger of alpha and beta)::
+
+    F(u) = (M+u)^-A 2F1(A, Q'; A+1; z) / A
+         = (M+u)^-Q (m+u)^-(Q'-1) / A * 2F1(1, Q; A+1; z)          (Euler's transformation)
+
+The last series has positive terms bounded by ``z^n`` (term ratio ``z (Q+n)/(A+1+n) < z``), so it
+neither overflows nor cancels; everything else is kept in log space and ``I`` is formed as
+``F(t_x) (1 - exp(log F(T) - log F(t_x)))``. The same series gives the analytic gradient of the
+log-likelihood (derivatives of the hypergeometric terms with respect to their parameters are
+sums over the series terms), used by the fit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import digamma, exprel, gammaln
+
+from ._optim import fit_mle, split_value_and_gradient
+from ._validation import customer_arrays, horizon, positive_array, positive_params
+from .errors import DataError, FitError
+
+FloatArray = NDArray[np.float64]
+
+PARAM_NAMES: tuple[str, str, str, str] = ("r", "alpha", "s", "beta")
+
+# Series terms are summed until the remaining tail is below this fraction of the sum.
+_SERIES_RTOL = 1e-17
+# Terms summed per vectorised block (first block; it doubles up to the maximum) before the
+# convergence check and the active-set shrink.
+_SERIES_BLOCK = 16
+_SERIES_MAX_BLOCK = 1024
+# Cap on series terms: reached only for z within ~1e-5 of 1 (max(alpha, beta) / min(alpha, beta)
+# of order 1e5 or more, met by an optimiser's trial steps, not by fitted models), where the tail
+# is replaced by its geometric bound (relative error below (1 - Q'/(A+N)) ... at most a few %).
+_SERIES_MAX_TERMS = 200_000
+
+
+class ParetoNBDSample(NamedTuple):
+    """Synthetic customers drawn from a Pareto/NBD model (see :meth:`ParetoNBDModel.sample`)."""
+
+    frequency: FloatArray
+    recency: FloatArray
+    T: FloatArray
+    purchase_rate: FloatArray  # lambda of each customer
+    dropout_rate: FloatArray  # mu of each customer
+    lifetime: FloatArray  # time of death since the first purchase (may exceed T)
+
+
+# --------------------------------------------------------------------------------------------
+# Numeric core
+# --------------------------------------------------------------------------------------------
+
+
+def _hyp_series(
+    Q: FloatArray, A: FloatArray, z: FloatArray, *, with_grad: bool
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """``log 2F1(1, Q; A+1; z)`` for ``0 < Q < A+1``, ``0 <= z < 1``, and its partial derivatives.
+
+    Returns ``(log S, d log S / dQ, d log S / dA, d log S / dz)`` (the derivatives are zeros when
+    ``with_grad`` is false). The terms ``T_n = prod_{k<n} z (Q+k) / (A+1+k)`` are summed in
+    blocks (a cumulative product along a second axis) over the entries not yet converged; the
+    block grows for the slowly converging entries (``z`` close to 1), whose count is small.
+    """
+    n = Q.size
+    out_s = np.ones(n)
+    out_q = np.zeros(n)
+    out_a = np.zeros(n)
+    out_z = np.zeros(n)
+    active = np.flatnonzero(z > 0)
+    if active.size == 0:
+        return np.zeros(n), out_q, out_a, out_z
+    q, a1, zz = Q[active], A[active] + 1.0, z[active]
+    term = np.ones(active.size)  # last term summed, T_k
+    total = np.ones(active.size)  # T_0 + ... + T_k
+    harm_q = np.zeros(active.size)  # sum_{j<k} 1/(Q+j) = d log T_k / dQ
+    harm_a = np.zeros(active.size)  # sum_{j<k} 1/(A+1+j) = -d log T_k / dA
+    sum_q = np.zeros(active.size)
+    sum_a = np.zeros(active.size)
+    sum_z = np.zeros(active.size)
+    k = 0
+    block = _SERIES_BLOCK
+    while True:
+        ks = np.arange(k, k + block, dtype=np.float64)
+        base = (q[:, None] + ks) / (a1[:, None] + ks)
+        terms = term[:, None] * np.cumprod(base * zz[:, None], axis=1)  # T_{k+1} .. T_{k+block}
+        total += terms.sum(axis=1)
+        if with_grad:
+            hq = harm_q[:, None] + np.cumsum(1.0 / (q[:, None] + ks), axis=1)
+            ha = harm_a[:, None] + np.cumsum(1.0 / (a1[:, None] + ks), axis=1)
+            sum_q += np.einsum("ij,ij->i", terms, hq)
+            sum_a += np.einsum("ij,ij->i", terms, ha)
+            sum_z += terms @ (ks + 1.0) / zz  # dT_n/dz = n T_n / z
+            harm_q, harm_a = hq[:, -1], ha[:, -1]
+        term = terms[:, -1]
+        k += block
+        # The term ratio increases towards z, so the tail after T_k is below T_k z / (1 - z);
+        # the extra factor (k + 1) also bounds the tails of the derivative sums.
+        one_minus_z = 1.0 - zz
+        done = term * (k + 1) <= _SERIES_RTOL * total * one_minus_z
+        if k >= _SERIES_MAX_TERMS:
+            # Only for z within ~1e-5 of 1: add the geometric bound of the tail and stop.
+            total += term * zz / one_minus_z
+            done[:] = True
+        if done.any():
+            idx = active[done]
+            out_s[idx] = total[done]
+            out_q[idx] = sum_q[done]
+            out_a[idx] = sum_a[done]
+            out_z[idx] = sum_z[done]
+            keep = ~done
+            active = active[keep]
+            if active.size == 0:
+                break
+            q, a1, zz, term, total = q[keep], a1[keep], zz[keep], term[keep], total[keep]
+            harm_q, harm_a = harm_q[keep], harm_a[keep]
+            sum_q, sum_a, sum_z = sum_q[keep], sum_a[keep], sum_z[keep]
+        block = min(2 * block, _SERIES_MAX_BLOCK)
+    log_s = np.log(out_s)
+    if not with_grad:
+        return log_s, out_q, out_a, out_z
+    return log_s, out_q / out_s, -out_a / out_s, out_z / out_s
+
+
+def _log_tail(
+    p: FloatArray,
+    q: float,
+    alpha: float,
+    beta: float,
+    u: FloatArray,
+    *,
+    with_grad: bool,
+) -> tuple[FloatArray, FloatArray | None]:
+    """``log F(u)``, ``F(u) = integral_u^inf (alpha+tau)^-p (beta+tau)^-q dtau``, and its gradient.
+
+    The gradient rows are the partial derivatives with respect to ``(p, q, alpha, beta)``.
+    """
+    alpha_is_max = alpha >= beta
+    big, small = (alpha, beta) if alpha_is_max else (beta, alpha)
+    if alpha_is_max:
+        e_big, e_small = p, np.full_like(p, q)
+    else:
+        e_big, e_small = np.full_like(p, q), p
+    a = p + q - 1.0
+    big_u = big + u
+    small_u = small + u
+    z = (big - small) / big_u
+    log_s, ds_q, ds_a, ds_z = _hyp_series(e_big, a, z, with_grad=with_grad)
+    log_big_u = np.log(big_u)
+    log_small_u = np.log(small_u)
+    log_f = -e_big * log_big_u - (e_small - 1.0) * log_small_u - np.log(a) + log_s
+    if not with_grad:
+        return log_f, None
+    # Partial derivatives with respect to the exponents (the other one held fixed; a moves with
+    # both) and to the two scale parameters.
+    d_e_big = -log_big_u + ds_q + ds_a - 1.0 / a
+    d_e_small = -log_small_u + ds_a - 1.0 / a
+    d_big = -e_big / big_u + ds_z * small_u / big_u**2
+    d_small = -(e_small - 1.0) / small_u - ds_z / big_u
+    grad = np.empty((4, p.size))
+    if alpha_is_max:
+        grad[0], grad[1], grad[2], grad[3] = d_e_big, d_e_small, d_big, d_small
+    else:
+        grad[0], grad[1], grad[2], grad[3] = d_e_small, d_e_big, d_small, d_big
+    return log_f, grad
+
+
+@dataclass
+class _Terms:
+    """Per-customer pieces of the likelihood shared by the fit and the predictions."""
+
+    log_likelihood: FloatArray
+    log_alive_term: FloatArray  # log of the first bracket term (alive at T)
+    log_bracket: FloatArray
+    gradient: FloatArray | None = field(default=None)  # 4 x n, d log L_i / d(r, alpha, s, beta)
+
+
+def _terms(
+    params: tuple[float, float, float, float],
+    x: FloatArray,
+    t_x: FloatArray,
+    T: FloatArray,
+    *,
+    with_grad: bool = False,
+    tail_index: tuple[FloatArray, FloatArray, NDArray[np.intp]] | None = None,
+) -> _Terms:
+    """Log-likelihood pieces for customers (x, t_x, T).
+
+    ``tail_index`` optionally gives unique ``(x, u)`` pairs and the inverse index into the
+    stacked ``[t_x, T]`` evaluation points, so repeated tail integrals are computed once.
+    """
+    r, alpha, s, beta = params
+    q = s + 1.0
+    n = x.size
+    if tail_index is None:
+        ux = np.concatenate([x, x])
+        uu = np.concatenate([t_x, T])
+        inverse = None
+    else:
+        ux, uu, inverse = tail_index
+    log_f_all, grad_f_all = _log_tail(r + ux, q, alpha, beta, uu, with_grad=with_grad)
+    if inverse is not None:
+        log_f_all = log_f_all[inverse]
+        if grad_f_all is not None:
+            grad_f_all = grad_f_all[:, inverse]
+    log_f_tx, log_f_t = log_f_all[:n], log_f_all[n:]
+
+    p = r + x
+    log_a_t = np.log(alpha + T)
+    log_b_t = np.log(beta + T)
+    log_alive = -p * log_a_t - s * log_b_t
+    delta = np.minimum(log_f_t - log_f_tx, 0.0)
+    with np.errstate(divide="ignore"):
+        log_i = log_f_tx + np.log(-np.expm1(delta))  # -inf where t_x == T
+    log_dead = math.log(s) + log_i
+    log_bracket = np.logaddexp(log_alive, log_dead)
+    ll = gammaln(p) - gammaln(r) + r * math.log(alpha) + s * math.log(beta) + log_bracket
+    out = _Terms(ll, log_alive, log_bracket)
+    if not with_grad:
+        return out
+    assert grad_f_all is not None
+    g_tx, g_t = grad_f_all[:, :n], grad_f_all[:, n:]
+    w = np.exp(delta)
+    positive = w < 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g_i = np.where(positive, (g_tx - w * g_t) / np.where(positive, 1.0 - w, 1.0), 0.0)
+    pi_alive = np.exp(log_alive - log_bracket)
+    pi_dead = np.exp(log_dead - log_bracket)
+    grad = np.empty((4, n))
+    grad[0] = digamma(p) - digamma(r) + math.log(alpha) - pi_alive * log_a_t + pi_dead * g_i[0]
+    grad[1] = r / alpha - pi_alive * p / (alpha + T) + pi_dead * g_i[2]
+    grad[2] = math.log(beta) - pi_alive * log_b_t + pi_dead * (1.0 / s + g_i[1])
+    grad[3] = s / beta - pi_alive * s / (beta + T) + pi_dead * g_i[3]
+    out.gradient = grad
+    return out
+
+
+def pareto_nbd_log_likelihood(
+    r: float,
+    alpha: float,
+    s: float,
+    beta: float,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+) -> FloatArray:
+    """Per-customer Pareto/NBD log-likelihood ``log L(r, alpha, s, beta | x, t_x, T)``."""
+    positive_params("Pareto/NBD", r=r, alpha=alpha, s=s, beta=beta)
+    x, t_x, big_t = customer_arrays(frequency, recency, T)
+    shape = x.shape
+    terms = _terms((r, alpha, s, beta), x.ravel(), t_x.ravel(), big_t.ravel())
+    return terms.log_likelihood.reshape(shape)
+
+
+# --------------------------------------------------------------------------------------------
+# Model
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParetoNBDModel:
+    """A fitted (or given) Pareto/NBD model; times are in the unit of the data it was fitted to.
+
+    Build one with :meth:`fit` or :meth:`from_params`. All prediction methods are vectorised
+    over customers (arrays broadcast against each other).
+    """
+
+    r: float
+    alpha: float
+    s: float
+    beta: float
+    log_likelihood: float = math.nan
+    standard_errors: dict[str, float] = field(default_factory=dict)
+    n_customers: int = 0
+
+    @property
+    def params(self) -> dict[str, float]:
+        """``{"r": ..., "alpha": ..., "s": ..., "beta": ...}``."""
+        return {"r": self.r, "alpha": self.alpha, "s": self.s, "beta": self.beta}
+
+    @classmethod
+    def from_params(
+        cls,
+        r: float,
+        alpha: float,
+        s: float,
+        beta: float,
+        *,
+        log_likelihood: float = math.nan,
+        standard_errors: dict[str, float] | None = None,
+    ) -> ParetoNBDModel:
+        """A model with known parameters (e.g. a stored fit or published values)."""
+        positive_params("Pareto/NBD", r=r, alpha=alpha, s=s, beta=beta)
+        return cls(
+            float(r),
+            float(alpha),
+            float(s),
+            float(beta),
+            float(log_likelihood),
+            dict(standard_errors or {}),
+        )
+
+    @classmethod
+    def fit(
+        cls,
+        frequency: ArrayLike,
+        recency: ArrayLike,
+        T: ArrayLike,
+        *,
+        penalizer: float = 0.0,
+        initial_params: dict[str, float] | None = None,
+    ) -> ParetoNBDModel:
+        """Maximum-likelihood fit to per-customer ``(x, t_x, T)``.
+
+        Args:
+            frequency: repeat purchases per customer (x).
+            recency: time of the last purchase since the first (t_x).
+            T: time from the first purchase to the end of the observation.
+            penalizer: L2 penalty on the parameters, as lifetimes' ``penalizer_coef``.
+            initial_params: starting values (default ``r = s = 1``, ``alpha = beta`` = mean T).
+
+        Raises:
+            FitError: invalid or degenerate data (e.g. no repeat purchases) or no convergence.
+        """
+        x, t_x, big_t = customer_arrays(frequency, recency, T, error=FitError, allow_empty=False)
+        x, t_x, big_t = x.ravel(), t_x.ravel(), big_t.ravel()
+        if not np.any(x > 0):
+            raise FitError(
+                "Pareto/NBD: no customer has a repeat purchase (all frequency = 0); the "
+                "purchase and dropout processes cannot be identified"
+            )
+        # Identical customers contribute identical terms: fit on the distinct rows, weighted.
+        rows, counts = np.unique(np.stack([x, t_x, big_t], axis=1), axis=0, return_counts=True)
+        ux, utx, ut = rows[:, 0], rows[:, 1], rows[:, 2]
+        weights = counts.astype(np.float64)
+        pairs, inverse = np.unique(
+            np.stack([np.concatenate([ux, ux]), np.concatenate([utx, ut])], axis=1),
+            axis=0,
+            return_inverse=True,
+        )
+        tail_index = (pairs[:, 0].copy(), pairs[:, 1].copy(), inverse.reshape(-1))
+
+        def value_and_gradient(theta: FloatArray) -> tuple[float, FloatArray]:
+            r, alpha, s, beta = (float(v) for v in theta)
+            terms = _terms((r, alpha, s, beta), ux, utx, ut, with_grad=True, tail_index=tail_index)
+            assert terms.gradient is not None
+            nll = -float(weights @ terms.log_likelihood)
+            grad = -(terms.gradient @ weights)
+            if not (math.isfinite(nll) and np.all(np.isfinite(grad))):
+                return math.inf, np.zeros(4)
+            return nll, grad
+
+        objective, gradient = split_value_and_gradient(value_and_gradient)
+        mean_t = float(np.mean(big_t))
+        x0 = {"r": 1.0, "alpha": mean_t, "s": 1.0, "beta": mean_t}
+        if initial_params is not None:
+            unknown = set(initial_params) - set(PARAM_NAMES)
+            if unknown:
+                raise FitError(
+                    f"Pareto/NBD: unknown initial parameter(s) {sorted(unknown)}; "
+                    f"use {list(PARAM_NAMES)}"
+                )
+            x0.update({k: float(v) for k, v in initial_params.items()})
+        result = fit_mle(
+            objective,
+            gradient,
+            x0,
+            penalizer=penalizer,
+            n_observations=int(x.size),
+            model_name="Pareto/NBD",
+        )
+        p = result.params
+        return cls(
+            p["r"],
+            p["alpha"],
+            p["s"],
+            p["beta"],
+            result.log_likelihood,
+            result.standard_errors,
+            int(x.size),
+        )
+
+    # ---- likelihood -----------------------------------------------------------------------
+
+    def log_likelihood_of(
+        self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """Per-customer log-likelihood at this model's parameters."""
+        return pareto_nbd_log_likelihood(
+            self.r, self.alpha, self.s, self.beta, frequency, recency, T
+        )
+
+    def _customer_terms(
+        self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> tuple[FloatArray, FloatArray, _Terms]:
+        x, t_x, big_t = customer_arrays(frequency, recency, T)
+        shape = x.shape
+        terms = _terms(self._tuple(), x.ravel(), t_x.ravel(), big_t.ravel())
+        return (
+            x,
+            big_t,
+            _Terms(
+                terms.log_likelihood.reshape(shape),
+                terms.log_alive_term.reshape(shape),
+                terms.log_bracket.reshape(shape),
+            ),
+        )
+
+    def _tuple(self) -> tuple[float, float, float, float]:
+        return (self.r, self.alpha, self.s, self.beta)
+
+    # ---- predictions ----------------------------------------------------------------------
+
+    def probability_alive(
+        self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """P(customer still alive at T | x, t_x, T) (Fader & Hardie 2005 note, eq. 36)."""
+        _, _, terms = self._customer_terms(frequency, recency, T)
+        return np.exp(terms.log_alive_term - terms.log_bracket)
+
+    def conditional_expected_purchases(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """E[purchases in (T, T+t] | x, t_x, T] (Fader & Hardie 2005 note, eq. 41).
+
+        ``P(alive) * (r+x)(beta+T) / ((alpha+T)(s-1)) * [1 - ((beta+T)/(beta+T+t))^(s-1)]``,
+        evaluated in a form that stays exact as ``s -> 1``.
+        """
+        horizon_t = horizon(t)
+        x, big_t, terms = self._customer_terms(frequency, recency, T)
+        p_alive = np.exp(terms.log_alive_term - terms.log_bracket)
+        r, alpha, s, beta = self._tuple()
+        return p_alive * (r + x) / (alpha + big_t) * _dropout_integral(s, beta + big_t, horizon_t)
+
+    def expected_purchases(self, t: ArrayLike) -> FloatArray:
+        """Unconditional E[X(t)] for a customer just acquired (Fader & Hardie note, eq. 27)."""
+        horizon_t = horizon(t)
+        return self.r / self.alpha * _dropout_integral(self.s, self.beta, horizon_t)
+
+    def sample(
+        self, T: ArrayLike, *, seed: int | np.random.Generator | None = None
+    ) -> ParetoNBDSample:
+        """Draw one synthetic customer per entry of ``T`` (observation length since first buy).
+
+        Each customer gets ``lambda ~ Gamma(r, rate alpha)``, ``mu ~ Gamma(s, rate beta)``, an
+        exponential lifetime of rate ``mu`` and Poisson purchases at rate ``lambda`` while alive
+        and observed; ``frequency`` counts those purchases and ``recency`` is the last one.
+        """
+        big_t = positive_array(T, "T").ravel()
+        rng = np.random.default_rng(seed)
+        n = big_t.size
+        lam = rng.gamma(self.r, 1.0 / self.alpha, size=n)
+        mu = rng.gamma(self.s, 1.0 / self.beta, size=n)
+        lifetime = rng.exponential(1.0, size=n) / mu
+        active = np.minimum(lifetime, big_t)
+        frequency = rng.poisson(lam * active).astype(np.float64)
+        # Given N Poisson events in (0, a], the last one is a * U^(1/N).
+        with np.errstate(divide="ignore"):
+            u = rng.random(n) ** (1.0 / np.where(frequency > 0, frequency, 1.0))
+        recency = np.where(frequency > 0, active * u, 0.0)
+        return ParetoNBDSample(frequency, recency, big_t, lam, mu, lifetime)
+
+
+def _dropout_integral(s: float, b: FloatArray | float, t: FloatArray) -> FloatArray:
+    """``b / (s-1) * [1 - (b/(b+t))^(s-1)]`` = ``integral_0^t (b/(b+u))^s du``, stable at s=1."""
+    log_ratio = np.log1p(t / b)  # log((b+t)/b)
+    return np.asarray(b * log_ratio * exprel(-(s - 1.0) * log_ratio), dtype=np.float64)
+
+
+__all__ = [
+    "PARAM_NAMES",
+    "DataError",
+    "ParetoNBDModel",
+    "ParetoNBDSample",
+    "pareto_nbd_log_likelihood",
+]
