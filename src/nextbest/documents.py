@@ -17,7 +17,9 @@ def load_document(path: str | Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise FlowValidationError([FlowIssue("", f"cannot read file: {exc}")], source=str(path))
+        raise FlowValidationError(
+            [FlowIssue("", f"cannot read file: {exc}")], source=str(path)
+        ) from None
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text)
@@ -29,5 +31,6 @@ def load_document(path: str | Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise FlowValidationError([FlowIssue(where, f"invalid YAML: {problem}")],
-                                  source=str(path)) from None  # fmt: skip
+        raise FlowValidationError(
+            [FlowIssue(where, f"invalid YAML: {problem}")], source=str(path)
+        ) from None

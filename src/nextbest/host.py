@@ -65,8 +65,13 @@ class Host:
             raise FlowValidationError(
                 [_issue("", "a flow document must be a mapping (YAML/JSON object)")], source=name
             )
-        return compile_flow(source, registry=self.registry, functions=self.functions,
-                            flow_model=self.flow_model, source=name)  # fmt: skip
+        return compile_flow(
+            source,
+            registry=self.registry,
+            functions=self.functions,
+            flow_model=self.flow_model,
+            source=name,
+        )
 
     def load_offers(self, source: Any) -> CompiledCatalog:
         """Validate an offer catalog: a file path, a list of offers or ``{"offers": [...]}``."""
@@ -102,9 +107,10 @@ class Host:
             found = self._flows.get((tenant_id, key)) if key else None
         if found is None:
             raise UnknownFlowError(
-                f"tenant {tenant_id!r} has no flow {key!r}" if key
+                f"tenant {tenant_id!r} has no flow {key!r}"
+                if key
                 else f"tenant {tenant_id!r} has no default flow; add one or pass decisionFlowKey"
-            )  # fmt: skip
+            )
         return found
 
     # -- decisions ---------------------------------------------------------------------------

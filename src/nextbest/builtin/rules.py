@@ -16,12 +16,26 @@ from ..registry import RuleContext, RuleOutcome, RuleType
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
-                              frozen=True)  # fmt: skip
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
 
 
-Operator = Literal["eq", "neq", "gt", "gte", "lt", "lte", "in", "not_in", "contains",
-                   "starts_with", "regex", "exists", "not_exists"]  # fmt: skip
+Operator = Literal[
+    "eq",
+    "neq",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "in",
+    "not_in",
+    "contains",
+    "starts_with",
+    "regex",
+    "exists",
+    "not_exists",
+]
 _BINARY: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq,
     "neq": operator.ne,
@@ -84,9 +98,11 @@ def _segment_required(cfg: SegmentRequiredConfig, ctx: RuleContext) -> RuleOutco
         return True
     if not ctx.explain:
         return False
-    return RuleOutcome(False, reason=f"missing segments {missing}",
-                       inputs={"segments": list(have), "requiredSegments":
-                               list(cfg.required_segments)})  # fmt: skip
+    return RuleOutcome(
+        False,
+        reason=f"missing segments {missing}",
+        inputs={"segments": list(have), "requiredSegments": list(cfg.required_segments)},
+    )
 
 
 # -- attribute_condition -------------------------------------------------------------------------
@@ -104,11 +120,17 @@ def _attribute_condition(cfg: AttributeConditionConfig, ctx: RuleContext) -> Rul
     passed, problem = _compare(cfg.operator, actual, cfg.value)
     if passed or not ctx.explain:
         return passed
-    return RuleOutcome(False, reason=problem or
-                       f"attribute {cfg.attribute!r} = {actual!r} fails {cfg.operator} "
-                       f"{cfg.value!r}",
-                       inputs={"attribute": cfg.attribute, "actual": actual,
-                               "operator": cfg.operator, "value": cfg.value})  # fmt: skip
+    return RuleOutcome(
+        False,
+        reason=problem
+        or f"attribute {cfg.attribute!r} = {actual!r} fails {cfg.operator} {cfg.value!r}",
+        inputs={
+            "attribute": cfg.attribute,
+            "actual": actual,
+            "operator": cfg.operator,
+            "value": cfg.value,
+        },
+    )
 
 
 # -- recency_check -------------------------------------------------------------------------------
@@ -141,10 +163,11 @@ def _recency_check(cfg: RecencyCheckConfig, ctx: RuleContext) -> RuleOutcome | b
     )
     if passed or not ctx.explain:
         return passed
-    return RuleOutcome(False, reason=f"offer last seen {days} day(s) ago, outside "
-                       f"[{cfg.min_days}, {cfg.max_days}]",
-                       inputs={"lastSeenDays": days, "minDays": cfg.min_days,
-                               "maxDays": cfg.max_days})  # fmt: skip
+    return RuleOutcome(
+        False,
+        reason=f"offer last seen {days} day(s) ago, outside [{cfg.min_days}, {cfg.max_days}]",
+        inputs={"lastSeenDays": days, "minDays": cfg.min_days, "maxDays": cfg.max_days},
+    )
 
 
 # -- metric_condition ----------------------------------------------------------------------------
@@ -170,10 +193,16 @@ def _metric_condition(cfg: MetricConditionConfig, ctx: RuleContext) -> RuleOutco
         passed, problem = _compare(cfg.operator, actual, cfg.value)
     if passed or not ctx.explain:
         return passed
-    return RuleOutcome(False, reason=problem or f"metric {cfg.metric!r} = {actual!r} fails "
-                       f"{cfg.operator} {cfg.value!r}",
-                       inputs={"metric": cfg.metric, "actual": actual,
-                               "operator": cfg.operator, "value": cfg.value})  # fmt: skip
+    return RuleOutcome(
+        False,
+        reason=problem or f"metric {cfg.metric!r} = {actual!r} fails {cfg.operator} {cfg.value!r}",
+        inputs={
+            "metric": cfg.metric,
+            "actual": actual,
+            "operator": cfg.operator,
+            "value": cfg.value,
+        },
+    )
 
 
 # -- expression ----------------------------------------------------------------------------------
@@ -200,16 +229,43 @@ def _expression(expr: CompiledExpression, ctx: RuleContext) -> RuleOutcome | boo
 
 
 RULE_TYPES = (
-    RuleType("segment_required", SegmentRequiredConfig, _segment_required, "eligibility",
-             description="customer must be in every required segment"),
-    RuleType("attribute_condition", AttributeConditionConfig, _attribute_condition,
-             "eligibility", description="compare a request attribute with a value"),
-    RuleType("recency_check", RecencyCheckConfig, _recency_check, "match",
-             requires=lambda cfg: ("offer.lastSeenDays",),
-             description="days since the customer last saw the offer"),
-    RuleType("metric_condition", MetricConditionConfig, _metric_condition, "eligibility",
-             requires=lambda cfg: (cfg.metric,), prepare=_prepare_metric,
-             description="compare a named context metric with a value"),
-    RuleType("expression", ExpressionConfig, _expression, "eligibility",
-             prepare=_prepare_expression, description="a formula that must be true"),
-)  # fmt: skip
+    RuleType(
+        "segment_required",
+        SegmentRequiredConfig,
+        _segment_required,
+        "eligibility",
+        description="customer must be in every required segment",
+    ),
+    RuleType(
+        "attribute_condition",
+        AttributeConditionConfig,
+        _attribute_condition,
+        "eligibility",
+        description="compare a request attribute with a value",
+    ),
+    RuleType(
+        "recency_check",
+        RecencyCheckConfig,
+        _recency_check,
+        "match",
+        requires=lambda cfg: ("offer.lastSeenDays",),
+        description="days since the customer last saw the offer",
+    ),
+    RuleType(
+        "metric_condition",
+        MetricConditionConfig,
+        _metric_condition,
+        "eligibility",
+        requires=lambda cfg: (cfg.metric,),
+        prepare=_prepare_metric,
+        description="compare a named context metric with a value",
+    ),
+    RuleType(
+        "expression",
+        ExpressionConfig,
+        _expression,
+        "eligibility",
+        prepare=_prepare_expression,
+        description="a formula that must be true",
+    ),
+)

@@ -47,8 +47,9 @@ def run_extension(step: ExtensionStep, state: DecisionState) -> None:
                     if not math.isfinite(value) or value < 0:
                         raise ValueError(f"score_override returned {value}")
                 except Exception as exc:
-                    state.plugin_failed(impl.plugin_name, "score_override", exc, cand.offer.id,
-                                        "score kept")  # fmt: skip
+                    state.plugin_failed(
+                        impl.plugin_name, "score_override", exc, cand.offer.id, "score kept"
+                    )
                     continue
                 cand.score = value
                 if cand.breakdown is not None:

@@ -42,15 +42,26 @@ def run_decision(
     as_of = request.as_of or datetime.now(UTC)
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
-    state = DecisionState(flow=flow, host=host, tenant_id=tenant_id, request=request,
-                          as_of=as_of, explain=request.explain)  # fmt: skip
+    state = DecisionState(
+        flow=flow,
+        host=host,
+        tenant_id=tenant_id,
+        request=request,
+        as_of=as_of,
+        explain=request.explain,
+    )
     state.catalog = catalog
     trace = state.trace
     started = perf_counter()
     state.resolve_customer_names(flow.customer_names)
     if trace is not None:
-        trace.timings.append({"nodeId": "(context)", "type": "context",
-                              "ms": round((perf_counter() - started) * 1000, 4)})  # fmt: skip
+        trace.timings.append(
+            {
+                "nodeId": "(context)",
+                "type": "context",
+                "ms": round((perf_counter() - started) * 1000, 4),
+            }
+        )
     for step in flow.steps:
         if trace is None:
             step.run(state)
@@ -59,10 +70,14 @@ def run_decision(
         before = len(state.candidates)
         step.run(state)
         trace.timings.append(
-            {"nodeId": step.node_id, "type": step.node_type,
-             "ms": round((perf_counter() - t0) * 1000, 4),
-             "candidatesIn": before, "candidatesOut": len(state.candidates)}
-        )  # fmt: skip
+            {
+                "nodeId": step.node_id,
+                "type": step.node_type,
+                "ms": round((perf_counter() - t0) * 1000, 4),
+                "candidatesIn": before,
+                "candidatesOut": len(state.candidates),
+            }
+        )
     fields = state.response_fields
     items = [
         DecisionItem(
@@ -72,7 +87,7 @@ def run_decision(
             score=cand.score or 0.0,
             personalization={
                 k: v for k, v in cand.computed.items() if fields is None or k in fields
-            },  # fmt: skip
+            },
             category=cand.offer.category,
         )
         for position, cand in enumerate(state.ranked or (), start=1)

@@ -62,8 +62,9 @@ class ScoreStep:
             value = base(cand)
             cand.score = value * cand.fit_multiplier
             if state.trace is not None:
-                cand.breakdown = ScoreBreakdown(self.method, cand.score, cand.fit_multiplier,
-                                                {"base": value})  # fmt: skip
+                cand.breakdown = ScoreBreakdown(
+                    self.method, cand.score, cand.fit_multiplier, {"base": value}
+                )
                 state.trace.scores[cand.offer.id] = cand.breakdown
 
     def _profile(self, state: DecisionState, cand: Candidate) -> Profile:
@@ -133,13 +134,25 @@ class ScoreStep:
                     continue
                 exponents[provider.dimension] += term
                 if explain:
-                    terms.append({"provider": provider.name, "plugin": plugin,
-                                  "dimension": provider.dimension, "exponent": term})  # fmt: skip
+                    terms.append(
+                        {
+                            "provider": provider.name,
+                            "plugin": plugin,
+                            "dimension": provider.dimension,
+                            "exponent": term,
+                        }
+                    )
             zero = next((d for d in DIMENSIONS if factors[d] == 0 and exponents[d] > 0), None)
             if zero is not None:
-                state.drop(cand, Drop(offer.id, self.node_id,
-                                      f"{zero} factor is 0, which eliminates the offer",
-                                      inputs={"factors": factors}))  # fmt: skip
+                state.drop(
+                    cand,
+                    Drop(
+                        offer.id,
+                        self.node_id,
+                        f"{zero} factor is 0, which eliminates the offer",
+                        inputs={"factors": factors},
+                    ),
+                )
                 continue
             score = cand.fit_multiplier
             for dim in DIMENSIONS:
@@ -149,12 +162,20 @@ class ScoreStep:
             kept.append(cand)
             if explain:
                 cand.breakdown = ScoreBreakdown(
-                    "formula", score, cand.fit_multiplier, factors, exponents, terms,
-                    {"propensity": p_src, "relevance": r_src,
-                     "impact": "formula" if "impact" in self.formulas else "businessValue",
-                     "emphasis": "formula" if "emphasis" in self.formulas else "priority"},
+                    "formula",
+                    score,
+                    cand.fit_multiplier,
+                    factors,
+                    exponents,
+                    terms,
+                    {
+                        "propensity": p_src,
+                        "relevance": r_src,
+                        "impact": "formula" if "impact" in self.formulas else "businessValue",
+                        "emphasis": "formula" if "emphasis" in self.formulas else "priority",
+                    },
                     prof.name,
-                )  # fmt: skip
+                )
                 state.trace.scores[offer.id] = cand.breakdown  # type: ignore[union-attr]
         state.candidates = kept
 
@@ -167,8 +188,9 @@ def _call_provider(
     state: DecisionState, provider: ValueProvider, config: BaseModel, plugin: str, cand: Candidate
 ) -> float | None:
     try:
-        value = provider.compute(ValueRequest(cand.offer, config, lookup_for(state, cand),
-                                              cand.computed))  # fmt: skip
+        value = provider.compute(
+            ValueRequest(cand.offer, config, lookup_for(state, cand), cand.computed)
+        )
         if value is None:
             return None
         value = float(value)
@@ -176,8 +198,13 @@ def _call_provider(
             raise ValueError(f"value provider returned {value}")
         return value
     except Exception as exc:
-        state.plugin_failed(plugin, f"value provider {provider.name}", exc, cand.offer.id,
-                            "neutral factor (term skipped)")  # fmt: skip
+        state.plugin_failed(
+            plugin,
+            f"value provider {provider.name}",
+            exc,
+            cand.offer.id,
+            "neutral factor (term skipped)",
+        )
         return None
 
 
@@ -239,5 +266,14 @@ def build_score_step(
             formulas[dim] = compiler.compile(source)
         except Exception as exc:
             issues.append(FlowIssue(f"{where}.formulas.{dim}", str(exc)))
-    return ScoreStep(node.id, cfg.method, default, by_category, by_channel, cfg.max_value,
-                     cfg.relevance_penalty, cfg.default_propensity, formulas)  # fmt: skip
+    return ScoreStep(
+        node.id,
+        cfg.method,
+        default,
+        by_category,
+        by_channel,
+        cfg.max_value,
+        cfg.relevance_penalty,
+        cfg.default_propensity,
+        formulas,
+    )

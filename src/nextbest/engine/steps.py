@@ -191,9 +191,16 @@ class QualifyStep:
                     )
                     state.drop(
                         cand,
-                        Drop(cand.offer.id, self.node_id, f"rule failed: {exc}", rule.id,
-                             rule.stage, None, rule.plugin),
-                    )  # fmt: skip
+                        Drop(
+                            cand.offer.id,
+                            self.node_id,
+                            f"rule failed: {exc}",
+                            rule.id,
+                            rule.stage,
+                            None,
+                            rule.plugin,
+                        ),
+                    )
                     dropped = True
                     break
                 if isinstance(result, RuleOutcome):
@@ -208,9 +215,16 @@ class QualifyStep:
                         inputs = dict(result.inputs) if result else {}
                         state.drop(
                             cand,
-                            Drop(cand.offer.id, self.node_id, reason, rule.id, rule.stage, inputs,
-                                 rule.plugin),
-                        )  # fmt: skip
+                            Drop(
+                                cand.offer.id,
+                                self.node_id,
+                                reason,
+                                rule.id,
+                                rule.stage,
+                                inputs,
+                                rule.plugin,
+                            ),
+                        )
                     dropped = True
                     break
                 factor = _soft_factor(result, rule)
@@ -283,7 +297,7 @@ def _convert(state: DecisionState, cand: Candidate, name: str, value: Any, kind:
                 raise ValueError(f"{out} is not finite")
             return out
         if kind == "integer":
-            return int(round(float(value)))
+            return round(float(value))
         if kind == "string":
             return str(value)
         return bool(value)
@@ -293,10 +307,13 @@ def _convert(state: DecisionState, cand: Candidate, name: str, value: Any, kind:
 
             state.trace.failures.append(
                 PluginFailure(
-                    "formula", f"computed field {name}", f"cannot convert to {kind}: {exc}",
-                    cand.offer.id, "value is null",
+                    "formula",
+                    f"computed field {name}",
+                    f"cannot convert to {kind}: {exc}",
+                    cand.offer.id,
+                    "value is null",
                 )
-            )  # fmt: skip
+            )
         return None
 
 
@@ -320,9 +337,12 @@ class RankStep:
             for position, cand in enumerate(ordered[limit:], start=limit + 1):
                 state.drop(
                     cand,
-                    Drop(cand.offer.id, self.node_id,
-                         f"ranked {position}, below the cut-off of {limit}"),
-                )  # fmt: skip
+                    Drop(
+                        cand.offer.id,
+                        self.node_id,
+                        f"ranked {position}, below the cut-off of {limit}",
+                    ),
+                )
         for position, cand in enumerate(state.ranked, start=1):
             cand.scope["score"] = cand.score
             cand.scope["rank"] = position
@@ -364,8 +384,9 @@ def build_step(
         return InventoryStep(node.id, cfg)
     if node.type == "filter":
         expr = compiler.compile(cfg.expression) if cfg.expression else None
-        return FilterStep(node.id, expr, cfg.require_channel_match,
-                          frozenset(cfg.exclude_categories))  # fmt: skip
+        return FilterStep(
+            node.id, expr, cfg.require_channel_match, frozenset(cfg.exclude_categories)
+        )
     if node.type == "qualify":
         return _build_qualify(node, path, compiler, registry, issues)
     if node.type == "compute":
@@ -424,7 +445,7 @@ def _build_qualify(
                     rule_type,
                     value,
                     registry.owner("rule_type", rule_type.name),
-                ),  # fmt: skip
+                ),
             )
         )
     prepared.sort(key=lambda item: (item[0], item[1]))

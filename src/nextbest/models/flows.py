@@ -95,8 +95,12 @@ class StrategyOverride(CamelModel):
         return self
 
 
-_BUSINESS = {"conversion": "propensity", "recency": "relevance", "margin": "impact",
-             "fairness": "emphasis"}  # fmt: skip
+_BUSINESS = {
+    "conversion": "propensity",
+    "recency": "relevance",
+    "margin": "impact",
+    "fairness": "emphasis",
+}
 DEFAULT_WEIGHTS = {"propensity": 0.4, "relevance": 0.2, "impact": 0.3, "emphasis": 0.1}
 
 

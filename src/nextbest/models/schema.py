@@ -30,8 +30,16 @@ from .flows import (
 if TYPE_CHECKING:
     from ..registry import Registry
 
-NODE_TYPES = ("inventory", "filter", "qualify", "compute", "score", "rank", "response",
-              "extension_point")  # fmt: skip
+NODE_TYPES = (
+    "inventory",
+    "filter",
+    "qualify",
+    "compute",
+    "score",
+    "rank",
+    "response",
+    "extension_point",
+)
 
 
 def _optional_fields(registry: Registry) -> dict[str, Any]:
