@@ -92,7 +92,9 @@ class BetaGeoModel:
 
         Args:
             frequency, recency, T: per-customer x, t_x and T (see ``summary.py``).
-            penalizer: L2 penalty on the parameters, as lifetimes' ``penalizer_coef``.
+            penalizer: L2 penalty on the parameters, as lifetimes' ``penalizer_coef`` (which
+                lifetimes applies after rescaling time so that max(T) = 1: pass T / max(T)
+                and recency / max(T) to reproduce its penalised fits).
             weights: optional number of customers per row (for de-duplicated data).
             initial_params: starting values; defaults work for data in days or weeks.
 
