@@ -59,7 +59,9 @@ def _rule_union(registry: Registry) -> Any:
                 f"Rule_{name}",
                 __base__=Rule,
                 rule_type=(Literal[name], Field(alias="ruleType")),
-                config=(rule_type.config_model, Field(default_factory=rule_type.config_model)),
+                # An omitted config is validated as {} so missing required fields are reported
+                # at their path; a default_factory raising would lose the location.
+                config=(rule_type.config_model, Field(default={}, validate_default=True)),
             )
         )
     if not models:
