@@ -31,7 +31,7 @@ from .errors import DataError, FitError
 
 FloatArray = NDArray[np.float64]
 
-# Below this distance from a = 1 the closed form 0/0-cancels; use the symmetric average of the
+# Within this distance of a = 1 the closed form cancels 0/0; interpolate linearly between the
 # values at 1 +/- _A_ONE_STEP instead (error O(step^2), far below 1e-6 relative).
 _A_ONE_STEP = 1e-4
 
@@ -220,7 +220,8 @@ class BetaGeoModel:
         if abs(self.a - 1.0) < _A_ONE_STEP:
             lo = self._purchases_if_alive_at(1.0 - _A_ONE_STEP, t, x, big_t)
             hi = self._purchases_if_alive_at(1.0 + _A_ONE_STEP, t, x, big_t)
-            return 0.5 * (lo + hi)
+            weight = (self.a - (1.0 - _A_ONE_STEP)) / (2 * _A_ONE_STEP)
+            return lo + (hi - lo) * weight
         return self._purchases_if_alive_at(self.a, t, x, big_t)
 
     def _purchases_if_alive_at(

@@ -1,14 +1,15 @@
 """Loader for the CDNOW research transaction data set (Fader, Hardie & Lee 2005).
 
 The data is not vendored (it has no published licence): it is read from the copy that ships in
-the installed ``lifetimes`` package (a test/benchmark extra), without importing lifetimes itself
-(its own dataset loaders depend on ``pkg_resources``, gone with setuptools >= 82).
+the installed ``lifetimes`` package (a test/benchmark extra), located with
+``importlib.util.find_spec`` so that lifetimes (and pandas) is never imported; its own dataset
+loaders depend on ``pkg_resources``, gone with setuptools >= 82.
 """
 
 from __future__ import annotations
 
-from importlib import resources
-from importlib.abc import Traversable
+import importlib.util
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -40,14 +41,16 @@ def load_cdnow_master() -> CdnowTransactions:
     return CdnowTransactions(table[:, 0].astype(np.int64), _dates(table[:, 1]), table[:, 3])
 
 
-def _data_file(name: str) -> Traversable:
-    try:
-        root = resources.files("lifetimes")
-    except ModuleNotFoundError as exc:
+def _data_file(name: str) -> Path:
+    # find_spec locates the installed package without importing it: importlib.resources.files
+    # would import lifetimes, and with it pandas, which the models do not need.
+    spec = importlib.util.find_spec("lifetimes")
+    if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
             "the CDNOW data is read from the installed 'lifetimes' package; install the test "
             "extra (pip install -e '.[dev]') or 'lifetimes==0.11.3'"
-        ) from exc
+        )
+    root = Path(next(iter(spec.submodule_search_locations)))
     path = root / "datasets" / name
     if not path.is_file():
         raise FileNotFoundError(f"{name} not found in the installed lifetimes package ({path})")
