@@ -133,10 +133,10 @@ class PostgresStore(SqlStore):
     @contextmanager
     def _migration_transaction(self) -> Iterator[Cursor]:
         with self._connection() as conn, conn.cursor() as cur:
+            # Held until commit: racing upgrades (schema creation included) run one at a time.
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
             if self.schema is not None:
                 cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-            # Held until commit: racing upgrades run one after another.
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
             yield _PgCursor(cur)
 
     def _run_script(self, cur: Cursor, sql: str) -> None:

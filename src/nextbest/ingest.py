@@ -1,0 +1,441 @@
+"""Bulk import of interaction (transaction) files into the store: CSV, Parquet, whitespace text.
+
+Every row gets a deterministic idempotency key from the file's content hash, its line number and
+its content, so importing the same file again adds nothing. Rows that cannot be read (bad date,
+value that is not a finite number >= 0, missing customer, unknown outcome) are reported with
+their line number and reason, and optionally written to a reject file; the valid rows are stored.
+
+Example, the CDNOW sample (whitespace separated, no header; customer id, sample id, YYYYMMDD date,
+CDs, dollar value)::
+
+    ingest_file(store, "CDNOW_sample.txt", "demo", header=False, customer_col=1,
+                timestamp_col=3, value_col=5, timestamp_format="%Y%m%d")
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from nextbest.store import InteractionIn, Store, TenantNotFoundError, UnknownOutcomeError
+
+Format = Literal["csv", "parquet", "whitespace"]
+FORMATS: tuple[str, ...] = ("csv", "parquet", "whitespace")
+#: A column by header name or by 1-based position.
+Column = str | int
+
+_EXTENSIONS: dict[str, str] = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".txt": "whitespace",
+    ".tsv": "whitespace",
+    ".dat": "whitespace",
+}
+_DEFAULT_NAMES = {
+    "customer": "customer_id",
+    "timestamp": "timestamp",
+    "value": "value",
+    "outcome": "outcome",
+    "offer": "offer_id",
+    "channel": "channel",
+}
+_REQUIRED = ("customer", "timestamp")
+_HASH_BLOCK = 1 << 20
+_SEP = "\x1f"  # joins a row's fields for its idempotency key
+_TIME_CACHE_SIZE = 200_000
+
+
+class IngestError(Exception):
+    """The file or the options cannot be used at all (no row was read)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A rejected row: its line in the file (row number for Parquet, header excluded) and why."""
+
+    line: int
+    reason: str
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What an import did: rows read (blank lines excluded), newly stored, already stored
+    (duplicates, e.g. a re-run), rejected rows, and store transactions used."""
+
+    rows_read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    failed: list[RowError] = field(default_factory=list)
+    chunks: int = 0
+    file_hash: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when no row was rejected."""
+        return not self.failed
+
+
+class _Reject(Exception):
+    """A row-level problem; the message is the reason reported."""
+
+
+def detect_format(path: str | Path) -> Format:
+    """The format implied by the file name (``.gz`` is looked through)."""
+    name = Path(path).name.lower().removesuffix(".gz")
+    suffix = Path(name).suffix
+    if suffix not in _EXTENSIONS:
+        raise IngestError(
+            f"cannot tell the format of {Path(path).name!r} from its extension: pass --format "
+            f"({', '.join(FORMATS)})"
+        )
+    return _EXTENSIONS[suffix]  # type: ignore[return-value]
+
+
+def _open_text(path: Path) -> IO[str]:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def _open_bytes(path: Path) -> IO[bytes]:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _fingerprint(path: Path) -> tuple[str, int]:
+    """SHA-256 of the (decompressed) content and its number of lines."""
+    digest = hashlib.sha256()
+    lines = 0
+    last = b"\n"
+    with _open_bytes(path) as handle:
+        while block := handle.read(_HASH_BLOCK):
+            digest.update(block)
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return digest.hexdigest(), lines + (last != b"\n")
+
+
+def _text_rows(path: Path, fmt: Format) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of every non-blank line."""
+    with _open_text(path) as handle:
+        if fmt == "csv":
+            reader = csv.reader(handle)
+            for fields in reader:
+                if fields and any(fields):
+                    yield reader.line_num, fields
+        else:
+            for number, line in enumerate(handle, 1):
+                fields = line.split()
+                if fields:
+                    yield number, fields
+
+
+def _parquet_rows(path: Path) -> tuple[list[str], int, Iterator[tuple[int, list[Any]]]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:  # pragma: no cover - pyarrow is in the dev extra
+        raise IngestError("reading Parquet needs pyarrow: pip install 'nextbest[parquet]'") from exc
+    parquet = pq.ParquetFile(path)
+    names = list(parquet.schema_arrow.names)
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        number = 0
+        for batch in parquet.iter_batches(batch_size=65_536):
+            columns = [column.to_pylist() for column in batch.columns]
+            for values in zip(*columns, strict=True):
+                number += 1
+                yield number, list(values)
+
+    return names, parquet.metadata.num_rows, rows()
+
+
+def _resolve_columns(
+    requested: dict[str, Column | None], header: Sequence[str] | None
+) -> dict[str, int | None]:
+    """Map each logical column to a 0-based index (None when absent and optional)."""
+    resolved: dict[str, int | None] = {}
+    for role, column in requested.items():
+        if column is None:
+            if header is None:
+                if role in _REQUIRED:
+                    raise IngestError(
+                        f"without a header, give the {role} column by position "
+                        f"(--{role}-col N, 1-based)"
+                    )
+                resolved[role] = None
+                continue
+            default = _DEFAULT_NAMES[role]
+            if default in header:
+                resolved[role] = list(header).index(default)
+            elif role in _REQUIRED:
+                raise IngestError(
+                    f"no {default!r} column in the header {list(header)}: pass --{role}-col"
+                )
+            else:
+                resolved[role] = None
+        elif isinstance(column, int):
+            if column < 1:
+                raise IngestError(f"--{role}-col {column}: positions start at 1")
+            if header is not None and column > len(header):
+                raise IngestError(f"--{role}-col {column}: the header has {len(header)} columns")
+            resolved[role] = column - 1
+        else:
+            if header is None:
+                raise IngestError(
+                    f"--{role}-col {column!r} is a name but the file has no header: "
+                    "give a 1-based position"
+                )
+            if column not in header:
+                raise IngestError(f"--{role}-col {column!r} is not in the header {list(header)}")
+            resolved[role] = list(header).index(column)
+    return resolved
+
+
+class _RowParser:
+    """Turns raw fields into an InteractionIn, raising _Reject with the reason."""
+
+    def __init__(
+        self,
+        store: Store,
+        tenant_id: str,
+        columns: dict[str, int | None],
+        timestamp_format: str | None,
+        default_outcome: str,
+    ) -> None:
+        self._store = store
+        self._tenant = tenant_id
+        self._columns = columns
+        self._format = timestamp_format
+        self._default_outcome = default_outcome
+        self._times: dict[Any, datetime] = {}
+        self._outcomes: dict[str, str | None] = {}  # name -> None when valid, else reason
+        self.width = max(i for i in columns.values() if i is not None) + 1
+
+    def timestamp(self, raw: Any) -> datetime:
+        cached = self._times.get(raw)
+        if cached is not None:
+            return cached
+        if isinstance(raw, datetime):
+            value = raw
+        elif raw is None or not str(raw).strip():
+            raise _Reject("missing timestamp")
+        else:
+            text = str(raw).strip()
+            try:
+                if self._format is None:
+                    value = datetime.fromisoformat(text)
+                else:
+                    value = datetime.strptime(text, self._format)
+            except ValueError:
+                expected = self._format or "ISO-8601"
+                raise _Reject(f"bad timestamp {text!r} (expected {expected})") from None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        if len(self._times) >= _TIME_CACHE_SIZE:
+            self._times.clear()
+        self._times[raw] = value
+        return value
+
+    @staticmethod
+    def value(raw: Any) -> float:
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return 0.0
+        try:
+            number = float(raw)
+        except (TypeError, ValueError):
+            raise _Reject(f"value {raw!r} is not a number") from None
+        if not math.isfinite(number):
+            raise _Reject(f"value {raw!r} is not finite")
+        if number < 0:
+            raise _Reject(f"value {raw!r} is negative")
+        return number
+
+    def outcome(self, raw: Any) -> str:
+        name = self._default_outcome if raw is None else str(raw).strip() or self._default_outcome
+        if name not in self._outcomes:
+            try:
+                self._store.resolve_outcome_type(self._tenant, name)
+                self._outcomes[name] = None
+            except UnknownOutcomeError:
+                self._outcomes[name] = f"unknown outcome {name!r}"
+        problem = self._outcomes[name]
+        if problem is not None:
+            raise _Reject(problem)
+        return name
+
+    def parse(self, fields: Sequence[Any], key: str) -> InteractionIn:
+        if len(fields) < self.width:
+            raise _Reject(f"expected at least {self.width} fields, found {len(fields)}")
+        c = self._columns
+        customer = fields[c["customer"]]  # type: ignore[index]
+        customer = "" if customer is None else str(customer).strip()
+        if not customer:
+            raise _Reject("missing customer id")
+        occurred = self.timestamp(fields[c["timestamp"]])  # type: ignore[index]
+        value = 0.0 if c["value"] is None else self.value(fields[c["value"]])
+        outcome = self.outcome(None if c["outcome"] is None else fields[c["outcome"]])
+        offer = None if c["offer"] is None else fields[c["offer"]]
+        channel = None if c["channel"] is None else fields[c["channel"]]
+        return InteractionIn(
+            customer_id=customer,
+            outcome=outcome,
+            idempotency_key=key,
+            offer_id=str(offer).strip() or None if offer is not None else None,
+            channel=str(channel).strip() or None if channel is not None else None,
+            value=value,
+            occurred_at=occurred,
+        )
+
+
+class _Rejects:
+    """Writes rejected rows as CSV: line, reason, then the row's original fields."""
+
+    def __init__(self, path: Path | None, header: Sequence[str] | None) -> None:
+        self._path = path
+        self._header = header
+        self._handle: IO[str] | None = None
+        self._writer: Any = None
+
+    def write(self, line: int, reason: str, fields: Sequence[Any]) -> None:
+        if self._path is None:
+            return
+        if self._writer is None:
+            self._handle = open(self._path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            self._writer = csv.writer(self._handle)
+            names = self._header or [f"field{i}" for i in range(1, len(fields) + 1)]
+            self._writer.writerow(["line", "reason", *names])
+        self._writer.writerow([line, reason, *("" if f is None else f for f in fields)])
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        elif self._path is not None:
+            # An empty reject file (header only) says "nothing was rejected" unambiguously.
+            with open(self._path, "w", encoding="utf-8", newline="") as handle:
+                csv.writer(handle).writerow(["line", "reason", *(self._header or [])])
+
+
+def ingest_file(
+    store: Store,
+    path: str | os.PathLike[str],
+    tenant_id: str,
+    *,
+    format: Format | None = None,
+    header: bool = True,
+    customer_col: Column | None = None,
+    timestamp_col: Column | None = None,
+    value_col: Column | None = None,
+    outcome_col: Column | None = None,
+    offer_col: Column | None = None,
+    channel_col: Column | None = None,
+    timestamp_format: str | None = None,
+    outcome: str = "conversion",
+    reject_file: str | os.PathLike[str] | None = None,
+    chunk_size: int = 50_000,
+    progress: Callable[[int], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> IngestReport:
+    """Import an interaction file into ``tenant_id``'s history.
+
+    Columns are given by header name or 1-based position; by default the header names
+    ``customer_id``, ``timestamp`` (required) and ``value``, ``outcome``, ``offer_id``,
+    ``channel`` (used when present) are looked up. Times are ISO-8601 unless
+    ``timestamp_format`` (strptime) is given; times without a zone are UTC. An empty value is 0.
+    Without an outcome column every row gets ``outcome``. ``on_start(total)`` is called once with
+    the number of lines (rows for Parquet) and ``progress(n)`` after each stored chunk with the
+    lines it covered. Each chunk of ``chunk_size`` rows is stored in one transaction.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise IngestError(f"{source} is not a file")
+    fmt: Format = format or detect_format(source)
+    if fmt not in FORMATS:
+        raise IngestError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if store.get_tenant(tenant_id) is None:
+        raise TenantNotFoundError(
+            f"tenant {tenant_id!r} does not exist: create it with `nextbest tenants create`"
+        )
+    requested: dict[str, Column | None] = {
+        "customer": customer_col,
+        "timestamp": timestamp_col,
+        "value": value_col,
+        "outcome": outcome_col,
+        "offer": offer_col,
+        "channel": channel_col,
+    }
+
+    header_names: list[str] | None
+    rows: Iterator[tuple[int, Sequence[Any]]]
+    if fmt == "parquet":
+        header_names, total, rows = _parquet_rows(source)
+        with open(source, "rb") as handle:
+            file_hash = hashlib.file_digest(handle, "sha256").hexdigest()
+    else:
+        file_hash, total = _fingerprint(source)
+        rows = _text_rows(source, fmt)
+        header_names = None
+        if header:
+            first = next(rows, None)
+            header_names = [name.strip() for name in first[1]] if first else []
+    report = IngestReport(file_hash=file_hash)
+    if on_start is not None:
+        on_start(total)
+    columns = _resolve_columns(requested, header_names)
+    parser = _RowParser(store, tenant_id, columns, timestamp_format, outcome)
+    rejects = _Rejects(None if reject_file is None else Path(reject_file), header_names)
+    base_key = hashlib.blake2b(bytes.fromhex(file_hash), digest_size=16)
+
+    chunk: list[InteractionIn] = []
+    reported_line = 1 if header_names is not None and fmt != "parquet" else 0
+
+    def flush(last_line: int) -> None:
+        nonlocal reported_line
+        if chunk:
+            result = store.record_interactions_bulk(tenant_id, chunk, chunk_size=len(chunk))
+            report.stored += result.inserted
+            report.duplicates += result.duplicates
+            report.chunks += result.chunks
+            chunk.clear()
+        if progress is not None and last_line > reported_line:
+            progress(last_line - reported_line)
+        reported_line = last_line
+
+    line = reported_line
+    try:
+        for line, fields in rows:
+            report.rows_read += 1
+            hasher = base_key.copy()
+            hasher.update(f"{line}{_SEP}{_SEP.join(map(str, fields))}".encode())
+            try:
+                chunk.append(parser.parse(fields, "ingest:" + hasher.hexdigest()))
+            except _Reject as problem:
+                report.failed.append(RowError(line, str(problem)))
+                rejects.write(line, str(problem), fields)
+            if len(chunk) >= chunk_size:
+                flush(line)
+        flush(max(line, total))
+    finally:
+        rejects.close()
+    return report
+
+
+__all__ = [
+    "FORMATS",
+    "Column",
+    "Format",
+    "IngestError",
+    "IngestReport",
+    "RowError",
+    "detect_format",
+    "ingest_file",
+]
