@@ -73,9 +73,25 @@ class BetaGeoModel:
         return {"r": self.r, "alpha": self.alpha, "a": self.a, "b": self.b}
 
     @classmethod
-    def from_params(cls, r: float, alpha: float, a: float, b: float) -> BetaGeoModel:
-        """A model with given (e.g. stored) parameters."""
-        return cls(float(r), float(alpha), float(a), float(b))
+    def from_params(
+        cls,
+        r: float,
+        alpha: float,
+        a: float,
+        b: float,
+        *,
+        log_likelihood: float = math.nan,
+        standard_errors: dict[str, float] | None = None,
+    ) -> BetaGeoModel:
+        """A model with given parameters (a stored fit, published values)."""
+        return cls(
+            float(r),
+            float(alpha),
+            float(a),
+            float(b),
+            log_likelihood=float(log_likelihood),
+            standard_errors=dict(standard_errors or {}),
+        )
 
     @classmethod
     def fit(

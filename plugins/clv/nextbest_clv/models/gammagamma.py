@@ -57,9 +57,23 @@ class GammaGammaModel:
         return self.p * self.v / (self.q - 1) if self.q > 1 else math.inf
 
     @classmethod
-    def from_params(cls, p: float, q: float, v: float) -> GammaGammaModel:
-        """A model with given (e.g. stored) parameters."""
-        return cls(float(p), float(q), float(v))
+    def from_params(
+        cls,
+        p: float,
+        q: float,
+        v: float,
+        *,
+        log_likelihood: float = math.nan,
+        standard_errors: dict[str, float] | None = None,
+    ) -> GammaGammaModel:
+        """A model with given parameters (a stored fit, published values)."""
+        return cls(
+            float(p),
+            float(q),
+            float(v),
+            log_likelihood=float(log_likelihood),
+            standard_errors=dict(standard_errors or {}),
+        )
 
     @classmethod
     def fit(
