@@ -8,6 +8,7 @@ test plugins are passed explicitly with ``Host(plugins=[...])``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+
 import pytest
 
 from nextbest import Host

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from nextbest import Decision, Host
+from pydantic import BaseModel, ConfigDict
+
+from nextbest import Decision, Host, RuleContext, RuleOutcome, RuleType, hookimpl
 
 AS_OF = "2026-03-10T12:00:00Z"
 
@@ -91,3 +93,44 @@ def drops(decision: Decision) -> dict[str, Any]:
 
 def issue_paths(exc: Any) -> list[str]:
     return [issue.path for issue in exc.issues]
+
+
+# -- test plugins ------------------------------------------------------------------------------
+class CountingConfig(BaseModel):
+    """Config of the ``counting`` test rule type."""
+
+    model_config = ConfigDict(extra="forbid")
+    tag: str
+    passed: bool = True
+    multiplier: float | None = None
+    fail: bool = False
+
+
+class CountingPlugin:
+    """Registers the ``counting`` rule type: records (tag, offer id) per evaluation and returns
+    the configured outcome (or raises when ``fail`` is set)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    @hookimpl
+    def register_rule_types(self, register: Any) -> None:
+        register(RuleType("counting", CountingConfig, self._evaluate, "eligibility"))
+
+    def _evaluate(self, cfg: CountingConfig, ctx: RuleContext) -> RuleOutcome:
+        self.calls.append((cfg.tag, ctx.offer.id))
+        if cfg.fail:
+            raise RuntimeError(f"counting rule {cfg.tag} exploded")
+        return RuleOutcome(cfg.passed, multiplier=cfg.multiplier, reason=f"tag {cfg.tag}")
+
+    def tags(self, offer_id: str | None = None) -> list[str]:
+        return [tag for tag, oid in self.calls if offer_id is None or oid == offer_id]
+
+
+def counting(rule_id: str, passed: bool = True, **kw: Any) -> dict[str, Any]:
+    """A ``counting`` rule whose tag is its id."""
+    cfg: dict[str, Any] = {"tag": rule_id, "passed": passed}
+    for key in ("multiplier", "fail"):
+        if key in kw:
+            cfg[key] = kw.pop(key)
+    return rule(rule_id, "counting", cfg, **kw)
