@@ -1,0 +1,304 @@
+"""Bulk import of interaction files (library function and the ``ingest`` command)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from nextbest.ingest import IngestError, RowError, detect_format, ingest_file
+from nextbest.store import Store, TenantNotFoundError, open_store
+from nextbest.store.commands import register_store_commands
+
+CDNOW = Path(__file__).resolve().parents[2] / "shared" / "data" / "cdnow"
+CDNOW_OPTIONS = {
+    "header": False,
+    "customer_col": 1,
+    "timestamp_col": 3,
+    "value_col": 5,
+    "timestamp_format": "%Y%m%d",
+}
+
+GOOD_AND_BAD = """customer_id,timestamp,value,outcome,offer_id
+c1,2024-01-05T10:00:00Z,10.50,conversion,o1
+c2,2024-01-06,0,click,o2
+c1,not-a-date,3,conversion,o1
+
+,2024-01-07,1,conversion,o1
+c3,2024-01-08,-4,conversion,o1
+c3,2024-01-08,abc,conversion,o1
+c3,2024-01-08,nan,conversion,o1
+c4,2024-01-09,1,teleport,o1
+c5,2024-01-10 08:30:00+02:00,,impression,
+c5,2024-01-10
+"""
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with open_store(f"sqlite:///{tmp_path / 'ingest.db'}", pepper=b"p") as store:
+        store.upgrade()
+        store.create_tenant("acme")
+        yield store
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    path = tmp_path / "events.csv"
+    path.write_text(GOOD_AND_BAD, encoding="utf-8")
+    return path
+
+
+EXPECTED_ERRORS = [
+    RowError(4, "bad timestamp 'not-a-date' (expected ISO-8601)"),
+    RowError(6, "missing customer id"),
+    RowError(7, "value '-4' is negative"),
+    RowError(8, "value 'abc' is not a number"),
+    RowError(9, "value 'nan' is not finite"),
+    RowError(10, "unknown outcome 'teleport'"),
+    RowError(12, "expected at least 5 fields, found 2"),
+]
+
+
+def test_csv_with_bad_rows(store: Store, sample: Path, tmp_path: Path) -> None:
+    rejects = tmp_path / "rejects.csv"
+    seen: list[int] = []
+    totals: list[int] = []
+    report = ingest_file(
+        store, sample, "acme", reject_file=rejects, progress=seen.append, on_start=totals.append
+    )
+    assert report.rows_read == 10
+    assert (report.stored, report.duplicates) == (3, 0)
+    assert report.failed == EXPECTED_ERRORS
+    assert not report.ok
+    assert totals == [12] and sum(seen) == 11  # every line after the header
+
+    with rejects.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["line", "reason", "customer_id", "timestamp", "value", "outcome", "offer_id"]
+    assert rows[1] == [
+        "4",
+        "bad timestamp 'not-a-date' (expected ISO-8601)",
+        "c1",
+        "not-a-date",
+        "3",
+        "conversion",
+        "o1",
+    ]
+    assert [int(r[0]) for r in rows[1:]] == [e.line for e in EXPECTED_ERRORS]
+
+    c1 = store.get_customer_summary("acme", "c1")
+    assert c1 is not None and (c1.conversions, c1.total_value) == (1, 10.5)
+    c5 = store.get_customer_summary("acme", "c5")
+    assert c5 is not None and c5.impressions == 1 and c5.total_value == 0
+    assert c5.first_at.isoformat() == "2024-01-10T06:30:00+00:00"
+    [c5_event] = store.iter_interactions("acme", "c5")
+    assert c5_event.offer_id is None
+    assert store.get_offer_summaries("acme", "c2")["o2"].positive == 1
+
+
+def test_reingesting_the_same_file_adds_nothing(store: Store, sample: Path, tmp_path: Path) -> None:
+    first = ingest_file(store, sample, "acme")
+    again = ingest_file(store, sample, "acme")
+    assert (again.stored, again.duplicates, len(again.failed)) == (0, first.stored, 7)
+    assert len(list(store.iter_interactions("acme"))) == 3
+    # The same content gzipped is the same file.
+    packed = tmp_path / "events.csv.gz"
+    packed.write_bytes(gzip.compress(sample.read_bytes()))
+    assert ingest_file(store, packed, "acme").stored == 0
+    # A changed file is a new file: identical rows get new keys (its content hash changed).
+    changed = tmp_path / "changed.csv"
+    changed.write_text(GOOD_AND_BAD + "c9,2024-02-01,1,conversion,o1\n", encoding="utf-8")
+    assert ingest_file(store, changed, "acme").stored == 4
+
+
+def test_identical_rows_on_different_lines_are_distinct(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text("customer_id,timestamp,value\nc1,2024-01-01,5\nc1,2024-01-01,5\n")
+    report = ingest_file(store, path, "acme")
+    assert report.stored == 2
+    assert store.get_customer_summary("acme", "c1").total_value == 10  # type: ignore[union-attr]
+
+
+def test_columns_by_name_and_position_and_custom_format(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "data.txt"
+    path.write_text("u7  03/02/2024  web  19.99\nu8  04/02/2024  app  5\n")
+    report = ingest_file(
+        store,
+        path,
+        "acme",
+        header=False,
+        customer_col=1,
+        timestamp_col=2,
+        channel_col=3,
+        value_col=4,
+        timestamp_format="%d/%m/%Y",
+        outcome="click",
+    )
+    assert report.ok and report.stored == 2
+    [event] = store.iter_interactions("acme", "u7")
+    assert (event.channel, event.value, event.outcome) == ("web", 19.99, "click")
+    assert event.occurred_at.isoformat() == "2024-02-03T00:00:00+00:00"
+
+    named = tmp_path / "named.csv"
+    named.write_text("who,when,amount\nu9,2024-05-01T00:00:00,2.5\n")
+    report = ingest_file(
+        store, named, "acme", customer_col="who", timestamp_col="when", value_col=3
+    )
+    assert report.ok and store.get_customer_summary("acme", "u9").total_value == 2.5  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"header": False}, "give the customer column by position"),
+        ({"customer_col": "who"}, "'who' is not in the header"),
+        ({"header": False, "customer_col": "who", "timestamp_col": 2}, "has no header"),
+        ({"customer_col": 0}, "positions start at 1"),
+        ({"customer_col": 9}, "the header has 5 columns"),
+    ],
+)
+def test_unusable_options(store: Store, sample: Path, options: dict, message: str) -> None:
+    with pytest.raises(IngestError, match=message):
+        ingest_file(store, sample, "acme", **options)
+
+
+def test_missing_header_columns_and_tenant(store: Store, tmp_path: Path, sample: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("id,time\n1,2024-01-01\n")
+    with pytest.raises(IngestError, match="no 'customer_id' column"):
+        ingest_file(store, path, "acme")
+    with pytest.raises(TenantNotFoundError):
+        ingest_file(store, sample, "nobody")
+    with pytest.raises(IngestError, match="not a file"):
+        ingest_file(store, tmp_path / "missing.csv", "acme")
+
+
+def test_format_detection() -> None:
+    assert detect_format("a.csv") == "csv"
+    assert detect_format("a.CSV.gz") == "csv"
+    assert detect_format("x/CDNOW_master.txt.gz") == "whitespace"
+    assert detect_format("a.parquet") == "parquet"
+    with pytest.raises(IngestError, match="--format"):
+        detect_format("a.json")
+
+
+def test_parquet(store: Store, tmp_path: Path) -> None:
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "events.parquet"
+    table = pa.table(
+        {
+            "customer_id": [1, 2, None],
+            "timestamp": [
+                dt.datetime(2024, 1, 1),
+                dt.datetime(2024, 1, 2),
+                dt.datetime(2024, 1, 3),
+            ],
+            "value": [1.25, -1.0, 3.0],
+        }
+    )
+    pq.write_table(table, path)
+    report = ingest_file(store, path, "acme")
+    assert report.stored == 1
+    assert report.failed == [
+        RowError(2, "value -1.0 is negative"),
+        RowError(3, "missing customer id"),
+    ]
+    assert store.get_customer_summary("acme", "1").total_value == 1.25  # type: ignore[union-attr]
+    assert ingest_file(store, path, "acme").stored == 0
+
+
+def _cli() -> click.Group:
+    group = click.Group("nextbest")
+    register_store_commands(group)
+    return group
+
+
+def test_ingest_command_exit_status_and_rejects(store: Store, sample: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    rejects = tmp_path / "rejects.csv"
+    args = ["ingest", str(sample), "--tenant", "acme", "--database", store.url]
+    result = runner.invoke(_cli(), [*args, "--reject-file", str(rejects)])
+    assert result.exit_code == 1
+    assert "stored: 3" in result.output and "rejected: 7" in result.output
+    assert "line 4: bad timestamp 'not-a-date'" in result.output
+    assert len(rejects.read_text().splitlines()) == 8
+
+    good = tmp_path / "good.csv"
+    good.write_text("customer_id,timestamp\nz1,2024-01-01\n")
+    result = runner.invoke(
+        _cli(), ["ingest", str(good), "--tenant", "acme", "--database", store.url]
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        _cli(), ["ingest", str(good), "--tenant", "acme", "--database", store.url]
+    )
+    assert result.exit_code == 0 and "stored: 0, already stored: 1" in result.output
+
+    result = runner.invoke(
+        _cli(), ["ingest", str(good), "--tenant", "nobody", "--database", store.url]
+    )
+    assert result.exit_code == 1 and "does not exist" in result.output
+    result = runner.invoke(
+        _cli(), ["ingest", str(good), "--tenant", "acme", "--database", store.url, "--no-header"]
+    )
+    assert result.exit_code == 1 and "--customer-col" in result.output
+
+
+def _require_cdnow() -> Path:
+    path = CDNOW / "CDNOW_sample.txt"
+    if not path.is_file():
+        pytest.skip(
+            f"CDNOW data not found at {CDNOW} (expected ../shared/data/cdnow from the repo)"
+        )
+    return path
+
+
+def test_cdnow_sample(store: Store) -> None:
+    path = _require_cdnow()
+    report = ingest_file(store, path, "acme", **CDNOW_OPTIONS)  # type: ignore[arg-type]
+    assert (report.rows_read, report.stored, report.failed) == (6919, 6919, [])
+    columns = store.customer_summary_columns("acme")
+    assert len(columns) == 2357
+    assert int(columns.interactions.sum()) == 6919
+    assert int(columns.conversions.sum()) == 6919
+    assert columns.total_value.sum() == pytest.approx(
+        sum(float(line.split()[4]) for line in path.read_text().splitlines() if line.strip())
+    )
+    again = ingest_file(store, path, "acme", **CDNOW_OPTIONS)  # type: ignore[arg-type]
+    assert (again.stored, again.duplicates) == (0, 6919)
+
+
+def test_cdnow_sample_through_the_command(store: Store) -> None:
+    path = _require_cdnow()
+    result = CliRunner().invoke(
+        _cli(),
+        [
+            "ingest",
+            str(path),
+            "--tenant",
+            "acme",
+            "--database",
+            store.url,
+            "--no-header",
+            "--customer-col",
+            "1",
+            "--timestamp-col",
+            "3",
+            "--value-col",
+            "5",
+            "--timestamp-format",
+            "%Y%m%d",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "rows read: 6919, stored: 6919" in result.output
