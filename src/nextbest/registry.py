@@ -42,7 +42,7 @@ class RuleOutcome:
 class RuleContext:
     """What a rule evaluator sees: the offer, the request and lazily resolved context names."""
 
-    __slots__ = ("_lookup", "as_of", "computed", "explain", "offer", "request")
+    __slots__ = ("_lookup", "as_of", "computed", "explain", "offer", "request", "scope")
 
     def __init__(
         self,
@@ -52,6 +52,7 @@ class RuleContext:
         computed: Mapping[str, Any],
         as_of: datetime,
         explain: bool = True,
+        scope: Mapping[str, Any] | None = None,
     ) -> None:
         self.offer = offer
         self.request = request
@@ -60,9 +61,14 @@ class RuleContext:
         self.as_of = as_of
         #: whether the decision is being explained; evaluators may skip building reason text
         self.explain = explain
+        #: every name the flow references, resolved for this offer (what formulas see)
+        self.scope = scope
 
     def get(self, name: str) -> Any:
         """Value of a context name (``customer.x``, ``attributes.y``, ...) or None."""
+        scope = self.scope
+        if scope is not None and name in scope:
+            return scope[name]
         return self._lookup(name)
 
 

@@ -71,17 +71,33 @@ class _Condition(_Config):
         return self
 
 
-def _compare(op: str, actual: Any, expected: Any) -> tuple[bool, str]:
-    if op == "exists":
-        return actual is not None, ""
-    if op == "not_exists":
-        return actual is None, ""
-    if op == "regex":
-        return re.search(str(expected), str(actual)) is not None, ""
+class _Check:
+    """A condition with its operator and value bound once at flow load (the hot path calls
+    ``test`` only)."""
+
+    __slots__ = ("cfg", "test")
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+        op, expected = cfg.operator, cfg.value
+        if op == "exists":
+            self.test: Callable[[Any], bool] = lambda actual: actual is not None
+        elif op == "not_exists":
+            self.test = lambda actual: actual is None
+        elif op == "regex":
+            pattern = re.compile(str(expected))
+            self.test = lambda actual: pattern.search(str(actual)) is not None
+        else:
+            binary = _BINARY[op]
+            self.test = lambda actual: bool(binary(actual, expected))
+
+
+def _compare(check: _Check, actual: Any) -> tuple[bool, str]:
     try:
-        return bool(_BINARY[op](actual, expected)), ""
+        return check.test(actual), ""
     except TypeError:
-        return False, f"cannot compare {actual!r} {op} {expected!r}"
+        cfg = check.cfg
+        return False, f"cannot compare {actual!r} {cfg.operator} {cfg.value!r}"
 
 
 # -- segment_required --------------------------------------------------------------------------
@@ -93,11 +109,14 @@ class SegmentRequiredConfig(_Config):
 
 def _segment_required(cfg: SegmentRequiredConfig, ctx: RuleContext) -> RuleOutcome | bool:
     have = ctx.request.segments
-    missing = [s for s in cfg.required_segments if s not in have]
-    if not missing:
+    for segment in cfg.required_segments:
+        if segment not in have:
+            break
+    else:
         return True
     if not ctx.explain:
         return False
+    missing = [s for s in cfg.required_segments if s not in have]
     return RuleOutcome(
         False,
         reason=f"missing segments {missing}",
@@ -112,12 +131,13 @@ class AttributeConditionConfig(_Condition):
     attribute: str = Field(min_length=1)
 
 
-def _attribute_condition(cfg: AttributeConditionConfig, ctx: RuleContext) -> RuleOutcome | bool:
+def _attribute_condition(check: _Check, ctx: RuleContext) -> RuleOutcome | bool:
+    cfg = check.cfg
     attributes = ctx.request.attributes
     if cfg.attribute not in attributes and cfg.operator not in ("exists", "not_exists"):
         return True
     actual = attributes.get(cfg.attribute)
-    passed, problem = _compare(cfg.operator, actual, cfg.value)
+    passed, problem = _compare(check, actual)
     if passed or not ctx.explain:
         return passed
     return RuleOutcome(
@@ -179,18 +199,19 @@ class MetricConditionConfig(_Condition):
     missing: Literal["pass", "fail"] = "fail"
 
 
-def _prepare_metric(cfg: MetricConditionConfig, compiler: Any) -> MetricConditionConfig:
+def _prepare_metric(cfg: MetricConditionConfig, compiler: Any) -> _Check:
     if not compiler.is_known(cfg.metric):
         raise ValueError(f"unknown metric {cfg.metric!r}: no context provider supplies it")
-    return cfg
+    return _Check(cfg)
 
 
-def _metric_condition(cfg: MetricConditionConfig, ctx: RuleContext) -> RuleOutcome | bool:
+def _metric_condition(check: _Check, ctx: RuleContext) -> RuleOutcome | bool:
+    cfg = check.cfg
     actual = ctx.get(cfg.metric)
     if actual is None and cfg.operator not in ("exists", "not_exists"):
         passed, problem = cfg.missing == "pass", f"metric {cfg.metric!r} has no value"
     else:
-        passed, problem = _compare(cfg.operator, actual, cfg.value)
+        passed, problem = _compare(check, actual)
     if passed or not ctx.explain:
         return passed
     return RuleOutcome(
@@ -218,14 +239,18 @@ def _prepare_expression(cfg: ExpressionConfig, compiler: Any) -> CompiledExpress
 
 
 def _expression(expr: CompiledExpression, ctx: RuleContext) -> RuleOutcome | bool:
-    names = {name: ctx.get(name) for name in expr.names}
+    scope = ctx.scope
+    if scope is None:
+        scope = {name: ctx.get(name) for name in expr.names}
     try:
-        value = expr.evaluate(names)
+        value = expr.evaluate(scope)
     except EvaluationError as exc:
-        return RuleOutcome(False, reason=f"formula failed: {exc.reason}", inputs=names)
+        inputs = {name: scope.get(name) for name in expr.names}
+        return RuleOutcome(False, reason=f"formula failed: {exc.reason}", inputs=inputs)
     if value or not ctx.explain:
         return bool(value)
-    return RuleOutcome(False, reason=f"{expr.source!r} is {value!r}", inputs=names)
+    inputs = {name: scope.get(name) for name in expr.names}
+    return RuleOutcome(False, reason=f"{expr.source!r} is {value!r}", inputs=inputs)
 
 
 RULE_TYPES = (
@@ -241,6 +266,7 @@ RULE_TYPES = (
         AttributeConditionConfig,
         _attribute_condition,
         "eligibility",
+        prepare=lambda cfg, compiler: _Check(cfg),
         description="compare a request attribute with a value",
     ),
     RuleType(

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .state import DecisionState
 
 DIMENSIONS = ("propensity", "relevance", "impact", "emphasis")
+_LABELS = {dim: f"score {dim} formula" for dim in DIMENSIONS}
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,12 @@ class Profile:
     name: str | None
     weights: dict[str, float]
     providers: tuple[tuple[ValueProvider, BaseModel, str], ...]  # provider, config, plugin
+
+    @property
+    def vector(self) -> tuple[float, float, float, float]:
+        """The weights in DIMENSIONS order."""
+        w = self.weights
+        return (w["propensity"], w["relevance"], w["impact"], w["emphasis"])
 
 
 @dataclass
@@ -75,10 +82,9 @@ class ScoreStep:
         return self.default
 
     def _raw(self, state: DecisionState, cand: Candidate, dim: str) -> float | None:
-        expr = self.formulas.get(dim)
-        if expr is None:
+        if dim not in self.formulas:
             return None
-        value = evaluate(state, expr, cand, f"score {dim} formula")
+        value = evaluate(state, self.formulas[dim], cand, _LABELS[dim])
         try:
             return None if value is None else float(value)
         except (TypeError, ValueError):
@@ -101,18 +107,23 @@ class ScoreStep:
 
     def _prie(self, state: DecisionState) -> None:
         explain = state.trace is not None
+        formulas = self.formulas
+        overrides = bool(self.by_category or self.by_channel)
         impacts: dict[str, float] = {}
         for cand in state.candidates:
-            raw = self._raw(state, cand, "impact")
+            raw = self._raw(state, cand, "impact") if "impact" in formulas else None
             impacts[cand.offer.id] = max(0.0, cand.offer.business_value if raw is None else raw)
         top = self.max_value or max(impacts.values(), default=0.0)
         channel, placement = state.request.channel, state.request.placement
         kept = []
         for cand in state.candidates:
             offer = cand.offer
-            prof = self._profile(state, cand)
-            p, p_src = self._propensity(state, cand, prof)
-            r_raw = self._raw(state, cand, "relevance")
+            prof = self._profile(state, cand) if overrides else self.default
+            if offer.propensity is not None and "propensity" not in formulas:
+                p, p_src = offer.propensity, "offer"
+            else:
+                p, p_src = self._propensity(state, cand, prof)
+            r_raw = self._raw(state, cand, "relevance") if "relevance" in formulas else None
             if r_raw is not None:
                 r, r_src = _unit(r_raw), "formula"
             else:
@@ -121,8 +132,23 @@ class ScoreStep:
                 )
                 r, r_src = (1.0 if fits else self.relevance_penalty), "channel"
             i = min(1.0, impacts[offer.id] / top) if top > 0 else 0.0
-            e_raw = self._raw(state, cand, "emphasis")
+            e_raw = self._raw(state, cand, "emphasis") if "emphasis" in formulas else None
             e = _unit(e_raw) if e_raw is not None else offer.priority / 100
+            fit = cand.fit_multiplier
+            if not (explain or prof.providers):  # fast path: no dicts, no provider terms
+                wp, wr, wi, we = prof.vector
+                if (
+                    (p == 0 and wp > 0)
+                    or (r == 0 and wr > 0)
+                    or (i == 0 and wi > 0)
+                    or (e == 0 and we > 0)
+                ):
+                    factors = {"propensity": p, "relevance": r, "impact": i, "emphasis": e}
+                    self._eliminate(state, cand, factors, dict(prof.weights))
+                    continue
+                cand.score = fit * p**wp * r**wr * i**wi * e**we
+                kept.append(cand)
+                continue
             factors = {"propensity": p, "relevance": r, "impact": i, "emphasis": e}
             exponents = dict(prof.weights)
             terms = []
@@ -133,28 +159,18 @@ class ScoreStep:
                 if term is None:
                     continue
                 exponents[provider.dimension] += term
-                if explain:
-                    terms.append(
-                        {
-                            "provider": provider.name,
-                            "plugin": plugin,
-                            "dimension": provider.dimension,
-                            "exponent": term,
-                        }
-                    )
-            zero = next((d for d in DIMENSIONS if factors[d] == 0 and exponents[d] > 0), None)
-            if zero is not None:
-                state.drop(
-                    cand,
-                    Drop(
-                        offer.id,
-                        self.node_id,
-                        f"{zero} factor is 0, which eliminates the offer",
-                        inputs={"factors": factors},
-                    ),
+                terms.append(
+                    {
+                        "provider": provider.name,
+                        "plugin": plugin,
+                        "dimension": provider.dimension,
+                        "exponent": term,
+                    }
                 )
+            if any(factors[d] == 0 and exponents[d] > 0 for d in DIMENSIONS):
+                self._eliminate(state, cand, factors, exponents)
                 continue
-            score = cand.fit_multiplier
+            score = fit
             for dim in DIMENSIONS:
                 if exponents[dim]:
                     score *= factors[dim] ** exponents[dim]
@@ -164,20 +180,38 @@ class ScoreStep:
                 cand.breakdown = ScoreBreakdown(
                     "formula",
                     score,
-                    cand.fit_multiplier,
+                    fit,
                     factors,
                     exponents,
                     terms,
                     {
                         "propensity": p_src,
                         "relevance": r_src,
-                        "impact": "formula" if "impact" in self.formulas else "businessValue",
-                        "emphasis": "formula" if "emphasis" in self.formulas else "priority",
+                        "impact": "formula" if "impact" in formulas else "businessValue",
+                        "emphasis": "formula" if "emphasis" in formulas else "priority",
                     },
                     prof.name,
                 )
                 state.trace.scores[offer.id] = cand.breakdown  # type: ignore[union-attr]
         state.candidates = kept
+
+    def _eliminate(
+        self,
+        state: DecisionState,
+        cand: Candidate,
+        factors: dict[str, float],
+        exponents: dict[str, float],
+    ) -> None:
+        zero = next(d for d in DIMENSIONS if factors[d] == 0 and exponents[d] > 0)
+        state.drop(
+            cand,
+            Drop(
+                cand.offer.id,
+                self.node_id,
+                f"{zero} factor is 0, which eliminates the offer",
+                inputs={"factors": factors, "weights": exponents},
+            ),
+        )
 
 
 def _unit(value: float) -> float:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import FlowIssue
 from ..expressions import CompiledExpression, EvaluationError
-from ..models.decision import Candidate, Drop
+from ..models.decision import Candidate, Drop, PluginFailure
 from ..models.flows import HARD_STAGES, RankingProfile
 from ..registry import RuleContext, RuleOutcome, RuleType
 from .compiler import ExpressionCompiler
@@ -37,13 +37,16 @@ def evaluate(state: DecisionState, expr: CompiledExpression, cand: Candidate, wh
     try:
         return expr.evaluate(cand.scope)
     except EvaluationError as exc:
-        if state.trace is not None:
-            from ..models.decision import PluginFailure
-
-            state.trace.failures.append(
-                PluginFailure("formula", what, exc.reason, cand.offer.id, "value is null")
-            )
+        formula_failed(state, cand, what, exc.reason)
         return None
+
+
+def formula_failed(state: DecisionState, cand: Candidate, what: str, reason: str) -> None:
+    """Record a formula that failed at decision time (its value becomes null)."""
+    if state.trace is not None:
+        state.trace.failures.append(
+            PluginFailure("formula", what, reason, cand.offer.id, "value is null")
+        )
 
 
 def lookup_for(state: DecisionState, cand: Candidate) -> Callable[[str], Any]:
@@ -73,6 +76,8 @@ class InventoryStep:
         ids = set(cfg.offer_ids)
         customer = {n: state.customer[n] for n in state.flow.customer_names}
         history = state.request.offer_history if state.flow.uses_offer_history else None
+        # offer attributes a formula references but an offer lacks resolve to None
+        optional = [n for n in state.flow.offer_names if n.startswith("offer.attributes.")]
         as_of = state.as_of
         out = []
         for offer, static in state.catalog.entries:
@@ -85,6 +90,9 @@ class InventoryStep:
             cand = Candidate(offer)
             scope = dict(static)
             scope.update(customer)
+            for name in optional:
+                if name not in scope:
+                    scope[name] = None
             scope["fitMultiplier"] = 1.0
             if history is not None:
                 seen = history.get(offer.id)
@@ -143,6 +151,10 @@ class PreparedRule:
     rule_type: RuleType
     prepared: Any
     plugin: str
+    evaluate: Any = None  # the rule type's evaluator, hoisted for the hot loop
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "evaluate", self.rule_type.evaluate)
 
 
 @dataclass
@@ -153,14 +165,19 @@ class QualifyStep:
 
     def __post_init__(self) -> None:
         self._static: dict[tuple[str, str | None, str | None], tuple[PreparedRule, ...]] = {}
+        self._dynamic = any(r.scope in ("channel", "segment") for r in self.rules)
 
-    def _rules_for(self, cand: Candidate, channel: str | None, segments: Any) -> list[PreparedRule]:
+    def _rules_for(
+        self, cand: Candidate, channel: str | None, segments: Any
+    ) -> tuple[PreparedRule, ...] | list[PreparedRule]:
         offer = cand.offer
         key = (offer.id, offer.category, offer.sub_category)
         static = self._static.get(key)
         if static is None:
             static = tuple(r for r in self.rules if _static_scope_matches(r, offer))
             self._static[key] = static  # same offer shape, same rules: safe to share
+        if not self._dynamic:
+            return static
         return [
             r
             for r in static
@@ -172,15 +189,15 @@ class QualifyStep:
         request = state.request
         trace = state.trace
         explain = trace is not None
+        # one context per decision, re-pointed at each candidate (rules must not keep it)
+        ctx = RuleContext(None, request, state.customer_value, {}, state.as_of, explain, None)  # type: ignore[arg-type]
         kept = []
         for cand in state.candidates:
-            ctx = RuleContext(
-                cand.offer, request, lookup_for(state, cand), cand.computed, state.as_of, explain
-            )
+            ctx.offer, ctx.computed, ctx.scope = cand.offer, cand.computed, cand.scope
             dropped = False
             for rule in self._rules_for(cand, request.channel, request.segments):
                 try:
-                    result = rule.rule_type.evaluate(rule.prepared, ctx)
+                    result = rule.evaluate(rule.prepared, ctx)
                 except Exception as exc:
                     state.plugin_failed(
                         rule.plugin,
@@ -203,6 +220,8 @@ class QualifyStep:
                     )
                     dropped = True
                     break
+                if result is True:
+                    continue
                 if isinstance(result, RuleOutcome):
                     passed = result.passed
                 else:
@@ -272,21 +291,38 @@ class ComputeStep:
     output_phase: bool
     node_type: str = "compute"
 
+    def __post_init__(self) -> None:
+        self._labels = {name: f"computed field {name}" for name, _, _ in self.fields}
+
     def run(self, state: DecisionState) -> None:
         targets = state.ranked if self.output_phase else state.candidates
         trace = state.trace
         for cand in targets or ():
             scope = cand.scope
+            computed = cand.computed
             for name, expr, output_type in self.fields:
-                value = evaluate(state, expr, cand, f"computed field {name}")
-                if value is not None and output_type != "any":
+                try:
+                    value = expr.evaluate(scope)
+                except EvaluationError as exc:
+                    formula_failed(state, cand, self._labels[name], exc.reason)
+                    value = None
+                # the common case (a finite float for "number") needs no conversion call
+                if (
+                    value is not None
+                    and output_type != "any"
+                    and not (output_type == "number" and type(value) is float and _finite(value))
+                    and not (output_type == "integer" and type(value) is int)
+                ):
                     value = _convert(state, cand, name, value, output_type)
                 scope[name] = value
-                cand.computed[name] = value
+                computed[name] = value
             if trace is not None:
                 trace.computed.setdefault(cand.offer.id, {}).update(
                     {name: cand.computed[name] for name, _, _ in self.fields}
                 )
+
+
+_finite = math.isfinite
 
 
 def _convert(state: DecisionState, cand: Candidate, name: str, value: Any, kind: str) -> Any:
@@ -303,8 +339,6 @@ def _convert(state: DecisionState, cand: Candidate, name: str, value: Any, kind:
         return bool(value)
     except (TypeError, ValueError, OverflowError) as exc:
         if state.trace is not None:
-            from ..models.decision import PluginFailure
-
             state.trace.failures.append(
                 PluginFailure(
                     "formula",
