@@ -1,0 +1,52 @@
+"""The FastAPI application: host routes, plugin routes, /healthz, one error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from .. import __version__ as _version
+from ..plugins import call_impl, implementations
+from ..service import DecisionService
+from ..store import Store
+from . import admin, decisions, flows, offers
+from .errors import install_error_handlers
+from .routing import JsonRoute
+
+
+def plugin_router(host: Any) -> APIRouter:
+    """A router holding every plugin's routes (``register_routes(router, host)``)."""
+    router = APIRouter(route_class=JsonRoute)
+    for impl in implementations(host.pm, "register_routes"):
+        call_impl(impl, router=router, host=host)
+    return router
+
+
+def create_app(host: Any, store: Store, *, service: DecisionService | None = None) -> FastAPI:
+    """Build the API for ``host`` on ``store``: recommend, respond, offers, flows, outcome
+    types and keys under ``/api/v1``, plugin routes, ``/healthz``, ``/openapi.json``, ``/docs``.
+    """
+    app = FastAPI(
+        title="nextbest",
+        version=_version,
+        description="Next-best-offer decisions and outcomes. Every /api request needs "
+        "X-Tenant-Id and 'Authorization: Bearer <key>' (or X-API-Key).",
+    )
+    app.state.host = host
+    app.state.store = store
+    app.state.service = service or DecisionService(host, store)
+    install_error_handlers(app)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness check (no authentication)")
+    def healthz() -> dict[str, str]:
+        """``{"status": "ok"}`` while the server answers."""
+        return {"status": "ok"}
+
+    for module in (decisions, offers, flows, admin):
+        app.include_router(module.router)
+    app.include_router(plugin_router(host))
+    return app
+
+
+__all__ = ["create_app", "plugin_router"]

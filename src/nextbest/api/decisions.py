@@ -1,0 +1,145 @@
+"""``POST /api/v1/recommend`` and ``POST /api/v1/respond``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+
+from ..errors import UnknownFlowError
+from ..models.request import DecisionRequest
+from ..service import DecisionService
+from ..store import (
+    Interaction,
+    InteractionIn,
+    InvalidInputError,
+    UnknownOutcomeError,
+    UnknownRankError,
+    UnknownRecommendationError,
+)
+from .auth import WRITE_ROLES, AuthContext, require_role
+from .errors import ApiError, field_error
+from .routing import JsonRoute
+from .schemas import RecommendBody, RespondBody
+
+router = APIRouter(prefix="/api/v1", tags=["decisions"], route_class=JsonRoute)
+Writer = Annotated[AuthContext, Depends(require_role(*WRITE_ROLES))]
+
+
+def get_service(request: Request) -> DecisionService:
+    """The app's DecisionService (set by ``create_app``)."""
+    service: DecisionService = request.app.state.service
+    return service
+
+
+Service = Annotated[DecisionService, Depends(get_service)]
+
+
+@router.post("/recommend", summary="Ranked offers for one customer")
+def recommend(body: RecommendBody, auth: Writer, service: Service) -> dict[str, Any]:
+    """Run the tenant's published flow (``decisionFlowKey``, else the default one) for a
+    customer; the result is stored so outcomes can cite ``recommendationId`` + ``rank``."""
+    request = DecisionRequest(
+        customer_id=body.customer_id,
+        channel=body.channel,
+        placement=body.placement,
+        limit=body.limit,
+        attributes=body.attributes,
+        segments=tuple(body.segments),
+        decision_flow_key=body.decision_flow_key,
+        explain=body.explain,
+    )
+    try:
+        result = service.recommend(auth.tenant_id, request)
+    except UnknownFlowError as exc:
+        raise field_error("body.decisionFlowKey", str(exc), "unknown_flow") from None
+    return result.to_dict()
+
+
+def interaction_json(interaction: Interaction) -> dict[str, Any]:
+    """The JSON of a recorded outcome (what respond returns, the same on every retry)."""
+    return {
+        "interactionId": interaction.interaction_id,
+        "idempotencyKey": interaction.idempotency_key,
+        "customerId": interaction.customer_id,
+        "offerId": interaction.offer_id,
+        "outcome": interaction.outcome,
+        "classification": interaction.classification,
+        "kind": interaction.kind,
+        "conversionValue": interaction.value,
+        "timestamp": interaction.occurred_at.isoformat(),
+        "recommendationId": interaction.recommendation_id,
+        "rank": interaction.rank,
+        "channelId": interaction.channel,
+        "recordedAt": interaction.recorded_at.isoformat(),
+    }
+
+
+@router.post("/respond", summary="Record an outcome (idempotent)")
+def respond(
+    body: RespondBody,
+    auth: Writer,
+    service: Service,
+    response: Response,
+    idempotency_header: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> dict[str, Any]:
+    """Record what a customer did with an offer. The same idempotency key sent again returns
+    the original result (header ``Idempotent-Replayed: true``) and is counted once."""
+    key = body.idempotency_key
+    if key is not None and idempotency_header is not None and key != idempotency_header:
+        raise field_error("body.idempotencyKey", "differs from the Idempotency-Key header")
+    key = key or idempotency_header
+    if not key:
+        raise field_error(
+            "body.idempotencyKey", "required (in the body or the Idempotency-Key header)"
+        )
+    if len(key) > 256:
+        raise field_error("header.Idempotency-Key", "must be at most 256 characters")
+    if body.recommendation_id is not None and body.rank is None:
+        raise field_error("body.rank", "required together with recommendationId")
+    if body.rank is not None and body.recommendation_id is None:
+        raise field_error("body.recommendationId", "required together with rank")
+    if body.recommendation_id is None and body.offer_id is None:
+        raise field_error("body.offerId", "give offerId, or recommendationId and rank")
+    interaction = InteractionIn(
+        customer_id=body.customer_id,
+        outcome=body.outcome,
+        idempotency_key=key,
+        offer_id=body.offer_id,
+        channel=body.channel_id,
+        value=body.conversion_value or 0.0,
+        occurred_at=body.timestamp,
+        recommendation_id=body.recommendation_id,
+        rank=body.rank,
+        context=body.context,
+    )
+    try:
+        result = service.record_outcome(auth.tenant_id, interaction)
+    except UnknownOutcomeError as exc:
+        raise field_error("body.outcome", str(exc), "unknown_outcome") from None
+    except UnknownRecommendationError as exc:
+        raise field_error("body.recommendationId", str(exc), "unknown_recommendation") from None
+    except UnknownRankError as exc:
+        raise field_error("body.rank", str(exc), "unknown_rank") from None
+    except InvalidInputError as exc:
+        field = "body.offerId" if "offer" in str(exc) else "body"
+        raise field_error(field, str(exc)) from None
+    original = result.interaction
+    if not result.created and (
+        original.customer_id != body.customer_id or original.outcome != body.outcome
+    ):
+        message = (
+            f"idempotency key {key!r} was already used for another outcome "
+            f"({original.outcome!r} of customer {original.customer_id!r}); use a new key"
+        )
+        raise ApiError(
+            409,
+            message,
+            code="idempotency_conflict",
+            details=[{"field": "body.idempotencyKey", "message": message}],
+        )
+    response.headers["Idempotent-Replayed"] = "false" if result.created else "true"
+    return interaction_json(original)
+
+
+__all__ = ["get_service", "interaction_json", "router"]

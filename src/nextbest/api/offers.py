@@ -1,0 +1,106 @@
+"""Offer management: ``/api/v1/offers`` (create, read, list, replace, delete)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Response
+
+from ..errors import FlowValidationError
+from ..store import InvalidInputError
+from .auth import READ_ROLES, WRITE_ROLES, AuthContext, get_host, get_store
+from .auth import require_role as _require
+from .decisions import Service
+from .errors import ApiError, field_error, flow_issues_error
+from .routing import JsonRoute
+
+router = APIRouter(prefix="/api/v1/offers", tags=["offers"], route_class=JsonRoute)
+Reader = Annotated[AuthContext, Depends(_require(*READ_ROLES))]
+Writer = Annotated[AuthContext, Depends(_require(*WRITE_ROLES))]
+Host = Annotated[Any, Depends(get_host)]
+Store = Annotated[Any, Depends(get_store)]
+Document = Annotated[dict[str, Any], Body(description="An offer (see `nextbest schema offers`)")]
+
+
+def _validate(host: Any, offer: dict[str, Any]) -> None:
+    try:
+        host.load_offers([offer])
+    except FlowValidationError as exc:
+        raise flow_issues_error(exc) from None
+
+
+def _missing(offer_id: str) -> ApiError:
+    return ApiError(404, f"offer {offer_id!r} not found", code="offer_not_found")
+
+
+@router.post("", status_code=201, summary="Create an offer")
+def create_offer(
+    offer: Document, auth: Writer, host: Host, store: Store, service: Service, response: Response
+) -> dict[str, Any]:
+    """Create an offer; 409 when its id is taken (replace it with PUT)."""
+    _validate(host, offer)
+    if store.get_offer(auth.tenant_id, offer["id"]) is not None:
+        raise ApiError(
+            409, f"offer {offer['id']!r} already exists; PUT /api/v1/offers/{{id}} replaces it"
+        )
+    store.put_offer(auth.tenant_id, offer)
+    service.invalidate_offers(auth.tenant_id)
+    response.headers["Location"] = f"/api/v1/offers/{offer['id']}"
+    return offer
+
+
+@router.get("", summary="List offers (cursor pagination)")
+def list_offers(
+    auth: Reader,
+    store: Store,
+    cursor: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> dict[str, Any]:
+    """Offers ordered by id; pass ``nextCursor`` as ``cursor`` for the next page."""
+    try:
+        page = store.list_offers(auth.tenant_id, cursor=cursor, limit=limit)
+    except InvalidInputError as exc:
+        raise field_error("query.cursor", str(exc)) from None
+    return {"items": page.items, "nextCursor": page.next_cursor}
+
+
+@router.get("/{offer_id}", summary="Read an offer")
+def get_offer(offer_id: str, auth: Reader, store: Store) -> dict[str, Any]:
+    """One offer document."""
+    offer = store.get_offer(auth.tenant_id, offer_id)
+    if offer is None:
+        raise _missing(offer_id)
+    result: dict[str, Any] = offer
+    return result
+
+
+@router.put("/{offer_id}", summary="Create or replace an offer")
+def put_offer(
+    offer_id: str,
+    offer: Document,
+    auth: Writer,
+    host: Host,
+    store: Store,
+    service: Service,
+    response: Response,
+) -> dict[str, Any]:
+    """Replace the offer (201 when it did not exist). The body's ``id`` may be left out."""
+    if offer.setdefault("id", offer_id) != offer_id:
+        raise field_error("body.id", f"must equal the offer id in the path ({offer_id!r})")
+    _validate(host, offer)
+    created = store.put_offer(auth.tenant_id, offer)
+    service.invalidate_offers(auth.tenant_id)
+    response.status_code = 201 if created else 200
+    return offer
+
+
+@router.delete("/{offer_id}", status_code=204, summary="Delete an offer")
+def delete_offer(offer_id: str, auth: Writer, store: Store, service: Service) -> Response:
+    """Delete an offer (recorded outcomes that cite it stay)."""
+    if not store.delete_offer(auth.tenant_id, offer_id):
+        raise _missing(offer_id)
+    service.invalidate_offers(auth.tenant_id)
+    return Response(status_code=204)
+
+
+__all__ = ["router"]

@@ -1,0 +1,241 @@
+"""The decision and outcome service: the glue between the store and the host, without HTTP.
+
+:class:`DecisionService` loads a tenant's published flow and its offers from the store, fills a
+decision request with what the store knows about the customer (all-time ``metrics`` and, when
+the flow reads it, per-offer ``offerHistory``), runs ``host.decide`` and saves what was returned
+so an outcome can cite ``recommendationId + rank``. :meth:`DecisionService.record_outcome`
+records an outcome through the store and calls the ``outcome_recorded`` hooks after the commit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .engine.compiler import CompiledFlow
+from .engine.runner import CompiledCatalog
+from .errors import UnknownFlowError
+from .models.decision import Decision
+from .models.request import DecisionRequest, OfferHistory
+from .store import InteractionIn, RecordResult, Store
+
+#: Seconds a tenant's compiled offer catalog is reused before the store is read again. Writes
+#: made through this service's process invalidate it at once; other processes' writes are seen
+#: after at most this long.
+OFFERS_TTL_SECONDS = 5.0
+_OFFER_PAGE = 1000
+_SECONDS_PER_DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """What :meth:`DecisionService.recommend` returns: the saved id and the decision."""
+
+    recommendation_id: str
+    flow_key: str
+    flow_version: int
+    decision: Decision
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of a recommend response (camelCase)."""
+        out: dict[str, Any] = {
+            "recommendationId": self.recommendation_id,
+            "customerId": self.decision.customer_id,
+            "flowKey": self.flow_key,
+            "flowVersion": self.flow_version,
+            "asOf": self.decision.as_of.isoformat(),
+            "decisions": [
+                {
+                    "offerId": item.offer_id,
+                    "name": item.name,
+                    "rank": item.rank,
+                    "score": item.score,
+                    "personalization": dict(item.personalization),
+                }
+                for item in self.decision.items
+            ],
+        }
+        if self.decision.trace is not None:
+            out["trace"] = self.decision.trace.to_dict()
+        return out
+
+
+def customer_metrics(store: Store, tenant_id: str, customer_id: str, now: datetime) -> dict:
+    """The ``metrics.*`` values of a customer from the all-time summary (zeros when new).
+
+    ``days_since_last_contact`` and ``days_since_first_contact`` are None for a customer without
+    interactions; ``average_value`` is the total value per conversion (None without one).
+    """
+    summary = store.get_customer_summary(tenant_id, customer_id)
+    if summary is None:
+        return {
+            "interactions": 0,
+            "impressions": 0,
+            "positive": 0,
+            "negative": 0,
+            "neutral": 0,
+            "conversions": 0,
+            "total_value": 0.0,
+            "average_value": None,
+            "days_since_last_contact": None,
+            "days_since_first_contact": None,
+        }
+    return {
+        "interactions": summary.interactions,
+        "impressions": summary.impressions,
+        "positive": summary.positive,
+        "negative": summary.negative,
+        "neutral": summary.neutral,
+        "conversions": summary.conversions,
+        "total_value": summary.total_value,
+        "average_value": (
+            summary.total_value / summary.conversions if summary.conversions else None
+        ),
+        "days_since_last_contact": max(
+            0.0, (now - summary.last_at).total_seconds() / _SECONDS_PER_DAY
+        ),
+        "days_since_first_contact": max(
+            0.0, (now - summary.first_at).total_seconds() / _SECONDS_PER_DAY
+        ),
+    }
+
+
+def offer_history(store: Store, tenant_id: str, customer_id: str) -> dict[str, OfferHistory]:
+    """Per-offer history of a customer from the store's offer summaries."""
+    return {
+        offer_id: OfferHistory(
+            last_seen_at=s.last_at,
+            impressions=s.impressions,
+            positive=s.positive,
+            negative=s.negative,
+            conversions=s.conversions,
+        )
+        for offer_id, s in store.get_offer_summaries(tenant_id, customer_id).items()
+    }
+
+
+class DecisionService:
+    """Recommendations and outcomes for every tenant of one store. Safe to share between
+    threads: compiled flows and catalogs are immutable, the caches are lock-protected."""
+
+    def __init__(self, host: Any, store: Store, *, offers_ttl: float = OFFERS_TTL_SECONDS) -> None:
+        self.host = host
+        self.store = store
+        self.offers_ttl = offers_ttl
+        self._lock = threading.Lock()
+        self._flows: dict[tuple[str, str, int], CompiledFlow] = {}
+        self._catalogs: dict[str, tuple[float, CompiledCatalog]] = {}
+
+    # -- flows and offers ----------------------------------------------------------------------
+    def published_flow(self, tenant_id: str, key: str | None) -> tuple[CompiledFlow, int]:
+        """The tenant's published flow ``key`` (else the default one), compiled, and its version.
+
+        Raises UnknownFlowError when there is no such published flow.
+        """
+        if key is None:
+            key = self.store.default_flow_key(tenant_id)
+            if key is None:
+                raise UnknownFlowError(
+                    "the tenant has no published flow: save and publish one "
+                    "(POST /api/v1/flows, then .../versions/{v}/publish) or pass decisionFlowKey"
+                )
+        stored = self.store.get_flow(tenant_id, key, published_only=True)
+        if stored is None:
+            raise UnknownFlowError(
+                f"flow {key!r} has no published version: publish one of its versions first"
+            )
+        cache_key = (tenant_id, key, stored.version)
+        with self._lock:
+            flow = self._flows.get(cache_key)
+        if flow is None:
+            flow = self.host.load_flow(stored.document)
+            with self._lock:
+                self._flows[cache_key] = flow
+        return flow, stored.version
+
+    def catalog(self, tenant_id: str) -> CompiledCatalog:
+        """The tenant's offers as a compiled catalog (cached for ``offers_ttl`` seconds)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._catalogs.get(tenant_id)
+        if cached is not None and now - cached[0] < self.offers_ttl:
+            return cached[1]
+        offers: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page = self.store.list_offers(tenant_id, cursor=cursor, limit=_OFFER_PAGE)
+            offers.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        catalog: CompiledCatalog = self.host.load_offers(offers)
+        with self._lock:
+            self._catalogs[tenant_id] = (now, catalog)
+        return catalog
+
+    def invalidate_offers(self, tenant_id: str) -> None:
+        """Forget the cached catalog of a tenant (after an offer was written or deleted)."""
+        with self._lock:
+            self._catalogs.pop(tenant_id, None)
+
+    # -- decisions -----------------------------------------------------------------------------
+    def recommend(
+        self, tenant_id: str, request: DecisionRequest | Mapping[str, Any]
+    ) -> Recommendation:
+        """Decide for one customer with the tenant's published flow and save the result.
+
+        ``metrics`` are filled from the customer's all-time summary when the flow reads any
+        ``metrics.*`` name (values given in the request win); ``offerHistory`` from the per-offer
+        summaries when the flow uses it and the request gives none.
+        """
+        if not isinstance(request, DecisionRequest):
+            request = DecisionRequest.model_validate(request)
+        flow, version = self.published_flow(tenant_id, request.decision_flow_key)
+        catalog = self.catalog(tenant_id)
+        now = request.as_of or datetime.now(UTC)
+        updates: dict[str, Any] = {"as_of": now}
+        if any(name.startswith("metrics.") for name in flow.customer_names):
+            metrics = customer_metrics(self.store, tenant_id, request.customer_id, now)
+            updates["metrics"] = {**metrics, **request.metrics}
+        if flow.uses_offer_history and not request.offer_history:
+            updates["offer_history"] = offer_history(self.store, tenant_id, request.customer_id)
+        request = request.model_copy(update=updates)
+        decision = self.host.decide(tenant_id, request, flow=flow, offers=catalog)
+        recommendation_id = uuid.uuid4().hex
+        self.store.save_recommendation(
+            tenant_id,
+            recommendation_id,
+            request.customer_id,
+            [(item.rank, item.offer_id, item.score) for item in decision.items],
+            channel=request.channel,
+            placement=request.placement,
+            flow_key=flow.key,
+            flow_version=version,
+            created_at=decision.as_of,
+        )
+        return Recommendation(recommendation_id, flow.key, version, decision)
+
+    # -- outcomes ------------------------------------------------------------------------------
+    def record_outcome(self, tenant_id: str, interaction: InteractionIn) -> RecordResult:
+        """Record an outcome (idempotent by its key) and, when it is new, call the
+        ``outcome_recorded`` hooks after the store committed it. Store errors propagate
+        (UnknownOutcomeError, UnknownRecommendationError, UnknownRankError, InvalidInputError)
+        and leave nothing written."""
+        result = self.store.record_interaction(tenant_id, interaction)
+        if result.created:
+            self.host.notify_outcome(tenant_id, result.interaction)
+        return result
+
+
+__all__ = [
+    "OFFERS_TTL_SECONDS",
+    "DecisionService",
+    "Recommendation",
+    "customer_metrics",
+    "offer_history",
+]
