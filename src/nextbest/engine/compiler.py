@@ -201,6 +201,8 @@ def check_phases(nodes: list[Any]) -> list[FlowIssue]:
                     "compute/response",
                 )
             )
+        if node.type == "score" and counts.get("rank"):
+            issues.append(FlowIssue(where, f"node {node.id!r}: score must come before rank"))
         if node.type == "rank" and not counts.get("score"):
             issues.append(FlowIssue(where, f"node {node.id!r}: rank needs a score node before it"))
         if node.type == "compute" and phase == 2 and not counts.get("rank"):
