@@ -188,6 +188,11 @@ def format_decision(decision: Any) -> str:
 
 def build_cli() -> click.Group:
     """The root group with every plugin's commands added."""
+    from .server_commands import register_server_commands
+    from .store.commands import register_store_commands
+
+    register_store_commands(cli)
+    register_server_commands(cli)
     try:
         pm = make_plugin_manager()
     except PluginError as exc:
