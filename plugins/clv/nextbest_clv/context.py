@@ -1,0 +1,51 @@
+"""The CLV context provider: ``customer.clv_score`` and ``customer.clv.*`` in decisions.
+
+The host resolves a provider only when the flow references one of its names, so a flow that
+does not mention CLV never computes a record. A customer without interactions (or a host
+without a store) resolves every name to None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from nextbest import ContextProvider, ContextRequest
+from nextbest.store.base import to_epoch
+from nextbest_clv.errors import NoInteractionsError
+from nextbest_clv.service import attach
+
+__all__ = ["CLV_CONTEXT", "CONTEXT_FIELDS", "SCORE_NAME"]
+
+SCORE_NAME = "customer.clv_score"
+PREFIX = "customer.clv."
+#: Context name -> record field.
+CONTEXT_FIELDS: Mapping[str, str] = {
+    SCORE_NAME: "clvScore",
+    PREFIX + "segment": "segment",
+    PREFIX + "churn_probability": "churnProbability",
+    PREFIX + "predicted_revenue": "predictedRevenue",
+    PREFIX + "recency_days": "rfmRecency",
+    PREFIX + "frequency": "rfmFrequency",
+    PREFIX + "monetary": "rfmMonetary",
+}
+
+
+def _resolve(ctx: ContextRequest) -> Mapping[str, Any]:
+    service = attach(ctx.host)
+    if service is None:
+        return {}
+    try:
+        record = service.get(ctx.tenant_id, ctx.request.customer_id, as_of=to_epoch(ctx.as_of))
+    except NoInteractionsError:
+        return {}
+    return {name: record[CONTEXT_FIELDS[name]] for name in ctx.names if name in CONTEXT_FIELDS}
+
+
+CLV_CONTEXT = ContextProvider(
+    name="clv",
+    resolve=_resolve,
+    names=frozenset(CONTEXT_FIELDS),
+    description="the customer's CLV record: customer.clv_score and customer.clv.segment, "
+    "churn_probability, predicted_revenue, recency_days, frequency, monetary",
+)

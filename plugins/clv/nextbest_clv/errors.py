@@ -1,0 +1,44 @@
+"""Exceptions raised by the CLV plugin. Each message says what to do about it."""
+
+from __future__ import annotations
+
+
+class ClvError(Exception):
+    """Base class of every error raised by :mod:`nextbest_clv`."""
+
+
+class NoInteractionsError(ClvError, LookupError):
+    """The customer has no recorded interactions, so it has no CLV record."""
+
+    code = "clv_no_interactions"
+
+    def __init__(self, tenant_id: str, customer_id: str) -> None:
+        super().__init__(
+            f"customer {customer_id!r} of tenant {tenant_id!r} has no recorded interactions, "
+            "so it has no CLV record: record an outcome for it first"
+        )
+        self.tenant_id = tenant_id
+        self.customer_id = customer_id
+
+
+class ClvSettingsError(ClvError, ValueError):
+    """CLV settings that fail validation; ``problems`` lists ``(field, message)`` pairs."""
+
+    code = "clv_invalid_settings"
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        text = "; ".join(f"{field or 'settings'}: {msg}" for field, msg in problems)
+        super().__init__(f"invalid CLV settings: {text}")
+        self.problems = problems
+
+
+class ClvInputError(ClvError, ValueError):
+    """A computation cannot run with these inputs (e.g. ``asOf`` before the last interaction)."""
+
+    code = "clv_invalid_input"
+
+
+class NoStoreError(ClvError, RuntimeError):
+    """The host has no store attached, so there are no interactions to compute CLV from."""
+
+    code = "clv_no_store"

@@ -1,0 +1,166 @@
+"""The CLV record as stored (a plugin document) and as served (JSON with ``source``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nextbest_clv.rfm import RfmBatch, RfmRecord
+
+__all__ = [
+    "RECORD_FIELDS",
+    "BatchDocuments",
+    "Source",
+    "epoch_us",
+    "is_current",
+    "iso_time",
+    "public_record",
+    "record_document",
+]
+
+#: The fields of a served record, in order.
+RECORD_FIELDS: tuple[str, ...] = (
+    "customerId",
+    "clvScore",
+    "predictedRevenue",
+    "churnProbability",
+    "rfmRecency",
+    "rfmFrequency",
+    "rfmMonetary",
+    "segment",
+    "computedAt",
+    "source",
+)
+Source = Literal["cached", "computed"]
+# Internal keys of a stored document (not served): what the record was computed from.
+_BASIS = "basis"  # [interactions, last_at in whole epoch microseconds] of the customer summary
+_SETTINGS = "settings"  # settings_fingerprint of the settings used
+
+
+def epoch_us(epoch_seconds: float) -> int:
+    """Whole epoch microseconds (times from the store round-trip exactly at this resolution)."""
+    return int(np.rint(epoch_seconds * 1e6))
+
+
+def iso_time(epoch_seconds: float) -> str:
+    """ISO-8601 UTC text (``...Z``) of epoch seconds."""
+    text = datetime.fromtimestamp(epoch_seconds, UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def record_document(
+    customer_id: str,
+    record: RfmRecord,
+    computed_at: str,
+    interactions: int,
+    last_at: float,
+    fingerprint: str,
+) -> dict[str, Any]:
+    """The stored document of one customer's record."""
+    return {
+        "customerId": customer_id,
+        "clvScore": record.clv_score,
+        "predictedRevenue": record.predicted_revenue,
+        "churnProbability": record.churn_probability,
+        "rfmRecency": record.recency_days,
+        "rfmFrequency": record.frequency,
+        "rfmMonetary": record.monetary,
+        "segment": record.segment.value,
+        "computedAt": computed_at,
+        _BASIS: [interactions, epoch_us(last_at)],
+        _SETTINGS: fingerprint,
+    }
+
+
+def is_current(document: Mapping[str, Any], interactions: int, last_at: float, fp: str) -> bool:
+    """Whether a stored document was computed from this summary with these settings."""
+    basis = document.get(_BASIS)
+    return (
+        document.get(_SETTINGS) == fp
+        and isinstance(basis, list)
+        and len(basis) == 2
+        and basis[0] == interactions
+        and basis[1] == epoch_us(last_at)
+    )
+
+
+def public_record(document: Mapping[str, Any], source: Source) -> dict[str, Any]:
+    """The served JSON record: exactly :data:`RECORD_FIELDS`."""
+    out = {name: document[name] for name in RECORD_FIELDS[:-1]}
+    out["source"] = source
+    return out
+
+
+class BatchDocuments(Mapping[str, dict[str, Any]]):
+    """The stored documents of a batch, built lazily while the store writes them.
+
+    Avoids holding a million dicts at once; ``progress(done, total)`` is called every
+    ``step`` documents as the store consumes them (and once at the end). An exception raised by
+    ``progress`` aborts the write, and the store's transaction leaves the old records intact.
+    """
+
+    def __init__(
+        self,
+        customer_ids: list[str],
+        batch: RfmBatch,
+        rows: list[int],
+        last_at: NDArray[np.float64],
+        computed_at: str,
+        fingerprint: str,
+        progress: Callable[[int, int], None] | None = None,
+        step: int = 10_000,
+    ) -> None:
+        self._ids = customer_ids
+        self._rows = rows
+        self._index = {customer_ids[i]: i for i in rows} if len(rows) < 1024 else None
+        self._score = batch.clv_score.tolist()
+        self._revenue = batch.predicted_revenue.tolist()
+        self._churn = batch.churn_probability.tolist()
+        self._recency = batch.recency_days.tolist()
+        self._frequency = batch.frequency.tolist()
+        self._monetary = batch.monetary.tolist()
+        self._segment = batch.segments().tolist()
+        self._last_us = np.rint(np.asarray(last_at) * 1e6).astype(np.int64).tolist()
+        self._computed_at = computed_at
+        self._fp = fingerprint
+        self._progress = progress
+        self._step = step
+
+    def _doc(self, i: int) -> dict[str, Any]:
+        return {
+            "customerId": self._ids[i],
+            "clvScore": self._score[i],
+            "predictedRevenue": self._revenue[i],
+            "churnProbability": self._churn[i],
+            "rfmRecency": self._recency[i],
+            "rfmFrequency": self._frequency[i],
+            "rfmMonetary": self._monetary[i],
+            "segment": self._segment[i],
+            "computedAt": self._computed_at,
+            _BASIS: [self._frequency[i], self._last_us[i]],
+            _SETTINGS: self._fp,
+        }
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[str]:
+        return (self._ids[i] for i in self._rows)
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        index = self._index
+        if index is None:
+            index = self._index = {self._ids[i]: i for i in self._rows}
+        return self._doc(index[key])
+
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:  # type: ignore[override]
+        total = len(self._rows)
+        progress, step = self._progress, self._step
+        for done, i in enumerate(self._rows, 1):
+            yield self._ids[i], self._doc(i)
+            if progress is not None and (done % step == 0 or done == total):
+                progress(done, total)

@@ -1,0 +1,95 @@
+"""Per-tenant CLV settings: the RFM model's settings plus the plugin's operational ones."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from croniter import croniter
+from pydantic import Field, ValidationError, field_validator
+
+from nextbest_clv.errors import ClvSettingsError
+from nextbest_clv.rfm_settings import RfmSettings
+
+__all__ = ["MODEL_FIELDS", "ClvSettings", "merge_settings", "settings_fingerprint"]
+
+#: Fields that change the records (weights, thresholds, percentiles); a change of any of them
+#: makes stored records stale. TTLs and the schedule do not.
+MODEL_FIELDS: tuple[str, ...] = (
+    "recency_weight",
+    "frequency_weight",
+    "monetary_weight",
+    "at_risk_days",
+    "churn_midpoint_days",
+    "churn_slope",
+    "lifespan_months",
+    "segment_high_percentile",
+    "segment_low_percentile",
+)
+
+
+class ClvSettings(RfmSettings):
+    """A tenant's CLV settings (JSON names in camelCase, unknown keys rejected).
+
+    Adds to :class:`RfmSettings`: ``snapshotTtlSeconds`` (how long a tenant's distribution
+    snapshot is reused before it is rebuilt from the store; default 3600) and ``schedule``
+    (a five-field cron expression for the scheduled batch compute, UTC; None: no schedule).
+    """
+
+    snapshot_ttl_seconds: float = Field(default=3600.0, alias="snapshotTtlSeconds", gt=0.0)
+    schedule: str | None = Field(default=None, alias="schedule")
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = " ".join(value.split())
+        if len(value.split(" ")) != 5 or not croniter.is_valid(value):
+            raise ValueError(
+                f"{value!r} is not a five-field cron expression "
+                "(minute hour day-of-month month day-of-week), e.g. '15 3 * * *'"
+            )
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as a camelCase JSON object."""
+        return self.model_dump(by_alias=True)
+
+
+def merge_settings(current: ClvSettings, changes: Mapping[str, Any]) -> ClvSettings:
+    """``current`` with ``changes`` applied (camelCase or snake_case keys), validated.
+
+    Raises:
+        ClvSettingsError: listing every field that fails, with what is expected.
+    """
+    by_name = {**current.model_dump(by_alias=False)}
+    aliases = {f.alias: name for name, f in ClvSettings.model_fields.items() if f.alias}
+    unknown = []
+    for key, value in changes.items():
+        name = aliases.get(key, key)
+        if name not in ClvSettings.model_fields:
+            unknown.append(key)
+            continue
+        by_name[name] = value
+    if unknown:
+        known = ", ".join(sorted(aliases))
+        raise ClvSettingsError([(k, f"unknown setting; known settings: {known}") for k in unknown])
+    try:
+        return ClvSettings.model_validate(by_name)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            field = ClvSettings.model_fields[loc].alias if loc in ClvSettings.model_fields else loc
+            problems.append((field or loc, err["msg"]))
+        raise ClvSettingsError(problems) from None
+
+
+def settings_fingerprint(settings: RfmSettings) -> str:
+    """A short hash of the fields that determine a record (see :data:`MODEL_FIELDS`)."""
+    values = {name: getattr(settings, name) for name in MODEL_FIELDS}
+    text = json.dumps(values, sort_keys=True)
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
