@@ -84,7 +84,12 @@ def register_plugin(
     plugin_name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
     if pm.get_plugin(plugin_name) is not None:
         raise PluginError(f"a plugin named {plugin_name!r} is already registered")
-    registered = pm.register(plugin, name=plugin_name)
+    try:
+        registered = pm.register(plugin, name=plugin_name)
+    except pluggy.PluginValidationError as exc:  # e.g. a hook argument the spec does not have
+        raise PluginError(
+            f"plugin {plugin_name!r} has an invalid hook implementation: {exc}"
+        ) from exc
     if registered is None:
         raise PluginError(f"plugin {plugin_name!r} is blocked or already registered")
     if dist is not None:
@@ -134,5 +139,9 @@ def call_impl(impl: Any, **kwargs: Any) -> Any:
 
 
 def implementations(pm: pluggy.PluginManager, hook: str) -> list[Any]:
-    """A hook's implementations in plugin loading order (pluggy lists the newest first)."""
-    return list(reversed(getattr(pm.hook, hook).get_hookimpls()))
+    """A hook's implementations in plugin loading order.
+
+    ``get_hookimpls()`` lists them oldest first (pluggy *calls* them newest first), with
+    ``tryfirst``/``trylast`` implementations moved to the end/start of that list.
+    """
+    return list(getattr(pm.hook, hook).get_hookimpls())

@@ -199,9 +199,10 @@ def collect(pm: pluggy.PluginManager) -> Registry:
         (pm.hook.register_value_providers, _value_cb),
     )
     for hook, make_cb in hooks:
-        # pluggy lists implementations last-registered first; call in loading order instead,
-        # one plugin at a time, so every error names the plugin that caused it.
-        for impl in reversed(hook.get_hookimpls()):
+        # get_hookimpls() lists implementations in loading order (pluggy's own call order is
+        # the reverse); call them one plugin at a time so every error names its plugin, and a
+        # later plugin claiming a taken name is the one reported.
+        for impl in hook.get_hookimpls():
             call_impl(impl, register=make_cb(reg, impl.plugin_name))
     return reg
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import AfterValidator, BaseModel, Field, create_model
 from pydantic.fields import FieldInfo
 
 from .base import CamelModel
@@ -51,6 +51,13 @@ def _optional_fields(registry: Registry) -> dict[str, Any]:
     return fields
 
 
+def _no_rule_types(value: str) -> str:
+    raise ValueError(
+        f"unknown rule type {value!r}: no rule types are registered "
+        "(is the builtin plugin disabled by NEXTBEST_PLUGINS or NEXTBEST_DISABLE_PLUGINS?)"
+    )
+
+
 def _rule_union(registry: Registry) -> Any:
     models = []
     for name, rule_type in sorted(registry.rule_types.items()):
@@ -64,8 +71,12 @@ def _rule_union(registry: Registry) -> Any:
                 config=(rule_type.config_model, Field(default={}, validate_default=True)),
             )
         )
-    if not models:
-        return create_model("NoRuleTypes", __base__=Rule, rule_type=(Literal[()], ...))
+    if not models:  # e.g. NEXTBEST_PLUGINS="" leaves no rule types: every rule is an error
+        return create_model(
+            "NoRuleTypes",
+            __base__=Rule,
+            rule_type=(Annotated[str, AfterValidator(_no_rule_types)], Field(alias="ruleType")),
+        )
     if len(models) == 1:
         return models[0]
     return Annotated[Union[tuple(models)], Field(discriminator="rule_type")]  # noqa: UP007
