@@ -85,6 +85,9 @@ class RuleType:
     ``compiler.compile(source)``, whose errors become load errors); ``evaluate(prepared, ctx)``
     runs per offer at decision time; ``requires(config)`` names the context names the rule
     reads so providers resolve them up front; ``default_stage`` applies when a rule gives none.
+    ``per_customer(prepared)`` returning True declares that the result depends on the customer
+    and request only, not on the offer: the engine then evaluates each distinct such rule once
+    per decision and reuses the result for every offer.
     """
 
     name: str
@@ -93,6 +96,7 @@ class RuleType:
     default_stage: Stage = "eligibility"
     requires: Callable[[Any], Iterable[str]] | None = None
     prepare: Callable[[Any, Any], Any] | None = None
+    per_customer: Callable[[Any], bool] | None = None
     description: str = ""
 
 

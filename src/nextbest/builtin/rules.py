@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from ..engine.names import is_offer_name
 from ..expressions import CompiledExpression, EvaluationError
 from ..registry import RuleContext, RuleOutcome, RuleType
 
@@ -259,6 +260,7 @@ RULE_TYPES = (
         SegmentRequiredConfig,
         _segment_required,
         "eligibility",
+        per_customer=lambda cfg: True,
         description="customer must be in every required segment",
     ),
     RuleType(
@@ -267,6 +269,7 @@ RULE_TYPES = (
         _attribute_condition,
         "eligibility",
         prepare=lambda cfg, compiler: _Check(cfg),
+        per_customer=lambda check: True,
         description="compare a request attribute with a value",
     ),
     RuleType(
@@ -284,6 +287,7 @@ RULE_TYPES = (
         "eligibility",
         requires=lambda cfg: (cfg.metric,),
         prepare=_prepare_metric,
+        per_customer=lambda check: not is_offer_name(check.cfg.metric),
         description="compare a named context metric with a value",
     ),
     RuleType(
@@ -292,6 +296,7 @@ RULE_TYPES = (
         _expression,
         "eligibility",
         prepare=_prepare_expression,
+        per_customer=lambda expr: not any(is_offer_name(name) for name in expr.names),
         description="a formula that must be true",
     ),
 )

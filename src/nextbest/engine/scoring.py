@@ -109,34 +109,43 @@ class ScoreStep:
         explain = state.trace is not None
         formulas = self.formulas
         overrides = bool(self.by_category or self.by_channel)
-        impacts: dict[str, float] = {}
-        for cand in state.candidates:
-            raw = self._raw(state, cand, "impact") if "impact" in formulas else None
-            impacts[cand.offer.id] = max(0.0, cand.offer.business_value if raw is None else raw)
-        top = self.max_value or max(impacts.values(), default=0.0)
+        has_p, has_r, has_e = ("propensity" in formulas, "relevance" in formulas,
+                               "emphasis" in formulas)  # fmt: skip
+        candidates = state.candidates
+        if "impact" in formulas:
+            raws = [self._raw(state, cand, "impact") for cand in candidates]
+            impacts = [
+                max(0.0, cand.offer.business_value if raw is None else raw)
+                for cand, raw in zip(candidates, raws, strict=True)
+            ]
+        else:
+            impacts = [max(0.0, cand.offer.business_value) for cand in candidates]
+        top = self.max_value or max(impacts, default=0.0)
         channel, placement = state.request.channel, state.request.placement
+        penalty = self.relevance_penalty
+        default_vector = self.default.vector
         kept = []
-        for cand in state.candidates:
+        for cand, impact in zip(candidates, impacts, strict=True):
             offer = cand.offer
             prof = self._profile(state, cand) if overrides else self.default
-            if offer.propensity is not None and "propensity" not in formulas:
+            if offer.propensity is not None and not has_p:
                 p, p_src = offer.propensity, "offer"
             else:
                 p, p_src = self._propensity(state, cand, prof)
-            r_raw = self._raw(state, cand, "relevance") if "relevance" in formulas else None
+            r_raw = self._raw(state, cand, "relevance") if has_r else None
             if r_raw is not None:
                 r, r_src = _unit(r_raw), "formula"
             else:
                 fits = (not offer.channels or channel in offer.channels) and (
                     not offer.placements or placement in offer.placements
                 )
-                r, r_src = (1.0 if fits else self.relevance_penalty), "channel"
-            i = min(1.0, impacts[offer.id] / top) if top > 0 else 0.0
-            e_raw = self._raw(state, cand, "emphasis") if "emphasis" in formulas else None
+                r, r_src = (1.0 if fits else penalty), "channel"
+            i = min(1.0, impact / top) if top > 0 else 0.0
+            e_raw = self._raw(state, cand, "emphasis") if has_e else None
             e = _unit(e_raw) if e_raw is not None else offer.priority / 100
             fit = cand.fit_multiplier
             if not (explain or prof.providers):  # fast path: no dicts, no provider terms
-                wp, wr, wi, we = prof.vector
+                wp, wr, wi, we = prof.vector if overrides else default_vector
                 if (
                     (p == 0 and wp > 0)
                     or (r == 0 and wr > 0)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .state import DecisionState
 
 DEFAULT_SOFT_MULTIPLIER = 0.5
+_UNSET = object()
 FIT_MIN, FIT_MAX = 0.1, 1.0
 
 
@@ -72,8 +73,8 @@ class InventoryStep:
     def run(self, state: DecisionState) -> None:
         cfg = self.config
         statuses = set(cfg.statuses)
-        categories = set(cfg.categories)
-        ids = set(cfg.offer_ids)
+        categories = set(cfg.categories) if cfg.scope == "category" else None
+        ids = set(cfg.offer_ids) if cfg.scope == "offers" else None
         customer = {n: state.customer[n] for n in state.flow.customer_names}
         history = state.request.offer_history if state.flow.uses_offer_history else None
         # offer attributes a formula references but an offer lacks resolve to None
@@ -83,9 +84,9 @@ class InventoryStep:
         for offer, static in state.catalog.entries:
             if statuses and offer.status not in statuses:
                 continue
-            if cfg.scope == "category" and offer.category not in categories:
+            if categories is not None and offer.category not in categories:
                 continue
-            if cfg.scope == "offers" and offer.id not in ids:
+            if ids is not None and offer.id not in ids:
                 continue
             cand = Candidate(offer)
             scope = dict(static)
@@ -151,6 +152,7 @@ class PreparedRule:
     rule_type: RuleType
     prepared: Any
     plugin: str
+    memo_key: int | None = None  # set for customer-level rules: evaluated once per decision
     evaluate: Any = None  # the rule type's evaluator, hoisted for the hot loop
 
     def __post_init__(self) -> None:
@@ -164,18 +166,21 @@ class QualifyStep:
     node_type: str = "qualify"
 
     def __post_init__(self) -> None:
-        self._static: dict[tuple[str, str | None, str | None], tuple[PreparedRule, ...]] = {}
+        self._static: dict[str, tuple[Any, tuple[PreparedRule, ...]]] = {}
         self._dynamic = any(r.scope in ("channel", "segment") for r in self.rules)
 
     def _rules_for(
         self, cand: Candidate, channel: str | None, segments: Any
     ) -> tuple[PreparedRule, ...] | list[PreparedRule]:
         offer = cand.offer
-        key = (offer.id, offer.category, offer.sub_category)
-        static = self._static.get(key)
-        if static is None:
+        cached = self._static.get(offer.id)
+        if cached is not None and cached[0] is offer:
+            static = cached[1]
+        else:
             static = tuple(r for r in self.rules if _static_scope_matches(r, offer))
-            self._static[key] = static  # same offer shape, same rules: safe to share
+            # keyed by id, checked by identity: another catalog's offer with the same id
+            # simply replaces the entry (both results are correct for their offer)
+            self._static[offer.id] = (offer, static)
         if not self._dynamic:
             return static
         return [
@@ -191,13 +196,20 @@ class QualifyStep:
         explain = trace is not None
         # one context per decision, re-pointed at each candidate (rules must not keep it)
         ctx = RuleContext(None, request, state.customer_value, {}, state.as_of, explain, None)  # type: ignore[arg-type]
+        memo: dict[int, Any] = {}
         kept = []
         for cand in state.candidates:
             ctx.offer, ctx.computed, ctx.scope = cand.offer, cand.computed, cand.scope
             dropped = False
             for rule in self._rules_for(cand, request.channel, request.segments):
                 try:
-                    result = rule.evaluate(rule.prepared, ctx)
+                    key = rule.memo_key
+                    if key is None:
+                        result = rule.evaluate(rule.prepared, ctx)
+                    else:
+                        result = memo.get(key, _UNSET)
+                        if result is _UNSET:
+                            result = memo[key] = rule.evaluate(rule.prepared, ctx)
                 except Exception as exc:
                     state.plugin_failed(
                         rule.plugin,
@@ -449,6 +461,7 @@ def _build_qualify(
     node: Any, path: str, compiler: ExpressionCompiler, registry: Registry, issues: list[FlowIssue]
 ) -> QualifyStep:
     prepared = []
+    memo_keys: dict[tuple[str, str], int] = {}
     for index, rule in enumerate(node.config.rules):
         if rule.status != "active":
             continue
@@ -465,6 +478,11 @@ def _build_qualify(
         except Exception as exc:
             issues.append(FlowIssue(f"{path}.config.rules[{index}].config", str(exc)))
             continue
+        memo_key = None
+        if rule_type.per_customer is not None and rule_type.per_customer(value):
+            # identical customer-level rules share one evaluation per decision
+            identity = (rule_type.name, rule.config.model_dump_json())
+            memo_key = memo_keys.setdefault(identity, len(memo_keys))
         prepared.append(
             (
                 -rule.priority,
@@ -479,6 +497,7 @@ def _build_qualify(
                     rule_type,
                     value,
                     registry.owner("rule_type", rule_type.name),
+                    memo_key,
                 ),
             )
         )
