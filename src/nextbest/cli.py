@@ -199,7 +199,14 @@ def build_cli() -> click.Group:
         click.echo(f"Error: {exc}", err=True)
         return cli
     for impl in implementations(pm, "register_commands"):
-        call_impl(impl, cli=cli)
+        try:
+            call_impl(impl, cli=cli)
+        except Exception as exc:  # one broken plugin must not take the whole CLI down
+            click.echo(
+                f"Error: plugin {impl.plugin_name!r} failed in register_commands: "
+                f"{type(exc).__name__}: {exc}",
+                err=True,
+            )
     return cli
 
 
