@@ -1,5 +1,48 @@
-"""Probabilistic customer-lifetime-value models (buy-till-you-die family), pure numpy/scipy."""
+"""Probabilistic customer-lifetime-value models (buy-till-you-die family), pure numpy/scipy.
 
+- :func:`summarize_transactions`: transaction log -> per-customer x, t_x, T, average value
+  (optionally with a calibration/holdout split);
+- :class:`BetaGeoModel` (BG/NBD) and :class:`ParetoNBDModel` (Pareto/NBD): repeat purchases,
+  probability alive, expected purchases;
+- :class:`GammaGammaModel`: expected value per transaction;
+- :func:`customer_lifetime_value`: discounted CLV over a horizon of months;
+- :class:`ShiftedBetaGeometricModel`: contractual (subscription) retention;
+- :func:`load_cdnow_sample` / :func:`load_cdnow_master`: the CDNOW research data, read from an
+  installed ``lifetimes`` package (test/benchmark extra).
+
+Every fit raises :class:`FitError` (a ``ValueError``) rather than return NaN parameters, and
+every prediction raises :class:`DataError` (a ``ValueError``) on invalid input.
+"""
+
+from ._optim import MLEResult, fit_mle
+from .bgnbd import BetaGeoModel, SampledCustomers
+from .cdnow import CdnowTransactions, load_cdnow_master, load_cdnow_sample
+from .clv import DAYS_PER_MONTH, TransactionModel, customer_lifetime_value
 from .errors import DataError, FitError, ModelError
+from .gammagamma import GammaGammaModel
+from .paretonbd import ParetoNBDModel, ParetoNBDSample, pareto_nbd_log_likelihood
+from .sbg import ShiftedBetaGeometricModel
+from .summary import CustomerSummary, summarize_transactions
 
-__all__ = ["DataError", "FitError", "ModelError"]
+__all__ = [
+    "DAYS_PER_MONTH",
+    "BetaGeoModel",
+    "CdnowTransactions",
+    "CustomerSummary",
+    "DataError",
+    "FitError",
+    "GammaGammaModel",
+    "MLEResult",
+    "ModelError",
+    "ParetoNBDModel",
+    "ParetoNBDSample",
+    "SampledCustomers",
+    "ShiftedBetaGeometricModel",
+    "TransactionModel",
+    "customer_lifetime_value",
+    "fit_mle",
+    "load_cdnow_master",
+    "load_cdnow_sample",
+    "pareto_nbd_log_likelihood",
+    "summarize_transactions",
+]

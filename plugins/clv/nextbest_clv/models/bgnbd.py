@@ -129,12 +129,9 @@ class BetaGeoModel:
                 f"all {x.size} customers have frequency 0"
             )
         data = _Likelihood(x, tx, big_t, np.asarray(w, dtype=np.float64))
-        start = initial_params or {
-            "r": 1.0,
-            "alpha": float(np.average(big_t, weights=w)),
-            "a": 1.0,
-            "b": 1.0,
-        }
+        # Start with a mean purchase rate r / alpha equal to the observed repeat rate.
+        observed_rate = float(np.dot(w, x) / np.dot(w, big_t))
+        start = initial_params or {"r": 1.0, "alpha": 1.0 / observed_rate, "a": 1.0, "b": 1.0}
         value, gradient = split_value_and_gradient(data.value_and_gradient)
         result = fit_mle(
             value,
@@ -348,7 +345,9 @@ class _Likelihood:
 
 
 def _dot(u: FloatArray, v: FloatArray) -> float:
-    """Inner product without BLAS: its worker threads slow down badly on a busy machine."""
+    """Inner product; long vectors avoid BLAS, whose worker threads stall on a busy machine."""
+    if u.size < 8192:
+        return float(u @ v)
     return float(np.einsum("i,i->", u, v))
 
 
