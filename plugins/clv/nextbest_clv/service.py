@@ -166,7 +166,7 @@ class ClvService:
             ClvSettingsError: naming each invalid field.
             TenantNotFoundError: the tenant does not exist.
         """
-        self._require_tenant(tenant_id)
+        self.require_tenant(tenant_id)
         before = self.get_settings(tenant_id)
         after = merge_settings(before, changes)
         self.store.put_documents(CONFIG_NAMESPACE, tenant_id, {SETTINGS_KEY: after.to_json()})
@@ -403,7 +403,7 @@ class ClvService:
         """
         if segment is not None and segment not in SEGMENTS:
             raise ClvInputError(f"unknown segment {segment!r}: use one of {', '.join(SEGMENTS)}")
-        self._require_tenant(tenant_id)
+        self.require_tenant(tenant_id)
         started = time.perf_counter()
         settings = self.get_settings(tenant_id)
         as_of = self.clock() if as_of is None else float(as_of)
@@ -466,7 +466,7 @@ class ClvService:
     def distribution(self, tenant_id: str, as_of: float | None = None) -> dict[str, Any]:
         """Counts per segment, a score histogram (ten bins) and the segment thresholds of the
         tenant's customers as of ``as_of`` (default now), computed live, nothing stored."""
-        self._require_tenant(tenant_id)
+        self.require_tenant(tenant_id)
         settings = self.get_settings(tenant_id)
         as_of = self.clock() if as_of is None else float(as_of)
         cols = self.store.customer_summary_columns(tenant_id)
@@ -498,7 +498,8 @@ class ClvService:
             "segmentThresholds": thresholds,
         }
 
-    def _require_tenant(self, tenant_id: str) -> None:
+    def require_tenant(self, tenant_id: str) -> None:
+        """Raise TenantNotFoundError when the tenant does not exist."""
         if self.store.get_tenant(tenant_id) is None:
             raise TenantNotFoundError(
                 f"tenant {tenant_id!r} does not exist: create it with `nextbest tenants create`"
