@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -188,13 +189,15 @@ def test_a_failure_inside_the_transaction_leaves_nothing(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store.record_interaction("acme", ev("before", "click", 0))
-    original = store._apply_summaries  # type: ignore[attr-defined]
+    original = store._transaction  # type: ignore[attr-defined]
 
-    def write_then_fail(cur, tenant_id, events):  # type: ignore[no-untyped-def]
-        original(cur, tenant_id, events)  # the summaries are written...
-        raise RuntimeError("disk on fire")  # ...then the transaction fails
+    @contextmanager
+    def write_then_fail():  # type: ignore[no-untyped-def]
+        with original() as cur:
+            yield cur  # the row and the summaries are written...
+            raise RuntimeError("disk on fire")  # ...then the transaction fails before commit
 
-    monkeypatch.setattr(store, "_apply_summaries", write_then_fail)
+    monkeypatch.setattr(store, "_transaction", write_then_fail)
     with pytest.raises(RuntimeError, match="disk on fire"):
         store.record_interaction("acme", ev("k1", "conversion", 1, value=3.0))
     with pytest.raises(RuntimeError, match="disk on fire"):

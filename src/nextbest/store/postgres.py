@@ -16,7 +16,6 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
-from nextbest.store import summaries
 from nextbest.store.errors import SchemaNotReadyError, StoreConfigurationError
 from nextbest.store.sql import INTERACTION_COLUMNS, Cursor, SqlStore
 
@@ -148,14 +147,16 @@ class PostgresStore(SqlStore):
         row = cur.execute("SELECT to_regclass(?) IS NOT NULL", (table,)).fetchone()
         return bool(row[0])
 
-    def _insert_interactions(self, cur: Cursor, rows: list[tuple]) -> list[summaries.Event]:
+    def _store_chunk(self, cur: Cursor, tenant_id: str, rows: list[tuple]) -> int:
         if not rows:
-            return []
+            return 0
+        # One statement per chunk: the columns go as arrays and RETURNING names the new rows.
         columns = [list(col) for col in zip(*rows, strict=True)]
         assert isinstance(cur, _PgCursor)
         cur._cursor.execute(_BULK_INSERT, columns)
-        inserted = sorted(cur._cursor.fetchall())
-        return [tuple(r[1:]) for r in inserted]  # type: ignore[misc]
+        inserted = sorted(cur._cursor.fetchall())  # by interaction id: recording order
+        self._apply_summaries(cur, tenant_id, [tuple(r[1:]) for r in inserted])
+        return len(inserted)
 
     def _is_integrity_error(self, exc: BaseException) -> bool:
         return isinstance(exc, psycopg.IntegrityError)

@@ -239,9 +239,10 @@ class SqlStore(ABC):
         """Whether ``table`` exists (in the current schema)."""
 
     @abstractmethod
-    def _insert_interactions(self, cur: Cursor, rows: list[tuple]) -> list[summaries.Event]:
-        """Insert rows (INTERACTION_COLUMNS order), skipping existing idempotency keys; return
-        the inserted ones as summary events in recording order."""
+    def _store_chunk(self, cur: Cursor, tenant_id: str, rows: list[tuple]) -> int:
+        """Insert rows (INTERACTION_COLUMNS order), skipping idempotency keys already used, and
+        fold the new ones into the summaries exactly as :meth:`_apply_summaries` would; return
+        how many were new."""
 
     @abstractmethod
     def _is_integrity_error(self, exc: BaseException) -> bool:
@@ -900,10 +901,9 @@ class SqlStore(ABC):
                     )
                 rows.append(self._prepare(tenant_id, item, outcome, now))
             with self._transaction() as cur:
-                events = self._insert_interactions(cur, rows)
-                self._apply_summaries(cur, tenant_id, events)
-            inserted += len(events)
-            duplicates += len(rows) - len(events)
+                new = self._store_chunk(cur, tenant_id, rows)
+            inserted += new
+            duplicates += len(rows) - new
             chunks += 1
         return BulkResult(inserted, duplicates, chunks)
 

@@ -9,18 +9,58 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from nextbest.store import summaries
 from nextbest.store.errors import SchemaNotReadyError, StoreConfigurationError
+from nextbest.store.outcomes import CONVERSION
 from nextbest.store.sql import INTERACTION_COLUMNS, Cursor, SqlStore
 
 _INSERT_INTERACTION = (
     f"INSERT INTO interactions ({', '.join(INTERACTION_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in INTERACTION_COLUMNS)}) "
     "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"
+)
+
+
+def _summarise_sql(table: str, keys: dict[str, str], where: str = "") -> str:
+    """INSERT ... SELECT folding the interactions with id > ? into ``table``; ``keys`` maps
+    each key column to its expression. The last outcome is the one with the latest time (then
+    the highest id), like the Python fold in ``summaries``."""
+    names = ", ".join(keys)
+    exprs = ", ".join(f"{expr} AS {name}" for name, expr in keys.items())
+    response = "kind <> 'impression' AND classification"
+    return (
+        f"INSERT INTO {table} AS s ({', '.join(summaries.summary_columns(table))}) "
+        f"SELECT tenant_id, {names}, count(*), sum(kind = 'impression'), "
+        f"sum({response} = 'positive'), sum({response} = 'negative'), "
+        f"sum({response} NOT IN ('positive', 'negative')), "
+        f"sum(outcome = '{CONVERSION}'), total(value), min(occurred_at), max(occurred_at), "
+        "max(CASE WHEN latest = 1 THEN outcome END) "
+        f"FROM (SELECT tenant_id, {exprs}, kind, classification, outcome, value, occurred_at, "
+        f"row_number() OVER (PARTITION BY tenant_id, {', '.join(keys.values())} "
+        "ORDER BY occurred_at DESC, interaction_id DESC) AS latest "
+        f"FROM interactions WHERE interaction_id > ?{where}) "
+        # WHERE true: SQLite needs it to parse ON CONFLICT after a SELECT.
+        f"WHERE true GROUP BY tenant_id, {names} {summaries.merge_clause(table)}"
+    )
+
+
+_SUMMARISE_NEW_ROWS = (
+    _summarise_sql("customer_summaries", {"customer_id": "customer_id"}),
+    _summarise_sql(
+        "customer_offer_summaries",
+        {"customer_id": "customer_id", "offer_id": "offer_id"},
+        " AND offer_id IS NOT NULL",
+    ),
+    # date(..., 'unixepoch') is the UTC day as YYYY-MM-DD, like summaries.day_of.
+    _summarise_sql(
+        "customer_daily_summaries",
+        {"customer_id": "customer_id", "day": "date(occurred_at, 'unixepoch')"},
+    ),
 )
 
 
@@ -73,7 +113,7 @@ class SqliteStore(SqlStore):
             check_same_thread=False,  # only close() touches it from another thread
         )
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        self._use_wal(conn)
         # NORMAL is durable against application crashes under WAL; a power loss may drop the
         # last transactions but never corrupts the database.
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -82,6 +122,18 @@ class SqliteStore(SqlStore):
             self._connections.append(conn)
         self._local.connection = conn
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL (persistent). The switch needs a moment of exclusive access and
+        SQLite reports "locked" at once instead of waiting, so retry until the busy timeout."""
+        deadline = time.monotonic() + self._busy_timeout
+        while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     @contextmanager
     def _begin(self, mode: str) -> Iterator[Cursor]:
@@ -137,16 +189,18 @@ class SqliteStore(SqlStore):
         ).fetchone()
         return row is not None
 
-    def _insert_interactions(self, cur: Cursor, rows: list[tuple]) -> list[summaries.Event]:
+    def _store_chunk(self, cur: Cursor, tenant_id: str, rows: list[tuple]) -> int:
         # BEGIN IMMEDIATE makes this the only writer and AUTOINCREMENT ids only grow, so the new
-        # rows are exactly those above the previous maximum id.
+        # rows are exactly those above the previous maximum id. Summing them up in SQL is several
+        # times faster than in Python; the shared test suite checks both paths agree.
         before = cur.execute("SELECT coalesce(max(interaction_id), 0) FROM interactions").fetchone()
         cur.executemany(_INSERT_INTERACTION, rows)
-        return cur.execute(
-            "SELECT customer_id, offer_id, outcome, classification, kind, value, occurred_at "
-            "FROM interactions WHERE interaction_id > ? ORDER BY interaction_id",
-            (before[0],),
-        ).fetchall()
+        for sql in _SUMMARISE_NEW_ROWS:
+            cur.execute(sql, (before[0],))
+        row = cur.execute(
+            "SELECT count(*) FROM interactions WHERE interaction_id > ?", (before[0],)
+        ).fetchone()
+        return int(row[0])
 
     def _is_integrity_error(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.IntegrityError)

@@ -45,21 +45,35 @@ def day_of(epoch_seconds: float) -> str:
     return text
 
 
-def upsert_sql(table: str) -> str:
-    """``INSERT ... ON CONFLICT DO UPDATE`` merging one aggregated row into ``table`` (SQLite and
-    PostgreSQL share this syntax; CASE stands in for GREATEST/LEAST, which SQLite lacks)."""
+def merge_clause(table: str) -> str:
+    """``ON CONFLICT ... DO UPDATE`` merging an aggregated row into ``table`` (alias ``s``).
+
+    SQLite and PostgreSQL share this syntax; CASE stands in for GREATEST/LEAST, which SQLite
+    lacks. Ties on ``last_at`` go to the incoming row, i.e. the later recorded.
+    """
     keys = TABLES[table]
-    columns = (*keys, *COUNTERS, "first_at", "last_at", "last_outcome")
     adds = ", ".join(f"{c} = s.{c} + excluded.{c}" for c in COUNTERS)
     later = "excluded.last_at >= s.last_at"
     return (
-        f"INSERT INTO {table} AS s ({', '.join(columns)}) "
-        f"VALUES ({', '.join('?' for _ in columns)}) "
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {adds}, "
         "first_at = CASE WHEN excluded.first_at < s.first_at "
         "THEN excluded.first_at ELSE s.first_at END, "
         f"last_outcome = CASE WHEN {later} THEN excluded.last_outcome ELSE s.last_outcome END, "
         f"last_at = CASE WHEN {later} THEN excluded.last_at ELSE s.last_at END"
+    )
+
+
+def summary_columns(table: str) -> tuple[str, ...]:
+    """The columns of a summary table, keys first."""
+    return (*TABLES[table], *COUNTERS, "first_at", "last_at", "last_outcome")
+
+
+def upsert_sql(table: str) -> str:
+    """``INSERT ... ON CONFLICT DO UPDATE`` merging one aggregated row into ``table``."""
+    columns = summary_columns(table)
+    return (
+        f"INSERT INTO {table} AS s ({', '.join(columns)}) "
+        f"VALUES ({', '.join('?' for _ in columns)}) {merge_clause(table)}"
     )
 
 
@@ -105,7 +119,7 @@ def aggregate(tenant_id: str, events: Iterable[Event]) -> dict[str, list[tuple]]
             _fold(offers, (customer_id, offer_id), event)
         _fold(days, (customer_id, day_of(event[6])), event)
     return {
-        table: [(tenant_id, *key, *row) for key, row in sorted(acc.items())]
+        table: [(tenant_id, *key, *acc[key]) for key in sorted(acc)]
         for table, acc in (
             ("customer_summaries", customers),
             ("customer_offer_summaries", offers),
