@@ -71,7 +71,7 @@ def synthetic(n: int, seed: int, day_resolution: bool) -> tuple[np.ndarray, ...]
     rng = np.random.default_rng(seed)
     days = rng.integers(1, 78 * 7 + 1, n) / 7.0
     big_t = days if day_resolution else rng.uniform(1 / 7, 78.0, n)
-    x, tx, big_t = BetaGeoModel.from_params(**TRUE_BGNBD).sample(big_t, seed=seed + 1)
+    x, tx, big_t = BetaGeoModel.from_params(*TRUE_BGNBD.values()).sample(big_t, seed=seed + 1)
     # Average repeat value: x Gamma(p, nu) draws average to Gamma(p x, nu x), nu ~ Gamma(q, v).
     nu = rng.gamma(TRUE_GG["q"], 1.0 / TRUE_GG["v"], n)
     shape = np.where(x > 0, TRUE_GG["p"] * x, 1.0)
@@ -103,8 +103,8 @@ def bench_fit_1m(lifetimes: Any, n: int, k: int, day_resolution: bool) -> None:
 def bench_clv_1m(lifetimes: Any, n: int, k: int, day_resolution: bool) -> None:
     label = "day-resolution T" if day_resolution else "continuous T (worst case)"
     x, tx, big_t, monetary = synthetic(n, seed=7, day_resolution=day_resolution)
-    bg = BetaGeoModel.from_params(**TRUE_BGNBD)
-    gg = GammaGammaModel.from_params(**TRUE_GG)
+    bg = BetaGeoModel.from_params(*TRUE_BGNBD.values())
+    gg = GammaGammaModel.from_params(*TRUE_GG.values())
 
     def ours(sl: slice, days_per_month: float | None = None) -> np.ndarray:
         spend = gg.conditional_expected_average_profit(x[sl], monetary[sl])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -161,7 +161,7 @@ class BetaGeoModel:
         log_t = np.log(alpha + big_t)
         ll = gammaln(r + x) - gammaln(r) + r * math.log(alpha) + betaln(a, b + x) - betaln(a, b)
         ll -= (r + x) * log_t
-        return ll + np.where(x > 0, np.logaddexp(0.0, self._z(x, tx, big_t)), 0.0)
+        return np.asarray(ll + np.where(x > 0, np.logaddexp(0.0, self._z(x, tx, big_t)), 0.0))
 
     def probability_alive(
         self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
@@ -277,10 +277,10 @@ class _Likelihood:
             raise DataError("weights must be finite")
         self.total_weight = float(w.sum())
         self.xs, x_index = _distinct_counts(x)
-        self.n_x = np.bincount(x_index, weights=w, minlength=self.xs.size)
+        self.n_x = _weighted_counts(x_index, weights=w, minlength=self.xs.size)
         self.t_values, t_index = _distinct(big_t)
-        self.w_t = np.bincount(t_index, weights=w, minlength=self.t_values.size)
-        self.wx_t = np.bincount(t_index, weights=w * x, minlength=self.t_values.size)
+        self.w_t = _weighted_counts(t_index, weights=w, minlength=self.t_values.size)
+        self.wx_t = _weighted_counts(t_index, weights=w * x, minlength=self.t_values.size)
         rep = np.flatnonzero(x > 0)
         self.x_rep = x[rep]
         self.w_rep = w[rep]
@@ -328,7 +328,7 @@ class _Likelihood:
             - _dot(self.wx_t, inv_t)
             + _dot(s * r_x, inv_t[self.t_index_rep] - inv_tx[self.tx_index_rep])
         )
-        s_by_x = np.bincount(self.x_index_rep, weights=s, minlength=xs.size)
+        s_by_x = _weighted_counts(self.x_index_rep, weights=s, minlength=xs.size)
         d_a = (
             _dot(n_x, digamma(a) - dig_abx)
             - total * (digamma(a) - digamma(a + b))
@@ -344,7 +344,12 @@ class _Likelihood:
         return -float(ll), -np.array([d_r, d_alpha, d_a, d_b])
 
 
-def _dot(u: FloatArray, v: FloatArray) -> float:
+def _weighted_counts(index: NDArray[np.intp], weights: FloatArray, minlength: int) -> FloatArray:
+    """Sum of ``weights`` per index value (``np.bincount`` with weights, typed as float)."""
+    return np.bincount(index, weights=weights, minlength=minlength).astype(np.float64, copy=False)
+
+
+def _dot(u: NDArray[np.floating[Any]], v: NDArray[np.floating[Any]]) -> float:
     """Inner product; long vectors avoid BLAS, whose worker threads stall on a busy machine."""
     if u.size < 8192:
         return float(u @ v)

@@ -73,9 +73,9 @@ def customer_lifetime_value(
         raise DataError(f"months must be a whole number >= 1, got {months!r}")
     if not np.isfinite(discount_rate_monthly) or discount_rate_monthly <= -1:
         raise DataError(f"discount_rate_monthly must be > -1, got {discount_rate_monthly}")
-    for name, value in (("time_unit_days", time_unit_days), ("days_per_month", days_per_month)):
-        if not (np.isfinite(value) and value > 0):
-            raise DataError(f"{name} must be a positive number of days, got {value}")
+    for name, days in (("time_unit_days", time_unit_days), ("days_per_month", days_per_month)):
+        if not (np.isfinite(days) and days > 0):
+            raise DataError(f"{name} must be a positive number of days, got {days}")
     x, tx, big_t = customer_arrays(frequency, recency, T)
     value = np.asarray(monetary, dtype=np.float64)
     if not np.all(np.isfinite(value)):
