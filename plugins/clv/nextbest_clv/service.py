@@ -61,8 +61,10 @@ __all__ = [
     "SEGMENTS",
     "BatchResult",
     "ClvService",
+    "all_services",
     "attach",
     "service_for",
+    "service_for_store",
 ]
 
 #: Plugin-document namespace of the stored records (key: customer id).
@@ -158,9 +160,12 @@ class ClvService:
         self._remember_settings(tenant_id, settings, now)
         return settings
 
-    def update_settings(self, tenant_id: str, changes: Mapping[str, Any]) -> ClvSettings:
-        """Apply ``changes`` (camelCase or snake_case keys), validate, store, and invalidate the
-        tenant's cached records (and its snapshot when the model changed).
+    def update_settings(
+        self, tenant_id: str, changes: Mapping[str, Any], *, replace: bool = False
+    ) -> ClvSettings:
+        """Apply ``changes`` (camelCase or snake_case keys) to the current settings, or to the
+        defaults with ``replace``; validate, store, and invalidate the tenant's cached records
+        (and its snapshot when the model changed).
 
         Raises:
             ClvSettingsError: naming each invalid field.
@@ -168,7 +173,7 @@ class ClvService:
         """
         self.require_tenant(tenant_id)
         before = self.get_settings(tenant_id)
-        after = merge_settings(before, changes)
+        after = merge_settings(ClvSettings() if replace else before, changes)
         self.store.put_documents(CONFIG_NAMESPACE, tenant_id, {SETTINGS_KEY: after.to_json()})
         if after.schedule != before.schedule:
             state = {"since": self.clock(), "schedule": after.schedule}
@@ -534,25 +539,29 @@ def _failure_reason(cols: Any, i: int, as_of: float) -> str:
     return "unusable summary values (times out of order or monetary not a finite number >= 0)"
 
 
-# -- one service per host ------------------------------------------------------------------------
+# -- one service per store ------------------------------------------------------------------------
 _services: WeakKeyDictionary[Any, ClvService] = WeakKeyDictionary()
 _services_lock = threading.Lock()
 
 
-def attach(host: Any, clock: Callable[[], float] = time.time) -> ClvService | None:
-    """Create (or return) the service of a host that has a store; None without a store."""
-    store = getattr(host, "store", None)
-    if store is None:
-        return None
+def service_for_store(store: Store) -> ClvService:
+    """The process-wide service of ``store`` (one per store, so caches are shared by the
+    decision context, the API and the scheduler)."""
     with _services_lock:
-        service = _services.get(host)
-        if service is None or service.store is not store:
-            service = _services[host] = ClvService(store, clock)
+        service = _services.get(store)
+        if service is None:
+            service = _services[store] = ClvService(store)
         return service
 
 
+def attach(host: Any) -> ClvService | None:
+    """The service of a host's store; None when the host has no store."""
+    store = getattr(host, "store", None)
+    return None if store is None else service_for_store(store)
+
+
 def service_for(host: Any) -> ClvService:
-    """The service of ``host``.
+    """The service of ``host``'s store.
 
     Raises:
         NoStoreError: the host was created without a store.
@@ -567,6 +576,6 @@ def service_for(host: Any) -> ClvService:
 
 
 def all_services() -> list[ClvService]:
-    """Every live service (the outcome hook does not say which host recorded the outcome)."""
+    """Every live service (the outcome hook does not say which store recorded the outcome)."""
     with _services_lock:
         return list(_services.values())

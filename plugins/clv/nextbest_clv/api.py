@@ -1,0 +1,168 @@
+"""The plugin's HTTP routes (added through ``register_routes``), under the host's tenant and key
+rules (``nextbest.api.require_role``) and its one error shape (``nextbest.api.ApiError``).
+
+- ``GET  /api/v1/customers/{customerId}/clv``: the record (``cached`` or ``computed``); any role.
+- ``POST /api/v1/customers/{customerId}/clv``: recompute now; editor, admin.
+- ``POST /api/v1/clv/compute``: batch (``{"segment"?, "asOf"?}``); editor, admin.
+- ``GET  /api/v1/clv/settings``: any role; ``PUT``: replace the settings; admin.
+- ``GET  /api/v1/clv/distribution``: counts per segment and score histogram; any role.
+
+A customer without interactions answers 404 with code ``clv_no_interactions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from nextbest.api import ApiError, AuthContext, require_role
+from nextbest_clv.errors import ClvInputError, ClvSettingsError, NoInteractionsError
+from nextbest_clv.scheduler import ClvScheduler
+from nextbest_clv.service import ClvService, service_for_store
+
+__all__ = ["add_routes"]
+
+_READ = require_role("viewer", "editor", "admin")
+_WRITE = require_role("editor", "admin")
+_ADMIN = require_role("admin")
+Reader = Annotated[AuthContext, Depends(_READ)]
+Writer = Annotated[AuthContext, Depends(_WRITE)]
+Admin = Annotated[AuthContext, Depends(_ADMIN)]
+CustomerId = Annotated[str, Path(alias="customerId", min_length=1)]
+AsOfQuery = Annotated[
+    datetime | None,
+    Query(alias="asOf", description="ISO-8601 time the record is computed as of; default now"),
+]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+
+class RecomputeBody(_Body):
+    """Optional body of ``POST /customers/{id}/clv``."""
+
+    as_of: datetime | None = Field(None, alias="asOf")
+
+
+class ComputeBody(_Body):
+    """Body of ``POST /clv/compute`` (both fields optional)."""
+
+    segment: Literal["at_risk", "high", "medium", "low"] | None = None
+    as_of: datetime | None = Field(None, alias="asOf")
+
+
+def _epoch(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def _service(request: Request) -> ClvService:
+    return service_for_store(request.app.state.store)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """CLV errors in the host's error shape."""
+    try:
+        yield
+    except NoInteractionsError as exc:
+        raise ApiError(404, str(exc), code=exc.code) from None
+    except ClvSettingsError as exc:
+        details = [{"field": f"body.{f}" if f else "body", "message": m} for f, m in exc.problems]
+        raise ApiError(400, str(exc), code=exc.code, details=details) from None
+    except ClvInputError as exc:
+        raise ApiError(400, str(exc), code=exc.code) from None
+
+
+def add_routes(router: APIRouter, host: Any) -> None:
+    """Add the CLV routes to ``router``, and run the CLV scheduler for the app's lifetime."""
+
+    @router.get("/api/v1/customers/{customerId}/clv", tags=["clv"], summary="CLV record")
+    def get_clv(
+        request: Request,
+        auth: Reader,
+        customer_id: CustomerId,
+        as_of: AsOfQuery = None,
+    ) -> dict[str, Any]:
+        """The customer's CLV record: stored or cached (``source: cached``), else computed
+        and stored (``source: computed``)."""
+        with _errors():
+            return _service(request).get(auth.tenant_id, customer_id, as_of=_epoch(as_of))
+
+    @router.post("/api/v1/customers/{customerId}/clv", tags=["clv"], summary="Recompute CLV")
+    def post_clv(
+        request: Request,
+        auth: Writer,
+        customer_id: CustomerId,
+        body: Annotated[RecomputeBody | None, Body()] = None,
+    ) -> dict[str, Any]:
+        """Recompute the customer's CLV record now (``source: computed``) and store it."""
+        as_of = _epoch(body.as_of) if body is not None else None
+        with _errors():
+            return _service(request).recompute(auth.tenant_id, customer_id, as_of=as_of)
+
+    @router.post("/api/v1/clv/compute", tags=["clv"], summary="Batch compute CLV")
+    def compute(
+        request: Request, auth: Writer, body: Annotated[ComputeBody | None, Body()] = None
+    ) -> dict[str, Any]:
+        """Compute and store the records of every customer (or of one segment) as of ``asOf``
+        in one transaction; returns counts per segment, failures and duration."""
+        body = body or ComputeBody()
+        with _errors():
+            result = _service(request).compute_batch(
+                auth.tenant_id, segment=body.segment, as_of=_epoch(body.as_of)
+            )
+        return result.to_dict()
+
+    @router.get("/api/v1/clv/settings", tags=["clv"], summary="CLV settings")
+    def get_settings(request: Request, auth: Reader) -> dict[str, Any]:
+        """The tenant's CLV settings."""
+        return _service(request).get_settings(auth.tenant_id).to_json()
+
+    @router.put("/api/v1/clv/settings", tags=["clv"], summary="Replace CLV settings")
+    def put_settings(
+        request: Request, auth: Admin, body: Annotated[dict[str, Any], Body()]
+    ) -> dict[str, Any]:
+        """Replace the tenant's CLV settings (missing fields take their defaults); cached
+        records are invalidated."""
+        with _errors():
+            settings = _service(request).update_settings(auth.tenant_id, body, replace=True)
+        return settings.to_json()
+
+    @router.get("/api/v1/clv/distribution", tags=["clv"], summary="CLV distribution")
+    def distribution(request: Request, auth: Reader, as_of: AsOfQuery = None) -> dict[str, Any]:
+        """Customers per segment and a ten-bin score histogram, computed live as of ``asOf``."""
+        with _errors():
+            return _service(request).distribution(auth.tenant_id, as_of=_epoch(as_of))
+
+    _run_scheduler_with_app(router, host)
+
+
+def _run_scheduler_with_app(router: APIRouter, host: Any) -> None:
+    """Chain a lifespan onto the plugin router (FastAPI merges it into the app's) that runs the
+    CLV scheduler while the server is up; a host without a store schedules nothing."""
+    previous: Callable[[Any], Any] = router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        store = getattr(app.state, "store", None) or getattr(host, "store", None)
+        scheduler = ClvScheduler(service_for_store(store)) if store is not None else None
+        if scheduler is not None:
+            scheduler.start()
+        try:
+            async with previous(app) as state:
+                yield state
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+
+    router.lifespan_context = lifespan

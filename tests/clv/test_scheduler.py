@@ -1,0 +1,54 @@
+"""The CLV scheduler: due jobs by cron, one runner across processes (store lock)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from conftest import FakeClock, worked_tenant
+from nextbest_clv.scheduler import ClvScheduler, next_run
+from nextbest_clv.service import CONFIG_NAMESPACE, SCHEDULE_STATE_KEY, ClvService
+
+from nextbest.store import Store
+
+
+def ts(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+def test_next_run() -> None:
+    assert next_run("15 3 * * *", ts("2024-07-01T00:00:00")) == ts("2024-07-01T03:15:00")
+    assert next_run("15 3 * * *", ts("2024-07-01T03:15:00")) == ts("2024-07-02T03:15:00")
+
+
+def test_runs_when_due_and_only_once_across_processes(store: Store) -> None:
+    worked_tenant(store)
+    clock = FakeClock(ts("2024-07-01T00:00:00"))
+    # Two "processes": separate services and schedulers on the same database.
+    first = ClvScheduler(ClvService(store, clock), clock=clock)
+    second = ClvScheduler(ClvService(store, clock), clock=clock)
+    first.service.update_settings("acme", {"schedule": "15 3 * * *"})
+    assert first.run_due() == [] and second.run_due() == []  # not due before 03:15
+    clock.advance(3 * 3600 + 15 * 60)
+    # Another process holds the tenant's job lock: this one skips the job.
+    held = store.try_lock("clv-schedule.acme", 60)
+    assert held is not None
+    assert first.run_due() == []
+    held.release()
+    results = first.run_due()
+    assert [r.tenant_id for r in results] == ["acme"]
+    assert results[0].computed == 6
+    assert second.run_due() == []  # already run for this slot
+    state = store.get_document(CONFIG_NAMESPACE, "acme", SCHEDULE_STATE_KEY)
+    assert state["lastRun"] == ts("2024-07-01T03:15:00")
+    assert state["lastResult"]["counts"]["high"] >= 1
+    clock.advance(24 * 3600)
+    assert len(second.run_due()) == 1  # the next day's slot, run by whichever process is first
+    assert first.run_due() == []
+
+
+def test_tenants_without_schedule_are_skipped(store: Store) -> None:
+    worked_tenant(store)
+    clock = FakeClock(ts("2024-07-01T00:00:00"))
+    scheduler = ClvScheduler(ClvService(store, clock), clock=clock)
+    clock.advance(10 * 86_400)
+    assert scheduler.run_due() == []
