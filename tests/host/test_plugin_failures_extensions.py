@@ -213,8 +213,21 @@ def test_pre_score_drop_and_adjust_fit(make_host: Any) -> None:
     assert scores(decision) == pytest.approx({"a": 0.4, "b": 0.3 * 0.5})
     drop = drops(decision)["c"]
     assert (drop.node_id, drop.reason) == ("shape", "c is out of stock")
+    assert (drop.stage, drop.plugin) == ("pre_score", "Shaper")
     assert decision.trace is not None
     assert decision.trace.scores["b"].fit_multiplier == 0.5
+    assert decision.trace.adjustments["b"] == [
+        {
+            "nodeId": "shape",
+            "ruleId": None,
+            "stage": "pre_score",
+            "multiplier": 0.5,
+            "fitMultiplier": 0.5,
+            "reason": "b is seasonal",
+            "inputs": {},
+            "plugin": "Shaper",
+        }
+    ]
 
 
 def test_adjust_fit_clamps_like_soft_rules() -> None:

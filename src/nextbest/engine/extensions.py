@@ -22,15 +22,20 @@ def run_extension(step: ExtensionStep, state: DecisionState) -> None:
     """Run the hook named by an extension_point node."""
     view = DecisionView(state)
     if step.hook == "pre_score":
+        dropped_by: dict[int, str] = {}
         for impl in _impls(state, "pre_score"):
             try:
                 call_impl(impl, decision=view, candidates=list(state.candidates))
             except Exception as exc:
                 state.plugin_failed(impl.plugin_name, "pre_score", exc, None, "hook ignored")
+            finally:
+                _attribute(step, state, impl.plugin_name, dropped_by)
         kept = []
         for cand in state.candidates:
             if cand._drop is not None:
-                state.drop(cand, Drop(cand.offer.id, step.node_id, cand._drop))
+                drop = Drop(cand.offer.id, step.node_id, cand._drop, stage="pre_score")
+                drop.plugin = dropped_by.get(id(cand))
+                state.drop(cand, drop)
             else:
                 cand.scope["fitMultiplier"] = cand.fit_multiplier
                 kept.append(cand)
@@ -74,3 +79,30 @@ def run_extension(step: ExtensionStep, state: DecisionState) -> None:
         state.ranked = ranked
         for position, cand in enumerate(ranked, start=1):
             cand.scope["rank"] = position
+
+
+def _attribute(
+    step: ExtensionStep, state: DecisionState, plugin: str, dropped_by: dict[int, str]
+) -> None:
+    """Credit the drops and fit adjustments made so far to ``plugin`` (hooks run one at a time)."""
+    trace = state.trace
+    for cand in state.candidates:
+        if cand._drop is not None:
+            dropped_by.setdefault(id(cand), plugin)
+        if not cand._adjustments:
+            continue
+        if trace is not None:
+            for multiplier, reason, fit in cand._adjustments:
+                trace.adjustments.setdefault(cand.offer.id, []).append(
+                    {
+                        "nodeId": step.node_id,
+                        "ruleId": None,
+                        "stage": "pre_score",
+                        "multiplier": multiplier,
+                        "fitMultiplier": fit,
+                        "reason": reason or "adjusted by plugin",
+                        "inputs": {},
+                        "plugin": plugin,
+                    }
+                )
+        cand._adjustments.clear()

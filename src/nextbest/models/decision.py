@@ -111,7 +111,16 @@ class Trace:
 class Candidate:
     """An offer still in play during a decision. Extension-point plugins receive these."""
 
-    __slots__ = ("_drop", "breakdown", "computed", "fit_multiplier", "offer", "scope", "score")
+    __slots__ = (
+        "_adjustments",
+        "_drop",
+        "breakdown",
+        "computed",
+        "fit_multiplier",
+        "offer",
+        "scope",
+        "score",
+    )
 
     def __init__(self, offer: Offer) -> None:
         self.offer = offer
@@ -120,6 +129,9 @@ class Candidate:
         self.computed: dict[str, Any] = {}
         self.breakdown: ScoreBreakdown | None = None
         self._drop: str | None = None
+        # (multiplier, reason, fitMultiplier after) from adjust_fit, moved to the trace by the
+        # extension point with the name of the plugin that made them
+        self._adjustments: list[tuple[float, str, float]] = []
         self.scope: dict[str, Any] = {}  # the names formulas see for this offer (host-managed)
 
     @property
@@ -133,7 +145,7 @@ class Candidate:
     def adjust_fit(self, multiplier: float, reason: str = "") -> None:
         """Multiply the fitMultiplier (clamped to [0.1, 1.0] like soft rules)."""
         self.fit_multiplier = min(1.0, max(0.1, self.fit_multiplier * float(multiplier)))
-        del reason
+        self._adjustments.append((float(multiplier), reason, self.fit_multiplier))
 
     def __repr__(self) -> str:
         return f"Candidate({self.offer.id!r}, fit={self.fit_multiplier}, score={self.score})"
