@@ -137,7 +137,7 @@ class _ScalarOnlyModel:
 def test_invalid_settings_raise(kwargs: dict[str, float], message: str) -> None:
     model = BetaGeoModel.from_params(0.243, 4.414, 0.793, 2.426)
     with pytest.raises(DataError, match=message):
-        customer_lifetime_value(model, [1, 0], [2, 0], [5, 5], 10.0, **kwargs)  # type: ignore[arg-type]
+        customer_lifetime_value(model, [1, 0], [2, 0], [5, 5], 10.0, **kwargs)
 
 
 def test_invalid_arrays_and_non_broadcasting_model_raise() -> None:

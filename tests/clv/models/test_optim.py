@@ -40,7 +40,7 @@ def gamma_grad(theta: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("gradient", [poisson_grad, None])
 def test_poisson_rate_has_the_closed_form_estimate_and_standard_error(gradient: object) -> None:
-    result = fit_mle(poisson_nll, gradient, {"rate": 1.0}, n_observations=COUNTS.size)  # type: ignore[arg-type]
+    result = fit_mle(poisson_nll, gradient, {"rate": 1.0}, n_observations=COUNTS.size)
     mean = COUNTS.mean()
     assert result.params["rate"] == pytest.approx(mean, rel=1e-7)
     assert result.standard_errors["rate"] == pytest.approx(math.sqrt(mean / COUNTS.size), rel=1e-4)
@@ -108,7 +108,7 @@ def test_unbounded_likelihood_is_reported_not_returned() -> None:
 def test_invalid_settings_raise(kwargs: dict[str, object], message: str) -> None:
     arguments: dict[str, object] = {"x0": {"rate": 1.0}, **kwargs}
     with pytest.raises(FitError, match=message):
-        fit_mle(poisson_nll, poisson_grad, **arguments)  # type: ignore[arg-type]
+        fit_mle(poisson_nll, poisson_grad, **arguments)
 
 
 def test_nan_likelihood_raises_with_a_hint() -> None:

@@ -32,7 +32,7 @@ def _split(unit: str = "days") -> CustomerSummary:
         VALUES,
         calibration_end="2020-01-20",
         observation_end="2020-02-10",
-        time_unit=unit,  # type: ignore[arg-type]
+        time_unit=unit,
     )
 
 
@@ -122,6 +122,22 @@ def test_matches_a_naive_per_customer_computation_on_random_data() -> None:
         assert s.monetary_value_holdout[k] == pytest.approx(np.mean(hold) if hold else 0.0)
 
 
+def test_integer_and_string_ids_give_the_same_summary() -> None:
+    rng = np.random.default_rng(8)
+    ids = rng.integers(-50, 10_000, 20_000)
+    days = np.datetime64("2019-03-01") + rng.integers(0, 400, ids.size).astype("timedelta64[D]")
+    values = rng.gamma(2.0, 10.0, ids.size)
+    kwargs = {"calibration_end": "2019-12-31", "observation_end": "2020-03-31"}
+    by_int = summarize_transactions(ids, days, values, **kwargs)
+    by_str = summarize_transactions(ids.astype(str), days, values, **kwargs)
+    order = np.argsort(by_str.customer_ids.astype(int))
+    np.testing.assert_array_equal(by_str.customer_ids.astype(int)[order], by_int.customer_ids)
+    for field in ("frequency", "recency", "T", "monetary_value", "frequency_holdout"):
+        np.testing.assert_allclose(
+            getattr(by_str, field)[order], getattr(by_int, field), rtol=1e-12, err_msg=field
+        )
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -141,11 +157,15 @@ def test_matches_a_naive_per_customer_computation_on_random_data() -> None:
             "after observation_end",
         ),
         ({"customer_ids": [1], "dates": ["2020-01-01"], "time_unit": "months"}, "time_unit"),
+        (
+            {"customer_ids": [1], "dates": ["2020-01-05"], "observation_end": "2020-01-01"},
+            "no transactions on or before",
+        ),
     ],
 )
 def test_invalid_input_raises_data_error(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(DataError, match=message):
-        summarize_transactions(**kwargs)  # type: ignore[arg-type]
+        summarize_transactions(**kwargs)
 
 
 def test_cdnow_sample_summary_matches_the_literature(cdnow_summary: CustomerSummary) -> None:

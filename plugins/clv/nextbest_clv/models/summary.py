@@ -121,16 +121,29 @@ def summarize_transactions(
         )
 
     keep = days <= end
-    codes_all = np.unique(ids, return_inverse=True)
-    unique_ids, codes = codes_all[0], codes_all[1].reshape(-1)
-    codes, days, vals = codes[keep], days[keep], vals[keep]
+    if not keep.any():
+        raise DataError(f"no transactions on or before observation_end ({np.datetime64(end, 'D')})")
+    ids, days, vals = ids[keep], days[keep], vals[keep]
 
-    # One row per (customer, day), value summed: sort by customer then day, cut at changes.
-    order = np.lexsort((days, codes))
-    codes, days, vals = codes[order], days[order], vals[order]
-    starts = np.flatnonzero(np.r_[True, (codes[1:] != codes[:-1]) | (days[1:] != days[:-1])])
-    p_code, p_day = codes[starts], days[starts]
-    p_value = np.add.reduceat(vals, starts) if starts.size else np.zeros(0)
+    # One row per (customer, day), value summed, sorted customer-major then day: a single
+    # int64 key sorts once, much faster than a two-key lexsort on millions of rows. Integer
+    # ids go into the key directly; other ids (strings, ...) are first coded by np.unique.
+    first = int(days.min())
+    span = int(days.max()) - first + 1
+    if np.issubdtype(ids.dtype, np.integer) and _fits_in_key(ids, span):
+        base = ids.min()
+        offsets = (ids - base).astype(np.int64)  # in the ids' dtype first: no overflow
+        pair_key, p_value = _sum_by_key(offsets * span + (days - first), vals)
+        pair_offsets = pair_key // span
+        new_customer = np.r_[True, pair_offsets[1:] != pair_offsets[:-1]]
+        unique_ids = pair_offsets[new_customer].astype(ids.dtype) + base
+        p_code = np.cumsum(new_customer) - 1
+    else:
+        unique_ids, inverse = np.unique(ids, return_inverse=True)
+        codes = inverse.reshape(-1).astype(np.int64)
+        pair_key, p_value = _sum_by_key(codes * span + (days - first), vals)
+        p_code = pair_key // span
+    p_day = pair_key % span + first
 
     n_customers = unique_ids.size
     first_day = np.full(n_customers, np.iinfo(np.int64).max)
@@ -174,6 +187,20 @@ def summarize_transactions(
         monetary_value_holdout=h_monetary,
         duration_holdout=(end - cal_end) / unit_days,
     )
+
+
+def _fits_in_key(ids: IntArray, span: int) -> bool:
+    """Whether (id - min id) * span + day offset fits in an int64."""
+    id_range = int(ids.max()) - int(ids.min()) + 1
+    return id_range * span < 2**62
+
+
+def _sum_by_key(keys: IntArray, values: FloatArray) -> tuple[IntArray, FloatArray]:
+    """Distinct keys in ascending order and the sum of ``values`` for each."""
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    return sorted_keys[starts], np.add.reduceat(values[order], starts)
 
 
 def _unit_days(time_unit: TimeUnit) -> float:
