@@ -157,6 +157,18 @@ def test_grid_of_horizons_equals_one_call_per_horizon(
         np.testing.assert_allclose(row, single, rtol=1e-14)
 
 
+def test_grid_of_horizons_with_continuous_times() -> None:
+    # Distinct T everywhere: the grid is evaluated without de-duplication.
+    model = BetaGeoModel.from_params(0.243, 4.414, 0.793, 2.426)
+    sample = model.sample(np.random.default_rng(9).uniform(0.5, 80.0, 5000), seed=10)
+    horizons = np.array([[2.0], [30.0]])
+    grid = model.conditional_expected_purchases(horizons, *sample)
+    for row, t in zip(grid, horizons[:, 0], strict=True):
+        np.testing.assert_allclose(
+            row, model.conditional_expected_purchases(t, *sample), rtol=1e-14
+        )
+
+
 def test_heavy_long_history_customers_stay_finite() -> None:
     model = BetaGeoModel.from_params(0.243, 4.414, 0.793, 2.426)
     x = np.array([0.0, 50.0, 500.0, 5000.0, 5000.0])

@@ -182,7 +182,8 @@ class BetaGeoModel:
         x, tx, big_t = customer_arrays(frequency, recency, T)
         t_arr = horizon(t)
         alive = np.where(x > 0, expit(-self._z(x, tx, big_t)), 1.0)
-        if x.ndim == 1 and t_arr.ndim >= 2 and t_arr.shape[-1] == 1 and x.size > 1:
+        grid = x.ndim == 1 and t_arr.ndim >= 2 and t_arr.shape[-1] == 1 and x.size > 1
+        if grid and _repeats_often(big_t):
             # A grid of horizons: evaluate the hypergeometric part per distinct (x, T) only.
             pairs, inverse = _unique_pairs(x, big_t)
             part = self._purchases_if_alive(t_arr, pairs[0], pairs[1])
@@ -368,11 +369,17 @@ def _distinct_counts(x: FloatArray) -> tuple[FloatArray, NDArray[np.intp]]:
     return np.flatnonzero(present).astype(np.float64), position[as_int]
 
 
+def _repeats_often(values: FloatArray) -> bool:
+    """Whether de-duplicating ``values`` pays: judged on a systematic sample of ~1,000."""
+    if values.size <= 1000:
+        return True
+    sample = values[:: values.size // 1000]
+    return bool(np.unique(sample).size <= 0.5 * sample.size)
+
+
 def _distinct(values: FloatArray) -> tuple[FloatArray, NDArray[np.intp]]:
     """(distinct values, index of each value) when values repeat a lot, else (values, arange)."""
-    if values.size > 1000:
-        sample = values[:: max(1, values.size // 1000)]
-        if np.unique(sample).size > 0.5 * sample.size:
-            return values, np.arange(values.size)
+    if not _repeats_often(values):
+        return values, np.arange(values.size)
     distinct, index = np.unique(values, return_inverse=True)
     return distinct, index.reshape(-1)
