@@ -11,6 +11,8 @@ Conventions (the BTYD literature and lifetimes):
 - times are expressed in a chosen unit: days, weeks (days / 7) or any number of days.
 
 Customers whose first transaction falls after the end of the (calibration) period are left out.
+The holdout average value is per transaction-day, like the calibration one (lifetimes'
+``calibration_and_holdout_data`` averages holdout values per raw record instead).
 """
 
 from __future__ import annotations
