@@ -24,10 +24,13 @@ overflows or loses all precision for customers with many purchases or long histo
          = (M+u)^-Q (m+u)^-(Q'-1) / A * 2F1(1, Q; A+1; z)          (Euler's transformation)
 
 The last series has positive terms bounded by ``z^n`` (term ratio ``z (Q+n)/(A+1+n) < z``), so it
-neither overflows nor cancels; everything else is kept in log space and ``I`` is formed as
-``F(t_x) (1 - exp(log F(T) - log F(t_x)))``. The same series gives the analytic gradient of the
-log-likelihood (derivatives of the hypergeometric terms with respect to their parameters are
-sums over the series terms), used by the fit.
+neither overflows nor cancels. It needs about ``37 / (1 - z)`` terms, so for ``z > 0.95`` (a large
+ratio between alpha and beta and a short ``u``) ``F`` is integrated numerically instead, in a
+variable in which the log-integrand is concave with bounded slope (see `_log_tail_quadrature`).
+Everything else is kept in log space and ``I`` is formed as
+``F(t_x) (1 - exp(log F(T) - log F(t_x)))``. Both routes also give the analytic gradient of the
+log-likelihood (derivatives with respect to the hypergeometric parameters are sums over the
+series terms or the quadrature nodes), used by the fit.
 """
 
 from __future__ import annotations
@@ -49,15 +52,21 @@ FloatArray = NDArray[np.float64]
 PARAM_NAMES: tuple[str, str, str, str] = ("r", "alpha", "s", "beta")
 
 # Series terms are summed until the remaining tail is below this fraction of the sum.
-_SERIES_RTOL = 1e-17
+_SERIES_RTOL = 1e-16
+_SERIES_GRAD_RTOL = 1e-13
 # Terms summed per vectorised block (first block; it doubles up to the maximum) before the
 # convergence check and the active-set shrink.
 _SERIES_BLOCK = 16
 _SERIES_MAX_BLOCK = 1024
-# Cap on series terms: reached only for z within ~1e-5 of 1 (max(alpha, beta) / min(alpha, beta)
-# of order 1e5 or more, met by an optimiser's trial steps, not by fitted models), where the tail
-# is replaced by its geometric bound (relative error below (1 - Q'/(A+N)) ... at most a few %).
+# Safety cap on series terms; the series is only used for z <= _QUAD_ABOVE_Z, where it
+# converges in well under a thousand terms.
 _SERIES_MAX_TERMS = 200_000
+# Above this z the tail integral is computed by quadrature (see _log_tail_quadrature): the
+# series would need about 37 / (1 - z) terms.
+_QUAD_ABOVE_Z = 0.95
+_QUAD_PANELS = 12
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
+_NEWTON_MAX_ITER = 60
 
 
 class ParetoNBDSample(NamedTuple):
@@ -119,13 +128,15 @@ def _hyp_series(
         term = terms[:, -1]
         k += block
         # The term ratio increases towards z, so the tail after T_k is below T_k z / (1 - z);
-        # the extra factor (k + 1) also bounds the tails of the derivative sums.
+        # the tails of the derivative sums (weights up to about n) are below that times
+        # (k + 1/(1 - z)), and need less relative accuracy.
         one_minus_z = 1.0 - zz
-        done = term * (k + 1) <= _SERIES_RTOL * total * one_minus_z
+        tail = term * zz / one_minus_z
+        done = (tail <= _SERIES_RTOL * total) & (
+            tail * (k + 1.0 / one_minus_z) <= _SERIES_GRAD_RTOL * total
+        )
         if k >= _SERIES_MAX_TERMS:
-            # Only for z within ~1e-5 of 1: add the geometric bound of the tail and stop.
-            total += term * zz / one_minus_z
-            done[:] = True
+            raise FloatingPointError(f"2F1 series did not converge in {k} terms (z < {zz.max()})")
         if done.any():
             idx = active[done]
             out_s[idx] = total[done]
@@ -146,6 +157,147 @@ def _hyp_series(
     return log_s, out_q / out_s, -out_a / out_s, out_z / out_s
 
 
+def _newton_side(
+    s_nodes: FloatArray,
+    v_peak: FloatArray,
+    v_far: FloatArray,
+    psi_peak: FloatArray,
+    c1: FloatArray,
+    c2: FloatArray,
+    direction: float,
+) -> FloatArray:
+    """Solve ``|v - v_peak| + psi_peak - psi(v) = s`` for v on one side of a concave psi's peak.
+
+    ``direction`` is +1 for the right side, -1 for the left. The left-hand side is convex and
+    monotone in ``v`` on that side, so Newton's method started beyond the root (at ``v_peak +
+    direction * s``, clipped to the far end) converges monotonically.
+    """
+    vp = v_peak[:, None]
+    v = vp + direction * s_nodes
+    v = np.minimum(v, v_far[:, None]) if direction > 0 else np.maximum(v, v_far[:, None])
+    a, b, pp = c1[:, None], c2[:, None], psi_peak[:, None]
+    for _ in range(_NEWTON_MAX_ITER):
+        psi = a * v + b * np.log1p(-np.exp(v))
+        dpsi = a - b / np.expm1(-v)
+        g = direction * (v - vp) + pp - psi - s_nodes
+        step = g / (direction - dpsi)
+        v = v - step
+        if not np.any(np.abs(step) > 1e-13 * (1.0 + np.abs(v))):
+            break
+    return np.asarray(v)
+
+
+def _log_tail_quadrature(
+    e_small: FloatArray,
+    a: FloatArray,
+    big: float,
+    small: float,
+    u: FloatArray,
+    *,
+    with_grad: bool,
+) -> tuple[FloatArray, FloatArray]:
+    """``log F(u)`` by quadrature, for ``z`` close to 1 where the series converges slowly.
+
+    With ``t = (m+tau)/(M+tau)``, ``v = log t``, ``D = M - m``::
+
+        F(u) = D^-A * integral_{v0}^{0} exp(psi(v)) dv,
+        psi(v) = (1 - Q') v + (A - 1) log(1 - e^v),   v0 = log((m+u)/(M+u)) = log(1 - z)
+
+    The part over ``[-log 2, 0]`` is the series at ``z = 1/2`` (fast); the rest is integrated
+    with composite Gauss-Legendre rules in the variable ``s = |v - v_peak| + (psi_peak - psi)``
+    on each side of psi's peak (psi is concave for A > 1): the log-integrand then changes by at
+    most one unit per unit of ``s``, however steep psi is, so a fixed rule is accurate. Returns
+    ``log F`` and the partial derivatives with respect to ``(Q', A, D, v0)``.
+    """
+    k = u.size
+    d = big - small
+    log_d = math.log(d)
+    v0 = np.log(small + u) - np.log(big + u)
+    v1 = np.full(k, -math.log(2.0))
+    c1 = 1.0 - e_small
+    c2 = a - 1.0
+
+    def psi(v: FloatArray) -> FloatArray:
+        c1_, c2_ = (c1, c2) if v.ndim == 1 else (c1[:, None], c2[:, None])
+        return np.asarray(c1_ * v + c2_ * np.log1p(-np.exp(v)))
+
+    def dpsi(v: FloatArray) -> FloatArray:
+        c1_, c2_ = (c1, c2) if v.ndim == 1 else (c1[:, None], c2[:, None])
+        return np.asarray(c1_ - c2_ / np.expm1(-v))
+
+    concave = c2 > 0
+    # Peak of psi on [v0, v1]: an end, or where psi' = 0, i.e. e^v = c1 / (c1 + c2).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        interior = np.log(c1 / (c1 + c2))
+    v_peak = np.where(dpsi(v0) <= 0, v0, np.where(dpsi(v1) >= 0, v1, interior))
+    # Not concave (A <= 1): |psi'| <= 3 on the range, so plain panels in v from v0 suffice.
+    v_peak = np.where(concave, v_peak, v0)
+    psi_peak = psi(v_peak)
+    span_left = np.where(concave, (v_peak - v0) + (psi_peak - psi(v0)), 0.0)
+    span_right_full = (v1 - v_peak) + (psi_peak - psi(v1))
+    # Beyond a drop of 50 in psi the integrand is negligible (< e^-50 of its peak).
+    span_right = np.where(concave, np.minimum(span_right_full, (v1 - v_peak) + 50.0), v1 - v_peak)
+
+    unit_nodes = (
+        np.arange(_QUAD_PANELS)[:, None] + 0.5 * (_GL_X[None, :] + 1.0)
+    ).ravel() / _QUAD_PANELS
+    unit_weights = np.tile(0.5 * _GL_W, _QUAD_PANELS) / _QUAD_PANELS
+
+    log_terms = []
+    v_all = []
+    rows = np.flatnonzero(concave)
+    for direction, span, v_far in ((-1.0, span_left, v0), (1.0, span_right, v1)):
+        s_nodes = span[:, None] * unit_nodes[None, :]
+        v = v_peak[:, None] + direction * s_nodes  # the plain map (rows that are not concave)
+        if rows.size:
+            v[rows] = _newton_side(
+                s_nodes[rows],
+                v_peak[rows],
+                v_far[rows],
+                psi_peak[rows],
+                c1[rows],
+                c2[rows],
+                direction,
+            )
+        jac = np.where(concave[:, None], 1.0 / (1.0 + np.abs(dpsi(v))), 1.0)
+        with np.errstate(divide="ignore"):
+            lw = np.log(span[:, None] * unit_weights[None, :]) + np.log(jac)
+        log_terms.append(lw + psi(v) - psi_peak[:, None])
+        v_all.append(v)
+    lt = np.concatenate(log_terms, axis=1)
+    v = np.concatenate(v_all, axis=1)
+    lt = np.where(np.isfinite(lt), lt, -np.inf)
+    weights = np.exp(lt)  # relative to exp(psi_peak)
+    log_j = psi_peak + np.log(weights.sum(axis=1))
+
+    # Remainder over [-log 2, 0]: D^A F(u1) = 2^-Q S(Q, A, 1/2) / A with Q = A + 1 - Q'.
+    e_big = a + 1.0 - e_small
+    log_s, ds_q, ds_a, _ = _hyp_series(e_big, a, np.full(k, 0.5), with_grad=with_grad)
+    log_tail = -e_big * math.log(2.0) + log_s - np.log(a)
+    log_k = np.logaddexp(log_j, log_tail)
+    log_f = -a * log_d + log_k
+    grad = np.zeros((4, k))
+    if not with_grad:
+        return log_f, grad
+    share_j = np.exp(log_j - log_k)
+    share_tail = np.exp(log_tail - log_k)
+    norm = weights.sum(axis=1)
+    # d log J / dQ' = E_J[-v], d log J / dA = E_J[log(1 - e^v)] under J's node weights.
+    dj_q = np.einsum("ij,ij->i", weights, -v) / norm
+    dj_a = np.einsum("ij,ij->i", weights, np.log1p(-np.exp(v))) / norm
+    dtail_q_at_a = -math.log(2.0) + ds_q  # d/dQ with A held
+    dtail_q = -dtail_q_at_a  # Q' up by one moves Q down by one
+    dtail_a = dtail_q_at_a + ds_a - 1.0 / a
+    dk_q = share_j * dj_q + share_tail * dtail_q
+    dk_a = share_j * dj_a + share_tail * dtail_a
+    dk_v0 = -np.exp(psi(v0) - log_k)
+    grad[0] = dk_q
+    grad[1] = -log_d + dk_a
+    grad[2] = -a / d
+    grad[3] = dk_v0
+    return log_f, grad
+
+
 def _log_tail(
     p: FloatArray,
     q: float,
@@ -158,6 +310,7 @@ def _log_tail(
     """``log F(u)``, ``F(u) = integral_u^inf (alpha+tau)^-p (beta+tau)^-q dtau``, and its gradient.
 
     The gradient rows are the partial derivatives with respect to ``(p, q, alpha, beta)``.
+    Entries with ``z > _QUAD_ABOVE_Z`` use the quadrature, the others the series.
     """
     alpha_is_max = alpha >= beta
     big, small = (alpha, beta) if alpha_is_max else (beta, alpha)
@@ -169,23 +322,42 @@ def _log_tail(
     big_u = big + u
     small_u = small + u
     z = (big - small) / big_u
-    log_s, ds_q, ds_a, ds_z = _hyp_series(e_big, a, z, with_grad=with_grad)
-    log_big_u = np.log(big_u)
-    log_small_u = np.log(small_u)
-    log_f = -e_big * log_big_u - (e_small - 1.0) * log_small_u - np.log(a) + log_s
+    log_f = np.empty(p.size)
+    grad_big = np.empty((4, p.size))  # rows: e_big, e_small, big, small
+    slow = z > _QUAD_ABOVE_Z
+    fast = ~slow
+    if fast.any():
+        eb, es, af, bu, su = e_big[fast], e_small[fast], a[fast], big_u[fast], small_u[fast]
+        log_s, ds_q, ds_a, ds_z = _hyp_series(eb, af, z[fast], with_grad=with_grad)
+        log_bu = np.log(bu)
+        log_su = np.log(su)
+        log_f[fast] = -eb * log_bu - (es - 1.0) * log_su - np.log(af) + log_s
+        if with_grad:
+            # Partial derivatives with respect to the exponents (the other one held fixed; A
+            # moves with both) and to the two scale parameters.
+            grad_big[0, fast] = -log_bu + ds_q + ds_a - 1.0 / af
+            grad_big[1, fast] = -log_su + ds_a - 1.0 / af
+            grad_big[2, fast] = -eb / bu + ds_z * su / bu**2
+            grad_big[3, fast] = -(es - 1.0) / su - ds_z / bu
+    if slow.any():
+        lf, g = _log_tail_quadrature(
+            e_small[slow], a[slow], big, small, u[slow], with_grad=with_grad
+        )
+        log_f[slow] = lf
+        if with_grad:
+            # g rows: d/dQ' (A held), d/dA (Q' held), d/dD, d/dv0; A = Q + Q' - 1, D = M - m,
+            # v0 = log(m+u) - log(M+u).
+            grad_big[0, slow] = g[1]
+            grad_big[1, slow] = g[0] + g[1]
+            grad_big[2, slow] = g[2] - g[3] / big_u[slow]
+            grad_big[3, slow] = -g[2] + g[3] / small_u[slow]
     if not with_grad:
         return log_f, None
-    # Partial derivatives with respect to the exponents (the other one held fixed; a moves with
-    # both) and to the two scale parameters.
-    d_e_big = -log_big_u + ds_q + ds_a - 1.0 / a
-    d_e_small = -log_small_u + ds_a - 1.0 / a
-    d_big = -e_big / big_u + ds_z * small_u / big_u**2
-    d_small = -(e_small - 1.0) / small_u - ds_z / big_u
     grad = np.empty((4, p.size))
     if alpha_is_max:
-        grad[0], grad[1], grad[2], grad[3] = d_e_big, d_e_small, d_big, d_small
+        grad[0], grad[1], grad[2], grad[3] = grad_big
     else:
-        grad[0], grad[1], grad[2], grad[3] = d_e_small, d_e_big, d_small, d_big
+        grad[0], grad[1], grad[2], grad[3] = grad_big[1], grad_big[0], grad_big[3], grad_big[2]
     return log_f, grad
 
 
