@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from ..engine.names import is_offer_name
@@ -53,23 +53,24 @@ _BINARY: dict[str, Callable[[Any, Any], bool]] = {
 
 class _Condition(_Config):
     operator: Operator
-    value: Any = None
+    value: Any = Field(None, validate_default=True)
 
-    @model_validator(mode="after")
-    def _value_fits_operator(self) -> _Condition:
-        op = self.operator
-        if op in ("exists", "not_exists"):
-            return self
-        if self.value is None:
+    @field_validator("value")
+    @classmethod
+    def _value_fits_operator(cls, value: Any, info: ValidationInfo) -> Any:
+        op = info.data.get("operator")
+        if op is None or op in ("exists", "not_exists"):
+            return value
+        if value is None:
             raise ValueError(f"operator {op!r} needs a 'value'")
-        if op in ("in", "not_in") and not isinstance(self.value, list | tuple):
+        if op in ("in", "not_in") and not isinstance(value, list | tuple):
             raise ValueError(f"operator {op!r} needs a list 'value'")
         if op == "regex":
             try:
-                re.compile(str(self.value))
+                re.compile(str(value))
             except re.error as exc:
-                raise ValueError(f"invalid regular expression {self.value!r}: {exc}") from None
-        return self
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return value
 
 
 class _Check:

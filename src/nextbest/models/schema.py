@@ -42,12 +42,18 @@ NODE_TYPES = (
 )
 
 
+def _model(name: str, base: type[BaseModel], fields: dict[str, Any]) -> type[BaseModel]:
+    """create_model with fields built at run time (kept in one place for the type checker)."""
+    return create_model(name, __base__=base, **fields)
+
+
 def _optional_fields(registry: Registry) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for provider in registry.value_providers.values():
         for fname, finfo in provider.config_model.model_fields.items():
             optional = FieldInfo.merge_field_infos(finfo, default=None)
-            fields[fname] = (finfo.annotation | None, optional)
+            annotation: Any = finfo.annotation
+            fields[fname] = (annotation | None, optional)
     return fields
 
 
@@ -61,22 +67,16 @@ def _no_rule_types(value: str) -> str:
 def _rule_union(registry: Registry) -> Any:
     models = []
     for name, rule_type in sorted(registry.rule_types.items()):
-        models.append(
-            create_model(
-                f"Rule_{name}",
-                __base__=Rule,
-                rule_type=(Literal[name], Field(alias="ruleType")),
-                # An omitted config is validated as {} so missing required fields are reported
-                # at their path; a default_factory raising would lose the location.
-                config=(rule_type.config_model, Field(default={}, validate_default=True)),
-            )
-        )
+        fields: dict[str, Any] = {
+            "rule_type": (Literal[name], Field(alias="ruleType")),
+            # An omitted config is validated as {} so missing required fields are reported
+            # at their path; a default_factory raising would lose the location.
+            "config": (rule_type.config_model, Field(default={}, validate_default=True)),
+        }
+        models.append(_model(f"Rule_{name}", Rule, fields))
     if not models:  # e.g. NEXTBEST_PLUGINS="" leaves no rule types: every rule is an error
-        return create_model(
-            "NoRuleTypes",
-            __base__=Rule,
-            rule_type=(Annotated[str, AfterValidator(_no_rule_types)], Field(alias="ruleType")),
-        )
+        checked: Any = Annotated[str, AfterValidator(_no_rule_types)]
+        return _model("NoRuleTypes", Rule, {"rule_type": (checked, Field(alias="ruleType"))})
     if len(models) == 1:
         return models[0]
     return Annotated[Union[tuple(models)], Field(discriminator="rule_type")]  # noqa: UP007
@@ -85,18 +85,13 @@ def _rule_union(registry: Registry) -> Any:
 def build_flow_model(registry: Registry) -> type[BaseModel]:
     """The pydantic model of a flow document, given the registered rule types and providers."""
     provider_fields = _optional_fields(registry)
-    profile_model = create_model("RankingProfile", __base__=RankingProfile, **provider_fields)
-    score_model = create_model(
-        "ScoreConfig",
-        __base__=ScoreConfigBase,
-        weights=(profile_model | None, None),
-        **provider_fields,
+    profile_model: Any = _model("RankingProfile", RankingProfile, provider_fields)
+    score_model: Any = _model(
+        "ScoreConfig", ScoreConfigBase, {"weights": (profile_model | None, None), **provider_fields}
     )
-    rule_union = _rule_union(registry)
-    qualify_model = create_model(
-        "QualifyConfig",
-        __base__=CamelModel,
-        rules=(list[rule_union], Field(min_length=1)),  # type: ignore[valid-type]
+    rule_union: Any = _rule_union(registry)
+    qualify_model = _model(
+        "QualifyConfig", CamelModel, {"rules": (list[rule_union], Field(min_length=1))}
     )
     configs: dict[str, Any] = {
         "inventory": (InventoryConfig, Field(default_factory=InventoryConfig)),
@@ -109,26 +104,30 @@ def build_flow_model(registry: Registry) -> type[BaseModel]:
         "extension_point": (ExtensionPointConfig, ...),
     }
     nodes = [
-        create_model(
+        _model(
             f"{node_type.title().replace('_', '')}Node",
-            __base__=CamelModel,
-            type=(Literal[node_type], ...),
-            id=(str, Field(min_length=1, pattern=SLUG)),
-            config=config,
+            CamelModel,
+            {
+                "type": (Literal[node_type], ...),
+                "id": (str, Field(min_length=1, pattern=SLUG)),
+                "config": config,
+            },
         )
         for node_type, config in configs.items()
     ]
-    node_union = Annotated[Union[tuple(nodes)], Field(discriminator="type")]  # noqa: UP007
-    return create_model(
+    node_union: Any = Annotated[Union[tuple(nodes)], Field(discriminator="type")]  # noqa: UP007
+    return _model(
         "Flow",
-        __base__=CamelModel,
-        key=(str, Field(min_length=1, max_length=200, pattern=SLUG)),
-        name=(str, ""),
-        description=(str, ""),
-        version=(Literal[2], ...),
-        settings=(FlowSettings, Field(default_factory=FlowSettings)),
-        profiles=(dict[str, profile_model], Field(default_factory=dict)),  # type: ignore[valid-type]
-        nodes=(list[node_union], Field(min_length=1)),  # type: ignore[valid-type]
+        CamelModel,
+        {
+            "key": (str, Field(min_length=1, max_length=200, pattern=SLUG)),
+            "name": (str, ""),
+            "description": (str, ""),
+            "version": (Literal[2], ...),
+            "settings": (FlowSettings, Field(default_factory=FlowSettings)),
+            "profiles": (dict[str, profile_model], Field(default_factory=dict)),
+            "nodes": (list[node_union], Field(min_length=1)),
+        },
     )
 
 

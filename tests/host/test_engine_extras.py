@@ -1,0 +1,115 @@
+"""Mandatory offers, customer-level rule memoisation, and field-level config error paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hostkit import decide, drops, flow, ids, inventory, issue_paths, qualify, rank, rule, score
+
+from nextbest import FlowValidationError, Host, RuleContext, RuleOutcome, RuleType, hookimpl
+
+
+def test_mandatory_offer_ranks_first_even_with_a_lower_score(host: Host) -> None:
+    offers = [
+        {"id": "big", "priority": 90, "weight": 90},
+        {"id": "must", "priority": 10, "weight": 10, "mandatory": True},
+        {"id": "mid", "priority": 50, "weight": 50},
+    ]
+    doc = flow(inventory(), score(method="priority_weighted"), rank(maxCandidates=2))
+    decision = decide(host, doc, offers)
+    assert ids(decision) == ["must", "big"]
+    assert "below the cut-off of 2" in drops(decision)["mid"].reason
+
+
+def test_mandatory_offer_is_still_subject_to_hard_rules(host: Host) -> None:
+    offers = [{"id": "must", "mandatory": True}, {"id": "other"}]
+    doc = flow(
+        inventory(),
+        qualify(
+            rule(
+                "gate",
+                "attribute_condition",
+                {"attribute": "age", "operator": "gte", "value": 18},
+                scope="offer",
+                scopeId="must",
+            )
+        ),
+        score(method="priority_weighted"),
+        rank(),
+    )
+    assert ids(decide(host, doc, offers, attributes={"age": 12})) == ["other"]
+
+
+class _Counter:
+    def __init__(self, per_customer: bool) -> None:
+        self.per_customer = per_customer
+        self.calls = 0
+
+    @hookimpl
+    def register_rule_types(self, register: Any) -> None:
+        register(
+            RuleType(
+                "tally",
+                _TallyConfig,
+                self._evaluate,
+                "eligibility",
+                per_customer=(lambda cfg: True) if self.per_customer else None,
+            )
+        )
+
+    def _evaluate(self, cfg: Any, ctx: RuleContext) -> RuleOutcome:
+        self.calls += 1
+        return RuleOutcome(cfg.passed, reason="tally")
+
+
+from pydantic import BaseModel  # noqa: E402
+
+
+class _TallyConfig(BaseModel):
+    passed: bool = True
+
+
+@pytest.mark.parametrize(("per_customer", "expected_calls"), [(True, 1), (False, 6)])
+def test_customer_level_rules_run_once_per_decision(
+    make_host: Any, per_customer: bool, expected_calls: int
+) -> None:
+    counter = _Counter(per_customer)
+    h = make_host(counter)
+    offers = [{"id": f"o{i}"} for i in range(3)]
+    # the same customer-level rule, written once per offer: one evaluation per decision
+    rules = [rule(f"r{i}", "tally", {"passed": True}, scope="offer", scopeId=f"o{i}")
+             for i in range(3)]  # fmt: skip
+    rules += [rule(f"g{i}", "tally", {"passed": True}, scope="offer", scopeId=f"o{i}")
+              for i in range(3)]  # fmt: skip
+    doc = flow(inventory(), qualify(*rules), score(method="priority_weighted"), rank())
+    assert sorted(ids(decide(h, doc, offers))) == ["o0", "o1", "o2"]
+    assert counter.calls == expected_calls
+
+
+def test_memoised_failure_still_drops_every_offer_with_its_reason(make_host: Any) -> None:
+    counter = _Counter(per_customer=True)
+    h = make_host(counter)
+    doc = flow(inventory(), qualify(rule("no", "tally", {"passed": False})),
+               score(method="priority_weighted"), rank())  # fmt: skip
+    decision = decide(h, doc, [{"id": "a"}, {"id": "b"}])
+    assert ids(decision) == []
+    assert {d.offer_id: d.rule_id for d in decision.trace.drops} == {"a": "no", "b": "no"}
+    assert counter.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"attribute": "x", "operator": "gt"}, "needs a 'value'"),
+        ({"attribute": "x", "operator": "in", "value": 3}, "needs a list"),
+        ({"attribute": "x", "operator": "regex", "value": "("}, "invalid regular expression"),
+    ],
+)
+def test_operator_value_errors_point_at_the_value(host: Host, config: dict, message: str) -> None:
+    doc = flow(inventory(), qualify(rule("r", "attribute_condition", config)),
+               score(method="priority_weighted"), rank())  # fmt: skip
+    with pytest.raises(FlowValidationError) as caught:
+        host.load_flow(doc)
+    assert issue_paths(caught.value) == ["nodes[1].config.rules[0].config.value"]
+    assert message in str(caught.value)
