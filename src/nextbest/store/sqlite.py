@@ -19,6 +19,8 @@ from nextbest.store.errors import SchemaNotReadyError, StoreConfigurationError
 from nextbest.store.outcomes import CONVERSION
 from nextbest.store.sql import INTERACTION_COLUMNS, Cursor, SqlStore
 
+MMAP_BYTES = 256 * 1024 * 1024
+CACHE_KIB = 64 * 1024
 _INSERT_INTERACTION = (
     f"INSERT INTO interactions ({', '.join(INTERACTION_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in INTERACTION_COLUMNS)}) "
@@ -118,6 +120,11 @@ class SqliteStore(SqlStore):
         # last transactions but never corrupts the database.
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Reads through the OS page cache (shared by every connection and process) and a larger
+        # private cache for the pages a bulk transaction dirties; both grow only as needed.
+        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        conn.execute("PRAGMA temp_store = MEMORY")
         with self._connections_lock:
             self._connections.append(conn)
         self._local.connection = conn

@@ -71,7 +71,8 @@ CREATE TABLE recommendation_items (
         REFERENCES recommendations (tenant_id, recommendation_id)
 );
 
--- Append-only. The unique key makes recording idempotent.
+-- Append-only. The unique key makes recording idempotent. No index by customer: per-customer
+-- reads use the summaries, and a random-order index would slow bulk imports several fold.
 CREATE TABLE interactions (
     interaction_id    INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant_id         TEXT NOT NULL,
@@ -90,7 +91,6 @@ CREATE TABLE interactions (
     recorded_at       REAL NOT NULL,
     UNIQUE (tenant_id, idempotency_key)
 );
-CREATE INDEX interactions_customer ON interactions (tenant_id, customer_id);
 
 CREATE TABLE customer_summaries (
     tenant_id    TEXT NOT NULL,
