@@ -108,7 +108,7 @@ def _open_text(path: Path) -> IO[str]:
 
 def _open_bytes(path: Path) -> IO[bytes]:
     if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]  # GzipFile is binary IO
     return open(path, "rb")
 
 

@@ -100,7 +100,8 @@ DEFAULT_FLOW_SETTING = "default_flow_key"
 class Cursor(Protocol):
     """The DB-API subset the shared code uses (``?`` placeholders)."""
 
-    rowcount: int
+    @property
+    def rowcount(self) -> int: ...
 
     def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
 
