@@ -119,6 +119,20 @@ def test_analytic_gradient_matches_finite_differences(cdnow_summary: CustomerSum
         np.testing.assert_allclose(grad, numeric, rtol=2e-4, atol=1e-3)
 
 
+def test_fit_in_days_is_the_fit_in_weeks_rescaled(
+    cdnow_bgnbd: BetaGeoModel, cdnow_summary: CustomerSummary
+) -> None:
+    s = cdnow_summary
+    in_days = BetaGeoModel.fit(s.frequency, s.recency * 7, s.T * 7)
+    assert in_days.alpha == pytest.approx(cdnow_bgnbd.alpha * 7, rel=1e-6)
+    for name in ("r", "a", "b"):
+        assert in_days.params[name] == pytest.approx(cdnow_bgnbd.params[name], rel=1e-6)
+    # Each purchase time is a density in time: the likelihood changes by 7^-x per customer.
+    assert in_days.log_likelihood == pytest.approx(
+        cdnow_bgnbd.log_likelihood - s.frequency.sum() * np.log(7), rel=1e-9
+    )
+
+
 def test_weights_equal_repeated_rows(cdnow_summary: CustomerSummary) -> None:
     s = cdnow_summary
     sl = slice(0, 600)
