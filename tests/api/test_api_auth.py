@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ADA, FLOW, Api, error_of
+from apikit import ADA, FLOW, Api, error_of
 
 RESPOND = {
     "customerId": "ada",

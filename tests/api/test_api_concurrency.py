@@ -9,7 +9,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conftest import OFFERS, Api
+from apikit import OFFERS, Api
 
 from nextbest.store import InteractionIn
 

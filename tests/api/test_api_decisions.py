@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import ADA, FLOW, Api, error_of, fields_of
+from apikit import ADA, FLOW, Api, error_of, fields_of
 
 
 def respond(api: Api, body: dict[str, Any], **headers: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from conftest import FLOW, OFFERS, Api, error_of, fields_of
+from apikit import FLOW, OFFERS, Api, error_of, fields_of
 
 
 def test_healthz_openapi_and_docs_need_no_key(api: Api) -> None:

@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 import pytest
-from conftest import T0, worked_tenant
+from clvkit import T0, worked_tenant
 from fastapi.testclient import TestClient
 
 from nextbest import Host
@@ -80,7 +80,7 @@ def test_no_interactions_is_a_404_with_a_code(
     assert error["code"] == "clv_no_interactions"
     assert "no recorded interactions" in error["message"]
     # globex's customer, asked with an acme key: not found for acme.
-    from conftest import add_interactions
+    from clvkit import add_interactions
 
     add_interactions(store, "globex", "gina", [T0], [1.0])
     other = client.get("/api/v1/customers/gina/clv", headers=headers(keys["admin"]))

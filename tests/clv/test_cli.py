@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import worked_tenant
+from clvkit import worked_tenant
 
 from nextbest.cli import build_cli
 from nextbest.store import Store

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import T0, worked_tenant
+from clvkit import T0, worked_tenant
 from nextbest_clv.functions import clv_discount, clv_tier, value_at_risk
 from nextbest_clv.service import RECORDS_NAMESPACE, attach
 

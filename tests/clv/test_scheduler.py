@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from conftest import FakeClock, worked_tenant
+from clvkit import FakeClock, worked_tenant
 from nextbest_clv.scheduler import ClvScheduler, next_run
 from nextbest_clv.service import CONFIG_NAMESPACE, SCHEDULE_STATE_KEY, ClvService
 

@@ -6,7 +6,7 @@ import math
 import threading
 
 import pytest
-from conftest import DAY, T0, FakeClock, add_interactions, worked_tenant
+from clvkit import DAY, T0, FakeClock, add_interactions, worked_tenant
 from nextbest_clv.errors import ClvInputError, ClvSettingsError, NoInteractionsError
 from nextbest_clv.records import RECORD_FIELDS
 from nextbest_clv.service import RECORDS_NAMESPACE, ClvService, attach
