@@ -51,16 +51,13 @@ FloatArray = NDArray[np.float64]
 
 PARAM_NAMES: tuple[str, str, str, str] = ("r", "alpha", "s", "beta")
 
-# Series terms are summed until the remaining tail is below this fraction of the sum.
-_SERIES_RTOL = 1e-16
-_SERIES_GRAD_RTOL = 1e-13
-# Terms summed per vectorised block (first block; it doubles up to the maximum) before the
-# convergence check and the active-set shrink.
-_SERIES_BLOCK = 16
-_SERIES_MAX_BLOCK = 1024
-# Safety cap on series terms; the series is only used for z <= _QUAD_ABOVE_Z, where it
-# converges in well under a thousand terms.
-_SERIES_MAX_TERMS = 200_000
+# Series are truncated where the bound on the remaining tail is below this fraction of the sum.
+_LOG_SERIES_RTOL = math.log(1e-16)
+# Batches of at most this many (entries x terms) are summed along a second axis, larger ones
+# by the nested form one term at a time.
+_SERIES_SMALL_BATCH = 1 << 17
+# Candidate truncation lengths; entries needing the same length are evaluated together.
+_SERIES_LENGTHS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 # Above this z the tail integral is computed by quadrature (see _log_tail_quadrature): the
 # series would need about 37 / (1 - z) terms.
 _QUAD_ABOVE_Z = 0.95
@@ -85,76 +82,112 @@ class ParetoNBDSample(NamedTuple):
 # --------------------------------------------------------------------------------------------
 
 
+def _series_terms_needed(Q: FloatArray, A: FloatArray, z: FloatArray) -> FloatArray:
+    """Number of terms (one of ``_SERIES_LENGTHS``) after which the series tail is negligible.
+
+    The term ratio rises towards z, so the tail after ``T_K`` is below ``T_K z / (1 - z)``;
+    ``T_K (K + 1/(1 - z)) / (1 - z)`` also bounds the tails of the n-weighted sums behind the
+    derivatives. ``log T_K`` has a closed form in log-gamma functions.
+    """
+    needed = np.zeros(z.shape)
+    pending = z > 0
+    for k in _SERIES_LENGTHS:
+        if not pending.any():
+            break
+        idx = np.flatnonzero(pending)
+        zz, q, a1 = z[idx], Q[idx], A[idx] + 1.0
+        log_term = k * np.log(zz) + gammaln(q + k) - gammaln(q) - gammaln(a1 + k) + gammaln(a1)
+        log_bound = log_term + np.log(k + 1.0 / (1.0 - zz)) - np.log1p(-zz)
+        done = idx[log_bound <= _LOG_SERIES_RTOL]
+        needed[done] = k
+        pending[done] = False
+    if pending.any():
+        raise FloatingPointError(
+            f"2F1 series: z = {z[pending].max()} is too close to 1 for the series route"
+        )
+    return needed
+
+
+def _series_forward(
+    Q: FloatArray, A: FloatArray, z: FloatArray, k: int, with_grad: bool
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The first ``k+1`` terms summed as a cumulative product along a second axis (few
+    entries: one numpy call per step, not per term). Returns S and d log S / d(Q, A, z)."""
+    ks = np.arange(k, dtype=np.float64)
+    inv = 1.0 / (A[:, None] + 1.0 + ks)
+    terms = np.cumprod((Q[:, None] + ks) * inv * z[:, None], axis=1)  # T_1 .. T_k
+    total = 1.0 + terms.sum(axis=1)
+    if not with_grad:
+        zero = np.zeros_like(total)
+        return total, zero, zero, zero
+    # d log T_n / dQ = sum_{j<n} 1/(Q+j), d log T_n / dA = -sum_{j<n} 1/(A+1+j), and
+    # d T_n / dz = n T_n / z (z > 0 here).
+    d_q = np.einsum("ij,ij->i", terms, np.cumsum(1.0 / (Q[:, None] + ks), axis=1))
+    d_a = -np.einsum("ij,ij->i", terms, np.cumsum(inv, axis=1))
+    d_z = terms @ (ks + 1.0) / z
+    return total, d_q / total, d_a / total, d_z / total
+
+
+def _series_nested(
+    Q: FloatArray, A: FloatArray, z: FloatArray, k: int, with_grad: bool
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The first ``k+1`` terms by the nested form ``1 + rho_0 (1 + rho_1 (1 + ...))``, inside
+    out, with the derivatives carried along (many entries: memory-light 1-d steps)."""
+    ks = np.arange(k, dtype=np.float64)[:, None]
+    # Rows j = 0..k-1 (contiguous per j): 1/(A+1+j), (Q+j)/(A+1+j) and rho_j.
+    inv = 1.0 / (A + 1.0 + ks)
+    base = (Q + ks) * inv
+    rho = base * z
+    total = np.ones(Q.size)
+    if not with_grad:
+        for j in range(k - 1, -1, -1):
+            total = 1.0 + rho[j] * total
+        zero = np.zeros_like(total)
+        return total, zero, zero, zero
+    z_inv = inv * z
+    d_q = np.zeros(Q.size)
+    d_a = np.zeros(Q.size)
+    d_z = np.zeros(Q.size)
+    for j in range(k - 1, -1, -1):
+        # d(rho S')/dQ = rho/(Q+j) S' + rho dS'/dQ, with rho/(Q+j) = z/(A+1+j);
+        # d/dA: -rho/(A+1+j) S' + rho dS'/dA; d/dz: (Q+j)/(A+1+j) S' + rho dS'/dz.
+        r_j = rho[j]
+        d_q = z_inv[j] * total + r_j * d_q
+        d_a = r_j * (d_a - inv[j] * total)
+        d_z = base[j] * total + r_j * d_z
+        total = 1.0 + r_j * total
+    return total, d_q / total, d_a / total, d_z / total
+
+
 def _hyp_series(
     Q: FloatArray, A: FloatArray, z: FloatArray, *, with_grad: bool
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """``log 2F1(1, Q; A+1; z)`` for ``0 < Q < A+1``, ``0 <= z < 1``, and its partial derivatives.
 
     Returns ``(log S, d log S / dQ, d log S / dA, d log S / dz)`` (the derivatives are zeros when
-    ``with_grad`` is false). The terms ``T_n = prod_{k<n} z (Q+k) / (A+1+k)`` are summed in
-    blocks (a cumulative product along a second axis) over the entries not yet converged; the
-    block grows for the slowly converging entries (``z`` close to 1), whose count is small.
+    ``with_grad`` is false). ``S = sum_n T_n`` with ``T_n = prod_{k<n} rho_k`` and
+    ``rho_k = z (Q+k) / (A+1+k)``, truncated where the tail is negligible; entries are grouped by
+    the number of terms they need, and each group is summed by `_series_forward` (small groups)
+    or `_series_nested` (large ones).
     """
     n = Q.size
     out_s = np.ones(n)
     out_q = np.zeros(n)
     out_a = np.zeros(n)
     out_z = np.zeros(n)
-    active = np.flatnonzero(z > 0)
-    if active.size == 0:
-        return np.zeros(n), out_q, out_a, out_z
-    q, a1, zz = Q[active], A[active] + 1.0, z[active]
-    term = np.ones(active.size)  # last term summed, T_k
-    total = np.ones(active.size)  # T_0 + ... + T_k
-    harm_q = np.zeros(active.size)  # sum_{j<k} 1/(Q+j) = d log T_k / dQ
-    harm_a = np.zeros(active.size)  # sum_{j<k} 1/(A+1+j) = -d log T_k / dA
-    sum_q = np.zeros(active.size)
-    sum_a = np.zeros(active.size)
-    sum_z = np.zeros(active.size)
-    k = 0
-    block = _SERIES_BLOCK
-    while True:
-        ks = np.arange(k, k + block, dtype=np.float64)
-        base = (q[:, None] + ks) / (a1[:, None] + ks)
-        terms = term[:, None] * np.cumprod(base * zz[:, None], axis=1)  # T_{k+1} .. T_{k+block}
-        total += terms.sum(axis=1)
-        if with_grad:
-            hq = harm_q[:, None] + np.cumsum(1.0 / (q[:, None] + ks), axis=1)
-            ha = harm_a[:, None] + np.cumsum(1.0 / (a1[:, None] + ks), axis=1)
-            sum_q += np.einsum("ij,ij->i", terms, hq)
-            sum_a += np.einsum("ij,ij->i", terms, ha)
-            sum_z += terms @ (ks + 1.0) / zz  # dT_n/dz = n T_n / z
-            harm_q, harm_a = hq[:, -1], ha[:, -1]
-        term = terms[:, -1]
-        k += block
-        # The term ratio increases towards z, so the tail after T_k is below T_k z / (1 - z);
-        # the tails of the derivative sums (weights up to about n) are below that times
-        # (k + 1/(1 - z)), and need less relative accuracy.
-        one_minus_z = 1.0 - zz
-        tail = term * zz / one_minus_z
-        done = (tail <= _SERIES_RTOL * total) & (
-            tail * (k + 1.0 / one_minus_z) <= _SERIES_GRAD_RTOL * total
-        )
-        if k >= _SERIES_MAX_TERMS:
-            raise FloatingPointError(f"2F1 series did not converge in {k} terms (z < {zz.max()})")
-        if done.any():
-            idx = active[done]
-            out_s[idx] = total[done]
-            out_q[idx] = sum_q[done]
-            out_a[idx] = sum_a[done]
-            out_z[idx] = sum_z[done]
-            keep = ~done
-            active = active[keep]
-            if active.size == 0:
-                break
-            q, a1, zz, term, total = q[keep], a1[keep], zz[keep], term[keep], total[keep]
-            harm_q, harm_a = harm_q[keep], harm_a[keep]
-            sum_q, sum_a, sum_z = sum_q[keep], sum_a[keep], sum_z[keep]
-        block = min(2 * block, _SERIES_MAX_BLOCK)
-    log_s = np.log(out_s)
-    if not with_grad:
-        return log_s, out_q, out_a, out_z
-    return log_s, out_q / out_s, -out_a / out_s, out_z / out_s
+    needed = _series_terms_needed(Q, A, z)
+    for k_terms in np.unique(needed[needed > 0]):
+        idx = np.flatnonzero(needed == k_terms)
+        k = int(k_terms)
+        if idx.size * k <= _SERIES_SMALL_BATCH:
+            s_sum, s_q, s_a, s_z = _series_forward(Q[idx], A[idx], z[idx], k, with_grad)
+        else:
+            s_sum, s_q, s_a, s_z = _series_nested(Q[idx], A[idx], z[idx], k, with_grad)
+        out_s[idx] = s_sum
+        out_q[idx] = s_q
+        out_a[idx] = s_a
+        out_z[idx] = s_z
+    return np.log(out_s), out_q, out_a, out_z
 
 
 def _newton_side(
