@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from nextbest_clv.models import bgnbd as bgnbd_module
 from nextbest_clv.models.bgnbd import BetaGeoModel, _Likelihood
 from nextbest_clv.models.errors import DataError, FitError
 from nextbest_clv.models.summary import CustomerSummary
@@ -181,6 +182,31 @@ def test_grid_of_horizons_with_continuous_times() -> None:
         np.testing.assert_allclose(
             row, model.conditional_expected_purchases(t, *sample), rtol=1e-14
         )
+
+
+@pytest.mark.parametrize(
+    ("params", "table_used"),
+    [
+        ((0.243, 4.414, 0.793, 2.426), True),
+        # z up to 0.99 with a steep 2F1: the tables fail their midpoint check, 2F1 is used.
+        ((2.0, 0.5, 3.5, 0.6), False),
+    ],
+)
+def test_tabulated_hypergeometric_matches_direct_evaluation(
+    monkeypatch: pytest.MonkeyPatch, params: tuple[float, float, float, float], table_used: bool
+) -> None:
+    model = BetaGeoModel.from_params(*params)
+    sample = model.sample(np.random.default_rng(13).uniform(0.1, 80.0, 6000), seed=14)
+    horizons = (np.arange(1, 13) * 4.35)[:, None]
+    monkeypatch.setattr(bgnbd_module, "_TABLE_MIN_SIZE", 10**12)
+    direct = model.conditional_expected_purchases(horizons, *sample)
+    monkeypatch.setattr(bgnbd_module, "_TABLE_MIN_SIZE", 1)
+    tabulated = model.conditional_expected_purchases(horizons, *sample)
+    np.testing.assert_allclose(tabulated, direct, rtol=1e-10, atol=1e-14)
+    assert np.array_equal(tabulated, direct) is not table_used
+    # Tables that fail their midpoint check are not used: the result is 2F1 itself.
+    monkeypatch.setattr(bgnbd_module, "_TABLE_TOLERANCE", -1.0)
+    np.testing.assert_array_equal(model.conditional_expected_purchases(horizons, *sample), direct)
 
 
 def test_heavy_long_history_customers_stay_finite() -> None:
