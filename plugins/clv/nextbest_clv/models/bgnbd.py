@@ -344,7 +344,10 @@ class _Likelihood:
         self.w_rep = w[rep]
         self.x_index_rep = x_index[rep]
         self.t_index_rep = t_index[rep]
-        self.tx_values, self.tx_index_rep = _distinct(tx[rep])
+        self.tx_values, tx_index = _distinct(tx[rep])
+        # None when every repeat customer has their own t_x (no gather needed).
+        self.tx_index_rep = None if tx_index.size == self.tx_values.size else tx_index
+        self.unit_weights = bool(np.all(w == 1.0))
         self.rep_xs = self.xs > 0
 
     def value_and_gradient(self, theta: FloatArray) -> tuple[float, FloatArray]:
@@ -355,22 +358,27 @@ class _Likelihood:
         inv_t = 1.0 / (alpha + self.t_values)
         log_tx = np.log(alpha + self.tx_values)
         inv_tx = 1.0 / (alpha + self.tx_values)
-        u = log_t[self.t_index_rep] - log_tx[self.tx_index_rep]  # ln((alpha+T)/(alpha+t_x))
+        if self.tx_index_rep is not None:
+            log_tx, inv_tx = log_tx[self.tx_index_rep], inv_tx[self.tx_index_rep]
+        u = log_t[self.t_index_rep] - log_tx  # ln((alpha+T)/(alpha+t_x))
         c = np.zeros(xs.shape)
         c[self.rep_xs] = math.log(a) - np.log(b + xs[self.rep_xs] - 1)
         r_x = r + self.x_rep
         z = c[self.x_index_rep] + r_x * u
-        # softplus(z) and sigmoid(z) from one exponential, stable for any sign of z.
-        e = np.exp(-np.abs(z))
-        softplus = np.maximum(z, 0.0) + np.log1p(e)
-        s = np.where(z >= 0, 1.0, e) / (1.0 + e) * self.w_rep
+        # Stable softplus(z) = ln(1 + e^z) and sigmoid(z) = 1 / (1 + e^-z); e^-z may overflow
+        # to inf for z < -709, where the sigmoid correctly becomes 0.
+        softplus = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+        with np.errstate(over="ignore"):
+            s = 1.0 / (1.0 + np.exp(-z))
+        if not self.unit_weights:
+            s *= self.w_rep
 
         ll = (
             _dot(n_x, gammaln(r + xs) + betaln(a, b + xs))
             - total * (gammaln(r) - r * math.log(alpha) + betaln(a, b))
             - r * _dot(self.w_t, log_t)
             - _dot(self.wx_t, log_t)
-            + _dot(self.w_rep, softplus)
+            + (float(softplus.sum()) if self.unit_weights else _dot(self.w_rep, softplus))
         )
 
         dig_abx = digamma(a + b + xs)
@@ -384,7 +392,7 @@ class _Likelihood:
             total * r / alpha
             - r * _dot(self.w_t, inv_t)
             - _dot(self.wx_t, inv_t)
-            + _dot(s * r_x, inv_t[self.t_index_rep] - inv_tx[self.tx_index_rep])
+            + _dot(s * r_x, inv_t[self.t_index_rep] - inv_tx)
         )
         s_by_x = _weighted_counts(self.x_index_rep, weights=s, minlength=xs.size)
         d_a = (
