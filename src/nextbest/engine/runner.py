@@ -23,7 +23,10 @@ class CompiledCatalog:
 
     @classmethod
     def build(cls, catalog: OfferCatalog) -> CompiledCatalog:
-        return cls(tuple((offer, offer_scope(offer)) for offer in catalog.offers))
+        # Kept in rank tie-break order (priority descending, then id), so ranking only needs a
+        # stable sort by score: candidates keep this order through every step.
+        offers = sorted(catalog.offers, key=lambda o: (-o.priority, o.id))
+        return cls(tuple((offer, offer_scope(offer)) for offer in offers))
 
     @property
     def offers(self) -> tuple[Offer, ...]:

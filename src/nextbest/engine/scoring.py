@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from ..errors import FlowIssue
-from ..expressions import CompiledExpression
+from ..expressions import CompiledExpression, EvaluationError
 from ..models.decision import Candidate, Drop, ScoreBreakdown
 from ..models.flows import DEFAULT_WEIGHTS
 from ..registry import ValueProvider, ValueRequest
-from .steps import evaluate, lookup_for
+from .steps import evaluate, formula_failed, lookup_for
 
 if TYPE_CHECKING:
     from ..registry import Registry
@@ -90,6 +90,19 @@ class ScoreStep:
         except (TypeError, ValueError):
             return None
 
+    def _impact(self, state: DecisionState, cand: Candidate, expr: CompiledExpression) -> float:
+        try:
+            raw = expr.evaluate(cand.scope)
+        except EvaluationError as exc:
+            formula_failed(state, cand, _LABELS["impact"], exc.reason)
+            raw = None
+        if raw is None:
+            return max(0.0, cand.offer.business_value)
+        try:
+            return max(0.0, float(raw))
+        except (TypeError, ValueError):
+            return max(0.0, cand.offer.business_value)
+
     def _propensity(
         self, state: DecisionState, cand: Candidate, prof: Profile
     ) -> tuple[float, str]:
@@ -113,11 +126,7 @@ class ScoreStep:
                                "emphasis" in formulas)  # fmt: skip
         candidates = state.candidates
         if "impact" in formulas:
-            raws = [self._raw(state, cand, "impact") for cand in candidates]
-            impacts = [
-                max(0.0, cand.offer.business_value if raw is None else raw)
-                for cand, raw in zip(candidates, raws, strict=True)
-            ]
+            impacts = [self._impact(state, cand, formulas["impact"]) for cand in candidates]
         else:
             impacts = [max(0.0, cand.offer.business_value) for cand in candidates]
         top = self.max_value or max(impacts, default=0.0)

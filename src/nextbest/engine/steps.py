@@ -374,10 +374,11 @@ class RankStep:
         limit = self.max_candidates
         if state.request.limit is not None:
             limit = min(limit, state.request.limit)
-        ordered = sorted(
-            state.candidates,
-            key=lambda c: (not c.offer.mandatory, -(c.score or 0.0), -c.offer.priority, c.offer.id),
-        )
+        # candidates arrive in tie-break order (see CompiledCatalog.build); a stable sort by
+        # score, then mandatory offers first, gives score desc, priority desc, id
+        ordered = sorted(state.candidates, key=_score_of, reverse=True)
+        if any(c.offer.mandatory for c in ordered):
+            ordered.sort(key=_not_mandatory)
         state.ranked = ordered[:limit]
         if state.trace is not None:
             for position, cand in enumerate(ordered[limit:], start=limit + 1):
@@ -392,6 +393,14 @@ class RankStep:
         for position, cand in enumerate(state.ranked, start=1):
             cand.scope["score"] = cand.score
             cand.scope["rank"] = position
+
+
+def _score_of(cand: Candidate) -> float:
+    return cand.score or 0.0
+
+
+def _not_mandatory(cand: Candidate) -> bool:
+    return not cand.offer.mandatory
 
 
 @dataclass
