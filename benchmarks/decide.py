@@ -16,7 +16,6 @@ import simpleeval
 
 from nextbest import Host
 from nextbest.engine.names import offer_scope
-from nextbest.models.offers import Offer
 
 N_OFFERS = 50
 FORMULA_A = "businessValue * (1 + coalesce(metrics.orders, 0) / 100)"
@@ -44,30 +43,56 @@ def build() -> tuple[Host, Any, Any, dict[str, Any]]:
         oid = f"offer-{i:02d}"
         scope = {"scope": "offer", "scopeId": oid}
         rules += [
-            {"id": f"{oid}-age", "ruleType": "attribute_condition", **scope,
-             "config": {"attribute": "age", "operator": "gte", "value": 18}},
-            {"id": f"{oid}-seg", "ruleType": "segment_required", **scope,
-             "config": {"requiredSegments": ["retail"]}},
-            {"id": f"{oid}-income", "ruleType": "expression", "stage": "match", **scope,
-             "config": {"expression": RULE_EXPR}},
-            {"id": f"{oid}-orders", "ruleType": "metric_condition", **scope,
-             "config": {"metric": "metrics.orders", "operator": "gte", "value": 1}},
-        ]  # fmt: skip
+            {
+                "id": f"{oid}-age",
+                "ruleType": "attribute_condition",
+                **scope,
+                "config": {"attribute": "age", "operator": "gte", "value": 18},
+            },
+            {
+                "id": f"{oid}-seg",
+                "ruleType": "segment_required",
+                **scope,
+                "config": {"requiredSegments": ["retail"]},
+            },
+            {
+                "id": f"{oid}-income",
+                "ruleType": "expression",
+                "stage": "match",
+                **scope,
+                "config": {"expression": RULE_EXPR},
+            },
+            {
+                "id": f"{oid}-orders",
+                "ruleType": "metric_condition",
+                **scope,
+                "config": {"metric": "metrics.orders", "operator": "gte", "value": 1},
+            },
+        ]
     flow = {
         "key": "bench",
         "version": 2,
         "nodes": [
             {"type": "inventory", "id": "inv"},
             {"type": "qualify", "id": "q", "config": {"rules": rules}},
-            {"type": "compute", "id": "c", "config": {"fields": [
-                {"name": "discountBase", "formula": FORMULA_A, "outputType": "number"},
-                {"name": "discount", "formula": FORMULA_B, "outputType": "integer"},
-            ]}},
-            {"type": "score", "id": "s", "config": {"method": "formula",
-                                                    "formulas": {"impact": "discountBase"}}},
+            {
+                "type": "compute",
+                "id": "c",
+                "config": {
+                    "fields": [
+                        {"name": "discountBase", "formula": FORMULA_A, "outputType": "number"},
+                        {"name": "discount", "formula": FORMULA_B, "outputType": "integer"},
+                    ]
+                },
+            },
+            {
+                "type": "score",
+                "id": "s",
+                "config": {"method": "formula", "formulas": {"impact": "discountBase"}},
+            },
             {"type": "rank", "id": "r", "config": {"maxCandidates": 5}},
         ],
-    }  # fmt: skip
+    }
     request = {
         "customerId": "c-1",
         "channel": "web",
@@ -107,7 +132,6 @@ def main() -> None:
     def decisions() -> None:
         for _ in range(n):
             host.decide("bench", request, flow=flow, offers=catalog)
-
 
     # the same compiled formulas, evaluated bare over prebuilt scopes (per offer: the rule
     # expression, the two computed fields and the PRIE impact formula)
@@ -152,17 +176,34 @@ def main() -> None:
     compiled_s, reparsed_s = (t / reps for t in interleaved(compiled_loop, simpleeval_loop, 5))
 
     print(f"decide: {N_OFFERS} offers x 4 rules + 2 computed fields, PRIE, top 5")
-    print(f"  decisions/s (one core): {1 / decide_s:,.0f}  ({decide_s * 1e6:,.0f} us/decision; "
-          f"target >= 1,000/s)")  # fmt: skip
-    print(f"  bare formula loop: {bare_s * 1e6:,.0f} us per decision's worth of formulas "
-          f"({4 * N_OFFERS} evaluations)")  # fmt: skip
+    print(
+        f"  decisions/s (one core): {1 / decide_s:,.0f}  ({decide_s * 1e6:,.0f} us/decision; "
+        f"target >= 1,000/s)"
+    )
+    print(
+        f"  bare formula loop: {bare_s * 1e6:,.0f} us per decision's worth of formulas "
+        f"({4 * N_OFFERS} evaluations)"
+    )
     print(f"  ratio decision / bare formulas: {decide_s / bare_s:.2f}  (target <= 2.0)")
-    print(f"  formula: compiled {compiled_s * 1e6:.2f} us vs simpleeval re-parse "
-          f"{reparsed_s * 1e6:.2f} us -> {reparsed_s / compiled_s:.1f}x faster (target >= 5x)")  # fmt: skip
-    explain_s = best_of(lambda: [host.decide("bench", request.model_copy(update={"explain": True}),
-                                             flow=flow, offers=catalog) for _ in range(50)]) / 50  # fmt: skip
-    print(f"  with explain=True: {explain_s * 1e6:,.0f} us/decision "
-          f"({explain_s / decide_s:.2f}x the plain decision)")  # fmt: skip
+    print(
+        f"  formula: compiled {compiled_s * 1e6:.2f} us vs simpleeval re-parse "
+        f"{reparsed_s * 1e6:.2f} us -> {reparsed_s / compiled_s:.1f}x faster (target >= 5x)"
+    )
+    explain_s = (
+        best_of(
+            lambda: [
+                host.decide(
+                    "bench", request.model_copy(update={"explain": True}), flow=flow, offers=catalog
+                )
+                for _ in range(50)
+            ]
+        )
+        / 50
+    )
+    print(
+        f"  with explain=True: {explain_s * 1e6:,.0f} us/decision "
+        f"({explain_s / decide_s:.2f}x the plain decision)"
+    )
 
 
 if __name__ == "__main__":
