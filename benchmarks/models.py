@@ -14,14 +14,26 @@ Figures (ratios against lifetimes run in the same process, plus absolute seconds
    against ``GammaGammaFitter.customer_lifetime_value`` on a subsample, extrapolated; values
    are checked equal (1e-6 relative) on the subsample. Target: <= 1 s.
 
-Run: ``.venv/bin/python benchmarks/models.py [--customers N] [--baseline-sample K]``
+On a busy machine, idle OpenBLAS worker threads slow down every BLAS call, including the ones
+inside scipy's L-BFGS-B; ``--blas-threads 1`` pins BLAS to one thread for both libraries
+(it must be set before numpy is imported, hence the environment variables below).
+
+Run: ``.venv/bin/python benchmarks/models.py [--customers N] [--baseline-sample K]
+[--blas-threads T]``
 """
 
 from __future__ import annotations
 
+import os
+import sys
+
+if "--blas-threads" in sys.argv[:-1]:
+    _threads = sys.argv[sys.argv.index("--blas-threads") + 1]
+    for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_name] = _threads
+
 import argparse
 import math
-import os
 import platform
 import time
 import warnings
@@ -31,7 +43,7 @@ from typing import Any
 import numpy as np
 from nextbest_clv.models.bgnbd import BetaGeoModel
 from nextbest_clv.models.cdnow import load_cdnow_sample
-from nextbest_clv.models.clv import customer_lifetime_value
+from nextbest_clv.models.clv import DAYS_PER_MONTH, customer_lifetime_value
 from nextbest_clv.models.gammagamma import GammaGammaModel
 from nextbest_clv.models.summary import summarize_transactions
 
@@ -106,10 +118,12 @@ def bench_clv_1m(lifetimes: Any, n: int, k: int, day_resolution: bool) -> None:
     bg = BetaGeoModel.from_params(*TRUE_BGNBD.values())
     gg = GammaGammaModel.from_params(*TRUE_GG.values())
 
-    def ours(sl: slice, days_per_month: float | None = None) -> np.ndarray:
+    def ours(sl: slice, days_per_month: float = DAYS_PER_MONTH) -> np.ndarray:
         spend = gg.conditional_expected_average_profit(x[sl], monetary[sl])
-        extra = {} if days_per_month is None else {"days_per_month": days_per_month}
-        return customer_lifetime_value(bg, x[sl], tx[sl], big_t[sl], spend, months=12, **extra)
+        clv = customer_lifetime_value(
+            bg, x[sl], tx[sl], big_t[sl], spend, months=12, days_per_month=days_per_month
+        )
+        return np.asarray(clv, dtype=np.float64)
 
     ours_s, values = best_of(3, lambda: ours(slice(None)))
     print(f"3. 12-month CLV (BG/NBD + Gamma-Gamma, 1%/month), {n:,} customers, {label}")
@@ -148,6 +162,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--baseline-sample", type=int, default=100_000)
+    parser.add_argument(
+        "--blas-threads", type=int, default=None, help="pin BLAS threads (both libraries)"
+    )
     args = parser.parse_args()
     n, k = args.customers, min(args.baseline_sample, args.customers)
     with warnings.catch_warnings():
@@ -158,7 +175,8 @@ def main() -> None:
             lifetimes = None
     print(
         f"python {platform.python_version()}, numpy {np.__version__}, "
-        f"{os.cpu_count()} cpu(s); baseline lifetimes "
+        f"{os.cpu_count()} cpu(s), BLAS threads "
+        f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')}; baseline lifetimes "
         f"{getattr(lifetimes, '__version__', 'not installed')}"
     )
     if lifetimes is not None:
