@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from croniter import croniter
 from pydantic import Field, ValidationError, field_validator
@@ -13,7 +13,18 @@ from pydantic import Field, ValidationError, field_validator
 from nextbest_clv.errors import ClvSettingsError
 from nextbest_clv.rfm_settings import RfmSettings
 
-__all__ = ["MODEL_FIELDS", "ClvSettings", "merge_settings", "settings_fingerprint"]
+__all__ = [
+    "MODEL_FIELDS",
+    "MODEL_NAMES",
+    "ClvSettings",
+    "ModelName",
+    "merge_settings",
+    "settings_fingerprint",
+]
+
+#: The per-tenant ``model`` setting: the spec's RFM record or a probabilistic model.
+ModelName = Literal["rfm", "bgnbd", "paretonbd", "sbg"]
+MODEL_NAMES: tuple[str, ...] = ("rfm", "bgnbd", "paretonbd", "sbg")
 
 #: Fields that change the records (weights, thresholds, percentiles); a change of any of them
 #: makes stored records stale. TTLs and the schedule do not.
@@ -36,10 +47,32 @@ class ClvSettings(RfmSettings):
     Adds to :class:`RfmSettings`: ``snapshotTtlSeconds`` (how long a tenant's distribution
     snapshot is reused before it is rebuilt from the store; default 3600) and ``schedule``
     (a five-field cron expression for the scheduled batch compute, UTC; None: no schedule).
+
+    Probabilistic models: ``model`` (``rfm``, ``bgnbd``, ``paretonbd`` or ``sbg``),
+    ``transactionOutcomes`` (outcomes that count as purchases; default ``conversion``),
+    ``subscriptionStartOutcomes`` / ``subscriptionEndOutcomes`` (``subscribe`` / ``cancel``)
+    and ``subscriptionPeriodDays`` (one billing period, default a month) for ``sbg``,
+    ``clvMonths`` (12 or 24) and ``discountRateMonthly`` (default 0.01) for the ``clv`` field.
     """
 
     snapshot_ttl_seconds: float = Field(default=3600.0, alias="snapshotTtlSeconds", gt=0.0)
     schedule: str | None = Field(default=None, alias="schedule")
+    # Probabilistic models (see nextbest_clv.probabilistic and docs/clv.md "Models").
+    model: ModelName = Field(default="rfm", alias="model")
+    transaction_outcomes: tuple[str, ...] = Field(
+        default=("conversion",), alias="transactionOutcomes", min_length=1
+    )
+    subscription_start_outcomes: tuple[str, ...] = Field(
+        default=("subscribe",), alias="subscriptionStartOutcomes", min_length=1
+    )
+    subscription_end_outcomes: tuple[str, ...] = Field(
+        default=("cancel",), alias="subscriptionEndOutcomes", min_length=1
+    )
+    subscription_period_days: float = Field(
+        default=365.25 / 12, alias="subscriptionPeriodDays", gt=0.0
+    )
+    clv_months: Literal[12, 24] = Field(default=12, alias="clvMonths")
+    discount_rate_monthly: float = Field(default=0.01, alias="discountRateMonthly", ge=0.0, lt=1.0)
 
     @field_validator("schedule")
     @classmethod
