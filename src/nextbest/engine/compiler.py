@@ -19,7 +19,7 @@ from ..models.schema import tag_values
 from .names import OUTPUT_NAMES, is_offer_name, is_static_offer_name
 
 if TYPE_CHECKING:
-    from ..registry import Registry
+    from ..registry import ContextProvider, Registry
     from .steps import Step
 
 PHASE_OF = {"inventory": 1, "filter": 1, "qualify": 1, "score": 2, "rank": 2, "response": 3}
@@ -104,6 +104,8 @@ class CompiledFlow:
     customer_names: frozenset[str]
     offer_names: frozenset[str]
     registry: Registry
+    #: each context provider the flow needs, with the names wanted from it
+    context_plan: tuple[tuple[ContextProvider, frozenset[str]], ...] = ()
 
     @property
     def uses_offer_history(self) -> bool:
@@ -159,15 +161,22 @@ def compile_flow(
                 computed.add(field.name)
     if issues:
         raise FlowValidationError(issues, source=source)
+    customer_names = frozenset(n for n in referenced if not is_offer_name(n))
+    plan: dict[str, tuple[ContextProvider, set[str]]] = {}
+    for name in sorted(customer_names):
+        provider = registry.provider_for(name)
+        if provider is not None:  # compile-time checks let no unknown name through
+            plan.setdefault(provider.name, (provider, set()))[1].add(name)
     return CompiledFlow(
         key=doc.key,  # type: ignore[attr-defined]
         name=doc.name or doc.key,  # type: ignore[attr-defined]
         document=doc,
         settings=doc.settings,  # type: ignore[attr-defined]
         steps=tuple(steps),
-        customer_names=frozenset(n for n in referenced if not is_offer_name(n)),
+        customer_names=customer_names,
         offer_names=frozenset(n for n in referenced if is_offer_name(n)),
         registry=registry,
+        context_plan=tuple((p, frozenset(names)) for p, names in plan.values()),
     )
 
 

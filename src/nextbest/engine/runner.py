@@ -56,7 +56,7 @@ def run_decision(
     state.catalog = catalog
     trace = state.trace
     started = perf_counter()
-    state.resolve_customer_names(flow.customer_names)
+    state.resolve_customer_names()
     if trace is not None:
         trace.timings.append(
             {

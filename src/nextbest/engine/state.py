@@ -78,18 +78,11 @@ class DecisionState:
         self._resolved_providers: set[str] = set()
 
     # -- context -------------------------------------------------------------------------
-    def resolve_customer_names(self, names: frozenset[str]) -> None:
-        """Resolve the customer-level names the flow references, one provider call each."""
-        registry = self.flow.registry
-        by_provider: dict[str, tuple[Any, set[str]]] = {}
-        for name in names:
-            provider = registry.provider_for(name)
-            if provider is None:
-                self.customer[name] = None
-                continue
-            by_provider.setdefault(provider.name, (provider, set()))[1].add(name)
-        for provider, wanted in by_provider.values():
-            self._run_provider(provider, frozenset(wanted))
+    def resolve_customer_names(self) -> None:
+        """Resolve the customer-level names the flow references, one provider call each
+        (the grouping by provider is done once, when the flow is compiled)."""
+        for provider, wanted in self.flow.context_plan:
+            self._run_provider(provider, wanted)
 
     def _run_provider(self, provider: Any, wanted: frozenset[str]) -> None:
         self._resolved_providers.add(provider.name)

@@ -75,7 +75,7 @@ class InventoryStep:
         statuses = set(cfg.statuses)
         categories = set(cfg.categories) if cfg.scope == "category" else None
         ids = set(cfg.offer_ids) if cfg.scope == "offers" else None
-        customer = {n: state.customer[n] for n in state.flow.customer_names}
+        customer = {n: state.customer.get(n) for n in state.flow.customer_names}
         history = state.request.offer_history if state.flow.uses_offer_history else None
         # offer attributes a formula references but an offer lacks resolve to None
         optional = [n for n in state.flow.offer_names if n.startswith("offer.attributes.")]
