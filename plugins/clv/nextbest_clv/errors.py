@@ -42,3 +42,36 @@ class NoStoreError(ClvError, RuntimeError):
     """The host has no store attached, so there are no interactions to compute CLV from."""
 
     code = "clv_no_store"
+
+
+class UnknownModelError(ClvError, ValueError):
+    """A model name that is not one of the CLV models."""
+
+    code = "clv_unknown_model"
+
+
+class NoTransactionsError(ClvError, LookupError):
+    """The tenant has no transactions (or subscriptions) to fit or back-test a model on."""
+
+    code = "clv_no_transactions"
+
+
+class ModelNotFittedError(ClvError, LookupError):
+    """The tenant's CLV model is a probabilistic one that has never been fitted."""
+
+    code = "clv_model_not_fitted"
+
+    def __init__(self, tenant_id: str, model: str) -> None:
+        super().__init__(
+            f"tenant {tenant_id!r} uses the CLV model {model!r}, which has never been fitted: "
+            f"run `nextbest clv fit --tenant {tenant_id} --model {model}` (or set the model "
+            "back to 'rfm')"
+        )
+        self.tenant_id = tenant_id
+        self.model = model
+
+
+class ModelFitError(ClvError, ValueError):
+    """A model cannot be fitted to (or back-tested on) the tenant's data; the message says why."""
+
+    code = "clv_fit_failed"
