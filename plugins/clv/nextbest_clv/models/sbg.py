@@ -188,10 +188,12 @@ class ShiftedBetaGeometricModel:
         # Group identical records: one term per (period, churned) pair.
         values, inverse = np.unique(t, return_inverse=True)
         inverse = inverse.reshape(-1)
-        churned_weight = np.bincount(inverse, weights=c.astype(np.float64), minlength=values.size)
+        churned_weight = np.bincount(
+            inverse, weights=c.astype(np.float64), minlength=values.size
+        ).astype(np.float64)
         survived_weight = np.bincount(
             inverse, weights=(~c).astype(np.float64), minlength=values.size
-        )
+        ).astype(np.float64)
         return cls._fit_grouped(values, churned_weight, survived_weight, penalizer)
 
     @classmethod
