@@ -23,10 +23,13 @@ def _builtin_only(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def host() -> Iterator[Host]:
     """A Host with only the built-in plugin (shared: hosts are immutable once built)."""
+    # the environment is restored before yielding: a session fixture must not leak it into
+    # other test folders (the CLV tests need every installed plugin)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("NEXTBEST_PLUGINS", "builtin")
         mp.delenv("NEXTBEST_DISABLE_PLUGINS", raising=False)
-        yield Host()
+        built = Host()
+    yield built
 
 
 @pytest.fixture
