@@ -45,7 +45,7 @@ from scipy.special import digamma, exprel, gammaln
 
 from ._optim import fit_mle, split_value_and_gradient
 from ._validation import customer_arrays, horizon, positive_array, positive_params
-from .errors import DataError, FitError
+from .errors import FitError
 
 FloatArray = NDArray[np.float64]
 
@@ -711,7 +711,6 @@ def _dropout_integral(s: float, b: FloatArray | float, t: FloatArray) -> FloatAr
 
 __all__ = [
     "PARAM_NAMES",
-    "DataError",
     "ParetoNBDModel",
     "ParetoNBDSample",
     "pareto_nbd_log_likelihood",
