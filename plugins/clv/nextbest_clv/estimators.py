@@ -1,0 +1,143 @@
+"""Tenant-level model fits from a customer summary (pure: arrays in, fitted models out).
+
+The transaction models (``bgnbd``, ``paretonbd``) come with a spend model: Gamma-Gamma fitted
+on the repeat customers with a positive average value, or, when that fit is impossible (no
+repeat values, q <= 1 so the mean spend does not exist, no convergence), the mean repeat
+transaction value of the data (``SpendModel.gamma_gamma`` is then None and ``reason`` says why).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from nextbest_clv.errors import ModelFitError, UnknownModelError
+from nextbest_clv.models import (
+    BetaGeoModel,
+    DataError,
+    FitError,
+    GammaGammaModel,
+    ParetoNBDModel,
+)
+
+__all__ = [
+    "TRANSACTION_MODELS",
+    "SpendModel",
+    "TransactionFit",
+    "fit_spend_model",
+    "fit_transaction_model",
+    "transaction_model_from_params",
+]
+
+#: Purchase-frequency models, by setting name.
+TRANSACTION_MODELS: tuple[str, ...] = ("bgnbd", "paretonbd")
+FloatArray = NDArray[np.float64]
+TransactionFit = BetaGeoModel | ParetoNBDModel
+
+
+def fit_transaction_model(
+    name: str,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    *,
+    penalizer: float = 0.0,
+) -> TransactionFit:
+    """Fit the purchase model ``name`` (``bgnbd`` or ``paretonbd``) to per-customer x, t_x, T.
+
+    Raises:
+        UnknownModelError: another name.
+        ModelFitError: the data cannot be fitted (e.g. nobody purchased twice).
+    """
+    model_class = _transaction_class(name)
+    try:
+        return model_class.fit(frequency, recency, T, penalizer=penalizer)
+    except (FitError, DataError) as exc:
+        raise ModelFitError(f"cannot fit {name}: {exc}") from exc
+
+
+def transaction_model_from_params(name: str, params: dict[str, float]) -> TransactionFit:
+    """A transaction model from stored parameters."""
+    return _transaction_class(name).from_params(**params)
+
+
+def _transaction_class(name: str) -> type[BetaGeoModel] | type[ParetoNBDModel]:
+    if name == "bgnbd":
+        return BetaGeoModel
+    if name == "paretonbd":
+        return ParetoNBDModel
+    raise UnknownModelError(
+        f"unknown transaction model {name!r}: use one of {', '.join(TRANSACTION_MODELS)}"
+    )
+
+
+@dataclass(frozen=True)
+class SpendModel:
+    """Expected value per transaction: Gamma-Gamma, else the mean repeat value of the data.
+
+    Attributes:
+        gamma_gamma: the fitted Gamma-Gamma model, or None.
+        mean_value: mean repeat-transaction value of the data it was fitted on.
+        reason: why Gamma-Gamma is not used (None when it is).
+    """
+
+    gamma_gamma: GammaGammaModel | None
+    mean_value: float
+    reason: str | None = None
+
+    def expected_value(self, frequency: ArrayLike, monetary_value: ArrayLike) -> FloatArray:
+        """E[value per transaction | x, m_x] for each customer."""
+        x = np.asarray(frequency, dtype=np.float64)
+        if self.gamma_gamma is None:
+            return np.full(x.shape, self.mean_value)
+        m = np.where(x > 0, np.asarray(monetary_value, dtype=np.float64), 0.0)
+        return self.gamma_gamma.conditional_expected_average_profit(x, m)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON of the spend model (stored with a fit)."""
+        gg = self.gamma_gamma
+        return {
+            "model": "gammagamma" if gg is not None else "mean",
+            "params": gg.params if gg is not None else None,
+            "logLikelihood": _finite(gg.log_likelihood) if gg is not None else None,
+            "customers": int(gg.n_customers) if gg is not None else None,
+            "meanValue": self.mean_value,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> SpendModel:
+        """The spend model of a stored fit."""
+        params = doc.get("params")
+        gg = GammaGammaModel.from_params(**params) if params else None
+        return cls(gg, float(doc["meanValue"]), doc.get("reason"))
+
+
+def fit_spend_model(
+    frequency: ArrayLike, monetary_value: ArrayLike, *, penalizer: float = 0.0
+) -> SpendModel:
+    """Gamma-Gamma on the repeat customers with a positive average value (see module doc)."""
+    x = np.asarray(frequency, dtype=np.float64)
+    m = np.asarray(monetary_value, dtype=np.float64)
+    usable = (x > 0) & (m > 0)
+    repeat = x > 0
+    mean_value = float(np.dot(x[repeat], m[repeat]) / x[repeat].sum()) if repeat.any() else 0.0
+    if not usable.any():
+        return SpendModel(None, mean_value, "no repeat customer with a positive average value")
+    try:
+        gg = GammaGammaModel.fit(x[usable], m[usable], penalizer=penalizer)
+    except (FitError, DataError) as exc:
+        return SpendModel(None, mean_value, f"Gamma-Gamma fit failed: {exc}")
+    if gg.q <= 1.0:
+        return SpendModel(
+            None, mean_value, f"Gamma-Gamma q = {gg.q:.4g} <= 1: the mean spend does not exist"
+        )
+    return SpendModel(gg, mean_value)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
