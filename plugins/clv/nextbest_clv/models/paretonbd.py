@@ -515,6 +515,9 @@ class ParetoNBDModel:
     standard_errors: dict[str, float] = field(default_factory=dict)
     n_customers: int = 0
 
+    def __post_init__(self) -> None:
+        positive_params("Pareto/NBD", r=self.r, alpha=self.alpha, s=self.s, beta=self.beta)
+
     @property
     def params(self) -> dict[str, float]:
         """``{"r": ..., "alpha": ..., "s": ..., "beta": ...}``."""
@@ -532,7 +535,6 @@ class ParetoNBDModel:
         standard_errors: dict[str, float] | None = None,
     ) -> ParetoNBDModel:
         """A model with known parameters (e.g. a stored fit or published values)."""
-        positive_params("Pareto/NBD", r=r, alpha=alpha, s=s, beta=beta)
         return cls(
             float(r),
             float(alpha),
@@ -558,7 +560,9 @@ class ParetoNBDModel:
             frequency: repeat purchases per customer (x).
             recency: time of the last purchase since the first (t_x).
             T: time from the first purchase to the end of the observation.
-            penalizer: L2 penalty on the parameters, as lifetimes' ``penalizer_coef``.
+            penalizer: L2 penalty on the parameters, added to the mean negative log-likelihood
+                (see ``fit_mle``). lifetimes' ParetoNBDFitter applies its ``penalizer_coef`` to
+                the summed log-likelihood in rescaled time, so the values do not carry over.
             initial_params: starting values (default ``r = s = 1``, ``alpha = beta`` = mean T).
 
         Raises:

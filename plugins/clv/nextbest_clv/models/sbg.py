@@ -99,6 +99,11 @@ class ShiftedBetaGeometricModel:
     standard_errors: dict[str, float] = field(default_factory=dict)
     n_subscribers: int = 0
 
+    def __post_init__(self) -> None:
+        for name, value in (("alpha", self.alpha), ("beta", self.beta)):
+            if not (math.isfinite(value) and value > 0):
+                raise DataError(f"sBG: {name} must be finite and > 0, got {value}")
+
     @property
     def params(self) -> dict[str, float]:
         """``{"alpha": ..., "beta": ...}``."""
@@ -114,9 +119,6 @@ class ShiftedBetaGeometricModel:
         standard_errors: dict[str, float] | None = None,
     ) -> ShiftedBetaGeometricModel:
         """A model with known parameters (e.g. a stored fit or published values)."""
-        for name, value in (("alpha", alpha), ("beta", beta)):
-            if not (math.isfinite(value) and value > 0):
-                raise DataError(f"sBG: {name} must be finite and > 0, got {value}")
         return cls(float(alpha), float(beta), float(log_likelihood), dict(standard_errors or {}))
 
     # ---- fitting --------------------------------------------------------------------------
