@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from nextbest_clv.rfm import RfmBatch, RfmRecord
 
 __all__ = [
+    "MODEL_FIELDS",
     "RECORD_FIELDS",
     "BatchDocuments",
     "Source",
@@ -20,6 +21,7 @@ __all__ = [
     "iso_time",
     "public_record",
     "record_document",
+    "served_record",
 ]
 
 #: The fields of a served record, in order.
@@ -164,3 +166,22 @@ class BatchDocuments(Mapping[str, dict[str, Any]]):
             yield self._ids[i], self._doc(i)
             if progress is not None and (done % step == 0 or done == total):
                 progress(done, total)
+
+
+#: Fields a probabilistic model adds to a served record (see ``nextbest_clv.model_records``).
+MODEL_FIELDS: tuple[str, ...] = (
+    "probabilityAlive",
+    "expectedPurchases90d",
+    "expectedRevenue12m",
+    "clv",
+    "model",
+)
+
+
+def served_record(document: Mapping[str, Any], source: Source) -> dict[str, Any]:
+    """:func:`public_record` followed by the probabilistic model's fields when the document
+    has them (a tenant whose ``model`` is not ``rfm``)."""
+    out = public_record(document, source)
+    if "model" in document:
+        out.update({name: document.get(name) for name in MODEL_FIELDS})
+    return out
