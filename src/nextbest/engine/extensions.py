@@ -105,4 +105,4 @@ def _attribute(
                         "plugin": plugin,
                     }
                 )
-        cand._adjustments.clear()
+        cand._adjustments = None

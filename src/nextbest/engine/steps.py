@@ -76,6 +76,7 @@ class InventoryStep:
         categories = set(cfg.categories) if cfg.scope == "category" else None
         ids = set(cfg.offer_ids) if cfg.scope == "offers" else None
         customer = {n: state.customer.get(n) for n in state.flow.customer_names}
+        customer["fitMultiplier"] = 1.0
         history = state.request.offer_history if state.flow.uses_offer_history else None
         # offer attributes a formula references but an offer lacks resolve to None
         optional = [n for n in state.flow.offer_names if n.startswith("offer.attributes.")]
@@ -88,19 +89,16 @@ class InventoryStep:
                 continue
             if ids is not None and offer.id not in ids:
                 continue
-            cand = Candidate(offer)
             scope = dict(static)
-            scope.update(customer)
+            scope.update(customer)  # holds fitMultiplier = 1.0 too
             for name in optional:
                 if name not in scope:
                     scope[name] = None
-            scope["fitMultiplier"] = 1.0
             if history is not None:
                 seen = history.get(offer.id)
                 last = seen.last_seen_at if seen is not None else None
                 scope["offer.lastSeenDays"] = None if last is None else _days_between(last, as_of)
-            cand.scope = scope
-            out.append(cand)
+            out.append(Candidate(offer, scope))
         state.candidates = out
 
 
@@ -197,11 +195,17 @@ class QualifyStep:
         # one context per decision, re-pointed at each candidate (rules must not keep it)
         ctx = RuleContext(None, request, state.customer_value, {}, state.as_of, explain, None)  # type: ignore[arg-type]
         memo: dict[int, Any] = {}
+        static_rules, dynamic = self._static, self._dynamic
         kept = []
         for cand in state.candidates:
             ctx.offer, ctx.computed, ctx.scope = cand.offer, cand.computed, cand.scope
             dropped = False
-            for rule in self._rules_for(cand, request.channel, request.segments):
+            cached = static_rules.get(cand.offer.id)
+            if cached is not None and cached[0] is cand.offer and not dynamic:
+                rules = cached[1]  # the common case, without a method call
+            else:
+                rules = self._rules_for(cand, request.channel, request.segments)
+            for rule in rules:
                 try:
                     key = rule.memo_key
                     if key is None:

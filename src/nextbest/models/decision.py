@@ -122,7 +122,7 @@ class Candidate:
         "score",
     )
 
-    def __init__(self, offer: Offer) -> None:
+    def __init__(self, offer: Offer, scope: dict[str, Any] | None = None) -> None:
         self.offer = offer
         self.fit_multiplier = 1.0
         self.score: float | None = None
@@ -131,8 +131,9 @@ class Candidate:
         self._drop: str | None = None
         # (multiplier, reason, fitMultiplier after) from adjust_fit, moved to the trace by the
         # extension point with the name of the plugin that made them
-        self._adjustments: list[tuple[float, str, float]] = []
-        self.scope: dict[str, Any] = {}  # the names formulas see for this offer (host-managed)
+        self._adjustments: list[tuple[float, str, float]] | None = None  # created on first use
+        # the names formulas see for this offer (host-managed)
+        self.scope: dict[str, Any] = {} if scope is None else scope
 
     @property
     def offer_id(self) -> str:
@@ -145,6 +146,8 @@ class Candidate:
     def adjust_fit(self, multiplier: float, reason: str = "") -> None:
         """Multiply the fitMultiplier (clamped to [0.1, 1.0] like soft rules)."""
         self.fit_multiplier = min(1.0, max(0.1, self.fit_multiplier * float(multiplier)))
+        if self._adjustments is None:
+            self._adjustments = []
         self._adjustments.append((float(multiplier), reason, self.fit_multiplier))
 
     def __repr__(self) -> str:

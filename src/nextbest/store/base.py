@@ -530,6 +530,22 @@ class Store(Protocol):
         document that is not JSON-serialisable) nothing changes. Return the count written."""
         ...
 
+    def put_documents_json(
+        self,
+        namespace: str,
+        tenant_id: str,
+        keys: Sequence[str],
+        json_texts: Iterable[str],
+        replace: bool = False,
+    ) -> int:
+        """Like :meth:`put_documents` for documents the caller has already encoded: ``keys``
+        (each once) and, in the same order, one JSON text per key (consumed lazily inside the
+        transaction, so a generator may report progress). The texts are checked to be JSON and
+        stored as given; ``get_document`` returns them decoded. InvalidInputError (and nothing
+        changes) for an invalid or repeated key, a text that is not JSON, or a text count that
+        differs from the key count. Return the count written."""
+        ...
+
     def get_document(self, namespace: str, tenant_id: str, key: str) -> Any | None:
         """One document, or None."""
         ...

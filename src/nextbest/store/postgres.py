@@ -10,13 +10,18 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
-from nextbest.store.errors import SchemaNotReadyError, StoreConfigurationError
+from nextbest.store.errors import (
+    InvalidInputError,
+    SchemaNotReadyError,
+    StoreConfigurationError,
+)
 from nextbest.store.sql import INTERACTION_COLUMNS, Cursor, SqlStore
 
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -45,6 +50,15 @@ _BULK_INSERT = (
     + ") ON CONFLICT (tenant_id, idempotency_key) DO NOTHING "
     "RETURNING interaction_id, customer_id, offer_id, outcome, classification, kind, value, "
     "occurred_at"
+)
+
+
+# The cast to json refuses invalid text (and keeps valid text exactly as given).
+_UPSERT_JSON_DOCUMENT = (
+    "INSERT INTO documents (namespace, tenant_id, doc_key, document, updated_at) "
+    "VALUES (%s, %s, %s, %s::json::text, %s) "
+    "ON CONFLICT (namespace, tenant_id, doc_key) DO UPDATE "
+    "SET document = excluded.document, updated_at = excluded.updated_at"
 )
 
 
@@ -77,6 +91,12 @@ class _PgCursor:
 
     def fetchall(self) -> list[Any]:
         return self._cursor.fetchall()
+
+
+def _batches(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:
+    iterator = iter(rows)
+    while batch := list(islice(iterator, size)):
+        yield batch
 
 
 def _redact(url: str) -> str:
@@ -157,6 +177,20 @@ class PostgresStore(SqlStore):
         inserted = sorted(cur._cursor.fetchall())  # by interaction id: recording order
         self._apply_summaries(cur, tenant_id, [tuple(r[1:]) for r in inserted])
         return len(inserted)
+
+    def _upsert_json_documents(self, cur: Cursor, rows: Iterable[Sequence[Any]]) -> int:
+        assert isinstance(cur, _PgCursor)
+        written = 0
+        for batch in _batches(rows, 10_000):
+            try:
+                cur._cursor.executemany(_UPSERT_JSON_DOCUMENT, batch)
+            except pg_errors.InvalidTextRepresentation as exc:
+                raise InvalidInputError(
+                    f"a document text is not valid JSON ({exc.diag.message_detail or exc}): "
+                    "encode each document as one JSON value"
+                ) from exc
+            written += len(batch)
+        return written
 
     def _is_integrity_error(self, exc: BaseException) -> bool:
         return isinstance(exc, psycopg.IntegrityError)

@@ -95,6 +95,11 @@ _SUMMARY_COLUMNS = (
     "first_at, last_at, last_outcome"
 )
 DEFAULT_FLOW_SETTING = "default_flow_key"
+_UPSERT_DOCUMENT = (
+    "INSERT INTO documents (namespace, tenant_id, doc_key, document, updated_at) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, tenant_id, doc_key) DO UPDATE "
+    "SET document = excluded.document, updated_at = excluded.updated_at"
+)
 
 
 class Cursor(Protocol):
@@ -1042,6 +1047,54 @@ class SqlStore(ABC):
         )
 
     # -- plugin documents -------------------------------------------------------------------
+    @abstractmethod
+    def _upsert_json_documents(self, cur: Cursor, rows: Iterable[Sequence[Any]]) -> int:
+        """Upsert (namespace, tenant_id, doc_key, JSON text, updated_at) rows, skipping (or
+        raising InvalidInputError for) text that is not JSON; return the number written."""
+
+    def _write_documents(
+        self,
+        cur: Cursor,
+        namespace: str,
+        tenant_id: str,
+        rows: Iterable[Sequence[Any]],
+        written: Callable[[], int],
+        contains: Callable[[str], bool],
+        replace: bool,
+        validate_json: bool,
+    ) -> None:
+        """Upsert document rows; with ``replace``, then delete the tenant's other documents of
+        the namespace. Updating rows in place and deleting only the leftovers is much cheaper
+        than deleting the whole namespace first when a batch rewrites the same keys (the usual
+        case), and the result inside the transaction is the same."""
+        if validate_json:
+            valid = self._upsert_json_documents(cur, rows)
+            if valid != written():
+                raise InvalidInputError(
+                    f"{written() - valid} of {written()} texts for {namespace!r} are not valid "
+                    "JSON: encode each document as one JSON value"
+                )
+        else:
+            cur.executemany(_UPSERT_DOCUMENT, rows)
+        if not replace:
+            return
+        where = "WHERE namespace = ? AND tenant_id = ?"
+        if written() == 0:
+            cur.execute(f"DELETE FROM documents {where}", (namespace, tenant_id))
+            return
+        stored = cur.execute(
+            f"SELECT count(*) FROM documents {where}", (namespace, tenant_id)
+        ).fetchone()[0]
+        if stored == written():
+            return  # every stored key was just written: nothing is left over
+        keys = cur.execute(f"SELECT doc_key FROM documents {where}", (namespace, tenant_id))
+        stale = [key for (key,) in keys.fetchall() if not contains(key)]
+        for batch in _batched(stale, _IN_BATCH):
+            cur.execute(
+                f"DELETE FROM documents {where} AND doc_key IN ({', '.join('?' for _ in batch)})",
+                (namespace, tenant_id, *batch),
+            )
+
     def put_documents(
         self,
         namespace: str,
@@ -1068,18 +1121,67 @@ class SqlStore(ABC):
                 yield (namespace, tenant_id, key, text, now)
 
         with self._transaction() as cur:
-            if replace:
-                cur.execute(
-                    "DELETE FROM documents WHERE namespace = ? AND tenant_id = ?",
-                    (namespace, tenant_id),
-                )
-            cur.executemany(
-                "INSERT INTO documents (namespace, tenant_id, doc_key, document, updated_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, tenant_id, doc_key) DO UPDATE "
-                "SET document = excluded.document, updated_at = excluded.updated_at",
+            self._write_documents(
+                cur,
+                namespace,
+                tenant_id,
                 rows(),
+                lambda: count,
+                documents.__contains__,
+                replace,
+                validate_json=False,
             )
         return count
+
+    def put_documents_json(
+        self,
+        namespace: str,
+        tenant_id: str,
+        keys: Sequence[str],
+        json_texts: Iterable[str],
+        replace: bool = False,
+    ) -> int:
+        _check_id("namespace", namespace)
+        if len(keys) and (
+            set(map(type, keys)) != {str}
+            or min(map(len, keys)) < 1
+            or max(map(len, keys)) > _MAX_ID
+        ):
+            bad = next(k for k in keys if not isinstance(k, str) or not 0 < len(k) <= _MAX_ID)
+            raise InvalidInputError(
+                f"document key {bad!r} is invalid: keys must be non-empty strings of at most "
+                f"{_MAX_ID} chars"
+            )
+        distinct = set(keys)
+        if len(distinct) != len(keys):
+            raise InvalidInputError(
+                f"{len(keys) - len(distinct)} document keys are repeated: give each key once"
+            )
+        now = self.clock()
+        # strict: a text count that differs from the key count fails the write.
+        rows = (
+            (namespace, tenant_id, key, text, now)
+            for key, text in zip(keys, json_texts, strict=True)
+        )
+        try:
+            with self._transaction() as cur:
+                self._write_documents(
+                    cur,
+                    namespace,
+                    tenant_id,
+                    rows,
+                    lambda: len(keys),
+                    distinct.__contains__,
+                    replace,
+                    validate_json=True,
+                )
+        except ValueError as exc:
+            if "zip()" not in str(exc):
+                raise
+            raise InvalidInputError(
+                f"put_documents_json got {len(keys)} keys but a different number of JSON texts"
+            ) from exc
+        return len(keys)
 
     def get_document(self, namespace: str, tenant_id: str, key: str) -> Any | None:
         with self._read() as cur:

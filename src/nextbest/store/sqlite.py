@@ -10,9 +10,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from nextbest.store import summaries
 from nextbest.store.errors import SchemaNotReadyError, StoreConfigurationError
@@ -25,6 +26,16 @@ _INSERT_INTERACTION = (
     f"INSERT INTO interactions ({', '.join(INTERACTION_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in INTERACTION_COLUMNS)}) "
     "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"
+)
+
+
+# Numbered parameters let json_valid() read the bound text without binding it twice; rows
+# with invalid JSON are skipped and counted by the caller.
+_UPSERT_JSON_DOCUMENT = (
+    "INSERT INTO documents (namespace, tenant_id, doc_key, document, updated_at) "
+    "SELECT ?1, ?2, ?3, ?4, ?5 WHERE json_valid(?4) "
+    "ON CONFLICT (namespace, tenant_id, doc_key) DO UPDATE "
+    "SET document = excluded.document, updated_at = excluded.updated_at"
 )
 
 
@@ -208,6 +219,10 @@ class SqliteStore(SqlStore):
             "SELECT count(*) FROM interactions WHERE interaction_id > ?", (before[0],)
         ).fetchone()
         return int(row[0])
+
+    def _upsert_json_documents(self, cur: Cursor, rows: Iterable[Sequence[Any]]) -> int:
+        cur.executemany(_UPSERT_JSON_DOCUMENT, rows)
+        return cur.rowcount
 
     def _is_integrity_error(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.IntegrityError)
