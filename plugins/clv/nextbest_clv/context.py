@@ -28,6 +28,12 @@ CONTEXT_FIELDS: Mapping[str, str] = {
     PREFIX + "recency_days": "rfmRecency",
     PREFIX + "frequency": "rfmFrequency",
     PREFIX + "monetary": "rfmMonetary",
+    # Probabilistic models (null while the tenant's model is rfm; model is then "rfm").
+    PREFIX + "probability_alive": "probabilityAlive",
+    PREFIX + "expected_purchases_90d": "expectedPurchases90d",
+    PREFIX + "expected_revenue_12m": "expectedRevenue12m",
+    PREFIX + "value": "clv",
+    PREFIX + "model": "model",
 }
 
 
@@ -39,7 +45,8 @@ def _resolve(ctx: ContextRequest) -> Mapping[str, Any]:
         record = service.get(ctx.tenant_id, ctx.request.customer_id, as_of=to_epoch(ctx.as_of))
     except NoInteractionsError:
         return {}
-    return {name: record[CONTEXT_FIELDS[name]] for name in ctx.names if name in CONTEXT_FIELDS}
+    record = {"model": "rfm", **record}
+    return {name: record.get(CONTEXT_FIELDS[name]) for name in ctx.names if name in CONTEXT_FIELDS}
 
 
 CLV_CONTEXT = ContextProvider(
@@ -47,5 +54,7 @@ CLV_CONTEXT = ContextProvider(
     resolve=_resolve,
     names=frozenset(CONTEXT_FIELDS),
     description="the customer's CLV record: customer.clv_score and customer.clv.segment, "
-    "churn_probability, predicted_revenue, recency_days, frequency, monetary",
+    "churn_probability, predicted_revenue, recency_days, frequency, monetary, and with a "
+    "probabilistic model probability_alive, expected_purchases_90d, expected_revenue_12m, "
+    "value (discounted CLV) and model",
 )
