@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from nextbest.store import InvalidInputError, Store
@@ -93,3 +95,62 @@ def test_an_expired_lease_can_be_taken_over(store_factory) -> None:
     stale.release()  # must not release the new holder's lease
     assert first.try_lock("job") is None
     fresh.release()
+
+
+def test_put_documents_json_stores_pre_encoded_texts(store: Store) -> None:
+    assert store.put_documents_json("ns", "acme", ["a", "b"], ['{"x":1}', "[1,2.5]"]) == 2
+    assert store.get_documents("ns", "acme") == {"a": {"x": 1}, "b": [1, 2.5]}
+    # Upsert by default; the texts may come from a generator.
+    texts = (t for t in ['"text"', "null"])
+    assert store.put_documents_json("ns", "acme", ["b", "c"], texts) == 2
+    assert store.get_documents("ns", "acme") == {"a": {"x": 1}, "b": "text", "c": None}
+    # The same documents through either method read back equal.
+    doc = {"customerId": 'c\u00e9"1', "score": 0.1 + 0.2, "basis": [3, 1_700_000_000_000_000]}
+    store.put_documents("p", "acme", {"k": doc})
+    store.put_documents_json("j", "acme", ["k"], [json.dumps(doc, ensure_ascii=False)])
+    assert store.get_document("j", "acme", "k") == store.get_document("p", "acme", "k") == doc
+
+
+def test_put_documents_json_replace_keeps_only_the_new_keys(store: Store) -> None:
+    store.put_documents("ns", "acme", {f"k{i}": i for i in range(1200)})
+    store.put_documents("ns", "globex", {"k1": 9})
+    store.put_documents("other", "acme", {"k1": 7})
+    keys = [f"k{i}" for i in range(0, 1200, 2)] + ["new"]
+    assert store.put_documents_json("ns", "acme", keys, ["1"] * len(keys), replace=True) == 601
+    assert store.get_documents("ns", "acme") == dict.fromkeys(keys, 1)
+    # Same key set again: rewritten in place, nothing else touched.
+    assert store.put_documents_json("ns", "acme", keys, ["2"] * len(keys), replace=True) == 601
+    assert store.get_documents("ns", "acme") == dict.fromkeys(keys, 2)
+    assert store.put_documents_json("ns", "acme", [], [], replace=True) == 0
+    assert store.get_documents("ns", "acme") == {}
+    assert store.get_documents("ns", "globex") == {"k1": 9}
+    assert store.get_documents("other", "acme") == {"k1": 7}
+
+
+def test_put_documents_replace_with_the_same_keys_rewrites_them(store: Store) -> None:
+    store.put_documents("ns", "acme", {"a": 1, "b": 2})
+    assert store.put_documents("ns", "acme", {"b": 3, "a": 4}, replace=True) == 2
+    assert store.get_documents("ns", "acme") == {"a": 4, "b": 3}
+    assert store.put_documents("ns", "acme", {}, replace=True) == 0
+    assert store.get_documents("ns", "acme") == {}
+
+
+@pytest.mark.parametrize("replace", [True, False])
+@pytest.mark.parametrize(
+    ("keys", "texts", "message"),
+    [
+        (["a", "b", "c"], ["1", "{bad", "3"], "1 of 3 texts for 'ns' are not valid JSON|not valid"),
+        (["a", "b"], ["1"], "2 keys but a different number of JSON texts"),
+        (["a"], ["1", "2"], "1 keys but a different number of JSON texts"),
+        (["a", "a"], ["1", "2"], "1 document keys are repeated"),
+        (["a", ""], ["1", "2"], "document key '' is invalid"),
+        (["a", 3], ["1", "2"], "document key 3 is invalid"),
+    ],
+)
+def test_put_documents_json_failure_leaves_the_previous_ones(
+    store: Store, replace: bool, keys: list, texts: list[str], message: str
+) -> None:
+    store.put_documents("ns", "acme", {"a": 0, "z": 26})
+    with pytest.raises(InvalidInputError, match=message):
+        store.put_documents_json("ns", "acme", keys, texts, replace=replace)
+    assert store.get_documents("ns", "acme") == {"a": 0, "z": 26}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from json.encoder import encode_basestring as encode_json_string
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from nextbest.store import InvalidInputError
 from nextbest_clv.rfm import RfmBatch, RfmRecord
 
 __all__ = [
@@ -97,6 +99,21 @@ def public_record(document: Mapping[str, Any], source: Source) -> dict[str, Any]
     return out
 
 
+def _record_template(computed_at: str, fingerprint: str) -> str:
+    """A %-template of a stored document with the batch constants filled in; %r of a Python
+    int or finite float is exactly the JSON number ``json.dumps`` writes."""
+
+    def constant(text: str) -> str:
+        return encode_json_string(text).replace("%", "%%")
+
+    return (
+        '{"customerId":%s,"clvScore":%r,"predictedRevenue":%r,"churnProbability":%r,'
+        '"rfmRecency":%r,"rfmFrequency":%r,"rfmMonetary":%r,"segment":%s,'
+        f'"computedAt":{constant(computed_at)},"{_BASIS}":[%r,%r],'
+        f'"{_SETTINGS}":{constant(fingerprint)}}}'
+    )
+
+
 class BatchDocuments(Mapping[str, dict[str, Any]]):
     """The stored documents of a batch, built lazily while the store writes them.
 
@@ -158,6 +175,59 @@ class BatchDocuments(Mapping[str, dict[str, Any]]):
         if index is None:
             index = self._index = {self._ids[i]: i for i in self._rows}
         return self._doc(index[key])
+
+    def key_list(self) -> list[str]:
+        """The keys (customer ids) in write order."""
+        if len(self._rows) == len(self._ids):
+            return self._ids
+        return [self._ids[i] for i in self._rows]
+
+    def json_texts(self) -> Iterator[str]:
+        """The documents as compact JSON text, in :meth:`key_list` order, equal to what
+        ``json.dumps(doc, separators=(",", ":"), ensure_ascii=False)`` gives for each (one
+        %-template per row instead of a generic encoder walking a dict). Progress is reported
+        like :meth:`items`.
+
+        Raises:
+            InvalidInputError: a computed number is NaN or infinite (not JSON).
+        """
+        rows = self._rows
+        every = len(rows) == len(self._ids)
+        floats = (self._revenue, self._churn, self._monetary)
+        for values in floats:
+            picked = np.asarray(values if every else [values[i] for i in rows], dtype=float)
+            bad = np.flatnonzero(~np.isfinite(picked))
+            if len(bad):
+                customer = self._ids[rows[int(bad[0])]]
+                raise InvalidInputError(
+                    f"the CLV record of {customer!r} has a NaN or infinite number: check the "
+                    "customer's summary values"
+                )
+        template = _record_template(self._computed_at, self._fp)
+        names = {name: encode_json_string(name) for name in set(self._segment)}
+        total = len(rows)
+        progress, step = self._progress, self._step
+        for start in range(0, total, step):
+            part = rows[start : start + step]
+
+            def pick(column: list[Any], part: list[int] = part, start: int = start) -> list[Any]:
+                return column[start : start + len(part)] if every else [column[i] for i in part]
+
+            columns = [
+                map(encode_json_string, pick(self._ids)),
+                pick(self._score),
+                pick(self._revenue),
+                pick(self._churn),
+                pick(self._recency),
+                pick(self._frequency),
+                pick(self._monetary),
+                [names[name] for name in pick(self._segment)],
+                pick(self._frequency),
+                pick(self._last_us),
+            ]
+            yield from map(template.__mod__, zip(*columns, strict=True))
+            if progress is not None:
+                progress(start + len(part), total)
 
     def items(self) -> Iterator[tuple[str, dict[str, Any]]]:  # type: ignore[override]
         total = len(self._rows)

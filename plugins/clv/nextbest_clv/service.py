@@ -460,8 +460,13 @@ class ClvService:
             documents = BatchDocuments(
                 good_ids, batch, selected, last, iso_time(as_of), fp, progress
             )
-            self.store.put_documents(
-                RECORDS_NAMESPACE, tenant_id, documents, replace=segment is None
+            # Pre-encoded JSON: a per-row template is several times faster than json.dumps.
+            self.store.put_documents_json(
+                RECORDS_NAMESPACE,
+                tenant_id,
+                documents.key_list(),
+                documents.json_texts(),
+                replace=segment is None,
             )
             computed = len(selected)
             if segment is None:
