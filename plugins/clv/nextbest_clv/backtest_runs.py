@@ -25,7 +25,7 @@ from nextbest_clv.errors import ModelFitError, NoTransactionsError
 from nextbest_clv.estimators import TRANSACTION_MODELS
 from nextbest_clv.records import iso_time
 from nextbest_clv.settings import ClvSettings
-from nextbest_clv.tenant_data import Transactions, epoch_day, load_transactions
+from nextbest_clv.tenant_data import Transactions, end_of_day, epoch_day, load_transactions
 
 __all__ = [
     "BACKTESTS_NAMESPACE",
@@ -47,7 +47,8 @@ def default_calibration_end(data: Transactions) -> np.datetime64:
 def _load(
     store: Store, tenant_id: str, settings: ClvSettings, holdout_end: float | None
 ) -> Transactions:
-    data = load_transactions(store, tenant_id, settings.transaction_outcomes, end=holdout_end)
+    until = None if holdout_end is None else end_of_day(holdout_end)
+    data = load_transactions(store, tenant_id, settings.transaction_outcomes, end=until)
     if len(data) == 0:
         raise NoTransactionsError(
             f"tenant {tenant_id!r} has no transactions (outcomes "
@@ -104,9 +105,10 @@ def run_backtest(
     clock: Callable[[], float] = time.time,
     store_result: bool = True,
 ) -> dict[str, Any]:
-    """Back-test ``model`` on the tenant's transactions: calibration up to the day of
-    ``calibration_end`` (epoch seconds; default :func:`default_calibration_end`), holdout to
-    the day of ``holdout_end`` (default the last transaction day). Stores and returns the run.
+    """Back-test ``model`` on the tenant's transactions: calibration up to the end of the day
+    of ``calibration_end`` (epoch seconds; default :func:`default_calibration_end`), holdout to
+    the end of the day of ``holdout_end`` (default the last transaction day). Stores and
+    returns the run.
 
     Raises:
         NoTransactionsError: the tenant has no transactions.

@@ -1,4 +1,4 @@
-"""``nextbest clv ...`` commands: compute, show, settings, schedule.
+"""``nextbest clv ...`` commands: compute, show, settings, schedule, fit, backtest, models.
 
 Every command takes ``--tenant`` and ``--database URL`` (environment NEXTBEST_DATABASE_URL;
 default ``sqlite:///nextbest.db``).
@@ -15,7 +15,13 @@ from typing import Any
 import click
 
 from nextbest.store import DATABASE_URL_ENV, Store, StoreError, open_store
+from nextbest_clv.backtest_plot import plot_backtest
+from nextbest_clv.backtest_runs import compare_models, run_backtest
+from nextbest_clv.batch_compute import compute_records, result_json
 from nextbest_clv.errors import ClvError
+from nextbest_clv.estimators import TRANSACTION_MODELS
+from nextbest_clv.fitting import FITTABLE_MODELS, fit_tenant_model
+from nextbest_clv.model_records import ModelBatchResult
 from nextbest_clv.service import SEGMENTS, BatchResult, ClvService
 
 __all__ = ["clv_group", "parse_as_of"]
@@ -91,7 +97,7 @@ def progress_bar(label: str) -> tuple[Callable[[int, int], None], Callable[[], N
     return progress, close
 
 
-def print_result(result: BatchResult) -> None:
+def print_result(result: BatchResult, model_result: ModelBatchResult | None = None) -> None:
     """Counts per segment, failures and duration of a batch, as a small table."""
     click.echo(
         f"tenant {result.tenant_id}: {result.computed} record(s) as of "
@@ -104,11 +110,17 @@ def print_result(result: BatchResult) -> None:
         click.echo(f"  failed   {result.failed:>9}", err=True)
         for failure in result.failures[:10]:
             click.echo(f"    {failure['customerId']}: {failure['reason']}", err=True)
+    if model_result is not None:
+        click.echo(
+            f"model {model_result.model} (fit {model_result.fit}): fields for "
+            f"{model_result.computed} customer(s), {model_result.without_data} without data"
+        )
 
 
 @click.group("clv")
 def clv_group() -> None:
-    """Customer lifetime value (nextbest-clv): compute, show, settings, schedule."""
+    """Customer lifetime value (nextbest-clv): compute, show, settings, schedule, fit,
+    backtest, models."""
 
 
 @clv_group.command("compute")
@@ -120,18 +132,21 @@ def clv_group() -> None:
 def compute_command(
     tenant: str, segment: str | None, as_of: str | None, database: str | None, as_json: bool
 ) -> None:
-    """Batch compute the tenant's CLV records (all customers or one segment)."""
+    """Batch compute the tenant's CLV records (all customers or one segment); with a
+    probabilistic model, also its fields from the stored fit."""
     when = parse_as_of(as_of)
     progress, close = progress_bar("Storing CLV records")
     with _service(database) as service:
         try:
-            result = service.compute_batch(tenant, segment=segment, as_of=when, progress=progress)
+            result, model_result = compute_records(
+                service, tenant, segment=segment, as_of=when, progress=progress
+            )
         finally:
             close()
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        click.echo(json.dumps(result_json(result, model_result), indent=2))
     else:
-        print_result(result)
+        print_result(result, model_result)
 
 
 @clv_group.command("show")
@@ -203,3 +218,212 @@ def schedule_command(tenant: str, cron: str | None, clear: bool, database: str |
         click.echo(f"tenant {tenant}: CLV schedule cleared")
     else:
         click.echo(f"tenant {tenant}: CLV batch compute scheduled at {settings.schedule!r} (UTC)")
+
+
+_penalizer = click.option(
+    "--penalizer",
+    type=click.FloatRange(min=0.0),
+    default=0.0,
+    show_default=True,
+    help="L2 penalty on the parameters (try 0.001-0.1 for small or degenerate data).",
+)
+
+
+def _day(text: str | None, param: str) -> float | None:
+    try:
+        return parse_as_of(text)
+    except click.BadParameter as exc:
+        raise click.BadParameter(exc.message, param_hint=param) from None
+
+
+@clv_group.command("fit")
+@_tenant
+@click.option(
+    "--model",
+    type=click.Choice(FITTABLE_MODELS),
+    default=None,
+    help="Model to fit [default: the tenant's model setting].",
+)
+@click.option("--end", default=None, metavar="TIME", help="Fit on data up to this time.")
+@_penalizer
+@_database
+@click.option("--json", "as_json", is_flag=True, help="Print the stored fit as JSON.")
+def fit_command(
+    tenant: str,
+    model: str | None,
+    end: str | None,
+    penalizer: float,
+    database: str | None,
+    as_json: bool,
+) -> None:
+    """Fit a probabilistic model to the tenant's data and store it as a new version."""
+    until = _day(end, "--end")
+    with _service(database) as service:
+        service.require_tenant(tenant)
+        settings = service.get_settings(tenant)
+        name = model or settings.model
+        if name == "rfm":
+            raise click.UsageError(
+                "the tenant's model is rfm, which has no parameters: pass --model "
+                f"({', '.join(FITTABLE_MODELS)})"
+            )
+        doc = fit_tenant_model(
+            service.store, tenant, name, settings, end=until, penalizer=penalizer
+        )
+        service.models.forget(tenant)
+        service.invalidate_tenant(tenant)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+        return
+    params = ", ".join(f"{k} = {v:.4g}" for k, v in doc["params"].items())
+    span = doc["dataSpan"]
+    click.echo(f"tenant {tenant}: {name} fit version {doc['version']}: {params}")
+    click.echo(
+        f"  log-likelihood {doc['logLikelihood']:.4f}; {doc['customers']} customers; "
+        f"data {span['start']} .. {span['end']}"
+    )
+    spend = doc.get("spend")
+    if spend is not None:
+        if spend["params"]:
+            gg = ", ".join(f"{k} = {v:.4g}" for k, v in spend["params"].items())
+            click.echo(f"  spend: Gamma-Gamma {gg}")
+        else:
+            click.echo(f"  spend: mean repeat value {spend['meanValue']:.2f} ({spend['reason']})")
+
+
+def _print_report(run: dict[str, Any]) -> None:
+    tx, rev = run["transactions"], run["revenue"]
+    click.echo(
+        f"{run['model']}: calibration {run['calibrationStart']} .. {run['calibrationEnd']}, "
+        f"holdout to {run['holdoutEnd']} ({run['holdoutWeeks']:.1f} weeks), "
+        f"{run['customers']} customers ({run['repeatCustomers']} repeat)"
+    )
+    click.echo(f"  {'':<22}{'predicted':>12}{'actual':>12}{'MAE':>10}{'RMSE':>10}{'bias':>10}")
+    for label, stats in (("repeat transactions", tx), ("spend", rev)):
+        click.echo(
+            f"  {label:<22}{stats['predicted']:>12.1f}{stats['actual']:>12.1f}"
+            f"{stats['mae']:>10.4f}{stats['rmse']:>10.4f}{stats['bias']:>10.4f}"
+        )
+    click.echo(f"  {'decile':<8}{'customers':>10}{'predicted':>12}{'actual':>12}")
+    for row in run["deciles"]:
+        click.echo(
+            f"  {row['decile']:<8}{row['customers']:>10}{row['predicted']:>12.1f}"
+            f"{row['actual']:>12.1f}"
+        )
+
+
+@clv_group.command("backtest")
+@_tenant
+@click.option(
+    "--calibration-end",
+    required=True,
+    metavar="DATE",
+    help="Last day of the calibration period (the model is fitted on data up to it).",
+)
+@click.option(
+    "--holdout-end", default=None, metavar="DATE", help="Last holdout day [default: last data]."
+)
+@click.option("--model", type=click.Choice(TRANSACTION_MODELS), default="bgnbd", show_default=True)
+@click.option(
+    "--plot",
+    "plot_file",
+    default=None,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Write the predicted-vs-actual plot to FILE (.png or .svg).",
+)
+@_penalizer
+@_database
+@click.option("--json", "as_json", is_flag=True, help="Print the stored report as JSON.")
+def backtest_command(
+    tenant: str,
+    calibration_end: str,
+    holdout_end: str | None,
+    model: str,
+    plot_file: str | None,
+    penalizer: float,
+    database: str | None,
+    as_json: bool,
+) -> None:
+    """Fit MODEL on the calibration period, predict the holdout, report and store the result."""
+    cal = _day(calibration_end, "--calibration-end")
+    end = _day(holdout_end, "--holdout-end")
+    with _service(database) as service:
+        service.require_tenant(tenant)
+        run = run_backtest(
+            service.store,
+            tenant,
+            model,
+            service.get_settings(tenant),
+            calibration_end=cal,
+            holdout_end=end,
+            penalizer=penalizer,
+        )
+        if plot_file is not None:
+            plot_backtest(run, plot_file)
+    if as_json:
+        click.echo(json.dumps(run, indent=2))
+    else:
+        _print_report(run)
+        if plot_file is not None:
+            click.echo(f"plot written to {plot_file}")
+
+
+@clv_group.command("models")
+@_tenant
+@click.option(
+    "--calibration-end",
+    default=None,
+    metavar="DATE",
+    help="Last calibration day [default: midway between the first and last transaction day].",
+)
+@click.option("--holdout-end", default=None, metavar="DATE", help="Last holdout day.")
+@_penalizer
+@_database
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def models_command(
+    tenant: str,
+    calibration_end: str | None,
+    holdout_end: str | None,
+    penalizer: float,
+    database: str | None,
+    as_json: bool,
+) -> None:
+    """Back-test the transaction models on the tenant's data and recommend one."""
+    cal = _day(calibration_end, "--calibration-end")
+    end = _day(holdout_end, "--holdout-end")
+    with _service(database) as service:
+        service.require_tenant(tenant)
+        result = compare_models(
+            service.store,
+            tenant,
+            service.get_settings(tenant),
+            calibration_end=cal,
+            holdout_end=end,
+            penalizer=penalizer,
+        )
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(
+        f"tenant {tenant}: calibration to {result['calibrationEnd']}, holdout to "
+        f"{result['holdoutEnd']}"
+    )
+    click.echo(
+        f"  {'model':<10}{'log-lik':>12}{'pred tx':>10}{'actual tx':>10}{'MAE':>9}{'RMSE':>9}"
+        f"{'bias':>9}{'pred spend':>12}{'actual spend':>13}"
+    )
+    for run in result["runs"]:
+        tx, rev = run["transactions"], run["revenue"]
+        click.echo(
+            f"  {run['model']:<10}{run['logLikelihood']:>12.2f}{tx['predicted']:>10.1f}"
+            f"{tx['actual']:>10.1f}{tx['mae']:>9.4f}{tx['rmse']:>9.4f}{tx['bias']:>9.4f}"
+            f"{rev['predicted']:>12.2f}{rev['actual']:>13.2f}"
+        )
+    for failure in result["failed"]:
+        click.echo(f"  {failure['model']:<10}failed: {failure['reason']}", err=True)
+    click.echo(
+        f"recommended: {result['recommended']} ({result['criterion']}); use it with "
+        f"`nextbest clv settings --tenant {tenant} --set model={result['recommended']}` and "
+        f"`nextbest clv fit --tenant {tenant}`"
+    )

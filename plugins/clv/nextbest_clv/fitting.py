@@ -44,6 +44,7 @@ from nextbest_clv.settings import ClvSettings
 from nextbest_clv.tenant_data import (
     DAY_SECONDS,
     Subscriptions,
+    end_of_day,
     epoch_day,
     load_subscriptions,
     load_transactions,
@@ -127,8 +128,8 @@ def fit_tenant_model(
     penalizer: float = 0.0,
     clock: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
-    """Fit ``model`` to the tenant's data up to ``end`` (epoch seconds; default now), store the
-    fit as the next version and return its document.
+    """Fit ``model`` to the tenant's data up to the end of the (UTC) day of ``end`` (epoch
+    seconds; default now), store the fit as the next version and return its document.
 
     Raises:
         UnknownModelError: not a fittable model.
@@ -165,7 +166,7 @@ def _fit_transactions(
     penalizer: float,
 ) -> dict[str, Any]:
     outcomes = settings.transaction_outcomes
-    data = load_transactions(store, tenant_id, outcomes, end=end)
+    data = load_transactions(store, tenant_id, outcomes, end=end_of_day(end))
     if len(data) == 0:
         raise NoTransactionsError(
             f"tenant {tenant_id!r} has no transactions (outcomes {list(outcomes)}) up to "
@@ -204,7 +205,7 @@ def _fit_sbg(
     store: Store, tenant_id: str, settings: ClvSettings, end: float, penalizer: float
 ) -> dict[str, Any]:
     starts, ends = settings.subscription_start_outcomes, settings.subscription_end_outcomes
-    subs = load_subscriptions(store, tenant_id, starts, ends, end)
+    subs = load_subscriptions(store, tenant_id, starts, ends, end_of_day(end))
     if len(subs) == 0:
         raise NoTransactionsError(
             f"tenant {tenant_id!r} has no subscriptions (start outcomes {list(starts)}) up to "

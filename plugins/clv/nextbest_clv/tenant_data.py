@@ -27,6 +27,7 @@ __all__ = [
     "Transactions",
     "customer_subscription",
     "customer_transactions",
+    "end_of_day",
     "epoch_day",
     "load_subscriptions",
     "load_transactions",
@@ -177,6 +178,11 @@ def customer_subscription(
         ends,
         as_of,
     )
+
+
+def end_of_day(seconds: float) -> float:
+    """The last microsecond of the UTC day of epoch ``seconds``."""
+    return (math.floor(seconds / DAY_SECONDS) + 1) * DAY_SECONDS - 1e-6
 
 
 def epoch_day(seconds: float) -> np.datetime64:
