@@ -6,8 +6,13 @@ rules (``nextbest.api.require_role``) and its one error shape (``nextbest.api.Ap
 - ``POST /api/v1/clv/compute``: batch (``{"segment"?, "asOf"?}``); editor, admin.
 - ``GET  /api/v1/clv/settings``: any role; ``PUT``: replace the settings; admin.
 - ``GET  /api/v1/clv/distribution``: counts per segment and score histogram; any role.
+- ``GET  /api/v1/clv/backtests``: stored back-tests, newest first (``?model=``, ``?limit=``);
+  any role.
+- ``GET  /api/v1/clv/fits``: stored model fits, newest first (``?model=``); any role.
 
-A customer without interactions answers 404 with code ``clv_no_interactions``.
+A customer without interactions answers 404 with code ``clv_no_interactions``; a probabilistic
+model that was never fitted 409 ``clv_model_not_fitted``; a fit that fails 422
+``clv_fit_failed``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,18 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from nextbest.api import ApiError, AuthContext, require_role
-from nextbest_clv.errors import ClvInputError, ClvSettingsError, NoInteractionsError
+from nextbest_clv.backtest_runs import list_backtests
+from nextbest_clv.batch_compute import compute_records, result_json
+from nextbest_clv.errors import (
+    ClvInputError,
+    ClvSettingsError,
+    ModelFitError,
+    ModelNotFittedError,
+    NoInteractionsError,
+    NoTransactionsError,
+    UnknownModelError,
+)
+from nextbest_clv.fitting import list_fits
 from nextbest_clv.scheduler import ClvScheduler
 from nextbest_clv.service import ClvService, service_for_store
 
@@ -81,6 +97,12 @@ def _errors() -> Iterator[None]:
         raise ApiError(400, str(exc), code=exc.code, details=details) from None
     except ClvInputError as exc:
         raise ApiError(400, str(exc), code=exc.code) from None
+    except ModelNotFittedError as exc:
+        raise ApiError(409, str(exc), code=exc.code) from None
+    except (ModelFitError, NoTransactionsError) as exc:
+        raise ApiError(422, str(exc), code=exc.code) from None
+    except UnknownModelError as exc:
+        raise ApiError(400, str(exc), code=exc.code) from None
 
 
 def add_routes(router: APIRouter, host: Any) -> None:
@@ -118,10 +140,10 @@ def add_routes(router: APIRouter, host: Any) -> None:
         in one transaction; returns counts per segment, failures and duration."""
         body = body or ComputeBody()
         with _errors():
-            result = _service(request).compute_batch(
-                auth.tenant_id, segment=body.segment, as_of=_epoch(body.as_of)
+            result, model_result = compute_records(
+                _service(request), auth.tenant_id, segment=body.segment, as_of=_epoch(body.as_of)
             )
-        return result.to_dict()
+        return result_json(result, model_result)
 
     @router.get("/api/v1/clv/settings", tags=["clv"], summary="CLV settings")
     def get_settings(request: Request, auth: Reader) -> dict[str, Any]:
@@ -143,6 +165,28 @@ def add_routes(router: APIRouter, host: Any) -> None:
         """Customers per segment and a ten-bin score histogram, computed live as of ``asOf``."""
         with _errors():
             return _service(request).distribution(auth.tenant_id, as_of=_epoch(as_of))
+
+    @router.get("/api/v1/clv/backtests", tags=["clv"], summary="CLV back-tests")
+    def backtests(
+        request: Request,
+        auth: Reader,
+        model: Annotated[str | None, Query(description="only this model")] = None,
+        limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    ) -> dict[str, Any]:
+        """The tenant's stored back-tests (predicted vs actual), newest first."""
+        runs = list_backtests(_service(request).store, auth.tenant_id, model=model, limit=limit)
+        return {"backtests": runs}
+
+    @router.get("/api/v1/clv/fits", tags=["clv"], summary="CLV model fits")
+    def fits(
+        request: Request,
+        auth: Reader,
+        model: Annotated[
+            Literal["bgnbd", "paretonbd", "sbg"] | None, Query(description="only this model")
+        ] = None,
+    ) -> dict[str, Any]:
+        """The tenant's stored model fits (every version), newest first."""
+        return {"fits": list_fits(_service(request).store, auth.tenant_id, model=model)}
 
     _run_scheduler_with_app(router, host)
 
