@@ -70,6 +70,8 @@ _MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(sqlite|postgres)\.sql$")
 _MAX_ID = 256
 _MAX_PAGE = 1000
 _IN_BATCH = 500
+# From this many new events on, summaries are aggregated with numpy instead of a Python fold.
+_VECTOR_MIN_EVENTS = 64
 
 INTERACTION_COLUMNS = (
     "tenant_id",
@@ -844,7 +846,11 @@ class SqlStore(ABC):
     def _apply_summaries(self, cur: Cursor, tenant_id: str, events: list[summaries.Event]) -> None:
         """Merge new interactions into the three summary tables (inside the caller's
         transaction)."""
-        for table, rows in summaries.aggregate(tenant_id, events).items():
+        if len(events) >= _VECTOR_MIN_EVENTS:
+            aggregated = summaries.aggregate_columns(tenant_id, *zip(*events, strict=True))
+        else:
+            aggregated = summaries.aggregate(tenant_id, events)
+        for table, rows in aggregated.items():
             if rows:
                 cur.executemany(summaries.upsert_sql(table), rows)
 

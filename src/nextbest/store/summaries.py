@@ -8,8 +8,13 @@ the latest ``occurred_at``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from nextbest.store.outcomes import CONVERSION
 
@@ -126,3 +131,97 @@ def aggregate(tenant_id: str, events: Iterable[Event]) -> dict[str, list[tuple]]
             ("customer_daily_summaries", days),
         )
     }
+
+
+def _codes(labels: Sequence[Any]) -> tuple[list[Any], npt.NDArray[np.int64]]:
+    """Distinct labels in sorted order and each label's index in that order."""
+    distinct = sorted(set(labels))
+    index = {label: i for i, label in enumerate(distinct)}
+    return distinct, np.fromiter(map(index.__getitem__, labels), np.int64, len(labels))
+
+
+def aggregate_columns(
+    tenant_id: str,
+    customer_ids: Sequence[str],
+    offer_ids: Sequence[str | None],
+    outcomes: Sequence[str],
+    classifications: Sequence[str],
+    kinds: Sequence[str],
+    values: Sequence[float],
+    occurred_at: Sequence[float],
+) -> dict[str, list[tuple]]:
+    """:func:`aggregate` of events given as columns (in recording order), vectorised with
+    numpy. The rows are the same, float sums included: each key's values are added one by one
+    in recording order starting from 0.0, as the fold does."""
+    n = len(customer_ids)
+    if n == 0:
+        return {table: [] for table in TABLES}
+    customers, customer = _codes(customer_ids)
+    at = np.fromiter(occurred_at, np.float64, n)
+    value = np.fromiter(values, np.float64, n)
+    kind = np.array(kinds, dtype=object)
+    classification = np.array(classifications, dtype=object)
+    outcome = np.array(outcomes, dtype=object)
+    response = kind != "impression"
+    positive = classification == "positive"
+    negative = classification == "negative"
+    # interactions, impressions, positive, negative, neutral, conversions: 0/1 per event
+    flags = (
+        np.ones(n, np.float64),
+        ~response,
+        response & positive,
+        response & negative,
+        response & ~positive & ~negative,
+        outcome == CONVERSION,
+    )
+
+    def fold(
+        events: npt.NDArray[np.int64], keys: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], list[list[Any]]]:
+        """The distinct keys of the selected events (ascending event indices), in order, and
+        per key the columns counters..., first, last, last outcome."""
+        unique, group = np.unique(keys, return_inverse=True)
+        g = len(unique)
+        if g == 0:
+            return unique, [[] for _ in range(len(flags) + 4)]
+        columns: list[list[Any]] = []
+        for flag in flags:
+            columns.append(np.bincount(group, flag[events], g).astype(np.int64).tolist())
+        columns.append(np.bincount(group, value[events], g).tolist())
+        t = at[events]
+        # By group, then time, then recording order: a group's first entry has the earliest
+        # time and its last entry is the latest event (the later recorded on a tie).
+        order = np.lexsort((np.arange(len(events)), t, group))
+        ends = np.cumsum(np.bincount(group, minlength=g)) - 1
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        columns.append(t[order[starts]].tolist())
+        columns.append(t[order[ends]].tolist())
+        columns.append(outcome[events[order[ends]]].tolist())
+        return unique, columns
+
+    def rows(labels: list[list[Any]], columns: list[list[Any]]) -> list[tuple]:
+        return list(zip(repeat(tenant_id), *labels, *columns))
+
+    names = np.array(customers, dtype=object)
+    every = np.arange(n)
+    unique, columns = fold(every, customer)
+    result: dict[str, list[tuple]] = {"customer_summaries": rows([names[unique].tolist()], columns)}
+    with_offer = np.fromiter((o is not None for o in offer_ids), np.bool_, n)
+    selected = np.flatnonzero(with_offer)
+    offers, offer = _codes([o for o in offer_ids if o is not None])
+    width = max(len(offers), 1)
+    unique, columns = fold(selected, customer[selected] * width + offer)
+    offer_names = np.array(offers, dtype=object)
+    result["customer_offer_summaries"] = rows(
+        [names[unique // width].tolist(), offer_names[unique % width].tolist()], columns
+    )
+    day = np.floor_divide(at, 86400.0).astype(np.int64)
+    first_day = int(day.min())
+    span = int(day.max()) - first_day + 1
+    unique, columns = fold(every, customer * span + (day - first_day))
+    days, which = np.unique(unique % span, return_inverse=True)
+    day_names = np.array([day_of((d + first_day) * 86400.0) for d in days.tolist()], object)
+    result["customer_daily_summaries"] = rows(
+        [names[unique // span].tolist(), day_names[which].tolist()], columns
+    )
+    return result
