@@ -32,6 +32,7 @@ from nextbest_clv.estimators import (
     TransactionFit,
     fit_spend_model,
     fit_transaction_model,
+    prediction_T,
 )
 from nextbest_clv.models import DataError, summarize_transactions
 
@@ -216,7 +217,7 @@ def backtest(
         raise ModelFitError(f"cannot summarise the transactions: {exc}") from exc
     assert summary.frequency_holdout is not None and summary.monetary_value_holdout is not None
     assert summary.duration_holdout is not None
-    x, tx, big_t = summary.frequency, summary.recency, summary.T
+    x, tx, big_t = summary.frequency, summary.recency, prediction_T(summary.T)
     fit = fit_transaction_model(model, x, tx, big_t, penalizer=penalizer)
     spend = fit_spend_model(x, summary.monetary_value, penalizer=penalizer)
 
@@ -258,7 +259,7 @@ def _weekly_curve(
     week_days = np.minimum(np.arange(1, n_weeks + 1) * 7, holdout_days)
     horizons = (week_days / 7.0)[:, None]
     expected = fit.conditional_expected_purchases(
-        horizons, summary.frequency, summary.recency, summary.T
+        horizons, summary.frequency, summary.recency, prediction_T(summary.T)
     )
     predicted = np.asarray(expected).sum(axis=1)
     # Actual: distinct (customer, day) holdout transactions of the calibration cohort.

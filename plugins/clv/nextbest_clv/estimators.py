@@ -25,11 +25,13 @@ from nextbest_clv.models import (
 )
 
 __all__ = [
+    "NEW_CUSTOMER_T",
     "TRANSACTION_MODELS",
     "SpendModel",
     "TransactionFit",
     "fit_spend_model",
     "fit_transaction_model",
+    "prediction_T",
     "transaction_model_from_params",
 ]
 
@@ -47,17 +49,35 @@ def fit_transaction_model(
     *,
     penalizer: float = 0.0,
 ) -> TransactionFit:
-    """Fit the purchase model ``name`` (``bgnbd`` or ``paretonbd``) to per-customer x, t_x, T.
+    """Fit the purchase model ``name`` (``bgnbd`` or ``paretonbd``) to per-customer x, t_x, T;
+    customers with T = 0 are left out (their likelihood is 1).
 
     Raises:
         UnknownModelError: another name.
         ModelFitError: the data cannot be fitted (e.g. nobody purchased twice).
     """
     model_class = _transaction_class(name)
+    x = np.asarray(frequency, dtype=np.float64)
+    big_t = np.asarray(T, dtype=np.float64)
+    # A customer first seen at the very end (T = 0, so x = 0) has likelihood 1: no information.
+    seen = big_t > 0
+    if not seen.all():
+        x, big_t = x[seen], big_t[seen]
+        recency = np.asarray(recency, dtype=np.float64)[seen]
     try:
-        return model_class.fit(frequency, recency, T, penalizer=penalizer)
+        return model_class.fit(x, recency, big_t, penalizer=penalizer)
     except (FitError, DataError) as exc:
         raise ModelFitError(f"cannot fit {name}: {exc}") from exc
+
+
+#: T used to predict for customers first seen on the prediction day (T = 0, which the models
+#: reject): the new-customer limit, within 1e-6 weeks.
+NEW_CUSTOMER_T = 1e-6
+
+
+def prediction_T(T: ArrayLike) -> FloatArray:
+    """``T`` with zeros (customers first seen at the end) raised to :data:`NEW_CUSTOMER_T`."""
+    return np.maximum(np.asarray(T, dtype=np.float64), NEW_CUSTOMER_T)
 
 
 def transaction_model_from_params(name: str, params: dict[str, float]) -> TransactionFit:

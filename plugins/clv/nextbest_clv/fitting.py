@@ -104,6 +104,11 @@ def list_fits(store: Store, tenant_id: str, model: str | None = None) -> list[di
     return sorted(fits, key=lambda d: (d["fittedAt"], d["version"]), reverse=True)
 
 
+def _finite_values(values: dict[str, float]) -> dict[str, float | None]:
+    """JSON-safe copy: NaN/inf (e.g. a standard error of a singular Hessian) become null."""
+    return {k: float(v) if np.isfinite(v) else None for k, v in values.items()}
+
+
 def subscriber_periods(
     subscriptions: Subscriptions, as_of: float, period_days: float
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
@@ -185,7 +190,7 @@ def _fit_transactions(
     spend = fit_spend_model(summary.frequency, summary.monetary_value, penalizer=penalizer)
     return {
         "params": dict(fit.params),
-        "standardErrors": dict(fit.standard_errors),
+        "standardErrors": _finite_values(fit.standard_errors),
         "logLikelihood": float(fit.log_likelihood),
         "customers": len(summary),
         "repeatCustomers": int(np.count_nonzero(summary.frequency > 0)),
@@ -218,7 +223,7 @@ def _fit_sbg(
         raise ModelFitError(f"cannot fit sbg for tenant {tenant_id!r}: {exc}") from exc
     return {
         "params": dict(fit.params),
-        "standardErrors": dict(fit.standard_errors),
+        "standardErrors": _finite_values(fit.standard_errors),
         "logLikelihood": float(fit.log_likelihood),
         "customers": len(subs),
         "churned": int(churned.sum()),

@@ -39,7 +39,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import hyp2f1
 
-from nextbest_clv.estimators import SpendModel, TransactionFit
+from nextbest_clv.estimators import SpendModel, TransactionFit, prediction_T
 from nextbest_clv.models import (
     DAYS_PER_MONTH,
     BetaGeoModel,
@@ -115,10 +115,11 @@ def transaction_fields(
     discount_rate_monthly: float,
     time_unit_days: float = 7.0,
 ) -> ModelFields:
-    """The fields of customers summarised as x, t_x, T (in the model's unit), m_x."""
+    """The fields of customers summarised as x, t_x, T (in the model's unit), m_x; a customer
+    first seen today (T = 0) is predicted as a new customer (T = 1e-6)."""
     x = np.asarray(frequency, dtype=np.float64)
     tx = np.asarray(recency, dtype=np.float64)
-    big_t = np.asarray(T, dtype=np.float64)
+    big_t = prediction_T(T)
     value = spend.expected_value(x, monetary_value)
     h90 = CHURN_HORIZON_DAYS / time_unit_days
     year = REVENUE_HORIZON_DAYS / time_unit_days
