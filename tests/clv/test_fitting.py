@@ -188,7 +188,9 @@ def test_cli_fit_and_fits_route(store: Store, tmp_path: Path) -> None:
         ["clv", "settings", "--tenant", "acme", "--set", "model=paretonbd", "--database", db],
     )
     assert out.exit_code == 0, out.output
-    out = runner.invoke(build_cli(), ["clv", "fit", "--tenant", "acme", "--database", db])
+    out = runner.invoke(
+        build_cli(), ["clv", "fit", "--tenant", "acme", "--end", "2024-07-01", "--database", db]
+    )
     assert out.exit_code == 0, out.output
     assert "paretonbd fit version 1" in out.stdout and "log-likelihood" in out.stdout
     out = runner.invoke(
