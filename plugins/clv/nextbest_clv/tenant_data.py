@@ -60,7 +60,9 @@ def load_transactions(
     store: Store, tenant_id: str, outcomes: tuple[str, ...], end: float | None = None
 ) -> Transactions:
     """The tenant's transactions (``outcomes``) up to ``end`` (epoch seconds, inclusive)."""
-    until = None if end is None else from_epoch(math.nextafter(end, math.inf))
+    # The store keeps whole microseconds and selects occurred_at < until: one microsecond more
+    # makes ``end`` inclusive.
+    until = None if end is None else from_epoch(end + 1e-6)
     cols = store.interaction_columns(tenant_id, outcomes=list(outcomes), end=until)
     return _columns_to_transactions(cols.customer_ids, cols.timestamps, cols.values)
 
