@@ -82,7 +82,9 @@ def prediction_T(T: ArrayLike) -> FloatArray:
 
 def transaction_model_from_params(name: str, params: dict[str, float]) -> TransactionFit:
     """A transaction model from stored parameters."""
-    return _transaction_class(name).from_params(**params)
+    if _transaction_class(name) is BetaGeoModel:
+        return BetaGeoModel.from_params(params["r"], params["alpha"], params["a"], params["b"])
+    return ParetoNBDModel.from_params(params["r"], params["alpha"], params["s"], params["beta"])
 
 
 def _transaction_class(name: str) -> type[BetaGeoModel] | type[ParetoNBDModel]:
