@@ -97,6 +97,16 @@ _SUMMARY_COLUMNS = (
     "first_at, last_at, last_outcome"
 )
 DEFAULT_FLOW_SETTING = "default_flow_key"
+_SUMMARY_ROW = np.dtype(
+    [
+        ("customer_id", object),
+        ("first_at", np.float64),
+        ("last_at", np.float64),
+        ("interactions", np.int64),
+        ("total_value", np.float64),
+        ("conversions", np.int64),
+    ]
+)
 _UPSERT_DOCUMENT = (
     "INSERT INTO documents (namespace, tenant_id, doc_key, document, updated_at) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, tenant_id, doc_key) DO UPDATE "
@@ -1008,14 +1018,16 @@ class SqlStore(ABC):
                 "FROM customer_summaries WHERE tenant_id = ? ORDER BY customer_id",
                 (tenant_id,),
             ).fetchall()
-        cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [()] * 6
+        # One structured conversion of the row tuples (in C), then contiguous columns: faster
+        # than transposing a million tuples in Python.
+        table = np.array(rows, dtype=_SUMMARY_ROW)
         return SummaryColumns(
-            customer_ids=np.array(cols[0], dtype=object),
-            first_at=np.array(cols[1], dtype=np.float64),
-            last_at=np.array(cols[2], dtype=np.float64),
-            interactions=np.array(cols[3], dtype=np.int64),
-            total_value=np.array(cols[4], dtype=np.float64),
-            conversions=np.array(cols[5], dtype=np.int64),
+            customer_ids=np.ascontiguousarray(table["customer_id"]),
+            first_at=np.ascontiguousarray(table["first_at"]),
+            last_at=np.ascontiguousarray(table["last_at"]),
+            interactions=np.ascontiguousarray(table["interactions"]),
+            total_value=np.ascontiguousarray(table["total_value"]),
+            conversions=np.ascontiguousarray(table["conversions"]),
         )
 
     def interaction_columns(
