@@ -18,6 +18,7 @@ from typing import Any
 
 from croniter import croniter
 
+from nextbest_clv.batch_compute import compute_records, result_json
 from nextbest_clv.service import CONFIG_NAMESPACE, SCHEDULE_STATE_KEY, BatchResult, ClvService
 
 __all__ = ["ClvScheduler", "next_run"]
@@ -89,8 +90,16 @@ class ClvScheduler:
                 state = self._state(tenant_id)
                 if not self._due(cron, state, now):
                     continue  # another process ran it since we looked
-                result = self.service.compute_batch(tenant_id, as_of=now)
-                state.update({"lastRun": now, "schedule": cron, "lastResult": result.to_dict()})
+                # the same path as the CLI and the API: RFM records plus, for a probabilistic
+                # model, the model fields
+                result, model_result = compute_records(self.service, tenant_id, as_of=now)
+                state.update(
+                    {
+                        "lastRun": now,
+                        "schedule": cron,
+                        "lastResult": result_json(result, model_result),
+                    }
+                )
                 store.put_documents(CONFIG_NAMESPACE, tenant_id, {SCHEDULE_STATE_KEY: state})
                 results.append(result)
                 log.info(
