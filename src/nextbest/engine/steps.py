@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -200,6 +200,7 @@ class QualifyStep:
         for cand in state.candidates:
             ctx.offer, ctx.computed, ctx.scope = cand.offer, cand.computed, cand.scope
             dropped = False
+            rules: Sequence[PreparedRule]
             cached = static_rules.get(cand.offer.id)
             if cached is not None and cached[0] is cand.offer and not dynamic:
                 rules = cached[1]  # the common case, without a method call
