@@ -55,7 +55,7 @@ def run_decision(
     )
     state.catalog = catalog
     trace = state.trace
-    started = perf_counter()
+    started = perf_counter() if trace is not None else 0.0
     state.resolve_customer_names()
     if trace is not None:
         trace.timings.append(

@@ -133,6 +133,9 @@ class ScoreStep:
         channel, placement = state.request.channel, state.request.placement
         penalty = self.relevance_penalty
         default_vector = self.default.vector
+        if not (explain or overrides or has_p or has_r or has_e or self.default.providers):
+            self._prie_plain(state, impacts, top, default_vector)
+            return
         kept = []
         for cand, impact in zip(candidates, impacts, strict=True):
             offer = cand.offer
@@ -211,6 +214,44 @@ class ScoreStep:
                     prof.name,
                 )
                 state.trace.scores[offer.id] = cand.breakdown  # type: ignore[union-attr]
+        state.candidates = kept
+
+    def _prie_plain(
+        self,
+        state: DecisionState,
+        impacts: list[float],
+        top: float,
+        weights: tuple[float, float, float, float],
+    ) -> None:
+        """PRIE for the common case (one profile, no dimension formulas, no value providers,
+        no trace): the same arithmetic as the general loop, without its bookkeeping."""
+        wp, wr, wi, we = weights
+        channel, placement = state.request.channel, state.request.placement
+        penalty, default_p = self.relevance_penalty, self.default_propensity
+        kept = []
+        for cand, impact in zip(state.candidates, impacts, strict=True):
+            offer = cand.offer
+            p = offer.propensity
+            if p is None:
+                p = default_p
+            channels, placements = offer.channels, offer.placements
+            fits = (not channels or channel in channels) and (
+                not placements or placement in placements
+            )
+            r = 1.0 if fits else penalty
+            i = min(1.0, impact / top) if top > 0 else 0.0
+            e = offer.priority / 100
+            if (
+                (p == 0 and wp > 0)
+                or (r == 0 and wr > 0)
+                or (i == 0 and wi > 0)
+                or (e == 0 and we > 0)
+            ):
+                factors = {"propensity": p, "relevance": r, "impact": i, "emphasis": e}
+                self._eliminate(state, cand, factors, dict(self.default.weights))
+                continue
+            cand.score = cand.fit_multiplier * p**wp * r**wr * i**wi * e**we
+            kept.append(cand)
         state.candidates = kept
 
     def _eliminate(

@@ -53,6 +53,22 @@ class DecisionView:
 class DecisionState:
     """Everything one decision needs while it runs."""
 
+    __slots__ = (
+        "_resolved_providers",
+        "as_of",
+        "candidates",
+        "catalog",
+        "customer",
+        "explain",
+        "flow",
+        "host",
+        "ranked",
+        "request",
+        "response_fields",
+        "tenant_id",
+        "trace",
+    )
+
     def __init__(
         self,
         *,

@@ -70,30 +70,49 @@ class InventoryStep:
     config: Any
     node_type: str = "inventory"
 
-    def run(self, state: DecisionState) -> None:
+    def __post_init__(self) -> None:
+        # catalog id -> (catalog, the selected offers with their base scopes); a flow and a
+        # catalog are both immutable, so the selection is computed once per pair
+        self._selected: dict[int, tuple[Any, tuple[tuple[Any, dict[str, Any]], ...]]] = {}
+
+    def _select(self, state: DecisionState) -> tuple[tuple[Any, dict[str, Any]], ...]:
+        catalog = state.catalog
+        cached = self._selected.get(id(catalog))
+        if cached is not None and cached[0] is catalog:
+            return cached[1]
         cfg = self.config
         statuses = set(cfg.statuses)
         categories = set(cfg.categories) if cfg.scope == "category" else None
         ids = set(cfg.offer_ids) if cfg.scope == "offers" else None
-        customer = {n: state.customer.get(n) for n in state.flow.customer_names}
-        customer["fitMultiplier"] = 1.0
-        history = state.request.offer_history if state.flow.uses_offer_history else None
         # offer attributes a formula references but an offer lacks resolve to None
         optional = [n for n in state.flow.offer_names if n.startswith("offer.attributes.")]
-        as_of = state.as_of
-        out = []
-        for offer, static in state.catalog.entries:
+        selected = []
+        for offer, static in catalog.entries:
             if statuses and offer.status not in statuses:
                 continue
             if categories is not None and offer.category not in categories:
                 continue
             if ids is not None and offer.id not in ids:
                 continue
-            scope = dict(static)
-            scope.update(customer)  # holds fitMultiplier = 1.0 too
+            base = dict(static)
             for name in optional:
-                if name not in scope:
-                    scope[name] = None
+                base.setdefault(name, None)
+            selected.append((offer, base))
+        entry = tuple(selected)
+        if len(self._selected) > 64:  # bound the cache when catalogs are rebuilt often
+            self._selected.clear()
+        self._selected[id(catalog)] = (catalog, entry)
+        return entry
+
+    def run(self, state: DecisionState) -> None:
+        customer = {n: state.customer.get(n) for n in state.flow.customer_names}
+        customer["fitMultiplier"] = 1.0
+        history = state.request.offer_history if state.flow.uses_offer_history else None
+        as_of = state.as_of
+        out = []
+        for offer, base in self._select(state):
+            scope = dict(base)
+            scope.update(customer)  # holds fitMultiplier = 1.0 too
             if history is not None:
                 seen = history.get(offer.id)
                 last = seen.last_seen_at if seen is not None else None
@@ -139,7 +158,7 @@ class FilterStep:
         state.candidates = kept
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PreparedRule:
     id: str
     stage: str
@@ -198,11 +217,12 @@ class QualifyStep:
         static_rules, dynamic = self._static, self._dynamic
         kept = []
         for cand in state.candidates:
-            ctx.offer, ctx.computed, ctx.scope = cand.offer, cand.computed, cand.scope
+            offer = cand.offer
+            ctx.offer, ctx.computed, ctx.scope = offer, cand.computed, cand.scope
             dropped = False
             rules: Sequence[PreparedRule]
-            cached = static_rules.get(cand.offer.id)
-            if cached is not None and cached[0] is cand.offer and not dynamic:
+            cached = static_rules.get(offer.id)
+            if cached is not None and cached[0] is offer and not dynamic:
                 rules = cached[1]  # the common case, without a method call
             else:
                 rules = self._rules_for(cand, request.channel, request.segments)
@@ -280,7 +300,8 @@ class QualifyStep:
                         }
                     )
             if not dropped:
-                cand.scope["fitMultiplier"] = cand.fit_multiplier
+                if cand.fit_multiplier != 1.0:  # the scope starts at 1.0
+                    cand.scope["fitMultiplier"] = cand.fit_multiplier
                 kept.append(cand)
         state.candidates = kept
 
