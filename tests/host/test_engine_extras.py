@@ -78,10 +78,12 @@ def test_customer_level_rules_run_once_per_decision(
     h = make_host(counter)
     offers = [{"id": f"o{i}"} for i in range(3)]
     # the same customer-level rule, written once per offer: one evaluation per decision
-    rules = [rule(f"r{i}", "tally", {"passed": True}, scope="offer", scopeId=f"o{i}")
-             for i in range(3)]  # fmt: skip
-    rules += [rule(f"g{i}", "tally", {"passed": True}, scope="offer", scopeId=f"o{i}")
-              for i in range(3)]  # fmt: skip
+    rules = [
+        rule(f"r{i}", "tally", {"passed": True}, scope="offer", scopeId=f"o{i}") for i in range(3)
+    ]
+    rules += [
+        rule(f"g{i}", "tally", {"passed": True}, scope="offer", scopeId=f"o{i}") for i in range(3)
+    ]
     doc = flow(inventory(), qualify(*rules), score(method="priority_weighted"), rank())
     assert sorted(ids(decide(h, doc, offers))) == ["o0", "o1", "o2"]
     assert counter.calls == expected_calls
@@ -90,8 +92,12 @@ def test_customer_level_rules_run_once_per_decision(
 def test_memoised_failure_still_drops_every_offer_with_its_reason(make_host: Any) -> None:
     counter = _Counter(per_customer=True)
     h = make_host(counter)
-    doc = flow(inventory(), qualify(rule("no", "tally", {"passed": False})),
-               score(method="priority_weighted"), rank())  # fmt: skip
+    doc = flow(
+        inventory(),
+        qualify(rule("no", "tally", {"passed": False})),
+        score(method="priority_weighted"),
+        rank(),
+    )
     decision = decide(h, doc, [{"id": "a"}, {"id": "b"}])
     assert ids(decision) == []
     assert {d.offer_id: d.rule_id for d in decision.trace.drops} == {"a": "no", "b": "no"}
@@ -107,9 +113,90 @@ def test_memoised_failure_still_drops_every_offer_with_its_reason(make_host: Any
     ],
 )
 def test_operator_value_errors_point_at_the_value(host: Host, config: dict, message: str) -> None:
-    doc = flow(inventory(), qualify(rule("r", "attribute_condition", config)),
-               score(method="priority_weighted"), rank())  # fmt: skip
+    doc = flow(
+        inventory(),
+        qualify(rule("r", "attribute_condition", config)),
+        score(method="priority_weighted"),
+        rank(),
+    )
     with pytest.raises(FlowValidationError) as caught:
         host.load_flow(doc)
     assert issue_paths(caught.value) == ["nodes[1].config.rules[0].config.value"]
     assert message in str(caught.value)
+
+
+class _Exploding:
+    @hookimpl
+    def register_rule_types(self, register: Any) -> None:
+        register(
+            RuleType(
+                "boom", _TallyConfig, self._evaluate, "eligibility", per_customer=lambda c: True
+            )
+        )
+
+    def _evaluate(self, cfg: Any, ctx: RuleContext) -> RuleOutcome:
+        raise RuntimeError("customer service down")
+
+
+def test_raising_customer_level_rule_drops_each_offer_that_reaches_it(make_host: Any) -> None:
+    h = make_host(_Exploding())
+    offers = [{"id": "a"}, {"id": "b"}, {"id": "c"}]
+    doc = flow(
+        inventory(),
+        qualify(
+            rule("boom", "boom", {}, scope="offer", scopeId="a"),
+            rule("boom2", "boom", {}, scope="offer", scopeId="b"),
+        ),
+        score(method="priority_weighted"),
+        rank(),
+    )
+    decision = decide(h, doc, offers)
+    assert ids(decision) == ["c"]
+    failed = {f.offer_id for f in decision.trace.failures}
+    assert failed == {"a", "b"}
+    assert "customer service down" in drops(decision)["a"].reason
+
+
+def test_explain_does_not_change_scores(host: Host) -> None:
+    offers = [
+        {
+            "id": f"o{i}",
+            "priority": 10 + 7 * i,
+            "weight": 50,
+            "businessValue": 5 + 3 * i,
+            "propensity": 0.1 + i / 20,
+            "channels": ["web"] if i % 2 else [],
+        }
+        for i in range(12)
+    ]
+    doc = flow(
+        inventory(),
+        qualify(
+            rule(
+                "adult", "attribute_condition", {"attribute": "age", "operator": "gte", "value": 18}
+            ),
+            rule("soft", "expression", {"expression": "priority > 40"}, stage="match"),
+        ),
+        score(
+            method="formula",
+            weights={"propensity": 0.5, "relevance": 0.1, "impact": 0.3, "emphasis": 0.1},
+        ),
+        rank(maxCandidates=12),
+    )
+    flow_c, offers_c = host.load_flow(doc), host.load_offers(offers)
+    plain = host.decide(
+        "t",
+        {"customerId": "c", "channel": "app", "attributes": {"age": 30}},
+        flow=flow_c,
+        offers=offers_c,
+    )
+    explained = host.decide(
+        "t",
+        {"customerId": "c", "channel": "app", "attributes": {"age": 30}, "explain": True},
+        flow=flow_c,
+        offers=offers_c,
+    )
+    assert [(i.offer_id, i.score) for i in plain.items] == [
+        (i.offer_id, i.score) for i in explained.items
+    ]
+    assert len(plain.items) == 12

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from .state import DecisionState
 
 DEFAULT_SOFT_MULTIPLIER = 0.5
-_UNSET = object()
 FIT_MIN, FIT_MAX = 0.1, 1.0
 
 
@@ -178,42 +177,75 @@ class PreparedRule:
 
 @dataclass
 class QualifyStep:
+    """Evaluates rules per offer in priority order; the first hard failure drops the offer.
+
+    Customer-level rules (``RuleType.per_customer``) give one answer for every offer, so each
+    distinct one is evaluated once, before the offers; when all of them pass, each offer runs
+    only its offer-level rules (the passing ones would change nothing). Otherwise every offer
+    walks its full list in order, reusing the customer-level answers.
+    """
+
     node_id: str
     rules: tuple[PreparedRule, ...]
     node_type: str = "qualify"
 
     def __post_init__(self) -> None:
-        self._static: dict[str, tuple[Any, tuple[PreparedRule, ...]]] = {}
+        # offer id -> (offer, its rules, its offer-level rules), checked by identity
+        self._static: dict[str, tuple[Any, tuple[PreparedRule, ...], tuple[PreparedRule, ...]]]
+        self._static = {}
         self._dynamic = any(r.scope in ("channel", "segment") for r in self.rules)
+        self._customer_level: dict[int, PreparedRule] = {}
+        for rule in self.rules:
+            if rule.memo_key is not None:
+                self._customer_level.setdefault(rule.memo_key, rule)
 
     def _rules_for(
-        self, cand: Candidate, channel: str | None, segments: Any
-    ) -> tuple[PreparedRule, ...] | list[PreparedRule]:
-        offer = cand.offer
+        self, offer: Any, channel: str | None, segments: Any, offer_level_only: bool
+    ) -> Sequence[PreparedRule]:
         cached = self._static.get(offer.id)
-        if cached is not None and cached[0] is offer:
-            static = cached[1]
-        else:
+        if cached is None or cached[0] is not offer:
             static = tuple(r for r in self.rules if _static_scope_matches(r, offer))
             # keyed by id, checked by identity: another catalog's offer with the same id
             # simply replaces the entry (both results are correct for their offer)
-            self._static[offer.id] = (offer, static)
+            cached = (offer, static, tuple(r for r in static if r.memo_key is None))
+            self._static[offer.id] = cached
+        rules = cached[2] if offer_level_only else cached[1]
         if not self._dynamic:
-            return static
+            return rules
         return [
             r
-            for r in static
+            for r in rules
             if (r.scope != "channel" or r.scope_id == channel)
             and (r.scope != "segment" or r.scope_id in segments)
         ]
+
+    def _customer_answers(self, ctx: RuleContext) -> tuple[dict[int, Any], bool]:
+        """Each distinct customer-level rule evaluated once; whether all passed plainly."""
+        answers: dict[int, Any] = {}
+        all_pass = True
+        for key, rule in self._customer_level.items():
+            try:
+                answer = rule.evaluate(rule.prepared, ctx)
+            except Exception as exc:  # raised again for each offer that reaches the rule
+                answer = _Raised(exc)
+            answers[key] = answer
+            if answer is not True:
+                all_pass = False
+        return answers, all_pass
 
     def run(self, state: DecisionState) -> None:
         request = state.request
         trace = state.trace
         explain = trace is not None
+        if not state.candidates:
+            return
         # one context per decision, re-pointed at each candidate (rules must not keep it)
-        ctx = RuleContext(None, request, state.customer_value, {}, state.as_of, explain, None)  # type: ignore[arg-type]
-        memo: dict[int, Any] = {}
+        first = state.candidates[0]
+        ctx = RuleContext(
+            first.offer, request, state.customer_value, first.computed, state.as_of, explain,
+            first.scope,
+        )  # fmt: skip
+        memo, offer_level_only = self._customer_answers(ctx)
         static_rules, dynamic = self._static, self._dynamic
         kept = []
         for cand in state.candidates:
@@ -223,30 +255,31 @@ class QualifyStep:
             rules: Sequence[PreparedRule]
             cached = static_rules.get(offer.id)
             if cached is not None and cached[0] is offer and not dynamic:
-                rules = cached[1]  # the common case, without a method call
+                rules = cached[2] if offer_level_only else cached[1]  # without a method call
             else:
-                rules = self._rules_for(cand, request.channel, request.segments)
+                rules = self._rules_for(offer, request.channel, request.segments,
+                                        offer_level_only)  # fmt: skip
             for rule in rules:
                 try:
                     key = rule.memo_key
                     if key is None:
                         result = rule.evaluate(rule.prepared, ctx)
                     else:
-                        result = memo.get(key, _UNSET)
-                        if result is _UNSET:
-                            result = memo[key] = rule.evaluate(rule.prepared, ctx)
+                        result = memo[key]
+                        if type(result) is _Raised:
+                            raise result.error
                 except Exception as exc:
                     state.plugin_failed(
                         rule.plugin,
                         f"rule type {rule.rule_type.name}",
                         exc,
-                        cand.offer.id,
+                        offer.id,
                         "offer dropped",
                     )
                     state.drop(
                         cand,
                         Drop(
-                            cand.offer.id,
+                            offer.id,
                             self.node_id,
                             f"rule failed: {exc}",
                             rule.id,
@@ -272,7 +305,7 @@ class QualifyStep:
                         state.drop(
                             cand,
                             Drop(
-                                cand.offer.id,
+                                offer.id,
                                 self.node_id,
                                 reason,
                                 rule.id,
@@ -287,7 +320,7 @@ class QualifyStep:
                 before = cand.fit_multiplier
                 cand.fit_multiplier = min(FIT_MAX, max(FIT_MIN, before * factor))
                 if trace is not None:
-                    trace.adjustments.setdefault(cand.offer.id, []).append(
+                    trace.adjustments.setdefault(offer.id, []).append(
                         {
                             "nodeId": self.node_id,
                             "ruleId": rule.id,
@@ -304,6 +337,15 @@ class QualifyStep:
                     cand.scope["fitMultiplier"] = cand.fit_multiplier
                 kept.append(cand)
         state.candidates = kept
+
+
+class _Raised:
+    """A customer-level rule's exception, kept to be raised for each offer that reaches it."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 def _soft_factor(result: RuleOutcome | None, rule: PreparedRule) -> float:
