@@ -108,7 +108,8 @@ def explain(decision: dict[str, Any], record: dict[str, Any]) -> None:
         print(f"{head}  {fields['headline']}")
     trace = decision["trace"]
     for drop in trace["dropped"]:
-        print(f"     dropped {drop['offerId']:<13} [{drop['ruleId']}] {drop['reason']}")
+        where = f"rule {drop['ruleId']}" if drop["ruleId"] else f"node {drop['nodeId']}"
+        print(f"     dropped {drop['offerId']:<13} [{where}] {drop['reason']}")
     for offer_id, adjustments in trace["fitAdjustments"].items():
         for adj in adjustments:
             print(f"     fit x{adj['multiplier']} {offer_id:<11} [{adj['ruleId']}] {adj['reason']}")
