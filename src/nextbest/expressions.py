@@ -16,8 +16,8 @@ What a formula may contain
 - ``and``, ``or``, and the conditional expression ``a if cond else b``;
 - calls of known functions, by bare name and with positional arguments only;
 - names. Names are *flat*: a chain of attribute accesses on a bare name is one name whose string is
-  the dotted path, so ``customer.clv_score``, ``offer.businessValue``, ``attributes.tier`` and
-  ``customer.clv.segment`` are each looked up as a single key in the mapping given to
+  the dotted path, so ``customer.score``, ``offer.businessValue``, ``attributes.tier`` and
+  ``customer.loyalty.tier`` are each looked up as a single key in the mapping given to
   :meth:`CompiledExpression.evaluate`. A key that is not a Python identifier can be written as a
   string subscript on a name chain: ``attributes['loyalty-tier']`` is the flat name
   ``attributes.loyalty-tier``. No name part may start with ``_``.
@@ -146,7 +146,7 @@ class CompiledExpression:
 
     Attributes:
         source: the formula as written.
-        names: the flat names it references (``{"customer.clv_score", "priority"}``).
+        names: the flat names it references (``{"customer.score", "priority"}``).
         functions: the names of the functions it calls.
     """
 
@@ -448,7 +448,7 @@ class _Compiler:
                 kind = "attribute access" if isinstance(node, ast.Attribute) else "subscript"
                 raise self.error(
                     f"{kind} `{_shorten(ast.unparse(node), 60)}` is not allowed: only flat "
-                    "names such as customer.clv_score can be used"
+                    "names such as customer.score can be used"
                 )
 
     def lookup(self, node: ast.expr, parts: list[str]) -> _Node:
@@ -682,7 +682,7 @@ def compile_expression(
     """Parse and validate ``source`` once; return an object that evaluates it quickly and safely.
 
     Args:
-        source: the formula, e.g. ``offer.businessValue * (1 - customer.clv_score / 200)``.
+        source: the formula, e.g. ``offer.businessValue * (1 - customer.score / 200)``.
         functions: the functions the formula may call, by name (usually
             :data:`DEFAULT_FUNCTIONS` merged with plugin functions).
         is_known_name: returns whether a flat name exists; ``None`` accepts any name.

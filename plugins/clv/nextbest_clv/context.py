@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nextbest import ContextProvider, ContextRequest
-from nextbest.store.base import to_epoch
+from nextbest.store import to_epoch
 from nextbest_clv.errors import NoInteractionsError
 from nextbest_clv.service import attach
 

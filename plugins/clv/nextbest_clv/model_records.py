@@ -25,8 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from nextbest.store import Store
-from nextbest.store.base import to_epoch
+from nextbest.store import Store, to_epoch
 from nextbest_clv.errors import ModelFitError
 from nextbest_clv.estimators import SpendModel, transaction_model_from_params
 from nextbest_clv.fitting import require_fit

@@ -34,8 +34,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 from cachetools import TTLCache
 
-from nextbest.store import Store, TenantNotFoundError
-from nextbest.store.base import to_epoch
+from nextbest.store import Store, TenantNotFoundError, to_epoch
 from nextbest_clv.errors import ClvInputError, NoInteractionsError, NoStoreError
 from nextbest_clv.model_records import ModelRecords
 from nextbest_clv.records import (

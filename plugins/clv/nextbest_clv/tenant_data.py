@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from nextbest.store import Store
-from nextbest.store.base import from_epoch, to_epoch
+from nextbest.store import Store, from_epoch, to_epoch
 
 __all__ = [
     "DAY_SECONDS",

@@ -29,6 +29,8 @@ from nextbest.store.base import (
     Store,
     SummaryColumns,
     Tenant,
+    from_epoch,
+    to_epoch,
 )
 from nextbest.store.errors import (
     ConflictError,
@@ -122,5 +124,7 @@ __all__ = [
     "UnknownOutcomeError",
     "UnknownRankError",
     "UnknownRecommendationError",
+    "from_epoch",
     "open_store",
+    "to_epoch",
 ]

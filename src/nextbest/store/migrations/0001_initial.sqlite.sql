@@ -142,7 +142,7 @@ CREATE TABLE customer_daily_summaries (
     PRIMARY KEY (tenant_id, customer_id, day)
 );
 
--- JSON documents owned by plugins, by namespace (e.g. "clv.records").
+-- JSON documents owned by plugins, by namespace (e.g. "myplugin.records").
 CREATE TABLE documents (
     namespace   TEXT NOT NULL,
     tenant_id   TEXT NOT NULL,
