@@ -100,7 +100,7 @@ def test_keys_depend_on_the_pepper(store_factory) -> None:
     store.create_tenant("acme")
     _, plaintext = store.create_api_key("acme", "viewer")
     other = store_factory()
-    other._pepper = b"another-pepper"  # type: ignore[attr-defined]
+    other._pepper_value = b"another-pepper"  # type: ignore[attr-defined]
     assert other.authenticate_api_key(plaintext) is None
 
 
@@ -114,7 +114,9 @@ def test_development_pepper_warns_once(
     with caplog.at_level("WARNING", logger="nextbest.store.keys"):
         first = open_store(f"sqlite:///{tmp_path / 'a.db'}")
         second = open_store(f"sqlite:///{tmp_path / 'b.db'}")
-    assert first._pepper == DEVELOPMENT_PEPPER.encode()  # type: ignore[attr-defined]
+        assert caplog.records == []  # nothing until keys are used
+        assert first._pepper == DEVELOPMENT_PEPPER.encode()  # type: ignore[attr-defined]
+        assert second._pepper == DEVELOPMENT_PEPPER.encode()  # type: ignore[attr-defined]
     assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1
     assert "NEXTBEST_API_KEY_PEPPER" in caplog.records[0].message
     monkeypatch.setenv("NEXTBEST_API_KEY_PEPPER", "from-env")

@@ -232,8 +232,16 @@ class SqlStore(ABC):
     clock: Callable[[], float] = staticmethod(time.time)
 
     def __init__(self, pepper: bytes | None = None) -> None:
-        self._pepper = pepper if pepper is not None else keyring.server_pepper()
+        # None until API keys are first used: then read from the environment (with the
+        # development-pepper warning), so commands that never touch keys never warn
+        self._pepper_value: bytes | None = pepper
         self._migrations = load_migrations(self.dialect)
+
+    @property
+    def _pepper(self) -> bytes:
+        if self._pepper_value is None:
+            self._pepper_value = keyring.server_pepper()
+        return self._pepper_value
 
     # -- dialect hooks ----------------------------------------------------------------------
     @abstractmethod
