@@ -177,6 +177,14 @@ def format_decision(decision: Any) -> str:
         for drop in trace.drops:
             rule = f" rule {drop.rule_id} ({drop.stage})" if drop.rule_id else ""
             lines.append(f"    {drop.offer_id:<22} at {drop.node_id}{rule}: {drop.reason}")
+            scored = trace.scores.get(drop.offer_id)
+            if scored is not None and drop.rule_id is None:  # cut at ranking: say why it scored low
+                lines.append(f"      score {scored.score:.4f}, fit {scored.fit_multiplier:.2f}")
+                for adj in trace.adjustments.get(drop.offer_id, ()):
+                    lines.append(
+                        f"      x{adj['multiplier']:.2f} fit from rule {adj['ruleId']}: "
+                        f"{adj['reason']}"
+                    )
     for failure in trace.failures:
         lines.append(
             f"  plugin failure: {failure.plugin} in {failure.hook}"

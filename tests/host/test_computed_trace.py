@@ -172,7 +172,7 @@ def test_trace_contents(host: Host) -> None:
         "stage": "match",
         "multiplier": 0.8,
         "fitMultiplier": 0.8,
-        "reason": "offer last seen 2 day(s) ago, outside [7, None]",
+        "reason": "offer last seen 2 day(s) ago; needs at least 7",
         "inputs": {"lastSeenDays": 2, "minDays": 7, "maxDays": None},
         "plugin": "builtin",
     }

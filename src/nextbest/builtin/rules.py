@@ -187,7 +187,12 @@ def _recency_check(cfg: RecencyCheckConfig, ctx: RuleContext) -> RuleOutcome | b
         return passed
     return RuleOutcome(
         False,
-        reason=f"offer last seen {days} day(s) ago, outside [{cfg.min_days}, {cfg.max_days}]",
+        reason=f"offer last seen {days} day(s) ago; "
+        + (
+            f"needs at least {cfg.min_days}"
+            if cfg.min_days is not None and days < cfg.min_days
+            else f"needs at most {cfg.max_days}"
+        ),
         inputs={"lastSeenDays": days, "minDays": cfg.min_days, "maxDays": cfg.max_days},
     )
 
