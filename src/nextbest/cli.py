@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .documents import load_document
-from .errors import FlowValidationError, NextbestError, PluginError
+from .errors import FlowIssue, FlowValidationError, NextbestError, PluginError
 from .plugins import call_impl, implementations, list_plugins, make_plugin_manager
 
 
@@ -72,6 +72,17 @@ def validate_command(files: tuple[str, ...], kind: str) -> None:
     for name in files:
         try:
             document = load_document(name)
+            if not isinstance(document, dict | list):  # never a path to follow
+                raise FlowValidationError(
+                    [
+                        FlowIssue(
+                            "",
+                            "the document must be a mapping (a flow or {offers: [...]})"
+                            f" or a list of offers, not {type(document).__name__}",
+                        )
+                    ],
+                    source=name,
+                )
             what = _kind_of(document) if kind == "auto" else kind
             if what == "flow":
                 flow = host.load_flow(document)

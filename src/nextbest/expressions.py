@@ -118,16 +118,22 @@ class EvaluationError(Exception):
     Attributes:
         source: the formula as written.
         reason: what went wrong, without the formula.
+        function: the name of the function that raised, when a function call failed.
     """
 
-    def __init__(self, source: str, reason: str) -> None:
+    def __init__(self, source: str, reason: str, function: str | None = None) -> None:
         self.source = source
         self.reason = reason
+        self.function = function
         super().__init__(f"formula {_shorten(source)!r} failed: {reason}")
 
 
 class _Failure(Exception):
     """Internal evaluation failure; :meth:`CompiledExpression.evaluate` adds the source."""
+
+    def __init__(self, message: str, function: str | None = None) -> None:
+        super().__init__(message)
+        self.function = function
 
 
 def _shorten(source: object, limit: int = 120) -> str:
@@ -165,7 +171,7 @@ class CompiledExpression:
         try:
             return self._evaluator(names)
         except _Failure as exc:
-            raise EvaluationError(self.source, str(exc)) from None
+            raise EvaluationError(self.source, str(exc), exc.function) from None
         except Exception as exc:
             raise EvaluationError(self.source, _describe(exc)) from exc
 
@@ -317,6 +323,20 @@ def _log(value: Any, base: Any = math.e) -> float:
     return math.log(value, base)
 
 
+#: ``round``'s ndigits is bounded: integers are capped far below 10**MAX_ROUND_DIGITS and floats
+#: have no digits beyond it, while ``round(1, -10**9)`` would compute 10**(10**9).
+MAX_ROUND_DIGITS = 1300
+
+
+def _round(value: Any, ndigits: Any = None) -> Any:
+    """``round(value)`` or ``round(value, ndigits)`` with ``|ndigits| <= MAX_ROUND_DIGITS``."""
+    if ndigits is None:
+        return round(value)
+    if isinstance(ndigits, int) and abs(ndigits) > MAX_ROUND_DIGITS:
+        raise ValueError(f"ndigits must lie in [-{MAX_ROUND_DIGITS}, {MAX_ROUND_DIGITS}]")
+    return round(value, ndigits)
+
+
 def _exp(value: Any) -> float:
     """``e ** value``; overflow is an error."""
     return math.exp(value)
@@ -326,7 +346,7 @@ DEFAULT_FUNCTIONS: Mapping[str, Callable[..., Any]] = MappingProxyType(
     {
         "min": min,
         "max": max,
-        "round": round,
+        "round": _round,
         "abs": abs,
         "coalesce": _coalesce,
         "concat": _concat,
@@ -607,7 +627,7 @@ class _Compiler:
             try:
                 return function(*values)
             except Exception as exc:
-                raise _Failure(f"function {name}() failed: {_describe(exc)}") from exc
+                raise _Failure(f"function {name}() failed: {_describe(exc)}", name) from exc
 
         return _Node(call)
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from .documents import load_document
 from .engine.compiler import CompiledFlow, compile_flow, validation_issues
 from .engine.runner import CompiledCatalog, run_decision
-from .errors import FlowValidationError, UnknownFlowError
+from .errors import FlowValidationError, PluginError, UnknownFlowError
 from .models.decision import Decision
 from .models.offers import OfferCatalog
 from .models.request import DecisionRequest
@@ -49,7 +49,13 @@ class Host:
         self._lock = threading.Lock()
         self._flows: dict[tuple[str, str], tuple[CompiledFlow, CompiledCatalog]] = {}
         self._default_flow: dict[str, str] = {}
-        self.pm.hook.startup(host=self)
+        for impl in implementations(self.pm, "startup"):
+            try:
+                call_impl(impl, host=self)
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} failed in startup: {type(exc).__name__}: {exc}"
+                ) from exc
 
     # -- loading -------------------------------------------------------------------------
     def load_flow(self, source: Mapping[str, Any] | str | Path) -> CompiledFlow:

@@ -207,7 +207,15 @@ def collect(pm: pluggy.PluginManager) -> Registry:
         # the reverse); call them one plugin at a time so every error names its plugin, and a
         # later plugin claiming a taken name is the one reported.
         for impl in hook.get_hookimpls():
-            call_impl(impl, register=make_cb(reg, impl.plugin_name))
+            try:
+                call_impl(impl, register=make_cb(reg, impl.plugin_name))
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {impl.plugin_name!r} failed in {impl.function.__name__}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
     return reg
 
 

@@ -163,7 +163,7 @@ def test_raising_extension_hooks_are_ignored(make_host: Any) -> None:
     assert decision.trace is not None
     got = [(f.plugin, f.hook, f.offer_id, f.action) for f in decision.trace.failures]
     assert got == [
-        ("RaisingExtensions", "pre_score", None, "hook ignored"),
+        ("RaisingExtensions", "pre_score", None, "hook ignored (its changes undone)"),
         ("RaisingExtensions", "score_override", "a", "score kept"),
         ("RaisingExtensions", "score_override", "b", "score kept"),
         ("RaisingExtensions", "score_override", "c", "score kept"),

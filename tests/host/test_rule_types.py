@@ -271,7 +271,7 @@ def test_expression_compile_error_is_a_load_error(host: Host) -> None:
                 rank(),
             )
         )
-    assert info.value.issues[0].path == "nodes[1].config.rules[0].config"
+    assert info.value.issues[0].path == "nodes[1].config.rules[0].config.expression"
     assert "unknown name 'x.y'" in info.value.issues[0].message
 
 

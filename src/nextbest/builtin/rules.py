@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import operator
 import re
+import re._constants as _sre  # the parsed form of patterns, to refuse catastrophic ones
+import re._parser as _sre_parse
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -12,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic.alias_generators import to_camel
 
 from ..engine.names import is_offer_name
-from ..expressions import CompiledExpression, EvaluationError
+from ..expressions import DEFAULT_FUNCTIONS, CompiledExpression, EvaluationError
 from ..registry import RuleContext, RuleOutcome, RuleType
 
 
@@ -70,7 +72,46 @@ class _Condition(_Config):
                 re.compile(str(value))
             except re.error as exc:
                 raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+            if _nested_repeat(str(value)):
+                raise ValueError(
+                    f"regular expression {value!r} repeats a repeated part (like (a+)+), which "
+                    "can take exponential time on some inputs; rewrite it without nesting"
+                )
         return value
+
+
+#: Longest text a ``regex`` condition is matched against; longer values fail the condition.
+MAX_REGEX_INPUT = 1000
+_REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT)
+
+
+def _nested_repeat(pattern: str) -> bool:
+    """Whether a variable-length repeat contains another one: the shape behind catastrophic
+    backtracking (``(a+)+``, ``(a*b?)*``, ``(.*,)*``)."""
+
+    def walk(items: Any, inside: bool) -> bool:
+        for op, arg in items:
+            if op in _REPEATS:
+                low, high, body = arg
+                variable = high > 1 and high != low
+                if variable and inside:
+                    return True
+                if walk(body, inside or variable):
+                    return True
+                continue
+            if op is _sre.SUBPATTERN:
+                parts = [arg[-1]]
+            elif op is _sre.BRANCH:
+                parts = list(arg[1])
+            elif op in (_sre.ASSERT, _sre.ASSERT_NOT):
+                parts = [arg[1]]
+            else:
+                parts = []
+            if any(walk(part, inside) for part in parts):
+                return True
+        return False
+
+    return walk(_sre_parse.parse(pattern), False)
 
 
 class _Check:
@@ -88,7 +129,14 @@ class _Check:
             self.test = lambda actual: actual is None
         elif op == "regex":
             pattern = re.compile(str(expected))
-            self.test = lambda actual: pattern.search(str(actual)) is not None
+
+            def search(actual: Any) -> bool:
+                text = str(actual)
+                if len(text) > MAX_REGEX_INPUT:
+                    raise TypeError(f"value longer than {MAX_REGEX_INPUT} characters")
+                return pattern.search(text) is not None
+
+            self.test = search
         else:
             binary = _BINARY[op]
             self.test = lambda actual: bool(binary(actual, expected))
@@ -97,9 +145,14 @@ class _Check:
 def _compare(check: _Check, actual: Any) -> tuple[bool, str]:
     try:
         return check.test(actual), ""
-    except TypeError:
+    except TypeError as exc:
         cfg = check.cfg
-        return False, f"cannot compare {actual!r} {cfg.operator} {cfg.value!r}"
+        return False, f"cannot compare {_short(actual)} {cfg.operator} {_short(cfg.value)}: {exc}"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # -- segment_required --------------------------------------------------------------------------
@@ -252,6 +305,8 @@ def _expression(expr: CompiledExpression, ctx: RuleContext) -> RuleOutcome | boo
     try:
         value = expr.evaluate(scope)
     except EvaluationError as exc:
+        if exc.function is not None and exc.function not in DEFAULT_FUNCTIONS:
+            raise  # a plugin's function failed: the engine applies the plugin-error policy
         inputs = {name: scope.get(name) for name in expr.names}
         return RuleOutcome(False, reason=f"formula failed: {exc.reason}", inputs=inputs)
     if value or not ctx.explain:

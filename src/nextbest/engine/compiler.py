@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -128,7 +129,12 @@ def compile_flow(
     try:
         doc = flow_model.model_validate(data)
     except ValidationError as exc:
-        raise FlowValidationError(validation_issues(exc, tags), source=source) from None
+        issues = validation_issues(exc, tags)
+        # report what can still be checked on the raw document (node order, formula syntax)
+        # so one run names as many problems as possible
+        seen = {issue.path for issue in issues}
+        issues += [i for i in raw_issues(data, functions) if i.path not in seen]
+        raise FlowValidationError(issues, source=source) from None
 
     nodes = list(doc.nodes)  # type: ignore[attr-defined]
     issues = check_phases(nodes)
@@ -178,6 +184,67 @@ def compile_flow(
         registry=registry,
         context_plan=tuple((p, frozenset(names)) for p, names in plan.values()),
     )
+
+
+def raw_issues(
+    data: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]]
+) -> list[FlowIssue]:
+    """Checks that need no valid structure: node order and formula syntax, on the raw document.
+
+    Used only when the structure itself is invalid; unknown names are checked later, once the
+    structure is valid (they depend on computed fields and plugins' names)."""
+    nodes = data.get("nodes") if isinstance(data, Mapping) else None
+    if not isinstance(nodes, list):
+        return []
+    issues: list[FlowIssue] = []
+    shaped = [_raw_node(n) for n in nodes]
+    if all(n is not None for n in shaped):
+        issues += check_phases(shaped)
+    for path, source in _raw_formulas(nodes):
+        try:
+            compile_expression(source, functions=functions)
+        except ExpressionError as exc:
+            issues.append(FlowIssue(path, str(exc)))
+    return issues
+
+
+def _raw_node(node: Any) -> SimpleNamespace | None:
+    """A node with just what the order check reads, or None when it lacks a known type or id."""
+    if not isinstance(node, Mapping):
+        return None
+    config = node.get("config") or {}
+    kind, node_id = node.get("type"), node.get("id")
+    known = kind in PHASE_OF or kind in ("compute", "extension_point")
+    if not (known and isinstance(node_id, str) and isinstance(config, Mapping)):
+        return None
+    return SimpleNamespace(type=kind, id=node_id, config=SimpleNamespace(hook=config.get("hook")))
+
+
+def _raw_formulas(nodes: list[Any]) -> list[tuple[str, str]]:
+    """(path, source) of every formula string found where flows keep formulas."""
+    found = []
+    for i, node in enumerate(nodes):
+        config = node.get("config") if isinstance(node, Mapping) else None
+        if not isinstance(config, Mapping):
+            continue
+        base = f"nodes[{i}].config"
+        if isinstance(config.get("expression"), str):
+            found.append((f"{base}.expression", config["expression"]))
+        for j, field in enumerate(config.get("fields") or []):
+            if isinstance(field, Mapping) and isinstance(field.get("formula"), str):
+                found.append((f"{base}.fields[{j}].formula", field["formula"]))
+        formulas = config.get("formulas")
+        if isinstance(formulas, Mapping):
+            found += [
+                (f"{base}.formulas.{k}", v) for k, v in formulas.items() if isinstance(v, str)
+            ]
+        for j, rule in enumerate(config.get("rules") or []):
+            if not isinstance(rule, Mapping) or rule.get("ruleType") != "expression":
+                continue
+            cfg = rule.get("config")
+            if isinstance(cfg, Mapping) and isinstance(cfg.get("expression"), str):
+                found.append((f"{base}.rules[{j}].config.expression", cfg["expression"]))
+    return found
 
 
 def check_phases(nodes: list[Any]) -> list[FlowIssue]:

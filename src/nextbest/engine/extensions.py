@@ -24,11 +24,17 @@ def run_extension(step: ExtensionStep, state: DecisionState) -> None:
     if step.hook == "pre_score":
         dropped_by: dict[int, str] = {}
         for impl in _impls(state, "pre_score"):
+            # what the candidates looked like before this plugin, to undo a failing one
+            before = [(c, c._drop, c.fit_multiplier) for c in state.candidates]
             try:
                 call_impl(impl, decision=view, candidates=list(state.candidates))
             except Exception as exc:
-                state.plugin_failed(impl.plugin_name, "pre_score", exc, None, "hook ignored")
-            finally:
+                for cand, was_dropped, fit in before:
+                    cand._drop, cand.fit_multiplier, cand._adjustments = was_dropped, fit, None
+                state.plugin_failed(
+                    impl.plugin_name, "pre_score", exc, None, "hook ignored (its changes undone)"
+                )
+            else:
                 _attribute(step, state, impl.plugin_name, dropped_by)
         kept = []
         for cand in state.candidates:

@@ -94,7 +94,7 @@ class ScoreStep:
         try:
             raw = expr.evaluate(cand.scope)
         except EvaluationError as exc:
-            formula_failed(state, cand, _LABELS["impact"], exc.reason)
+            formula_failed(state, cand, _LABELS["impact"], exc)
             raw = None
         if raw is None:
             return max(0.0, cand.offer.business_value)
@@ -179,7 +179,8 @@ class ScoreStep:
                 term = _call_provider(state, provider, config, plugin, cand)
                 if term is None:
                     continue
-                exponents[provider.dimension] += term
+                # a term may lower an exponent but never below 0: a factor never divides
+                exponents[provider.dimension] = max(0.0, exponents[provider.dimension] + term)
                 terms.append(
                     {
                         "provider": provider.name,

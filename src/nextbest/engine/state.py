@@ -106,7 +106,13 @@ class DecisionState:
         values: Mapping[str, Any] = {}
         try:
             values = provider.resolve(request) or {}
+            if not isinstance(values, Mapping):
+                raise TypeError(
+                    f"context provider {provider.name!r} returned {type(values).__name__}; "
+                    "return a mapping of name to value"
+                )
         except Exception as exc:
+            values = {}
             plugin = self.flow.registry.owner("context", provider.name)
             self.plugin_failed(plugin, "register_context", exc, None, "names resolve to null")
         for name in wanted:

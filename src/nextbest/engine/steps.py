@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import FlowIssue
-from ..expressions import CompiledExpression, EvaluationError
+from ..expressions import CompiledExpression, EvaluationError, ExpressionError
 from ..models.decision import Candidate, Drop, PluginFailure
 from ..models.flows import HARD_STAGES, RankingProfile
 from ..registry import RuleContext, RuleOutcome, RuleType
@@ -32,21 +32,43 @@ class Step(Protocol):
     def run(self, state: DecisionState) -> None: ...
 
 
+BUILTIN_PLUGIN = "builtin"
+
+
 def evaluate(state: DecisionState, expr: CompiledExpression, cand: Candidate, what: str) -> Any:
     """Evaluate a formula for one candidate; a failure is null plus a trace entry."""
     try:
         return expr.evaluate(cand.scope)
     except EvaluationError as exc:
-        formula_failed(state, cand, what, exc.reason)
+        formula_failed(state, cand, what, exc)
         return None
 
 
-def formula_failed(state: DecisionState, cand: Candidate, what: str, reason: str) -> None:
-    """Record a formula that failed at decision time (its value becomes null)."""
-    if state.trace is not None:
+def formula_failed(state: DecisionState, cand: Candidate, what: str, exc: EvaluationError) -> None:
+    """A formula failed at decision time: its value becomes null.
+
+    When a function registered by a plugin (other than the built-in one) raised, the failure is
+    the plugin's: it is recorded under the plugin's name and the flow's plugin-error policy
+    applies (``fail`` fails the decision). Any other failure (division by zero, ``log(0)``, null
+    arithmetic) is a formula error: null plus a trace entry, never an exception.
+    """
+    owner = _function_owner(state, exc)
+    if owner is not None:
+        state.plugin_failed(owner, f"function {exc.function}", exc, cand.offer.id,
+                            f"{what}: value is null")  # fmt: skip
+    elif state.trace is not None:
         state.trace.failures.append(
-            PluginFailure("formula", what, reason, cand.offer.id, "value is null")
+            PluginFailure("formula", what, exc.reason, cand.offer.id, "value is null")
         )
+
+
+def _function_owner(state: DecisionState, exc: BaseException) -> str | None:
+    """The plugin whose formula function raised ``exc``, unless it is the built-in plugin."""
+    function = getattr(exc, "function", None)
+    if not isinstance(exc, EvaluationError) or function is None:
+        return None
+    owner = state.flow.registry.owner("function", function)
+    return None if owner == BUILTIN_PLUGIN else owner
 
 
 def lookup_for(state: DecisionState, cand: Candidate) -> Callable[[str], Any]:
@@ -268,10 +290,27 @@ class QualifyStep:
                         result = memo[key]
                         if type(result) is _Raised:
                             raise result.error
+                    if result is True:
+                        continue
+                    if isinstance(result, RuleOutcome):
+                        passed = result.passed
+                        factor = None if passed or rule.hard else _soft_factor(result, rule)
+                    elif isinstance(result, bool):
+                        passed, result = result, None
+                        factor = None if passed or rule.hard else _soft_factor(None, rule)
+                    else:
+                        raise TypeError(
+                            f"rule type {rule.rule_type.name!r} returned {result!r}; "
+                            "return a bool or a RuleOutcome"
+                        )
                 except Exception as exc:
+                    # a plugin function inside a formula rule is that plugin's failure
+                    owner = _function_owner(state, exc)
                     state.plugin_failed(
-                        rule.plugin,
-                        f"rule type {rule.rule_type.name}",
+                        owner or rule.plugin,
+                        f"function {exc.function}"  # type: ignore[attr-defined]
+                        if owner
+                        else f"rule type {rule.rule_type.name}",
                         exc,
                         offer.id,
                         "offer dropped",
@@ -290,12 +329,6 @@ class QualifyStep:
                     )
                     dropped = True
                     break
-                if result is True:
-                    continue
-                if isinstance(result, RuleOutcome):
-                    passed = result.passed
-                else:
-                    passed, result = bool(result), None
                 if passed:
                     continue
                 if rule.hard:
@@ -316,7 +349,7 @@ class QualifyStep:
                         )
                     dropped = True
                     break
-                factor = _soft_factor(result, rule)
+                assert factor is not None
                 before = cand.fit_multiplier
                 cand.fit_multiplier = min(FIT_MAX, max(FIT_MIN, before * factor))
                 if trace is not None:
@@ -349,8 +382,12 @@ class _Raised:
 
 
 def _soft_factor(result: RuleOutcome | None, rule: PreparedRule) -> float:
+    """The factor a failed soft rule applies: the evaluator's, else the rule's, else 0.5."""
     if result is not None and result.multiplier is not None:
-        return float(result.multiplier)
+        factor = float(result.multiplier)
+        if not factor >= 0.0 or math.isinf(factor):  # NaN fails the comparison
+            raise ValueError(f"soft rule multiplier must be a finite number >= 0, got {factor!r}")
+        return factor  # the product is clamped to [0.1, 1.0] by the caller
     return rule.multiplier if rule.multiplier is not None else DEFAULT_SOFT_MULTIPLIER
 
 
@@ -384,7 +421,7 @@ class ComputeStep:
                 try:
                     value = expr.evaluate(scope)
                 except EvaluationError as exc:
-                    formula_failed(state, cand, self._labels[name], exc.reason)
+                    formula_failed(state, cand, self._labels[name], exc)
                     value = None
                 # the common case (a finite float for "number") needs no conversion call
                 if (
@@ -506,7 +543,11 @@ def build_step(
     if node.type == "inventory":
         return InventoryStep(node.id, cfg)
     if node.type == "filter":
-        expr = compiler.compile(cfg.expression) if cfg.expression else None
+        try:
+            expr = compiler.compile(cfg.expression) if cfg.expression else None
+        except ExpressionError as exc:
+            issues.append(FlowIssue(f"{path}.config.expression", str(exc)))
+            expr = None
         return FilterStep(
             node.id, expr, cfg.require_channel_match, frozenset(cfg.exclude_categories)
         )
@@ -534,6 +575,11 @@ def build_step(
     raise AssertionError(f"unhandled node type {node.type}")
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 def _build_qualify(
     node: Any, path: str, compiler: ExpressionCompiler, registry: Registry, issues: list[FlowIssue]
 ) -> QualifyStep:
@@ -553,7 +599,11 @@ def _build_qualify(
             if rule_type.requires is not None:
                 compiler.referenced.update(rule_type.requires(rule.config))
         except Exception as exc:
-            issues.append(FlowIssue(f"{path}.config.rules[{index}].config", str(exc)))
+            where = f"{path}.config.rules[{index}].config"
+            if isinstance(exc, ExpressionError):  # point at the field holding the formula
+                field = next((k for k, v in rule.config if v == exc.source), None)
+                where = f"{where}.{_camel(field)}" if field else where
+            issues.append(FlowIssue(where, str(exc)))
             continue
         memo_key = None
         if rule_type.per_customer is not None and rule_type.per_customer(value):
