@@ -7,6 +7,7 @@ default ``sqlite:///nextbest.db``).
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,10 +16,9 @@ from typing import Any
 import click
 
 from nextbest.store import DATABASE_URL_ENV, Store, StoreError, open_store
-from nextbest_clv.backtest_plot import plot_backtest
 from nextbest_clv.backtest_runs import compare_models, run_backtest
 from nextbest_clv.batch_compute import compute_records, result_json
-from nextbest_clv.errors import ClvError
+from nextbest_clv.errors import AsOfBeforeLastInteractionError, ClvError
 from nextbest_clv.estimators import TRANSACTION_MODELS
 from nextbest_clv.fitting import FITTABLE_MODELS, fit_tenant_model
 from nextbest_clv.model_records import ModelBatchResult
@@ -79,13 +79,16 @@ def _service(database: str | None) -> Iterator[ClvService]:
 
 
 def progress_bar(label: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
-    """A ``progress(done, total)`` callback drawing a click progress bar, and a closer."""
+    """A ``progress(done, total)`` callback drawing a click progress bar on stderr (stdout
+    stays clean for ``--json``), and a closer."""
     state: dict[str, Any] = {"bar": None, "done": 0}
 
     def progress(done: int, total: int) -> None:
         bar = state["bar"]
         if bar is None:
-            bar = state["bar"] = click.progressbar(length=max(total, 1), label=label, width=30)
+            bar = state["bar"] = click.progressbar(
+                length=max(total, 1), label=label, width=30, file=sys.stderr
+            )
             bar.__enter__()
         bar.update(done - state["done"])
         state["done"] = done
@@ -158,10 +161,14 @@ def compute_command(
 def show_command(
     customer: str, tenant: str, as_of: str | None, database: str | None, as_json: bool
 ) -> None:
-    """Show a customer's CLV record (stored, else computed and stored)."""
+    """Show a customer's CLV record as of --as-of (default now): the stored record while it
+    is current for that time, else computed."""
     when = parse_as_of(as_of)
     with _service(database) as service:
-        record = service.get(tenant, customer, as_of=when)
+        try:
+            record = service.get(tenant, customer, as_of=when)
+        except AsOfBeforeLastInteractionError as exc:
+            raise click.BadParameter(str(exc), param_hint="--as-of") from None
     if as_json:
         click.echo(json.dumps(record, indent=2))
         return
@@ -312,6 +319,23 @@ def _print_report(run: dict[str, Any]) -> None:
         )
 
 
+def _plotter() -> Callable[[dict[str, Any], str], Any]:
+    """The back-test plot writer. matplotlib is an optional extra (``nextbest[plot]``),
+    imported only when --plot is given, so the rest of ``nextbest clv`` works without it.
+
+    Raises:
+        click.UsageError: matplotlib is not installed.
+    """
+    try:
+        from nextbest_clv.backtest_plot import plot_backtest
+    except ImportError as exc:
+        raise click.UsageError(
+            f"--plot needs matplotlib, which is not installed ({exc}): install it with "
+            "pip install 'nextbest[plot]', or run the back-test without --plot"
+        ) from None
+    return plot_backtest
+
+
 @clv_group.command("backtest")
 @_tenant
 @click.option(
@@ -348,6 +372,7 @@ def backtest_command(
     """Fit MODEL on the calibration period, predict the holdout, report and store the result."""
     cal = _day(calibration_end, "--calibration-end")
     end = _day(holdout_end, "--holdout-end")
+    plot = None if plot_file is None else _plotter()  # before the (long) back-test runs
     with _service(database) as service:
         service.require_tenant(tenant)
         run = run_backtest(
@@ -359,8 +384,8 @@ def backtest_command(
             holdout_end=end,
             penalizer=penalizer,
         )
-        if plot_file is not None:
-            plot_backtest(run, plot_file)
+        if plot is not None and plot_file is not None:
+            plot(run, plot_file)
     if as_json:
         click.echo(json.dumps(run, indent=2))
     else:

@@ -2,7 +2,8 @@
 
 The host resolves a provider only when the flow references one of its names, so a flow that
 does not mention CLV never computes a record. A customer without interactions (or a host
-without a store) resolves every name to None.
+without a store) resolves every name to None. A request with an explicit ``asOf`` reads the
+record as of that time; without one, as of now (see ``nextbest_clv.service``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ def _resolve(ctx: ContextRequest) -> Mapping[str, Any]:
     if service is None:
         return {}
     try:
-        record = service.get(ctx.tenant_id, ctx.request.customer_id, as_of=to_epoch(ctx.as_of))
+        # Only an explicit request asOf is one; the engine's default (now) reads "now", which
+        # may be served from a recent stored record.
+        as_of = None if ctx.request.as_of is None else to_epoch(ctx.as_of)
+        record = service.get(ctx.tenant_id, ctx.request.customer_id, as_of=as_of)
     except NoInteractionsError:
         return {}
     record = {"model": "rfm", **record}

@@ -38,6 +38,12 @@ class ClvInputError(ClvError, ValueError):
     code = "clv_invalid_input"
 
 
+class AsOfBeforeLastInteractionError(ClvInputError):
+    """A record was asked for as of a time before the customer's last interaction (records come
+    from all-time summaries, which cannot be cut at an earlier time). Same API code as
+    :class:`ClvInputError` (HTTP 400); the CLI reports it as a usage error of --as-of."""
+
+
 class NoStoreError(ClvError, RuntimeError):
     """The host has no store attached, so there are no interactions to compute CLV from."""
 

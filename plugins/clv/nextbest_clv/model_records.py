@@ -5,9 +5,15 @@ the fields of :mod:`nextbest_clv.probabilistic` (``probabilityAlive``,
 ``expectedPurchases90d``, ``expectedRevenue12m``, ``clv``, ``model``) and its
 ``churnProbability`` becomes the model's 1 - P(alive in 90 days). They are stored as plugin
 documents in :data:`MODEL_RECORDS_NAMESPACE` (key: customer id), each marked with the fit it
-came from (``<model>/v<version>``), a fingerprint of the model settings and the customer's
-summary (interaction count, last interaction time); a stored document is used only while all
-three still match, otherwise the customer's fields are computed again from their interactions.
+came from (``<model>/v<version>``), a fingerprint of the model settings, the customer's
+summary (interaction count, last interaction time) and the asOf it was computed for
+(``computedAt``). A stored document is used only while the fit, settings and summary still
+match and its asOf fits the read, with the same rule as the RFM record
+(:func:`nextbest_clv.records.is_current`): exactly the requested asOf, or for a read "as of
+now" at most ``recordMaxAgeSeconds`` old; otherwise the customer's fields are computed again
+from their interactions (and stored, except for an explicit asOf when the stored document
+still matches the summary: a historic read does not replace the current fields). A batch as of
+a time stores fields only for customers whose last interaction is at or before it.
 
 A customer without a transaction (or, for ``sbg``, without a subscription) has the model
 fields set to null and keeps the RFM ``churnProbability``.
@@ -31,7 +37,7 @@ from nextbest_clv.estimators import SpendModel, transaction_model_from_params
 from nextbest_clv.fitting import require_fit
 from nextbest_clv.models import DataError, ShiftedBetaGeometricModel, summarize_transactions
 from nextbest_clv.probabilistic import ModelFields, subscription_fields, transaction_fields
-from nextbest_clv.records import MODEL_FIELDS, epoch_us, iso_time
+from nextbest_clv.records import MODEL_FIELDS, epoch_us, is_current, iso_time, matches_basis
 from nextbest_clv.settings import ClvSettings
 from nextbest_clv.tenant_data import (
     Subscriptions,
@@ -146,12 +152,27 @@ class ModelRecords:
             return None
         fit = self.fit(tenant_id, settings.model)
         last_at = to_epoch(summary.last_at)
-        basis = [summary.interactions, epoch_us(last_at)]
-        mark = {"fit": _fit_id(fit), "settings": _fingerprint(settings), "basis": basis}
+        fp = _fingerprint(settings)
+        if as_of is None:
+            when, max_age = max(self.clock(), last_at), settings.record_max_age_seconds
+        else:
+            when, max_age = as_of, None
         stored = self.store.get_document(MODEL_RECORDS_NAMESPACE, tenant_id, customer_id)
-        if isinstance(stored, dict) and all(stored.get(k) == v for k, v in mark.items()):
+        ours = isinstance(stored, dict) and stored.get("fit") == _fit_id(fit)
+        if ours and is_current(
+            stored, summary.interactions, last_at, fp, as_of=when, max_age=max_age
+        ):
             return _public(stored)
-        when = max(self.clock(), last_at) if as_of is None else as_of
+        keep = (
+            as_of is None
+            or not ours
+            or not matches_basis(stored, summary.interactions, last_at, fp)  # type: ignore[arg-type]
+        )
+        mark = {
+            "fit": _fit_id(fit),
+            "settings": fp,
+            "basis": [summary.interactions, epoch_us(last_at)],
+        }
         if settings.model == "sbg":
             subs = customer_subscription(
                 self.store,
@@ -173,7 +194,8 @@ class ModelRecords:
             fields.record(0, settings.model) if fields is not None and ids.size else {}
         )
         doc = {**_null_fields(settings.model), **doc, "computedAt": iso_time(when), **mark}
-        self.store.put_documents(MODEL_RECORDS_NAMESPACE, tenant_id, {customer_id: doc})
+        if keep:
+            self.store.put_documents(MODEL_RECORDS_NAMESPACE, tenant_id, {customer_id: doc})
         return _public(doc)
 
     # -- batch --------------------------------------------------------------------------------
@@ -181,7 +203,9 @@ class ModelRecords:
         self, tenant_id: str, settings: ClvSettings, as_of: float | None = None
     ) -> ModelBatchResult:
         """Compute and store the model fields of every customer of the tenant as of ``as_of``
-        (default now) in one transaction (replacing the namespace's documents).
+        (default now) in one transaction (replacing the namespace's documents). Customers whose
+        last interaction is after ``as_of`` get no document (their summary cannot be cut at
+        ``as_of``; a later read computes their fields).
 
         Raises:
             ModelNotFittedError: the tenant's model was never fitted.
@@ -214,7 +238,10 @@ class ModelRecords:
         last_us = np.rint(cols.last_at * 1e6).astype(np.int64).tolist()
         interactions = cols.interactions.tolist()
         documents: dict[str, dict[str, Any]] = {}
+        last_at = cols.last_at.tolist()
         for row, cid in enumerate(cols.customer_ids.tolist()):
+            if last_at[row] > when:
+                continue
             i = position.get(str(cid))
             values = (
                 fields.record(i, settings.model)

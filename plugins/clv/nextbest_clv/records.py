@@ -18,9 +18,11 @@ __all__ = [
     "RECORD_FIELDS",
     "BatchDocuments",
     "Source",
+    "computed_as_of",
     "epoch_us",
     "is_current",
     "iso_time",
+    "matches_basis",
     "public_record",
     "record_document",
     "served_record",
@@ -80,8 +82,9 @@ def record_document(
     }
 
 
-def is_current(document: Mapping[str, Any], interactions: int, last_at: float, fp: str) -> bool:
-    """Whether a stored document was computed from this summary with these settings."""
+def matches_basis(document: Mapping[str, Any], interactions: int, last_at: float, fp: str) -> bool:
+    """Whether a stored document was computed from this summary (interaction count and last
+    interaction time) with settings of fingerprint ``fp``, whatever its asOf."""
     basis = document.get(_BASIS)
     return (
         document.get(_SETTINGS) == fp
@@ -90,6 +93,49 @@ def is_current(document: Mapping[str, Any], interactions: int, last_at: float, f
         and basis[0] == interactions
         and basis[1] == epoch_us(last_at)
     )
+
+
+def computed_as_of(document: Mapping[str, Any]) -> float | None:
+    """The asOf a stored document was computed for (its ``computedAt``), epoch seconds; None
+    when missing or not an ISO time."""
+    text = document.get("computedAt")
+    if not isinstance(text, str):
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def is_current(
+    document: Mapping[str, Any],
+    interactions: int,
+    last_at: float,
+    fp: str,
+    *,
+    as_of: float,
+    max_age: float | None = None,
+) -> bool:
+    """Whether a stored document answers a read as of ``as_of``.
+
+    It must match the summary and settings (:func:`matches_basis`) and its asOf must fit the
+    read: for an explicit asOf (``max_age`` None) exactly ``as_of`` (to the microsecond); for a
+    read "as of now" (``as_of`` is now, ``max_age`` the tenant's ``recordMaxAgeSeconds``) at
+    most ``max_age`` seconds before ``as_of`` and not after it, so a stored record ages out and
+    recency keeps counting for a customer who stops buying.
+    """
+    if not matches_basis(document, interactions, last_at, fp):
+        return False
+    computed = computed_as_of(document)
+    if computed is None:
+        return False
+    if max_age is None:
+        return epoch_us(computed) == epoch_us(as_of)
+    age = as_of - computed
+    return 0.0 <= age < max_age
 
 
 def public_record(document: Mapping[str, Any], source: Source) -> dict[str, Any]:
