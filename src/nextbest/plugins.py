@@ -3,9 +3,10 @@
 Built-in features are plugins too, registered through the same entry-point path as third-party
 ones (see pyproject.toml). Environment variables:
 
-- ``NEXTBEST_PLUGINS=a,b``: load only these entry points (an empty string loads none, not even
-  built-ins; useful for tests).
-- ``NEXTBEST_DISABLE_PLUGINS=a,b``: never load these.
+- ``NEXTBEST_PLUGINS=a,b``: of the installed (external) plugins, load only these; an empty
+  string loads none. The host's own built-in plugin (entry points whose module is part of the
+  ``nextbest`` package) loads either way.
+- ``NEXTBEST_DISABLE_PLUGINS=a,b``: never load these, built-in ones included.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def make_plugin_manager(
         allow = _env_list("NEXTBEST_PLUGINS")
         block = _env_list("NEXTBEST_DISABLE_PLUGINS") or set()
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if (allow is not None and ep.name not in allow) or ep.name in block:
+            external = not is_builtin_entry_point(ep)
+            if (external and allow is not None and ep.name not in allow) or ep.name in block:
                 continue
             if pm.get_plugin(ep.name) is not None:
                 continue
@@ -70,6 +72,11 @@ def make_plugin_manager(
         register_plugin(pm, obj)
     check_hooks(pm)
     return pm
+
+
+def is_builtin_entry_point(ep: metadata.EntryPoint) -> bool:
+    """Whether an entry point is the host's own (its module lives in the ``nextbest`` package)."""
+    return ep.value.split(":")[0].startswith(f"{__package__}.")
 
 
 def register_plugin(

@@ -27,8 +27,21 @@ def test_allow_list_unset_loads_the_builtin_entry_point(monkeypatch: pytest.Monk
     assert "builtin" in plugin_names(Host())
 
 
-def test_empty_allow_list_loads_no_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_empty_allow_list_loads_no_external_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEXTBEST_PLUGINS", "")
+    h = Host()
+    assert plugin_names(h) == ["builtin"]  # the host's own plugin is not external
+    assert "segment_required" in h.registry.rule_types
+
+
+def test_allow_list_does_not_need_to_name_the_builtin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEXTBEST_PLUGINS", "some-other-plugin")
+    assert plugin_names(Host()) == ["builtin"]
+
+
+def test_without_the_builtin_no_rule_types_exist(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEXTBEST_PLUGINS", "")
+    monkeypatch.setenv("NEXTBEST_DISABLE_PLUGINS", "builtin")
     h = Host()
     assert plugin_names(h) == []
     assert h.registry.rule_types == {}
@@ -41,6 +54,7 @@ def test_empty_allow_list_loads_no_entry_points(monkeypatch: pytest.MonkeyPatch)
 
 def test_explicit_plugins_load_with_an_empty_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEXTBEST_PLUGINS", "")
+    monkeypatch.setenv("NEXTBEST_DISABLE_PLUGINS", "builtin")
     h = Host(plugins=[CountingPlugin()])
     assert plugin_names(h) == ["CountingPlugin"]
     assert set(h.registry.rule_types) == {"counting"}

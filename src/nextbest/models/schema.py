@@ -60,7 +60,7 @@ def _optional_fields(registry: Registry) -> dict[str, Any]:
 def _no_rule_types(value: str) -> str:
     raise ValueError(
         f"unknown rule type {value!r}: no rule types are registered "
-        "(is the builtin plugin disabled by NEXTBEST_PLUGINS or NEXTBEST_DISABLE_PLUGINS?)"
+        "(is the builtin plugin disabled by NEXTBEST_DISABLE_PLUGINS?)"
     )
 
 
@@ -74,7 +74,7 @@ def _rule_union(registry: Registry) -> Any:
             "config": (rule_type.config_model, Field(default={}, validate_default=True)),
         }
         models.append(_model(f"Rule_{name}", Rule, fields))
-    if not models:  # e.g. NEXTBEST_PLUGINS="" leaves no rule types: every rule is an error
+    if not models:  # e.g. the builtin plugin disabled: every rule is an error
         checked: Any = Annotated[str, AfterValidator(_no_rule_types)]
         return _model("NoRuleTypes", Rule, {"rule_type": (checked, Field(alias="ruleType"))})
     if len(models) == 1:
