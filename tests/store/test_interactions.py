@@ -301,10 +301,13 @@ def test_bulk_matches_single_records_and_is_idempotent(store: Store) -> None:
 
 
 def test_bulk_needs_resolved_offers(store: Store) -> None:
-    with pytest.raises(InvalidInputError, match="offer_id"):
-        store.record_interactions_bulk(
-            "acme", [ev("k", offer_id=None, recommendation_id="r", rank=1)]
-        )
+    result = store.record_interactions_bulk(
+        "acme", [ev("k", offer_id=None, recommendation_id="r", rank=1)]
+    )
+    assert (result.inserted, result.chunks) == (0, 0)
+    [rejection] = result.rejected
+    assert rejection.index == 0 and "offer_id" in rejection.reason
+    assert store.get_interaction("acme", "k") is None
 
 
 def test_summary_and_interaction_columns(store: Store) -> None:

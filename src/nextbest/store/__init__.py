@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 
 from nextbest.store.base import (
+    MAX_ID_LENGTH,
     ActivitySummary,
     ApiKey,
+    BulkRejection,
     BulkResult,
     CustomerSummary,
     DailySummary,
@@ -30,6 +32,7 @@ from nextbest.store.base import (
     SummaryColumns,
     Tenant,
     from_epoch,
+    id_problem,
     to_epoch,
 )
 from nextbest.store.errors import (
@@ -87,9 +90,11 @@ __all__ = [
     "BUILTIN_OUTCOME_TYPES",
     "DATABASE_URL_ENV",
     "DEFAULT_DATABASE_URL",
+    "MAX_ID_LENGTH",
     "ROLES",
     "ActivitySummary",
     "ApiKey",
+    "BulkRejection",
     "BulkResult",
     "ConflictError",
     "CustomerSummary",
@@ -125,6 +130,7 @@ __all__ = [
     "UnknownRankError",
     "UnknownRecommendationError",
     "from_epoch",
+    "id_problem",
     "open_store",
     "to_epoch",
 ]

@@ -9,6 +9,7 @@ validate their content (the engine does, before calling the store). Times are ti
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -24,6 +25,12 @@ from nextbest.store.outcomes import Classification, OutcomeKind, OutcomeType
 
 T = TypeVar("T")
 JSONDict = dict[str, Any]
+
+#: The longest id (customer, offer, channel, idempotency key, document key, ...) a store takes.
+MAX_ID_LENGTH = 256
+# Unicode category Cc: C0 controls, DEL and C1 controls. PostgreSQL text cannot hold NUL at
+# all; the others are refused on every store so ids mean the same everywhere.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def to_epoch(value: datetime) -> float:
@@ -165,12 +172,22 @@ class RecordResult:
 
 
 @dataclass(frozen=True, slots=True)
+class BulkRejection:
+    """An interaction a bulk record refused: its 0-based position in the input, and why."""
+
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class BulkResult:
-    """Counts of a bulk record: rows inserted, rows skipped as already recorded, transactions."""
+    """Counts of a bulk record: rows inserted, rows skipped as already recorded, transactions,
+    and the rows refused as invalid (nothing of them was written)."""
 
     inserted: int
     duplicates: int
     chunks: int
+    rejected: tuple[BulkRejection, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,6 +272,29 @@ class Migration:
     version: int
     name: str
     sql: str = field(repr=False)
+
+
+def id_problem(value: object) -> str | None:
+    """Why ``value`` cannot be an id, or None when it can.
+
+    Ids (customer, offer, channel, placement, idempotency key, recommendation id, flow key,
+    document key) are non-empty strings of at most :data:`MAX_ID_LENGTH` characters without
+    control characters (U+0000-U+001F, U+007F-U+009F). The store and the ingest row parser
+    apply this same rule.
+    """
+    if not isinstance(value, str):
+        return f"must be a string, not {type(value).__name__}"
+    if not value:
+        return "must not be empty"
+    if len(value) > MAX_ID_LENGTH:
+        return f"must be at most {MAX_ID_LENGTH} characters long (it has {len(value)})"
+    found = _CONTROL_CHARACTER.search(value)
+    if found is not None:
+        return (
+            f"must not contain control characters (U+{ord(found.group()):04X} at position "
+            f"{found.start() + 1})"
+        )
+    return None
 
 
 def check_value(value: float | None) -> float:
@@ -470,7 +510,12 @@ class Store(Protocol):
         self, tenant_id: str, interactions: Iterable[InteractionIn], chunk_size: int = 50_000
     ) -> BulkResult:
         """Record many outcomes, one transaction per chunk (each chunk all-or-nothing), with the
-        same idempotency and summaries as :meth:`record_interaction`."""
+        same idempotency and summaries as :meth:`record_interaction`.
+
+        Every row is validated before its chunk is written. A row that is invalid (bad id,
+        value or context, unknown outcome, an unresolved ``recommendation_id``) is not written
+        and is listed in ``BulkResult.rejected`` with its position and reason; the valid rows
+        around it are stored. TenantNotFoundError for an unknown tenant (nothing written)."""
         ...
 
     def get_interaction(self, tenant_id: str, idempotency_key: str) -> Interaction | None:

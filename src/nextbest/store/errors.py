@@ -60,4 +60,12 @@ class RecommendationExistsError(ConflictError):
 
 
 class InvalidInputError(StoreError, ValueError):
-    """An argument is malformed: bad id, role, classification, value, cursor or document."""
+    """An argument is malformed: bad id, role, classification, value, cursor or document.
+
+    ``field`` names the argument at fault when one can be named (``"customer id"``,
+    ``"context"``, ...), so callers such as the HTTP API can point at the input to fix.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

@@ -27,7 +27,10 @@ import numpy as np
 from nextbest.store import keys as keyring
 from nextbest.store import summaries
 from nextbest.store.base import (
+    _CONTROL_CHARACTER,
+    MAX_ID_LENGTH,
     ApiKey,
+    BulkRejection,
     BulkResult,
     CustomerSummary,
     DailySummary,
@@ -47,6 +50,7 @@ from nextbest.store.base import (
     Tenant,
     check_value,
     from_epoch,
+    id_problem,
     to_epoch,
 )
 from nextbest.store.errors import (
@@ -67,7 +71,7 @@ R = TypeVar("R")
 
 _TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(sqlite|postgres)\.sql$")
-_MAX_ID = 256
+_MAX_ID = MAX_ID_LENGTH
 _MAX_PAGE = 1000
 _IN_BATCH = 500
 # From this many new events on, summaries are aggregated with numpy instead of a Python fold.
@@ -135,9 +139,46 @@ def dumps(document: Any) -> str:
 
 
 def _check_id(what: str, value: object) -> str:
-    if not isinstance(value, str) or not value or len(value) > _MAX_ID:
-        raise InvalidInputError(f"{what} must be a non-empty string of at most {_MAX_ID} chars")
-    return value
+    """``value`` when it is a valid id (see :func:`id_problem`), else InvalidInputError."""
+    problem = id_problem(value)
+    if problem is not None:
+        raise InvalidInputError(f"{what} {problem}", field=what)
+    return value  # type: ignore[return-value]  # id_problem checked it is a str
+
+
+def _check_optional_id(what: str, value: object) -> None:
+    if value is not None:
+        _check_id(what, value)
+
+
+def _check_ids(what: str, values: Sequence[object]) -> None:
+    """Check many ids at once: C-level passes over the list, the slow path names the bad one."""
+    if values and (
+        set(map(type, values)) != {str}
+        or min(map(len, values)) < 1  # type: ignore[arg-type]
+        or max(map(len, values)) > _MAX_ID  # type: ignore[arg-type]
+        or _CONTROL_CHARACTER.search("".join(values))  # type: ignore[arg-type]
+    ):
+        for value in values:
+            _check_id(what, value)
+
+
+def _json_text(what: str, document: Any, field: str | None = None) -> str:
+    """A document as compact JSON text; InvalidInputError naming it if it is not JSON.
+
+    Documents are stored as TEXT on both stores and ``dumps`` escapes control characters, so a
+    NUL inside a string value is kept as the ASCII escape ``\\u0000`` and round-trips.
+    """
+    try:
+        return dumps(document)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"{what} is not JSON-serialisable: {exc}", field=field or what
+        ) from exc
+
+
+def _valid_tenant_id(tenant_id: object) -> bool:
+    return isinstance(tenant_id, str) and _TENANT_RE.match(tenant_id) is not None
 
 
 def _limit(limit: int) -> int:
@@ -327,7 +368,8 @@ class SqlStore(ABC):
     # -- helpers ----------------------------------------------------------------------------
     def _require_tenant(self, cur: Cursor, tenant_id: str) -> None:
         if (
-            cur.execute("SELECT 1 FROM tenants WHERE tenant_id = ?", (tenant_id,)).fetchone()
+            not _valid_tenant_id(tenant_id)
+            or cur.execute("SELECT 1 FROM tenants WHERE tenant_id = ?", (tenant_id,)).fetchone()
             is None
         ):
             raise TenantNotFoundError(
@@ -354,13 +396,14 @@ class SqlStore(ABC):
                 "starting with a letter or digit"
             )
         settings_doc = dict(settings or {})
+        settings_text = _json_text("tenant settings", settings_doc)
         now = self.clock()
         try:
             with self._transaction() as cur:
                 cur.execute(
                     "INSERT INTO tenants (tenant_id, name, settings, created_at) "
                     "VALUES (?, ?, ?, ?)",
-                    (tenant_id, name, dumps(settings_doc), now),
+                    (tenant_id, name, settings_text, now),
                 )
         except Exception as exc:
             if self._is_integrity_error(exc):
@@ -369,6 +412,8 @@ class SqlStore(ABC):
         return Tenant(tenant_id, name, settings_doc, from_epoch(now))
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
+        if not _valid_tenant_id(tenant_id):
+            return None  # no tenant can have this id (and PostgreSQL could not look it up)
         with self._read() as cur:
             row = cur.execute(
                 "SELECT tenant_id, name, settings, created_at FROM tenants WHERE tenant_id = ?",
@@ -386,6 +431,8 @@ class SqlStore(ABC):
         return [Tenant(r[0], r[1], json.loads(r[2]), from_epoch(r[3])) for r in rows]
 
     def update_tenant_settings(self, tenant_id: str, changes: Mapping[str, Any]) -> JSONDict:
+        if not _valid_tenant_id(tenant_id):
+            raise TenantNotFoundError(f"tenant {tenant_id!r} does not exist")
         with self._transaction() as cur:
             row = cur.execute(
                 "SELECT settings FROM tenants WHERE tenant_id = ?", (tenant_id,)
@@ -398,9 +445,8 @@ class SqlStore(ABC):
                     settings.pop(key, None)
                 else:
                     settings[key] = value
-            cur.execute(
-                "UPDATE tenants SET settings = ? WHERE tenant_id = ?", (dumps(settings), tenant_id)
-            )
+            text = _json_text("tenant settings", settings)
+            cur.execute("UPDATE tenants SET settings = ? WHERE tenant_id = ?", (text, tenant_id))
         return settings
 
     def set_default_flow(self, tenant_id: str, flow_key: str | None) -> None:
@@ -465,6 +511,7 @@ class SqlStore(ABC):
         ]
 
     def revoke_api_key(self, tenant_id: str, key_id: str) -> bool:
+        _check_id("key id", key_id)
         with self._transaction() as cur:
             cur.execute(
                 "UPDATE api_keys SET revoked_at = ? "
@@ -478,10 +525,7 @@ class SqlStore(ABC):
         if not isinstance(offer, Mapping):
             raise InvalidInputError("an offer must be a JSON object")
         offer_id = _check_id('offer["id"]', offer.get("id"))
-        try:
-            document = dumps(dict(offer))
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"offer {offer_id!r} is not JSON-serialisable: {exc}") from exc
+        document = _json_text(f"offer {offer_id!r}", dict(offer), "offer")
         now = self.clock()
         with self._transaction() as cur:
             self._require_tenant(cur, tenant_id)
@@ -497,6 +541,7 @@ class SqlStore(ABC):
         return existed is None
 
     def get_offer(self, tenant_id: str, offer_id: str) -> JSONDict | None:
+        _check_id("offer id", offer_id)
         with self._read() as cur:
             row = cur.execute(
                 "SELECT document FROM offers WHERE tenant_id = ? AND offer_id = ?",
@@ -520,6 +565,7 @@ class SqlStore(ABC):
         return Page([json.loads(r[1]) for r in rows], encode_cursor(rows[-1][0]) if more else None)
 
     def delete_offer(self, tenant_id: str, offer_id: str) -> bool:
+        _check_id("offer id", offer_id)
         with self._transaction() as cur:
             cur.execute(
                 "DELETE FROM offers WHERE tenant_id = ? AND offer_id = ?", (tenant_id, offer_id)
@@ -529,10 +575,7 @@ class SqlStore(ABC):
     # -- flows ------------------------------------------------------------------------------
     def save_flow(self, tenant_id: str, key: str, document: Mapping[str, Any]) -> int:
         _check_id("flow key", key)
-        try:
-            text = dumps(dict(document))
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"flow {key!r} is not JSON-serialisable: {exc}") from exc
+        text = _json_text(f"flow {key!r}", dict(document), "flow")
 
         def save() -> int:
             with self._transaction() as cur:
@@ -569,6 +612,7 @@ class SqlStore(ABC):
         version: int | None = None,
         published_only: bool = False,
     ) -> FlowVersion | None:
+        _check_id("flow key", key)
         sql = (
             "SELECT flow_key, version, document, created_at, published, published_at FROM flows "
             "WHERE tenant_id = ? AND flow_key = ?"
@@ -585,6 +629,8 @@ class SqlStore(ABC):
         return None if row is None else self._flow(row)
 
     def publish_flow(self, tenant_id: str, key: str, version: int) -> FlowVersion:
+        _check_id("flow key", key)
+
         def publish() -> None:
             with self._transaction() as cur:
                 found = cur.execute(
@@ -672,10 +718,13 @@ class SqlStore(ABC):
         builtin = BUILTIN_OUTCOME_TYPES.get(name)
         if builtin is not None:
             return builtin
-        row = cur.execute(
-            "SELECT name, classification, kind FROM outcome_types WHERE tenant_id = ? AND name = ?",
-            (tenant_id, name),
-        ).fetchone()
+        row = None
+        if id_problem(name) is None:  # a name no type can have is not looked up
+            row = cur.execute(
+                "SELECT name, classification, kind FROM outcome_types "
+                "WHERE tenant_id = ? AND name = ?",
+                (tenant_id, name),
+            ).fetchone()
         if row is None:
             raise UnknownOutcomeError(
                 f"unknown outcome {name!r}: use a built-in ({', '.join(BUILTIN_OUTCOME_TYPES)}) "
@@ -703,6 +752,8 @@ class SqlStore(ABC):
     ) -> Recommendation:
         _check_id("recommendation id", recommendation_id)
         _check_id("customer id", customer_id)
+        _check_optional_id("channel", channel)
+        _check_optional_id("placement", placement)
         parsed = [i if isinstance(i, RecommendationItem) else RecommendationItem(*i) for i in items]
         ranks = [i.rank for i in parsed]
         if len(set(ranks)) != len(ranks) or any(r < 1 for r in ranks):
@@ -754,6 +805,7 @@ class SqlStore(ABC):
         )
 
     def get_recommendation(self, tenant_id: str, recommendation_id: str) -> Recommendation | None:
+        _check_id("recommendation id", recommendation_id)
         with self._read() as cur:
             row = cur.execute(
                 "SELECT customer_id, channel, placement, flow_key, flow_version, created_at "
@@ -806,6 +858,7 @@ class SqlStore(ABC):
         return str(row[0])
 
     def resolve_recommendation(self, tenant_id: str, recommendation_id: str, rank: int) -> str:
+        _check_id("recommendation id", recommendation_id)
         with self._read() as cur:
             return self._resolve(cur, tenant_id, recommendation_id, rank)
 
@@ -835,14 +888,14 @@ class SqlStore(ABC):
         """Validate an interaction and return its row in INTERACTION_COLUMNS order."""
         _check_id("customer id", item.customer_id)
         _check_id("idempotency key", item.idempotency_key)
-        if item.offer_id is not None:
-            _check_id("offer id", item.offer_id)
+        _check_optional_id("offer id", item.offer_id)
+        _check_optional_id("channel", item.channel)
+        _check_optional_id("recommendation id", item.recommendation_id)
         if (item.recommendation_id is None) != (item.rank is None):
-            raise InvalidInputError("recommendation_id and rank must be given together")
-        try:
-            context = None if item.context is None else dumps(item.context)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"context is not JSON-serialisable: {exc}") from exc
+            raise InvalidInputError(
+                "recommendation_id and rank must be given together", field="recommendation id"
+            )
+        context = None if item.context is None else _json_text("context", item.context)
         occurred = now if item.occurred_at is None else to_epoch(item.occurred_at)
         return (
             tenant_id,
@@ -914,30 +967,55 @@ class SqlStore(ABC):
             raise InvalidInputError("chunk_size must be >= 1")
         with self._read() as cur:
             self._require_tenant(cur, tenant_id)
-        outcomes: dict[str, OutcomeType] = {}
+        # An outcome name maps to its type, or to the reason it is unknown.
+        outcomes: dict[str, OutcomeType | str] = {}
+        rejected: list[BulkRejection] = []
         inserted = duplicates = chunks = 0
+        position = 0
         for chunk in _batched(interactions, chunk_size):
             now = self.clock()
             rows = []
-            for item in chunk:
-                outcome = outcomes.get(item.outcome)
-                if outcome is None:
-                    outcome = outcomes[item.outcome] = self.resolve_outcome_type(
-                        tenant_id, item.outcome
-                    )
-                if item.recommendation_id is not None and item.offer_id is None:
-                    raise InvalidInputError(
-                        "bulk recording needs offer_id; resolve recommendation ranks first"
-                    )
-                rows.append(self._prepare(tenant_id, item, outcome, now))
-            with self._transaction() as cur:
-                new = self._store_chunk(cur, tenant_id, rows)
-            inserted += new
-            duplicates += len(rows) - new
-            chunks += 1
-        return BulkResult(inserted, duplicates, chunks)
+            # Every row is validated before the chunk is written: a bad row is set aside with
+            # its reason instead of failing the chunk's valid rows.
+            for index, item in enumerate(chunk, position):
+                try:
+                    rows.append(self._prepare_bulk(tenant_id, item, outcomes, now))
+                except InvalidInputError as exc:
+                    rejected.append(BulkRejection(index, str(exc)))
+            position += len(chunk)
+            if rows:
+                with self._transaction() as cur:
+                    new = self._store_chunk(cur, tenant_id, rows)
+                inserted += new
+                duplicates += len(rows) - new
+                chunks += 1
+        return BulkResult(inserted, duplicates, chunks, tuple(rejected))
+
+    def _prepare_bulk(
+        self,
+        tenant_id: str,
+        item: InteractionIn,
+        outcomes: dict[str, OutcomeType | str],
+        now: float,
+    ) -> tuple:
+        outcome = outcomes.get(item.outcome)
+        if outcome is None:
+            try:
+                outcome = self.resolve_outcome_type(tenant_id, item.outcome)
+            except UnknownOutcomeError as exc:
+                outcome = str(exc)
+            outcomes[item.outcome] = outcome
+        if isinstance(outcome, str):
+            raise InvalidInputError(outcome, field="outcome")
+        if item.recommendation_id is not None and item.offer_id is None:
+            raise InvalidInputError(
+                "bulk recording needs offer_id; resolve recommendation ranks first",
+                field="offer id",
+            )
+        return self._prepare(tenant_id, item, outcome, now)
 
     def get_interaction(self, tenant_id: str, idempotency_key: str) -> Interaction | None:
+        _check_id("idempotency key", idempotency_key)
         with self._read() as cur:
             row = cur.execute(
                 _SELECT_INTERACTION + " WHERE tenant_id = ? AND idempotency_key = ?",
@@ -951,6 +1029,7 @@ class SqlStore(ABC):
         sql = _SELECT_INTERACTION + " WHERE tenant_id = ?"
         params: list[Any] = [tenant_id]
         if customer_id is not None:
+            _check_id("customer id", customer_id)
             sql += " AND customer_id = ?"
             params.append(customer_id)
         with self._read() as cur:
@@ -974,6 +1053,7 @@ class SqlStore(ABC):
         }
 
     def get_customer_summary(self, tenant_id: str, customer_id: str) -> CustomerSummary | None:
+        _check_id("customer id", customer_id)
         with self._read() as cur:
             row = cur.execute(
                 f"SELECT {_SUMMARY_COLUMNS} FROM customer_summaries "
@@ -985,6 +1065,7 @@ class SqlStore(ABC):
         )
 
     def get_offer_summaries(self, tenant_id: str, customer_id: str) -> dict[str, OfferSummary]:
+        _check_id("customer id", customer_id)
         with self._read() as cur:
             rows = cur.execute(
                 f"SELECT {_SUMMARY_COLUMNS}, offer_id FROM customer_offer_summaries "
@@ -1003,6 +1084,7 @@ class SqlStore(ABC):
         start: date | None = None,
         end: date | None = None,
     ) -> list[DailySummary]:
+        _check_id("customer id", customer_id)
         with self._read() as cur:
             rows = cur.execute(
                 f"SELECT {_SUMMARY_COLUMNS}, day FROM customer_daily_summaries "
@@ -1137,12 +1219,7 @@ class SqlStore(ABC):
             nonlocal count
             for key, document in documents.items():
                 _check_id("document key", key)
-                try:
-                    text = dumps(document)
-                except (TypeError, ValueError) as exc:
-                    raise InvalidInputError(
-                        f"document {key!r} in {namespace!r} is not JSON-serialisable: {exc}"
-                    ) from exc
+                text = _json_text(f"document {key!r} in {namespace!r}", document, "document")
                 count += 1
                 yield (namespace, tenant_id, key, text, now)
 
@@ -1168,16 +1245,7 @@ class SqlStore(ABC):
         replace: bool = False,
     ) -> int:
         _check_id("namespace", namespace)
-        if len(keys) and (
-            set(map(type, keys)) != {str}
-            or min(map(len, keys)) < 1
-            or max(map(len, keys)) > _MAX_ID
-        ):
-            bad = next(k for k in keys if not isinstance(k, str) or not 0 < len(k) <= _MAX_ID)
-            raise InvalidInputError(
-                f"document key {bad!r} is invalid: keys must be non-empty strings of at most "
-                f"{_MAX_ID} chars"
-            )
+        _check_ids("document key", keys)
         distinct = set(keys)
         if len(distinct) != len(keys):
             raise InvalidInputError(
@@ -1210,6 +1278,7 @@ class SqlStore(ABC):
         return len(keys)
 
     def get_document(self, namespace: str, tenant_id: str, key: str) -> Any | None:
+        _check_id("document key", key)
         with self._read() as cur:
             row = cur.execute(
                 "SELECT document FROM documents WHERE namespace = ? AND tenant_id = ? "
@@ -1227,7 +1296,9 @@ class SqlStore(ABC):
             if keys is None:
                 batches: Iterable[list[str]] = [[]]
             else:
-                batches = _batched(dict.fromkeys(keys), _IN_BATCH)
+                wanted = list(dict.fromkeys(keys))
+                _check_ids("document key", wanted)
+                batches = _batched(wanted, _IN_BATCH)
             for batch in batches:
                 if keys is None:
                     rows = cur.execute(base + " ORDER BY doc_key", (namespace, tenant_id))
@@ -1249,7 +1320,9 @@ class SqlStore(ABC):
             if keys is None:
                 cur.execute(base, (namespace, tenant_id))
                 return cur.rowcount
-            for batch in _batched(dict.fromkeys(keys), _IN_BATCH):
+            wanted = list(dict.fromkeys(keys))
+            _check_ids("document key", wanted)
+            for batch in _batched(wanted, _IN_BATCH):
                 cur.execute(
                     base + f" AND doc_key IN ({', '.join('?' for _ in batch)})",
                     (namespace, tenant_id, *batch),
