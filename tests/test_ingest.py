@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import gzip
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from nextbest.ingest import IngestError, RowError, detect_format, ingest_file
+from nextbest import ingest as ingest_module
+from nextbest.ingest import IngestError, RowError, default_source, detect_format, ingest_file
 from nextbest.store import Store, TenantNotFoundError, open_store
 from nextbest.store.commands import register_store_commands
 
@@ -111,10 +114,37 @@ def test_reingesting_the_same_file_adds_nothing(store: Store, sample: Path, tmp_
     packed = tmp_path / "events.csv.gz"
     packed.write_bytes(gzip.compress(sample.read_bytes()))
     assert ingest_file(store, packed, "acme").stored == 0
-    # A changed file is a new file: identical rows get new keys (its content hash changed).
-    changed = tmp_path / "changed.csv"
-    changed.write_text(GOOD_AND_BAD + "c9,2024-02-01,1,conversion,o1\n", encoding="utf-8")
-    assert ingest_file(store, changed, "acme").stored == 4
+    # An edited file is the same source: only the added row is new.
+    sample.write_text(GOOD_AND_BAD + "c9,2024-02-01,1,conversion,o1\n", encoding="utf-8")
+    assert ingest_file(store, sample, "acme").stored == 1
+    # Another file name is another source (identical rows are new events) unless named alike.
+    copy = tmp_path / "copy.csv"
+    copy.write_text(sample.read_text(encoding="utf-8"), encoding="utf-8")
+    assert ingest_file(store, copy, "acme", source="events.csv").stored == 0
+    other = ingest_file(store, copy, "acme")
+    assert (other.source, other.stored) == ("copy.csv", 4)
+
+
+def test_fixing_rejected_rows_and_rerunning_adds_exactly_those_rows(
+    store: Store, sample: Path
+) -> None:
+    first = ingest_file(store, sample, "acme")
+    assert (first.stored, len(first.failed)) == (3, 7)
+    fixed = GOOD_AND_BAD.replace("c1,not-a-date,3", "c1,2024-01-06,3").replace(
+        "c3,2024-01-08,-4", "c3,2024-01-08,4"
+    )
+    sample.write_text(fixed, encoding="utf-8")
+    again = ingest_file(store, sample, "acme")
+    assert (again.stored, again.duplicates, len(again.failed)) == (2, 3, 5)
+    assert len(list(store.iter_interactions("acme"))) == 5
+    c1 = store.get_customer_summary("acme", "c1")
+    assert c1 is not None and (c1.conversions, c1.total_value) == (2, 13.5)
+    # Lines inserted above, rows reordered, numbers reformatted: still nothing new.
+    lines = fixed.splitlines()
+    reordered = [lines[0], "c7,2024-03-01,1,conversion,o1", *reversed(lines[1:])]
+    sample.write_text("\n".join(reordered).replace("10.50", "10.5") + "\n", encoding="utf-8")
+    third = ingest_file(store, sample, "acme")
+    assert (third.stored, third.duplicates) == (1, 5)
 
 
 def test_identical_rows_on_different_lines_are_distinct(store: Store, tmp_path: Path) -> None:
@@ -123,6 +153,72 @@ def test_identical_rows_on_different_lines_are_distinct(store: Store, tmp_path: 
     report = ingest_file(store, path, "acme")
     assert report.stored == 2
     assert store.get_customer_summary("acme", "c1").total_value == 10  # type: ignore[union-attr]
+    assert ingest_file(store, path, "acme").stored == 0
+    # A third identical purchase appended (anywhere) is one more event.
+    path.write_text(
+        "customer_id,timestamp,value\nc1,2024-01-01,5.0\nc2,2024-01-01,1\n" * 1
+        + "c1,2024-01-01,5\nc1,2024-01-01,5\n"
+    )
+    assert ingest_file(store, path, "acme").stored == 2  # c2 and the third c1
+    assert store.get_customer_summary("acme", "c1").total_value == 15  # type: ignore[union-attr]
+
+
+def test_default_source_and_option() -> None:
+    assert default_source("/data/exports/CDNOW_master.txt.gz") == "CDNOW_master.txt"
+    assert default_source("events.CSV.GZ") == "events.CSV"
+    assert default_source("events.csv") == "events.csv"
+
+
+def test_empty_source_is_refused(store: Store, sample: Path) -> None:
+    with pytest.raises(IngestError, match="--source"):
+        ingest_file(store, sample, "acme", source="  ")
+
+
+BAD_IDS = """customer_id,timestamp,value,offer_id,channel
+good1,2024-01-01,1,o1,web
+{long},2024-01-01,1,o1,web
+good2,2024-01-01,1,{long},web
+nul\x00id,2024-01-01,1,o1,web
+good3,2024-01-01,1,o1,we\x01b
+good4,2024-01-01,1,o1,
+good5,2024-01-01,1,,app
+""".format(long="x" * 257)
+
+
+def test_invalid_ids_are_rejected_with_their_line(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "ids.csv"
+    path.write_text(BAD_IDS, encoding="utf-8")
+    report = ingest_file(store, path, "acme", chunk_size=2)
+    assert report.failed == [
+        RowError(3, "customer id must be at most 256 characters long (it has 257)"),
+        RowError(4, "offer id must be at most 256 characters long (it has 257)"),
+        RowError(5, "customer id must not contain control characters (U+0000 at position 4)"),
+        RowError(6, "channel must not contain control characters (U+0001 at position 3)"),
+    ]
+    assert report.stored == 3
+    assert sorted(store.customer_summary_columns("acme").customer_ids) == [
+        "good1",
+        "good4",
+        "good5",
+    ]
+
+
+def test_rows_the_store_refuses_are_reported_with_their_line(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's bulk path keeps the chunk's valid rows when it refuses one; ingest reports
+    the refused row with its line (here the parser's id check is switched off to get there)."""
+    monkeypatch.setattr(ingest_module, "id_problem", lambda value: None)
+    path = tmp_path / "ids.csv"
+    path.write_text(BAD_IDS, encoding="utf-8")
+    report = ingest_file(store, path, "acme", chunk_size=100)
+    assert [(e.line, e.reason.split(" must ")[0]) for e in report.failed] == [
+        (3, "customer id"),
+        (4, "offer id"),
+        (5, "customer id"),
+        (6, "channel"),
+    ]
+    assert report.stored == 3
 
 
 def test_columns_by_name_and_position_and_custom_format(store: Store, tmp_path: Path) -> None:
@@ -302,3 +398,46 @@ def test_cdnow_sample_through_the_command(store: Store) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "rows read: 6919, stored: 6919" in result.output
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store with tenant ``acme`` on SQLite and on PostgreSQL (throwaway schema)."""
+    if request.param == "sqlite":
+        with open_store(f"sqlite:///{tmp_path / 'ingest.db'}", pepper=b"p") as store:
+            store.upgrade()
+            store.create_tenant("acme")
+            yield store
+        return
+    url = os.environ.get("NEXTBEST_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("NEXTBEST_TEST_POSTGRES_URL is not set: PostgreSQL ingest test skipped")
+    import psycopg
+
+    schema = f"nbingest_{uuid.uuid4().hex[:12]}"
+    try:
+        with open_store(url, schema=schema, pepper=b"p") as store:
+            store.upgrade()
+            store.create_tenant("acme")
+            yield store
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_control_characters_in_ids_are_rejected_rows_on_both_stores(
+    any_store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "ids.txt"
+    path.write_text(
+        "ok1 20240101 1 o1\na\x00b 20240101 1 o1\nok2 20240102 2 o\x00\nok3 20240103 3 o3\n",
+        encoding="utf-8",
+    )
+    options = {"header": False, "customer_col": 1, "timestamp_col": 2, "value_col": 3}
+    report = ingest_file(any_store, path, "acme", offer_col=4, timestamp_format="%Y%m%d", **options)
+    assert [(e.line, e.reason) for e in report.failed] == [
+        (2, "customer id must not contain control characters (U+0000 at position 2)"),
+        (3, "offer id must not contain control characters (U+0000 at position 2)"),
+    ]
+    assert report.stored == 2
+    assert list(any_store.customer_summary_columns("acme").customer_ids) == ["ok1", "ok3"]

@@ -1,9 +1,14 @@
 """Bulk import of interaction (transaction) files into the store: CSV, Parquet, whitespace text.
 
-Every row gets a deterministic idempotency key from the file's content hash, its line number and
-its content, so importing the same file again adds nothing. Rows that cannot be read (bad date,
-value that is not a finite number >= 0, missing customer, unknown outcome) are reported with
-their line number and reason, and optionally written to a reject file; the valid rows are stored.
+Every row gets a deterministic idempotency key from the source name (``source``, by default the
+file name without directories and ``.gz``), the row's normalised content (customer, time, value,
+outcome, offer, channel) and its occurrence number among identical rows of the file. So
+importing the same file again adds nothing, and so does importing it after an edit, except for
+the rows the edit added or changed: fixing a rejected row and re-running stores exactly that row.
+Two identical rows in one file stay two events. Rows that cannot be read (bad date, value that is
+not a finite number >= 0, missing or invalid customer/offer/channel id, unknown outcome) are
+reported with their line number and reason, and optionally written to a reject file; the valid
+rows are stored.
 
 Example, the CDNOW sample (whitespace separated, no header; customer id, sample id, YYYYMMDD date,
 CDs, dollar value)::
@@ -25,7 +30,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from nextbest.store import InteractionIn, Store, TenantNotFoundError, UnknownOutcomeError
+from nextbest.store import (
+    InteractionIn,
+    Store,
+    TenantNotFoundError,
+    UnknownOutcomeError,
+    id_problem,
+    to_epoch,
+)
 
 Format = Literal["csv", "parquet", "whitespace"]
 FORMATS: tuple[str, ...] = ("csv", "parquet", "whitespace")
@@ -50,7 +62,8 @@ _DEFAULT_NAMES = {
 }
 _REQUIRED = ("customer", "timestamp")
 _HASH_BLOCK = 1 << 20
-_SEP = "\x1f"  # joins a row's fields for its idempotency key
+_SEP = "\x1f"  # joins a row's normalised fields for its idempotency key
+_COMPRESSION_SUFFIXES = (".gz",)
 _TIME_CACHE_SIZE = 200_000
 
 
@@ -69,7 +82,8 @@ class RowError:
 @dataclass(slots=True)
 class IngestReport:
     """What an import did: rows read (blank lines excluded), newly stored, already stored
-    (duplicates, e.g. a re-run), rejected rows, and store transactions used."""
+    (duplicates, e.g. a re-run), rejected rows, store transactions used, the SHA-256 of the
+    (decompressed) content and the source name the idempotency keys were made from."""
 
     rows_read: int = 0
     stored: int = 0
@@ -77,6 +91,7 @@ class IngestReport:
     failed: list[RowError] = field(default_factory=list)
     chunks: int = 0
     file_hash: str = ""
+    source: str = ""
 
     @property
     def ok(self) -> bool:
@@ -98,6 +113,16 @@ def detect_format(path: str | Path) -> Format:
             f"({', '.join(FORMATS)})"
         )
     return _EXTENSIONS[suffix]  # type: ignore[return-value]
+
+
+def default_source(path: str | Path) -> str:
+    """The source name of a file when none is given: its name without directories and without
+    a compression suffix (``exports/CDNOW_master.txt.gz`` -> ``CDNOW_master.txt``)."""
+    name = Path(path).name
+    for suffix in _COMPRESSION_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def _open_text(path: Path) -> IO[str]:
@@ -217,11 +242,12 @@ class _RowParser:
         self._columns = columns
         self._format = timestamp_format
         self._default_outcome = default_outcome
-        self._times: dict[Any, datetime] = {}
+        self._times: dict[Any, tuple[datetime, float]] = {}
         self._outcomes: dict[str, str | None] = {}  # name -> None when valid, else reason
         self.width = max(i for i in columns.values() if i is not None) + 1
 
-    def timestamp(self, raw: Any) -> datetime:
+    def timestamp(self, raw: Any) -> tuple[datetime, float]:
+        """The time and its epoch seconds (cached by raw value: files repeat dates a lot)."""
         cached = self._times.get(raw)
         if cached is not None:
             return cached
@@ -243,8 +269,8 @@ class _RowParser:
             value = value.replace(tzinfo=UTC)
         if len(self._times) >= _TIME_CACHE_SIZE:
             self._times.clear()
-        self._times[raw] = value
-        return value
+        parsed = self._times[raw] = (value, to_epoch(value))
+        return parsed
 
     @staticmethod
     def value(raw: Any) -> float:
@@ -273,7 +299,21 @@ class _RowParser:
             raise _Reject(problem)
         return name
 
-    def parse(self, fields: Sequence[Any], key: str) -> InteractionIn:
+    @staticmethod
+    def optional_id(what: str, raw: Any) -> str | None:
+        """An optional id column: empty means none; otherwise the store's id rules apply."""
+        if raw is None:
+            return None
+        text = str(raw).strip()
+        if not text:
+            return None
+        problem = id_problem(text)
+        if problem is not None:
+            raise _Reject(f"{what} {problem}")
+        return text
+
+    def parse(self, fields: Sequence[Any], key_for: Callable[[str], str]) -> InteractionIn:
+        """The row as an interaction; ``key_for(normalised content)`` gives its key."""
         if len(fields) < self.width:
             raise _Reject(f"expected at least {self.width} fields, found {len(fields)}")
         c = self._columns
@@ -281,17 +321,26 @@ class _RowParser:
         customer = "" if customer is None else str(customer).strip()
         if not customer:
             raise _Reject("missing customer id")
-        occurred = self.timestamp(fields[c["timestamp"]])  # type: ignore[index]
+        problem = id_problem(customer)
+        if problem is not None:
+            raise _Reject(f"customer id {problem}")
+        occurred, epoch = self.timestamp(fields[c["timestamp"]])  # type: ignore[index]
         value = 0.0 if c["value"] is None else self.value(fields[c["value"]])
         outcome = self.outcome(None if c["outcome"] is None else fields[c["outcome"]])
-        offer = None if c["offer"] is None else fields[c["offer"]]
-        channel = None if c["channel"] is None else fields[c["channel"]]
+        offer = None if c["offer"] is None else self.optional_id("offer id", fields[c["offer"]])
+        channel = (
+            None if c["channel"] is None else self.optional_id("channel", fields[c["channel"]])
+        )
+        # What identifies the event, independent of formatting ("10.50" = "10.5") and position.
+        content = _SEP.join(
+            (customer, repr(epoch), repr(value), outcome, offer or "", channel or "")
+        )
         return InteractionIn(
             customer_id=customer,
             outcome=outcome,
-            idempotency_key=key,
-            offer_id=str(offer).strip() or None if offer is not None else None,
-            channel=str(channel).strip() or None if channel is not None else None,
+            idempotency_key=key_for(content),
+            offer_id=offer,
+            channel=channel,
             value=value,
             occurred_at=occurred,
         )
@@ -341,6 +390,7 @@ def ingest_file(
     timestamp_format: str | None = None,
     outcome: str = "conversion",
     reject_file: str | os.PathLike[str] | None = None,
+    source: str | None = None,
     chunk_size: int = 200_000,
     progress: Callable[[int], None] | None = None,
     on_start: Callable[[int], None] | None = None,
@@ -351,14 +401,20 @@ def ingest_file(
     ``customer_id``, ``timestamp`` (required) and ``value``, ``outcome``, ``offer_id``,
     ``channel`` (used when present) are looked up. Times are ISO-8601 unless
     ``timestamp_format`` (strptime) is given; times without a zone are UTC. An empty value is 0.
-    Without an outcome column every row gets ``outcome``. ``on_start(total)`` is called once with
+    Without an outcome column every row gets ``outcome``. ``source`` names where the rows come
+    from for their idempotency keys (default :func:`default_source`): give the same name to
+    re-import a renamed or edited copy without double counting, a different one to import
+    identical rows as new events. ``on_start(total)`` is called once with
     the number of lines (rows for Parquet) and ``progress(n)`` after each stored chunk with the
     lines it covered. Each chunk of ``chunk_size`` rows is stored in one transaction.
     """
-    source = Path(path)
-    if not source.is_file():
-        raise IngestError(f"{source} is not a file")
-    fmt: Format = format or detect_format(source)
+    file = Path(path)
+    if not file.is_file():
+        raise IngestError(f"{file} is not a file")
+    source_name = default_source(file) if source is None else source.strip()
+    if not source_name:
+        raise IngestError("--source must not be empty: name where the rows come from")
+    fmt: Format = format or detect_format(file)
     if fmt not in FORMATS:
         raise IngestError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     if store.get_tenant(tenant_id) is None:
@@ -377,28 +433,41 @@ def ingest_file(
     header_names: list[str] | None
     rows: Iterator[tuple[int, Sequence[Any]]]
     if fmt == "parquet":
-        header_names, total, rows = _parquet_rows(source)
-        with open(source, "rb") as handle:
+        header_names, total, rows = _parquet_rows(file)
+        with open(file, "rb") as handle:
             file_hash = hashlib.file_digest(handle, "sha256").hexdigest()
     else:
-        file_hash, total = _fingerprint(source)
-        rows = _text_rows(source, fmt)
+        file_hash, total = _fingerprint(file)
+        rows = _text_rows(file, fmt)
         header_names = None
         if header:
             first = next(rows, None)
             header_names = [name.strip() for name in first[1]] if first else []
-    report = IngestReport(file_hash=file_hash)
+    report = IngestReport(file_hash=file_hash, source=source_name)
     if on_start is not None:
         on_start(total)
     columns = _resolve_columns(requested, header_names)
     parser = _RowParser(store, tenant_id, columns, timestamp_format, outcome)
     rejects = _Rejects(None if reject_file is None else Path(reject_file), header_names)
-    # File identity, then the zero-padded line: one file's keys sort in file order, so the
-    # store's unique index grows at its end instead of being rewritten at random places.
-    key_prefix = f"ingest:{file_hash[:20]}:"
+    # The key survives edits of the file: source identity, the row's normalised content and
+    # its occurrence number among identical rows (no line number, no file hash).
+    key_prefix = "ingest:" + hashlib.sha256(source_name.encode()).hexdigest()[:16] + ":"
+    occurrences: dict[bytes, int] = {}
+
+    def key_for(content: str) -> str:
+        digest = hashlib.blake2b(content.encode(), digest_size=16).digest()
+        seen = occurrences.get(digest, 0)
+        occurrences[digest] = seen + 1
+        return f"{key_prefix}{digest.hex()}:{seen}"
 
     chunk: list[InteractionIn] = []
+    chunk_lines: list[int] = []
+    chunk_fields: list[Sequence[Any]] = []
     reported_line = 1 if header_names is not None and fmt != "parquet" else 0
+
+    def reject(line: int, reason: str, fields: Sequence[Any]) -> None:
+        report.failed.append(RowError(line, reason))
+        rejects.write(line, reason, fields)
 
     def flush(last_line: int) -> None:
         nonlocal reported_line
@@ -407,7 +476,17 @@ def ingest_file(
             report.stored += result.inserted
             report.duplicates += result.duplicates
             report.chunks += result.chunks
+            # The parser applies the store's rules, so this is a safety net: a row the store
+            # refuses is still reported with its line, and the chunk's other rows are kept.
+            for rejection in result.rejected:
+                reject(
+                    chunk_lines[rejection.index], rejection.reason, chunk_fields[rejection.index]
+                )
+            if result.rejected:
+                report.failed.sort(key=lambda error: error.line)
             chunk.clear()
+            chunk_lines.clear()
+            chunk_fields.clear()
         if progress is not None and last_line > reported_line:
             progress(last_line - reported_line)
         reported_line = last_line
@@ -416,15 +495,13 @@ def ingest_file(
     try:
         for line, fields in rows:
             report.rows_read += 1
-            row_digest = hashlib.blake2b(
-                _SEP.join(map(str, fields)).encode(), digest_size=8
-            ).hexdigest()
-            key = f"{key_prefix}{line:012d}:{row_digest}"
             try:
-                chunk.append(parser.parse(fields, key))
+                chunk.append(parser.parse(fields, key_for))
             except _Reject as problem:
-                report.failed.append(RowError(line, str(problem)))
-                rejects.write(line, str(problem), fields)
+                reject(line, str(problem), fields)
+                continue
+            chunk_lines.append(line)
+            chunk_fields.append(fields)
             if len(chunk) >= chunk_size:
                 flush(line)
         flush(max(line, total))
@@ -440,6 +517,7 @@ __all__ = [
     "IngestError",
     "IngestReport",
     "RowError",
+    "default_source",
     "detect_format",
     "ingest_file",
 ]

@@ -139,7 +139,20 @@ def keys_revoke(key_id: str, tenant_id: str, database: str | None) -> None:
     click.echo(f"revoked key {key_id}")
 
 
-@click.command("ingest")
+_INGEST_EPILOG = """\b
+CDNOW files (../shared/data/cdnow; whitespace-separated, dates YYYYMMDD):
+  sample (no header: master id, sample id, date, CDs, dollars):
+    nextbest ingest CDNOW_sample.txt --tenant T --no-header --customer-col 1
+      --timestamp-col 3 --value-col 5 --timestamp-format %Y%m%d
+  master (header "customer_id date number_of_cds dollar_value"):
+    nextbest ingest CDNOW_master.txt.gz --tenant T --customer-col customer_id
+      --timestamp-col date --value-col dollar_value --timestamp-format %Y%m%d
+  or by position, the header line still skipped:
+    ... --customer-col 1 --timestamp-col 2 --value-col 4 --timestamp-format %Y%m%d
+"""
+
+
+@click.command("ingest", epilog=_INGEST_EPILOG)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tenant", "tenant_id", required=True, help="Tenant the interactions belong to.")
 @click.option(
@@ -167,6 +180,12 @@ def keys_revoke(key_id: str, tenant_id: str, database: str | None) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write rejected rows here (CSV: line, reason, original fields).",
 )
+@click.option(
+    "--source",
+    default=None,
+    help="Name of the data source in the rows' idempotency keys [default: the file name "
+    "without directories and .gz]. Keep it when re-importing an edited or renamed copy.",
+)
 @database_option
 def ingest_command(
     file: Path,
@@ -182,13 +201,15 @@ def ingest_command(
     timestamp_format: str | None,
     outcome: str,
     reject_file: Path | None,
+    source: str | None,
     database: str | None,
 ) -> None:
     """Import an interaction/transaction FILE (CSV, Parquet or whitespace-separated text).
 
-    Re-running the same file adds nothing. Exit status 1 when any row was rejected (the valid
-    rows are stored). CDNOW sample: --no-header --customer-col 1 --timestamp-col 3
-    --value-col 5 --timestamp-format %Y%m%d
+    Each row's idempotency key is made of --source, the row's normalised content and its
+    occurrence number among identical rows, so re-running the file adds nothing, and after
+    fixing rejected rows a re-run adds exactly those rows. Exit status 1 when any row was
+    rejected (the valid rows are stored).
     """
     bar: Any = None
 
@@ -218,6 +239,7 @@ def ingest_command(
                 timestamp_format=timestamp_format,
                 outcome=outcome,
                 reject_file=reject_file,
+                source=source,
                 progress=advance,
                 on_start=start,
             )
