@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 
+import nextbest_clv.backtest as backtest_module
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from clvkit import T0
+from clvkit import T0, add_interactions
 from fastapi.testclient import TestClient
 from modelkit import add_buyers, ingest_cdnow
 from nextbest_clv.backtest import backtest, decile_table, error_stats
 from nextbest_clv.backtest_plot import plot_backtest
 from nextbest_clv.backtest_runs import compare_models, list_backtests, run_backtest
 from nextbest_clv.errors import ClvInputError, ModelFitError, UnknownModelError
+from nextbest_clv.estimators import check_fit
 from nextbest_clv.models import BetaGeoModel, ParetoNBDModel, summarize_transactions
 from nextbest_clv.settings import ClvSettings
 
@@ -262,3 +265,54 @@ def test_cdnow_through_the_store_and_cli(store: Store, tmp_path: Path) -> None:
     assert "repeat transactions" in out.stdout and "1653.4" in out.stdout
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert ParetoNBDModel.from_params(**pareto["params"]).s == pytest.approx(0.606, abs=5e-4)
+
+
+def day(text: str) -> float:
+    """Noon UTC of a day, epoch seconds."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() + 43_200
+
+
+#: The calibration end of :func:`degenerate_tenant`.
+T_CAL = day("2024-03-31")
+
+
+def degenerate_tenant(store: Store, tenant: str = "acme") -> None:
+    """Three customers who each bought again on the calibration end day (2024-03-31), and a
+    holdout purchase each: BG/NBD runs off to r ~ 8e6, a ~ 1 and predicts NaN."""
+    for customer, first in (("a", "2024-01-01"), ("b", "2024-02-01"), ("c", "2024-03-01")):
+        times = [day(first), day("2024-03-31"), day("2024-04-20")]
+        add_interactions(store, tenant, customer, times, [10.0, 10.0, 10.0])
+
+
+def test_degenerate_fit_is_a_clear_error_in_backtests(store: Store) -> None:
+    degenerate_tenant(store)
+    settings = ClvSettings()
+    with pytest.raises(ModelFitError, match="bgnbd fit is degenerate"):
+        run_backtest(store, "acme", "bgnbd", settings, calibration_end=T_CAL, holdout_end=None)
+    # The comparison reports each model's failure (no "not JSON-serialisable" error).
+    with pytest.raises(ModelFitError) as info:
+        compare_models(store, "acme", settings, calibration_end=T_CAL)
+    text = str(info.value)
+    assert "bgnbd: the bgnbd fit is degenerate" in text
+    assert "paretonbd: the paretonbd fit is degenerate" in text
+
+
+def test_comparison_goes_on_when_one_model_is_degenerate(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_buyers(store, "acme", T0)
+    real = backtest_module.check_fit
+
+    def paretonbd_degenerate(  # type: ignore[no-untyped-def]
+        name: str, params, errors, predictions, penalizer
+    ) -> None:
+        if name == "paretonbd":
+            check_fit(name, params, errors, {"predicted": [float("nan")]}, penalizer)
+        real(name, params, errors, predictions, penalizer)
+
+    monkeypatch.setattr(backtest_module, "check_fit", paretonbd_degenerate)
+    result = compare_models(store, "acme", ClvSettings(), calibration_end=T0 - 120 * 86_400.0)
+    assert [r["model"] for r in result["runs"]] == ["bgnbd"]
+    assert result["recommended"] == "bgnbd"
+    assert result["failed"][0]["model"] == "paretonbd"
+    assert "degenerate" in result["failed"][0]["reason"]

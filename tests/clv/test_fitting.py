@@ -4,6 +4,7 @@ reads (transaction outcomes, subscriptions); clear errors; the CLI and the fits 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -207,3 +208,33 @@ def test_cli_fit_and_fits_route(store: Store, tmp_path: Path) -> None:
     assert [f["version"] for f in only] == [1]
     assert client.get("/api/v1/clv/fits?model=rfm", headers=headers).status_code == 400
     assert np.isfinite(only[0]["logLikelihood"])
+
+
+def test_degenerate_fit_fails_clearly_and_stores_nothing(store: Store, tmp_path: Path) -> None:
+    # Three customers who each bought again on the fit's end day: BG/NBD runs off to r ~ 8e6.
+    def noon(text: str) -> float:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() + 43_200
+
+    for customer, first in (("a", "2024-01-01"), ("b", "2024-02-01"), ("c", "2024-03-01")):
+        add_interactions(store, "acme", customer, [noon(first), noon("2024-03-31")], [10.0] * 2)
+    with pytest.raises(ModelFitError, match="bgnbd fit is degenerate"):
+        fit_tenant_model(store, "acme", "bgnbd", ClvSettings(), end=noon("2024-03-31"))
+    db = f"sqlite:///{tmp_path / 'clv.db'}"
+    result = CliRunner().invoke(
+        build_cli(),
+        [
+            "clv",
+            "fit",
+            "--tenant",
+            "acme",
+            "--model",
+            "bgnbd",
+            "--end",
+            "2024-03-31",
+            "--database",
+            db,
+        ],
+    )
+    assert result.exit_code == 1
+    assert "degenerate" in result.output and "--penalizer" in result.output
+    assert latest_fit(store, "acme", "bgnbd") is None

@@ -30,6 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 from nextbest_clv.errors import ModelFitError
 from nextbest_clv.estimators import (
     TransactionFit,
+    check_fit,
     fit_spend_model,
     fit_transaction_model,
     prediction_T,
@@ -190,7 +191,8 @@ def backtest(
 
     Raises:
         ModelFitError: invalid periods, no customer in the calibration period, or a fit that
-            fails (e.g. nobody purchased twice in the calibration period).
+            fails (e.g. nobody purchased twice in the calibration period) or is degenerate
+            (non-finite parameters, standard errors or predictions).
         UnknownModelError: ``model`` is not a transaction model.
     """
     ids = np.asarray(customer_ids)
@@ -226,6 +228,15 @@ def backtest(
     actual = summary.frequency_holdout
     per_transaction = spend.expected_value(x, summary.monetary_value)
     predicted_spend = predicted * per_transaction
+    # The fit itself was checked by fit_transaction_model; these are the holdout predictions
+    # (including customers first seen at the calibration end).
+    check_fit(
+        model,
+        dict(fit.params),
+        {},
+        {"predicted holdout transactions": predicted, "predicted holdout spend": predicted_spend},
+        penalizer,
+    )
     actual_spend = actual * summary.monetary_value_holdout
     weekly = _weekly_curve(fit, summary, ids, days, cal_end, end)
     return BacktestReport(

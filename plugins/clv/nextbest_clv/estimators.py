@@ -29,6 +29,7 @@ __all__ = [
     "TRANSACTION_MODELS",
     "SpendModel",
     "TransactionFit",
+    "check_fit",
     "fit_spend_model",
     "fit_transaction_model",
     "prediction_T",
@@ -54,7 +55,8 @@ def fit_transaction_model(
 
     Raises:
         UnknownModelError: another name.
-        ModelFitError: the data cannot be fitted (e.g. nobody purchased twice).
+        ModelFitError: the data cannot be fitted (e.g. nobody purchased twice), or the fit is
+            degenerate (see :func:`check_fit`).
     """
     model_class = _transaction_class(name)
     x = np.asarray(frequency, dtype=np.float64)
@@ -65,9 +67,58 @@ def fit_transaction_model(
         x, big_t = x[seen], big_t[seen]
         recency = np.asarray(recency, dtype=np.float64)[seen]
     try:
-        return model_class.fit(x, recency, big_t, penalizer=penalizer)
+        fit = model_class.fit(x, recency, big_t, penalizer=penalizer)
     except (FitError, DataError) as exc:
         raise ModelFitError(f"cannot fit {name}: {exc}") from exc
+    recency = np.asarray(recency, dtype=np.float64)
+    predictions = {
+        "probability alive": fit.probability_alive(x, recency, big_t),
+        "expected purchases over the observed period": fit.conditional_expected_purchases(
+            float(big_t.max()), x, recency, big_t
+        ),
+    }
+    check_fit(name, dict(fit.params), dict(fit.standard_errors), predictions, penalizer)
+    return fit
+
+
+def check_fit(
+    name: str,
+    params: dict[str, float],
+    standard_errors: dict[str, float],
+    predictions: dict[str, ArrayLike],
+    penalizer: float,
+) -> None:
+    """Reject a degenerate fit: the optimiser can "converge" with parameters run off to
+    extremes (e.g. BG/NBD r = 8e6 on three customers who each bought again on the last day),
+    which then predicts NaN or has no finite standard errors (a flat likelihood).
+
+    Raises:
+        ModelFitError: a parameter, standard error or prediction is not a finite number.
+    """
+    problems = [
+        f"{what} of {int(np.count_nonzero(~np.isfinite(np.asarray(v, dtype=float))))} "
+        "customer(s) is not finite"
+        for what, v in predictions.items()
+        if not np.all(np.isfinite(np.asarray(v, dtype=float)))
+    ]
+    bad_params = [k for k, v in params.items() if not math.isfinite(v)]
+    bad_errors = [k for k, v in standard_errors.items() if not math.isfinite(v)]
+    if bad_params:
+        problems.append(f"parameter(s) {', '.join(bad_params)} not finite")
+    if bad_errors:
+        problems.append(f"standard error(s) of {', '.join(bad_errors)} not finite")
+    if problems:
+        shown = ", ".join(f"{k} = {v:.4g}" for k, v in params.items())
+        hint = (
+            f"use a larger penalty than {penalizer:g}"
+            if penalizer > 0
+            else "refit with a penalty, e.g. --penalizer 0.01"
+        )
+        raise ModelFitError(
+            f"the {name} fit is degenerate ({shown}): {'; '.join(problems)}. The data do not "
+            f"determine the model (too few customers or repeat purchases): {hint}, or use "
+            "more data"
+        )
 
 
 #: T used to predict for customers first seen on the prediction day (T = 0, which the models

@@ -34,6 +34,7 @@ from nextbest_clv.errors import (
 )
 from nextbest_clv.estimators import (
     TRANSACTION_MODELS,
+    check_fit,
     fit_spend_model,
     fit_transaction_model,
 )
@@ -221,6 +222,13 @@ def _fit_sbg(
         fit = ShiftedBetaGeometricModel.fit_subscribers(periods, churned, penalizer=penalizer)
     except (FitError, DataError) as exc:
         raise ModelFitError(f"cannot fit sbg for tenant {tenant_id!r}: {exc}") from exc
+    check_fit(
+        "sbg",
+        dict(fit.params),
+        dict(fit.standard_errors),
+        {"survival": fit.survival(np.arange(1.0, float(periods.max()) + 2.0))},
+        penalizer,
+    )
     return {
         "params": dict(fit.params),
         "standardErrors": _finite_values(fit.standard_errors),
