@@ -6,11 +6,16 @@
    the customers per segment;
 3. runs the retention flow (examples/flows/retention.yaml) through the host, with the store
    attached, for customers from different segments, and explains each decision.
+
+The database lives in a temporary directory that is removed at exit; ``--keep`` keeps it (its
+path is printed) to look at with ``nextbest clv show ... --database sqlite:///PATH``.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -123,9 +128,24 @@ def explain(decision: dict[str, Any], record: dict[str, Any]) -> None:
         break
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="The nextbest + nextbest-clv demo.")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the demo database instead of removing it"
+    )
+    args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="nextbest-demo-"))
-    database = workdir / "demo.db"
+    try:
+        run(workdir / "demo.db")
+    finally:
+        if args.keep:
+            print(f"\nDemo database kept: {workdir / 'demo.db'}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(database: Path) -> None:
+    """The demo on a fresh SQLite database at ``database``."""
     print(f"Fresh database: {database}")
     store = open_store(f"sqlite:///{database}")
     try:
@@ -154,7 +174,8 @@ def main() -> None:
             }
             decision = host.decide(TENANT, request, flow=flow, offers=offers).to_dict()
             print(f"\ncustomer {customer} ({segment})")
-            explain(decision, service.get(TENANT, customer))
+            # The record the decision used: as of the decision's asOf (the batch's record).
+            explain(decision, service.get(TENANT, customer, as_of=parse_as_of(AS_OF)))
     finally:
         store.close()
 
