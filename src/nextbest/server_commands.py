@@ -220,6 +220,20 @@ def offers_get(offer_id: str, tenant_id: str, database: str | None) -> None:
     _echo_json(offer)
 
 
+@offers_group.command("delete")
+@click.argument("offer_id")
+@click.option("--tenant", "tenant_id", required=True)
+@database_option
+def offers_delete(offer_id: str, tenant_id: str, database: str | None) -> None:
+    """Delete one offer (recorded outcomes that cite it stay), like DELETE /api/v1/offers/ID."""
+    with _store(database) as store:
+        _require_tenant(store, tenant_id)
+        deleted = store.delete_offer(tenant_id, offer_id)
+    if not deleted:
+        raise click.ClickException(f"tenant {tenant_id!r} has no offer {offer_id!r}")
+    click.echo(f"offer {offer_id!r} deleted for {tenant_id}")
+
+
 # -- flows -----------------------------------------------------------------------------------
 @click.group("flows")
 def flows_group() -> None:

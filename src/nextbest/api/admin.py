@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from ..store import ApiKey, ConflictError, InvalidInputError, OutcomeType
 from .auth import ADMIN_ROLES, READ_ROLES, AuthContext, get_store, require_role
-from .errors import ApiError, field_error
+from .errors import ApiError, check_path_id, field_error
 from .routing import JsonRoute
 from .schemas import KeyBody, OutcomeTypeBody
 
@@ -80,6 +80,7 @@ def create_key(body: KeyBody, auth: Admin, store: Store) -> dict[str, Any]:
 @router.delete("/keys/{key_id}", status_code=204, summary="Revoke an API key")
 def revoke_key(key_id: str, auth: Admin, store: Store) -> Response:
     """Revoke a key of the tenant (it stops working at once)."""
+    check_path_id("path.keyId", key_id)
     if not store.revoke_api_key(auth.tenant_id, key_id):
         raise ApiError(404, f"key {key_id!r} not found", code="key_not_found")
     return Response(status_code=204)

@@ -20,7 +20,7 @@ from ..store import (
 from .auth import WRITE_ROLES, AuthContext, require_role
 from .errors import ApiError, field_error
 from .routing import JsonRoute
-from .schemas import RecommendBody, RespondBody
+from .schemas import RecommendBody, RespondBody, check_id
 
 router = APIRouter(prefix="/api/v1", tags=["decisions"], route_class=JsonRoute)
 Writer = Annotated[AuthContext, Depends(require_role(*WRITE_ROLES))]
@@ -33,6 +33,17 @@ def get_service(request: Request) -> DecisionService:
 
 
 Service = Annotated[DecisionService, Depends(get_service)]
+
+# The store names the argument at fault; these are the respond body fields they come from.
+_RESPOND_FIELDS = {
+    "customer id": "body.customerId",
+    "offer id": "body.offerId",
+    "channel": "body.channelId",
+    "idempotency key": "body.idempotencyKey",
+    "recommendation id": "body.recommendationId",
+    "context": "body.context",
+    "value": "body.conversionValue",
+}
 
 
 @router.post("/recommend", summary="Ranked offers for one customer")
@@ -85,16 +96,22 @@ def respond(
 ) -> dict[str, Any]:
     """Record what a customer did with an offer. The same idempotency key sent again returns
     the original result (header ``Idempotent-Replayed: true``) and is counted once."""
+    header_key = None if idempotency_header is None else idempotency_header.strip()
+    if header_key is not None:
+        if not header_key:
+            raise field_error("header.Idempotency-Key", "must not be blank")
+        try:
+            check_id(header_key)
+        except ValueError as exc:
+            raise field_error("header.Idempotency-Key", str(exc)) from None
     key = body.idempotency_key
-    if key is not None and idempotency_header is not None and key != idempotency_header:
+    if key is not None and header_key is not None and key != header_key:
         raise field_error("body.idempotencyKey", "differs from the Idempotency-Key header")
-    key = key or idempotency_header
+    key = key or header_key
     if not key:
         raise field_error(
             "body.idempotencyKey", "required (in the body or the Idempotency-Key header)"
         )
-    if len(key) > 256:
-        raise field_error("header.Idempotency-Key", "must be at most 256 characters")
     if body.recommendation_id is not None and body.rank is None:
         raise field_error("body.rank", "required together with recommendationId")
     if body.rank is not None and body.recommendation_id is None:
@@ -122,15 +139,14 @@ def respond(
     except UnknownRankError as exc:
         raise field_error("body.rank", str(exc), "unknown_rank") from None
     except InvalidInputError as exc:
-        field = "body.offerId" if "offer" in str(exc) else "body"
-        raise field_error(field, str(exc)) from None
+        raise field_error(_RESPOND_FIELDS.get(exc.field or "", "body"), str(exc)) from None
     original = result.interaction
-    if not result.created and (
-        original.customer_id != body.customer_id or original.outcome != body.outcome
-    ):
+    differences = [] if result.created else _differences(original, body)
+    if differences:
         message = (
             f"idempotency key {key!r} was already used for another outcome "
-            f"({original.outcome!r} of customer {original.customer_id!r}); use a new key"
+            f"({original.outcome!r} of customer {original.customer_id!r}; different "
+            f"{', '.join(differences)}); use a new key"
         )
         raise ApiError(
             409,
@@ -140,6 +156,31 @@ def respond(
         )
     response.headers["Idempotent-Replayed"] = "false" if result.created else "true"
     return interaction_json(original)
+
+
+def _differences(original: Interaction, body: RespondBody) -> list[str]:
+    """The fields in which a retry differs from the outcome first recorded under its key.
+
+    Compared: customer, outcome, the offer as named (``offerId``, or ``recommendationId`` +
+    ``rank``), ``conversionValue``, and ``channelId`` when the retry gives one. ``timestamp``
+    and ``context`` are not compared (a retry without a timestamp means "now" again).
+    """
+    found = []
+    if original.customer_id != body.customer_id:
+        found.append("customerId")
+    if original.outcome != body.outcome:
+        found.append("outcome")
+    if body.offer_id is not None and original.offer_id != body.offer_id:
+        found.append("offerId")
+    if original.recommendation_id != body.recommendation_id:
+        found.append("recommendationId")
+    if original.rank != body.rank:
+        found.append("rank")
+    if original.value != (body.conversion_value or 0.0):
+        found.append("conversionValue")
+    if body.channel_id is not None and original.channel != body.channel_id:
+        found.append("channelId")
+    return found
 
 
 __all__ = ["get_service", "interaction_json", "router"]

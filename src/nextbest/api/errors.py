@@ -24,6 +24,7 @@ from ..store import (
     UnknownOutcomeError,
     UnknownRankError,
     UnknownRecommendationError,
+    id_problem,
 )
 
 log = logging.getLogger("nextbest.api")
@@ -67,6 +68,14 @@ def field_error(field: str, message: str, code: str = "invalid_request") -> ApiE
     return ApiError(
         400, f"{field}: {message}", code=code, details=[{"field": field, "message": message}]
     )
+
+
+def check_path_id(field: str, value: str) -> str:
+    """``value`` if it is a valid id, else a 400 naming the path parameter (``path.offerId``)."""
+    problem = id_problem(value)
+    if problem is not None:
+        raise field_error(field, problem)
+    return value
 
 
 def flow_issues_error(exc: FlowValidationError, prefix: str = "body") -> ApiError:
@@ -145,7 +154,10 @@ def store_error(exc: Exception) -> ApiError:
     if isinstance(exc, ConflictError):
         return ApiError(409, str(exc))
     if isinstance(exc, InvalidInputError):
-        return ApiError(400, str(exc), details=[{"field": "body", "message": str(exc)}])
+        # The store names the argument ("customer id", "document key"); the request part that
+        # carried it depends on the route, so the detail says "request" unless known.
+        field = exc.field or "request"
+        return ApiError(400, str(exc), details=[{"field": field, "message": str(exc)}])
     if isinstance(exc, SchemaNotReadyError):
         return ApiError(503, str(exc), code="schema_not_ready")
     raise exc
@@ -187,6 +199,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 __all__ = [
     "ApiError",
+    "check_path_id",
     "error_body",
     "error_response",
     "field_error",

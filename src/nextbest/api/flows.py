@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query
 from ..errors import FlowValidationError
 from ..store import FlowInfo, FlowVersion, InvalidInputError
 from .auth import READ_ROLES, WRITE_ROLES, AuthContext, get_host, get_store, require_role
-from .errors import ApiError, field_error, flow_issues_error
+from .errors import ApiError, check_path_id, field_error, flow_issues_error
 from .routing import JsonRoute
 
 router = APIRouter(prefix="/api/v1/flows", tags=["flows"], route_class=JsonRoute)
@@ -57,6 +57,7 @@ def save_flow(document: Document, auth: Writer, host: Host, store: Store) -> dic
         flow = host.load_flow(document)
     except FlowValidationError as exc:
         raise flow_issues_error(exc) from None
+    check_path_id("body.key", flow.key)
     version = store.save_flow(auth.tenant_id, flow.key, document)
     saved = store.get_flow(auth.tenant_id, flow.key, version)
     return version_json(saved, with_document=False)
@@ -86,6 +87,7 @@ def get_flow(
     published: Annotated[bool, Query()] = False,
 ) -> dict[str, Any]:
     """The latest version, or ``version``, or the published one with ``published=true``."""
+    check_path_id("path.key", key)
     flow = store.get_flow(auth.tenant_id, key, version, published_only=published)
     if flow is None:
         raise _missing(key, version)
@@ -102,6 +104,7 @@ def validate_flow(
 ) -> dict[str, Any]:
     """Validate the posted document (or, without a body, the latest saved version) and list
     every issue; nothing is saved. ``valid`` is false when there are issues."""
+    check_path_id("path.key", key)
     if document is None:
         saved = store.get_flow(auth.tenant_id, key)
         if saved is None:
@@ -127,6 +130,7 @@ def validate_flow(
 def publish_flow(key: str, version: int, auth: Writer, host: Host, store: Store) -> dict[str, Any]:
     """Make ``version`` the one that runs for ``key`` (checked again against the loaded
     plugins first)."""
+    check_path_id("path.key", key)
     saved = store.get_flow(auth.tenant_id, key, version)
     if saved is None:
         raise _missing(key, version)

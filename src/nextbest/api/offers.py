@@ -11,7 +11,7 @@ from ..store import InvalidInputError
 from .auth import READ_ROLES, WRITE_ROLES, AuthContext, get_host, get_store
 from .auth import require_role as _require
 from .decisions import Service
-from .errors import ApiError, field_error, flow_issues_error
+from .errors import ApiError, check_path_id, field_error, flow_issues_error
 from .routing import JsonRoute
 
 router = APIRouter(prefix="/api/v1/offers", tags=["offers"], route_class=JsonRoute)
@@ -39,6 +39,7 @@ def create_offer(
 ) -> dict[str, Any]:
     """Create an offer; 409 when its id is taken (replace it with PUT)."""
     _validate(host, offer)
+    check_path_id("body.id", offer["id"])
     if store.get_offer(auth.tenant_id, offer["id"]) is not None:
         raise ApiError(
             409, f"offer {offer['id']!r} already exists; PUT /api/v1/offers/{{id}} replaces it"
@@ -67,6 +68,7 @@ def list_offers(
 @router.get("/{offer_id}", summary="Read an offer")
 def get_offer(offer_id: str, auth: Reader, store: Store) -> dict[str, Any]:
     """One offer document."""
+    check_path_id("path.offerId", offer_id)
     offer = store.get_offer(auth.tenant_id, offer_id)
     if offer is None:
         raise _missing(offer_id)
@@ -85,6 +87,7 @@ def put_offer(
     response: Response,
 ) -> dict[str, Any]:
     """Replace the offer (201 when it did not exist). The body's ``id`` may be left out."""
+    check_path_id("path.offerId", offer_id)
     if offer.setdefault("id", offer_id) != offer_id:
         raise field_error("body.id", f"must equal the offer id in the path ({offer_id!r})")
     _validate(host, offer)
@@ -97,6 +100,7 @@ def put_offer(
 @router.delete("/{offer_id}", status_code=204, summary="Delete an offer")
 def delete_offer(offer_id: str, auth: Writer, store: Store, service: Service) -> Response:
     """Delete an offer (recorded outcomes that cite it stay)."""
+    check_path_id("path.offerId", offer_id)
     if not store.delete_offer(auth.tenant_id, offer_id):
         raise _missing(offer_id)
     service.invalidate_offers(auth.tenant_id)

@@ -1,16 +1,53 @@
-"""Request bodies of the HTTP API (camelCase JSON, strict types: ``"5"`` is not a number)."""
+"""Request bodies of the HTTP API (camelCase JSON, strict types: ``"5"`` is not a number).
+
+Ids follow the store's rules (:func:`nextbest.store.id_problem`): 1-256 characters, no control
+characters. ``customerId`` and ``idempotencyKey`` are stripped of surrounding whitespace first,
+so a blank one is refused like an empty one.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    field_validator,
+)
+
+from ..store import MAX_ID_LENGTH, id_problem
 
 #: How far in the future an outcome's timestamp may lie (clock skew between systems).
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 
-_MAX_ID = 256
+_MAX_ID = MAX_ID_LENGTH
+
+
+def check_id(value: str) -> str:
+    """``value`` if it is a valid id, else ValueError with the reason (for pydantic)."""
+    problem = id_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+#: An id as the store takes it.
+Id = Annotated[
+    StrictStr, StringConstraints(min_length=1, max_length=_MAX_ID), AfterValidator(check_id)
+]
+#: An id stripped of surrounding whitespace before it is checked (blank means missing).
+StrippedId = Annotated[
+    StrictStr,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=_MAX_ID),
+    AfterValidator(check_id),
+]
 
 
 class _Body(BaseModel):
@@ -20,13 +57,13 @@ class _Body(BaseModel):
 class RecommendBody(_Body):
     """``POST /api/v1/recommend``."""
 
-    customer_id: StrictStr = Field(alias="customerId", min_length=1, max_length=200)
-    channel: StrictStr | None = None
-    placement: StrictStr | None = None
+    customer_id: StrippedId = Field(alias="customerId")
+    channel: Id | None = None
+    placement: Id | None = None
     limit: StrictInt = Field(5, ge=1, le=50)
     attributes: dict[str, Any] = Field(default_factory=dict)
     segments: list[StrictStr] = Field(default_factory=list)
-    decision_flow_key: StrictStr | None = Field(None, alias="decisionFlowKey", min_length=1)
+    decision_flow_key: Id | None = Field(None, alias="decisionFlowKey")
     explain: StrictBool = False
 
 
@@ -57,21 +94,17 @@ class RespondBody(_Body):
     ``offerId``. ``idempotencyKey`` may come from the ``Idempotency-Key`` header instead.
     """
 
-    customer_id: StrictStr = Field(alias="customerId", min_length=1, max_length=_MAX_ID)
+    customer_id: StrippedId = Field(alias="customerId")
     outcome: StrictStr = Field(min_length=1, max_length=64)
-    idempotency_key: StrictStr | None = Field(
-        None, alias="idempotencyKey", min_length=1, max_length=_MAX_ID
-    )
-    recommendation_id: StrictStr | None = Field(
-        None, alias="recommendationId", min_length=1, max_length=_MAX_ID
-    )
+    idempotency_key: StrippedId | None = Field(None, alias="idempotencyKey")
+    recommendation_id: Id | None = Field(None, alias="recommendationId")
     rank: StrictInt | None = Field(None, ge=1)
-    offer_id: StrictStr | None = Field(None, alias="offerId", min_length=1, max_length=_MAX_ID)
+    offer_id: Id | None = Field(None, alias="offerId")
     conversion_value: float | None = Field(
         None, alias="conversionValue", ge=0, allow_inf_nan=False, strict=True
     )
     timestamp: datetime | None = None
-    channel_id: StrictStr | None = Field(None, alias="channelId", max_length=256)
+    channel_id: Id | None = Field(None, alias="channelId")
     context: dict[str, Any] | None = None
 
     @field_validator("timestamp", mode="before")
@@ -100,9 +133,12 @@ class KeyBody(_Body):
 
 __all__ = [
     "MAX_FUTURE_SKEW",
+    "Id",
     "KeyBody",
     "OutcomeTypeBody",
     "RecommendBody",
     "RespondBody",
+    "StrippedId",
+    "check_id",
     "parse_timestamp",
 ]

@@ -1,0 +1,33 @@
+"""The service's CLI commands that mirror management endpoints (SQLite)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+
+from nextbest.server_commands import register_server_commands
+from nextbest.store import open_store
+
+
+def test_offers_delete(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    with open_store(url, pepper=b"p") as store:
+        store.upgrade()
+        store.create_tenant("acme")
+        store.put_offer("acme", {"id": "o1", "name": "One"})
+        store.put_offer("acme", {"id": "o2", "name": "Two"})
+    cli = click.Group("nextbest")
+    register_server_commands(cli)
+    runner = CliRunner()
+    args = ["offers", "delete", "o1", "--tenant", "acme", "--database", url]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "offer 'o1' deleted for acme" in result.output
+    again = runner.invoke(cli, args)
+    assert again.exit_code == 1 and "has no offer 'o1'" in again.output
+    nobody = runner.invoke(cli, ["offers", "delete", "o2", "--tenant", "nobody", "--database", url])
+    assert nobody.exit_code == 1 and "does not exist" in nobody.output
+    with open_store(url, pepper=b"p") as store:
+        assert [o["id"] for o in store.list_offers("acme").items] == ["o2"]
