@@ -350,6 +350,21 @@ def test_ingest_command_exit_status_and_rejects(store: Store, sample: Path, tmp_
     assert result.exit_code == 1 and "--customer-col" in result.output
 
 
+def test_ingest_command_source_option(store: Store, tmp_path: Path) -> None:
+    runner = CliRunner()
+    first = tmp_path / "export-2024-01.csv"
+    first.write_text("customer_id,timestamp,value\nz1,2024-01-01,5\n")
+    base = ["--tenant", "acme", "--database", store.url, "--source", "shop-export"]
+    result = runner.invoke(_cli(), ["ingest", str(first), *base])
+    assert result.exit_code == 0 and "stored: 1," in result.output, result.output
+    renamed = tmp_path / "export-2024-01-v2.csv"
+    renamed.write_text("customer_id,timestamp,value\nz1,2024-01-01,5\nz2,2024-01-02,1\n")
+    result = runner.invoke(_cli(), ["ingest", str(renamed), *base])
+    assert "stored: 1, already stored: 1" in result.output, result.output
+    help_text = runner.invoke(_cli(), ["ingest", "--help"]).output
+    assert "--source" in help_text and "--timestamp-col date --value-col dollar_value" in help_text
+
+
 def _require_cdnow() -> Path:
     path = CDNOW / "CDNOW_sample.txt"
     if not path.is_file():

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from nextbest.store import (
+    MAX_ID_LENGTH,
     InteractionIn,
     Store,
     TenantNotFoundError,
@@ -64,6 +65,8 @@ _REQUIRED = ("customer", "timestamp")
 _HASH_BLOCK = 1 << 20
 _SEP = "\x1f"  # joins a row's normalised fields for its idempotency key
 _COMPRESSION_SUFFIXES = (".gz",)
+# Added to epoch seconds in keys so times back to year 1 stay non-negative and sort as text.
+_EPOCH_OFFSET = 62_135_596_800
 _TIME_CACHE_SIZE = 200_000
 
 
@@ -226,6 +229,15 @@ def _resolve_columns(
     return resolved
 
 
+def _check_id(what: str, text: str) -> None:
+    # isprintable() (C speed) is False for every control character, so the full rule runs
+    # only for the rare id that might break it.
+    if len(text) > MAX_ID_LENGTH or not text.isprintable():
+        problem = id_problem(text)
+        if problem is not None:
+            raise _Reject(f"{what} {problem}")
+
+
 class _RowParser:
     """Turns raw fields into an InteractionIn, raising _Reject with the reason."""
 
@@ -307,13 +319,11 @@ class _RowParser:
         text = str(raw).strip()
         if not text:
             return None
-        problem = id_problem(text)
-        if problem is not None:
-            raise _Reject(f"{what} {problem}")
+        _check_id(what, text)
         return text
 
-    def parse(self, fields: Sequence[Any], key_for: Callable[[str], str]) -> InteractionIn:
-        """The row as an interaction; ``key_for(normalised content)`` gives its key."""
+    def parse(self, fields: Sequence[Any], key_for: Callable[[float, str], str]) -> InteractionIn:
+        """The row as an interaction; ``key_for(epoch, normalised content)`` gives its key."""
         if len(fields) < self.width:
             raise _Reject(f"expected at least {self.width} fields, found {len(fields)}")
         c = self._columns
@@ -321,9 +331,7 @@ class _RowParser:
         customer = "" if customer is None else str(customer).strip()
         if not customer:
             raise _Reject("missing customer id")
-        problem = id_problem(customer)
-        if problem is not None:
-            raise _Reject(f"customer id {problem}")
+        _check_id("customer id", customer)
         occurred, epoch = self.timestamp(fields[c["timestamp"]])  # type: ignore[index]
         value = 0.0 if c["value"] is None else self.value(fields[c["value"]])
         outcome = self.outcome(None if c["outcome"] is None else fields[c["outcome"]])
@@ -338,7 +346,7 @@ class _RowParser:
         return InteractionIn(
             customer_id=customer,
             outcome=outcome,
-            idempotency_key=key_for(content),
+            idempotency_key=key_for(epoch, content),
             offer_id=offer,
             channel=channel,
             value=value,
@@ -450,15 +458,18 @@ def ingest_file(
     parser = _RowParser(store, tenant_id, columns, timestamp_format, outcome)
     rejects = _Rejects(None if reject_file is None else Path(reject_file), header_names)
     # The key survives edits of the file: source identity, the row's normalised content and
-    # its occurrence number among identical rows (no line number, no file hash).
-    key_prefix = "ingest:" + hashlib.sha256(source_name.encode()).hexdigest()[:16] + ":"
+    # its occurrence number among identical rows (no line number, no file hash). The event's
+    # time leads the content digest so the keys of a time-ordered file (the usual export) grow
+    # in order and the store's unique index is appended to, not rewritten at random places.
+    key_prefix = "ingest:" + hashlib.sha256(source_name.encode()).hexdigest()[:12] + ":"
     occurrences: dict[bytes, int] = {}
 
-    def key_for(content: str) -> str:
-        digest = hashlib.blake2b(content.encode(), digest_size=16).digest()
+    def key_for(epoch: float, content: str) -> str:
+        # 64 bits suffice: only rows of the same source and the same second could collide.
+        digest = hashlib.blake2b(content.encode(), digest_size=8).digest()
         seen = occurrences.get(digest, 0)
         occurrences[digest] = seen + 1
-        return f"{key_prefix}{digest.hex()}:{seen}"
+        return f"{key_prefix}{int(epoch) + _EPOCH_OFFSET:012d}:{digest.hex()}:{seen}"
 
     chunk: list[InteractionIn] = []
     chunk_lines: list[int] = []
