@@ -9,6 +9,7 @@ transaction value of the data (``SpendModel.gamma_gamma`` is then None and ``rea
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,9 +84,9 @@ def fit_transaction_model(
 
 def check_fit(
     name: str,
-    params: dict[str, float],
-    standard_errors: dict[str, float],
-    predictions: dict[str, ArrayLike],
+    params: Mapping[str, float],
+    standard_errors: Mapping[str, float],
+    predictions: Mapping[str, ArrayLike],
     penalizer: float,
 ) -> None:
     """Reject a degenerate fit: the optimiser can "converge" with parameters run off to

@@ -166,7 +166,7 @@ class ModelRecords:
         keep = (
             as_of is None
             or not ours
-            or not matches_basis(stored, summary.interactions, last_at, fp)  # type: ignore[arg-type]
+            or not matches_basis(stored, summary.interactions, last_at, fp)
         )
         mark = {
             "fit": _fit_id(fit),

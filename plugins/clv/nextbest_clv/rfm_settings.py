@@ -72,7 +72,7 @@ class RfmSettings(BaseModel):
                     )
                 )
         low, high = values.get("segment_low_percentile"), values.get("segment_high_percentile")
-        if is_number(low) and is_number(high) and not low < high:
+        if is_number(low) and is_number(high) and not float(low) < float(high):  # type: ignore[arg-type]
             problems.append(
                 (
                     "",
