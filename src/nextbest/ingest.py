@@ -331,7 +331,8 @@ class _RowParser:
         customer = "" if customer is None else str(customer).strip()
         if not customer:
             raise _Reject("missing customer id")
-        _check_id("customer id", customer)
+        if len(customer) > MAX_ID_LENGTH or not customer.isprintable():
+            _check_id("customer id", customer)
         occurred, epoch = self.timestamp(fields[c["timestamp"]])  # type: ignore[index]
         value = 0.0 if c["value"] is None else self.value(fields[c["value"]])
         outcome = self.outcome(None if c["outcome"] is None else fields[c["outcome"]])

@@ -140,6 +140,10 @@ def dumps(document: Any) -> str:
 
 def _check_id(what: str, value: object) -> str:
     """``value`` when it is a valid id (see :func:`id_problem`), else InvalidInputError."""
+    # Fast path for the usual id (bulk records check millions): printable means no control
+    # characters; anything else gets the full rule and its reason.
+    if type(value) is str and 0 < len(value) <= _MAX_ID and value.isprintable():
+        return value
     problem = id_problem(value)
     if problem is not None:
         raise InvalidInputError(f"{what} {problem}", field=what)
