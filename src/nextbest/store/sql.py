@@ -164,7 +164,10 @@ def _check_ids(what: str, values: Sequence[object]) -> None:
         or _CONTROL_CHARACTER.search("".join(values))  # type: ignore[arg-type]
     ):
         for value in values:
-            _check_id(what, value)
+            problem = id_problem(value)
+            if problem is not None:
+                shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+                raise InvalidInputError(f"{what} {shown} is invalid: it {problem}", field=what)
 
 
 def _json_text(what: str, document: Any, field: str | None = None) -> str:
