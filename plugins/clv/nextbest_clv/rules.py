@@ -74,7 +74,7 @@ def _evaluate(cfg: PropensityThresholdConfig, ctx: RuleContext) -> RuleOutcome |
     reason = (
         f"no CLV {cfg.model} for this customer (counts as outside {bounds})"
         if actual is None
-        else f"{cfg.model} {actual!r} is outside {bounds}"
+        else f"{cfg.model} {actual:.4g} is outside {bounds}"
     )
     return RuleOutcome(
         False,
