@@ -182,14 +182,6 @@ class Registry:
                 return provider
         return None
 
-    def value_provider_fields(self) -> dict[str, ValueProvider]:
-        """Map of config field name to the value provider that owns it."""
-        out: dict[str, ValueProvider] = {}
-        for provider in self.value_providers.values():
-            for fname, finfo in provider.config_model.model_fields.items():
-                out[finfo.alias or fname] = provider
-        return out
-
 
 def collect(pm: pluggy.PluginManager) -> Registry:
     """Call every register_* hook, one plugin at a time, and return what they registered."""

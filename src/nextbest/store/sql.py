@@ -271,6 +271,13 @@ class _Lease:
         self.release()
 
 
+def _page(rows: Sequence[Any], limit: int, item: Callable[[Any], R]) -> Page[R]:
+    """A keyset page from ``limit + 1`` rows ordered by their first column (the cursor key)."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page([item(r) for r in rows], encode_cursor(rows[-1][0]) if more else None)
+
+
 class SqlStore(ABC):
     """Implementation of :class:`nextbest.store.Store` over a SQL connection."""
 
@@ -567,9 +574,7 @@ class SqlStore(ABC):
                 "ORDER BY offer_id LIMIT ?",
                 (tenant_id, after, limit + 1),
             ).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page([json.loads(r[1]) for r in rows], encode_cursor(rows[-1][0]) if more else None)
+        return _page(rows, limit, lambda r: json.loads(r[1]))
 
     def delete_offer(self, tenant_id: str, offer_id: str) -> bool:
         _check_id("offer id", offer_id)
@@ -678,18 +683,16 @@ class SqlStore(ABC):
                 "WHERE tenant_id = ? AND flow_key > ? GROUP BY flow_key ORDER BY flow_key LIMIT ?",
                 (tenant_id, after, limit + 1),
             ).fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        items = [
-            FlowInfo(
+        return _page(
+            rows,
+            limit,
+            lambda r: FlowInfo(
                 key=r[0],
                 latest_version=int(r[1]),
                 published_version=None if r[2] is None else int(r[2]),
                 updated_at=from_epoch(max(r[3], r[4] or r[3])),
-            )
-            for r in rows
-        ]
-        return Page(items, encode_cursor(rows[-1][0]) if more else None)
+            ),
+        )
 
     # -- outcome types ----------------------------------------------------------------------
     def create_outcome_type(
