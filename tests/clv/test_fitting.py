@@ -217,7 +217,8 @@ def test_degenerate_fit_fails_clearly_and_stores_nothing(store: Store, tmp_path:
 
     for customer, first in (("a", "2024-01-01"), ("b", "2024-02-01"), ("c", "2024-03-01")):
         add_interactions(store, "acme", customer, [noon(first), noon("2024-03-31")], [10.0] * 2)
-    with pytest.raises(ModelFitError, match="bgnbd fit is degenerate"):
+    # degenerate at convergence, or no convergence, depending on SciPy's line search
+    with pytest.raises(ModelFitError, match=r"bgnbd.*The data do not determine the model"):
         fit_tenant_model(store, "acme", "bgnbd", ClvSettings(), end=noon("2024-03-31"))
     db = f"sqlite:///{tmp_path / 'clv.db'}"
     result = CliRunner().invoke(
@@ -236,5 +237,5 @@ def test_degenerate_fit_fails_clearly_and_stores_nothing(store: Store, tmp_path:
         ],
     )
     assert result.exit_code == 1
-    assert "degenerate" in result.output and "--penalizer" in result.output
+    assert "do not determine the model" in result.output and "--penalizer" in result.output
     assert latest_fit(store, "acme", "bgnbd") is None

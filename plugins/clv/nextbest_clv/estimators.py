@@ -69,7 +69,11 @@ def fit_transaction_model(
         recency = np.asarray(recency, dtype=np.float64)[seen]
     try:
         fit = model_class.fit(x, recency, big_t, penalizer=penalizer)
-    except (FitError, DataError) as exc:
+    except FitError as exc:
+        # The optimiser's own failure: on data that cannot identify the model it may stop
+        # without converging rather than "converge" to extremes (depends on SciPy's line search).
+        raise ModelFitError(f"cannot fit {name}: {exc}. {_penalty_hint(penalizer)}") from exc
+    except DataError as exc:
         raise ModelFitError(f"cannot fit {name}: {exc}") from exc
     recency = np.asarray(recency, dtype=np.float64)
     predictions = {
@@ -110,16 +114,22 @@ def check_fit(
         problems.append(f"standard error(s) of {', '.join(bad_errors)} not finite")
     if problems:
         shown = ", ".join(f"{k} = {v:.4g}" for k, v in params.items())
-        hint = (
-            f"use a larger penalty than {penalizer:g}"
-            if penalizer > 0
-            else "refit with a penalty, e.g. --penalizer 0.01"
-        )
         raise ModelFitError(
-            f"the {name} fit is degenerate ({shown}): {'; '.join(problems)}. The data do not "
-            f"determine the model (too few customers or repeat purchases): {hint}, or use "
-            "more data"
+            f"the {name} fit is degenerate ({shown}): {'; '.join(problems)}. "
+            f"{_penalty_hint(penalizer)}"
         )
+
+
+def _penalty_hint(penalizer: float) -> str:
+    action = (
+        f"use a larger penalty than {penalizer:g}"
+        if penalizer > 0
+        else "refit with a penalty, e.g. --penalizer 0.01"
+    )
+    return (
+        "The data do not determine the model (too few customers or repeat purchases): "
+        f"{action}, or use more data"
+    )
 
 
 #: T used to predict for customers first seen on the prediction day (T = 0, which the models
