@@ -3,8 +3,8 @@
 The public API is what this module exports; everything else is internal.
 """
 
+from .engine.catalog import CompiledCatalog
 from .engine.compiler import CompiledFlow
-from .engine.runner import CompiledCatalog
 from .engine.state import DecisionView
 from .errors import (
     DecisionError,

@@ -12,13 +12,14 @@ import pluggy
 from pydantic import ValidationError
 
 from .documents import load_document
+from .engine.catalog import CompiledCatalog
 from .engine.compiler import CompiledFlow, compile_flow, validation_issues
-from .engine.runner import CompiledCatalog, run_decision
+from .engine.runner import run_decision
+from .engine.schema import build_flow_model
 from .errors import FlowValidationError, PluginError, UnknownFlowError
 from .models.decision import Decision
 from .models.offers import OfferCatalog
 from .models.request import DecisionRequest
-from .models.schema import build_flow_model
 from .plugins import call_impl, implementations, make_plugin_manager
 from .registry import collect
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from .engine.catalog import CompiledCatalog
 from .engine.compiler import CompiledFlow
-from .engine.runner import CompiledCatalog
 from .errors import UnknownFlowError
 from .models.decision import Decision
 from .models.request import DecisionRequest, OfferHistory

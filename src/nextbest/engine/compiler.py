@@ -1,7 +1,8 @@
 """Flow loading: validate a flow document, check phases and formulas, build runnable steps.
 
 Everything that can be checked is checked here, so a bad flow fails when it is loaded (with
-every problem named by its path) and never at decision time.
+every problem named by its path) and never at decision time. The node types come from
+:data:`~nextbest.engine.node_types.NODE_TYPES`; each builds its own step.
 """
 
 from __future__ import annotations
@@ -9,21 +10,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from ..errors import FlowIssue, FlowValidationError
-from ..expressions import CompiledExpression, ExpressionError, compile_expression
-from ..models.flows import FlowSettings
-from ..models.schema import tag_values
-from .names import OUTPUT_NAMES, is_offer_name, is_static_offer_name
+from ..expressions import ExpressionError, compile_expression
+from ..registry import ContextProvider, Registry
+from .formulas import ExpressionCompiler
+from .names import is_offer_name, is_static_offer_name
+from .node_types import NODE_TYPES
+from .nodes.base import OUTPUT, RANKING, SELECTION, BuildContext, Step
+from .plan import FlowPlan
+from .schema import tag_values
 
-if TYPE_CHECKING:
-    from ..registry import ContextProvider, Registry
-    from .steps import Step
-
-PHASE_OF = {"inventory": 1, "filter": 1, "qualify": 1, "score": 2, "rank": 2, "response": 3}
+#: The node type every flow starts with.
+FIRST_NODE_TYPE = "inventory"
 
 
 def format_loc(loc: tuple[Any, ...], tags: frozenset[str]) -> str:
@@ -54,64 +56,12 @@ def validation_issues(
     return issues
 
 
-class ExpressionCompiler:
-    """Compiles formulas for one place in a flow: knows the names visible there."""
-
-    def __init__(
-        self,
-        registry: Registry,
-        functions: Mapping[str, Callable[..., Any]],
-        computed: frozenset[str],
-        output_phase: bool,
-    ) -> None:
-        self._registry = registry
-        self._functions = functions
-        self._computed = set(computed)
-        self.output_phase = output_phase
-        self.referenced: set[str] = set()
-
-    def define(self, name: str) -> None:
-        """Make a computed field visible to the formulas compiled after it."""
-        self._computed.add(name)
-
-    def is_known(self, name: str) -> bool:
-        """Whether a formula at this point may use ``name``."""
-        if name in self._computed or is_static_offer_name(name):
-            return True
-        if name in ("offer.lastSeenDays", "fitMultiplier"):
-            return True
-        if name in OUTPUT_NAMES:
-            return self.output_phase
-        return self._registry.provider_for(name) is not None
-
-    def compile(self, source: str) -> CompiledExpression:
-        """Compile a formula; raises ExpressionError naming unknown names or functions."""
-        compiled = compile_expression(
-            source, functions=self._functions, is_known_name=self.is_known
-        )
-        self.referenced.update(compiled.names)
-        return compiled
-
-
-@dataclass(frozen=True)
-class CompiledFlow:
+@dataclass(frozen=True, kw_only=True)
+class CompiledFlow(FlowPlan):
     """A validated, compiled flow: immutable and safe to share between threads."""
 
-    key: str
-    name: str
     document: BaseModel
-    settings: FlowSettings
     steps: tuple[Step, ...]
-    customer_names: frozenset[str]
-    offer_names: frozenset[str]
-    registry: Registry
-    #: each context provider the flow needs, with the names wanted from it
-    context_plan: tuple[tuple[ContextProvider, frozenset[str]], ...] = ()
-
-    @property
-    def uses_offer_history(self) -> bool:
-        """Whether the flow reads per-offer customer history (recency rules, lastSeenDays)."""
-        return "offer.lastSeenDays" in self.offer_names
 
 
 def compile_flow(
@@ -123,8 +73,6 @@ def compile_flow(
     source: str | None = None,
 ) -> CompiledFlow:
     """Validate ``data`` and build a CompiledFlow; raise FlowValidationError with every issue."""
-    from .steps import build_step  # steps import this module's types
-
     tags = tag_values(registry)
     try:
         doc = flow_model.model_validate(data)
@@ -142,16 +90,15 @@ def compile_flow(
     computed: set[str] = set()
     referenced: set[str] = set()
     steps: list[Step] = []
-    phase = 1
+    phase = SELECTION
     for index, node in enumerate(nodes):
         path = f"nodes[{index}]"
-        if node.type in PHASE_OF:
-            phase = max(phase, PHASE_OF[node.type])
-        elif node.type == "compute" and phase == 2:
-            phase = 3
-        compiler = ExpressionCompiler(registry, functions, frozenset(computed), phase == 3)
+        node_type = NODE_TYPES[node.type]
+        phase = max(phase, node_type.phase_at(phase))
+        compiler = ExpressionCompiler(registry, functions, frozenset(computed), phase == OUTPUT)
+        ctx = BuildContext(path, compiler, registry, profiles, issues)
         try:
-            step = build_step(node, path, compiler, registry, profiles, issues)
+            step = node_type.build(node, ctx)
         except ExpressionError as exc:
             issues.append(FlowIssue(f"{path}.config", str(exc)))
             continue
@@ -214,36 +161,22 @@ def _raw_node(node: Any) -> SimpleNamespace | None:
         return None
     config = node.get("config") or {}
     kind, node_id = node.get("type"), node.get("id")
-    known = kind in PHASE_OF or kind in ("compute", "extension_point")
-    if not (known and isinstance(node_id, str) and isinstance(config, Mapping)):
+    if not (kind in NODE_TYPES and isinstance(node_id, str) and isinstance(config, Mapping)):
         return None
     return SimpleNamespace(type=kind, id=node_id, config=SimpleNamespace(hook=config.get("hook")))
 
 
 def _raw_formulas(nodes: list[Any]) -> list[tuple[str, str]]:
-    """(path, source) of every formula string found where flows keep formulas."""
+    """(path, source) of every formula string found where node types keep formulas."""
     found = []
     for i, node in enumerate(nodes):
-        config = node.get("config") if isinstance(node, Mapping) else None
+        if not isinstance(node, Mapping) or node.get("type") not in NODE_TYPES:
+            continue
+        config = node.get("config")
         if not isinstance(config, Mapping):
             continue
-        base = f"nodes[{i}].config"
-        if isinstance(config.get("expression"), str):
-            found.append((f"{base}.expression", config["expression"]))
-        for j, field in enumerate(config.get("fields") or []):
-            if isinstance(field, Mapping) and isinstance(field.get("formula"), str):
-                found.append((f"{base}.fields[{j}].formula", field["formula"]))
-        formulas = config.get("formulas")
-        if isinstance(formulas, Mapping):
-            found += [
-                (f"{base}.formulas.{k}", v) for k, v in formulas.items() if isinstance(v, str)
-            ]
-        for j, rule in enumerate(config.get("rules") or []):
-            if not isinstance(rule, Mapping) or rule.get("ruleType") != "expression":
-                continue
-            cfg = rule.get("config")
-            if isinstance(cfg, Mapping) and isinstance(cfg.get("expression"), str):
-                found.append((f"{base}.rules[{j}].config.expression", cfg["expression"]))
+        node_type = NODE_TYPES[node["type"]]
+        found += [(f"nodes[{i}].config.{sub}", src) for sub, src in node_type.raw_formulas(config)]
     return found
 
 
@@ -252,22 +185,22 @@ def check_phases(nodes: list[Any]) -> list[FlowIssue]:
     issues: list[FlowIssue] = []
     seen_ids: dict[str, int] = {}
     counts: dict[str, int] = {}
-    phase = 1
+    phase = SELECTION
     for index, node in enumerate(nodes):
         where = f"nodes[{index}]"
         if node.id in seen_ids:
             issues.append(FlowIssue(f"{where}.id", f"node id {node.id!r} is used twice"))
         seen_ids[node.id] = index
         counts[node.type] = counts.get(node.type, 0) + 1
-        if node.type == "inventory" and index != 0:
-            issues.append(FlowIssue(where, f"node {node.id!r}: the inventory node must be first"))
-        if index == 0 and node.type != "inventory":
-            issues.append(FlowIssue(where, f"node {node.id!r}: a flow must start with inventory"))
-        wanted = PHASE_OF.get(node.type)
-        if node.type == "compute":
-            wanted = 3 if phase >= 2 else 1
-        if wanted is None:  # extension_point: any phase
-            continue
+        if node.type == FIRST_NODE_TYPE and index != 0:
+            issues.append(
+                FlowIssue(where, f"node {node.id!r}: the {FIRST_NODE_TYPE} node must be first")
+            )
+        if index == 0 and node.type != FIRST_NODE_TYPE:
+            issues.append(
+                FlowIssue(where, f"node {node.id!r}: a flow must start with {FIRST_NODE_TYPE}")
+            )
+        wanted = NODE_TYPES[node.type].phase_at(phase)
         if wanted < phase:
             issues.append(
                 FlowIssue(
@@ -281,20 +214,21 @@ def check_phases(nodes: list[Any]) -> list[FlowIssue]:
             issues.append(FlowIssue(where, f"node {node.id!r}: score must come before rank"))
         if node.type == "rank" and not counts.get("score"):
             issues.append(FlowIssue(where, f"node {node.id!r}: rank needs a score node before it"))
-        if node.type == "compute" and phase == 2 and not counts.get("rank"):
+        if node.type == "compute" and phase == RANKING and not counts.get("rank"):
             issues.append(
                 FlowIssue(where, f"node {node.id!r}: an output compute node must come after rank")
             )
         phase = max(phase, wanted)
     issues += _check_extension_points(nodes)
-    for node_type in ("score", "rank"):
-        if nodes and not counts.get(node_type):
-            issues.append(FlowIssue("nodes", f"a flow needs a {node_type} node"))
-    for node_type in ("inventory", "score", "rank", "response"):
-        if counts.get(node_type, 0) > 1:
-            issues.append(FlowIssue("nodes", f"at most one {node_type} node is allowed"))
-    if nodes and not counts.get("inventory"):
-        issues.append(FlowIssue("nodes", "a flow needs exactly one inventory node"))
+    for node_type in NODE_TYPES.values():
+        missing = nodes and not counts.get(node_type.name)
+        if missing and node_type.required and node_type.name != FIRST_NODE_TYPE:
+            issues.append(FlowIssue("nodes", f"a flow needs a {node_type.name} node"))
+    for node_type in NODE_TYPES.values():
+        if node_type.unique and counts.get(node_type.name, 0) > 1:
+            issues.append(FlowIssue("nodes", f"at most one {node_type.name} node is allowed"))
+    if nodes and not counts.get(FIRST_NODE_TYPE):
+        issues.append(FlowIssue("nodes", f"a flow needs exactly one {FIRST_NODE_TYPE} node"))
     return issues
 
 

@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any
 
 from ..models.decision import Decision, DecisionItem
-from ..models.offers import Offer, OfferCatalog
 from ..models.request import DecisionRequest
+from .catalog import CompiledCatalog
 from .compiler import CompiledFlow
-from .names import offer_scope
 from .state import DecisionState
-
-
-@dataclass(frozen=True)
-class CompiledCatalog:
-    """Offers with their formula names precomputed; immutable and shareable."""
-
-    entries: tuple[tuple[Offer, dict[str, Any]], ...]
-
-    @classmethod
-    def build(cls, catalog: OfferCatalog) -> CompiledCatalog:
-        # Kept in rank tie-break order (priority descending, then id), so ranking only needs a
-        # stable sort by score: candidates keep this order through every step.
-        offers = sorted(catalog.offers, key=lambda o: (-o.priority, o.id))
-        return cls(tuple((offer, offer_scope(offer)) for offer in offers))
-
-    @property
-    def offers(self) -> tuple[Offer, ...]:
-        return tuple(offer for offer, _ in self.entries)
 
 
 def run_decision(
@@ -47,13 +27,13 @@ def run_decision(
         as_of = as_of.replace(tzinfo=UTC)
     state = DecisionState(
         flow=flow,
+        catalog=catalog,
         host=host,
         tenant_id=tenant_id,
         request=request,
         as_of=as_of,
         explain=request.explain,
     )
-    state.catalog = catalog
     trace = state.trace
     started = perf_counter() if trace is not None else 0.0
     state.resolve_customer_names()

@@ -8,15 +8,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import DecisionError
 from ..models.decision import Candidate, Drop, PluginFailure, Trace
 from ..models.request import DecisionRequest
-from ..registry import ContextRequest
-
-if TYPE_CHECKING:
-    from .compiler import CompiledFlow
+from ..registry import ContextProvider, ContextRequest
+from .catalog import CompiledCatalog
+from .plan import FlowPlan
 
 log = logging.getLogger("nextbest.engine")
 
@@ -72,7 +71,8 @@ class DecisionState:
     def __init__(
         self,
         *,
-        flow: CompiledFlow,
+        flow: FlowPlan,
+        catalog: CompiledCatalog,
         host: Any,
         tenant_id: str,
         request: DecisionRequest,
@@ -89,7 +89,7 @@ class DecisionState:
         self.customer: dict[str, Any] = {}
         self.candidates: list[Candidate] = []
         self.ranked: list[Candidate] | None = None
-        self.catalog: Any = None
+        self.catalog = catalog
         self.response_fields: tuple[str, ...] | None = None
         self._resolved_providers: set[str] = set()
 
@@ -100,7 +100,7 @@ class DecisionState:
         for provider, wanted in self.flow.context_plan:
             self._run_provider(provider, wanted)
 
-    def _run_provider(self, provider: Any, wanted: frozenset[str]) -> None:
+    def _run_provider(self, provider: ContextProvider, wanted: frozenset[str]) -> None:
         self._resolved_providers.add(provider.name)
         request = ContextRequest(self.tenant_id, self.request, self.as_of, wanted, self.host)
         values: Mapping[str, Any] = {}

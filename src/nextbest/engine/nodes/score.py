@@ -1,4 +1,4 @@
-"""The score node: priority_weighted, propensity, and the PRIE formula with value providers.
+"""The ``score`` node: priority_weighted, propensity, and the PRIE formula with value providers.
 
 PRIE: score = P^Wp · R^Wr · I^(Wi + Σ terms) · E^We · fitMultiplier, where value providers may
 add exponent terms to a dimension (skipped when they have no value) or supply its base value.
@@ -7,22 +7,19 @@ add exponent terms to a dimension (skipped when they have no value) or supply it
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 
-from ..errors import FlowIssue
-from ..expressions import CompiledExpression, EvaluationError
-from ..models.decision import Candidate, Drop, ScoreBreakdown
-from ..models.flows import DEFAULT_WEIGHTS
-from ..registry import ValueProvider, ValueRequest
-from .steps import evaluate, formula_failed, lookup_for
-
-if TYPE_CHECKING:
-    from ..registry import Registry
-    from .compiler import ExpressionCompiler
-    from .state import DecisionState
+from ...expressions import CompiledExpression, EvaluationError
+from ...models.decision import Candidate, Drop, ScoreBreakdown
+from ...models.flows import DEFAULT_WEIGHTS, ScoreConfigBase
+from ...registry import ValueProvider, ValueRequest
+from ..formulas import evaluate, formula_failed, lookup_for
+from ..state import DecisionState
+from .base import RANKING, BuildContext, NodeType, RawFormulas, SchemaParts
 
 DIMENSIONS = ("propensity", "relevance", "impact", "emphasis")
 _LABELS = {dim: f"score {dim} formula" for dim in DIMENSIONS}
@@ -302,17 +299,10 @@ def _call_provider(
         return None
 
 
-def build_score_step(
-    node: Any,
-    path: str,
-    compiler: ExpressionCompiler,
-    registry: Registry,
-    profiles: dict[str, Any],
-    issues: list[FlowIssue],
-) -> ScoreStep:
+def _build(node: Any, ctx: BuildContext) -> ScoreStep:
     """Resolve profiles and provider configs of a validated score node."""
     cfg = node.config
-    where = f"{path}.config"
+    compiler, registry, profiles = ctx.compiler, ctx.registry, ctx.profiles
 
     def resolve(name: str | None, source: Any, at: str) -> Profile:
         weights = source.weights() if source is not None else dict(DEFAULT_WEIGHTS)
@@ -328,7 +318,7 @@ def build_score_step(
             try:
                 config = provider.config_model.model_validate(values)
             except ValidationError as exc:
-                issues.append(FlowIssue(at, f"value provider {provider.name!r}: {exc}"))
+                ctx.problem(at, f"value provider {provider.name!r}: {exc}")
                 continue
             providers.append((provider, config, registry.owner("value_provider", provider.name)))
             for required in provider.requires(config) if provider.requires else ():
@@ -338,18 +328,18 @@ def build_score_step(
     def named(name: str, at: str) -> Profile:
         if name not in profiles:
             known = ", ".join(sorted(profiles)) or "none defined"
-            issues.append(FlowIssue(at, f"unknown ranking profile {name!r} (profiles: {known})"))
+            ctx.problem(at, f"unknown ranking profile {name!r} (profiles: {known})")
             return resolve(None, None, at)
         return resolve(name, profiles[name], at)
 
     if cfg.profile is not None:
-        default = named(cfg.profile, f"{where}.profile")
+        default = named(cfg.profile, ".config.profile")
     else:
-        default = resolve(None, cfg.weights, f"{where}.weights")
+        default = resolve(None, cfg.weights, ".config.weights")
     by_category: dict[str, Profile] = {}
     by_channel: dict[str, Profile] = {}
     for index, override in enumerate(cfg.strategy_overrides):
-        prof = named(override.profile, f"{where}.strategyOverrides[{index}].profile")
+        prof = named(override.profile, f".config.strategyOverrides[{index}].profile")
         if override.category is not None:
             by_category.setdefault(override.category, prof)
         else:
@@ -359,7 +349,7 @@ def build_score_step(
         try:
             formulas[dim] = compiler.compile(source)
         except Exception as exc:
-            issues.append(FlowIssue(f"{where}.formulas.{dim}", str(exc)))
+            ctx.problem(f".config.formulas.{dim}", str(exc))
     return ScoreStep(
         node.id,
         cfg.method,
@@ -371,3 +361,31 @@ def build_score_step(
         cfg.default_propensity,
         formulas,
     )
+
+
+def _config(parts: SchemaParts) -> tuple[Any, Any]:
+    model: Any = create_model(
+        "ScoreConfig",
+        __base__=ScoreConfigBase,
+        weights=(parts.profile_model | None, None),
+        **parts.provider_fields,
+    )
+    return model, Field(default_factory=model)
+
+
+def _raw_formulas(config: Mapping[str, Any]) -> RawFormulas:
+    formulas = config.get("formulas")
+    if isinstance(formulas, Mapping):
+        yield from ((f"formulas.{k}", v) for k, v in formulas.items() if isinstance(v, str))
+
+
+SCORE = NodeType(
+    name="score",
+    phases=(RANKING,),
+    config=_config,
+    build=_build,
+    raw_formulas=_raw_formulas,
+    unique=True,
+    required=True,
+    description="scores candidates: priority_weighted, propensity or the PRIE formula",
+)

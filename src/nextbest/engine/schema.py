@@ -1,45 +1,23 @@
-"""Builds the full flow model from the static node models and what plugins registered.
+"""Builds the flow document model from the node types and what plugins registered.
 
-Rule configs form a discriminated union on ``ruleType``; value providers' config fields become
+Each node type (:data:`~nextbest.engine.node_types.NODE_TYPES`) declares its config; rule
+configs form a discriminated union on ``ruleType``; value providers' config fields become
 optional fields of score nodes and ranking profiles. The result validates flow documents with
 errors located by path and exports the JSON Schema (``nextbest schema flow``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, Field, create_model
 from pydantic.fields import FieldInfo
 
-from .base import CamelModel
-from .flows import (
-    SLUG,
-    ComputeConfig,
-    ExtensionPointConfig,
-    FilterConfig,
-    FlowSettings,
-    InventoryConfig,
-    RankConfig,
-    RankingProfile,
-    ResponseConfig,
-    Rule,
-    ScoreConfigBase,
-)
-
-if TYPE_CHECKING:
-    from ..registry import Registry
-
-NODE_TYPES = (
-    "inventory",
-    "filter",
-    "qualify",
-    "compute",
-    "score",
-    "rank",
-    "response",
-    "extension_point",
-)
+from ..models.base import CamelModel
+from ..models.flows import SLUG, FlowSettings, RankingProfile, Rule
+from ..registry import Registry
+from .node_types import NODE_TYPES
+from .nodes.base import SchemaParts
 
 
 def _model(name: str, base: type[BaseModel], fields: dict[str, Any]) -> type[BaseModel]:
@@ -86,34 +64,18 @@ def build_flow_model(registry: Registry) -> type[BaseModel]:
     """The pydantic model of a flow document, given the registered rule types and providers."""
     provider_fields = _optional_fields(registry)
     profile_model: Any = _model("RankingProfile", RankingProfile, provider_fields)
-    score_model: Any = _model(
-        "ScoreConfig", ScoreConfigBase, {"weights": (profile_model | None, None), **provider_fields}
-    )
-    rule_union: Any = _rule_union(registry)
-    qualify_model = _model(
-        "QualifyConfig", CamelModel, {"rules": (list[rule_union], Field(min_length=1))}
-    )
-    configs: dict[str, Any] = {
-        "inventory": (InventoryConfig, Field(default_factory=InventoryConfig)),
-        "filter": (FilterConfig, ...),
-        "qualify": (qualify_model, ...),
-        "compute": (ComputeConfig, ...),
-        "score": (score_model, Field(default_factory=score_model)),
-        "rank": (RankConfig, Field(default_factory=RankConfig)),
-        "response": (ResponseConfig, Field(default_factory=ResponseConfig)),
-        "extension_point": (ExtensionPointConfig, ...),
-    }
+    parts = SchemaParts(registry, profile_model, provider_fields, _rule_union(registry))
     nodes = [
         _model(
-            f"{node_type.title().replace('_', '')}Node",
+            f"{node_type.name.title().replace('_', '')}Node",
             CamelModel,
             {
-                "type": (Literal[node_type], ...),
+                "type": (Literal[node_type.name], ...),
                 "id": (str, Field(min_length=1, pattern=SLUG)),
-                "config": config,
+                "config": node_type.config(parts),
             },
         )
-        for node_type, config in configs.items()
+        for node_type in NODE_TYPES.values()
     ]
     node_union: Any = Annotated[Union[tuple(nodes)], Field(discriminator="type")]  # noqa: UP007
     return _model(

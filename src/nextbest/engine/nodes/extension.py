@@ -1,17 +1,27 @@
-"""Extension-point nodes: call plugin hooks one implementation at a time, isolating failures."""
+"""The ``extension_point`` node: call plugin hooks (``pre_score``, ``score_override``,
+``post_rank``) one implementation at a time, isolating failures."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from ..models.decision import Drop
-from ..plugins import call_impl, implementations
-from .state import DecisionView
+from ...models.decision import Drop
+from ...models.flows import ExtensionPointConfig
+from ...plugins import call_impl, implementations
+from ..state import DecisionState, DecisionView
+from .base import OUTPUT, RANKING, SELECTION, BuildContext, NodeType, static_config
 
-if TYPE_CHECKING:
-    from .state import DecisionState
-    from .steps import ExtensionStep
+
+@dataclass
+class ExtensionStep:
+    node_id: str
+    hook: str
+    node_type: str = "extension_point"
+
+    def run(self, state: DecisionState) -> None:
+        run_extension(self, state)
 
 
 def _impls(state: DecisionState, hook: str) -> list[Any]:
@@ -112,3 +122,16 @@ def _attribute(
                     }
                 )
         cand._adjustments = None
+
+
+def _build(node: Any, ctx: BuildContext) -> ExtensionStep:
+    return ExtensionStep(node.id, node.config.hook)
+
+
+EXTENSION_POINT = NodeType(
+    name="extension_point",
+    phases=(SELECTION, RANKING, OUTPUT),
+    config=static_config(ExtensionPointConfig, required=True),
+    build=_build,
+    description="calls the plugins' pre_score, score_override or post_rank hooks",
+)

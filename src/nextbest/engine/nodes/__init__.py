@@ -1,0 +1,1 @@
+"""Node executors, one module per node type; :mod:`nextbest.engine.node_types` lists them."""
