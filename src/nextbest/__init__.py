@@ -19,15 +19,23 @@ from .host import Host
 from .models.decision import Candidate, Decision, DecisionItem, Drop, ScoreBreakdown, Trace
 from .models.offers import Offer, OfferCatalog
 from .models.request import DecisionRequest, OfferHistory
-from .registry import (
+from .plugin_api import (
     ContextProvider,
     ContextRequest,
+    FormulaCompiler,
+    HostAPI,
+    RegisterContext,
+    RegisterFunction,
+    RegisterRuleType,
+    RegisterValueProvider,
+    Registry,
     RuleContext,
     RuleOutcome,
     RuleType,
     ValueProvider,
     ValueRequest,
 )
+from .store.base import Interaction
 
 __version__ = "0.1.0"
 
@@ -45,12 +53,20 @@ __all__ = [
     "Drop",
     "FlowIssue",
     "FlowValidationError",
+    "FormulaCompiler",
     "Host",
+    "HostAPI",
+    "Interaction",
     "NextbestError",
     "Offer",
     "OfferCatalog",
     "OfferHistory",
     "PluginError",
+    "RegisterContext",
+    "RegisterFunction",
+    "RegisterRuleType",
+    "RegisterValueProvider",
+    "Registry",
     "RuleContext",
     "RuleOutcome",
     "RuleType",

@@ -5,21 +5,38 @@ Plugins implement these with ``@nextbest.hookimpl``. All hooks take keyword argu
 Collecting hooks hand the plugin a ``register`` callback instead of expecting a return value,
 so one implementation can register several things and errors can name the plugin.
 
-Every hook here has a section in docs/plugin-hooks.md; a test checks it.
+Every hook here has a section in docs/plugin-hooks.md; a test checks it. The argument types
+are the real ones, exported from ``nextbest``, so an implementation can be annotated the same
+way and checked by mypy.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pluggy
+
+if TYPE_CHECKING:
+    import click
+    from fastapi import APIRouter
+
+    from .engine.state import DecisionView
+    from .models.decision import Candidate
+    from .plugin_api import (
+        HostAPI,
+        RegisterContext,
+        RegisterFunction,
+        RegisterRuleType,
+        RegisterValueProvider,
+    )
+    from .store.base import Interaction
 
 hookspec = pluggy.HookspecMarker("nextbest")
 hookimpl = pluggy.HookimplMarker("nextbest")
 
 
 @hookspec
-def register_rule_types(register: Any) -> None:
+def register_rule_types(register: RegisterRuleType) -> None:
     """Register qualification rule types.
 
     Called once when a Host is created. Call ``register(RuleType(...))`` for each rule type:
@@ -30,7 +47,7 @@ def register_rule_types(register: Any) -> None:
 
 
 @hookspec
-def register_functions(register: Any) -> None:
+def register_functions(register: RegisterFunction) -> None:
     """Register functions usable in formulas (computed fields, ``expression`` rules).
 
     Called once when a Host is created. Call ``register(name, function)`` for each function.
@@ -40,7 +57,7 @@ def register_functions(register: Any) -> None:
 
 
 @hookspec
-def register_context(register: Any) -> None:
+def register_context(register: RegisterContext) -> None:
     """Register lazily resolved context providers.
 
     Called once when a Host is created. Call ``register(ContextProvider(...))`` with the exact
@@ -51,7 +68,7 @@ def register_context(register: Any) -> None:
 
 
 @hookspec
-def register_value_providers(register: Any) -> None:
+def register_value_providers(register: RegisterValueProvider) -> None:
     """Register arbitration value providers for the ``formula`` (PRIE) score method.
 
     Called once when a Host is created. Call ``register(ValueProvider(...))``. A provider adds an
@@ -61,25 +78,29 @@ def register_value_providers(register: Any) -> None:
 
 
 @hookspec
-def startup(host: Any) -> None:
+def startup(host: HostAPI) -> None:
     """Called once after a Host is created and all plugins are registered.
 
-    Receives the ``Host``; plugins use it to reach ``host.store`` (may be None for file-only
-    use) and keep a reference for later hooks. Returns nothing.
+    Receives the ``Host``; ``host.store`` is its store (None for file-only use). Create what
+    the plugin needs per host here and keep it with ``host.plugin_state(key, factory)``, where
+    later hooks, providers and routes (which all receive the host) find it. Returns nothing.
     """
 
 
 @hookspec
-def outcome_recorded(tenant_id: str, interaction: Any) -> None:
-    """Called after an outcome (interaction) has been committed to the store.
+def outcome_recorded(host: HostAPI, tenant_id: str, interaction: Interaction) -> None:
+    """Called after an outcome (interaction) has been committed to ``host.store``.
 
-    Receives the tenant id and the stored interaction record. Use it to update derived data or
-    invalidate caches. A raise is logged and does not undo the recorded outcome. Returns nothing.
+    Receives the ``Host`` that recorded it (so an implementation reaches its own state through
+    ``host.plugin_state`` and the store through ``host.store``), the tenant id and the stored
+    ``Interaction``. Use it to update derived data or invalidate caches. An implementation may
+    accept only the arguments it needs. A raise is logged and does not undo the recorded
+    outcome. Returns nothing.
     """
 
 
 @hookspec
-def pre_score(decision: Any, candidates: Any) -> None:
+def pre_score(decision: DecisionView, candidates: list[Candidate]) -> None:
     """Called by an ``extension_point`` node with ``hook: pre_score``.
 
     Receives the ``DecisionView`` (tenant, request, context lookup) and the list of
@@ -89,7 +110,7 @@ def pre_score(decision: Any, candidates: Any) -> None:
 
 
 @hookspec
-def score_override(decision: Any, candidate: Any) -> float | None:
+def score_override(decision: DecisionView, candidate: Candidate) -> float | None:
     """Called by an ``extension_point`` node with ``hook: score_override``, once per candidate.
 
     Receives the ``DecisionView`` and one scored ``Candidate``. Return a new score (float) to
@@ -98,7 +119,7 @@ def score_override(decision: Any, candidate: Any) -> float | None:
 
 
 @hookspec
-def post_rank(decision: Any, ranked: Any) -> list[Any] | None:
+def post_rank(decision: DecisionView, ranked: list[Candidate]) -> list[Candidate] | None:
     """Called by an ``extension_point`` node with ``hook: post_rank`` after ranking.
 
     Receives the ``DecisionView`` and the ranked list of ``Candidate`` objects. Return a
@@ -108,7 +129,7 @@ def post_rank(decision: Any, ranked: Any) -> list[Any] | None:
 
 
 @hookspec
-def register_commands(cli: Any) -> None:
+def register_commands(cli: click.Group) -> None:
     """Add sub-commands to the ``nextbest`` command line.
 
     Called when the CLI starts, with the root ``click.Group``. Use ``@cli.command()`` or
@@ -117,7 +138,7 @@ def register_commands(cli: Any) -> None:
 
 
 @hookspec
-def register_routes(router: Any, host: Any) -> None:
+def register_routes(router: APIRouter, host: HostAPI) -> None:
     """Add HTTP routes to the API server.
 
     Called when the FastAPI app is built, with a ``fastapi.APIRouter`` mounted at the app root

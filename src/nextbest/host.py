@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pluggy
 from pydantic import ValidationError
@@ -22,8 +22,10 @@ from .models.offers import OfferCatalog
 from .models.request import DecisionRequest
 from .plugins import call_impl, implementations, make_plugin_manager
 from .registry import collect
+from .store.base import Interaction, Store
 
 log = logging.getLogger("nextbest")
+T = TypeVar("T")
 
 
 class Host:
@@ -32,6 +34,7 @@ class Host:
     ``plugins`` are registered after the entry points (objects or modules with ``@hookimpl``
     functions); ``store`` is the optional storage backend that plugins reach as ``host.store``.
     A Host is safe to share between threads: compiled flows and catalogs are immutable.
+    Hooks receive it typed as :class:`~nextbest.HostAPI`, the part plugins may rely on.
     """
 
     def __init__(
@@ -39,7 +42,7 @@ class Host:
         *,
         plugins: Iterable[object] = (),
         load_entry_points: bool = True,
-        store: Any = None,
+        store: Store | None = None,
         pm: pluggy.PluginManager | None = None,
     ) -> None:
         self.pm = pm or make_plugin_manager(load_entry_points=load_entry_points, plugins=plugins)
@@ -50,6 +53,8 @@ class Host:
         self._lock = threading.Lock()
         self._flows: dict[tuple[str, str], tuple[CompiledFlow, CompiledCatalog]] = {}
         self._default_flow: dict[str, str] = {}
+        self._plugin_state: dict[str, Any] = {}
+        self._state_lock = threading.RLock()
         for impl in implementations(self.pm, "startup"):
             try:
                 call_impl(impl, host=self)
@@ -57,6 +62,18 @@ class Host:
                 raise PluginError(
                     f"plugin {impl.plugin_name!r} failed in startup: {type(exc).__name__}: {exc}"
                 ) from exc
+
+    def plugin_state(self, key: str, factory: Callable[[], T]) -> T:
+        """The object a plugin keeps for this host under ``key`` (a service, a cache), created
+        by ``factory()`` on first use; every later call returns the same object. Thread-safe.
+
+        Plugins keep per-host state here rather than in module globals, so two hosts in one
+        process (two stores, tests) never share it. Namespace keys by plugin (``"myplugin.cache"``).
+        """
+        with self._state_lock:
+            if key not in self._plugin_state:
+                self._plugin_state[key] = factory()
+            return cast(T, self._plugin_state[key])
 
     # -- loading -------------------------------------------------------------------------
     def load_flow(self, source: Mapping[str, Any] | str | Path) -> CompiledFlow:
@@ -142,15 +159,16 @@ class Host:
             offers = offers or found_offers
         return run_decision(flow, offers, host=self, tenant_id=tenant_id, request=request)
 
-    def notify_outcome(self, tenant_id: str, interaction: Any) -> list[tuple[str, str]]:
-        """Call every ``outcome_recorded`` hook; a failing plugin is logged, never raised.
+    def notify_outcome(self, tenant_id: str, interaction: Interaction) -> list[tuple[str, str]]:
+        """Call every ``outcome_recorded`` hook with this host; a failing plugin is logged,
+        never raised.
 
         Returns (plugin, error) pairs for the implementations that failed.
         """
         failures = []
         for impl in implementations(self.pm, "outcome_recorded"):
             try:
-                call_impl(impl, tenant_id=tenant_id, interaction=interaction)
+                call_impl(impl, host=self, tenant_id=tenant_id, interaction=interaction)
             except Exception as exc:
                 log.exception("plugin %r failed in outcome_recorded", impl.plugin_name)
                 failures.append((impl.plugin_name, f"{type(exc).__name__}: {exc}"))

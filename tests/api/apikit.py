@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
-from fastapi import Depends
+from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 
-from nextbest import Host, hookimpl
+from nextbest import Host, HostAPI, Interaction, hookimpl
 from nextbest.api import create_app
 from nextbest.api.auth import AuthContext, require_role
 from nextbest.documents import load_document
@@ -43,26 +43,23 @@ ADA = {
 
 
 class RecorderPlugin:
-    """Records outcome_recorded calls (and whether the row was committed when the hook ran)
-    and adds a route guarded by the host's auth dependency."""
+    """Records outcome_recorded calls (the host, and whether the row was committed when the
+    hook ran) and adds a route guarded by the host's auth dependency."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, Any, bool]] = []
-        self.store: Store | None = None
+        self.calls: list[tuple[str, Interaction, bool]] = []
+        self.hosts: list[HostAPI] = []
 
     @hookimpl
-    def startup(self, host: Any) -> None:
-        self.store = host.store
-
-    @hookimpl
-    def outcome_recorded(self, tenant_id: str, interaction: Any) -> None:
-        assert self.store is not None
+    def outcome_recorded(self, host: HostAPI, tenant_id: str, interaction: Interaction) -> None:
+        assert host.store is not None
+        self.hosts.append(host)
         # Another connection sees the row only once the transaction committed.
-        committed = self.store.get_interaction(tenant_id, interaction.idempotency_key) is not None
+        committed = host.store.get_interaction(tenant_id, interaction.idempotency_key) is not None
         self.calls.append((tenant_id, interaction, committed))
 
     @hookimpl
-    def register_routes(self, router: Any, host: Any) -> None:
+    def register_routes(self, router: APIRouter, host: HostAPI) -> None:
         @router.get("/api/v1/recorder/whoami")
         def whoami(auth: AdminAuth) -> dict[str, str]:
             return {"tenant": auth.tenant_id, "role": auth.role, "plugin": "recorder"}

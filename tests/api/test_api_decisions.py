@@ -307,6 +307,7 @@ def test_outcome_recorded_hook_runs_after_commit_with_the_interaction(api: Api) 
     assert len(api.plugin.calls) == 1
     tenant, interaction, committed = api.plugin.calls[0]
     assert tenant == "acme" and committed is True
+    assert api.plugin.hosts == [api.host]  # the host that recorded it, with its store
     assert interaction.idempotency_key == "h1" and interaction.value == 5.0
     respond(api, _ok(idempotencyKey="h1", outcome="conversion", conversionValue=5))
     error_of(respond(api, _ok(idempotencyKey="h2", outcome="nope")), 400)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -188,3 +190,19 @@ def test_startup_receives_the_host_and_outcomes_are_isolated() -> None:
     failures = h.notify_outcome("t1", {"id": 1})
     assert failures == [("Broken", "RuntimeError: down")]
     assert seen[1] == ("t1", {"id": 1})  # the later plugin still ran
+
+
+def test_plugin_state_is_one_object_per_host_and_key() -> None:
+    made: list[int] = []
+
+    def factory() -> dict[str, int]:
+        made.append(1)
+        time.sleep(0.01)  # widen the window for a second creation
+        return {}
+
+    host, other = Host(), Host()
+    with ThreadPoolExecutor(8) as pool:
+        states = list(pool.map(lambda _: host.plugin_state("p.cache", factory), range(16)))
+    assert all(state is states[0] for state in states) and len(made) == 1
+    assert other.plugin_state("p.cache", factory) is not states[0]  # per host, never global
+    assert host.plugin_state("p.other", list) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..registry import ContextProvider, ContextRequest
+from ..plugin_api import ContextProvider, ContextRequest
 
 _FIXED = {
     "customer.id": lambda r: r.customer_id,

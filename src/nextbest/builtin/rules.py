@@ -15,7 +15,7 @@ from pydantic.alias_generators import to_camel
 
 from ..engine.names import is_offer_name
 from ..expressions import DEFAULT_FUNCTIONS, CompiledExpression, EvaluationError
-from ..registry import RuleContext, RuleOutcome, RuleType
+from ..plugin_api import FormulaCompiler, RuleContext, RuleOutcome, RuleType
 
 
 class _Config(BaseModel):
@@ -259,7 +259,7 @@ class MetricConditionConfig(_Condition):
     missing: Literal["pass", "fail"] = "fail"
 
 
-def _prepare_metric(cfg: MetricConditionConfig, compiler: Any) -> _Check:
+def _prepare_metric(cfg: MetricConditionConfig, compiler: FormulaCompiler) -> _Check:
     if not compiler.is_known(cfg.metric):
         raise ValueError(f"unknown metric {cfg.metric!r}: no context provider supplies it")
     return _Check(cfg)
@@ -293,7 +293,7 @@ class ExpressionConfig(_Config):
     expression: str = Field(min_length=1)
 
 
-def _prepare_expression(cfg: ExpressionConfig, compiler: Any) -> CompiledExpression:
+def _prepare_expression(cfg: ExpressionConfig, compiler: FormulaCompiler) -> CompiledExpression:
     compiled: CompiledExpression = compiler.compile(cfg.expression)
     return compiled
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import FlowIssue, FlowValidationError
 from ..expressions import ExpressionError, compile_expression
-from ..registry import ContextProvider, Registry
+from ..plugin_api import ContextProvider, Registry
 from .formulas import ExpressionCompiler
 from .names import is_offer_name, is_static_offer_name
 from .node_types import NODE_TYPES

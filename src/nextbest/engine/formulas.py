@@ -12,7 +12,7 @@ from typing import Any
 
 from ..expressions import CompiledExpression, EvaluationError, compile_expression
 from ..models.decision import Candidate, PluginFailure
-from ..registry import Registry
+from ..plugin_api import Registry
 from .names import OUTPUT_NAMES, is_offer_name, is_static_offer_name
 from .state import DecisionState
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..models.flows import FlowSettings
-from ..registry import ContextProvider, Registry
+from ..plugin_api import ContextProvider, Registry
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from time import perf_counter
-from typing import Any
 
 from ..models.decision import Decision, DecisionItem
 from ..models.request import DecisionRequest
+from ..plugin_api import HostAPI
 from .catalog import CompiledCatalog
 from .compiler import CompiledFlow
 from .state import DecisionState
@@ -17,7 +17,7 @@ def run_decision(
     flow: CompiledFlow,
     catalog: CompiledCatalog,
     *,
-    host: Any,
+    host: HostAPI,
     tenant_id: str,
     request: DecisionRequest,
 ) -> Decision:

@@ -15,7 +15,7 @@ from pydantic.fields import FieldInfo
 
 from ..models.base import CamelModel
 from ..models.flows import SLUG, FlowSettings, RankingProfile, Rule
-from ..registry import Registry
+from ..plugin_api import Registry
 from .node_types import NODE_TYPES
 from .nodes.base import SchemaParts
 

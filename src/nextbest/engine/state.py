@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import DecisionError
 from ..models.decision import Candidate, Drop, PluginFailure, Trace
 from ..models.request import DecisionRequest
-from ..registry import ContextProvider, ContextRequest
+from ..plugin_api import ContextProvider, ContextRequest, HostAPI
 from .catalog import CompiledCatalog
 from .plan import FlowPlan
 
@@ -73,7 +73,7 @@ class DecisionState:
         *,
         flow: FlowPlan,
         catalog: CompiledCatalog,
-        host: Any,
+        host: HostAPI,
         tenant_id: str,
         request: DecisionRequest,
         as_of: datetime,

@@ -13,7 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from nextbest import RuleContext, RuleOutcome, RuleType, hookimpl
+from nextbest import (
+    RegisterFunction,
+    RegisterRuleType,
+    RuleContext,
+    RuleOutcome,
+    RuleType,
+    hookimpl,
+)
 
 
 class AttributeBetweenConfig(BaseModel):
@@ -55,7 +62,7 @@ def percent_of(part: Any, whole: Any) -> float:
 
 
 @hookimpl
-def register_rule_types(register: Any) -> None:
+def register_rule_types(register: RegisterRuleType) -> None:
     register(
         RuleType(
             "attribute_between",
@@ -68,5 +75,5 @@ def register_rule_types(register: Any) -> None:
 
 
 @hookimpl
-def register_functions(register: Any) -> None:
+def register_functions(register: RegisterFunction) -> None:
     register("percent_of", percent_of)

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from ...errors import FlowIssue
 from ...models.flows import RankingProfile
-from ...registry import Registry
+from ...plugin_api import Registry
 from ..formulas import ExpressionCompiler
 from ..state import DecisionState
 

@@ -17,7 +17,7 @@ from ...expressions import ExpressionError
 from ...models.base import CamelModel
 from ...models.decision import Drop
 from ...models.flows import HARD_STAGES
-from ...registry import RuleContext, RuleOutcome, RuleType
+from ...plugin_api import RuleContext, RuleOutcome, RuleType
 from ..formulas import function_owner
 from ..state import DecisionState
 from .base import SELECTION, BuildContext, NodeType, RawFormulas, SchemaParts

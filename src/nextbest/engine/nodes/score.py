@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 from ...expressions import CompiledExpression, EvaluationError
 from ...models.decision import Candidate, Drop, ScoreBreakdown
 from ...models.flows import DEFAULT_WEIGHTS, ScoreConfigBase
-from ...registry import ValueProvider, ValueRequest
+from ...plugin_api import ValueProvider, ValueRequest
 from ..formulas import evaluate, formula_failed, lookup_for
 from ..state import DecisionState
 from .base import RANKING, BuildContext, NodeType, RawFormulas, SchemaParts

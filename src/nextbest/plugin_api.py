@@ -1,0 +1,248 @@
+"""The types a plugin works with: what it registers, what those receive, and the host it sees.
+
+- What ``register_*`` hooks register: :class:`RuleType` (with :class:`RuleContext` and
+  :class:`RuleOutcome`), :class:`ContextProvider` (with :class:`ContextRequest`) and
+  :class:`ValueProvider` (with :class:`ValueRequest`), and the ``register`` callbacks' types.
+- :class:`Registry`: everything the loaded plugins registered, with the plugin of each item.
+- :class:`HostAPI`: the part of :class:`~nextbest.Host` hooks and providers may rely on.
+- :class:`FormulaCompiler`: what ``RuleType.prepare`` receives to compile formulas.
+
+This module sits below the engine and the Host, so every layer can name these types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from .expressions import CompiledExpression
+    from .models.decision import Decision
+    from .models.offers import Offer
+    from .models.request import DecisionRequest
+    from .store.base import Store
+
+T = TypeVar("T")
+
+Stage = Literal["eligibility", "fit", "match", "ranking"]
+Dimension = Literal["propensity", "relevance", "impact", "emphasis"]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOutcome:
+    """What a rule evaluator returns.
+
+    ``passed``: whether the offer satisfies the rule. ``multiplier``: for soft (``match``) rules,
+    the factor applied to the offer's fitMultiplier when the rule does not pass (None: the
+    stage's default). ``reason``: readable text for the trace; ``inputs``: the values the rule saw.
+    """
+
+    passed: bool
+    multiplier: float | None = None
+    reason: str = ""
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+
+
+class RuleContext:
+    """What a rule evaluator sees: the offer, the request and lazily resolved context names."""
+
+    __slots__ = ("_lookup", "as_of", "computed", "explain", "offer", "request", "scope")
+
+    def __init__(
+        self,
+        offer: Offer,
+        request: DecisionRequest,
+        lookup: Callable[[str], Any],
+        computed: Mapping[str, Any],
+        as_of: datetime,
+        explain: bool = True,
+        scope: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.offer = offer
+        self.request = request
+        self._lookup = lookup
+        self.computed = computed
+        self.as_of = as_of
+        #: whether the decision is being explained; evaluators may skip building reason text
+        self.explain = explain
+        #: every name the flow references, resolved for this offer (what formulas see)
+        self.scope = scope
+
+    def get(self, name: str) -> Any:
+        """Value of a context name (``customer.x``, ``attributes.y``, ...) or None."""
+        scope = self.scope
+        if scope is not None and name in scope:
+            return scope[name]
+        return self._lookup(name)
+
+
+RuleEvaluator = Callable[[Any, RuleContext], "RuleOutcome | bool"]
+
+
+@dataclass(frozen=True)
+class RuleType:
+    """A qualification rule type.
+
+    ``config_model`` validates the rule's ``config`` at load time (field errors name the path);
+    ``prepare(config, compiler)``, if given, runs once at load time and returns what
+    ``evaluate`` receives instead of the config (e.g. a compiled formula: use
+    ``compiler.compile(source)``, whose errors become load errors); ``evaluate(prepared, ctx)``
+    runs per offer at decision time; ``requires(config)`` names the context names the rule
+    reads so providers resolve them up front; ``default_stage`` applies when a rule gives none.
+    ``per_customer(prepared)`` returning True declares that the result depends on the customer
+    and request only, not on the offer: the engine then evaluates each distinct such rule once
+    per decision and reuses the result for every offer.
+    """
+
+    name: str
+    config_model: type[BaseModel]
+    evaluate: RuleEvaluator
+    default_stage: Stage = "eligibility"
+    requires: Callable[[Any], Iterable[str]] | None = None
+    prepare: Callable[[Any, FormulaCompiler], Any] | None = None
+    per_customer: Callable[[Any], bool] | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContextRequest:
+    """What a context provider receives: who the decision is for, and when."""
+
+    tenant_id: str
+    request: DecisionRequest
+    as_of: datetime
+    names: frozenset[str]
+    host: HostAPI
+
+
+@dataclass(frozen=True)
+class ContextProvider:
+    """Supplies context names, resolved at most once per decision and only when referenced.
+
+    ``names`` are exact names; ``prefixes`` end with a dot and cover every name below them.
+    ``resolve`` returns a mapping of name to value; names it leaves out resolve to None.
+    """
+
+    name: str
+    resolve: Callable[[ContextRequest], Mapping[str, Any]]
+    names: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+    description: str = ""
+
+    def provides(self, name: str) -> bool:
+        """Whether this provider supplies ``name``."""
+        return name in self.names or any(name.startswith(p) for p in self.prefixes)
+
+
+@dataclass(frozen=True, slots=True)
+class ValueRequest:
+    """What a value provider receives for one candidate."""
+
+    offer: Offer
+    config: BaseModel
+    lookup: Callable[[str], Any]
+    computed: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ValueProvider:
+    """Contributes to one PRIE dimension of the ``formula`` score method.
+
+    ``config_model``'s fields become optional fields of score nodes and ranking profiles; the
+    provider runs for a score node only when at least one of them is set there.
+    ``mode="exponent"``: ``compute`` returns a number added to the dimension's exponent (None:
+    the term is skipped, never a penalty). ``mode="value"``: ``compute`` returns the
+    dimension's base value when the offer does not carry one (e.g. a propensity model).
+    ``requires(config)`` names the context names it reads.
+    """
+
+    name: str
+    dimension: Dimension
+    config_model: type[BaseModel]
+    compute: Callable[[ValueRequest], float | None]
+    mode: Literal["exponent", "value"] = "exponent"
+    requires: Callable[[Any], Iterable[str]] | None = None
+    description: str = ""
+
+
+@dataclass
+class Registry:
+    """Everything the loaded plugins registered, with the plugin that registered each item."""
+
+    rule_types: dict[str, RuleType] = field(default_factory=dict)
+    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    context_providers: list[ContextProvider] = field(default_factory=list)
+    value_providers: dict[str, ValueProvider] = field(default_factory=dict)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def owner(self, kind: str, name: str) -> str:
+        """The plugin that registered ``name`` of ``kind`` (rule_type, function, ...)."""
+        return self.owners.get((kind, name), "?")
+
+    def provider_for(self, name: str) -> ContextProvider | None:
+        """The context provider that supplies ``name``, if any."""
+        for provider in self.context_providers:
+            if provider.provides(name):
+                return provider
+        return None
+
+
+class FormulaCompiler(Protocol):
+    """Compiles formulas at one place of a flow (what ``RuleType.prepare`` receives)."""
+
+    def compile(self, source: str) -> CompiledExpression:
+        """Compile ``source``; an unknown name or function raises ``ExpressionError``, which
+        becomes a load error located at the rule's field."""
+        ...
+
+    def is_known(self, name: str) -> bool:
+        """Whether a formula at this place may use the context name ``name``."""
+        ...
+
+
+class HostAPI(Protocol):
+    """What hooks and providers may rely on of the :class:`~nextbest.Host` they receive.
+
+    ``store`` is the host's storage backend (None for file-only use). ``plugin_state(key,
+    factory)`` keeps one object per host and key (a service, a cache), created by
+    ``factory()`` on first use: plugins keep their per-host state there instead of in globals.
+    """
+
+    @property
+    def store(self) -> Store | None:
+        """The host's store, or None when the host was created without one."""
+        ...
+
+    @property
+    def registry(self) -> Registry:
+        """What the loaded plugins registered: rule types, functions, providers, owners."""
+        ...
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        """The plugin manager (to look up other plugins' hook implementations)."""
+        ...
+
+    def plugin_state(self, key: str, factory: Callable[[], T]) -> T:
+        """The object kept under ``key`` for this host, created by ``factory()`` once."""
+        ...
+
+    def decide(self, tenant_id: str, request: DecisionRequest | Mapping[str, Any]) -> Decision:
+        """Run the tenant's flow for one customer (see :meth:`nextbest.Host.decide`)."""
+        ...
+
+
+#: ``register_rule_types(register)``: call ``register(RuleType(...))`` per rule type.
+RegisterRuleType = Callable[[RuleType], None]
+#: ``register_functions(register)``: call ``register(name, function)`` per formula function.
+RegisterFunction = Callable[[str, Callable[..., Any]], None]
+#: ``register_context(register)``: call ``register(ContextProvider(...))`` per provider.
+RegisterContext = Callable[[ContextProvider], None]
+#: ``register_value_providers(register)``: call ``register(ValueProvider(...))`` per provider.
+RegisterValueProvider = Callable[[ValueProvider], None]
