@@ -163,8 +163,8 @@ class SqlCore(ABC):
     clock: Callable[[], float] = staticmethod(time.time)
 
     def __init__(self, pepper: bytes | None = None) -> None:
-        # None until API keys are first used: then read from the environment (with the
-        # development-pepper warning), so commands that never touch keys never warn
+        # None until API keys are first used (TenantsSql._pepper): then read from the environment
+        # (with the development-pepper warning), so commands that never touch keys never warn
         self._pepper_value: bytes | None = pepper
         self._migrations = load_migrations(self.dialect)
 
