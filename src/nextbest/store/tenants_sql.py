@@ -1,0 +1,159 @@
+"""Tenants and API keys of the SQL store: tenants, their settings (the default flow key among
+them) and the API keys that authenticate a tenant's callers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from nextbest.store import keys as keyring
+from nextbest.store.base import ApiKey, JSONDict, Tenant, from_epoch
+from nextbest.store.errors import InvalidInputError, TenantExistsError, TenantNotFoundError
+from nextbest.store.sqlcore import _TENANT_RE, SqlCore, _check_id, _json_text, _valid_tenant_id
+
+DEFAULT_FLOW_SETTING = "default_flow_key"
+
+
+class TenantsSql(SqlCore):
+    """Tenants, tenant settings and API keys."""
+
+    @property
+    def _pepper(self) -> bytes:
+        if self._pepper_value is None:
+            self._pepper_value = keyring.server_pepper()
+        return self._pepper_value
+
+    # -- tenants ----------------------------------------------------------------------------
+    def create_tenant(
+        self, tenant_id: str, name: str | None = None, settings: Mapping[str, Any] | None = None
+    ) -> Tenant:
+        if not isinstance(tenant_id, str) or not _TENANT_RE.match(tenant_id):
+            raise InvalidInputError(
+                f"tenant id {tenant_id!r} is invalid: use 1-64 letters, digits, '_', '.' or '-', "
+                "starting with a letter or digit"
+            )
+        settings_doc = dict(settings or {})
+        settings_text = _json_text("tenant settings", settings_doc)
+        now = self.clock()
+        try:
+            with self._transaction() as cur:
+                cur.execute(
+                    "INSERT INTO tenants (tenant_id, name, settings, created_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (tenant_id, name, settings_text, now),
+                )
+        except Exception as exc:
+            if self._is_integrity_error(exc):
+                raise TenantExistsError(f"tenant {tenant_id!r} already exists") from exc
+            raise
+        return Tenant(tenant_id, name, settings_doc, from_epoch(now))
+
+    def get_tenant(self, tenant_id: str) -> Tenant | None:
+        if not _valid_tenant_id(tenant_id):
+            return None  # no tenant can have this id (and PostgreSQL could not look it up)
+        with self._read() as cur:
+            row = cur.execute(
+                "SELECT tenant_id, name, settings, created_at FROM tenants WHERE tenant_id = ?",
+                (tenant_id,),
+            ).fetchone()
+        return (
+            None if row is None else Tenant(row[0], row[1], json.loads(row[2]), from_epoch(row[3]))
+        )
+
+    def list_tenants(self) -> list[Tenant]:
+        with self._read() as cur:
+            rows = cur.execute(
+                "SELECT tenant_id, name, settings, created_at FROM tenants ORDER BY tenant_id"
+            ).fetchall()
+        return [Tenant(r[0], r[1], json.loads(r[2]), from_epoch(r[3])) for r in rows]
+
+    def update_tenant_settings(self, tenant_id: str, changes: Mapping[str, Any]) -> JSONDict:
+        if not _valid_tenant_id(tenant_id):
+            raise TenantNotFoundError(f"tenant {tenant_id!r} does not exist")
+        with self._transaction() as cur:
+            row = cur.execute(
+                "SELECT settings FROM tenants WHERE tenant_id = ?", (tenant_id,)
+            ).fetchone()
+            if row is None:
+                raise TenantNotFoundError(f"tenant {tenant_id!r} does not exist")
+            settings: JSONDict = json.loads(row[0])
+            for key, value in changes.items():
+                if value is None:
+                    settings.pop(key, None)
+                else:
+                    settings[key] = value
+            text = _json_text("tenant settings", settings)
+            cur.execute("UPDATE tenants SET settings = ? WHERE tenant_id = ?", (text, tenant_id))
+        return settings
+
+    def set_default_flow(self, tenant_id: str, flow_key: str | None) -> None:
+        self.update_tenant_settings(tenant_id, {DEFAULT_FLOW_SETTING: flow_key})
+
+    def default_flow_key(self, tenant_id: str) -> str | None:
+        tenant = self.get_tenant(tenant_id)
+        if tenant is None:
+            return None
+        configured = tenant.settings.get(DEFAULT_FLOW_SETTING)
+        if isinstance(configured, str):
+            return configured
+        with self._read() as cur:
+            row = cur.execute(
+                "SELECT flow_key FROM flows WHERE tenant_id = ? AND published = 1 "
+                "ORDER BY published_at DESC, flow_key LIMIT 1",
+                (tenant_id,),
+            ).fetchone()
+        return None if row is None else row[0]
+
+    # -- API keys ---------------------------------------------------------------------------
+    def create_api_key(self, tenant_id: str, role: str) -> tuple[str, str]:
+        keyring.check_role(role)
+        key_id, plaintext = keyring.new_key()
+        with self._transaction() as cur:
+            self._require_tenant(cur, tenant_id)
+            cur.execute(
+                "INSERT INTO api_keys (key_id, tenant_id, role, key_hash, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key_id, tenant_id, role, keyring.hash_key(plaintext, self._pepper), self.clock()),
+            )
+        return key_id, plaintext
+
+    def authenticate_api_key(self, plaintext: str) -> ApiKey | None:
+        if not isinstance(plaintext, str):
+            return None
+        key_id = keyring.key_id_of(plaintext)
+        if key_id is None:
+            return None
+        with self._read() as cur:
+            row = cur.execute(
+                "SELECT key_id, tenant_id, role, key_hash, created_at FROM api_keys "
+                "WHERE key_id = ? AND revoked_at IS NULL",
+                (key_id,),
+            ).fetchone()
+        # Hash even when the id is unknown so timing does not tell ids apart.
+        stored = row[3] if row is not None else "0" * 64
+        if not keyring.matches(plaintext, stored, self._pepper) or row is None:
+            return None
+        return ApiKey(row[0], row[1], row[2], from_epoch(row[4]))
+
+    def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
+        with self._read() as cur:
+            rows = cur.execute(
+                "SELECT key_id, tenant_id, role, created_at, revoked_at FROM api_keys "
+                "WHERE tenant_id = ? ORDER BY created_at, key_id",
+                (tenant_id,),
+            ).fetchall()
+        return [
+            ApiKey(r[0], r[1], r[2], from_epoch(r[3]), None if r[4] is None else from_epoch(r[4]))
+            for r in rows
+        ]
+
+    def revoke_api_key(self, tenant_id: str, key_id: str) -> bool:
+        _check_id("key id", key_id)
+        with self._transaction() as cur:
+            cur.execute(
+                "UPDATE api_keys SET revoked_at = ? "
+                "WHERE tenant_id = ? AND key_id = ? AND revoked_at IS NULL",
+                (self.clock(), tenant_id, key_id),
+            )
+            return cur.rowcount == 1
