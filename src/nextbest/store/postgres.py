@@ -22,7 +22,9 @@ from nextbest.store.errors import (
     SchemaNotReadyError,
     StoreConfigurationError,
 )
-from nextbest.store.sql import INTERACTION_COLUMNS, Cursor, SqlStore
+from nextbest.store.interactions_sql import INTERACTION_COLUMNS
+from nextbest.store.sql import SqlStore
+from nextbest.store.sqlcore import Cursor
 
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Arbitrary constant: the advisory lock key every nextbest process takes while migrating.

@@ -14,20 +14,10 @@ from __future__ import annotations
 
 from nextbest.store.catalog_sql import CatalogSql
 from nextbest.store.documents_sql import DocumentsSql
-from nextbest.store.interactions_sql import INTERACTION_COLUMNS, InteractionsSql
-from nextbest.store.sqlcore import Cursor, decode_cursor, dumps, encode_cursor, load_migrations
-from nextbest.store.tenants_sql import DEFAULT_FLOW_SETTING, TenantsSql
+from nextbest.store.interactions_sql import InteractionsSql
+from nextbest.store.tenants_sql import TenantsSql
 
-__all__ = [
-    "DEFAULT_FLOW_SETTING",
-    "INTERACTION_COLUMNS",
-    "Cursor",
-    "SqlStore",
-    "decode_cursor",
-    "dumps",
-    "encode_cursor",
-    "load_migrations",
-]
+__all__ = ["SqlStore"]
 
 
 class SqlStore(TenantsSql, CatalogSql, InteractionsSql, DocumentsSql):
