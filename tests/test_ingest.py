@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from nextbest import ingest as ingest_module
+from nextbest.commands.store import register_store_commands
 from nextbest.ingest import IngestError, RowError, default_source, detect_format, ingest_file
 from nextbest.store import Store, TenantNotFoundError, open_store
-from nextbest.store.commands import register_store_commands
 
 CDNOW = Path(__file__).resolve().parents[2] / "shared" / "data" / "cdnow"
 CDNOW_OPTIONS = {

@@ -36,8 +36,7 @@ from .plugin_api import (
     ValueRequest,
 )
 from .store.base import Interaction
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "Candidate",

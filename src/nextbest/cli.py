@@ -10,7 +10,8 @@ import click
 
 from .documents import load_document
 from .errors import FlowIssue, FlowValidationError, NextbestError, PluginError
-from .plugins import call_impl, implementations, list_plugins, make_plugin_manager
+from .hookcalls import call_impl, implementations
+from .plugins import list_plugins, make_plugin_manager
 
 
 def _host() -> Any:
@@ -207,8 +208,8 @@ def format_decision(decision: Any) -> str:
 
 def build_cli() -> click.Group:
     """The root group with every plugin's commands added."""
-    from .server_commands import register_server_commands
-    from .store.commands import register_store_commands
+    from .commands.server import register_server_commands
+    from .commands.store import register_store_commands
 
     register_store_commands(cli)
     register_server_commands(cli)

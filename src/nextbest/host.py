@@ -17,10 +17,11 @@ from .engine.compiler import CompiledFlow, compile_flow, validation_issues
 from .engine.runner import run_decision
 from .engine.schema import build_flow_model
 from .errors import FlowValidationError, PluginError, UnknownFlowError
+from .hookcalls import call_impl, implementations
 from .models.decision import Decision
 from .models.offers import OfferCatalog
 from .models.request import DecisionRequest
-from .plugins import call_impl, implementations, make_plugin_manager
+from .plugins import make_plugin_manager
 from .registry import collect
 from .store.base import Interaction, Store
 

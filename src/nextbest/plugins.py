@@ -137,18 +137,3 @@ def list_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
 def _module_version(plugin: object) -> str | None:
     version = getattr(plugin, "__version__", None)
     return str(version) if version is not None else None
-
-
-def call_impl(impl: Any, **kwargs: Any) -> Any:
-    """Call one hook implementation with just the arguments it declares (as pluggy does), so
-    the host can run implementations one at a time and attribute failures to their plugin."""
-    return impl.function(*[kwargs[name] for name in impl.argnames])
-
-
-def implementations(pm: pluggy.PluginManager, hook: str) -> list[Any]:
-    """A hook's implementations in plugin loading order.
-
-    ``get_hookimpls()`` lists them oldest first (pluggy *calls* them newest first), with
-    ``tryfirst``/``trylast`` implementations moved to the end/start of that list.
-    """
-    return list(getattr(pm.hook, hook).get_hookimpls())

@@ -10,6 +10,7 @@ from typing import Any
 import pluggy
 
 from .errors import PluginError
+from .hookcalls import call_impl
 from .plugin_api import (
     ContextProvider,
     RegisterContext,
@@ -20,7 +21,6 @@ from .plugin_api import (
     RuleType,
     ValueProvider,
 )
-from .plugins import call_impl
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _CONTEXT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*\.?$")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
-from nextbest.server_commands import register_server_commands
+from nextbest.commands.server import register_server_commands
 from nextbest.store import open_store
 
 

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from store_testing import PEPPER
 
+from nextbest.commands.store import register_store_commands
 from nextbest.store import open_store
-from nextbest.store.commands import register_store_commands
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from .. import __version__ as _version
-from ..plugins import call_impl, implementations
+from ..hookcalls import call_impl, implementations
 from ..service import DecisionService
 from ..store import Store
+from ..version import __version__ as _version
 from . import admin, decisions, flows, offers
 from .errors import install_error_handlers
 from .routing import JsonRoute

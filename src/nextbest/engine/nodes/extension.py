@@ -7,9 +7,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ...hookcalls import call_impl, implementations
 from ...models.decision import Drop
 from ...models.flows import ExtensionPointConfig
-from ...plugins import call_impl, implementations
 from ..state import DecisionState, DecisionView
 from .base import OUTPUT, RANKING, SELECTION, BuildContext, NodeType, static_config
 

@@ -14,17 +14,17 @@ from typing import Any, NoReturn
 
 import click
 
-from .documents import load_document
-from .errors import FlowValidationError, PluginError
-from .store import Store, StoreError, TenantExistsError, open_store
-from .store.commands import database_option
+from ..documents import load_document
+from ..errors import FlowValidationError, PluginError
+from ..store import Store, StoreError, TenantExistsError, open_store
+from .store import database_option
 
 DEMO_TENANT = "demo"
 _EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _host(store: Store | None = None) -> Any:
-    from .host import Host
+    from ..host import Host
 
     try:
         return Host(store=store)
@@ -151,7 +151,7 @@ def serve_command(
     """Run the HTTP API with uvicorn (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
 
-    from .api import create_app
+    from ..api import create_app
 
     with _store(database, upgrade=upgrade or demo) as store:
         host = _host(store)
