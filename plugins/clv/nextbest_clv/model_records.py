@@ -157,15 +157,16 @@ class ModelRecords:
             when, max_age = max(self.clock(), last_at), settings.record_max_age_seconds
         else:
             when, max_age = as_of, None
-        stored = self.store.get_document(MODEL_RECORDS_NAMESPACE, tenant_id, customer_id)
-        ours = isinstance(stored, dict) and stored.get("fit") == _fit_id(fit)
-        if ours and is_current(
+        found = self.store.get_document(MODEL_RECORDS_NAMESPACE, tenant_id, customer_id)
+        # Ours: a document marked with this fit (anything else is replaced when computed).
+        stored = found if isinstance(found, dict) and found.get("fit") == _fit_id(fit) else None
+        if stored is not None and is_current(
             stored, summary.interactions, last_at, fp, as_of=when, max_age=max_age
         ):
             return _public(stored)
         keep = (
             as_of is None
-            or not ours
+            or stored is None
             or not matches_basis(stored, summary.interactions, last_at, fp)
         )
         mark = {
