@@ -19,9 +19,9 @@ from modelkit import add_buyers, ingest_cdnow
 from nextbest_clv.backtest import backtest, decile_table, error_stats
 from nextbest_clv.backtest_plot import plot_backtest
 from nextbest_clv.backtest_runs import compare_models, list_backtests, run_backtest
+from nextbest_clv.core.estimators import check_fit
+from nextbest_clv.core.models import BetaGeoModel, ParetoNBDModel, summarize_transactions
 from nextbest_clv.errors import ClvInputError, ModelFitError, UnknownModelError
-from nextbest_clv.estimators import check_fit
-from nextbest_clv.models import BetaGeoModel, ParetoNBDModel, summarize_transactions
 from nextbest_clv.settings import ClvSettings
 
 from nextbest import Host

@@ -13,21 +13,21 @@ from click.testing import CliRunner
 from clvkit import DAY, T0, add_interactions
 from fastapi.testclient import TestClient
 from modelkit import add_buyers, add_subscriber
+from nextbest_clv.core.models import (
+    BetaGeoModel,
+    ShiftedBetaGeometricModel,
+    summarize_transactions,
+)
+from nextbest_clv.core.subscriptions import subscriber_periods, subscriptions_from_events
 from nextbest_clv.errors import ModelFitError, NoTransactionsError, UnknownModelError
 from nextbest_clv.fitting import (
     FITS_NAMESPACE,
     fit_tenant_model,
     latest_fit,
     list_fits,
-    subscriber_periods,
-)
-from nextbest_clv.models import (
-    BetaGeoModel,
-    ShiftedBetaGeometricModel,
-    summarize_transactions,
 )
 from nextbest_clv.settings import ClvSettings
-from nextbest_clv.tenant_data import load_transactions, subscriptions_from_events
+from nextbest_clv.tenant_data import load_transactions
 
 from nextbest import Host
 from nextbest.api import create_app

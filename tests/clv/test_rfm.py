@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from nextbest_clv.rfm import (
+from nextbest_clv.core.rfm import (
     DAYS_PER_MONTH,
     SEGMENT_ORDER,
     DistributionSnapshot,

@@ -4,10 +4,10 @@ Pure: a transaction log (customer ids, dates, values) in, a :class:`BacktestRepo
 
 - The customers are those whose first transaction falls in the calibration period; times are
   in weeks, transactions are transaction-days (several on one day count as one, values summed),
-  as in :func:`nextbest_clv.models.summarize_transactions`.
+  as in :func:`nextbest_clv.core.models.summarize_transactions`.
 - Predicted transactions of a customer: ``E[Y(h) | x, t_x, T]`` with h the holdout length;
   predicted spend: that times the spend model's expected value per transaction
-  (:mod:`nextbest_clv.estimators`). Actual: the customer's holdout transaction-days and the sum
+  (:mod:`nextbest_clv.core.estimators`). Actual: the customer's holdout transaction-days and the sum
   of their values.
 - Errors per customer (predicted - actual): MAE, RMSE and bias (mean error; > 0 means the model
   over-predicts), for transactions and for spend.
@@ -27,15 +27,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from nextbest_clv.errors import ModelFitError
-from nextbest_clv.estimators import (
+from nextbest_clv.core.estimators import (
     TransactionFit,
     check_fit,
     fit_spend_model,
     fit_transaction_model,
     prediction_T,
 )
-from nextbest_clv.models import DataError, summarize_transactions
+from nextbest_clv.core.models import DataError, summarize_transactions
+from nextbest_clv.errors import ModelFitError
 
 __all__ = [
     "BacktestReport",

@@ -6,7 +6,7 @@ Runs are plugin documents in namespace :data:`BACKTESTS_NAMESPACE`, key
 
 :func:`compare_models` back-tests every transaction model on one split and recommends the one
 with the lowest per-customer RMSE of holdout transactions (ties: lower MAE, then the order of
-:data:`~nextbest_clv.estimators.TRANSACTION_MODELS`). Without a calibration end, the split is
+:data:`~nextbest_clv.core.estimators.TRANSACTION_MODELS`). Without a calibration end, the split is
 the middle day between the first and the last transaction day.
 """
 
@@ -21,8 +21,8 @@ import numpy as np
 
 from nextbest.store import Store
 from nextbest_clv.backtest import backtest
+from nextbest_clv.core.estimators import TRANSACTION_MODELS
 from nextbest_clv.errors import ModelFitError, NoTransactionsError
-from nextbest_clv.estimators import TRANSACTION_MODELS
 from nextbest_clv.records import iso_time
 from nextbest_clv.settings import ClvSettings
 from nextbest_clv.tenant_data import Transactions, end_of_day, epoch_day, load_transactions

@@ -25,6 +25,15 @@ from typing import Any
 import numpy as np
 
 from nextbest.store import Store
+from nextbest_clv.core.estimators import (
+    TRANSACTION_MODELS,
+    check_fit,
+    fit_spend_model,
+    fit_transaction_model,
+)
+from nextbest_clv.core.models import DataError, FitError, ShiftedBetaGeometricModel
+from nextbest_clv.core.models import summarize_transactions as _summarize
+from nextbest_clv.core.subscriptions import subscriber_periods
 from nextbest_clv.errors import (
     ClvInputError,
     ModelFitError,
@@ -32,19 +41,9 @@ from nextbest_clv.errors import (
     NoTransactionsError,
     UnknownModelError,
 )
-from nextbest_clv.estimators import (
-    TRANSACTION_MODELS,
-    check_fit,
-    fit_spend_model,
-    fit_transaction_model,
-)
-from nextbest_clv.models import DataError, FitError, ShiftedBetaGeometricModel
-from nextbest_clv.models import summarize_transactions as _summarize
 from nextbest_clv.records import iso_time
 from nextbest_clv.settings import ClvSettings
 from nextbest_clv.tenant_data import (
-    DAY_SECONDS,
-    Subscriptions,
     end_of_day,
     epoch_day,
     load_subscriptions,
@@ -58,7 +57,6 @@ __all__ = [
     "latest_fit",
     "list_fits",
     "require_fit",
-    "subscriber_periods",
 ]
 
 FITS_NAMESPACE = "clv.fits"
@@ -108,20 +106,6 @@ def list_fits(store: Store, tenant_id: str, model: str | None = None) -> list[di
 def _finite_values(values: dict[str, float]) -> dict[str, float | None]:
     """JSON-safe copy: NaN/inf (e.g. a standard error of a singular Hessian) become null."""
     return {k: float(v) if np.isfinite(v) else None for k, v in values.items()}
-
-
-def subscriber_periods(
-    subscriptions: Subscriptions, as_of: float, period_days: float
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """sBG records (periods, churned) of subscribers as of ``as_of``: an ended subscription
-    churned in period floor((end - start) / P) + 1 (1 = did not renew after its first period);
-    an active one has completed floor((as_of - start) / P) periods."""
-    period = period_days * DAY_SECONDS
-    churned = subscriptions.churned
-    until = np.where(churned, subscriptions.end, as_of)
-    done = np.floor((until - subscriptions.start) / period)
-    periods = np.where(churned, done + 1.0, done)
-    return periods, churned
 
 
 def fit_tenant_model(

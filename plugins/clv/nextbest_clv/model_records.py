@@ -1,7 +1,7 @@
 """The probabilistic part of CLV records: computed from the tenant's stored fit, stored, reused.
 
 When a tenant's ``model`` setting is ``bgnbd``, ``paretonbd`` or ``sbg``, each CLV record gets
-the fields of :mod:`nextbest_clv.probabilistic` (``probabilityAlive``,
+the fields of :mod:`nextbest_clv.core.probabilistic` (``probabilityAlive``,
 ``expectedPurchases90d``, ``expectedRevenue12m``, ``clv``, ``model``) and its
 ``churnProbability`` becomes the model's 1 - P(alive in 90 days). They are stored as plugin
 documents in :data:`MODEL_RECORDS_NAMESPACE` (key: customer id), each marked with the fit it
@@ -32,15 +32,15 @@ from typing import Any
 import numpy as np
 
 from nextbest.store import Store, to_epoch
+from nextbest_clv.core.estimators import SpendModel, transaction_model_from_params
+from nextbest_clv.core.models import DataError, ShiftedBetaGeometricModel, summarize_transactions
+from nextbest_clv.core.probabilistic import ModelFields, subscription_fields, transaction_fields
+from nextbest_clv.core.subscriptions import Subscriptions
 from nextbest_clv.errors import ModelFitError
-from nextbest_clv.estimators import SpendModel, transaction_model_from_params
 from nextbest_clv.fitting import require_fit
-from nextbest_clv.models import DataError, ShiftedBetaGeometricModel, summarize_transactions
-from nextbest_clv.probabilistic import ModelFields, subscription_fields, transaction_fields
 from nextbest_clv.records import MODEL_FIELDS, epoch_us, is_current, iso_time, matches_basis
 from nextbest_clv.settings import ClvSettings
 from nextbest_clv.tenant_data import (
-    Subscriptions,
     Transactions,
     customer_subscription,
     customer_transactions,

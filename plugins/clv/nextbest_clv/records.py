@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nextbest.store import InvalidInputError
-from nextbest_clv.rfm import RfmBatch, RfmRecord
+from nextbest_clv.core.rfm import RfmBatch, RfmRecord
 
 __all__ = [
     "MODEL_FIELDS",

@@ -54,6 +54,14 @@ import numpy as np
 from cachetools import TTLCache
 
 from nextbest.store import Store, TenantNotFoundError, to_epoch
+from nextbest_clv.core.rfm import (
+    SEGMENT_ORDER,
+    DistributionSnapshot,
+    RfmInputError,
+    build_snapshot,
+    score_batch,
+    score_one,
+)
 from nextbest_clv.errors import (
     AsOfBeforeLastInteractionError,
     ClvInputError,
@@ -70,14 +78,6 @@ from nextbest_clv.records import (
     matches_basis,
     record_document,
     served_record,
-)
-from nextbest_clv.rfm import (
-    SEGMENT_ORDER,
-    DistributionSnapshot,
-    RfmInputError,
-    build_snapshot,
-    score_batch,
-    score_one,
 )
 from nextbest_clv.settings import ClvSettings, merge_settings, settings_fingerprint
 

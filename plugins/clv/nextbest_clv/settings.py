@@ -10,8 +10,8 @@ from typing import Any, Literal
 from croniter import croniter
 from pydantic import Field, StrictFloat, ValidationError, field_validator
 
+from nextbest_clv.core.rfm_settings import RfmSettings
 from nextbest_clv.errors import ClvSettingsError
-from nextbest_clv.rfm_settings import RfmSettings
 
 __all__ = [
     "MODEL_FIELDS",
@@ -63,7 +63,7 @@ class ClvSettings(RfmSettings):
         default=86400.0, alias="recordMaxAgeSeconds", gt=0.0
     )
     schedule: str | None = Field(default=None, alias="schedule")
-    # Probabilistic models (see nextbest_clv.probabilistic and docs/clv.md "Models").
+    # Probabilistic models (see nextbest_clv.core.probabilistic and docs/clv.md "Models").
     model: ModelName = Field(default="rfm", alias="model")
     transaction_outcomes: tuple[str, ...] = Field(
         default=("conversion",), alias="transactionOutcomes", min_length=1

@@ -2,11 +2,12 @@
 
 - Transactions: the interactions whose outcome is one of the tenant's ``transactionOutcomes``
   (default ``conversion``), with their recorded value.
-- Subscriptions: per customer, the latest interaction whose outcome is one of
-  ``subscriptionStartOutcomes`` (default ``subscribe``; its value is the price per billing
-  period) and whether an ``subscriptionEndOutcomes`` interaction (default ``cancel``) follows it
-  (then the subscription has ended at that time). Billing periods of ``subscriptionPeriodDays``
-  start at the subscription start; a subscriber "renews" at each period boundary it passes.
+- Subscriptions (:class:`~nextbest_clv.core.subscriptions.Subscriptions`): per customer, the
+  latest interaction whose outcome is one of ``subscriptionStartOutcomes`` (default
+  ``subscribe``; its value is the price per billing period) and whether an
+  ``subscriptionEndOutcomes`` interaction (default ``cancel``) follows it (then the
+  subscription has ended at that time). Billing periods of ``subscriptionPeriodDays`` start at
+  the subscription start; a subscriber "renews" at each period boundary it passes.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nextbest.store import Store, from_epoch, to_epoch
+from nextbest_clv.core.subscriptions import DAY_SECONDS, Subscriptions, subscriptions_from_events
 
 __all__ = [
-    "DAY_SECONDS",
-    "Subscriptions",
     "Transactions",
     "customer_subscription",
     "customer_transactions",
@@ -30,10 +30,8 @@ __all__ = [
     "epoch_day",
     "load_subscriptions",
     "load_transactions",
-    "subscriptions_from_events",
 ]
 
-DAY_SECONDS = 86_400.0
 FloatArray = NDArray[np.float64]
 
 
@@ -79,60 +77,6 @@ def customer_transactions(
             times.append(at)
             values.append(interaction.value)
     return _columns_to_transactions([customer_id] * len(times), times, values)
-
-
-@dataclass(frozen=True)
-class Subscriptions:
-    """One row per subscriber (by customer id): latest start (epoch seconds), end (NaN while
-    active) and price per period (the value recorded with the start outcome)."""
-
-    customer_ids: NDArray[np.str_]
-    start: FloatArray
-    end: FloatArray
-    price: FloatArray
-
-    def __len__(self) -> int:
-        return int(self.customer_ids.size)
-
-    @property
-    def churned(self) -> NDArray[np.bool_]:
-        """Whether each subscription has ended."""
-        return np.asarray(np.isfinite(self.end))
-
-
-def subscriptions_from_events(
-    start_ids: Any,
-    start_times: Any,
-    start_values: Any,
-    end_ids: Any,
-    end_times: Any,
-    as_of: float,
-) -> Subscriptions:
-    """Subscriptions from start and end events (see the module doc); events after ``as_of``
-    are ignored, and an end before the latest start (a re-subscription) does not count."""
-    s_ids = np.asarray(start_ids).astype(str)
-    s_t = np.asarray(start_times, dtype=np.float64)
-    s_v = np.asarray(start_values, dtype=np.float64)
-    keep = s_t <= as_of
-    s_ids, s_t, s_v = s_ids[keep], s_t[keep], s_v[keep]
-    # Latest start per customer: sort by (customer, time) and take each customer's last row.
-    order = np.lexsort((s_t, s_ids))
-    s_ids, s_t, s_v = s_ids[order], s_t[order], s_v[order]
-    last = np.r_[s_ids[1:] != s_ids[:-1], True] if s_ids.size else np.zeros(0, bool)
-    ids, start, price = s_ids[last], s_t[last], s_v[last]
-    e_ids = np.asarray(end_ids).astype(str)
-    e_t = np.asarray(end_times, dtype=np.float64)
-    end = np.full(ids.size, np.nan)
-    if ids.size and e_ids.size:
-        pos = np.searchsorted(ids, e_ids)
-        pos_ok = np.minimum(pos, ids.size - 1)
-        match = (pos < ids.size) & (ids[pos_ok] == e_ids) & (e_t <= as_of)
-        match &= e_t >= start[pos_ok]
-        # The first end after the latest start ends the subscription.
-        first_end = np.full(ids.size, np.inf)
-        np.minimum.at(first_end, pos_ok[match], e_t[match])
-        end = np.where(np.isfinite(first_end), first_end, np.nan)
-    return Subscriptions(ids, start, end, price)
 
 
 def load_subscriptions(

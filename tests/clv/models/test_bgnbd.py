@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from nextbest_clv.models import bgnbd as bgnbd_module
-from nextbest_clv.models.bgnbd import BetaGeoModel, _Likelihood
-from nextbest_clv.models.errors import DataError, FitError
-from nextbest_clv.models.summary import CustomerSummary
+from nextbest_clv.core.models import bgnbd as bgnbd_module
+from nextbest_clv.core.models.bgnbd import BetaGeoModel, _Likelihood
+from nextbest_clv.core.models.errors import DataError, FitError
+from nextbest_clv.core.models.summary import CustomerSummary
 from scipy.optimize import approx_fprime
 
 # Fader, Hardie & Lee (2005), table of estimates for the CDNOW sample.

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from nextbest_clv.models.errors import DataError, FitError
-from nextbest_clv.models.gammagamma import GammaGammaModel
-from nextbest_clv.models.summary import CustomerSummary
+from nextbest_clv.core.models.errors import DataError, FitError
+from nextbest_clv.core.models.gammagamma import GammaGammaModel
+from nextbest_clv.core.models.summary import CustomerSummary
 from scipy.optimize import approx_fprime
 
 

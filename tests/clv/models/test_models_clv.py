@@ -6,13 +6,13 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from nextbest_clv.models import clv as clv_module
-from nextbest_clv.models.bgnbd import BetaGeoModel
-from nextbest_clv.models.clv import customer_lifetime_value
-from nextbest_clv.models.errors import DataError
-from nextbest_clv.models.gammagamma import GammaGammaModel
-from nextbest_clv.models.paretonbd import ParetoNBDModel
-from nextbest_clv.models.summary import CustomerSummary
+from nextbest_clv.core.models import clv as clv_module
+from nextbest_clv.core.models.bgnbd import BetaGeoModel
+from nextbest_clv.core.models.clv import customer_lifetime_value
+from nextbest_clv.core.models.errors import DataError
+from nextbest_clv.core.models.gammagamma import GammaGammaModel
+from nextbest_clv.core.models.paretonbd import ParetoNBDModel
+from nextbest_clv.core.models.summary import CustomerSummary
 
 LIFETIMES_WEEKS_PER_MONTH = 4.345
 

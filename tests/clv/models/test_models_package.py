@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import nextbest_clv.models as models
+import nextbest_clv.core.models as models
 
 
 def test_every_exported_name_exists() -> None:
@@ -16,7 +16,7 @@ def test_every_exported_name_exists() -> None:
 
 def test_import_pulls_in_no_host_pandas_or_lifetimes() -> None:
     code = (
-        "import sys, nextbest_clv.models; "
+        "import sys, nextbest_clv.core.models; "
         "print(*[m in sys.modules for m in ('nextbest', 'pandas', 'lifetimes')])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from nextbest_clv.models._optim import fit_mle, split_value_and_gradient
-from nextbest_clv.models.errors import FitError
+from nextbest_clv.core.models._optim import fit_mle, split_value_and_gradient
+from nextbest_clv.core.models.errors import FitError
 from scipy.special import digamma, gammaln
 
 RNG = np.random.default_rng(4)

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from nextbest_clv.models.clv import customer_lifetime_value
-from nextbest_clv.models.errors import DataError, FitError
-from nextbest_clv.models.paretonbd import ParetoNBDModel, _terms, pareto_nbd_log_likelihood
-from nextbest_clv.models.summary import CustomerSummary
+from nextbest_clv.core.models.clv import customer_lifetime_value
+from nextbest_clv.core.models.errors import DataError, FitError
+from nextbest_clv.core.models.paretonbd import ParetoNBDModel, _terms, pareto_nbd_log_likelihood
+from nextbest_clv.core.models.summary import CustomerSummary
 from scipy.integrate import quad
 from scipy.special import gammaln
 

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from nextbest_clv.models.errors import DataError, FitError
-from nextbest_clv.models.sbg import ShiftedBetaGeometricModel
+from nextbest_clv.core.models.errors import DataError, FitError
+from nextbest_clv.core.models.sbg import ShiftedBetaGeometricModel
 from scipy.special import betaln
 
 # Fader & Hardie (2007), "How to Project Customer Retention": customers alive at the start of

@@ -7,8 +7,8 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-from nextbest_clv.models.errors import DataError
-from nextbest_clv.models.summary import CustomerSummary, summarize_transactions
+from nextbest_clv.core.models.errors import DataError
+from nextbest_clv.core.models.summary import CustomerSummary, summarize_transactions
 
 # A tiny hand-made log. Calibration ends 2020-01-20, observation 2020-02-10 (21 days later).
 IDS = ["a", "a", "a", "a", "a", "b", "c", "a"]

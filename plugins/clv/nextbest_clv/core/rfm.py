@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from nextbest_clv.rfm_settings import RfmSettings
+from nextbest_clv.core.rfm_settings import RfmSettings
 
 __all__ = [
     "DAYS_PER_MONTH",

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from nextbest_clv.errors import ModelFitError, UnknownModelError
-from nextbest_clv.models import (
+from nextbest_clv.core.errors import ModelFitError, UnknownModelError
+from nextbest_clv.core.models import (
     BetaGeoModel,
     DataError,
     FitError,

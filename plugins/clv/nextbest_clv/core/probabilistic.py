@@ -39,15 +39,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import hyp2f1
 
-from nextbest_clv.estimators import SpendModel, TransactionFit, prediction_T
-from nextbest_clv.models import (
+from nextbest_clv.core.estimators import SpendModel, TransactionFit, prediction_T
+from nextbest_clv.core.models import (
     DAYS_PER_MONTH,
     BetaGeoModel,
     ParetoNBDModel,
     ShiftedBetaGeometricModel,
     customer_lifetime_value,
 )
-from nextbest_clv.tenant_data import DAY_SECONDS, Subscriptions
+from nextbest_clv.core.subscriptions import DAY_SECONDS, Subscriptions
 
 __all__ = [
     "CHURN_HORIZON_DAYS",

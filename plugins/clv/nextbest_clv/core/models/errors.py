@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class ModelError(Exception):
-    """Base class of every error raised by ``nextbest_clv.models``."""
+    """Base class of every error raised by ``nextbest_clv.core.models``."""
 
 
 class DataError(ModelError, ValueError):
