@@ -9,16 +9,16 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-import nextbest_clv.backtest as backtest_module
+import nextbest_clv.backtest.evaluate as evaluate_module
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from clvkit import T0, add_interactions
 from fastapi.testclient import TestClient
 from modelkit import add_buyers, ingest_cdnow
-from nextbest_clv.backtest import backtest, decile_table, error_stats
-from nextbest_clv.backtest_plot import plot_backtest
-from nextbest_clv.backtest_runs import compare_models, list_backtests, run_backtest
+from nextbest_clv.backtest.evaluate import backtest, decile_table, error_stats
+from nextbest_clv.backtest.plot import plot_backtest
+from nextbest_clv.backtest.runs import compare_models, list_backtests, run_backtest
 from nextbest_clv.core.estimators import check_fit
 from nextbest_clv.core.models import BetaGeoModel, ParetoNBDModel, summarize_transactions
 from nextbest_clv.errors import ClvInputError, ModelFitError, UnknownModelError
@@ -308,7 +308,7 @@ def test_comparison_goes_on_when_one_model_is_degenerate(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     add_buyers(store, "acme", T0)
-    real = backtest_module.check_fit
+    real = evaluate_module.check_fit
 
     def paretonbd_degenerate(  # type: ignore[no-untyped-def]
         name: str, params, errors, predictions, penalizer
@@ -317,7 +317,7 @@ def test_comparison_goes_on_when_one_model_is_degenerate(
             check_fit(name, params, errors, {"predicted": [float("nan")]}, penalizer)
         real(name, params, errors, predictions, penalizer)
 
-    monkeypatch.setattr(backtest_module, "check_fit", paretonbd_degenerate)
+    monkeypatch.setattr(evaluate_module, "check_fit", paretonbd_degenerate)
     result = compare_models(store, "acme", ClvSettings(), calibration_end=T0 - 120 * 86_400.0)
     assert [r["model"] for r in result["runs"]] == ["bgnbd"]
     assert result["recommended"] == "bgnbd"

@@ -26,7 +26,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from nextbest.api import ApiError, AuthContext, require_role
-from nextbest_clv.backtest_runs import list_backtests
+from nextbest_clv.backtest.runs import list_backtests
 from nextbest_clv.batch_compute import compute_records, result_json
 from nextbest_clv.errors import (
     ClvInputError,

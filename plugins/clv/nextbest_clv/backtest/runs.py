@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from nextbest.store import Store
-from nextbest_clv.backtest import backtest
+from nextbest_clv.backtest.evaluate import backtest
 from nextbest_clv.core.estimators import TRANSACTION_MODELS
 from nextbest_clv.errors import ModelFitError, NoTransactionsError
 from nextbest_clv.records import iso_time

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from nextbest_clv.core.errors import ModelFitError
 from nextbest_clv.core.estimators import (
     TransactionFit,
     check_fit,
@@ -35,7 +36,6 @@ from nextbest_clv.core.estimators import (
     prediction_T,
 )
 from nextbest_clv.core.models import DataError, summarize_transactions
-from nextbest_clv.errors import ModelFitError
 
 __all__ = [
     "BacktestReport",
