@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from clvkit import DAY, T0, FakeClock, add_interactions, worked_tenant
 from modelkit import add_buyers
-from nextbest_clv.batch_compute import compute_records
 from nextbest_clv.context import CLV_CONTEXT
 from nextbest_clv.errors import ClvInputError, ClvSettingsError
-from nextbest_clv.fitting import fit_tenant_model
-from nextbest_clv.model_records import MODEL_RECORDS_NAMESPACE
 from nextbest_clv.service import RECORDS_NAMESPACE, ClvService
+from nextbest_clv.service.batch_compute import compute_records
+from nextbest_clv.service.fits import fit_tenant_model
+from nextbest_clv.service.model_records import MODEL_RECORDS_NAMESPACE
 
 from nextbest import ContextRequest, DecisionRequest, Host
 from nextbest.store import Store, TenantNotFoundError

@@ -22,7 +22,7 @@ from nextbest_clv.backtest.runs import compare_models, list_backtests, run_backt
 from nextbest_clv.core.estimators import check_fit
 from nextbest_clv.core.models import BetaGeoModel, ParetoNBDModel, summarize_transactions
 from nextbest_clv.errors import ClvInputError, ModelFitError, UnknownModelError
-from nextbest_clv.settings import ClvSettings
+from nextbest_clv.service.settings import ClvSettings
 
 from nextbest import Host
 from nextbest.api import create_app

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 from nextbest_clv.core.rfm import score_batch
-from nextbest_clv.records import BatchDocuments
-from nextbest_clv.settings import ClvSettings
+from nextbest_clv.service.records import BatchDocuments
+from nextbest_clv.service.settings import ClvSettings
 
 from nextbest.store import InvalidInputError
 

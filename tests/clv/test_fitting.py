@@ -20,14 +20,14 @@ from nextbest_clv.core.models import (
 )
 from nextbest_clv.core.subscriptions import subscriber_periods, subscriptions_from_events
 from nextbest_clv.errors import ModelFitError, NoTransactionsError, UnknownModelError
-from nextbest_clv.fitting import (
+from nextbest_clv.service.fits import (
     FITS_NAMESPACE,
     fit_tenant_model,
     latest_fit,
     list_fits,
 )
-from nextbest_clv.settings import ClvSettings
-from nextbest_clv.tenant_data import load_transactions
+from nextbest_clv.service.settings import ClvSettings
+from nextbest_clv.service.tenant_data import load_transactions
 
 from nextbest import Host
 from nextbest.api import create_app

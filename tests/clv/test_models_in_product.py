@@ -14,7 +14,6 @@ from click.testing import CliRunner
 from clvkit import DAY, T0, FakeClock, add_interactions
 from fastapi.testclient import TestClient
 from modelkit import add_buyers, add_subscriber
-from nextbest_clv.batch_compute import compute_records
 from nextbest_clv.core.estimators import SpendModel
 from nextbest_clv.core.models import (
     BetaGeoModel,
@@ -24,10 +23,11 @@ from nextbest_clv.core.models import (
     summarize_transactions,
 )
 from nextbest_clv.errors import ClvSettingsError, ModelNotFittedError
-from nextbest_clv.fitting import fit_tenant_model
-from nextbest_clv.model_records import MODEL_RECORDS_NAMESPACE
 from nextbest_clv.service import RECORDS_NAMESPACE, ClvService, service_for_store
-from nextbest_clv.tenant_data import load_transactions
+from nextbest_clv.service.batch_compute import compute_records
+from nextbest_clv.service.fits import fit_tenant_model
+from nextbest_clv.service.model_records import MODEL_RECORDS_NAMESPACE
+from nextbest_clv.service.tenant_data import load_transactions
 from scipy import integrate, stats
 
 from nextbest import Host

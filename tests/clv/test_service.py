@@ -8,8 +8,8 @@ import threading
 import pytest
 from clvkit import DAY, T0, FakeClock, add_interactions, worked_tenant
 from nextbest_clv.errors import ClvInputError, ClvSettingsError, NoInteractionsError
-from nextbest_clv.records import RECORD_FIELDS
 from nextbest_clv.service import RECORDS_NAMESPACE, ClvService, attach
+from nextbest_clv.service.records import RECORD_FIELDS
 
 from nextbest import Host
 from nextbest.store import Store, TenantNotFoundError

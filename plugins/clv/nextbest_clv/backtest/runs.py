@@ -23,9 +23,9 @@ from nextbest.store import Store
 from nextbest_clv.backtest.evaluate import backtest
 from nextbest_clv.core.estimators import TRANSACTION_MODELS
 from nextbest_clv.errors import ModelFitError, NoTransactionsError
-from nextbest_clv.records import iso_time
-from nextbest_clv.settings import ClvSettings
-from nextbest_clv.tenant_data import Transactions, end_of_day, epoch_day, load_transactions
+from nextbest_clv.service.records import iso_time
+from nextbest_clv.service.settings import ClvSettings
+from nextbest_clv.service.tenant_data import Transactions, end_of_day, epoch_day, load_transactions
 
 __all__ = [
     "BACKTESTS_NAMESPACE",

@@ -9,7 +9,7 @@ came from (``<model>/v<version>``), a fingerprint of the model settings, the cus
 summary (interaction count, last interaction time) and the asOf it was computed for
 (``computedAt``). A stored document is used only while the fit, settings and summary still
 match and its asOf fits the read, with the same rule as the RFM record
-(:func:`nextbest_clv.records.is_current`): exactly the requested asOf, or for a read "as of
+(:func:`nextbest_clv.service.records.is_current`): exactly the requested asOf, or for a read "as of
 now" at most ``recordMaxAgeSeconds`` old; otherwise the customer's fields are computed again
 from their interactions (and stored, except for an explicit asOf when the stored document
 still matches the summary: a historic read does not replace the current fields). A batch as of
@@ -37,10 +37,10 @@ from nextbest_clv.core.models import DataError, ShiftedBetaGeometricModel, summa
 from nextbest_clv.core.probabilistic import ModelFields, subscription_fields, transaction_fields
 from nextbest_clv.core.subscriptions import Subscriptions
 from nextbest_clv.errors import ModelFitError
-from nextbest_clv.fitting import require_fit
-from nextbest_clv.records import MODEL_FIELDS, epoch_us, is_current, iso_time, matches_basis
-from nextbest_clv.settings import ClvSettings
-from nextbest_clv.tenant_data import (
+from nextbest_clv.service.fits import require_fit
+from nextbest_clv.service.records import MODEL_FIELDS, epoch_us, is_current, iso_time, matches_basis
+from nextbest_clv.service.settings import ClvSettings
+from nextbest_clv.service.tenant_data import (
     Transactions,
     customer_subscription,
     customer_transactions,

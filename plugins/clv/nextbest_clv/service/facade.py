@@ -68,8 +68,8 @@ from nextbest_clv.errors import (
     NoInteractionsError,
     NoStoreError,
 )
-from nextbest_clv.model_records import ModelRecords
-from nextbest_clv.records import (
+from nextbest_clv.service.model_records import ModelRecords
+from nextbest_clv.service.records import (
     BatchDocuments,
     Source,
     epoch_us,
@@ -79,7 +79,7 @@ from nextbest_clv.records import (
     record_document,
     served_record,
 )
-from nextbest_clv.settings import ClvSettings, merge_settings, settings_fingerprint
+from nextbest_clv.service.settings import ClvSettings, merge_settings, settings_fingerprint
 
 __all__ = [
     "CONFIG_NAMESPACE",

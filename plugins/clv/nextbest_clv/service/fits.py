@@ -41,9 +41,9 @@ from nextbest_clv.errors import (
     NoTransactionsError,
     UnknownModelError,
 )
-from nextbest_clv.records import iso_time
-from nextbest_clv.settings import ClvSettings
-from nextbest_clv.tenant_data import (
+from nextbest_clv.service.records import iso_time
+from nextbest_clv.service.settings import ClvSettings
+from nextbest_clv.service.tenant_data import (
     end_of_day,
     epoch_day,
     load_subscriptions,

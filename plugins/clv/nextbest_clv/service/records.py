@@ -284,7 +284,8 @@ class BatchDocuments(Mapping[str, dict[str, Any]]):
                 progress(done, total)
 
 
-#: Fields a probabilistic model adds to a served record (see ``nextbest_clv.model_records``).
+#: Fields a probabilistic model adds to a served record (see
+#: ``nextbest_clv.service.model_records``).
 MODEL_FIELDS: tuple[str, ...] = (
     "probabilityAlive",
     "expectedPurchases90d",
