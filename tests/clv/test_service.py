@@ -134,7 +134,7 @@ def test_concurrent_first_reads_compute_once(service: ClvService, store: Store) 
     for t in threads[1:]:
         t.start()
     # Wait until the seven followers block on the leader's result, then let the leader go.
-    flight = service._flights[("acme", "ada")][None]  # the "now" flight
+    flight = service._cache._flights[("acme", "ada")][None]  # the "now" flight
     while len(flight.future._condition._waiters) < 7:  # type: ignore[attr-defined]
         threading.Event().wait(0.001)
     release.set()

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from nextbest_clv.service.facade import BatchResult, ClvService
+from nextbest_clv.service.facade import ClvService
 from nextbest_clv.service.model_records import ModelBatchResult
+from nextbest_clv.service.tenant_batch import BatchResult
 
 __all__ = ["compute_records", "result_json"]
 

@@ -11,11 +11,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nextbest.store import InvalidInputError
-from nextbest_clv.core.rfm import RfmBatch, RfmRecord
+from nextbest_clv.core.rfm import SEGMENT_ORDER, RfmBatch, RfmRecord
 
 __all__ = [
     "MODEL_FIELDS",
+    "RECORDS_NAMESPACE",
     "RECORD_FIELDS",
+    "SEGMENTS",
     "BatchDocuments",
     "Source",
     "computed_as_of",
@@ -28,6 +30,10 @@ __all__ = [
     "served_record",
 ]
 
+#: Plugin-document namespace of the stored records (key: customer id).
+RECORDS_NAMESPACE = "clv.records"
+#: Segment names, in report order.
+SEGMENTS: tuple[str, ...] = tuple(s.value for s in SEGMENT_ORDER)
 #: The fields of a served record, in order.
 RECORD_FIELDS: tuple[str, ...] = (
     "customerId",

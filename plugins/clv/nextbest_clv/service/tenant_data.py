@@ -8,6 +8,9 @@
   ``subscriptionEndOutcomes`` interaction (default ``cancel``) follows it (then the
   subscription has ended at that time). Billing periods of ``subscriptionPeriodDays`` start at
   the subscription start; a subscriber "renews" at each period boundary it passes.
+
+And :func:`require_tenant`: the check that a tenant exists, with a message that says how to
+create it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from nextbest.store import Store, from_epoch, to_epoch
+from nextbest.store import Store, TenantNotFoundError, from_epoch, to_epoch
 from nextbest_clv.core.subscriptions import DAY_SECONDS, Subscriptions, subscriptions_from_events
 
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "epoch_day",
     "load_subscriptions",
     "load_transactions",
+    "require_tenant",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -133,3 +137,11 @@ def end_of_day(seconds: float) -> float:
 def epoch_day(seconds: float) -> np.datetime64:
     """The UTC calendar day (datetime64[D]) of epoch seconds."""
     return np.datetime64(math.floor(seconds / DAY_SECONDS), "D")
+
+
+def require_tenant(store: Store, tenant_id: str) -> None:
+    """Raise TenantNotFoundError when the tenant does not exist."""
+    if store.get_tenant(tenant_id) is None:
+        raise TenantNotFoundError(
+            f"tenant {tenant_id!r} does not exist: create it with `nextbest tenants create`"
+        )
