@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from clvkit import DAY, T0, FakeClock, add_interactions, worked_tenant
 from modelkit import add_buyers
-from nextbest_clv.context import CLV_CONTEXT
+from nextbest_clv.decisions.context import CLV_CONTEXT
 from nextbest_clv.errors import ClvInputError, ClvSettingsError
 from nextbest_clv.service import RECORDS_NAMESPACE, ClvService
 from nextbest_clv.service.batch_compute import compute_records

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nextbest import RuleContext, RuleOutcome, RuleType
-from nextbest_clv.context import CONTEXT_FIELDS, PREFIX, SCORE_NAME
+from nextbest_clv.decisions.context import CONTEXT_FIELDS, PREFIX, SCORE_NAME
 
 __all__ = ["MODEL_NAMES", "PROPENSITY_THRESHOLD", "PropensityThresholdConfig"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from nextbest import ValueProvider, ValueRequest
-from nextbest_clv.context import SCORE_NAME
+from nextbest_clv.decisions.context import SCORE_NAME
 
 __all__ = ["CLV_VALUE", "ClvWeightConfig"]
 
