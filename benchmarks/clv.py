@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from nextbest_clv.rfm import SEGMENT_ORDER, score_batch
+from nextbest_clv.core.rfm import SEGMENT_ORDER, score_batch
 from nextbest_clv.service import RECORDS_NAMESPACE, ClvService
 
 from nextbest.store import InteractionIn, Store, open_store

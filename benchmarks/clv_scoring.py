@@ -1,4 +1,4 @@
-"""Benchmark of the RFM CLV scoring core (nextbest_clv.rfm) on 1,000,000 synthetic customers.
+"""Benchmark of the RFM CLV scoring core (nextbest_clv.core.rfm) on 1,000,000 synthetic customers.
 
 Figures, each as a ratio against a baseline run in the same process on the same data:
 
@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from nextbest_clv.rfm import (
+from nextbest_clv.core.rfm import (
     DAYS_PER_MONTH,
     SCORE_TOLERANCE,
     RfmSettings,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from clvkit import T0, worked_tenant
-from nextbest_clv.functions import clv_discount, clv_tier, value_at_risk
+from nextbest_clv.decisions.functions import clv_discount, clv_tier, value_at_risk
 from nextbest_clv.service import RECORDS_NAMESPACE, attach
 
 from nextbest import FlowValidationError, Host

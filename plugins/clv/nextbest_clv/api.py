@@ -26,8 +26,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from nextbest.api import ApiError, AuthContext, require_role
-from nextbest_clv.backtest_runs import list_backtests
-from nextbest_clv.batch_compute import compute_records, result_json
+from nextbest_clv.backtest.runs import list_backtests
 from nextbest_clv.errors import (
     ClvInputError,
     ClvSettingsError,
@@ -37,9 +36,10 @@ from nextbest_clv.errors import (
     NoTransactionsError,
     UnknownModelError,
 )
-from nextbest_clv.fitting import list_fits
 from nextbest_clv.scheduler import ClvScheduler
 from nextbest_clv.service import ClvService, service_for_store
+from nextbest_clv.service.batch_compute import compute_records, result_json
+from nextbest_clv.service.fits import list_fits
 
 __all__ = ["add_routes"]
 

@@ -16,13 +16,13 @@ from typing import Any
 import click
 
 from nextbest.store import DATABASE_URL_ENV, Store, StoreError, open_store
-from nextbest_clv.backtest_runs import compare_models, run_backtest
-from nextbest_clv.batch_compute import compute_records, result_json
+from nextbest_clv.backtest.runs import compare_models, run_backtest
+from nextbest_clv.core.estimators import TRANSACTION_MODELS
 from nextbest_clv.errors import AsOfBeforeLastInteractionError, ClvError
-from nextbest_clv.estimators import TRANSACTION_MODELS
-from nextbest_clv.fitting import FITTABLE_MODELS, fit_tenant_model
-from nextbest_clv.model_records import ModelBatchResult
 from nextbest_clv.service import SEGMENTS, BatchResult, ClvService
+from nextbest_clv.service.batch_compute import compute_records, result_json
+from nextbest_clv.service.fits import FITTABLE_MODELS, fit_tenant_model
+from nextbest_clv.service.model_records import ModelBatchResult
 
 __all__ = ["clv_group", "parse_as_of"]
 
@@ -327,7 +327,7 @@ def _plotter() -> Callable[[dict[str, Any], str], Any]:
         click.UsageError: matplotlib is not installed.
     """
     try:
-        from nextbest_clv.backtest_plot import plot_backtest
+        from nextbest_clv.backtest.plot import plot_backtest
     except ImportError as exc:
         raise click.UsageError(
             f"--plot needs matplotlib, which is not installed ({exc}): install it with "

@@ -1,10 +1,26 @@
-"""Exceptions raised by the CLV plugin. Each message says what to do about it."""
+"""Exceptions raised by the CLV plugin. Each message says what to do about it.
+
+The base class and the errors of the numeric core (:class:`ModelFitError`,
+:class:`UnknownModelError`) are defined in :mod:`nextbest_clv.core.errors` and re-exported here,
+so this module names every error the plugin raises.
+"""
 
 from __future__ import annotations
 
+from nextbest_clv.core.errors import ClvError, ModelFitError, UnknownModelError
 
-class ClvError(Exception):
-    """Base class of every error raised by :mod:`nextbest_clv`."""
+__all__ = [
+    "AsOfBeforeLastInteractionError",
+    "ClvError",
+    "ClvInputError",
+    "ClvSettingsError",
+    "ModelFitError",
+    "ModelNotFittedError",
+    "NoInteractionsError",
+    "NoStoreError",
+    "NoTransactionsError",
+    "UnknownModelError",
+]
 
 
 class NoInteractionsError(ClvError, LookupError):
@@ -50,12 +66,6 @@ class NoStoreError(ClvError, RuntimeError):
     code = "clv_no_store"
 
 
-class UnknownModelError(ClvError, ValueError):
-    """A model name that is not one of the CLV models."""
-
-    code = "clv_unknown_model"
-
-
 class NoTransactionsError(ClvError, LookupError):
     """The tenant has no transactions (or subscriptions) to fit or back-test a model on."""
 
@@ -75,9 +85,3 @@ class ModelNotFittedError(ClvError, LookupError):
         )
         self.tenant_id = tenant_id
         self.model = model
-
-
-class ModelFitError(ClvError, ValueError):
-    """A model cannot be fitted to (or back-tested on) the tenant's data; the message says why."""
-
-    code = "clv_fit_failed"

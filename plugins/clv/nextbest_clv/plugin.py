@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from nextbest import hookimpl
-from nextbest_clv.context import CLV_CONTEXT
-from nextbest_clv.functions import FUNCTIONS
-from nextbest_clv.rules import PROPENSITY_THRESHOLD
+from nextbest_clv.decisions.context import CLV_CONTEXT
+from nextbest_clv.decisions.functions import FUNCTIONS
+from nextbest_clv.decisions.rules import PROPENSITY_THRESHOLD
+from nextbest_clv.decisions.value import CLV_VALUE
 from nextbest_clv.service import all_services, attach
-from nextbest_clv.value import CLV_VALUE
 
 __version__ = "0.1.0"
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from croniter import croniter
 
-from nextbest_clv.batch_compute import compute_records, result_json
 from nextbest_clv.service import CONFIG_NAMESPACE, SCHEDULE_STATE_KEY, BatchResult, ClvService
+from nextbest_clv.service.batch_compute import compute_records, result_json
 
 __all__ = ["ClvScheduler", "next_run"]
 

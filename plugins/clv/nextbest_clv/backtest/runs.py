@@ -1,0 +1,182 @@
+"""Back-tests of a tenant's data: run, store (with their time), list, and compare models.
+
+Runs are plugin documents in namespace :data:`BACKTESTS_NAMESPACE`, key
+``<runAt>/<model>/<random hex>``; each is the report (:meth:`BacktestReport.to_json`) plus ``id``,
+``runAt``, ``tenantId`` and ``outcomes`` (the transaction outcomes it used).
+
+:func:`compare_models` back-tests every transaction model on one split and recommends the one
+with the lowest per-customer RMSE of holdout transactions (ties: lower MAE, then the order of
+:data:`~nextbest_clv.core.estimators.TRANSACTION_MODELS`). Without a calibration end, the split is
+the middle day between the first and the last transaction day.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from nextbest.store import Store
+from nextbest_clv.backtest.evaluate import backtest
+from nextbest_clv.core.estimators import TRANSACTION_MODELS
+from nextbest_clv.errors import ModelFitError, NoTransactionsError
+from nextbest_clv.service.records import iso_time
+from nextbest_clv.service.settings import ClvSettings
+from nextbest_clv.service.tenant_data import Transactions, end_of_day, epoch_day, load_transactions
+
+__all__ = [
+    "BACKTESTS_NAMESPACE",
+    "compare_models",
+    "default_calibration_end",
+    "list_backtests",
+    "run_backtest",
+]
+
+BACKTESTS_NAMESPACE = "clv.backtests"
+
+
+def default_calibration_end(data: Transactions) -> np.datetime64:
+    """The middle day between the first and the last transaction day (rounded down)."""
+    first, last = data.days.min(), data.days.max()
+    return first + (last - first) // 2
+
+
+def _load(
+    store: Store, tenant_id: str, settings: ClvSettings, holdout_end: float | None
+) -> Transactions:
+    until = None if holdout_end is None else end_of_day(holdout_end)
+    data = load_transactions(store, tenant_id, settings.transaction_outcomes, end=until)
+    if len(data) == 0:
+        raise NoTransactionsError(
+            f"tenant {tenant_id!r} has no transactions (outcomes "
+            f"{list(settings.transaction_outcomes)}) to back-test on"
+        )
+    return data
+
+
+def _run(
+    store: Store,
+    tenant_id: str,
+    data: Transactions,
+    model: str,
+    settings: ClvSettings,
+    calibration_end: np.datetime64,
+    holdout_end: np.datetime64 | None,
+    penalizer: float,
+    now: float,
+    store_result: bool,
+) -> dict[str, Any]:
+    report = backtest(
+        data.customer_ids,
+        data.days,
+        data.values,
+        calibration_end=calibration_end,
+        holdout_end=holdout_end,
+        model=model,
+        penalizer=penalizer,
+    ).to_json()
+    run_at = iso_time(now)
+    key = f"{run_at}/{model}/{uuid.uuid4().hex[:8]}"
+    doc = {
+        "id": key,
+        "runAt": run_at,
+        "tenantId": tenant_id,
+        "outcomes": list(settings.transaction_outcomes),
+        "penalizer": penalizer,
+        **report,
+    }
+    if store_result:
+        store.put_documents(BACKTESTS_NAMESPACE, tenant_id, {key: doc})
+    return doc
+
+
+def run_backtest(
+    store: Store,
+    tenant_id: str,
+    model: str,
+    settings: ClvSettings,
+    *,
+    calibration_end: float | None = None,
+    holdout_end: float | None = None,
+    penalizer: float = 0.0,
+    clock: Callable[[], float] = time.time,
+    store_result: bool = True,
+) -> dict[str, Any]:
+    """Back-test ``model`` on the tenant's transactions: calibration up to the end of the day
+    of ``calibration_end`` (epoch seconds; default :func:`default_calibration_end`), holdout to
+    the end of the day of ``holdout_end`` (default the last transaction day). Stores and
+    returns the run.
+
+    Raises:
+        NoTransactionsError: the tenant has no transactions.
+        ModelFitError: bad periods or a fit that fails.
+        UnknownModelError: not a transaction model.
+    """
+    data = _load(store, tenant_id, settings, holdout_end)
+    cal = default_calibration_end(data) if calibration_end is None else epoch_day(calibration_end)
+    end = None if holdout_end is None else epoch_day(holdout_end)
+    return _run(store, tenant_id, data, model, settings, cal, end, penalizer, clock(), store_result)
+
+
+def compare_models(
+    store: Store,
+    tenant_id: str,
+    settings: ClvSettings,
+    *,
+    calibration_end: float | None = None,
+    holdout_end: float | None = None,
+    penalizer: float = 0.0,
+    clock: Callable[[], float] = time.time,
+    store_result: bool = True,
+) -> dict[str, Any]:
+    """Back-test every transaction model on one split and recommend one (see the module doc).
+
+    Returns ``{"recommended", "criterion", "calibrationEnd", "holdoutEnd", "runs": [...],
+    "failed": [{"model", "reason"}]}``; ``runs`` are the stored back-tests, best first.
+
+    Raises:
+        NoTransactionsError: the tenant has no transactions.
+        ModelFitError: no model could be back-tested (the reasons are in the message).
+    """
+    data = _load(store, tenant_id, settings, holdout_end)
+    cal = default_calibration_end(data) if calibration_end is None else epoch_day(calibration_end)
+    end = None if holdout_end is None else epoch_day(holdout_end)
+    now = clock()
+    runs, failed = [], []
+    for model in TRANSACTION_MODELS:
+        try:
+            runs.append(
+                _run(store, tenant_id, data, model, settings, cal, end, penalizer, now, False)
+            )
+        except ModelFitError as exc:
+            failed.append({"model": model, "reason": str(exc)})
+    if not runs:
+        reasons = "; ".join(f"{f['model']}: {f['reason']}" for f in failed)
+        raise ModelFitError(f"no model could be back-tested on tenant {tenant_id!r}: {reasons}")
+    order = {name: i for i, name in enumerate(TRANSACTION_MODELS)}
+    runs.sort(
+        key=lambda r: (r["transactions"]["rmse"], r["transactions"]["mae"], order[r["model"]])
+    )
+    if store_result:
+        store.put_documents(BACKTESTS_NAMESPACE, tenant_id, {r["id"]: r for r in runs})
+    return {
+        "recommended": runs[0]["model"],
+        "criterion": "lowest per-customer RMSE of holdout repeat transactions",
+        "calibrationEnd": runs[0]["calibrationEnd"],
+        "holdoutEnd": runs[0]["holdoutEnd"],
+        "runs": runs,
+        "failed": failed,
+    }
+
+
+def list_backtests(
+    store: Store, tenant_id: str, model: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Stored back-tests of the tenant (optionally of one model), newest first."""
+    docs = store.get_documents(BACKTESTS_NAMESPACE, tenant_id)
+    runs = [d for d in docs.values() if model is None or d.get("model") == model]
+    runs.sort(key=lambda d: (d["runAt"], d["id"]), reverse=True)
+    return runs if limit is None else runs[:limit]

@@ -1,0 +1,347 @@
+"""The probabilistic part of CLV records: computed from the tenant's stored fit, stored, reused.
+
+When a tenant's ``model`` setting is ``bgnbd``, ``paretonbd`` or ``sbg``, each CLV record gets
+the fields of :mod:`nextbest_clv.core.probabilistic` (``probabilityAlive``,
+``expectedPurchases90d``, ``expectedRevenue12m``, ``clv``, ``model``) and its
+``churnProbability`` becomes the model's 1 - P(alive in 90 days). They are stored as plugin
+documents in :data:`MODEL_RECORDS_NAMESPACE` (key: customer id), each marked with the fit it
+came from (``<model>/v<version>``), a fingerprint of the model settings, the customer's
+summary (interaction count, last interaction time) and the asOf it was computed for
+(``computedAt``). A stored document is used only while the fit, settings and summary still
+match and its asOf fits the read, with the same rule as the RFM record
+(:func:`nextbest_clv.service.records.is_current`): exactly the requested asOf, or for a read "as of
+now" at most ``recordMaxAgeSeconds`` old; otherwise the customer's fields are computed again
+from their interactions (and stored, except for an explicit asOf when the stored document
+still matches the summary: a historic read does not replace the current fields). A batch as of
+a time stores fields only for customers whose last interaction is at or before it.
+
+A customer without a transaction (or, for ``sbg``, without a subscription) has the model
+fields set to null and keeps the RFM ``churnProbability``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nextbest.store import Store, to_epoch
+from nextbest_clv.core.estimators import SpendModel, transaction_model_from_params
+from nextbest_clv.core.models import DataError, ShiftedBetaGeometricModel, summarize_transactions
+from nextbest_clv.core.probabilistic import ModelFields, subscription_fields, transaction_fields
+from nextbest_clv.core.subscriptions import Subscriptions
+from nextbest_clv.errors import ModelFitError
+from nextbest_clv.service.fits import require_fit
+from nextbest_clv.service.records import MODEL_FIELDS, epoch_us, is_current, iso_time, matches_basis
+from nextbest_clv.service.settings import ClvSettings
+from nextbest_clv.service.tenant_data import (
+    Transactions,
+    customer_subscription,
+    customer_transactions,
+    epoch_day,
+    load_subscriptions,
+    load_transactions,
+)
+
+__all__ = [
+    "MODEL_RECORDS_NAMESPACE",
+    "MODEL_RECORD_FIELDS",
+    "ModelBatchResult",
+    "ModelRecords",
+]
+
+MODEL_RECORDS_NAMESPACE = "clv.model-records"
+#: Fields a probabilistic model adds to the served record, in order.
+MODEL_RECORD_FIELDS: tuple[str, ...] = MODEL_FIELDS
+_FIT_TTL_SECONDS = 5.0
+_PROB_SETTINGS = (
+    "model",
+    "transaction_outcomes",
+    "subscription_start_outcomes",
+    "subscription_end_outcomes",
+    "clv_months",
+    "discount_rate_monthly",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelBatchResult:
+    """What a batch of model fields did: customers with fields, the fit used, duration."""
+
+    tenant_id: str
+    model: str
+    fit: str
+    computed: int
+    without_data: int
+    duration_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """camelCase JSON."""
+        return {
+            "model": self.model,
+            "fit": self.fit,
+            "computed": self.computed,
+            "withoutData": self.without_data,
+            "durationSeconds": round(self.duration_seconds, 6),
+        }
+
+
+def _fingerprint(settings: ClvSettings) -> str:
+    values = {name: getattr(settings, name) for name in _PROB_SETTINGS}
+    return hashlib.blake2b(json.dumps(values).encode(), digest_size=6).hexdigest()
+
+
+def _fit_id(fit: dict[str, Any]) -> str:
+    return f"{fit['model']}/v{fit['version']}"
+
+
+def _null_fields(model: str) -> dict[str, Any]:
+    return {**dict.fromkeys(MODEL_RECORD_FIELDS[:-1]), "model": model}
+
+
+class ModelRecords:
+    """Probabilistic fields of CLV records for every tenant of one store (thread-safe)."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._fits: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+
+    def fit(self, tenant_id: str, model: str) -> dict[str, Any]:
+        """The tenant's latest fit of ``model`` (re-read after a few seconds).
+
+        Raises:
+            ModelNotFittedError: never fitted.
+        """
+        now = self.clock()
+        key = (tenant_id, model)
+        with self._lock:
+            cached = self._fits.get(key)
+        if cached is not None and now - cached[0] < _FIT_TTL_SECONDS:
+            return cached[1]
+        doc = require_fit(self.store, tenant_id, model)
+        with self._lock:
+            self._fits[key] = (now, doc)
+        return doc
+
+    def forget(self, tenant_id: str) -> None:
+        """Drop the tenant's cached fits (after a new fit)."""
+        with self._lock:
+            for key in [k for k in self._fits if k[0] == tenant_id]:
+                del self._fits[key]
+
+    # -- one customer -------------------------------------------------------------------------
+    def fields_for(
+        self,
+        tenant_id: str,
+        customer_id: str,
+        summary: Any,
+        settings: ClvSettings,
+        as_of: float | None,
+    ) -> dict[str, Any] | None:
+        """The customer's model fields (None when the tenant's model is ``rfm``): the stored
+        ones while current, else computed from the customer's interactions and stored."""
+        if settings.model == "rfm":
+            return None
+        fit = self.fit(tenant_id, settings.model)
+        last_at = to_epoch(summary.last_at)
+        fp = _fingerprint(settings)
+        if as_of is None:
+            when, max_age = max(self.clock(), last_at), settings.record_max_age_seconds
+        else:
+            when, max_age = as_of, None
+        found = self.store.get_document(MODEL_RECORDS_NAMESPACE, tenant_id, customer_id)
+        # Ours: a document marked with this fit (anything else is replaced when computed).
+        stored = found if isinstance(found, dict) and found.get("fit") == _fit_id(fit) else None
+        if stored is not None and is_current(
+            stored, summary.interactions, last_at, fp, as_of=when, max_age=max_age
+        ):
+            return _public(stored)
+        keep = (
+            as_of is None
+            or stored is None
+            or not matches_basis(stored, summary.interactions, last_at, fp)
+        )
+        mark = {
+            "fit": _fit_id(fit),
+            "settings": fp,
+            "basis": [summary.interactions, epoch_us(last_at)],
+        }
+        if settings.model == "sbg":
+            subs = customer_subscription(
+                self.store,
+                tenant_id,
+                customer_id,
+                settings.subscription_start_outcomes,
+                settings.subscription_end_outcomes,
+                when,
+            )
+            fields = _check_finite(fit, self._subscription_fields(fit, subs, when, settings))
+            ids = subs.customer_ids
+        else:
+            data = customer_transactions(
+                self.store, tenant_id, customer_id, settings.transaction_outcomes, when
+            )
+            ids, fields = self._transaction_fields(fit, data, when, settings)
+            fields = _check_finite(fit, fields)
+        doc: dict[str, Any] = (
+            fields.record(0, settings.model) if fields is not None and ids.size else {}
+        )
+        doc = {**_null_fields(settings.model), **doc, "computedAt": iso_time(when), **mark}
+        if keep:
+            self.store.put_documents(MODEL_RECORDS_NAMESPACE, tenant_id, {customer_id: doc})
+        return _public(doc)
+
+    # -- batch --------------------------------------------------------------------------------
+    def compute_batch(
+        self, tenant_id: str, settings: ClvSettings, as_of: float | None = None
+    ) -> ModelBatchResult:
+        """Compute and store the model fields of every customer of the tenant as of ``as_of``
+        (default now) in one transaction (replacing the namespace's documents). Customers whose
+        last interaction is after ``as_of`` get no document (their summary cannot be cut at
+        ``as_of``; a later read computes their fields).
+
+        Raises:
+            ModelNotFittedError: the tenant's model was never fitted.
+            ModelFitError: the model is ``rfm`` (nothing to compute).
+        """
+        if settings.model == "rfm":
+            raise ModelFitError(
+                f"tenant {tenant_id!r} uses the rfm model: there are no model fields to compute"
+            )
+        started = time.perf_counter()
+        fit = self.fit(tenant_id, settings.model)
+        when = self.clock() if as_of is None else float(as_of)
+        cols = self.store.customer_summary_columns(tenant_id)
+        if settings.model == "sbg":
+            subs = load_subscriptions(
+                self.store,
+                tenant_id,
+                settings.subscription_start_outcomes,
+                settings.subscription_end_outcomes,
+                when,
+            )
+            ids, fields = subs.customer_ids, self._subscription_fields(fit, subs, when, settings)
+        else:
+            data = load_transactions(self.store, tenant_id, settings.transaction_outcomes, end=when)
+            ids, fields = self._transaction_fields(fit, data, when, settings)
+        fields = _check_finite(fit, fields)
+        position = {cid: i for i, cid in enumerate(ids.tolist())}
+        mark = {"fit": _fit_id(fit), "settings": _fingerprint(settings)}
+        computed_at = iso_time(when)
+        last_us = np.rint(cols.last_at * 1e6).astype(np.int64).tolist()
+        interactions = cols.interactions.tolist()
+        documents: dict[str, dict[str, Any]] = {}
+        last_at = cols.last_at.tolist()
+        for row, cid in enumerate(cols.customer_ids.tolist()):
+            if last_at[row] > when:
+                continue
+            i = position.get(str(cid))
+            values = (
+                fields.record(i, settings.model)
+                if i is not None and fields is not None
+                else _null_fields(settings.model)
+            )
+            documents[str(cid)] = {
+                **values,
+                "computedAt": computed_at,
+                **mark,
+                "basis": [interactions[row], last_us[row]],
+            }
+        self.store.put_documents(MODEL_RECORDS_NAMESPACE, tenant_id, documents, replace=True)
+        computed = sum(1 for d in documents.values() if d["probabilityAlive"] is not None)
+        return ModelBatchResult(
+            tenant_id=tenant_id,
+            model=settings.model,
+            fit=mark["fit"],
+            computed=computed,
+            without_data=len(documents) - computed,
+            duration_seconds=time.perf_counter() - started,
+        )
+
+    # -- numeric glue -------------------------------------------------------------------------
+    @staticmethod
+    def _transaction_fields(
+        fit: dict[str, Any], data: Transactions, when: float, settings: ClvSettings
+    ) -> tuple[np.ndarray[Any, Any], ModelFields | None]:
+        if len(data) == 0:
+            return np.zeros(0, dtype=str), None
+        end_day = epoch_day(when)
+        try:
+            summary = summarize_transactions(
+                data.customer_ids,
+                data.days,
+                data.values,
+                observation_end=end_day,
+                time_unit="weeks",
+            )
+        except DataError as exc:
+            raise ModelFitError(f"cannot summarise the transactions: {exc}") from exc
+        model = transaction_model_from_params(fit["model"], fit["params"])
+        spend = SpendModel.from_json(fit["spend"])
+        fields = transaction_fields(
+            model,
+            spend,
+            summary.frequency,
+            summary.recency,
+            summary.T,
+            summary.monetary_value,
+            clv_months=settings.clv_months,
+            discount_rate_monthly=settings.discount_rate_monthly,
+        )
+        return np.asarray(summary.customer_ids).astype(str), fields
+
+    @staticmethod
+    def _subscription_fields(
+        fit: dict[str, Any], subs: Subscriptions, when: float, settings: ClvSettings
+    ) -> ModelFields | None:
+        if len(subs) == 0:
+            return None
+        model = ShiftedBetaGeometricModel.from_params(**fit["params"])
+        return subscription_fields(
+            model,
+            subs,
+            when,
+            period_days=float(fit["periodDays"]),
+            clv_months=settings.clv_months,
+            discount_rate_monthly=settings.discount_rate_monthly,
+        )
+
+
+def _check_finite(fit: dict[str, Any], fields: ModelFields | None) -> ModelFields | None:
+    """``fields`` when every value is a finite number.
+
+    Raises:
+        ModelFitError: a degenerate fit (parameters run off to extremes) that predicts NaN/inf.
+    """
+    if fields is None:
+        return None
+    arrays = (
+        fields.probability_alive,
+        fields.expected_purchases_90d,
+        fields.expected_revenue_12m,
+        fields.clv,
+        fields.churn_probability,
+    )
+    bad = int(np.count_nonzero(~np.all(np.isfinite(np.stack(arrays)), axis=0)))
+    if bad:
+        raise ModelFitError(
+            f"the stored fit {_fit_id(fit)} (parameters {fit['params']}) gives non-finite "
+            f"predictions for {bad} customer(s): the fit is degenerate; refit with a penalty, "
+            f"e.g. `nextbest clv fit --model {fit['model']} --penalizer 0.01`"
+        )
+    return fields
+
+
+def _public(doc: dict[str, Any]) -> dict[str, Any]:
+    out = {name: doc.get(name) for name in MODEL_RECORD_FIELDS}
+    if doc.get("churnProbability") is not None:
+        out["churnProbability"] = doc["churnProbability"]
+    return out

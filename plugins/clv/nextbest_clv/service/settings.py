@@ -1,0 +1,167 @@
+"""Per-tenant CLV settings: the RFM model's settings plus the plugin's operational ones."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from croniter import croniter
+from pydantic import Field, StrictFloat, ValidationError, field_validator
+
+from nextbest_clv.core.rfm_settings import RfmSettings
+from nextbest_clv.errors import ClvSettingsError
+
+__all__ = [
+    "MODEL_FIELDS",
+    "MODEL_NAMES",
+    "ClvSettings",
+    "ModelName",
+    "merge_settings",
+    "settings_fingerprint",
+]
+
+#: The per-tenant ``model`` setting: the spec's RFM record or a probabilistic model.
+ModelName = Literal["rfm", "bgnbd", "paretonbd", "sbg"]
+MODEL_NAMES: tuple[str, ...] = ("rfm", "bgnbd", "paretonbd", "sbg")
+
+#: Fields that change the records (weights, thresholds, percentiles); a change of any of them
+#: makes stored records stale. TTLs and the schedule do not.
+MODEL_FIELDS: tuple[str, ...] = (
+    "recency_weight",
+    "frequency_weight",
+    "monetary_weight",
+    "at_risk_days",
+    "churn_midpoint_days",
+    "churn_slope",
+    "lifespan_months",
+    "segment_high_percentile",
+    "segment_low_percentile",
+)
+
+
+class ClvSettings(RfmSettings):
+    """A tenant's CLV settings (JSON names in camelCase, unknown keys rejected).
+
+    Adds to :class:`RfmSettings`: ``snapshotTtlSeconds`` (how long a tenant's distribution
+    snapshot is reused before it is rebuilt from the store; default 3600),
+    ``recordMaxAgeSeconds`` (a read "as of now" is served from a stored record only while the
+    record's asOf is at most this many seconds old; default 86400) and ``schedule`` (a
+    five-field cron expression for the scheduled batch compute, UTC; None: no schedule).
+
+    Probabilistic models: ``model`` (``rfm``, ``bgnbd``, ``paretonbd`` or ``sbg``),
+    ``transactionOutcomes`` (outcomes that count as purchases; default ``conversion``),
+    ``subscriptionStartOutcomes`` / ``subscriptionEndOutcomes`` (``subscribe`` / ``cancel``)
+    and ``subscriptionPeriodDays`` (one billing period, default a month) for ``sbg``,
+    ``clvMonths`` (12 or 24) and ``discountRateMonthly`` (default 0.01) for the ``clv`` field.
+    An outcome cannot both start and end a subscription.
+    """
+
+    snapshot_ttl_seconds: StrictFloat = Field(default=3600.0, alias="snapshotTtlSeconds", gt=0.0)
+    record_max_age_seconds: StrictFloat = Field(
+        default=86400.0, alias="recordMaxAgeSeconds", gt=0.0
+    )
+    schedule: str | None = Field(default=None, alias="schedule")
+    # Probabilistic models (see nextbest_clv.core.probabilistic and docs/clv.md "Models").
+    model: ModelName = Field(default="rfm", alias="model")
+    transaction_outcomes: tuple[str, ...] = Field(
+        default=("conversion",), alias="transactionOutcomes", min_length=1
+    )
+    subscription_start_outcomes: tuple[str, ...] = Field(
+        default=("subscribe",), alias="subscriptionStartOutcomes", min_length=1
+    )
+    subscription_end_outcomes: tuple[str, ...] = Field(
+        default=("cancel",), alias="subscriptionEndOutcomes", min_length=1
+    )
+    subscription_period_days: StrictFloat = Field(
+        default=365.25 / 12, alias="subscriptionPeriodDays", gt=0.0
+    )
+    clv_months: Literal[12, 24] = Field(default=12, alias="clvMonths")
+    discount_rate_monthly: StrictFloat = Field(
+        default=0.01, alias="discountRateMonthly", ge=0.0, lt=1.0
+    )
+
+    @classmethod
+    def cross_field_problems(cls, values: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """:meth:`RfmSettings.cross_field_problems` plus: no outcome is both a subscription
+        start and a subscription end."""
+        problems = super().cross_field_problems(values)
+        starts = values.get("subscription_start_outcomes")
+        ends = values.get("subscription_end_outcomes")
+        if isinstance(starts, list | tuple) and isinstance(ends, list | tuple):
+            both = sorted({str(o) for o in starts} & {str(o) for o in ends})
+            if both:
+                problems.append(
+                    (
+                        "",
+                        f"outcome(s) {', '.join(map(repr, both))} cannot both start and end a "
+                        "subscription: list each in only one of subscriptionStartOutcomes and "
+                        "",
+                    )
+                )
+        return problems
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = " ".join(value.split())
+        if len(value.split(" ")) != 5 or not croniter.is_valid(value):
+            raise ValueError(
+                f"{value!r} is not a five-field cron expression "
+                "(minute hour day-of-month month day-of-week), e.g. '15 3 * * *'"
+            )
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as a camelCase JSON object."""
+        return self.model_dump(by_alias=True)
+
+
+def merge_settings(current: ClvSettings, changes: Mapping[str, Any]) -> ClvSettings:
+    """``current`` with ``changes`` applied (camelCase or snake_case keys), validated.
+
+    Raises:
+        ClvSettingsError: listing every problem at once: unknown keys, each field that fails
+            (with what is expected) and each cross-field rule that fails among the fields that
+            are valid on their own.
+    """
+    by_name = {**current.model_dump(by_alias=False)}
+    aliases = {f.alias: name for name, f in ClvSettings.model_fields.items() if f.alias}
+    known = ", ".join(sorted(aliases))
+    problems: list[tuple[str, str]] = []
+    for key, value in changes.items():
+        name = aliases.get(key, key)
+        if name not in ClvSettings.model_fields:
+            problems.append((key, f"unknown setting; known settings: {known}"))
+            continue
+        by_name[name] = value
+    try:
+        settings = ClvSettings.model_validate(by_name)
+    except ValidationError as exc:
+        failed: set[str] = set()
+        for err in exc.errors():
+            if not err["loc"]:
+                continue  # a cross-field rule: reported below, with the field it names
+            name = str(err["loc"][0])
+            failed.add(name)
+            field = (
+                ClvSettings.model_fields[name].alias if name in ClvSettings.model_fields else None
+            )
+            loc = ".".join(str(p) for p in err["loc"])
+            problems.append(((field or name) + loc[len(name) :], err["msg"]))
+        valid = {k: v for k, v in by_name.items() if k not in failed}
+        problems.extend(ClvSettings.cross_field_problems(valid))
+        raise ClvSettingsError(problems) from None
+    if problems:
+        raise ClvSettingsError(problems)
+    return settings
+
+
+def settings_fingerprint(settings: RfmSettings) -> str:
+    """A short hash of the fields that determine a record (see :data:`MODEL_FIELDS`)."""
+    values = {name: getattr(settings, name) for name in MODEL_FIELDS}
+    text = json.dumps(values, sort_keys=True)
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
