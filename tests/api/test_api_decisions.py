@@ -10,6 +10,10 @@ from typing import Any
 import pytest
 from apikit import ADA, FLOW, Api, error_of, fields_of
 
+from nextbest import Host
+from nextbest.api import create_app
+from nextbest.store import Store
+
 
 def respond(api: Api, body: dict[str, Any], **headers: str) -> Any:
     return api.client.post(
@@ -312,6 +316,12 @@ def test_outcome_recorded_hook_runs_after_commit_with_the_interaction(api: Api) 
     respond(api, _ok(idempotencyKey="h1", outcome="conversion", conversionValue=5))
     error_of(respond(api, _ok(idempotencyKey="h2", outcome="nope")), 400)
     assert len(api.plugin.calls) == 1
+
+
+def test_the_app_and_its_host_share_one_store(store: Store) -> None:
+    # plugins reach the store through the host: an app over another store is refused
+    with pytest.raises(ValueError, match=r"create it with Host\(store=store\)"):
+        create_app(Host(), store)
 
 
 def test_plugin_route_uses_host_auth(api: Api) -> None:

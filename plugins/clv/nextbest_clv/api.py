@@ -22,9 +22,10 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from nextbest import HostAPI
 from nextbest.api import ApiError, AuthContext, require_role
 from nextbest_clv.backtest.runs import list_backtests
 from nextbest_clv.errors import (
@@ -37,7 +38,7 @@ from nextbest_clv.errors import (
     UnknownModelError,
 )
 from nextbest_clv.scheduler import ClvScheduler
-from nextbest_clv.service import ClvService, service_for_store
+from nextbest_clv.service import ClvService, attach, service_for
 from nextbest_clv.service.batch_compute import compute_records, result_json
 from nextbest_clv.service.fits import list_fits
 
@@ -81,10 +82,6 @@ def _epoch(value: datetime | None) -> float | None:
     return value.timestamp()
 
 
-def _service(request: Request) -> ClvService:
-    return service_for_store(request.app.state.store)
-
-
 @contextmanager
 def _errors() -> Iterator[None]:
     """CLV errors in the host's error shape."""
@@ -105,12 +102,15 @@ def _errors() -> Iterator[None]:
         raise ApiError(400, str(exc), code=exc.code) from None
 
 
-def add_routes(router: APIRouter, host: Any) -> None:
-    """Add the CLV routes to ``router``, and run the CLV scheduler for the app's lifetime."""
+def add_routes(router: APIRouter, host: HostAPI) -> None:
+    """Add the CLV routes to ``router``, and run the CLV scheduler for the app's lifetime;
+    both use ``host``'s service."""
+
+    def service() -> ClvService:
+        return service_for(host)
 
     @router.get("/api/v1/customers/{customerId}/clv", tags=["clv"], summary="CLV record")
     def get_clv(
-        request: Request,
         auth: Reader,
         customer_id: CustomerId,
         as_of: AsOfQuery = None,
@@ -118,11 +118,10 @@ def add_routes(router: APIRouter, host: Any) -> None:
         """The customer's CLV record: stored or cached (``source: cached``), else computed
         and stored (``source: computed``)."""
         with _errors():
-            return _service(request).get(auth.tenant_id, customer_id, as_of=_epoch(as_of))
+            return service().get(auth.tenant_id, customer_id, as_of=_epoch(as_of))
 
     @router.post("/api/v1/customers/{customerId}/clv", tags=["clv"], summary="Recompute CLV")
     def post_clv(
-        request: Request,
         auth: Writer,
         customer_id: CustomerId,
         body: Annotated[RecomputeBody | None, Body()] = None,
@@ -130,76 +129,70 @@ def add_routes(router: APIRouter, host: Any) -> None:
         """Recompute the customer's CLV record now (``source: computed``) and store it."""
         as_of = _epoch(body.as_of) if body is not None else None
         with _errors():
-            return _service(request).recompute(auth.tenant_id, customer_id, as_of=as_of)
+            return service().recompute(auth.tenant_id, customer_id, as_of=as_of)
 
     @router.post("/api/v1/clv/compute", tags=["clv"], summary="Batch compute CLV")
-    def compute(
-        request: Request, auth: Writer, body: Annotated[ComputeBody | None, Body()] = None
-    ) -> dict[str, Any]:
+    def compute(auth: Writer, body: Annotated[ComputeBody | None, Body()] = None) -> dict[str, Any]:
         """Compute and store the records of every customer (or of one segment) as of ``asOf``
         in one transaction; returns counts per segment, failures and duration."""
         body = body or ComputeBody()
         with _errors():
             result, model_result = compute_records(
-                _service(request), auth.tenant_id, segment=body.segment, as_of=_epoch(body.as_of)
+                service(), auth.tenant_id, segment=body.segment, as_of=_epoch(body.as_of)
             )
         return result_json(result, model_result)
 
     @router.get("/api/v1/clv/settings", tags=["clv"], summary="CLV settings")
-    def get_settings(request: Request, auth: Reader) -> dict[str, Any]:
+    def get_settings(auth: Reader) -> dict[str, Any]:
         """The tenant's CLV settings."""
-        return _service(request).get_settings(auth.tenant_id).to_json()
+        return service().get_settings(auth.tenant_id).to_json()
 
     @router.put("/api/v1/clv/settings", tags=["clv"], summary="Replace CLV settings")
-    def put_settings(
-        request: Request, auth: Admin, body: Annotated[dict[str, Any], Body()]
-    ) -> dict[str, Any]:
+    def put_settings(auth: Admin, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
         """Replace the tenant's CLV settings (missing fields take their defaults); cached
         records are invalidated."""
         with _errors():
-            settings = _service(request).update_settings(auth.tenant_id, body, replace=True)
+            settings = service().update_settings(auth.tenant_id, body, replace=True)
         return settings.to_json()
 
     @router.get("/api/v1/clv/distribution", tags=["clv"], summary="CLV distribution")
-    def distribution(request: Request, auth: Reader, as_of: AsOfQuery = None) -> dict[str, Any]:
+    def distribution(auth: Reader, as_of: AsOfQuery = None) -> dict[str, Any]:
         """Customers per segment and a ten-bin score histogram, computed live as of ``asOf``."""
         with _errors():
-            return _service(request).distribution(auth.tenant_id, as_of=_epoch(as_of))
+            return service().distribution(auth.tenant_id, as_of=_epoch(as_of))
 
     @router.get("/api/v1/clv/backtests", tags=["clv"], summary="CLV back-tests")
     def backtests(
-        request: Request,
         auth: Reader,
         model: Annotated[str | None, Query(description="only this model")] = None,
         limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     ) -> dict[str, Any]:
         """The tenant's stored back-tests (predicted vs actual), newest first."""
-        runs = list_backtests(_service(request).store, auth.tenant_id, model=model, limit=limit)
+        runs = list_backtests(service().store, auth.tenant_id, model=model, limit=limit)
         return {"backtests": runs}
 
     @router.get("/api/v1/clv/fits", tags=["clv"], summary="CLV model fits")
     def fits(
-        request: Request,
         auth: Reader,
         model: Annotated[
             Literal["bgnbd", "paretonbd", "sbg"] | None, Query(description="only this model")
         ] = None,
     ) -> dict[str, Any]:
         """The tenant's stored model fits (every version), newest first."""
-        return {"fits": list_fits(_service(request).store, auth.tenant_id, model=model)}
+        return {"fits": list_fits(service().store, auth.tenant_id, model=model)}
 
     _run_scheduler_with_app(router, host)
 
 
-def _run_scheduler_with_app(router: APIRouter, host: Any) -> None:
+def _run_scheduler_with_app(router: APIRouter, host: HostAPI) -> None:
     """Chain a lifespan onto the plugin router (FastAPI merges it into the app's) that runs the
     CLV scheduler while the server is up; a host without a store schedules nothing."""
     previous: Callable[[Any], Any] = router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[Any]:
-        store = getattr(app.state, "store", None) or getattr(host, "store", None)
-        scheduler = ClvScheduler(service_for_store(store)) if store is not None else None
+        service = attach(host)
+        scheduler = ClvScheduler(service) if service is not None else None
         if scheduler is not None:
             scheduler.start()
         try:

@@ -2,62 +2,73 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from nextbest import hookimpl
+from nextbest import (
+    HostAPI,
+    Interaction,
+    RegisterContext,
+    RegisterFunction,
+    RegisterRuleType,
+    RegisterValueProvider,
+    hookimpl,
+)
 from nextbest_clv.decisions.context import CLV_CONTEXT
 from nextbest_clv.decisions.functions import FUNCTIONS
 from nextbest_clv.decisions.rules import PROPENSITY_THRESHOLD
 from nextbest_clv.decisions.value import CLV_VALUE
-from nextbest_clv.service import all_services, attach
+from nextbest_clv.service import attach
+
+if TYPE_CHECKING:  # the CLI and the API are imported only when the host builds them
+    import click
+    from fastapi import APIRouter
 
 __version__ = "0.1.0"
 
 
 @hookimpl
-def register_rule_types(register: Any) -> None:
+def register_rule_types(register: RegisterRuleType) -> None:
     register(PROPENSITY_THRESHOLD)
 
 
 @hookimpl
-def register_functions(register: Any) -> None:
+def register_functions(register: RegisterFunction) -> None:
     for name, function in FUNCTIONS.items():
         register(name, function)
 
 
 @hookimpl
-def register_context(register: Any) -> None:
+def register_context(register: RegisterContext) -> None:
     register(CLV_CONTEXT)
 
 
 @hookimpl
-def register_value_providers(register: Any) -> None:
+def register_value_providers(register: RegisterValueProvider) -> None:
     register(CLV_VALUE)
 
 
 @hookimpl
-def startup(host: Any) -> None:
-    attach(host)
+def startup(host: HostAPI) -> None:
+    attach(host)  # the host's service, ready before the first decision or request
 
 
 @hookimpl
-def outcome_recorded(tenant_id: str, interaction: Any) -> None:
-    customer_id = getattr(interaction, "customer_id", None)
-    if customer_id is None:
-        return
-    for service in all_services():
+def outcome_recorded(host: HostAPI, tenant_id: str, interaction: Interaction) -> None:
+    customer_id = getattr(interaction, "customer_id", None)  # callers may pass partial records
+    service = attach(host)
+    if service is not None and customer_id is not None:
         service.invalidate(tenant_id, customer_id)
 
 
 @hookimpl
-def register_commands(cli: Any) -> None:
+def register_commands(cli: click.Group) -> None:
     from nextbest_clv.cli import clv_group
 
     cli.add_command(clv_group)
 
 
 @hookimpl
-def register_routes(router: Any, host: Any) -> None:
+def register_routes(router: APIRouter, host: HostAPI) -> None:
     from nextbest_clv.api import add_routes
 
     add_routes(router, host)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, FastAPI
 
 from ..hookcalls import call_impl, implementations
+from ..host import Host
 from ..service import DecisionService
 from ..store import Store
 from ..version import __version__ as _version
@@ -15,7 +14,7 @@ from .errors import install_error_handlers
 from .routing import JsonRoute
 
 
-def plugin_router(host: Any) -> APIRouter:
+def plugin_router(host: Host) -> APIRouter:
     """A router holding every plugin's routes (``register_routes(router, host)``)."""
     router = APIRouter(route_class=JsonRoute)
     for impl in implementations(host.pm, "register_routes"):
@@ -23,10 +22,18 @@ def plugin_router(host: Any) -> APIRouter:
     return router
 
 
-def create_app(host: Any, store: Store, *, service: DecisionService | None = None) -> FastAPI:
+def create_app(host: Host, store: Store, *, service: DecisionService | None = None) -> FastAPI:
     """Build the API for ``host`` on ``store``: recommend, respond, offers, flows, outcome
     types and keys under ``/api/v1``, plugin routes, ``/healthz``, ``/openapi.json``, ``/docs``.
+
+    ``host`` must be the host of ``store`` (``Host(store=store)``): plugin routes and hooks
+    reach the store through the host, so both must mean the same database.
     """
+    if host.store is not store:
+        raise ValueError(
+            "create_app(host, store): the host was created with another store; "
+            "create it with Host(store=store)"
+        )
     app = FastAPI(
         title="nextbest",
         version=_version,

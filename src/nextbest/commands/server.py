@@ -20,7 +20,7 @@ from ..store import Store, StoreError, TenantExistsError, open_store
 from .store import database_option
 
 DEMO_TENANT = "demo"
-_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+_EXAMPLES = Path(__file__).resolve().parents[3] / "examples"  # the checkout's examples/
 
 
 def _host(store: Store | None = None) -> Any:

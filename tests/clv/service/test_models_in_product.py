@@ -23,7 +23,7 @@ from nextbest_clv.core.models import (
     summarize_transactions,
 )
 from nextbest_clv.errors import ClvSettingsError, ModelNotFittedError
-from nextbest_clv.service import RECORDS_NAMESPACE, ClvService, service_for_store
+from nextbest_clv.service import RECORDS_NAMESPACE, ClvService, service_for
 from nextbest_clv.service.batch_compute import compute_records
 from nextbest_clv.service.fits import fit_tenant_model
 from nextbest_clv.service.model_records import MODEL_RECORDS_NAMESPACE
@@ -235,7 +235,7 @@ def decide(host: Host, fields: dict[str, str], customer: str) -> dict[str, Any]:
 
 def test_context_names_in_a_flow(service: ClvService, store: Store) -> None:
     host = Host(store=store)
-    shared = service_for_store(store)
+    shared = service_for(host)
     model_only = {"model": "customer.clv.model"}
     assert decide(host, model_only, "c2")["decisions"][0]["personalization"] == {"model": "rfm"}
     use_model(shared, "bgnbd")

@@ -7,8 +7,9 @@ import threading
 
 import pytest
 from clvkit import DAY, T0, FakeClock, add_interactions, worked_tenant
-from nextbest_clv.errors import ClvInputError, ClvSettingsError, NoInteractionsError
-from nextbest_clv.service import RECORDS_NAMESPACE, ClvService, attach
+from nextbest_clv.errors import ClvInputError, ClvSettingsError, NoInteractionsError, NoStoreError
+from nextbest_clv.service import RECORDS_NAMESPACE, ClvService, attach, service_for
+from nextbest_clv.service.per_host import SERVICE_KEY
 from nextbest_clv.service.records import RECORD_FIELDS
 
 from nextbest import Host
@@ -274,6 +275,19 @@ def test_outcome_hook_invalidates_through_the_host(store: Store) -> None:
     interaction = next(i for i in store.iter_interactions("acme", "kim") if i.value == 5.0)
     assert host.notify_outcome("acme", interaction) == []
     assert service.get("acme", "kim")["rfmFrequency"] == 2
+
+
+def test_each_host_keeps_its_own_service(store: Store) -> None:
+    """The service lives in the host's plugin state: the hooks, the context provider and the
+    routes of one host share it; another host (or a host without a store) never sees it."""
+    host, other = Host(store=store), Host(store=store)
+    service = attach(host)
+    assert service is not None and service is attach(host) is service_for(host)
+    assert host.plugin_state(SERVICE_KEY, lambda: None) is service
+    assert attach(other) is not service
+    assert attach(Host()) is None
+    with pytest.raises(NoStoreError, match="this host has no store"):
+        service_for(Host())
 
 
 def test_distribution(service: ClvService) -> None:
