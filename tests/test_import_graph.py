@@ -1,5 +1,5 @@
-"""The import graph of the host and the first-party plugins: no cycles, and an engine that reads
-in one direction (docs/architecture.md).
+"""The import graph of the host and the first-party plugins: no cycles, a host in layers and an
+engine that reads in one direction (docs/architecture.md).
 
 Every import statement counts: at module level, inside ``if TYPE_CHECKING:`` and inside
 functions. A lazy or type-only import that closes a circle is still a circle for the reader.
@@ -14,6 +14,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: Folders holding top-level packages: the host and every first-party plugin.
 SOURCE_ROOTS = (ROOT / "src", *sorted(p for p in (ROOT / "plugins").iterdir() if p.is_dir()))
+
+#: The host's modules and packages from the bottom up: each imports only from its own layer or
+#: the layers below. Keep docs/architecture.md in step.
+HOST_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "version", "documents", "expressions", "models", "store", "hookcalls"),
+    ("plugin_api",),
+    ("engine",),
+    ("hookspecs", "plugins", "registry", "builtin"),
+    ("host",),
+    ("service", "ingest"),
+    ("api",),
+    ("commands", "cli"),
+    ("",),  # the package itself: the public API
+)
 
 #: The engine's modules from the bottom up: each may import only modules of earlier entries
 #: (so the node executors never import each other). Keep docs/architecture.md in step.
@@ -152,6 +166,30 @@ def test_no_cycles_between_the_hosts_packages() -> None:
         )
     assert {"nextbest.engine", "nextbest.store", "nextbest.api"} <= set(grouped)
     assert [describe(c, grouped) for c in cycles(grouped)] == []
+
+
+def test_the_host_is_layered() -> None:
+    """A host module imports only from its own layer of HOST_LAYERS or the layers below."""
+    modules = modules_under([ROOT / "src"])
+    layer_of = {
+        f"nextbest.{name}" if name else "nextbest": level
+        for level, names in enumerate(HOST_LAYERS)
+        for name in names
+    }
+
+    def layer(module: str) -> int:
+        return layer_of[".".join(module.split(".")[:2])]
+
+    unplaced = {".".join(m.split(".")[:2]) for m in modules} - set(layer_of)
+    assert unplaced == set(), "add new host modules to HOST_LAYERS"
+    graph = import_graph(modules)
+    upward = [
+        f"{module} imports {target}"
+        for module in sorted(graph)
+        for target in sorted(graph[module])
+        if layer(target) > layer(module)
+    ]
+    assert upward == []
 
 
 def test_the_cycle_check_finds_cycles_of_every_kind(tmp_path: Path) -> None:
