@@ -42,10 +42,10 @@ from typing import Any
 
 import numpy as np
 from nextbest_clv.core.models.bgnbd import BetaGeoModel
-from nextbest_clv.core.models.cdnow import load_cdnow_sample
 from nextbest_clv.core.models.clv import DAYS_PER_MONTH, customer_lifetime_value
 from nextbest_clv.core.models.gammagamma import GammaGammaModel
 from nextbest_clv.core.models.summary import summarize_transactions
+from nextbest_clv.datasets import load_cdnow_sample
 
 TRUE_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}  # FHL 2005 CDNOW estimates
 TRUE_GG = {"p": 6.25, "q": 3.74, "v": 15.44}  # Fader & Hardie 2013 CDNOW estimates

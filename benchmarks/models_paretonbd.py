@@ -36,9 +36,9 @@ from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-from nextbest_clv.core.models.cdnow import load_cdnow_sample  # noqa: E402
 from nextbest_clv.core.models.paretonbd import PARAM_NAMES, ParetoNBDModel  # noqa: E402
 from nextbest_clv.core.models.summary import summarize_transactions  # noqa: E402
+from nextbest_clv.datasets import load_cdnow_sample  # noqa: E402
 
 TRUE_PNBD = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}  # CDNOW estimates
 # Heavy buyers in days: mean purchase rate r/alpha = 1 per week, mean lifetime ~ 2 years.

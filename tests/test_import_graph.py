@@ -21,7 +21,7 @@ HOST_LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "version", "documents", "expressions", "models", "store", "hookcalls"),
     ("plugin_api",),
     ("engine",),
-    ("hookspecs", "plugins", "registry", "builtin"),
+    ("hookspecs", "plugins", "registration", "builtin"),
     ("host",),
     ("service", "ingest"),
     ("api",),

@@ -6,9 +6,11 @@
 - The plugin's layers, from the bottom: the numeric core (``nextbest_clv.core``), the
   tenant-level service (``nextbest_clv.service``), back-testing (``nextbest_clv.backtest``) and
   the edges (``plugin``, ``api``, ``cli``, ``scheduler``, ``decisions``); ``nextbest_clv.errors``
-  is shared. The core imports nothing from the host and nothing of the plugin outside the core
-  (so does the pure back-test evaluation, ``nextbest_clv.backtest.evaluate``); the service
-  imports no edge and no back-test module; the back-tests import no edge.
+  is shared and ``nextbest_clv.datasets`` (reference data read from files) stands alone. The
+  core imports nothing from the host and nothing of the plugin outside the core (so does the
+  pure back-test evaluation, ``nextbest_clv.backtest.evaluate``), uses only numpy, scipy and
+  pydantic besides the standard library, and reads no files; the service imports no edge and
+  no back-test module; the back-tests import no edge.
 
 Every import statement counts (module level, under ``if TYPE_CHECKING:``, inside functions);
 relative imports are resolved, and ``from package import module`` names the module.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +41,10 @@ EDGES = (
     "nextbest_clv.decisions",
 )
 SHARED = ("nextbest_clv", "nextbest_clv.errors")
+#: Reference data sets (file readers): import nothing of the host or the rest of the plugin.
+DATASETS = "nextbest_clv.datasets"
+#: What the numeric core may use besides the standard library and itself.
+CORE_THIRD_PARTY = {"numpy", "scipy", "pydantic"}
 
 
 def module_name(path: Path) -> str:
@@ -120,7 +127,7 @@ def test_every_plugin_module_has_a_layer() -> None:
     unplaced = [
         name
         for name in PLUGIN_MODULES
-        if name not in SHARED and not within(name, CORE, SERVICE, BACKTEST, *EDGES)
+        if name not in SHARED and not within(name, CORE, SERVICE, BACKTEST, DATASETS, *EDGES)
     ]
     assert unplaced == []
 
@@ -129,6 +136,34 @@ def test_numeric_core_is_pure() -> None:
     # numpy, scipy, pydantic and the core itself; nothing of the host or the rest of the plugin
     assert any(within(name, CORE) for name in PLUGIN_MODULES)
     assert offenders((CORE,), outside_core) == set()
+
+
+def test_numeric_core_uses_only_numpy_scipy_and_pydantic() -> None:
+    def foreign(module: str) -> bool:
+        top = module.split(".")[0]
+        return not (
+            top in sys.stdlib_module_names or top in CORE_THIRD_PARTY or within(module, CORE)
+        )
+
+    assert offenders((CORE,), foreign) == set()
+
+
+def test_numeric_core_does_no_file_io() -> None:
+    # data sets are read by nextbest_clv.datasets; the core takes arrays
+    io = re.compile(r"\bopen\(|\.read_text\(|\.read_bytes\(|np\.loadtxt|np\.genfromtxt|np\.load\(")
+    hits = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for name, path in PLUGIN_MODULES.items()
+        if within(name, CORE)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if io.search(line)
+    ]
+    assert hits == []
+
+
+def test_datasets_import_nothing_of_the_host_or_the_plugin() -> None:
+    assert DATASETS in PLUGIN_MODULES
+    assert offenders((DATASETS,), lambda m: within(m, "nextbest", "nextbest_clv")) == set()
 
 
 def test_backtest_evaluation_is_pure() -> None:

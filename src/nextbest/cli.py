@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,8 +13,11 @@ from .errors import FlowIssue, FlowValidationError, NextbestError, PluginError
 from .hookcalls import call_impl, implementations
 from .plugins import list_plugins, make_plugin_manager
 
+if TYPE_CHECKING:  # the host (and the engine) load only when a command needs them
+    from .host import Host
 
-def _host() -> Any:
+
+def _host() -> Host:
     from .host import Host
 
     try:

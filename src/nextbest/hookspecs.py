@@ -82,8 +82,10 @@ def startup(host: HostAPI) -> None:
     """Called once after a Host is created and all plugins are registered.
 
     Receives the ``Host``; ``host.store`` is its store (None for file-only use). Create what
-    the plugin needs per host here and keep it with ``host.plugin_state(key, factory)``, where
-    later hooks, providers and routes (which all receive the host) find it. Returns nothing.
+    the plugin needs per host here and keep it with ``host.plugin_state(key, factory)``: later
+    hooks (``outcome_recorded``, ``register_routes``), context providers, rule evaluators,
+    value providers and extension points all receive the host and find it there. Returns
+    nothing.
     """
 
 
@@ -103,7 +105,7 @@ def outcome_recorded(host: HostAPI, tenant_id: str, interaction: Interaction) ->
 def pre_score(decision: DecisionView, candidates: list[Candidate]) -> None:
     """Called by an ``extension_point`` node with ``hook: pre_score``.
 
-    Receives the ``DecisionView`` (tenant, request, context lookup) and the list of
+    Receives the ``DecisionView`` (tenant, host, request, context lookup) and the list of
     ``Candidate`` objects still in play. Implementations may call ``candidate.drop(reason)`` or
     ``candidate.adjust_fit(multiplier, reason)``. Returns nothing.
     """

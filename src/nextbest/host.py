@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pluggy
 from pydantic import ValidationError
@@ -21,8 +21,9 @@ from .hookcalls import call_impl, implementations
 from .models.decision import Decision
 from .models.offers import OfferCatalog
 from .models.request import DecisionRequest
+from .plugin_api import HostAPI
 from .plugins import make_plugin_manager
-from .registry import collect
+from .registration import collect
 from .store.base import Interaction, Store
 
 log = logging.getLogger("nextbest")
@@ -77,10 +78,11 @@ class Host:
             return cast(T, self._plugin_state[key])
 
     # -- loading -------------------------------------------------------------------------
-    def load_flow(self, source: Mapping[str, Any] | str | Path) -> CompiledFlow:
+    def load_flow(self, source: Mapping[str, Any] | str | Path | object) -> CompiledFlow:
         """Validate and compile a flow (a dict, or a YAML/JSON file path).
 
-        Raises FlowValidationError listing every problem with its path.
+        Raises FlowValidationError listing every problem with its path (also when ``source``
+        is neither: a parsed document that is not a mapping, say).
         """
         name = None
         if isinstance(source, str | Path):
@@ -180,3 +182,10 @@ def _issue(path: str, message: str) -> Any:
     from .errors import FlowIssue
 
     return FlowIssue(path, message)
+
+
+if TYPE_CHECKING:
+
+    def _offers_host_api(host: Host) -> HostAPI:
+        """mypy checks here that Host keeps every promise HostAPI makes to plugins."""
+        return host

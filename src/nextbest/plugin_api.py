@@ -4,7 +4,7 @@
   :class:`RuleOutcome`), :class:`ContextProvider` (with :class:`ContextRequest`) and
   :class:`ValueProvider` (with :class:`ValueRequest`), and the ``register`` callbacks' types.
 - :class:`Registry`: everything the loaded plugins registered, with the plugin of each item.
-- :class:`HostAPI`: the part of :class:`~nextbest.Host` hooks and providers may rely on.
+- :class:`HostAPI`: the part of :class:`~nextbest.Host` plugins may rely on.
 - :class:`FormulaCompiler`: what ``RuleType.prepare`` receives to compile formulas.
 
 This module sits below the engine and the Host, so every layer can name these types.
@@ -23,10 +23,9 @@ if TYPE_CHECKING:
     import pluggy
 
     from .expressions import CompiledExpression
-    from .models.decision import Decision
     from .models.offers import Offer
     from .models.request import DecisionRequest
-    from .store.base import Store
+    from .store.base import Interaction, Store
 
 T = TypeVar("T")
 
@@ -50,9 +49,20 @@ class RuleOutcome:
 
 
 class RuleContext:
-    """What a rule evaluator sees: the offer, the request and lazily resolved context names."""
+    """What a rule evaluator sees: the offer, the request and lazily resolved context names,
+    and who the decision is for (``tenant_id``) on which ``host``."""
 
-    __slots__ = ("_lookup", "as_of", "computed", "explain", "offer", "request", "scope")
+    __slots__ = (
+        "_lookup",
+        "as_of",
+        "computed",
+        "explain",
+        "host",
+        "offer",
+        "request",
+        "scope",
+        "tenant_id",
+    )
 
     def __init__(
         self,
@@ -63,6 +73,9 @@ class RuleContext:
         as_of: datetime,
         explain: bool = True,
         scope: Mapping[str, Any] | None = None,
+        *,
+        tenant_id: str = "",
+        host: HostAPI | None = None,
     ) -> None:
         self.offer = offer
         self.request = request
@@ -73,6 +86,9 @@ class RuleContext:
         self.explain = explain
         #: every name the flow references, resolved for this offer (what formulas see)
         self.scope = scope
+        self.tenant_id = tenant_id
+        #: the deciding host (its ``plugin_state`` and ``store``); None outside a decision
+        self.host = host
 
     def get(self, name: str) -> Any:
         """Value of a context name (``customer.x``, ``attributes.y``, ...) or None."""
@@ -142,12 +158,14 @@ class ContextProvider:
 
 @dataclass(frozen=True, slots=True)
 class ValueRequest:
-    """What a value provider receives for one candidate."""
+    """What a value provider receives for one candidate (and the tenant and host deciding)."""
 
     offer: Offer
     config: BaseModel
     lookup: Callable[[str], Any]
     computed: Mapping[str, Any]
+    tenant_id: str = ""
+    host: HostAPI | None = None
 
 
 @dataclass(frozen=True)
@@ -207,11 +225,15 @@ class FormulaCompiler(Protocol):
 
 
 class HostAPI(Protocol):
-    """What hooks and providers may rely on of the :class:`~nextbest.Host` they receive.
+    """What plugins may rely on of the :class:`~nextbest.Host`: hooks, context providers
+    (``ContextRequest.host``), rule evaluators (``RuleContext.host``), value providers
+    (``ValueRequest.host``) and extension points (``DecisionView.host``) all receive it.
 
     ``store`` is the host's storage backend (None for file-only use). ``plugin_state(key,
     factory)`` keeps one object per host and key (a service, a cache), created by
     ``factory()`` on first use: plugins keep their per-host state there instead of in globals.
+    Decisions over a store's published flows are the job of the service that owns the store
+    (:class:`nextbest.service.DecisionService`), not of this protocol.
     """
 
     @property
@@ -233,8 +255,9 @@ class HostAPI(Protocol):
         """The object kept under ``key`` for this host, created by ``factory()`` once."""
         ...
 
-    def decide(self, tenant_id: str, request: DecisionRequest | Mapping[str, Any]) -> Decision:
-        """Run the tenant's flow for one customer (see :meth:`nextbest.Host.decide`)."""
+    def notify_outcome(self, tenant_id: str, interaction: Interaction) -> list[tuple[str, str]]:
+        """Call every plugin's ``outcome_recorded`` hook for an outcome committed to
+        ``store`` (a plugin that records outcomes itself calls this after its commit)."""
         ...
 
 

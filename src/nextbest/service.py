@@ -20,6 +20,7 @@ from typing import Any
 from .engine.catalog import CompiledCatalog
 from .engine.compiler import CompiledFlow
 from .errors import UnknownFlowError
+from .host import Host
 from .models.decision import Decision
 from .models.request import DecisionRequest, OfferHistory
 from .store import InteractionIn, RecordResult, Store
@@ -123,7 +124,13 @@ class DecisionService:
     """Recommendations and outcomes for every tenant of one store. Safe to share between
     threads: compiled flows and catalogs are immutable, the caches are lock-protected."""
 
-    def __init__(self, host: Any, store: Store, *, offers_ttl: float = OFFERS_TTL_SECONDS) -> None:
+    def __init__(self, host: Host, store: Store, *, offers_ttl: float = OFFERS_TTL_SECONDS) -> None:
+        if host.store is not store:
+            # plugins reach the store through the host: both must mean one database
+            raise ValueError(
+                "DecisionService(host, store): the host was created with another store; "
+                "create it with Host(store=store)"
+            )
         self.host = host
         self.store = store
         self.offers_ttl = offers_ttl

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 from clvkit import DAY, add_interactions
-from nextbest_clv.core.models import BetaGeoModel, load_cdnow_sample
+from nextbest_clv.core.models import BetaGeoModel
+from nextbest_clv.datasets import load_cdnow_sample
 
 from nextbest.store import InteractionIn, Store
 from nextbest.store.base import from_epoch

@@ -50,6 +50,21 @@ def test_valid_flow_with_every_node_type(host: Host) -> None:
     ]  # fmt: skip
 
 
+def test_a_computed_field_defined_twice_is_named_where_it_is_redefined(host: Host) -> None:
+    issues = load_errors(
+        host,
+        inventory(),
+        compute(("x", "1"), ("y", "2")),
+        compute(("x", "3"), ("priority", "4"), node_id="c2"),
+        score(),
+        rank(),
+    )
+    assert [(i.path, i.message) for i in issues] == [
+        ("nodes[2].config.fields[0].name", "field 'x' is defined twice"),
+        ("nodes[2].config.fields[1].name", "field 'priority' is defined twice"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("nodes", "expected"),
     [

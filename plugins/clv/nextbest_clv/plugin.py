@@ -54,10 +54,9 @@ def startup(host: HostAPI) -> None:
 
 @hookimpl
 def outcome_recorded(host: HostAPI, tenant_id: str, interaction: Interaction) -> None:
-    customer_id = getattr(interaction, "customer_id", None)  # callers may pass partial records
     service = attach(host)
-    if service is not None and customer_id is not None:
-        service.invalidate(tenant_id, customer_id)
+    if service is not None:
+        service.invalidate(tenant_id, interaction.customer_id)
 
 
 @hookimpl

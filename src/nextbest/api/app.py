@@ -29,7 +29,7 @@ def create_app(host: Host, store: Store, *, service: DecisionService | None = No
     ``host`` must be the host of ``store`` (``Host(store=store)``): plugin routes and hooks
     reach the store through the host, so both must mean the same database.
     """
-    if host.store is not store:
+    if host.store is not store or (service is not None and service.store is not store):
         raise ValueError(
             "create_app(host, store): the host was created with another store; "
             "create it with Host(store=store)"

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Response
 
 from ..errors import FlowValidationError
+from ..host import Host as HostObject
 from ..store import InvalidInputError
 from .auth import READ_ROLES, WRITE_ROLES, AuthContext, get_host, get_store
 from .auth import require_role as _require
@@ -17,12 +18,12 @@ from .routing import JsonRoute
 router = APIRouter(prefix="/api/v1/offers", tags=["offers"], route_class=JsonRoute)
 Reader = Annotated[AuthContext, Depends(_require(*READ_ROLES))]
 Writer = Annotated[AuthContext, Depends(_require(*WRITE_ROLES))]
-Host = Annotated[Any, Depends(get_host)]
+Host = Annotated[HostObject, Depends(get_host)]
 Store = Annotated[Any, Depends(get_store)]
 Document = Annotated[dict[str, Any], Body(description="An offer (see `nextbest schema offers`)")]
 
 
-def _validate(host: Any, offer: dict[str, Any]) -> None:
+def _validate(host: HostObject, offer: dict[str, Any]) -> None:
     try:
         host.load_offers([offer])
     except FlowValidationError as exc:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -19,11 +19,14 @@ from ..errors import FlowValidationError, PluginError
 from ..store import Store, StoreError, TenantExistsError, open_store
 from .store import database_option
 
+if TYPE_CHECKING:  # the host (and the engine) load only when a command needs them
+    from ..host import Host
+
 DEMO_TENANT = "demo"
 _EXAMPLES = Path(__file__).resolve().parents[3] / "examples"  # the checkout's examples/
 
 
-def _host(store: Store | None = None) -> Any:
+def _host(store: Store | None = None) -> Host:
     from ..host import Host
 
     try:
@@ -87,7 +90,7 @@ def _offers_of(document: Any) -> list[dict[str, Any]]:
 
 
 # -- demo ------------------------------------------------------------------------------------
-def ensure_demo(store: Store, host: Any, examples: Path = _EXAMPLES) -> str:
+def ensure_demo(store: Store, host: Host, examples: Path = _EXAMPLES) -> str:
     """Make the demo tenant ready: tenant, example offers, the cross-sell flow published (a new
     version only when the file changed). Return a new admin key (shown once)."""
     offers_file = examples / "offers.yaml"

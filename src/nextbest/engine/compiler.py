@@ -20,12 +20,9 @@ from ..plugin_api import ContextProvider, Registry
 from .formulas import ExpressionCompiler
 from .names import is_offer_name, is_static_offer_name
 from .node_types import NODE_TYPES
-from .nodes.base import OUTPUT, RANKING, SELECTION, BuildContext, Step
+from .nodes.base import OUTPUT, SELECTION, BuildContext, Step
 from .plan import FlowPlan
 from .schema import tag_values
-
-#: The node type every flow starts with.
-FIRST_NODE_TYPE = "inventory"
 
 
 def format_loc(loc: tuple[Any, ...], tags: frozenset[str]) -> str:
@@ -105,13 +102,10 @@ def compile_flow(
         referenced |= compiler.referenced
         if step is not None:
             steps.append(step)
-        if node.type == "compute":
-            for field in node.config.fields:
-                if field.name in computed or is_static_offer_name(field.name):
-                    issues.append(
-                        FlowIssue(f"{path}.config.fields", f"field {field.name!r} is defined twice")
-                    )
-                computed.add(field.name)
+        for below, name in node_type.defines(node):
+            if name in computed or is_static_offer_name(name):
+                issues.append(FlowIssue(f"{path}{below}", f"field {name!r} is defined twice"))
+            computed.add(name)
     if issues:
         raise FlowValidationError(issues, source=source)
     customer_names = frozenset(n for n in referenced if not is_offer_name(n))
@@ -181,26 +175,26 @@ def _raw_formulas(nodes: list[Any]) -> list[tuple[str, str]]:
 
 
 def check_phases(nodes: list[Any]) -> list[FlowIssue]:
-    """Exactly one inventory, first; nodes in phase order; one score before one rank."""
+    """The first node type first; nodes in phase order; each node type's own placement rules;
+    unique and required node types."""
     issues: list[FlowIssue] = []
     seen_ids: dict[str, int] = {}
     counts: dict[str, int] = {}
+    types = [node.type for node in nodes]
+    first = next(t.name for t in NODE_TYPES.values() if t.first)
     phase = SELECTION
     for index, node in enumerate(nodes):
         where = f"nodes[{index}]"
+        node_type = NODE_TYPES[node.type]
         if node.id in seen_ids:
             issues.append(FlowIssue(f"{where}.id", f"node id {node.id!r} is used twice"))
         seen_ids[node.id] = index
         counts[node.type] = counts.get(node.type, 0) + 1
-        if node.type == FIRST_NODE_TYPE and index != 0:
-            issues.append(
-                FlowIssue(where, f"node {node.id!r}: the {FIRST_NODE_TYPE} node must be first")
-            )
-        if index == 0 and node.type != FIRST_NODE_TYPE:
-            issues.append(
-                FlowIssue(where, f"node {node.id!r}: a flow must start with {FIRST_NODE_TYPE}")
-            )
-        wanted = NODE_TYPES[node.type].phase_at(phase)
+        if node_type.first and index != 0:
+            issues.append(FlowIssue(where, f"node {node.id!r}: the {first} node must be first"))
+        if index == 0 and not node_type.first:
+            issues.append(FlowIssue(where, f"node {node.id!r}: a flow must start with {first}"))
+        wanted = node_type.phase_at(phase)
         if wanted < phase:
             issues.append(
                 FlowIssue(
@@ -210,48 +204,16 @@ def check_phases(nodes: list[Any]) -> list[FlowIssue]:
                     "compute/response",
                 )
             )
-        if node.type == "score" and counts.get("rank"):
-            issues.append(FlowIssue(where, f"node {node.id!r}: score must come before rank"))
-        if node.type == "rank" and not counts.get("score"):
-            issues.append(FlowIssue(where, f"node {node.id!r}: rank needs a score node before it"))
-        if node.type == "compute" and phase == RANKING and not counts.get("rank"):
-            issues.append(
-                FlowIssue(where, f"node {node.id!r}: an output compute node must come after rank")
-            )
+        for below, message in node_type.placement(types, index, node):
+            issues.append(FlowIssue(f"{where}{below}", f"node {node.id!r}: {message}"))
         phase = max(phase, wanted)
-    issues += _check_extension_points(nodes)
     for node_type in NODE_TYPES.values():
         missing = nodes and not counts.get(node_type.name)
-        if missing and node_type.required and node_type.name != FIRST_NODE_TYPE:
+        if missing and node_type.required and not node_type.first:
             issues.append(FlowIssue("nodes", f"a flow needs a {node_type.name} node"))
     for node_type in NODE_TYPES.values():
         if node_type.unique and counts.get(node_type.name, 0) > 1:
             issues.append(FlowIssue("nodes", f"at most one {node_type.name} node is allowed"))
-    if nodes and not counts.get(FIRST_NODE_TYPE):
-        issues.append(FlowIssue("nodes", f"a flow needs exactly one {FIRST_NODE_TYPE} node"))
-    return issues
-
-
-def _check_extension_points(nodes: list[Any]) -> list[FlowIssue]:
-    issues = []
-    types = [n.type for n in nodes]
-    score_at = types.index("score") if "score" in types else None
-    rank_at = types.index("rank") if "rank" in types else None
-    for index, node in enumerate(nodes):
-        if node.type != "extension_point":
-            continue
-        hook = node.config.hook
-        where = f"nodes[{index}].config.hook"
-        if hook == "pre_score" and score_at is not None and index > score_at:
-            issues.append(FlowIssue(where, f"node {node.id!r}: pre_score must come before score"))
-        if hook == "score_override" and (
-            score_at is None or index < score_at or (rank_at is not None and index > rank_at)
-        ):
-            issues.append(
-                FlowIssue(
-                    where, f"node {node.id!r}: score_override must sit between score and rank"
-                )
-            )
-        if hook == "post_rank" and (rank_at is None or index < rank_at):
-            issues.append(FlowIssue(where, f"node {node.id!r}: post_rank must come after rank"))
+    if nodes and not counts.get(first):
+        issues.append(FlowIssue("nodes", f"a flow needs exactly one {first} node"))
     return issues

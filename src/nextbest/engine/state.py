@@ -30,18 +30,27 @@ class DecisionView:
 
     @property
     def tenant_id(self) -> str:
+        """The tenant the decision is for."""
         return self._state.tenant_id
 
     @property
+    def host(self) -> HostAPI:
+        """The deciding host (its ``plugin_state`` and ``store``)."""
+        return self._state.host
+
+    @property
     def request(self) -> DecisionRequest:
+        """The decision request (customer, channel, attributes, ...)."""
         return self._state.request
 
     @property
     def as_of(self) -> datetime:
+        """The time the decision is made as of (the request's ``asOf``, else now)."""
         return self._state.as_of
 
     @property
     def flow_key(self) -> str:
+        """The key of the flow being run."""
         return self._state.flow.key
 
     def get(self, name: str) -> Any:

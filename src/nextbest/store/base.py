@@ -30,7 +30,7 @@ JSONDict = dict[str, Any]
 MAX_ID_LENGTH = 256
 # Unicode category Cc: C0 controls, DEL and C1 controls. PostgreSQL text cannot hold NUL at
 # all; the others are refused on every store so ids mean the same everywhere.
-_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def to_epoch(value: datetime) -> float:
@@ -288,7 +288,7 @@ def id_problem(value: object) -> str | None:
         return "must not be empty"
     if len(value) > MAX_ID_LENGTH:
         return f"must be at most {MAX_ID_LENGTH} characters long (it has {len(value)})"
-    found = _CONTROL_CHARACTER.search(value)
+    found = CONTROL_CHARACTER.search(value)
     if found is not None:
         return (
             f"must not contain control characters (U+{ord(found.group()):04X} at position "

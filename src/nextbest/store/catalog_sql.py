@@ -7,8 +7,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nextbest.store.base import FlowInfo, FlowVersion, JSONDict, Page, from_epoch
+from nextbest.store.core_sql import (
+    SqlCore,
+    check_id,
+    decode_cursor,
+    json_text,
+    make_page,
+    page_limit,
+)
 from nextbest.store.errors import FlowNotFoundError, InvalidInputError
-from nextbest.store.sqlcore import SqlCore, _check_id, _json_text, _limit, _page, decode_cursor
 
 
 class CatalogSql(SqlCore):
@@ -18,8 +25,8 @@ class CatalogSql(SqlCore):
     def put_offer(self, tenant_id: str, offer: Mapping[str, Any]) -> bool:
         if not isinstance(offer, Mapping):
             raise InvalidInputError("an offer must be a JSON object")
-        offer_id = _check_id('offer["id"]', offer.get("id"))
-        document = _json_text(f"offer {offer_id!r}", dict(offer), "offer")
+        offer_id = check_id('offer["id"]', offer.get("id"))
+        document = json_text(f"offer {offer_id!r}", dict(offer), "offer")
         now = self.clock()
         with self._transaction() as cur:
             self._require_tenant(cur, tenant_id)
@@ -35,7 +42,7 @@ class CatalogSql(SqlCore):
         return existed is None
 
     def get_offer(self, tenant_id: str, offer_id: str) -> JSONDict | None:
-        _check_id("offer id", offer_id)
+        check_id("offer id", offer_id)
         with self._read() as cur:
             row = cur.execute(
                 "SELECT document FROM offers WHERE tenant_id = ? AND offer_id = ?",
@@ -46,7 +53,7 @@ class CatalogSql(SqlCore):
     def list_offers(
         self, tenant_id: str, cursor: str | None = None, limit: int = 50
     ) -> Page[JSONDict]:
-        limit = _limit(limit)
+        limit = page_limit(limit)
         after = decode_cursor(cursor)
         with self._read() as cur:
             rows = cur.execute(
@@ -54,10 +61,10 @@ class CatalogSql(SqlCore):
                 "ORDER BY offer_id LIMIT ?",
                 (tenant_id, after, limit + 1),
             ).fetchall()
-        return _page(rows, limit, lambda r: json.loads(r[1]))
+        return make_page(rows, limit, lambda r: json.loads(r[1]))
 
     def delete_offer(self, tenant_id: str, offer_id: str) -> bool:
-        _check_id("offer id", offer_id)
+        check_id("offer id", offer_id)
         with self._transaction() as cur:
             cur.execute(
                 "DELETE FROM offers WHERE tenant_id = ? AND offer_id = ?", (tenant_id, offer_id)
@@ -66,8 +73,8 @@ class CatalogSql(SqlCore):
 
     # -- flows ------------------------------------------------------------------------------
     def save_flow(self, tenant_id: str, key: str, document: Mapping[str, Any]) -> int:
-        _check_id("flow key", key)
-        text = _json_text(f"flow {key!r}", dict(document), "flow")
+        check_id("flow key", key)
+        text = json_text(f"flow {key!r}", dict(document), "flow")
 
         def save() -> int:
             with self._transaction() as cur:
@@ -104,7 +111,7 @@ class CatalogSql(SqlCore):
         version: int | None = None,
         published_only: bool = False,
     ) -> FlowVersion | None:
-        _check_id("flow key", key)
+        check_id("flow key", key)
         sql = (
             "SELECT flow_key, version, document, created_at, published, published_at FROM flows "
             "WHERE tenant_id = ? AND flow_key = ?"
@@ -121,7 +128,7 @@ class CatalogSql(SqlCore):
         return None if row is None else self._flow(row)
 
     def publish_flow(self, tenant_id: str, key: str, version: int) -> FlowVersion:
-        _check_id("flow key", key)
+        check_id("flow key", key)
 
         def publish() -> None:
             with self._transaction() as cur:
@@ -154,7 +161,7 @@ class CatalogSql(SqlCore):
     def list_flows(
         self, tenant_id: str, cursor: str | None = None, limit: int = 50
     ) -> Page[FlowInfo]:
-        limit = _limit(limit)
+        limit = page_limit(limit)
         after = decode_cursor(cursor)
         with self._read() as cur:
             rows = cur.execute(
@@ -163,7 +170,7 @@ class CatalogSql(SqlCore):
                 "WHERE tenant_id = ? AND flow_key > ? GROUP BY flow_key ORDER BY flow_key LIMIT ?",
                 (tenant_id, after, limit + 1),
             ).fetchall()
-        return _page(
+        return make_page(
             rows,
             limit,
             lambda r: FlowInfo(

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
+from nextbest.store.core_sql import Cursor, SqlCore, batched, check_id, check_ids, json_text
 from nextbest.store.errors import InvalidInputError
-from nextbest.store.sqlcore import Cursor, SqlCore, _batched, _check_id, _check_ids, _json_text
 
 _IN_BATCH = 500
 _UPSERT_DOCUMENT = (
@@ -106,7 +106,7 @@ class DocumentsSql(SqlCore):
             return  # every stored key was just written: nothing is left over
         keys = cur.execute(f"SELECT doc_key FROM documents {where}", (namespace, tenant_id))
         stale = [key for (key,) in keys.fetchall() if not contains(key)]
-        for batch in _batched(stale, _IN_BATCH):
+        for batch in batched(stale, _IN_BATCH):
             cur.execute(
                 f"DELETE FROM documents {where} AND doc_key IN ({', '.join('?' for _ in batch)})",
                 (namespace, tenant_id, *batch),
@@ -119,7 +119,7 @@ class DocumentsSql(SqlCore):
         documents: Mapping[str, Any],
         replace: bool = False,
     ) -> int:
-        _check_id("namespace", namespace)
+        check_id("namespace", namespace)
         now = self.clock()
         count = 0
 
@@ -127,8 +127,8 @@ class DocumentsSql(SqlCore):
             # Serialised lazily inside the transaction: a bad document aborts the whole write.
             nonlocal count
             for key, document in documents.items():
-                _check_id("document key", key)
-                text = _json_text(f"document {key!r} in {namespace!r}", document, "document")
+                check_id("document key", key)
+                text = json_text(f"document {key!r} in {namespace!r}", document, "document")
                 count += 1
                 yield (namespace, tenant_id, key, text, now)
 
@@ -153,8 +153,8 @@ class DocumentsSql(SqlCore):
         json_texts: Iterable[str],
         replace: bool = False,
     ) -> int:
-        _check_id("namespace", namespace)
-        _check_ids("document key", keys)
+        check_id("namespace", namespace)
+        check_ids("document key", keys)
         distinct = set(keys)
         if len(distinct) != len(keys):
             raise InvalidInputError(
@@ -187,7 +187,7 @@ class DocumentsSql(SqlCore):
         return len(keys)
 
     def get_document(self, namespace: str, tenant_id: str, key: str) -> Any | None:
-        _check_id("document key", key)
+        check_id("document key", key)
         with self._read() as cur:
             row = cur.execute(
                 "SELECT document FROM documents WHERE namespace = ? AND tenant_id = ? "
@@ -206,8 +206,8 @@ class DocumentsSql(SqlCore):
                 batches: Iterable[list[str]] = [[]]
             else:
                 wanted = list(dict.fromkeys(keys))
-                _check_ids("document key", wanted)
-                batches = _batched(wanted, _IN_BATCH)
+                check_ids("document key", wanted)
+                batches = batched(wanted, _IN_BATCH)
             for batch in batches:
                 if keys is None:
                     rows = cur.execute(base + " ORDER BY doc_key", (namespace, tenant_id))
@@ -230,8 +230,8 @@ class DocumentsSql(SqlCore):
                 cur.execute(base, (namespace, tenant_id))
                 return cur.rowcount
             wanted = list(dict.fromkeys(keys))
-            _check_ids("document key", wanted)
-            for batch in _batched(wanted, _IN_BATCH):
+            check_ids("document key", wanted)
+            for batch in batched(wanted, _IN_BATCH):
                 cur.execute(
                     base + f" AND doc_key IN ({', '.join('?' for _ in batch)})",
                     (namespace, tenant_id, *batch),
@@ -241,7 +241,7 @@ class DocumentsSql(SqlCore):
 
     # -- locks ------------------------------------------------------------------------------
     def try_lock(self, name: str, ttl_seconds: float = 300.0) -> _Lease | None:
-        _check_id("lock name", name)
+        check_id("lock name", name)
         if ttl_seconds < 0:
             raise InvalidInputError("ttl_seconds must be >= 0")
         owner = uuid.uuid4().hex

@@ -31,6 +31,14 @@ from nextbest.store.base import (
     id_problem,
     to_epoch,
 )
+from nextbest.store.core_sql import (
+    Cursor,
+    SqlCore,
+    batched,
+    check_id,
+    check_optional_id,
+    json_text,
+)
 from nextbest.store.errors import (
     InvalidInputError,
     OutcomeTypeExistsError,
@@ -40,14 +48,6 @@ from nextbest.store.errors import (
     UnknownRecommendationError,
 )
 from nextbest.store.outcomes import BUILTIN_OUTCOME_TYPES, OutcomeType, validate_custom_outcome
-from nextbest.store.sqlcore import (
-    Cursor,
-    SqlCore,
-    _batched,
-    _check_id,
-    _check_optional_id,
-    _json_text,
-)
 
 # From this many new events on, summaries are aggregated with numpy instead of a Python fold.
 _VECTOR_MIN_EVENTS = 64
@@ -163,10 +163,10 @@ class InteractionsSql(SqlCore):
         flow_version: int | None = None,
         created_at: datetime | None = None,
     ) -> Recommendation:
-        _check_id("recommendation id", recommendation_id)
-        _check_id("customer id", customer_id)
-        _check_optional_id("channel", channel)
-        _check_optional_id("placement", placement)
+        check_id("recommendation id", recommendation_id)
+        check_id("customer id", customer_id)
+        check_optional_id("channel", channel)
+        check_optional_id("placement", placement)
         parsed = [i if isinstance(i, RecommendationItem) else RecommendationItem(*i) for i in items]
         ranks = [i.rank for i in parsed]
         if len(set(ranks)) != len(ranks) or any(r < 1 for r in ranks):
@@ -218,7 +218,7 @@ class InteractionsSql(SqlCore):
         )
 
     def get_recommendation(self, tenant_id: str, recommendation_id: str) -> Recommendation | None:
-        _check_id("recommendation id", recommendation_id)
+        check_id("recommendation id", recommendation_id)
         with self._read() as cur:
             row = cur.execute(
                 "SELECT customer_id, channel, placement, flow_key, flow_version, created_at "
@@ -271,7 +271,7 @@ class InteractionsSql(SqlCore):
         return str(row[0])
 
     def resolve_recommendation(self, tenant_id: str, recommendation_id: str, rank: int) -> str:
-        _check_id("recommendation id", recommendation_id)
+        check_id("recommendation id", recommendation_id)
         with self._read() as cur:
             return self._resolve(cur, tenant_id, recommendation_id, rank)
 
@@ -299,16 +299,16 @@ class InteractionsSql(SqlCore):
         self, tenant_id: str, item: InteractionIn, outcome: OutcomeType, now: float
     ) -> tuple:
         """Validate an interaction and return its row in INTERACTION_COLUMNS order."""
-        _check_id("customer id", item.customer_id)
-        _check_id("idempotency key", item.idempotency_key)
-        _check_optional_id("offer id", item.offer_id)
-        _check_optional_id("channel", item.channel)
-        _check_optional_id("recommendation id", item.recommendation_id)
+        check_id("customer id", item.customer_id)
+        check_id("idempotency key", item.idempotency_key)
+        check_optional_id("offer id", item.offer_id)
+        check_optional_id("channel", item.channel)
+        check_optional_id("recommendation id", item.recommendation_id)
         if (item.recommendation_id is None) != (item.rank is None):
             raise InvalidInputError(
                 "recommendation_id and rank must be given together", field="recommendation id"
             )
-        context = None if item.context is None else _json_text("context", item.context)
+        context = None if item.context is None else json_text("context", item.context)
         occurred = now if item.occurred_at is None else to_epoch(item.occurred_at)
         return (
             tenant_id,
@@ -385,7 +385,7 @@ class InteractionsSql(SqlCore):
         rejected: list[BulkRejection] = []
         inserted = duplicates = chunks = 0
         position = 0
-        for chunk in _batched(interactions, chunk_size):
+        for chunk in batched(interactions, chunk_size):
             now = self.clock()
             rows = []
             # Every row is validated before the chunk is written: a bad row is set aside with
@@ -428,7 +428,7 @@ class InteractionsSql(SqlCore):
         return self._prepare(tenant_id, item, outcome, now)
 
     def get_interaction(self, tenant_id: str, idempotency_key: str) -> Interaction | None:
-        _check_id("idempotency key", idempotency_key)
+        check_id("idempotency key", idempotency_key)
         with self._read() as cur:
             row = cur.execute(
                 _SELECT_INTERACTION + " WHERE tenant_id = ? AND idempotency_key = ?",
@@ -442,7 +442,7 @@ class InteractionsSql(SqlCore):
         sql = _SELECT_INTERACTION + " WHERE tenant_id = ?"
         params: list[Any] = [tenant_id]
         if customer_id is not None:
-            _check_id("customer id", customer_id)
+            check_id("customer id", customer_id)
             sql += " AND customer_id = ?"
             params.append(customer_id)
         with self._read() as cur:
@@ -466,7 +466,7 @@ class InteractionsSql(SqlCore):
         }
 
     def get_customer_summary(self, tenant_id: str, customer_id: str) -> CustomerSummary | None:
-        _check_id("customer id", customer_id)
+        check_id("customer id", customer_id)
         with self._read() as cur:
             row = cur.execute(
                 f"SELECT {_SUMMARY_COLUMNS} FROM customer_summaries "
@@ -478,7 +478,7 @@ class InteractionsSql(SqlCore):
         )
 
     def get_offer_summaries(self, tenant_id: str, customer_id: str) -> dict[str, OfferSummary]:
-        _check_id("customer id", customer_id)
+        check_id("customer id", customer_id)
         with self._read() as cur:
             rows = cur.execute(
                 f"SELECT {_SUMMARY_COLUMNS}, offer_id FROM customer_offer_summaries "
@@ -497,7 +497,7 @@ class InteractionsSql(SqlCore):
         start: date | None = None,
         end: date | None = None,
     ) -> list[DailySummary]:
-        _check_id("customer id", customer_id)
+        check_id("customer id", customer_id)
         with self._read() as cur:
             rows = cur.execute(
                 f"SELECT {_SUMMARY_COLUMNS}, day FROM customer_daily_summaries "

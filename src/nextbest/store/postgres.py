@@ -17,6 +17,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
+from nextbest.store.core_sql import Cursor
 from nextbest.store.errors import (
     InvalidInputError,
     SchemaNotReadyError,
@@ -24,7 +25,6 @@ from nextbest.store.errors import (
 )
 from nextbest.store.interactions_sql import INTERACTION_COLUMNS
 from nextbest.store.sql import SqlStore
-from nextbest.store.sqlcore import Cursor
 
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Arbitrary constant: the advisory lock key every nextbest process takes while migrating.

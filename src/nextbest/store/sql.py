@@ -1,13 +1,11 @@
-"""The store logic shared by the SQLite and PostgreSQL implementations.
+"""The SQL store both dialects share: :class:`SqlStore`, one mixin per concern over
+:class:`~nextbest.store.core_sql.SqlCore` (the dialect hooks, migrations and shared helpers).
 
-Both dialects accept the same SQL here (``?`` placeholders are rewritten for psycopg), so a
-subclass only supplies connections and transactions, the migration lock, and the fastest way to
-insert a chunk of interactions and learn which of them were new.
-
-:class:`SqlStore` is composed of one mixin per concern over :class:`~nextbest.store.sqlcore.SqlCore`
-(the dialect hooks, migrations and shared helpers): tenants and API keys (``tenants_sql``), the
-catalog of offers and flows (``catalog_sql``), interactions and summaries (``interactions_sql``),
-and plugin documents and leases (``documents_sql``).
+The concerns: tenants and API keys (``tenants_sql``), the catalog of offers and flows
+(``catalog_sql``), interactions and summaries (``interactions_sql``), plugin documents and
+leases (``documents_sql``). Both dialects accept the same SQL (``?`` placeholders are rewritten
+for psycopg), so ``sqlite.py`` and ``postgres.py`` only supply connections and transactions,
+the migration lock, and the fastest way to insert a chunk of interactions.
 """
 
 from __future__ import annotations

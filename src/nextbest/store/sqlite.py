@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from nextbest.store import summaries
+from nextbest.store.core_sql import Cursor
 from nextbest.store.errors import SchemaNotReadyError, StoreConfigurationError
 from nextbest.store.interactions_sql import INTERACTION_COLUMNS
 from nextbest.store.outcomes import CONVERSION
 from nextbest.store.sql import SqlStore
-from nextbest.store.sqlcore import Cursor
 
 MMAP_BYTES = 256 * 1024 * 1024
 CACHE_KIB = 64 * 1024

@@ -9,8 +9,8 @@ from typing import Any
 
 from nextbest.store import keys as keyring
 from nextbest.store.base import ApiKey, JSONDict, Tenant, from_epoch
+from nextbest.store.core_sql import TENANT_ID, SqlCore, check_id, json_text, valid_tenant_id
 from nextbest.store.errors import InvalidInputError, TenantExistsError, TenantNotFoundError
-from nextbest.store.sqlcore import _TENANT_RE, SqlCore, _check_id, _json_text, _valid_tenant_id
 
 DEFAULT_FLOW_SETTING = "default_flow_key"
 
@@ -28,13 +28,13 @@ class TenantsSql(SqlCore):
     def create_tenant(
         self, tenant_id: str, name: str | None = None, settings: Mapping[str, Any] | None = None
     ) -> Tenant:
-        if not isinstance(tenant_id, str) or not _TENANT_RE.match(tenant_id):
+        if not isinstance(tenant_id, str) or not TENANT_ID.match(tenant_id):
             raise InvalidInputError(
                 f"tenant id {tenant_id!r} is invalid: use 1-64 letters, digits, '_', '.' or '-', "
                 "starting with a letter or digit"
             )
         settings_doc = dict(settings or {})
-        settings_text = _json_text("tenant settings", settings_doc)
+        settings_text = json_text("tenant settings", settings_doc)
         now = self.clock()
         try:
             with self._transaction() as cur:
@@ -50,7 +50,7 @@ class TenantsSql(SqlCore):
         return Tenant(tenant_id, name, settings_doc, from_epoch(now))
 
     def get_tenant(self, tenant_id: str) -> Tenant | None:
-        if not _valid_tenant_id(tenant_id):
+        if not valid_tenant_id(tenant_id):
             return None  # no tenant can have this id (and PostgreSQL could not look it up)
         with self._read() as cur:
             row = cur.execute(
@@ -69,7 +69,7 @@ class TenantsSql(SqlCore):
         return [Tenant(r[0], r[1], json.loads(r[2]), from_epoch(r[3])) for r in rows]
 
     def update_tenant_settings(self, tenant_id: str, changes: Mapping[str, Any]) -> JSONDict:
-        if not _valid_tenant_id(tenant_id):
+        if not valid_tenant_id(tenant_id):
             raise TenantNotFoundError(f"tenant {tenant_id!r} does not exist")
         with self._transaction() as cur:
             row = cur.execute(
@@ -83,7 +83,7 @@ class TenantsSql(SqlCore):
                     settings.pop(key, None)
                 else:
                     settings[key] = value
-            text = _json_text("tenant settings", settings)
+            text = json_text("tenant settings", settings)
             cur.execute("UPDATE tenants SET settings = ? WHERE tenant_id = ?", (text, tenant_id))
         return settings
 
@@ -149,7 +149,7 @@ class TenantsSql(SqlCore):
         ]
 
     def revoke_api_key(self, tenant_id: str, key_id: str) -> bool:
-        _check_id("key id", key_id)
+        check_id("key id", key_id)
         with self._transaction() as cur:
             cur.execute(
                 "UPDATE api_keys SET revoked_at = ? "

@@ -2,7 +2,8 @@
 in-process cache.
 
 Settings are re-read from the store after :data:`SETTINGS_TTL_SECONDS`; writes through this
-process are seen at once. A change of the schedule restarts the tenant's schedule state (plugin
+service (one per host) are seen at once, writes through another host or process within that
+time. A change of the schedule restarts the tenant's schedule state (plugin
 document ``clv/schedule-state``, which the scheduler keeps).
 """
 
@@ -29,7 +30,7 @@ __all__ = [
 CONFIG_NAMESPACE = "clv"
 SETTINGS_KEY = "settings"
 SCHEDULE_STATE_KEY = "schedule-state"
-#: Settings are re-read from the store after this many seconds (writes through this process
+#: Settings are re-read from the store after this many seconds (writes through this service
 #: are seen at once).
 SETTINGS_TTL_SECONDS = 5.0
 

@@ -8,7 +8,7 @@ into a :class:`Step`, built once per flow and run once per decision.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,8 +79,22 @@ def static_config(model: type[Any], *, required: bool = False) -> Callable[[Sche
     return lambda parts: (model, Field(default_factory=model))
 
 
+#: (path below the node, message) pairs: where a node sits wrongly in the flow and why.
+Misplacements = Iterable[tuple[str, str]]
+
+
 def no_formulas(config: Mapping[str, Any]) -> RawFormulas:
     """For node types whose config holds no formulas."""
+    return ()
+
+
+def defines_nothing(node: Any) -> Iterable[tuple[str, str]]:
+    """For node types that define no names."""
+    return ()
+
+
+def anywhere(types: Sequence[str], index: int, node: Any) -> Misplacements:
+    """For node types whose phase alone says where they may sit."""
     return ()
 
 
@@ -93,7 +107,11 @@ class NodeType:
     config annotation and field for the flow schema. ``build(node, ctx)`` returns the node's
     step, or None when it has nothing to do at decision time. ``raw_formulas(config)`` lists the
     formulas of an unvalidated config so syntax errors are reported with structural ones.
-    ``unique``: at most one per flow; ``required``: at least one.
+    ``placement(types, index, node)`` names what is wrong with the node's position beyond its
+    phase, given every node's type (``node`` may be an unvalidated stand-in with ``type``,
+    ``id`` and ``config.hook``). ``defines(node)`` lists the names the node makes visible to
+    later formulas, as (path below the node, name). ``first``: every flow starts with this
+    node type; ``unique``: at most one per flow; ``required``: at least one.
     """
 
     name: str
@@ -101,6 +119,9 @@ class NodeType:
     config: Callable[[SchemaParts], ConfigField]
     build: Callable[[Any, BuildContext], Step | None]
     raw_formulas: Callable[[Mapping[str, Any]], RawFormulas] = no_formulas
+    placement: Callable[[Sequence[str], int, Any], Misplacements] = anywhere
+    defines: Callable[[Any], Iterable[tuple[str, str]]] = defines_nothing
+    first: bool = False
     unique: bool = False
     required: bool = False
     description: str = ""

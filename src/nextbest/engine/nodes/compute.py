@@ -4,7 +4,7 @@ ranking), each converted to its declared type."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,15 @@ from ...models.decision import Candidate, PluginFailure
 from ...models.flows import ComputeConfig
 from ..formulas import formula_failed
 from ..state import DecisionState
-from .base import OUTPUT, SELECTION, BuildContext, NodeType, RawFormulas, static_config
+from .base import (
+    OUTPUT,
+    SELECTION,
+    BuildContext,
+    Misplacements,
+    NodeType,
+    RawFormulas,
+    static_config,
+)
 
 
 @dataclass
@@ -94,6 +102,17 @@ def _build(node: Any, ctx: BuildContext) -> ComputeStep:
     return ComputeStep(node.id, tuple(fields), ctx.compiler.output_phase)
 
 
+def _placement(types: Sequence[str], index: int, node: Any) -> Misplacements:
+    # after scoring, a compute node shapes the output: it needs the ranking done
+    if "score" in types[:index] and "rank" not in types[:index]:
+        yield "", "an output compute node must come after rank"
+
+
+def _defines(node: Any) -> Iterable[tuple[str, str]]:
+    for index, field in enumerate(node.config.fields):
+        yield f".config.fields[{index}].name", field.name
+
+
 def _raw_formulas(config: Mapping[str, Any]) -> RawFormulas:
     for j, field in enumerate(config.get("fields") or []):
         if isinstance(field, Mapping) and isinstance(field.get("formula"), str):
@@ -106,5 +125,7 @@ COMPUTE = NodeType(
     config=static_config(ComputeConfig, required=True),
     build=_build,
     raw_formulas=_raw_formulas,
+    placement=_placement,
+    defines=_defines,
     description="computed fields per offer, before scoring or after ranking",
 )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,15 @@ from ...hookcalls import call_impl, implementations
 from ...models.decision import Drop
 from ...models.flows import ExtensionPointConfig
 from ..state import DecisionState, DecisionView
-from .base import OUTPUT, RANKING, SELECTION, BuildContext, NodeType, static_config
+from .base import (
+    OUTPUT,
+    RANKING,
+    SELECTION,
+    BuildContext,
+    Misplacements,
+    NodeType,
+    static_config,
+)
 
 
 @dataclass
@@ -124,6 +133,22 @@ def _attribute(
         cand._adjustments = None
 
 
+def _placement(types: Sequence[str], index: int, node: Any) -> Misplacements:
+    """Each hook's place: pre_score before score, score_override between score and rank,
+    post_rank after rank."""
+    hook = node.config.hook
+    score_at = types.index("score") if "score" in types else None
+    rank_at = types.index("rank") if "rank" in types else None
+    if hook == "pre_score" and score_at is not None and index > score_at:
+        yield ".config.hook", "pre_score must come before score"
+    if hook == "score_override" and (
+        score_at is None or index < score_at or (rank_at is not None and index > rank_at)
+    ):
+        yield ".config.hook", "score_override must sit between score and rank"
+    if hook == "post_rank" and (rank_at is None or index < rank_at):
+        yield ".config.hook", "post_rank must come after rank"
+
+
 def _build(node: Any, ctx: BuildContext) -> ExtensionStep:
     return ExtensionStep(node.id, node.config.hook)
 
@@ -133,5 +158,6 @@ EXTENSION_POINT = NodeType(
     phases=(SELECTION, RANKING, OUTPUT),
     config=static_config(ExtensionPointConfig, required=True),
     build=_build,
+    placement=_placement,
     description="calls the plugins' pre_score, score_override or post_rank hooks",
 )

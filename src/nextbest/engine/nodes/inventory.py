@@ -85,6 +85,7 @@ INVENTORY = NodeType(
     phases=(SELECTION,),
     config=static_config(InventoryConfig),
     build=_build,
+    first=True,
     unique=True,
     required=True,
     description="the offers a decision starts from",

@@ -112,7 +112,7 @@ class QualifyStep:
         first = state.candidates[0]
         ctx = RuleContext(
             first.offer, request, state.customer_value, first.computed, state.as_of, explain,
-            first.scope,
+            first.scope, tenant_id=state.tenant_id, host=state.host,
         )  # fmt: skip
         memo, offer_level_only = self._customer_answers(ctx)
         static_rules, dynamic = self._static, self._dynamic

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ...models.decision import Candidate, Drop
 from ...models.flows import RankConfig
 from ..state import DecisionState
-from .base import RANKING, BuildContext, NodeType, static_config
+from .base import RANKING, BuildContext, Misplacements, NodeType, static_config
 
 
 @dataclass
@@ -50,6 +51,11 @@ def _not_mandatory(cand: Candidate) -> bool:
     return not cand.offer.mandatory
 
 
+def _placement(types: Sequence[str], index: int, node: Any) -> Misplacements:
+    if "score" not in types[:index]:
+        yield "", "rank needs a score node before it"
+
+
 def _build(node: Any, ctx: BuildContext) -> RankStep:
     return RankStep(node.id, node.config.max_candidates)
 
@@ -59,6 +65,7 @@ RANK = NodeType(
     phases=(RANKING,),
     config=static_config(RankConfig),
     build=_build,
+    placement=_placement,
     unique=True,
     required=True,
     description="orders candidates by score and keeps the best",

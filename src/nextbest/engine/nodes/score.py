@@ -7,7 +7,7 @@ add exponent terms to a dimension (skipped when they have no value) or supply it
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from ...models.flows import DEFAULT_WEIGHTS, ScoreConfigBase
 from ...plugin_api import ValueProvider, ValueRequest
 from ..formulas import evaluate, formula_failed, lookup_for
 from ..state import DecisionState
-from .base import RANKING, BuildContext, NodeType, RawFormulas, SchemaParts
+from .base import RANKING, BuildContext, Misplacements, NodeType, RawFormulas, SchemaParts
 
 DIMENSIONS = ("propensity", "relevance", "impact", "emphasis")
 _LABELS = {dim: f"score {dim} formula" for dim in DIMENSIONS}
@@ -280,7 +280,14 @@ def _call_provider(
 ) -> float | None:
     try:
         value = provider.compute(
-            ValueRequest(cand.offer, config, lookup_for(state, cand), cand.computed)
+            ValueRequest(
+                cand.offer,
+                config,
+                lookup_for(state, cand),
+                cand.computed,
+                state.tenant_id,
+                state.host,
+            )
         )
         if value is None:
             return None
@@ -373,6 +380,11 @@ def _config(parts: SchemaParts) -> tuple[Any, Any]:
     return model, Field(default_factory=model)
 
 
+def _placement(types: Sequence[str], index: int, node: Any) -> Misplacements:
+    if "rank" in types[:index]:
+        yield "", "score must come before rank"
+
+
 def _raw_formulas(config: Mapping[str, Any]) -> RawFormulas:
     formulas = config.get("formulas")
     if isinstance(formulas, Mapping):
@@ -385,6 +397,7 @@ SCORE = NodeType(
     config=_config,
     build=_build,
     raw_formulas=_raw_formulas,
+    placement=_placement,
     unique=True,
     required=True,
     description="scores candidates: priority_weighted, propensity or the PRIE formula",

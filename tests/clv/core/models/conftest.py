@@ -15,9 +15,9 @@ from types import ModuleType
 import numpy as np
 import pytest
 from nextbest_clv.core.models.bgnbd import BetaGeoModel
-from nextbest_clv.core.models.cdnow import CdnowTransactions, load_cdnow_sample
 from nextbest_clv.core.models.gammagamma import GammaGammaModel
 from nextbest_clv.core.models.summary import CustomerSummary, summarize_transactions
+from nextbest_clv.datasets import CdnowTransactions, load_cdnow_sample
 
 CALIBRATION_END = "1997-09-30"
 OBSERVATION_END = "1998-06-30"

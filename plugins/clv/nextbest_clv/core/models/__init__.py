@@ -6,9 +6,9 @@
   probability alive, expected purchases;
 - :class:`GammaGammaModel`: expected value per transaction;
 - :func:`customer_lifetime_value`: discounted CLV over a horizon of months;
-- :class:`ShiftedBetaGeometricModel`: contractual (subscription) retention;
-- :func:`load_cdnow_sample` / :func:`load_cdnow_master`: the CDNOW research data, read from an
-  installed ``lifetimes`` package (test/benchmark extra).
+- :class:`ShiftedBetaGeometricModel`: contractual (subscription) retention.
+
+Reference data to fit them on (CDNOW) is read by :mod:`nextbest_clv.datasets`.
 
 Every fit raises :class:`FitError` (a ``ValueError``) rather than return NaN parameters, and
 every prediction raises :class:`DataError` (a ``ValueError``) on invalid input.
@@ -16,7 +16,6 @@ every prediction raises :class:`DataError` (a ``ValueError``) on invalid input.
 
 from ._optim import MLEResult, fit_mle
 from .bgnbd import BetaGeoModel, SampledCustomers
-from .cdnow import CdnowTransactions, load_cdnow_master, load_cdnow_sample
 from .clv import DAYS_PER_MONTH, TransactionModel, customer_lifetime_value
 from .errors import DataError, FitError, ModelError
 from .gammagamma import GammaGammaModel
@@ -27,7 +26,6 @@ from .summary import CustomerSummary, summarize_transactions
 __all__ = [
     "DAYS_PER_MONTH",
     "BetaGeoModel",
-    "CdnowTransactions",
     "CustomerSummary",
     "DataError",
     "FitError",
@@ -41,8 +39,6 @@ __all__ = [
     "TransactionModel",
     "customer_lifetime_value",
     "fit_mle",
-    "load_cdnow_master",
-    "load_cdnow_sample",
     "pareto_nbd_log_likelihood",
     "summarize_transactions",
 ]

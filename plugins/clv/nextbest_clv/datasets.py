@@ -1,4 +1,6 @@
-"""Loader for the CDNOW research transaction data set (Fader, Hardie & Lee 2005).
+"""Reference data sets for the models, read from files: the CDNOW research transaction data
+(Fader, Hardie & Lee 2005). Kept out of the numeric core (which does no I/O); used by tests,
+benchmarks and notebooks.
 
 The data is not vendored (it has no published licence): it is read from the copy that ships in
 the installed ``lifetimes`` package (a test/benchmark extra), located with

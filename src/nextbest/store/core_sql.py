@@ -22,12 +22,12 @@ from itertools import islice
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
-from nextbest.store.base import _CONTROL_CHARACTER, MAX_ID_LENGTH, Migration, Page, id_problem
+from nextbest.store.base import CONTROL_CHARACTER, MAX_ID_LENGTH, Migration, Page, id_problem
 from nextbest.store.errors import InvalidInputError, StoreError, TenantNotFoundError
 
 R = TypeVar("R")
 
-_TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(sqlite|postgres)\.sql$")
 _MAX_ID = MAX_ID_LENGTH
 _MAX_PAGE = 1000
@@ -53,7 +53,7 @@ def dumps(document: Any) -> str:
     return json.dumps(document, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 
 
-def _check_id(what: str, value: object) -> str:
+def check_id(what: str, value: object) -> str:
     """``value`` when it is a valid id (see :func:`id_problem`), else InvalidInputError."""
     # Fast path for the usual id (bulk records check millions): printable means no control
     # characters; anything else gets the full rule and its reason.
@@ -65,18 +65,18 @@ def _check_id(what: str, value: object) -> str:
     return value  # type: ignore[return-value]  # id_problem checked it is a str
 
 
-def _check_optional_id(what: str, value: object) -> None:
+def check_optional_id(what: str, value: object) -> None:
     if value is not None:
-        _check_id(what, value)
+        check_id(what, value)
 
 
-def _check_ids(what: str, values: Sequence[object]) -> None:
+def check_ids(what: str, values: Sequence[object]) -> None:
     """Check many ids at once: C-level passes over the list, the slow path names the bad one."""
     if values and (
         set(map(type, values)) != {str}
         or min(map(len, values)) < 1  # type: ignore[arg-type]
         or max(map(len, values)) > _MAX_ID  # type: ignore[arg-type]
-        or _CONTROL_CHARACTER.search("".join(values))  # type: ignore[arg-type]
+        or CONTROL_CHARACTER.search("".join(values))  # type: ignore[arg-type]
     ):
         for value in values:
             problem = id_problem(value)
@@ -85,7 +85,7 @@ def _check_ids(what: str, values: Sequence[object]) -> None:
                 raise InvalidInputError(f"{what} {shown} is invalid: it {problem}", field=what)
 
 
-def _json_text(what: str, document: Any, field: str | None = None) -> str:
+def json_text(what: str, document: Any, field: str | None = None) -> str:
     """A document as compact JSON text; InvalidInputError naming it if it is not JSON.
 
     Documents are stored as TEXT on both stores and ``dumps`` escapes control characters, so a
@@ -99,11 +99,11 @@ def _json_text(what: str, document: Any, field: str | None = None) -> str:
         ) from exc
 
 
-def _valid_tenant_id(tenant_id: object) -> bool:
-    return isinstance(tenant_id, str) and _TENANT_RE.match(tenant_id) is not None
+def valid_tenant_id(tenant_id: object) -> bool:
+    return isinstance(tenant_id, str) and TENANT_ID.match(tenant_id) is not None
 
 
-def _limit(limit: int) -> int:
+def page_limit(limit: int) -> int:
     if not isinstance(limit, int) or not 1 <= limit <= _MAX_PAGE:
         raise InvalidInputError(f"limit must be an integer from 1 to {_MAX_PAGE}, got {limit!r}")
     return limit
@@ -141,13 +141,13 @@ def load_migrations(dialect: str) -> list[Migration]:
     return found
 
 
-def _batched(items: Iterable[R], size: int) -> Iterator[list[R]]:
+def batched(items: Iterable[R], size: int) -> Iterator[list[R]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
 
 
-def _page(rows: Sequence[Any], limit: int, item: Callable[[Any], R]) -> Page[R]:
+def make_page(rows: Sequence[Any], limit: int, item: Callable[[Any], R]) -> Page[R]:
     """A keyset page from ``limit + 1`` rows ordered by their first column (the cursor key)."""
     more = len(rows) > limit
     rows = rows[:limit]
@@ -246,7 +246,7 @@ class SqlCore(ABC):
     # -- helpers ----------------------------------------------------------------------------
     def _require_tenant(self, cur: Cursor, tenant_id: str) -> None:
         if (
-            not _valid_tenant_id(tenant_id)
+            not valid_tenant_id(tenant_id)
             or cur.execute("SELECT 1 FROM tenants WHERE tenant_id = ?", (tenant_id,)).fetchone()
             is None
         ):
