@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 from nextbest.store.base import (
-    MAX_ID_LENGTH,
     ActivitySummary,
     ApiKey,
     BulkRejection,
@@ -32,7 +31,6 @@ from nextbest.store.base import (
     SummaryColumns,
     Tenant,
     from_epoch,
-    id_problem,
     to_epoch,
 )
 from nextbest.store.errors import (
@@ -53,6 +51,20 @@ from nextbest.store.errors import (
     UnknownRecommendationError,
 )
 from nextbest.store.keys import ROLES, Role
+from nextbest.store.limits import (
+    MAX_DOCUMENT_DEPTH,
+    MAX_FUTURE_SKEW,
+    MAX_ID_LENGTH,
+    MAX_VALUE,
+    TIME_MAX,
+    TIME_MIN,
+    document_problem,
+    epoch_problem,
+    id_problem,
+    parse_time,
+    time_problem,
+    value_problem,
+)
 from nextbest.store.outcomes import BUILTIN_OUTCOME_TYPES, OutcomeType
 
 DATABASE_URL_ENV = "NEXTBEST_DATABASE_URL"
@@ -90,8 +102,13 @@ __all__ = [
     "BUILTIN_OUTCOME_TYPES",
     "DATABASE_URL_ENV",
     "DEFAULT_DATABASE_URL",
+    "MAX_DOCUMENT_DEPTH",
+    "MAX_FUTURE_SKEW",
     "MAX_ID_LENGTH",
+    "MAX_VALUE",
     "ROLES",
+    "TIME_MAX",
+    "TIME_MIN",
     "ActivitySummary",
     "ApiKey",
     "BulkRejection",
@@ -129,8 +146,13 @@ __all__ = [
     "UnknownOutcomeError",
     "UnknownRankError",
     "UnknownRecommendationError",
+    "document_problem",
+    "epoch_problem",
     "from_epoch",
     "id_problem",
     "open_store",
+    "parse_time",
+    "time_problem",
     "to_epoch",
+    "value_problem",
 ]

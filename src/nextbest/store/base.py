@@ -8,8 +8,6 @@ validate their content (the engine does, before calling the store). Times are ti
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -21,16 +19,11 @@ import numpy.typing as npt
 
 from nextbest.store.errors import InvalidInputError
 from nextbest.store.keys import Role
+from nextbest.store.limits import value_problem
 from nextbest.store.outcomes import Classification, OutcomeKind, OutcomeType
 
 T = TypeVar("T")
 JSONDict = dict[str, Any]
-
-#: The longest id (customer, offer, channel, idempotency key, document key, ...) a store takes.
-MAX_ID_LENGTH = 256
-# Unicode category Cc: C0 controls, DEL and C1 controls. PostgreSQL text cannot hold NUL at
-# all; the others are refused on every store so ids mean the same everywhere.
-CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def to_epoch(value: datetime) -> float:
@@ -274,39 +267,14 @@ class Migration:
     sql: str = field(repr=False)
 
 
-def id_problem(value: object) -> str | None:
-    """Why ``value`` cannot be an id, or None when it can.
-
-    Ids (customer, offer, channel, placement, idempotency key, recommendation id, flow key,
-    document key) are non-empty strings of at most :data:`MAX_ID_LENGTH` characters without
-    control characters (U+0000-U+001F, U+007F-U+009F). The store and the ingest row parser
-    apply this same rule.
-    """
-    if not isinstance(value, str):
-        return f"must be a string, not {type(value).__name__}"
-    if not value:
-        return "must not be empty"
-    if len(value) > MAX_ID_LENGTH:
-        return f"must be at most {MAX_ID_LENGTH} characters long (it has {len(value)})"
-    found = CONTROL_CHARACTER.search(value)
-    if found is not None:
-        return (
-            f"must not contain control characters (U+{ord(found.group()):04X} at position "
-            f"{found.start() + 1})"
-        )
-    return None
-
-
 def check_value(value: float | None) -> float:
-    """A conversion value as a finite, non-negative float (None is 0.0)."""
+    """A conversion value as a finite float within the business range, >= 0 (None is 0.0)."""
     if value is None:
         return 0.0
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidInputError(f"value {value!r} is not a number")
-    number = float(value)
-    if not math.isfinite(number) or number < 0:
-        raise InvalidInputError(f"value {value!r} must be a finite number >= 0")
-    return number
+    problem = value_problem(value)
+    if problem is not None:
+        raise InvalidInputError(f"value {value!r} {problem}")
+    return float(value)
 
 
 class LockHandle(Protocol):

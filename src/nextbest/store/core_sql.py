@@ -22,8 +22,9 @@ from itertools import islice
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
 
-from nextbest.store.base import CONTROL_CHARACTER, MAX_ID_LENGTH, Migration, Page, id_problem
+from nextbest.store.base import Migration, Page
 from nextbest.store.errors import InvalidInputError, StoreError, TenantNotFoundError
+from nextbest.store.limits import CONTROL_CHARACTER, MAX_ID_LENGTH, id_problem
 
 R = TypeVar("R")
 

@@ -28,7 +28,6 @@ from nextbest.store.base import (
     SummaryColumns,
     check_value,
     from_epoch,
-    id_problem,
     to_epoch,
 )
 from nextbest.store.core_sql import (
@@ -47,6 +46,7 @@ from nextbest.store.errors import (
     UnknownRankError,
     UnknownRecommendationError,
 )
+from nextbest.store.limits import id_problem
 from nextbest.store.outcomes import BUILTIN_OUTCOME_TYPES, OutcomeType, validate_custom_outcome
 
 # From this many new events on, summaries are aggregated with numpy instead of a Python fold.
