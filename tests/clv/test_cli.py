@@ -65,7 +65,7 @@ def test_compute_show_settings_schedule(db: str) -> None:
     code, out = run("clv", "compute", "--tenant", "nope", "--database", db)
     assert code == 1 and "does not exist" in out
     code, out = run("clv", "compute", "--tenant", "acme", "--as-of", "soon", "--database", db)
-    assert code == 2 and "not an ISO date" in out
+    assert code == 2 and "not an ISO-8601 time" in out
 
 
 def test_show_recomputes_for_another_as_of_and_for_now(db: str) -> None:

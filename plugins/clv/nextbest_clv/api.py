@@ -10,23 +10,27 @@ rules (``nextbest.api.require_role``) and its one error shape (``nextbest.api.Ap
   any role.
 - ``GET  /api/v1/clv/fits``: stored model fits, newest first (``?model=``); any role.
 
-A customer without interactions answers 404 with code ``clv_no_interactions``; a probabilistic
-model that was never fitted 409 ``clv_model_not_fitted``; a fit that fails 422
-``clv_fit_failed``.
+Every ``asOf`` is ISO-8601 text within the store's window of times (``nextbest.store.parse_time``:
+[1900-01-01, 2200-01-01) UTC); anything else answers 400 naming the field (``query.asOf``,
+``body.asOf``). A customer without interactions answers 404 with code ``clv_no_interactions``;
+a customer whose stored data cannot give a record (unusable values, numbers that would not be
+finite) 422 ``clv_unscorable_customer``; a probabilistic model that was never fitted 409
+``clv_model_not_fitted``; a fit that fails 422 ``clv_fit_failed``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from nextbest import HostAPI
 from nextbest.api import ApiError, AuthContext, require_role
+from nextbest.store import parse_time
 from nextbest_clv.backtest.runs import list_backtests
 from nextbest_clv.errors import (
     ClvInputError,
@@ -36,6 +40,7 @@ from nextbest_clv.errors import (
     NoInteractionsError,
     NoTransactionsError,
     UnknownModelError,
+    UnscorableCustomerError,
 )
 from nextbest_clv.scheduler import ClvScheduler
 from nextbest_clv.service import ClvService, attach, service_for
@@ -52,9 +57,23 @@ Writer = Annotated[AuthContext, Depends(_WRITE)]
 Admin = Annotated[AuthContext, Depends(_ADMIN)]
 CustomerId = Annotated[str, Path(alias="customerId", min_length=1)]
 AsOfQuery = Annotated[
-    datetime | None,
-    Query(alias="asOf", description="ISO-8601 time the record is computed as of; default now"),
+    str | None,
+    Query(
+        alias="asOf",
+        description="ISO-8601 time the record is computed as of (1900-01-01 to 2200-01-01 "
+        "UTC); default now",
+        json_schema_extra={"format": "date-time"},
+    ),
 ]
+
+
+def _as_of_text(value: Any) -> datetime | None:
+    """A body ``asOf``: ISO-8601 text in the store's window (a ValueError names the rule)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO-8601 time string")
+    return parse_time(value)
 
 
 class _Body(BaseModel):
@@ -64,22 +83,31 @@ class _Body(BaseModel):
 class RecomputeBody(_Body):
     """Optional body of ``POST /customers/{id}/clv``."""
 
-    as_of: datetime | None = Field(None, alias="asOf")
+    as_of: Annotated[datetime | None, BeforeValidator(_as_of_text)] = Field(None, alias="asOf")
 
 
 class ComputeBody(_Body):
     """Body of ``POST /clv/compute`` (both fields optional)."""
 
     segment: Literal["at_risk", "high", "medium", "low"] | None = None
-    as_of: datetime | None = Field(None, alias="asOf")
+    as_of: Annotated[datetime | None, BeforeValidator(_as_of_text)] = Field(None, alias="asOf")
 
 
 def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()  # aware UTC (parse_time)
+
+
+def _query_time(value: str | None, field: str = "query.asOf") -> float | None:
+    """Epoch seconds of an ISO-8601 query time, or a 400 naming the field."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+    try:
+        return parse_time(value).timestamp()
+    except ValueError as exc:
+        message = str(exc)
+        raise ApiError(
+            400, f"{field}: {message}", details=[{"field": field, "message": message}]
+        ) from None
 
 
 @contextmanager
@@ -89,11 +117,14 @@ def _errors() -> Iterator[None]:
         yield
     except NoInteractionsError as exc:
         raise ApiError(404, str(exc), code=exc.code) from None
+    except UnscorableCustomerError as exc:
+        raise ApiError(422, str(exc), code=exc.code) from None
     except ClvSettingsError as exc:
         details = [{"field": f"body.{f}" if f else "body", "message": m} for f, m in exc.problems]
         raise ApiError(400, str(exc), code=exc.code, details=details) from None
     except ClvInputError as exc:
-        raise ApiError(400, str(exc), code=exc.code) from None
+        details = [] if exc.field is None else [{"field": exc.field, "message": str(exc)}]
+        raise ApiError(400, str(exc), code=exc.code, details=details) from None
     except ModelNotFittedError as exc:
         raise ApiError(409, str(exc), code=exc.code) from None
     except (ModelFitError, NoTransactionsError) as exc:
@@ -118,7 +149,7 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
         """The customer's CLV record: stored or cached (``source: cached``), else computed
         and stored (``source: computed``)."""
         with _errors():
-            return service().get(auth.tenant_id, customer_id, as_of=_epoch(as_of))
+            return service().get(auth.tenant_id, customer_id, as_of=_query_time(as_of))
 
     @router.post("/api/v1/customers/{customerId}/clv", tags=["clv"], summary="Recompute CLV")
     def post_clv(
@@ -159,7 +190,7 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
     def distribution(auth: Reader, as_of: AsOfQuery = None) -> dict[str, Any]:
         """Customers per segment and a ten-bin score histogram, computed live as of ``asOf``."""
         with _errors():
-            return service().distribution(auth.tenant_id, as_of=_epoch(as_of))
+            return service().distribution(auth.tenant_id, as_of=_query_time(as_of))
 
     @router.get("/api/v1/clv/backtests", tags=["clv"], summary="CLV back-tests")
     def backtests(

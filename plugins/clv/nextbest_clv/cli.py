@@ -10,12 +10,11 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from nextbest.store import DATABASE_URL_ENV, Store, StoreError, open_store
+from nextbest.store import DATABASE_URL_ENV, Store, StoreError, open_store, parse_time
 from nextbest_clv.backtest.runs import compare_models, run_backtest
 from nextbest_clv.core.estimators import TRANSACTION_MODELS
 from nextbest_clv.errors import AsOfBeforeLastInteractionError, ClvError
@@ -44,24 +43,20 @@ _as_of = click.option(
 )
 
 
-def parse_as_of(text: str | None) -> float | None:
-    """Epoch seconds of an ISO-8601 date or date-time (naive = UTC); None for None.
+def parse_as_of(text: str | None, param: str = "--as-of") -> float | None:
+    """Epoch seconds of an ISO-8601 date or date-time (naive = UTC) within the store's window
+    of times (``nextbest.store.parse_time``: 1900-01-01 to 2200-01-01 UTC); None for None.
 
     Raises:
-        click.BadParameter: text that is not ISO-8601.
+        click.BadParameter: naming ``param`` (a usage error, exit code 2): text that is not
+            ISO-8601 (e.g. 1998-06-30 or 1998-06-30T12:00:00Z), or a time outside the window.
     """
     if text is None:
         return None
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not an ISO date or time, e.g. 1998-06-30 or 1998-06-30T12:00:00Z",
-            param_hint="--as-of",
-        ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+        return parse_time(text).timestamp()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=param) from None
 
 
 @contextmanager
@@ -118,6 +113,10 @@ def print_result(result: BatchResult, model_result: ModelBatchResult | None = No
             f"model {model_result.model} (fit {model_result.fit}): fields for "
             f"{model_result.computed} customer(s), {model_result.without_data} without data"
         )
+        if model_result.failed:
+            click.echo(f"  failed   {model_result.failed:>9}", err=True)
+            for failure in model_result.failures[:10]:
+                click.echo(f"    {failure['customerId']}: {failure['reason']}", err=True)
 
 
 @click.group("clv")
@@ -237,10 +236,7 @@ _penalizer = click.option(
 
 
 def _day(text: str | None, param: str) -> float | None:
-    try:
-        return parse_as_of(text)
-    except click.BadParameter as exc:
-        raise click.BadParameter(exc.message, param_hint=param) from None
+    return parse_as_of(text, param)
 
 
 @clv_group.command("fit")

@@ -20,6 +20,7 @@ __all__ = [
     "NoStoreError",
     "NoTransactionsError",
     "UnknownModelError",
+    "UnscorableCustomerError",
 ]
 
 
@@ -49,15 +50,40 @@ class ClvSettingsError(ClvError, ValueError):
 
 
 class ClvInputError(ClvError, ValueError):
-    """A computation cannot run with these inputs (e.g. ``asOf`` before the last interaction)."""
+    """A computation cannot run with these inputs (e.g. ``asOf`` before the last interaction).
+
+    ``field`` names the input when one is to blame (``asOf``, ``end``, ``calibrationEnd``), so
+    an edge can name it in its own terms (``query.asOf``, ``--as-of``).
+    """
 
     code = "clv_invalid_input"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class AsOfBeforeLastInteractionError(ClvInputError):
     """A record was asked for as of a time before the customer's last interaction (records come
     from all-time summaries, which cannot be cut at an earlier time). Same API code as
     :class:`ClvInputError` (HTTP 400); the CLI reports it as a usage error of --as-of."""
+
+
+class UnscorableCustomerError(ClvError, ValueError):
+    """The customer's stored data cannot give a CLV record: a summary or transaction value that
+    is unusable (e.g. written before the store refused values over 1e12, or by another writer),
+    or a record whose numbers would not be finite. Batches skip and report such a customer; a
+    single-customer read raises this (HTTP 422)."""
+
+    code = "clv_unscorable_customer"
+
+    def __init__(self, tenant_id: str, customer_id: str, reason: str) -> None:
+        super().__init__(
+            f"customer {customer_id!r} of tenant {tenant_id!r} cannot be scored: {reason}"
+        )
+        self.tenant_id = tenant_id
+        self.customer_id = customer_id
+        self.reason = reason
 
 
 class NoStoreError(ClvError, RuntimeError):

@@ -2,7 +2,8 @@
 
 Runs are plugin documents in namespace :data:`BACKTESTS_NAMESPACE`, key
 ``<runAt>/<model>/<random hex>``; each is the report (:meth:`BacktestReport.to_json`) plus ``id``,
-``runAt``, ``tenantId`` and ``outcomes`` (the transaction outcomes it used).
+``runAt``, ``tenantId``, ``outcomes`` (the transaction outcomes it used), ``penalizer`` and the
+customers left out for unusable values or times (``excludedCustomers``, ``excluded``).
 
 :func:`compare_models` back-tests every transaction model on one split and recommends the one
 with the lowest per-customer RMSE of holdout transactions (ties: lower MAE, then the order of
@@ -23,9 +24,11 @@ from nextbest.store import Store
 from nextbest_clv.backtest.evaluate import backtest
 from nextbest_clv.core.estimators import TRANSACTION_MODELS
 from nextbest_clv.errors import ModelFitError, NoTransactionsError
+from nextbest_clv.service.fits import excluded_customers
 from nextbest_clv.service.records import iso_time
 from nextbest_clv.service.settings import ClvSettings
 from nextbest_clv.service.tenant_data import Transactions, end_of_day, epoch_day, load_transactions
+from nextbest_clv.service.times import checked_epoch
 
 __all__ = [
     "BACKTESTS_NAMESPACE",
@@ -87,6 +90,7 @@ def _run(
         "outcomes": list(settings.transaction_outcomes),
         "penalizer": penalizer,
         **report,
+        **excluded_customers(data.rejected),
     }
     if store_result:
         store.put_documents(BACKTESTS_NAMESPACE, tenant_id, {key: doc})
@@ -110,11 +114,17 @@ def run_backtest(
     the end of the day of ``holdout_end`` (default the last transaction day). Stores and
     returns the run.
 
+    Customers with an event the store's rules refuse are left out and listed
+    (``excludedCustomers``, ``excluded``, as in a fit).
+
     Raises:
         NoTransactionsError: the tenant has no transactions.
         ModelFitError: bad periods or a fit that fails.
         UnknownModelError: not a transaction model.
+        ClvInputError: a time outside the store's window of times.
     """
+    calibration_end = checked_epoch(calibration_end, "calibrationEnd")
+    holdout_end = checked_epoch(holdout_end, "holdoutEnd")
     data = _load(store, tenant_id, settings, holdout_end)
     cal = default_calibration_end(data) if calibration_end is None else epoch_day(calibration_end)
     end = None if holdout_end is None else epoch_day(holdout_end)
@@ -140,7 +150,10 @@ def compare_models(
     Raises:
         NoTransactionsError: the tenant has no transactions.
         ModelFitError: no model could be back-tested (the reasons are in the message).
+        ClvInputError: a time outside the store's window of times.
     """
+    calibration_end = checked_epoch(calibration_end, "calibrationEnd")
+    holdout_end = checked_epoch(holdout_end, "holdoutEnd")
     data = _load(store, tenant_id, settings, holdout_end)
     cal = default_calibration_end(data) if calibration_end is None else epoch_day(calibration_end)
     end = None if holdout_end is None else epoch_day(holdout_end)

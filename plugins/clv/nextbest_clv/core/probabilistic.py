@@ -75,6 +75,31 @@ class ModelFields:
     clv: FloatArray
     churn_probability: FloatArray
 
+    def finite(self) -> NDArray[np.bool_]:
+        """Per customer, whether every field is a finite number (extreme parameters or values
+        can give NaN or inf for some customers; those have no record)."""
+        stacked = np.stack(
+            (
+                self.probability_alive,
+                self.expected_purchases_90d,
+                self.expected_revenue_12m,
+                self.clv,
+                self.churn_probability,
+            )
+        )
+        return np.asarray(np.all(np.isfinite(stacked), axis=0), dtype=bool)
+
+    def not_finite(self, i: int) -> list[str]:
+        """The names (record names) of customer ``i``'s fields that are not finite."""
+        names = {
+            "probabilityAlive": self.probability_alive,
+            "expectedPurchases90d": self.expected_purchases_90d,
+            "expectedRevenue12m": self.expected_revenue_12m,
+            "clv": self.clv,
+            "churnProbability": self.churn_probability,
+        }
+        return [name for name, values in names.items() if not np.isfinite(values[i])]
+
     def record(self, i: int, model: str) -> dict[str, float | str]:
         """Customer ``i``'s fields under their record (camelCase) names."""
         return {

@@ -174,6 +174,17 @@ class RfmBatch:
     def __len__(self) -> int:
         return int(self.clv_score.shape[0])
 
+    def finite(self) -> NDArray[np.bool_]:
+        """Per customer, whether every number of the record is finite. Monetary totals near
+        the float64 limit make the predicted revenue overflow; such a record is not JSON and
+        its customer must be left out (and reported) by the caller."""
+        return np.asarray(
+            np.isfinite(self.monetary)
+            & np.isfinite(self.churn_probability)
+            & np.isfinite(self.predicted_revenue),
+            dtype=bool,
+        )
+
     def segments(self) -> NDArray[np.str_]:
         """Segment names per customer (``at_risk``, ``high``, ``medium``, ``low``)."""
         return _SEGMENT_NAMES[self.segment_code]
@@ -390,13 +401,17 @@ def _predicted_revenue_array(
     monetary: NDArray[np.float64], days_active: NDArray[np.float64], settings: RfmSettings
 ) -> NDArray[np.float64]:
     months = np.maximum(1.0, days_active / DAYS_PER_MONTH)
-    cents = monetary / months * settings.lifespan_months * 100.0
-    return np.floor(_shift_cents_half_up(cents)) / 100.0
+    # A monetary total near the float64 limit overflows to inf here: RfmBatch.finite() tells.
+    with np.errstate(over="ignore", invalid="ignore"):
+        cents = monetary / months * settings.lifespan_months * 100.0
+        return np.floor(_shift_cents_half_up(cents)) / 100.0
 
 
 def _predicted_revenue_scalar(monetary: float, days_active: float, settings: RfmSettings) -> float:
     months = max(1.0, days_active / DAYS_PER_MONTH)
     cents = monetary / months * settings.lifespan_months * 100.0
+    if not math.isfinite(cents):  # overflowed (see the array version); floor() would raise
+        return cents
     return math.floor(_shift_cents_half_up(cents)) / 100.0
 
 
@@ -479,7 +494,9 @@ def score_batch(
 
     Returns:
         The records as arrays in input order, and the snapshot of this tenant's distribution
-        (for :func:`score_one`).
+        (for :func:`score_one`). A record's numbers depend on the other customers only through
+        ranks, so a customer whose record is not finite (:meth:`RfmBatch.finite`: a monetary
+        total near the float64 limit) can be left out and the rest scored again.
 
     Raises:
         RfmInputError: empty input, mismatched lengths, ``frequency < 1``, negative or
@@ -565,7 +582,8 @@ def score_one(
     Args mirror :func:`score_batch` for one customer; ``settings`` defaults to the snapshot's.
 
     Raises:
-        RfmInputError: ``frequency < 1`` (no interactions: no record), bad times or monetary.
+        RfmInputError: ``frequency < 1`` (no interactions: no record), bad times or monetary,
+            or a monetary total so large that the record's numbers are not finite.
         SnapshotMismatchError: ``settings`` differ from the snapshot's in weights or segment
             percentiles.
     """
@@ -601,6 +619,12 @@ def score_one(
     raw = _raw_score(gt + ge, f2, m2, snapshot.n_customers, settings)
     score = min(100, max(0, math.floor(raw + 0.5 + SCORE_TOLERANCE)))
     days_active = (as_us - first_us) / _US_PER_DAY
+    revenue = _predicted_revenue_scalar(money, days_active, settings)
+    if not math.isfinite(revenue):
+        raise RfmInputError(
+            f"monetary {monetary!r} is too large to score: the predicted revenue is not a "
+            "finite number"
+        )
     return RfmRecord(
         recency_days=recency,
         frequency=freq,
@@ -608,5 +632,5 @@ def score_one(
         clv_score=score,
         segment=_segment_scalar(recency, score, snapshot.score_high, snapshot.score_low, settings),
         churn_probability=_churn_scalar(recency, settings),
-        predicted_revenue=_predicted_revenue_scalar(money, days_active, settings),
+        predicted_revenue=revenue,
     )

@@ -7,10 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from nextbest_clv.core.rfm import score_batch
 from nextbest_clv.service.records import SEGMENTS, iso_time
 from nextbest_clv.service.settings import ClvSettings
-from nextbest_clv.service.summary_rows import valid_rows
+from nextbest_clv.service.summary_rows import score_rows
 
 __all__ = ["distribution_report"]
 
@@ -18,27 +17,19 @@ __all__ = ["distribution_report"]
 def distribution_report(cols: Any, settings: ClvSettings, as_of: float) -> dict[str, Any]:
     """Counts per segment, a ten-bin score histogram and the segment thresholds of the
     customers in ``cols`` (``Store.customer_summary_columns``) as of ``as_of``; customers that
-    cannot be scored are counted as ``excluded``."""
-    ok = valid_rows(cols, as_of)
+    cannot be scored (the batch's rule) are counted as ``excluded``."""
+    scored = score_rows(cols, as_of, settings)
     counts = dict.fromkeys(SEGMENTS, 0)
     bins = np.zeros(10, dtype=np.int64)
     thresholds: dict[str, float | None] = {"high": None, "low": None}
-    if ok.any():
-        batch, snapshot = score_batch(
-            cols.last_at[ok],
-            cols.first_at[ok],
-            cols.interactions[ok],
-            cols.total_value[ok],
-            as_of,
-            settings,
-        )
-        counts = dict(batch.counts)
-        bins = np.bincount(np.minimum(batch.clv_score // 10, 9), minlength=10)
-        thresholds = {"high": snapshot.score_high, "low": snapshot.score_low}
+    if scored.batch is not None and scored.snapshot is not None:
+        counts = dict(scored.batch.counts)
+        bins = np.bincount(np.minimum(scored.batch.clv_score // 10, 9), minlength=10)
+        thresholds = {"high": scored.snapshot.score_high, "low": scored.snapshot.score_low}
     return {
         "asOf": iso_time(as_of),
-        "customers": int(ok.sum()),
-        "excluded": int((~ok).sum()),
+        "customers": len(scored.rows),
+        "excluded": len(scored.failed),
         "counts": counts,
         "histogram": [
             {"from": 10 * b, "to": 100 if b == 9 else 10 * b + 9, "count": int(bins[b])}

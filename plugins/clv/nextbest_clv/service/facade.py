@@ -19,7 +19,10 @@ Layers, from fast to slow, for ``get``:
    historic read does not replace the customer's current record.
 
 An explicit asOf before the customer's last interaction is a :class:`ClvInputError` (records
-come from all-time summaries, which cannot be cut at an earlier time).
+come from all-time summaries, which cannot be cut at an earlier time); so is any asOf outside the
+store's window of times (:mod:`~nextbest_clv.service.times`). A customer whose stored data
+cannot give a record (unusable values, numbers that would not be finite) is an
+:class:`~nextbest_clv.errors.UnscorableCustomerError` on a read and a listed failure in a batch.
 
 Concurrent first reads of one customer and asOf compute once (single flight). ``invalidate``
 (called from the ``outcome_recorded`` hook) drops the customer's cached records and detaches
@@ -72,6 +75,7 @@ from nextbest_clv.service.single_compute import SingleCompute
 from nextbest_clv.service.snapshots import SnapshotKeeper
 from nextbest_clv.service.tenant_batch import BatchResult, TenantBatch
 from nextbest_clv.service.tenant_data import require_tenant
+from nextbest_clv.service.times import checked_epoch
 
 __all__ = ["ClvService"]
 
@@ -149,8 +153,11 @@ class ClvService:
         Raises:
             NoInteractionsError: the customer has no interactions (no record).
             TenantNotFoundError: the tenant does not exist.
-            ClvInputError: ``as_of`` is before the customer's last interaction.
+            ClvInputError: ``as_of`` is before the customer's last interaction, or outside
+                the store's window of times.
+            UnscorableCustomerError: the customer's stored data cannot give a record.
         """
+        as_of = checked_epoch(as_of, "asOf")
         settings = self.get_settings(tenant_id)
         document, source = self._cache.get_or_compute(
             (tenant_id, customer_id),
@@ -165,7 +172,8 @@ class ClvService:
     ) -> dict[str, Any]:
         """Compute the customer's record as of ``as_of`` (None: now; ``source: computed``),
         store it (an explicit asOf only when no current record is stored, see the module doc)
-        and cache it."""
+        and cache it. Raises like :meth:`get`."""
+        as_of = checked_epoch(as_of, "asOf")
         settings = self.get_settings(tenant_id)
         document = self._cache.recompute(
             (tenant_id, customer_id),
@@ -187,12 +195,13 @@ class ClvService:
         """Score every customer of the tenant as of ``as_of`` (default now) and store the
         records of all of them, or only of those whose new segment is ``segment``, in one
         transaction. Customers that cannot be scored (``asOf`` before their last interaction,
-        unusable values) are counted as failures and left out of the percentiles.
+        unusable values, a record that would not be finite) are counted and listed as failures
+        and left out of the percentiles; they never fail the batch.
 
         ``progress(done, total)`` is called while the records are written.
 
         Raises:
-            ClvInputError: unknown segment.
+            ClvInputError: unknown segment, or ``as_of`` outside the store's window of times.
             TenantNotFoundError: the tenant does not exist.
         """
         return self._batch.compute(tenant_id, segment=segment, as_of=as_of, progress=progress)
@@ -200,10 +209,16 @@ class ClvService:
     # -- reporting ----------------------------------------------------------------------------
     def distribution(self, tenant_id: str, as_of: float | None = None) -> dict[str, Any]:
         """Counts per segment, a score histogram (ten bins) and the segment thresholds of the
-        tenant's customers as of ``as_of`` (default now), computed live, nothing stored."""
+        tenant's customers as of ``as_of`` (default now), computed live, nothing stored.
+
+        Raises:
+            ClvInputError: ``as_of`` outside the store's window of times.
+            TenantNotFoundError: the tenant does not exist.
+        """
+        as_of = checked_epoch(as_of, "asOf")
         self.require_tenant(tenant_id)
         settings = self.get_settings(tenant_id)
-        as_of = self.clock() if as_of is None else float(as_of)
+        as_of = self.clock() if as_of is None else as_of
         cols = self.store.customer_summary_columns(tenant_id)
         return distribution_report(cols, settings, as_of)
 

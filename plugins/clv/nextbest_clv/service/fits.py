@@ -9,7 +9,8 @@ A fit document::
      "repeatCustomers": 946, "timeUnit": "weeks",
      "dataSpan": {"start": "1997-01-01", "end": "1998-06-30", "transactions": 6919},
      "spend": {"model": "gammagamma", "params": {...}, ...},          # bgnbd, paretonbd
-     "outcomes": ["conversion"]}                                       # sbg: start/end outcomes
+     "outcomes": ["conversion"],                                       # sbg: start/end outcomes
+     "excludedCustomers": 0, "excluded": []}           # left out: unusable values or times
 
 ``bgnbd`` and ``paretonbd`` are fitted to the transactions (``transactionOutcomes``) up to the
 end, summarised per customer in weeks; ``sbg`` to the subscriptions (``subscriptionStart/
@@ -19,7 +20,7 @@ EndOutcomes``) in billing periods of ``subscriptionPeriodDays``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -49,10 +50,12 @@ from nextbest_clv.service.tenant_data import (
     load_subscriptions,
     load_transactions,
 )
+from nextbest_clv.service.times import checked_epoch
 
 __all__ = [
     "FITS_NAMESPACE",
     "FITTABLE_MODELS",
+    "excluded_customers",
     "fit_tenant_model",
     "latest_fit",
     "list_fits",
@@ -60,6 +63,7 @@ __all__ = [
 ]
 
 FITS_NAMESPACE = "clv.fits"
+_MAX_LISTED_EXCLUDED = 100
 #: Models that are fitted (``rfm`` has no parameters).
 FITTABLE_MODELS: tuple[str, ...] = (*TRANSACTION_MODELS, "sbg")
 
@@ -103,6 +107,16 @@ def list_fits(store: Store, tenant_id: str, model: str | None = None) -> list[di
     return sorted(fits, key=lambda d: (d["fittedAt"], d["version"]), reverse=True)
 
 
+def excluded_customers(rejected: Mapping[str, str]) -> dict[str, Any]:
+    """The ``excludedCustomers`` count and the first 100 ``excluded`` customers with the reason,
+    for a fit or back-test document (see :func:`fit_tenant_model`)."""
+    listed = list(rejected.items())[:_MAX_LISTED_EXCLUDED]
+    return {
+        "excludedCustomers": len(rejected),
+        "excluded": [{"customerId": c, "reason": r} for c, r in listed],
+    }
+
+
 def _finite_values(values: dict[str, float]) -> dict[str, float | None]:
     """JSON-safe copy: NaN/inf (e.g. a standard error of a singular Hessian) become null."""
     return {k: float(v) if np.isfinite(v) else None for k, v in values.items()}
@@ -121,15 +135,21 @@ def fit_tenant_model(
     """Fit ``model`` to the tenant's data up to the end of the (UTC) day of ``end`` (epoch
     seconds; default now), store the fit as the next version and return its document.
 
+    Customers with an event the store's rules refuse (a value beyond 1e12, a time outside the
+    window: :func:`~nextbest_clv.service.tenant_data.unusable_events`) are left out of the fit
+    and listed in the document (``excludedCustomers``, ``excluded``: at most 100 with the reason).
+
     Raises:
         UnknownModelError: not a fittable model.
         NoTransactionsError: no transactions (or subscriptions) up to ``end``.
         ModelFitError: the data cannot be fitted (e.g. nobody purchased twice).
-        ClvInputError: another fit of this tenant and model is running.
+        ClvInputError: another fit of this tenant and model is running, or ``end`` is outside
+            the store's window of times.
     """
     check_model(model)
+    end = checked_epoch(end, "end")
     now = clock()
-    until = now if end is None else float(end)
+    until = now if end is None else end
     lock = store.try_lock(f"clv-fit:{tenant_id}:{model}", ttl_seconds=600.0)
     if lock is None:
         raise ClvInputError(
@@ -188,6 +208,7 @@ def _fit_transactions(
         "spend": spend.to_json(),
         "outcomes": list(outcomes),
         "penalizer": penalizer,
+        **excluded_customers(data.rejected),
     }
 
 
@@ -195,7 +216,7 @@ def _fit_sbg(
     store: Store, tenant_id: str, settings: ClvSettings, end: float, penalizer: float
 ) -> dict[str, Any]:
     starts, ends = settings.subscription_start_outcomes, settings.subscription_end_outcomes
-    subs = load_subscriptions(store, tenant_id, starts, ends, end_of_day(end))
+    subs, rejected = load_subscriptions(store, tenant_id, starts, ends, end_of_day(end))
     if len(subs) == 0:
         raise NoTransactionsError(
             f"tenant {tenant_id!r} has no subscriptions (start outcomes {list(starts)}) up to "
@@ -228,4 +249,5 @@ def _fit_sbg(
         },
         "outcomes": {"start": list(starts), "end": list(ends)},
         "penalizer": penalizer,
+        **excluded_customers(rejected),
     }

@@ -17,6 +17,12 @@ a time stores fields only for customers whose last interaction is at or before i
 
 A customer without a transaction (or, for ``sbg``, without a subscription) has the model
 fields set to null and keeps the RFM ``churnProbability``.
+
+One customer never fails the tenant: a customer with an event the store's rules refuse
+(:func:`~nextbest_clv.service.tenant_data.unusable_events`) or whose fields are not finite
+numbers (extreme fit parameters, extreme values) is skipped by a batch, counted and listed in
+``failures`` with the reason; a single read of it raises
+:class:`~nextbest_clv.errors.UnscorableCustomerError`. No NaN or infinity is ever stored.
 """
 
 from __future__ import annotations
@@ -26,17 +32,18 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from nextbest.store import Store, to_epoch
 from nextbest_clv.core.estimators import SpendModel, transaction_model_from_params
 from nextbest_clv.core.models import DataError, ShiftedBetaGeometricModel, summarize_transactions
 from nextbest_clv.core.probabilistic import ModelFields, subscription_fields, transaction_fields
 from nextbest_clv.core.subscriptions import Subscriptions
-from nextbest_clv.errors import ModelFitError
+from nextbest_clv.errors import ModelFitError, UnscorableCustomerError
 from nextbest_clv.service.fits import require_fit
 from nextbest_clv.service.records import MODEL_FIELDS, epoch_us, is_current, iso_time, matches_basis
 from nextbest_clv.service.settings import ClvSettings
@@ -48,11 +55,13 @@ from nextbest_clv.service.tenant_data import (
     load_subscriptions,
     load_transactions,
 )
+from nextbest_clv.service.times import checked_epoch
 
 __all__ = [
     "MODEL_RECORDS_NAMESPACE",
     "MODEL_RECORD_FIELDS",
     "ModelBatchResult",
+    "ModelColumns",
     "ModelRecords",
 ]
 
@@ -70,9 +79,14 @@ _PROB_SETTINGS = (
 )
 
 
+_MAX_LISTED_FAILURES = 100
+
+
 @dataclass(frozen=True, slots=True)
 class ModelBatchResult:
-    """What a batch of model fields did: customers with fields, the fit used, duration."""
+    """What a batch of model fields did: customers with fields, customers without data (null
+    fields), customers that failed (no document; at most 100 listed with the reason), the fit
+    used, duration."""
 
     tenant_id: str
     model: str
@@ -80,6 +94,8 @@ class ModelBatchResult:
     computed: int
     without_data: int
     duration_seconds: float
+    failed: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """camelCase JSON."""
@@ -88,8 +104,27 @@ class ModelBatchResult:
             "fit": self.fit,
             "computed": self.computed,
             "withoutData": self.without_data,
+            "failed": self.failed,
+            "failures": list(self.failures),
             "durationSeconds": round(self.duration_seconds, 6),
         }
+
+
+@dataclass(frozen=True)
+class ModelColumns:
+    """The model fields of a tenant's customers as of a time, before anything is stored.
+
+    ``ids`` and ``fields`` are parallel (``fields`` None when no customer has data); ``ok``
+    marks the customers whose fields are all finite; ``failed`` maps every customer that has
+    no fields to the reason (unusable events, fields that are not finite).
+    """
+
+    model: str
+    fit: dict[str, Any]
+    ids: NDArray[np.str_]
+    fields: ModelFields | None
+    ok: NDArray[np.bool_]
+    failed: dict[str, str]
 
 
 def _fingerprint(settings: ClvSettings) -> str:
@@ -175,7 +210,7 @@ class ModelRecords:
             "basis": [summary.interactions, epoch_us(last_at)],
         }
         if settings.model == "sbg":
-            subs = customer_subscription(
+            subs, rejected = customer_subscription(
                 self.store,
                 tenant_id,
                 customer_id,
@@ -183,14 +218,18 @@ class ModelRecords:
                 settings.subscription_end_outcomes,
                 when,
             )
-            fields = _check_finite(fit, self._subscription_fields(fit, subs, when, settings))
+            fields = self._subscription_fields(fit, subs, when, settings)
             ids = subs.customer_ids
         else:
             data = customer_transactions(
                 self.store, tenant_id, customer_id, settings.transaction_outcomes, when
             )
+            rejected = dict(data.rejected)
             ids, fields = self._transaction_fields(fit, data, when, settings)
-            fields = _check_finite(fit, fields)
+        if customer_id in rejected:
+            raise UnscorableCustomerError(tenant_id, customer_id, rejected[customer_id])
+        if fields is not None and ids.size and not fields.finite()[0]:
+            raise UnscorableCustomerError(tenant_id, customer_id, _not_finite(fit, fields, 0))
         doc: dict[str, Any] = (
             fields.record(0, settings.model) if fields is not None and ids.size else {}
         )
@@ -200,13 +239,9 @@ class ModelRecords:
         return _public(doc)
 
     # -- batch --------------------------------------------------------------------------------
-    def compute_batch(
-        self, tenant_id: str, settings: ClvSettings, as_of: float | None = None
-    ) -> ModelBatchResult:
-        """Compute and store the model fields of every customer of the tenant as of ``as_of``
-        (default now) in one transaction (replacing the namespace's documents). Customers whose
-        last interaction is after ``as_of`` get no document (their summary cannot be cut at
-        ``as_of``; a later read computes their fields).
+    def columns(self, tenant_id: str, settings: ClvSettings, when: float) -> ModelColumns:
+        """The model fields of every customer of the tenant as of ``when`` (epoch seconds), from
+        the tenant's latest fit, nothing stored (see :class:`ModelColumns`).
 
         Raises:
             ModelNotFittedError: the tenant's model was never fitted.
@@ -216,12 +251,9 @@ class ModelRecords:
             raise ModelFitError(
                 f"tenant {tenant_id!r} uses the rfm model: there are no model fields to compute"
             )
-        started = time.perf_counter()
         fit = self.fit(tenant_id, settings.model)
-        when = self.clock() if as_of is None else float(as_of)
-        cols = self.store.customer_summary_columns(tenant_id)
         if settings.model == "sbg":
-            subs = load_subscriptions(
+            subs, rejected = load_subscriptions(
                 self.store,
                 tenant_id,
                 settings.subscription_start_outcomes,
@@ -231,25 +263,57 @@ class ModelRecords:
             ids, fields = subs.customer_ids, self._subscription_fields(fit, subs, when, settings)
         else:
             data = load_transactions(self.store, tenant_id, settings.transaction_outcomes, end=when)
+            rejected = dict(data.rejected)
             ids, fields = self._transaction_fields(fit, data, when, settings)
-        fields = _check_finite(fit, fields)
-        position = {cid: i for i, cid in enumerate(ids.tolist())}
+        ok = fields.finite() if fields is not None else np.zeros(0, dtype=bool)
+        failed = dict(rejected)
+        for i in np.flatnonzero(~ok).tolist():
+            assert fields is not None
+            failed[str(ids[i])] = _not_finite(fit, fields, i)
+        return ModelColumns(settings.model, fit, ids, fields, ok, failed)
+
+    def compute_batch(
+        self, tenant_id: str, settings: ClvSettings, as_of: float | None = None
+    ) -> ModelBatchResult:
+        """Compute and store the model fields of every customer of the tenant as of ``as_of``
+        (default now) in one transaction (replacing the namespace's documents). Customers whose
+        last interaction is after ``as_of`` get no document (their summary cannot be cut at
+        ``as_of``; a later read computes their fields); nor do customers that fail (listed in
+        the result with the reason, see the module doc).
+
+        Raises:
+            ModelNotFittedError: the tenant's model was never fitted.
+            ModelFitError: the model is ``rfm`` (nothing to compute).
+            ClvInputError: ``as_of`` outside the store's window of times.
+        """
+        as_of = checked_epoch(as_of, "asOf")
+        started = time.perf_counter()
+        when = self.clock() if as_of is None else as_of
+        columns = self.columns(tenant_id, settings, when)
+        fit, fields, failed = columns.fit, columns.fields, columns.failed
+        cols = self.store.customer_summary_columns(tenant_id)
+        position = {cid: i for i, cid in enumerate(columns.ids.tolist())}
         mark = {"fit": _fit_id(fit), "settings": _fingerprint(settings)}
         computed_at = iso_time(when)
         last_us = np.rint(cols.last_at * 1e6).astype(np.int64).tolist()
         interactions = cols.interactions.tolist()
         documents: dict[str, dict[str, Any]] = {}
         last_at = cols.last_at.tolist()
+        failures: list[dict[str, str]] = []
         for row, cid in enumerate(cols.customer_ids.tolist()):
             if last_at[row] > when:
                 continue
-            i = position.get(str(cid))
+            customer = str(cid)
+            if customer in failed:
+                failures.append({"customerId": customer, "reason": failed[customer]})
+                continue
+            i = position.get(customer)
             values = (
                 fields.record(i, settings.model)
                 if i is not None and fields is not None
                 else _null_fields(settings.model)
             )
-            documents[str(cid)] = {
+            documents[customer] = {
                 **values,
                 "computedAt": computed_at,
                 **mark,
@@ -264,6 +328,8 @@ class ModelRecords:
             computed=computed,
             without_data=len(documents) - computed,
             duration_seconds=time.perf_counter() - started,
+            failed=len(failures),
+            failures=failures[:_MAX_LISTED_FAILURES],
         )
 
     # -- numeric glue -------------------------------------------------------------------------
@@ -286,16 +352,17 @@ class ModelRecords:
             raise ModelFitError(f"cannot summarise the transactions: {exc}") from exc
         model = transaction_model_from_params(fit["model"], fit["params"])
         spend = SpendModel.from_json(fit["spend"])
-        fields = transaction_fields(
-            model,
-            spend,
-            summary.frequency,
-            summary.recency,
-            summary.T,
-            summary.monetary_value,
-            clv_months=settings.clv_months,
-            discount_rate_monthly=settings.discount_rate_monthly,
-        )
+        with np.errstate(all="ignore"):  # a NaN or inf is one customer's failure (finite())
+            fields = transaction_fields(
+                model,
+                spend,
+                summary.frequency,
+                summary.recency,
+                summary.T,
+                summary.monetary_value,
+                clv_months=settings.clv_months,
+                discount_rate_monthly=settings.discount_rate_monthly,
+            )
         return np.asarray(summary.customer_ids).astype(str), fields
 
     @staticmethod
@@ -305,39 +372,24 @@ class ModelRecords:
         if len(subs) == 0:
             return None
         model = ShiftedBetaGeometricModel.from_params(**fit["params"])
-        return subscription_fields(
-            model,
-            subs,
-            when,
-            period_days=float(fit["periodDays"]),
-            clv_months=settings.clv_months,
-            discount_rate_monthly=settings.discount_rate_monthly,
-        )
+        with np.errstate(all="ignore"):  # a NaN or inf is one customer's failure (finite())
+            return subscription_fields(
+                model,
+                subs,
+                when,
+                period_days=float(fit["periodDays"]),
+                clv_months=settings.clv_months,
+                discount_rate_monthly=settings.discount_rate_monthly,
+            )
 
 
-def _check_finite(fit: dict[str, Any], fields: ModelFields | None) -> ModelFields | None:
-    """``fields`` when every value is a finite number.
-
-    Raises:
-        ModelFitError: a degenerate fit (parameters run off to extremes) that predicts NaN/inf.
-    """
-    if fields is None:
-        return None
-    arrays = (
-        fields.probability_alive,
-        fields.expected_purchases_90d,
-        fields.expected_revenue_12m,
-        fields.clv,
-        fields.churn_probability,
+def _not_finite(fit: dict[str, Any], fields: ModelFields, i: int) -> str:
+    """Why customer ``i`` has no model fields: which are not finite, under which fit."""
+    return (
+        f"the model fields {', '.join(fields.not_finite(i))} are not finite numbers under the "
+        f"stored fit {_fit_id(fit)}: check the customer's transaction values, or refit with a "
+        f"penalty (`nextbest clv fit --model {fit['model']} --penalizer 0.01`)"
     )
-    bad = int(np.count_nonzero(~np.all(np.isfinite(np.stack(arrays)), axis=0)))
-    if bad:
-        raise ModelFitError(
-            f"the stored fit {_fit_id(fit)} (parameters {fit['params']}) gives non-finite "
-            f"predictions for {bad} customer(s): the fit is degenerate; refit with a penalty, "
-            f"e.g. `nextbest clv fit --model {fit['model']} --penalizer 0.01`"
-        )
-    return fields
 
 
 def _public(doc: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from json.encoder import encode_basestring as encode_json_string
@@ -22,6 +23,7 @@ __all__ = [
     "Source",
     "computed_as_of",
     "epoch_us",
+    "finite_numbers",
     "is_current",
     "iso_time",
     "matches_basis",
@@ -59,9 +61,20 @@ def epoch_us(epoch_seconds: float) -> int:
 
 
 def iso_time(epoch_seconds: float) -> str:
-    """ISO-8601 UTC text (``...Z``) of epoch seconds."""
-    text = datetime.fromtimestamp(epoch_seconds, UTC).isoformat()
+    """ISO-8601 UTC text (``...Z``) of epoch seconds; a time the calendar cannot show (a
+    stored value from before the store checked times, NaN) is shown as epoch seconds, so a
+    message about a bad row never fails itself."""
+    try:
+        text = datetime.fromtimestamp(epoch_seconds, UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return f"{epoch_seconds!r} (epoch seconds)"
     return text.replace("+00:00", "Z")
+
+
+def finite_numbers(document: Mapping[str, Any]) -> bool:
+    """Whether every number at the top level of ``document`` is finite (JSON has no NaN or
+    Infinity; a document written before the plugin checked may hold them)."""
+    return all(math.isfinite(v) for v in document.values() if isinstance(v, float))
 
 
 def record_document(
@@ -127,13 +140,13 @@ def is_current(
 ) -> bool:
     """Whether a stored document answers a read as of ``as_of``.
 
-    It must match the summary and settings (:func:`matches_basis`) and its asOf must fit the
-    read: for an explicit asOf (``max_age`` None) exactly ``as_of`` (to the microsecond); for a
-    read "as of now" (``as_of`` is now, ``max_age`` the tenant's ``recordMaxAgeSeconds``) at
-    most ``max_age`` seconds before ``as_of`` and not after it, so a stored record ages out and
-    recency keeps counting for a customer who stops buying.
+    It must match the summary and settings (:func:`matches_basis`), hold only finite numbers,
+    and its asOf must fit the read: for an explicit asOf (``max_age`` None) exactly ``as_of``
+    (to the microsecond); for a read "as of now" (``as_of`` is now, ``max_age`` the tenant's
+    ``recordMaxAgeSeconds``) at most ``max_age`` seconds before ``as_of`` and not after it, so
+    a stored record ages out and recency keeps counting for a customer who stops buying.
     """
-    if not matches_basis(document, interactions, last_at, fp):
+    if not matches_basis(document, interactions, last_at, fp) or not finite_numbers(document):
         return False
     computed = computed_as_of(document)
     if computed is None:

@@ -13,7 +13,9 @@ probabilistic model fields (none for ``rfm``).
 
 An explicit asOf before the customer's last interaction is an
 :class:`~nextbest_clv.errors.AsOfBeforeLastInteractionError` (records come from all-time
-summaries, which cannot be cut at an earlier time).
+summaries, which cannot be cut at an earlier time). A customer the batch would list as failed
+(unusable summary values, a record whose numbers would not be finite, model fields that are not
+finite) is an :class:`~nextbest_clv.errors.UnscorableCustomerError`; nothing is stored for it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ from typing import Any
 
 from nextbest.store import Store, to_epoch
 from nextbest_clv.core.rfm import RfmInputError, score_one
-from nextbest_clv.errors import AsOfBeforeLastInteractionError, ClvInputError, NoInteractionsError
+from nextbest_clv.errors import (
+    AsOfBeforeLastInteractionError,
+    NoInteractionsError,
+    UnscorableCustomerError,
+)
 from nextbest_clv.service.model_records import ModelRecords
 from nextbest_clv.service.records import (
     RECORDS_NAMESPACE,
@@ -36,6 +42,7 @@ from nextbest_clv.service.records import (
 )
 from nextbest_clv.service.settings import ClvSettings, settings_fingerprint
 from nextbest_clv.service.snapshots import SnapshotKeeper
+from nextbest_clv.service.summary_rows import row_problem
 from nextbest_clv.service.tenant_data import require_tenant
 
 __all__ = ["SingleCompute", "check_as_of"]
@@ -76,6 +83,7 @@ class SingleCompute:
             NoInteractionsError: the customer has no interactions (no record).
             TenantNotFoundError: the tenant does not exist.
             ClvInputError: ``as_of`` is before the customer's last interaction.
+            UnscorableCustomerError: the customer's stored data cannot give a record.
         """
         summary = self._summary(tenant_id, customer_id)
         last_at = to_epoch(summary.last_at)
@@ -126,6 +134,11 @@ class SingleCompute:
         check_as_of(customer_id, as_of, last_at)
         # "Now" never precedes the last interaction (a clock a little behind the writer's).
         when = max(self.clock(), last_at) if as_of is None else as_of
+        # The batch's rule for a summary row, so a customer the batch lists as failed is
+        # refused here too (and left out of the snapshot's percentiles).
+        problem = row_problem(first_at, last_at, summary.interactions, summary.total_value, when)
+        if problem is not None:
+            raise UnscorableCustomerError(tenant_id, customer_id, problem)
         snap = self.snapshots.get(tenant_id, settings, as_of)
         try:
             record = score_one(
@@ -137,8 +150,8 @@ class SingleCompute:
                 snap.snapshot,
                 settings,
             )
-        except RfmInputError as exc:
-            raise ClvInputError(f"cannot compute CLV of {customer_id!r}: {exc}") from exc
+        except RfmInputError as exc:  # e.g. a monetary total too large to give finite numbers
+            raise UnscorableCustomerError(tenant_id, customer_id, str(exc)) from exc
         document = record_document(
             customer_id, record, iso_time(when), summary.interactions, last_at, snap.fingerprint
         )

@@ -17,11 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nextbest.store import Store
-from nextbest_clv.core.rfm import DistributionSnapshot, build_snapshot
+from nextbest_clv.core.rfm import DistributionSnapshot
 from nextbest_clv.errors import ClvInputError
 from nextbest_clv.service.records import epoch_us, iso_time
 from nextbest_clv.service.settings import ClvSettings, settings_fingerprint
-from nextbest_clv.service.summary_rows import valid_rows
+from nextbest_clv.service.summary_rows import score_rows, valid_rows
 
 __all__ = ["SnapshotKeeper", "TenantSnapshot"]
 
@@ -81,17 +81,17 @@ class SnapshotKeeper:
                 assert snap is not None
                 return snap
             cols = self.store.customer_summary_columns(tenant_id)
-            ok = valid_rows(cols, as_of)
-            if not ok.any():
+            at = as_of
+            if at is None:  # "now" never precedes a usable last interaction (clock skew)
+                last = cols.last_at[valid_rows(cols, None)]
+                at = max(self.clock(), float(last.max())) if last.size else self.clock()
+            # The rows the batch would score, so a single compute equals the batch.
+            snapshot = score_rows(cols, at, settings).snapshot
+            if snapshot is None:
                 when = "" if as_of is None else f" as of {iso_time(as_of)}"
                 raise ClvInputError(
                     f"tenant {tenant_id!r} has no customers with usable interaction summaries{when}"
                 )
-            last = cols.last_at[ok]
-            at = max(self.clock(), float(last.max())) if as_of is None else as_of
-            snapshot = build_snapshot(
-                last, cols.interactions[ok], cols.total_value[ok], at, settings
-            )
             snap = TenantSnapshot(snapshot, self.clock(), fp)
             self.install(tenant_id, as_of, snap)
             return snap

@@ -3,7 +3,9 @@
 A batch scores the whole tenant as of a time, installs the snapshot it scored with (as of that
 explicit time, or as the tenant's "now" snapshot), writes its records in one store transaction
 (so a failure leaves the previous records intact) and invalidates the tenant's cached records.
-Customers that cannot be scored are counted as failures and left out of the percentiles.
+Customers that cannot be scored (unusable summary values, a record whose numbers would not be
+finite: :mod:`~nextbest_clv.service.summary_rows`) are counted and listed as failures and left
+out of the percentiles; they never fail the tenant's batch.
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ from typing import Any
 import numpy as np
 
 from nextbest.store import Store
-from nextbest_clv.core.rfm import score_batch
 from nextbest_clv.errors import ClvInputError
 from nextbest_clv.service.record_cache import RecordCache
 from nextbest_clv.service.records import RECORDS_NAMESPACE, SEGMENTS, BatchDocuments, iso_time
 from nextbest_clv.service.settings import settings_fingerprint
 from nextbest_clv.service.settings_repository import SettingsRepository
 from nextbest_clv.service.snapshots import SnapshotKeeper, TenantSnapshot
-from nextbest_clv.service.summary_rows import failure_reason, valid_rows
+from nextbest_clv.service.summary_rows import score_rows
 from nextbest_clv.service.tenant_data import require_tenant
+from nextbest_clv.service.times import checked_epoch
 
 __all__ = ["BatchResult", "TenantBatch"]
 
@@ -101,38 +103,27 @@ class TenantBatch:
         transaction. ``progress(done, total)`` is called while the records are written.
 
         Raises:
-            ClvInputError: unknown segment.
+            ClvInputError: unknown segment, or ``as_of`` outside the store's window of times.
             TenantNotFoundError: the tenant does not exist.
         """
         if segment is not None and segment not in SEGMENTS:
             raise ClvInputError(f"unknown segment {segment!r}: use one of {', '.join(SEGMENTS)}")
         require_tenant(self.store, tenant_id)
+        as_of = checked_epoch(as_of, "asOf")
         started = time.perf_counter()
         settings = self.settings.get(tenant_id)
         requested = as_of
-        as_of = self.clock() if as_of is None else float(as_of)
+        as_of = self.clock() if as_of is None else as_of
         cols = self.store.customer_summary_columns(tenant_id)
-        ids = cols.customer_ids.tolist()
-        ok = valid_rows(cols, as_of)
-        bad = np.flatnonzero(~ok)
-        failures = [
-            {"customerId": str(ids[i]), "reason": failure_reason(cols, int(i), as_of)}
-            for i in bad[:_MAX_LISTED_FAILURES]
-        ]
+        scored = score_rows(cols, as_of, settings)
         counts = dict.fromkeys(SEGMENTS, 0)
         computed = 0
-        if ok.any():
-            rows = np.flatnonzero(ok)
-            good_ids = [ids[i] for i in rows] if len(bad) else ids
-            last = cols.last_at[rows] if len(bad) else cols.last_at
-            batch, snapshot = score_batch(
-                last,
-                cols.first_at[rows] if len(bad) else cols.first_at,
-                cols.interactions[rows] if len(bad) else cols.interactions,
-                cols.total_value[rows] if len(bad) else cols.total_value,
-                as_of,
-                settings,
-            )
+        batch, snapshot = scored.batch, scored.snapshot
+        if batch is not None and snapshot is not None:
+            ids = cols.customer_ids.tolist()
+            every = scored.every_row
+            good_ids = ids if every else [ids[i] for i in scored.rows]
+            last = cols.last_at if every else cols.last_at[scored.rows]
             if segment is None:
                 selected = list(range(len(batch)))
             else:
@@ -166,7 +157,7 @@ class TenantBatch:
             segment=segment,
             computed=computed,
             counts=counts,
-            failed=len(bad),
-            failures=failures,
+            failed=len(scored.failed),
+            failures=scored.failures(_MAX_LISTED_FAILURES),
             duration_seconds=time.perf_counter() - started,
         )

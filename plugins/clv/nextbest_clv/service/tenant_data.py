@@ -9,6 +9,16 @@
   subscription has ended at that time). Billing periods of ``subscriptionPeriodDays`` start at
   the subscription start; a subscriber "renews" at each period boundary it passes.
 
+A customer with an event the store's rules refuse (``value_problem``: a value that is not
+finite or beyond 1e12 in magnitude; ``epoch_problem``: a time outside [1900, 2200)), written
+before the store checked them or by another writer, is left out entirely and listed in
+``rejected`` (customer id -> reason): a fit or a back-test excludes it, a batch reports it as
+failed, and one value near the float64 limit cannot poison the tenant's spend model.
+
+Monetary values: each transaction's ``value`` column is what the models' spend comes from
+(summed per transaction day, averaged per customer by ``summarize_transactions``); a
+subscription's price is its start event's value.
+
 And :func:`require_tenant`: the check that a tenant exists, with a message that says how to
 create it.
 """
@@ -16,14 +26,26 @@ create it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from nextbest.store import Store, TenantNotFoundError, from_epoch, to_epoch
+from nextbest.store import (
+    MAX_VALUE,
+    TIME_MAX,
+    TIME_MIN,
+    Store,
+    TenantNotFoundError,
+    epoch_problem,
+    from_epoch,
+    to_epoch,
+    value_problem,
+)
 from nextbest_clv.core.subscriptions import DAY_SECONDS, Subscriptions, subscriptions_from_events
+from nextbest_clv.service.records import iso_time
 
 __all__ = [
     "Transactions",
@@ -34,27 +56,70 @@ __all__ = [
     "load_subscriptions",
     "load_transactions",
     "require_tenant",
+    "unusable_events",
 ]
 
 FloatArray = NDArray[np.float64]
+_LOW, _HIGH = TIME_MIN.timestamp(), TIME_MAX.timestamp()
 
 
 @dataclass(frozen=True)
 class Transactions:
-    """Transactions as columns: customer ids (str), days (datetime64[D]), values."""
+    """Transactions as columns: customer ids (str), days (datetime64[D]), values; ``rejected``:
+    the customers left out, with the reason (see the module doc)."""
 
     customer_ids: NDArray[np.str_]
     days: NDArray[np.datetime64]
     values: FloatArray
+    rejected: Mapping[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.customer_ids.size)
 
 
+def unusable_events(
+    ids: NDArray[np.str_], seconds: FloatArray, values: FloatArray | None = None
+) -> dict[str, str]:
+    """Customers with an event whose time (or value) the store's rules refuse, each with the
+    reason of its first such event (vectorised; the reason comes from ``nextbest.store``)."""
+    with np.errstate(invalid="ignore"):  # NaN compares False: refused
+        ok = (seconds >= _LOW) & (seconds < _HIGH)
+        if values is not None:
+            ok &= np.abs(values) <= MAX_VALUE
+    bad = np.flatnonzero(~ok)
+    rejected: dict[str, str] = {}
+    for i in bad.tolist():
+        customer = str(ids[i])
+        if customer in rejected:
+            continue
+        value = None if values is None else float(values[i])
+        # Negative values are the refunds' business (netted by the store), not a limit here.
+        problem = None if value is None else value_problem(value, allow_negative=True)
+        if problem is not None:
+            rejected[customer] = f"a transaction value {value!r} {problem}"
+        else:
+            when = float(seconds[i])
+            rejected[customer] = f"an interaction time {iso_time(when)} {epoch_problem(when)}"
+    return rejected
+
+
+def _without(ids: NDArray[np.str_], rejected: Mapping[str, str]) -> NDArray[np.bool_]:
+    """Rows of ``ids`` whose customer is not rejected."""
+    if not rejected:
+        return np.ones(ids.size, dtype=bool)
+    return np.asarray(~np.isin(ids, np.array(list(rejected), dtype=str)), dtype=bool)
+
+
 def _columns_to_transactions(ids: Any, timestamps: Any, values: Any) -> Transactions:
+    customer_ids = np.asarray(ids).astype(str)
     seconds = np.asarray(timestamps, dtype=np.float64)
+    amounts = np.asarray(values, dtype=np.float64)
+    rejected = unusable_events(customer_ids, seconds, amounts)
+    if rejected:
+        keep = _without(customer_ids, rejected)
+        customer_ids, seconds, amounts = customer_ids[keep], seconds[keep], amounts[keep]
     days = np.floor(seconds / DAY_SECONDS).astype(np.int64).astype("datetime64[D]")
-    return Transactions(np.asarray(ids).astype(str), days, np.asarray(values, dtype=np.float64))
+    return Transactions(customer_ids, days, amounts, rejected)
 
 
 def load_transactions(
@@ -62,8 +127,8 @@ def load_transactions(
 ) -> Transactions:
     """The tenant's transactions (``outcomes``) up to ``end`` (epoch seconds, inclusive)."""
     # The store keeps whole microseconds and selects occurred_at < until: one microsecond more
-    # makes ``end`` inclusive.
-    until = None if end is None else from_epoch(end + 1e-6)
+    # makes ``end`` inclusive (nothing is stored at or after the end of the window).
+    until = None if end is None or end + 1e-6 >= _HIGH else from_epoch(end + 1e-6)
     cols = store.interaction_columns(tenant_id, outcomes=list(outcomes), end=until)
     return _columns_to_transactions(cols.customer_ids, cols.timestamps, cols.values)
 
@@ -89,11 +154,12 @@ def load_subscriptions(
     start_outcomes: tuple[str, ...],
     end_outcomes: tuple[str, ...],
     as_of: float,
-) -> Subscriptions:
-    """The tenant's subscriptions as of ``as_of`` (epoch seconds)."""
+) -> tuple[Subscriptions, dict[str, str]]:
+    """The tenant's subscriptions as of ``as_of`` (epoch seconds), and the customers left out
+    (see the module doc) with the reason."""
     starts = store.interaction_columns(tenant_id, outcomes=list(start_outcomes))
     ends = store.interaction_columns(tenant_id, outcomes=list(end_outcomes))
-    return subscriptions_from_events(
+    return _subscriptions(
         starts.customer_ids,
         starts.timestamps,
         starts.values,
@@ -103,6 +169,29 @@ def load_subscriptions(
     )
 
 
+def _subscriptions(
+    start_ids: Any,
+    start_times: Any,
+    start_values: Any,
+    end_ids: Any,
+    end_times: Any,
+    as_of: float,
+) -> tuple[Subscriptions, dict[str, str]]:
+    s_ids = np.asarray(start_ids).astype(str)
+    s_t = np.asarray(start_times, dtype=np.float64)
+    s_v = np.asarray(start_values, dtype=np.float64)
+    e_ids = np.asarray(end_ids).astype(str)
+    e_t = np.asarray(end_times, dtype=np.float64)
+    rejected = unusable_events(s_ids, s_t, s_v)
+    for customer, reason in unusable_events(e_ids, e_t).items():
+        rejected.setdefault(customer, reason)
+    if rejected:
+        keep, keep_end = _without(s_ids, rejected), _without(e_ids, rejected)
+        s_ids, s_t, s_v = s_ids[keep], s_t[keep], s_v[keep]
+        e_ids, e_t = e_ids[keep_end], e_t[keep_end]
+    return subscriptions_from_events(s_ids, s_t, s_v, e_ids, e_t, as_of), rejected
+
+
 def customer_subscription(
     store: Store,
     tenant_id: str,
@@ -110,8 +199,8 @@ def customer_subscription(
     start_outcomes: tuple[str, ...],
     end_outcomes: tuple[str, ...],
     as_of: float,
-) -> Subscriptions:
-    """One customer's subscription (zero or one row)."""
+) -> tuple[Subscriptions, dict[str, str]]:
+    """One customer's subscription (zero or one row), and the customer when left out."""
     starts: list[tuple[float, float]] = []
     ends: list[float] = []
     for interaction in store.iter_interactions(tenant_id, customer_id):
@@ -119,7 +208,7 @@ def customer_subscription(
             starts.append((to_epoch(interaction.occurred_at), interaction.value))
         elif interaction.outcome in end_outcomes:
             ends.append(to_epoch(interaction.occurred_at))
-    return subscriptions_from_events(
+    return _subscriptions(
         [customer_id] * len(starts),
         [t for t, _ in starts],
         [v for _, v in starts],
