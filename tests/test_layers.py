@@ -5,12 +5,12 @@
   ``nextbest.store`` (the store protocol) and ``nextbest.api`` (auth and errors for routes).
 - The plugin's layers, from the bottom: the numeric core (``nextbest_clv.core``), the
   tenant-level service (``nextbest_clv.service``), back-testing (``nextbest_clv.backtest``) and
-  the edges (``plugin``, ``api``, ``cli``, ``scheduler``, ``decisions``); ``nextbest_clv.errors``
-  is shared and ``nextbest_clv.datasets`` (reference data read from files) stands alone. The
-  core imports nothing from the host and nothing of the plugin outside the core (so does the
-  pure back-test evaluation, ``nextbest_clv.backtest.evaluate``), uses only numpy, scipy and
-  pydantic besides the standard library, and reads no files; the service imports no edge and
-  no back-test module; the back-tests import no edge.
+  the edges (``plugin``, ``api``, ``cli``, ``scheduler``, ``decisions``, ``notebook``);
+  ``nextbest_clv.errors`` is shared and ``nextbest_clv.datasets`` (reference data read from
+  files) stands alone. The core imports nothing from the host and nothing of the plugin outside
+  the core (so does the pure back-test evaluation, ``nextbest_clv.backtest.evaluate``), uses
+  only numpy, scipy and pydantic besides the standard library, and reads no files; the service
+  imports no edge and no back-test module; the back-tests import no edge.
 
 Every import statement counts (module level, under ``if TYPE_CHECKING:``, inside functions);
 relative imports are resolved, and ``from package import module`` names the module.
@@ -39,6 +39,7 @@ EDGES = (
     "nextbest_clv.cli",
     "nextbest_clv.scheduler",
     "nextbest_clv.decisions",
+    "nextbest_clv.notebook",
 )
 SHARED = ("nextbest_clv", "nextbest_clv.errors")
 #: Reference data sets (file readers): import nothing of the host or the rest of the plugin.
