@@ -17,7 +17,8 @@ import pytest
 from click.testing import CliRunner
 from clvkit import T0, FakeClock
 from fastapi.testclient import TestClient
-from modelkit import add_buyers
+from modelkit import add_buyers, add_subscriber
+from nextbest_clv.backtest.runs import run_backtest
 from nextbest_clv.core.estimators import SpendModel
 from nextbest_clv.core.models import BetaGeoModel, summarize_transactions
 from nextbest_clv.core.probabilistic import transaction_fields
@@ -176,6 +177,29 @@ def test_fitted_bgnbd_path_excludes_and_reports_the_bad_customer(tenant: Store) 
         service.get("acme", BAD, as_of=T0)
     record = service.get("acme", "c5", as_of=T0)
     assert record["model"] == "bgnbd" and 0 < record["expectedRevenue12m"] < 1e4
+    cal = T0 - 90 * 86_400
+    run = run_backtest(tenant, "acme", "bgnbd", settings, calibration_end=cal, penalizer=0.01)
+    assert run["excludedCustomers"] == 1 and run["excluded"] == fit["excluded"]
+
+
+def test_sbg_path_excludes_a_subscriber_with_an_absurd_price(store: Store, tmp_path: Path) -> None:
+    store.create_outcome_type("acme", "subscribe", "positive")
+    store.create_outcome_type("acme", "cancel", "negative")
+    for i in range(30):
+        cancel = T0 - (200 - 7 * i) * 86_400 if i % 3 == 0 else None
+        add_subscriber(store, "acme", f"s{i}", T0 - (300 - i) * 86_400, cancel)
+    write_sql(tmp_path, "UPDATE interactions SET value = 1e307 WHERE customer_id = 's1'")
+    service = ClvService(store, FakeClock(T0))
+    fit = fit_tenant_model(store, "acme", "sbg", service.get_settings("acme"), end=T0)
+    assert fit["excludedCustomers"] == 1 and fit["customers"] == 29
+    service.update_settings("acme", {"model": "sbg"})
+    _, model_result = compute_records(service, "acme", as_of=T0)
+    assert model_result is not None
+    assert [f["customerId"] for f in model_result.failures] == ["s1"]
+    assert model_result.computed == 29
+    with pytest.raises(UnscorableCustomerError, match="1e\\+307"):
+        service.get("acme", "s1", as_of=T0)
+    assert math.isfinite(service.get("acme", "s2", as_of=T0)["expectedRevenue12m"])
 
 
 def test_model_fields_that_are_not_finite_fail_those_customers_only(store: Store) -> None:

@@ -301,7 +301,7 @@ class ModelRecords:
         last_at = cols.last_at.tolist()
         failures: list[dict[str, str]] = []
         for row, cid in enumerate(cols.customer_ids.tolist()):
-            if last_at[row] > when:
+            if not last_at[row] <= when:  # after asOf (or a NaN a store let through)
                 continue
             customer = str(cid)
             if customer in failed:
