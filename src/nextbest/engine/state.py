@@ -6,11 +6,14 @@ A DecisionState lives for one decision only, so concurrent decisions share nothi
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from ..errors import DecisionError
+from ..expressions import non_finite, plain_number
 from ..models.decision import Candidate, Drop, PluginFailure, Trace
 from ..models.request import DecisionRequest
 from ..plugin_api import ContextProvider, ContextRequest, HostAPI
@@ -18,6 +21,10 @@ from .catalog import CompiledCatalog
 from .plan import FlowPlan
 
 log = logging.getLogger("nextbest.engine")
+
+#: The plugin whose context values come from the request itself and whose formula functions
+#: failing are formula errors: its problems are the caller's input, not a plugin's fault.
+BUILTIN_PLUGIN = "builtin"
 
 
 class DecisionView:
@@ -124,11 +131,34 @@ class DecisionState:
             values = {}
             plugin = self.flow.registry.owner("context", provider.name)
             self.plugin_failed(plugin, "register_context", exc, None, "names resolve to null")
+        customer = self.customer
         for name in wanted:
-            self.customer[name] = values.get(name)
+            value = values.get(name)
+            if value is not None and type(value) not in _PLAIN:
+                value = self._finite_context_value(provider, name, value)
+            customer[name] = value
         if self.trace is not None:
             for name in sorted(wanted):
-                self.trace.context[name] = _jsonable(self.customer[name])
+                self.trace.context[name] = jsonable(customer[name])
+
+    def _finite_context_value(self, provider: ContextProvider, name: str, value: Any) -> Any:
+        """``value`` when every number in it is finite (a numpy number as a plain Python one,
+        which formulas expect), else None plus a failure: a plugin's under the plugin-error
+        policy, a trace entry for the request's own values."""
+        if type(value) is not float and isinstance(value, numbers.Real):
+            value = plain_number(value)
+        bad = non_finite(value)
+        if bad is None:
+            return value
+        plugin = self.flow.registry.owner("context", provider.name)
+        problem = ValueError(f"{name} is not a finite number ({bad})")
+        if plugin != BUILTIN_PLUGIN:
+            self.plugin_failed(plugin, "register_context", problem, None, f"{name} is null")
+        elif self.trace is not None:
+            self.trace.failures.append(
+                PluginFailure("request", f"context {name}", str(problem), None, "value is null")
+            )
+        return None
 
     def customer_value(self, name: str) -> Any:
         """A customer-level name, resolving its provider on first use."""
@@ -164,11 +194,18 @@ class DecisionState:
             self.trace.failures.append(PluginFailure(plugin, hook, error, offer_id, action))
 
 
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool):
+_PLAIN = frozenset({str, int, bool})
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` made fit for the trace's JSON: containers as lists and dicts with string keys,
+    non-finite numbers as None, any other object as its ``str``."""
+    if value is None or isinstance(value, str | int | bool):
         return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     return str(value)
