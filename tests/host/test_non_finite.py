@@ -275,3 +275,31 @@ def test_plugin_numbers_that_are_not_finite_are_plugin_failures(make_host: Any) 
                       rank(), settings={"onPluginError": "fail"})  # fmt: skip
         with pytest.raises(DecisionError, match="not a finite number"):
             decide(h, strict, [OFFER])
+
+
+class _FreeForm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: Any = None
+
+
+class _FreeFormRule:
+    @hookimpl
+    def register_rule_types(self, register: Any) -> None:
+        register(RuleType("free_form", _FreeForm, lambda cfg, ctx: True, "eligibility"))
+
+
+def test_a_flow_document_is_checked_like_a_stored_one(make_host: Any) -> None:
+    """Free-form parts of a flow (a plugin's config) get the store's document rules, so a flow
+    that validates can also be saved: finite numbers, bounded depth."""
+    h = make_host(_FreeFormRule())
+    deep: Any = 1
+    for _ in range(40):
+        deep = [deep]
+    h.load_flow(priority_flow(qualify(rule("r", "free_form", {"data": {"a": [1.5]}}))))
+    for data, mentions in [
+        ({"a": [1.0, math.inf]}, "not finite at nodes[1].config.rules[0].config.data.a[1]"),
+        (deep, "nested more than 32 levels deep"),
+    ]:
+        with pytest.raises(FlowValidationError) as caught:
+            h.load_flow(priority_flow(qualify(rule("r", "free_form", {"data": data}))))
+        assert [(i.path, mentions in i.message) for i in caught.value.issues] == [("", True)]
