@@ -63,6 +63,17 @@ FLOW: dict[str, Any] = {
     ],
 }
 
+#: Another published flow of the tenant, chosen with --flow.
+SIMPLE: dict[str, Any] = {
+    "key": "simple",
+    "version": 2,
+    "nodes": [
+        {"type": "inventory", "id": "inv"},
+        {"type": "score", "id": "s", "config": {"method": "priority_weighted"}},
+        {"type": "rank", "id": "r", "config": {"maxCandidates": 1}},
+    ],
+}
+
 
 def _strict(text: str) -> Any:
     """Parse JSON refusing NaN, Infinity and -Infinity (Python's json accepts them)."""
@@ -98,7 +109,9 @@ def db(tmp_path: Path) -> str:
         store.create_tenant("empty")
         for offer in OFFERS:
             store.put_offer("acme", offer)
+        store.publish_flow("acme", SIMPLE["key"], store.save_flow("acme", SIMPLE["key"], SIMPLE))
         store.publish_flow("acme", FLOW["key"], store.save_flow("acme", FLOW["key"], FLOW))
+        store.set_default_flow("acme", FLOW["key"])
         batch = _interactions("ada", [5 + 3.7 * i for i in range(48)], 7.5)
         batch += _interactions("bob", [170, 160, 150], 10.0)
         batch += _interactions("cy", [60, 50, 40, 30], 5.0)
@@ -181,6 +194,17 @@ def test_decide_from_the_store_prints_a_table_and_can_save(
     assert stored is not None
     assert (stored.customer_id, stored.channel, stored.flow_key) == ("bob", "web", "clv-cli")
     assert [i.offer_id for i in stored.items] == [d["offerId"] for d in data["decisions"]]
+
+
+def test_decide_from_the_store_runs_the_flow_given_by_key(
+    run: Callable[..., Result], db: str
+) -> None:
+    result = run("decide", "--tenant", "acme", "--customer-id", "cy", "--flow", "simple",
+                 "--database", db, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "flow 'simple' version 1" in result.stderr
+    data = _strict(result.stdout)
+    assert data["flowKey"] == "simple" and len(data["decisions"]) == 1
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,12 @@ def test_regex_that_re2_refuses_is_a_load_error_naming_the_field(
     assert mentions in issue.message
 
 
+def test_regex_against_text_that_is_not_valid_unicode_fails_the_condition(host: Host) -> None:
+    decision = decide(host, _regex_flow("abc"), OFFERS[:1], attributes={"email": "\ud800abc"})
+    assert ids(decision) == []
+    assert "cannot compare" in drops(decision)["a"].reason
+
+
 def test_regex_against_a_very_long_value_fails_the_condition(host: Host) -> None:
     doc = _regex_flow("^[a-z]+$", attribute="code")
     assert ids(decide(host, doc, OFFERS[:1], attributes={"code": "abc"})) == ["a"]
