@@ -12,10 +12,12 @@ import pytest
 from nextbest.expressions import (
     DEFAULT_FUNCTIONS,
     MAX_DEPTH,
+    MAX_SEQUENCE_LENGTH,
     CompiledExpression,
     EvaluationError,
     ExpressionError,
     compile_expression,
+    non_finite,
 )
 
 
@@ -479,3 +481,114 @@ def test_concurrent_evaluation_matches_serial_results() -> None:
     assert len(results) == 8
     for values in results.values():
         assert values == serial
+
+
+# --- finite numbers only --------------------------------------------------------------------
+
+
+class NpFloat(float):
+    """A float subclass, as numpy's float64 is."""
+
+
+@pytest.mark.parametrize(
+    ("source", "names"),
+    [
+        ("x * 10", {"x": 1e308}),
+        ("x + x", {"x": 1e308}),
+        ("-x - x", {"x": 1e308}),
+        ("x / y", {"x": 1e308, "y": 1e-308}),
+        ("x // y", {"x": 1e308, "y": 1e-308}),
+        ("exp(709) * x", {"x": 10}),
+        ("x * 1.0", {"x": math.inf}),  # a name's value
+        ("x == x", {"x": math.nan}),  # even where no arithmetic happens
+        ("coalesce(x, 1)", {"x": -math.inf}),
+        ("f(x)", {"x": 1}),  # a function's result
+        ("g(x)", {"x": 1}),  # ... also inside a list
+        ("abs(x)", {"x": NpFloat(math.inf)}),  # a numpy-like float
+    ],
+)
+def test_non_finite_numbers_are_evaluation_errors(source: str, names: dict[str, Any]) -> None:
+    functions = {**DEFAULT_FUNCTIONS, "f": lambda v: math.nan, "g": lambda v: (1.0, [math.inf])}
+    compiled = compile_(source, functions=functions)
+    with pytest.raises(EvaluationError, match="not a finite number") as info:
+        compiled.evaluate(names)
+    if source.startswith(("f(", "g(")):
+        assert info.value.function == source[0]  # the engine attributes it to the plugin
+
+
+def test_finite_results_near_the_limits_still_work() -> None:
+    assert ev("x * 10", {"x": 1e307}) == pytest.approx(1e308)
+    assert ev("x - x", {"x": 1e308}) == 0.0
+    assert ev("exp(709) > 1") is True
+    assert ev("round(x)", {"x": 1e308}) > 0
+    assert compile_("f(1)", functions={"f": lambda v: NpFloat(2.0)}).evaluate({}) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("source", "mentions"),
+    [
+        ("1e308 * 10", "constant sub-expression `1e+308 * 10` fails"),
+        ("x + (1e308 + 1e308)", "not a finite number"),
+        ("1e309", "literal 1e309 is not a finite number"),
+        ("x < -1e999", "literal 1e999 is not a finite number"),
+        ("2.0 ** 5000", "OverflowError"),
+    ],
+)
+def test_non_finite_constants_are_compile_errors(source: str, mentions: str) -> None:
+    assert mentions in compile_error(source).reason
+
+
+def test_non_finite_finds_the_first_bad_number_at_any_depth() -> None:
+    assert non_finite(1.5) is None
+    assert non_finite([1, "x", None, True, {"a": (2.0, [3])}]) is None
+    assert math.isnan(non_finite({"a": [1.0, {"b": math.nan}]}))  # type: ignore[arg-type]
+    assert non_finite((1, NpFloat(-math.inf))) == -math.inf
+    loop: list[Any] = [1.0]
+    loop.append(loop)
+    assert non_finite(loop) is None  # a container holding itself ends the walk
+
+
+# --- bounded evaluation ---------------------------------------------------------------------
+
+
+@pytest.mark.timeout(20)
+def test_the_costliest_operations_stay_bounded_at_the_size_limits() -> None:
+    """Each operation costs at most about the size of its operands, which are capped; the
+    largest formula of the largest operations therefore finishes quickly."""
+    longest = "a" * (MAX_SEQUENCE_LENGTH - 1) + "b"
+    names = {"s": longest, "t": "a" * 99 + "b", "k": MAX_SEQUENCE_LENGTH}
+    # substring search, comparisons and repetition at the caps, as many as the size allows
+    source = " and ".join(["(t in s)", "(s * 1 >= s)", "(max(s) == 'b')", "('a' * k != s)"] * 9)
+    assert compile_(source, max_nodes=200).evaluate(names) is True
+    with pytest.raises(EvaluationError, match="longer than"):
+        compile_("s + s").evaluate(names)
+    with pytest.raises(EvaluationError, match="ValueError"):  # over 4300 digits: no str()
+        compile_("concat(n)").evaluate({"n": 10**5000})
+    with pytest.raises(EvaluationError, match="bits"):
+        compile_("n * n").evaluate({"n": 10**1000})
+
+
+def test_numpy_like_floats_are_checked_like_floats() -> None:
+    big = NpFloat(1e308)
+    for source in ("x * 10", "x + x", "x - -x", "x / 1e-10", "10 * x"):
+        with pytest.raises(EvaluationError, match="not a finite number"):
+            compile_(source).evaluate({"x": big})
+    assert ev("x * 2", {"x": NpFloat(2.0)}) == 4.0
+
+
+def test_numpy_numbers_from_functions_become_plain_numbers() -> None:
+    import numpy as np
+
+    functions = {
+        "f64": lambda: np.float64(2.5),
+        "i64": lambda: np.int64(2**62),
+        "inf": lambda x: np.float64(x) * np.float64(np.inf),
+    }
+    compiled = compile_("f64() * 2", functions=functions)
+    assert compiled.evaluate({}) == 5.0 and type(compiled.evaluate({})) is float
+    # an int64 would wrap around silently; as a Python int the product is refused instead
+    with pytest.raises(EvaluationError, match="bits"):
+        compile_("i64() * i64() * i64() * i64() ** 100", functions=functions).evaluate({})
+    assert type(compile_("i64()", functions=functions).evaluate({})) is int
+    with pytest.raises(EvaluationError, match="not a finite number"):
+        compile_("inf(x)", functions=functions).evaluate({"x": 1000.0})

@@ -1,4 +1,6 @@
-"""The ``nextbest`` command line. Plugins add sub-commands through ``register_commands``."""
+"""The ``nextbest`` command line: the root group with ``plugins``, ``validate`` and ``schema``;
+``build_cli`` adds ``decide`` and the store and server commands (``nextbest.commands``) and every
+plugin's ``register_commands``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .documents import load_document
-from .errors import FlowIssue, FlowValidationError, NextbestError, PluginError
+from .errors import FlowIssue, FlowValidationError, PluginError
 from .hookcalls import call_impl, implementations
 from .plugins import list_plugins, make_plugin_manager
 
@@ -119,101 +121,13 @@ def schema_command(what: str) -> None:
     click.echo(json.dumps(schema, indent=2))
 
 
-@cli.command("decide")
-@click.option("--flow", "flow_file", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--offers", "offers_file", required=True, type=click.Path(exists=True))
-@click.option(
-    "--customer",
-    "customer_file",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="A JSON/YAML decision request (customerId, channel, segments, attributes, ...).",
-)
-@click.option("--tenant", default="default", show_default=True)
-@click.option("--explain", is_flag=True, help="Include the explanation (dropped offers, scores).")
-@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
-def decide_command(
-    flow_file: str, offers_file: str, customer_file: str, tenant: str, explain: bool, as_json: bool
-) -> None:
-    """Run a flow for one customer and print the ranked offers."""
-    host = _host()
-    try:
-        flow = host.load_flow(flow_file)
-        offers = host.load_offers(offers_file)
-        request = load_document(customer_file)
-        if not isinstance(request, dict):
-            raise click.ClickException(f"{customer_file}: a request must be a JSON object")
-        request["explain"] = explain or bool(request.get("explain"))
-        decision = host.decide(tenant, request, flow=flow, offers=offers)
-    except FlowValidationError as exc:
-        raise click.ClickException(str(exc)) from None
-    except NextbestError as exc:
-        raise click.ClickException(str(exc)) from None
-    except ValueError as exc:  # pydantic ValidationError of the request
-        raise click.ClickException(f"{customer_file}: {exc}") from None
-    if as_json:
-        click.echo(json.dumps(decision.to_dict(), indent=2, default=str))
-    else:
-        click.echo(format_decision(decision))
-
-
-def format_decision(decision: Any) -> str:
-    """A readable table of ranked offers, then the explanation when there is one."""
-    lines = [f"customer {decision.customer_id}  flow {decision.flow_key}  as of "
-             f"{decision.as_of:%Y-%m-%d %H:%M}"]  # fmt: skip
-    if not decision.items:
-        lines.append("  no offer qualified")
-    for item in decision.items:
-        extra = "  ".join(f"{k}={v}" for k, v in item.personalization.items())
-        lines.append(f"  #{item.rank}  {item.offer_id:<22} score {item.score:.4f}  {extra}")
-    trace = decision.trace
-    if trace is None:
-        return "\n".join(lines)
-    for item in decision.items:
-        b = trace.scores.get(item.offer_id)
-        if b is None:
-            continue
-        parts = "  ".join(
-            f"{dim}={b.factors[dim]:.3f}^{b.weights.get(dim, 0):.2f}" for dim in b.factors
-        )
-        profile = f" profile {b.profile}" if b.profile else ""
-        lines.append(f"    {item.offer_id}: {parts}  fit={b.fit_multiplier:.2f}{profile}")
-        for adj in trace.adjustments.get(item.offer_id, ()):
-            lines.append(
-                f"      x{adj['multiplier']:.2f} fit from rule {adj['ruleId']}: {adj['reason']}"
-            )
-        for term in b.terms:
-            lines.append(
-                f"      + {term['dimension']} exponent {term['exponent']:+.3f} "
-                f"from {term['provider']} ({term['plugin']})"
-            )
-    if trace.drops:
-        lines.append("  dropped:")
-        for drop in trace.drops:
-            rule = f" rule {drop.rule_id} ({drop.stage})" if drop.rule_id else ""
-            lines.append(f"    {drop.offer_id:<22} at {drop.node_id}{rule}: {drop.reason}")
-            scored = trace.scores.get(drop.offer_id)
-            if scored is not None and drop.rule_id is None:  # cut at ranking: say why it scored low
-                lines.append(f"      score {scored.score:.4f}, fit {scored.fit_multiplier:.2f}")
-                for adj in trace.adjustments.get(drop.offer_id, ()):
-                    lines.append(
-                        f"      x{adj['multiplier']:.2f} fit from rule {adj['ruleId']}: "
-                        f"{adj['reason']}"
-                    )
-    for failure in trace.failures:
-        lines.append(
-            f"  plugin failure: {failure.plugin} in {failure.hook}"
-            f"{' for ' + failure.offer_id if failure.offer_id else ''}: {failure.error} "
-            f"({failure.action})"
-        )
-    return "\n".join(lines)
-
-
 def build_cli() -> click.Group:
     """The root group with every plugin's commands added."""
+    from .commands.decide import decide_command
     from .commands.server import register_server_commands
     from .commands.store import register_store_commands
 
+    cli.add_command(decide_command)
     register_store_commands(cli)
     register_server_commands(cli)
     try:

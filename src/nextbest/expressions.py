@@ -31,7 +31,8 @@ longer than ``max_length`` characters, with more than ``max_nodes`` expression n
 deeper than :data:`MAX_DEPTH` is rejected.
 
 Constant sub-expressions (no names, no calls) are evaluated at compile time; one that fails, such as
-``4000000**4000000`` or ``'a' * 10**9``, is a compile error.
+``4000000**4000000``, ``'a' * 10**9`` or ``1e308 * 10`` (not finite), is a compile error, and so is
+a literal too large for a float (``1e309``).
 
 Resource limits at evaluation time
 ----------------------------------
@@ -39,6 +40,17 @@ Resource limits at evaluation time
 :data:`MAX_INT_BITS` bits (integers) and fails with overflow for floats; integer products are capped
 the same way; strings and sequences built by ``+``, ``*`` and ``concat`` are capped at
 ``simpleeval.MAX_STRING_LENGTH`` items; ``%`` is numeric only (no ``printf``-style formatting).
+Every other operation is bounded by the size of its operands (``in`` on strings is CPython's
+linear-time substring search; there are no loops, comprehensions or user-defined functions), so
+one evaluation costs at most the number of nodes times the work of the largest operation.
+
+Finite numbers only
+-------------------
+Infinity and NaN never come out of a formula: an operation whose float result is not finite
+(``1e308 * 10``, ``exp(709) * x``, ``x - x`` with ``x`` infinite), a function returning a
+non-finite number (also inside a list or tuple), or a name whose value is a non-finite float
+raises :class:`EvaluationError`; the engine turns it into null plus a trace entry. Comparisons,
+``and``/``or`` and conditionals only pass values on, so every result is finite.
 
 None handling
 -------------
@@ -59,6 +71,7 @@ from __future__ import annotations
 import ast
 import inspect
 import math
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -75,6 +88,8 @@ __all__ = [
     "EvaluationError",
     "ExpressionError",
     "compile_expression",
+    "non_finite",
+    "plain_number",
 ]
 
 MAX_DEPTH = 100
@@ -112,6 +127,7 @@ class EvaluationError(Exception):
     """A compiled formula failed at evaluation time.
 
     Raised for division by zero, type errors (including arithmetic on None), size limits, a
+    non-finite number (an operation's result, a function's result or a name's value), a
     function raising, or a referenced name missing from the mapping. The engine turns it into a
     null value plus a trace entry.
 
@@ -144,6 +160,45 @@ def _shorten(source: object, limit: int = 120) -> str:
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_PLAIN = (str, int, type(None))
+
+
+def plain_number(value: numbers.Real) -> int | float:
+    """A number of another type (numpy's ``float64``, ``int64``, ...) as a Python ``int`` or
+    ``float``, which formulas check and compute with (numpy integers would overflow silently)."""
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return float(value)
+
+
+def non_finite(value: Any) -> float | None:
+    """The first infinite or NaN number in ``value`` (a number, or lists, tuples and dicts of
+    them, at any depth), or None when every number in it is finite.
+
+    Used wherever a number enters a decision: formula results, plugin function results, context
+    values. Numbers of other types (numpy scalars) count by their float value.
+    """
+    stack = [value]
+    seen: set[int] = set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if item - item != 0.0:
+                return item
+        elif isinstance(item, _PLAIN):  # bool is an int
+            continue
+        elif isinstance(item, list | tuple | dict):
+            if id(item) in seen:  # a container holding itself
+                continue
+            seen.add(id(item))
+            stack.extend(item.values() if isinstance(item, dict) else item)
+        elif isinstance(item, numbers.Real):
+            number = float(item)
+            if not math.isfinite(number):
+                return number
+    return None
 
 
 @dataclass(frozen=True)
@@ -200,26 +255,49 @@ def _check_int_bits(bits: float, what: str) -> None:
         raise _Failure(f"{what} would exceed {MAX_INT_BITS} bits")
 
 
+def _not_finite(a: Any, symbol: str, b: Any, result: float) -> _Failure:
+    return _Failure(f"{_fmt(a)} {symbol} {_fmt(b)} is not a finite number ({result})")
+
+
+# Each float result is checked with ``r - r != 0.0``: true exactly for inf and NaN, and cheaper
+# than a call of math.isfinite on the hot path. Operands are always finite (literals, names and
+# function results are checked), so only the operations that can overflow silently need the
+# check: ``+`` and ``*`` here, ``- / //`` (C functions, no Python frame) in the closure that
+# calls them (_finite_binop). ``isinstance`` rather than ``type() is`` covers numpy's float64.
+
+
 def _add(a: Any, b: Any) -> Any:
     if type(a) in _NUMERIC and type(b) in _NUMERIC:
-        return a + b
+        result = a + b
+        if isinstance(result, float) and result - result != 0.0:
+            raise _not_finite(a, "+", b, result)
+        return result
     try:
-        return simpleeval.safe_add(a, b)
+        result = simpleeval.safe_add(a, b)
     except simpleeval.IterableTooLong:
         raise _Failure(f"'+' would build a value longer than {MAX_SEQUENCE_LENGTH}") from None
+    if isinstance(result, float) and result - result != 0.0:  # numpy's float64
+        raise _not_finite(a, "+", b, result)
+    return result
 
 
 def _mul(a: Any, b: Any) -> Any:
     ta, tb = type(a), type(b)
     if ta is float or tb is float:
-        return a * b
+        result = a * b
+        if isinstance(result, float) and result - result != 0.0:
+            raise _not_finite(a, "*", b, result)
+        return result
     if ta is int and tb is int:
         _check_int_bits(a.bit_length() + b.bit_length() - 1, "integer product")
         return a * b
     try:
-        return simpleeval.safe_mult(a, b)
+        result = simpleeval.safe_mult(a, b)
     except simpleeval.IterableTooLong:
         raise _Failure(f"'*' would build a value longer than {MAX_SEQUENCE_LENGTH}") from None
+    if isinstance(result, float) and result - result != 0.0:  # numpy's float64
+        raise _not_finite(a, "*", b, result)
+    return result
 
 
 def _pow(a: Any, b: Any) -> Any:
@@ -228,7 +306,7 @@ def _pow(a: Any, b: Any) -> Any:
         what = f"{_fmt(a)} ** {_fmt(b)}"
         _check_int_bits(b, what)  # |a| >= 2, so the result has at least b bits
         _check_int_bits(b * math.log2(abs(a)), what)
-    result = a**b
+    result = a**b  # a float result that overflows raises OverflowError: never inf
     if type(result) is complex:
         raise _Failure(f"{_fmt(a)} ** {_fmt(b)} has no real result")
     return result
@@ -237,7 +315,45 @@ def _pow(a: Any, b: Any) -> Any:
 def _mod(a: Any, b: Any) -> Any:
     if isinstance(a, str | bytes):
         raise _Failure("'%' is arithmetic only; use concat() to build strings")
-    return a % b
+    return a % b  # |a % b| <= |b|: finite operands give a finite result
+
+
+def _finite_binop(
+    op: Callable[[Any, Any], Any], symbol: str, left: _Node, right: _Node
+) -> _Evaluator:
+    """The closure of ``left op right`` that fails on a non-finite float result."""
+    lf, rf = left.fn, right.fn
+    if right.constant:
+        rv = right.value
+
+        def run(names: Mapping[str, Any]) -> Any:
+            a = lf(names)
+            result = op(a, rv)
+            if isinstance(result, float) and result - result != 0.0:
+                raise _not_finite(a, symbol, rv, result)
+            return result
+
+    elif left.constant:
+        lv = left.value
+
+        def run(names: Mapping[str, Any]) -> Any:
+            b = rf(names)
+            result = op(lv, b)
+            if isinstance(result, float) and result - result != 0.0:
+                raise _not_finite(lv, symbol, b, result)
+            return result
+
+    else:
+
+        def run(names: Mapping[str, Any]) -> Any:
+            a = lf(names)
+            b = rf(names)
+            result = op(a, b)
+            if isinstance(result, float) and result - result != 0.0:
+                raise _not_finite(a, symbol, b, result)
+            return result
+
+    return run
 
 
 def _is(a: Any, b: Any) -> bool:
@@ -256,6 +372,13 @@ _BINARY_OPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.FloorDiv: _SIMPLEEVAL_OPS[ast.FloorDiv],
     ast.Mod: _mod,
     ast.Pow: _pow,
+}
+
+#: Operators whose float result the compiled closure checks (see _finite_binop), with symbols.
+_CHECKED_IN_CLOSURE: dict[type[ast.operator], str] = {
+    ast.Sub: "-",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
 }
 
 _UNARY_OPS: dict[type[ast.unaryop], Callable[[Any], Any]] = {
@@ -429,6 +552,11 @@ class _Compiler:
 
     def _compile_constant(self, node: ast.Constant) -> _Node:
         value = node.value
+        if isinstance(value, float) and not math.isfinite(value):  # 1e309 parses as inf
+            written = ast.get_source_segment(self.source.strip(), node) or ast.unparse(node)
+            raise self.error(
+                f"literal {_shorten(written, 40)} is not a finite number (too large for a float)"
+            )
         if value is None or isinstance(value, bool | int | float | str):
             return _constant(value)
         raise self.error(f"literal {_shorten(ast.unparse(node), 40)} is not allowed in formulas")
@@ -483,9 +611,12 @@ class _Compiler:
 
         def get(names: Mapping[str, Any]) -> Any:
             try:
-                return names[name]
+                value = names[name]
             except KeyError:
                 raise _Failure(f"name {name!r} has no value") from None
+            if isinstance(value, float) and value - value != 0.0:
+                raise _Failure(f"name {name!r} is not a finite number ({value})")
+            return value
 
         return _Node(get)
 
@@ -497,7 +628,10 @@ class _Compiler:
             raise self.error(f"operator {_symbol(node.op)!r} is not allowed in formulas")
         left, right = self.compile(node.left), self.compile(node.right)
         lf, rf = left.fn, right.fn
-        if right.constant:
+        symbol = _CHECKED_IN_CLOSURE.get(type(node.op))
+        if symbol is not None:
+            built = _Node(_finite_binop(fn, symbol, left, right))
+        elif right.constant:
             rv = right.value
             built = _Node(lambda names: fn(lf(names), rv))
         elif left.constant:
@@ -625,11 +759,32 @@ class _Compiler:
         def call(names: Mapping[str, Any]) -> Any:
             values = [fn(names) for fn in args]
             try:
-                return function(*values)
+                result = function(*values)
             except Exception as exc:
                 raise _Failure(f"function {name}() failed: {_describe(exc)}", name) from exc
+            kind = type(result)
+            if kind is float:
+                if result - result == 0.0:
+                    return result
+                bad: float | None = result
+            elif kind in _FINITE_TYPES:
+                return result
+            elif isinstance(result, numbers.Real):  # numpy's: a plain number from here on
+                result = plain_number(result)
+                if type(result) is int or result - result == 0.0:
+                    return result
+                bad = result
+            else:
+                bad = non_finite(result)
+            if bad is not None:
+                raise _Failure(f"function {name}() returned {bad}, not a finite number", name)
+            return result
 
         return _Node(call)
+
+
+#: Result types of function calls that hold no number that could be infinite or NaN.
+_FINITE_TYPES = frozenset({int, bool, str, type(None)})
 
 
 def _check_arity(compiler: _Compiler, name: str, function: Callable[..., Any], count: int) -> None:

@@ -3,8 +3,9 @@
 :class:`DecisionService` loads a tenant's published flow and its offers from the store, fills a
 decision request with what the store knows about the customer (all-time ``metrics`` and, when
 the flow reads it, per-offer ``offerHistory``), runs ``host.decide`` and saves what was returned
-so an outcome can cite ``recommendationId + rank``. :meth:`DecisionService.record_outcome`
-records an outcome through the store and calls the ``outcome_recorded`` hooks after the commit.
+so an outcome can cite ``recommendationId + rank`` (:meth:`DecisionService.decide` does the same
+without saving). :meth:`DecisionService.record_outcome` records an outcome through the store and
+calls the ``outcome_recorded`` hooks after the commit.
 """
 
 from __future__ import annotations
@@ -64,6 +65,17 @@ class Recommendation:
         if self.decision.trace is not None:
             out["trace"] = self.decision.trace.to_dict()
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class StoreDecision:
+    """What :meth:`DecisionService.decide` returns: the flow run, the request as filled from
+    the store (``metrics``, ``offerHistory``, ``asOf``) and the decision."""
+
+    flow_key: str
+    flow_version: int
+    request: DecisionRequest
+    decision: Decision
 
 
 def customer_metrics(store: Store, tenant_id: str, customer_id: str, now: datetime) -> dict:
@@ -191,14 +203,13 @@ class DecisionService:
             self._catalogs.pop(tenant_id, None)
 
     # -- decisions -----------------------------------------------------------------------------
-    def recommend(
-        self, tenant_id: str, request: DecisionRequest | Mapping[str, Any]
-    ) -> Recommendation:
-        """Decide for one customer with the tenant's published flow and save the result.
+    def decide(self, tenant_id: str, request: DecisionRequest | Mapping[str, Any]) -> StoreDecision:
+        """Decide for one customer with the tenant's published flow, without saving anything.
 
         ``metrics`` are filled from the customer's all-time summary when the flow reads any
         ``metrics.*`` name (values given in the request win); ``offerHistory`` from the per-offer
-        summaries when the flow uses it and the request gives none.
+        summaries when the flow uses it and the request gives none. Raises UnknownFlowError
+        when the tenant has no such published flow.
         """
         if not isinstance(request, DecisionRequest):
             request = DecisionRequest.model_validate(request)
@@ -213,6 +224,15 @@ class DecisionService:
             updates["offer_history"] = offer_history(self.store, tenant_id, request.customer_id)
         request = request.model_copy(update=updates)
         decision = self.host.decide(tenant_id, request, flow=flow, offers=catalog)
+        return StoreDecision(flow.key, version, request, decision)
+
+    def recommend(
+        self, tenant_id: str, request: DecisionRequest | Mapping[str, Any]
+    ) -> Recommendation:
+        """Decide for one customer like :meth:`decide` and save the result, so outcomes can
+        cite its ``recommendationId`` and ranks."""
+        decided = self.decide(tenant_id, request)
+        decision, request = decided.decision, decided.request
         recommendation_id = uuid.uuid4().hex
         self.store.save_recommendation(
             tenant_id,
@@ -221,11 +241,11 @@ class DecisionService:
             [(item.rank, item.offer_id, item.score) for item in decision.items],
             channel=request.channel,
             placement=request.placement,
-            flow_key=flow.key,
-            flow_version=version,
+            flow_key=decided.flow_key,
+            flow_version=decided.flow_version,
             created_at=decision.as_of,
         )
-        return Recommendation(recommendation_id, flow.key, version, decision)
+        return Recommendation(recommendation_id, decided.flow_key, decided.flow_version, decision)
 
     # -- outcomes ------------------------------------------------------------------------------
     def record_outcome(self, tenant_id: str, interaction: InteractionIn) -> RecordResult:
@@ -243,6 +263,7 @@ __all__ = [
     "OFFERS_TTL_SECONDS",
     "DecisionService",
     "Recommendation",
+    "StoreDecision",
     "customer_metrics",
     "offer_history",
 ]

@@ -1,11 +1,15 @@
-"""The command line through click's test runner: validate, schema, decide, plugins."""
+"""The command line through click's test runner: validate, schema, decide (file mode), plugins.
+Deciding from the store is tested in test_cli_decide_store.py."""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -92,15 +96,24 @@ def test_decide_prints_a_table_with_explanation(run: Callable[..., Result]) -> N
     assert "student-account" in result.stdout and "missing segments" in result.stdout
 
 
+def _strict(text: str) -> Any:
+    """Parse JSON refusing NaN, Infinity and -Infinity (Python's json accepts them)."""
+
+    def refuse(token: str) -> Any:
+        raise AssertionError(f"invalid JSON token {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def test_decide_json(run: Callable[..., Result]) -> None:
     result = run("decide", "--flow", FLOW, "--offers", OFFERS, "--customer", ADA, "--json")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    data = _strict(result.stdout)
     assert data["customerId"] == "ada" and data["flowKey"] == "cross-sell"
     assert [d["rank"] for d in data["decisions"]] == [1, 2, 3]
     assert set(data["decisions"][0]["personalization"]) == {"discountPct", "headline"}
     assert "trace" not in data
-    explained = json.loads(
+    explained = _strict(
         run(
             "decide", "--flow", FLOW, "--offers", OFFERS, "--customer", ADA, "--json", "--explain"
         ).stdout
@@ -117,6 +130,77 @@ def test_decide_bad_request_is_a_clean_error(run: Callable[..., Result], tmp_pat
     )
     assert result.exit_code == 1
     assert "limit" in result.output
+
+
+@pytest.mark.parametrize(
+    ("request_text", "mentions"),
+    [
+        ('{"customerId": "x", "attributes": {"age": NaN}}', "not finite at attributes.age"),
+        ('{"customerId": "x", "metrics": {"orders": Infinity}}', "not finite at metrics.orders"),
+        ('{"customerId": "x", "asOf": "0001-01-01T00:00:00+05:00"}', "asOf must be between"),
+        ("[1, 2]", "must be a JSON object"),
+    ],
+)
+def test_decide_refuses_a_request_file_it_cannot_use(
+    run: Callable[..., Result], tmp_path: Path, request_text: str, mentions: str
+) -> None:
+    bad = tmp_path / "c.json"
+    bad.write_text(request_text)
+    result = run("decide", "--flow", FLOW, "--offers", OFFERS, "--customer", bad, "--json")
+    assert result.exit_code == 1, result.output
+    assert f"{bad}:" in result.output and mentions in result.output
+    assert "NaN" not in result.stdout and "Traceback" not in result.output
+
+
+def test_decide_json_with_non_finite_request_values_in_yaml_stays_strict(
+    run: Callable[..., Result], tmp_path: Path
+) -> None:
+    """YAML's .nan reaches no decision: the request file is refused, never printed as NaN."""
+    bad = tmp_path / "c.yaml"
+    bad.write_text("customerId: x\nattributes: {income: .nan}\n")
+    result = run("decide", "--flow", FLOW, "--offers", OFFERS, "--customer", bad, "--json")
+    assert result.exit_code == 1 and "not finite" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "mentions"),
+    [
+        (["--customer", ADA, "--offers", OFFERS], "needs --flow FILE and --offers FILE"),
+        (["--customer", ADA, "--flow", FLOW], "needs --flow FILE and --offers FILE"),
+        (["--customer", ADA, "--flow", "nope.yaml", "--offers", OFFERS], "does not exist"),
+        (["--customer", ADA, "--flow", FLOW, "--offers", OFFERS, "--save"], "--save: only in"),
+        (
+            [
+                "--customer",
+                ADA,
+                "--flow",
+                FLOW,
+                "--offers",
+                OFFERS,
+                "--attribute",
+                "a=1",
+                "--channel",
+                "web",
+            ],
+            "--channel, --attribute: only in store mode",
+        ),
+        (["--customer", ADA, "--customer-id", "ada"], "not both"),
+    ],
+)
+def test_decide_file_mode_usage_errors_exit_2(
+    run: Callable[..., Result], args: list[object], mentions: str
+) -> None:
+    result = run("decide", *args)
+    assert result.exit_code == 2, result.output
+    assert mentions in result.output
+
+
+def test_strict_json_never_prints_nan() -> None:
+    from nextbest.commands.decide import strict_json
+
+    assert json.loads(strict_json({"a": [1.5, None]})) == {"a": [1.5, None]}
+    with pytest.raises(click.ClickException, match="cannot be printed as JSON"):
+        strict_json({"score": math.nan})
 
 
 def test_plugins_json(run: Callable[..., Result]) -> None:

@@ -54,38 +54,69 @@ def test_round_with_huge_ndigits_fails_fast() -> None:
     ) == (1.24)
 
 
-@pytest.mark.parametrize("pattern", [r"^(a+)+$", r"(a*b?)*", r"(.*,)*x", r"(?:\w+\.)+com"])
-def test_regex_with_nested_repeats_is_a_load_error(host: Host, pattern: str) -> None:
-    doc = flow(
+def _regex_flow(pattern: str, attribute: str = "email") -> dict[str, Any]:
+    return flow(
         inventory(),
         qualify(
             rule(
                 "r",
                 "attribute_condition",
-                {"attribute": "email", "operator": "regex", "value": pattern},
+                {"attribute": attribute, "operator": "regex", "value": pattern},
             )
         ),
         score(method="priority_weighted"),
         rank(),
     )
-    with pytest.raises(FlowValidationError, match="exponential") as caught:
-        host.load_flow(doc)
-    assert caught.value.issues[0].path == "nodes[1].config.rules[0].config.value"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "matching", "other"),
+    [
+        (r"^(a+)+$", "aaaa", "aaa!"),
+        (r"(.*,)*x", "a,b,x", ",,,,"),
+        (r"(?:\w+\.)+com", "mail.example.com", "a.b.org"),
+        (r"^\d{3}-\d{4}$", "555-1234", "5551234"),
+    ],
+)
+def test_regex_with_nested_repeats_loads_and_matches(
+    host: Host, pattern: str, matching: str, other: str
+) -> None:
+    """RE2 matches without backtracking, so nested repeats are no longer refused."""
+    doc = _regex_flow(pattern)
+    assert ids(decide(host, doc, OFFERS[:1], attributes={"email": matching})) == ["a"]
+    assert ids(decide(host, doc, OFFERS[:1], attributes={"email": other})) == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "mentions"),
+    [
+        (r"(a)\1", "no backreferences"),  # RE2 cannot match backreferences in linear time
+        (r"a(?=b)", "lookaround"),
+        (r"(?<!x)y", "lookaround"),
+        ("(", "missing )"),
+        (r"(a|b)*a(a|b){600}", "too complex"),  # linear, but 600 states per character
+        (r"\pL+", "too complex"),
+        ("a" * 1001, "too long"),
+    ],
+)
+def test_regex_that_re2_refuses_is_a_load_error_naming_the_field(
+    host: Host, pattern: str, mentions: str
+) -> None:
+    with pytest.raises(FlowValidationError) as caught:
+        host.load_flow(_regex_flow(pattern))
+    issue = caught.value.issues[0]
+    assert issue.path == "nodes[1].config.rules[0].config.value"
+    assert mentions in issue.message
+
+
+def test_regex_against_text_that_is_not_valid_unicode_fails_the_condition(host: Host) -> None:
+    decision = decide(host, _regex_flow("abc"), OFFERS[:1], attributes={"email": "\ud800abc"})
+    assert ids(decision) == []
+    assert "cannot compare" in drops(decision)["a"].reason
 
 
 def test_regex_against_a_very_long_value_fails_the_condition(host: Host) -> None:
-    doc = flow(
-        inventory(),
-        qualify(
-            rule(
-                "r",
-                "attribute_condition",
-                {"attribute": "code", "operator": "regex", "value": "^[a-z]+$"},
-            )
-        ),
-        score(method="priority_weighted"),
-        rank(),
-    )
+    doc = _regex_flow("^[a-z]+$", attribute="code")
     assert ids(decide(host, doc, OFFERS[:1], attributes={"code": "abc"})) == ["a"]
     long = decide(host, doc, OFFERS[:1], attributes={"code": "a" * 5000})
     assert ids(long) == []

@@ -3,10 +3,8 @@ metric_condition and expression."""
 
 from __future__ import annotations
 
+import math
 import operator
-import re
-import re._constants as _sre  # the parsed form of patterns, to refuse catastrophic ones
-import re._parser as _sre_parse
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -16,6 +14,8 @@ from pydantic.alias_generators import to_camel
 from ..engine.names import is_offer_name
 from ..expressions import DEFAULT_FUNCTIONS, CompiledExpression, EvaluationError
 from ..plugin_api import FormulaCompiler, RuleContext, RuleOutcome, RuleType
+from ..store.limits import document_problem
+from .patterns import MAX_REGEX_INPUT, compile_pattern
 
 
 class _Config(BaseModel):
@@ -65,53 +65,14 @@ class _Condition(_Config):
             return value
         if value is None:
             raise ValueError(f"operator {op!r} needs a 'value'")
+        problem = document_problem(value)
+        if problem is not None:  # NaN compares false with everything: refuse it here
+            raise ValueError(f"'value' {problem}")
         if op in ("in", "not_in") and not isinstance(value, list | tuple):
             raise ValueError(f"operator {op!r} needs a list 'value'")
         if op == "regex":
-            try:
-                re.compile(str(value))
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-            if _nested_repeat(str(value)):
-                raise ValueError(
-                    f"regular expression {value!r} repeats a repeated part (like (a+)+), which "
-                    "can take exponential time on some inputs; rewrite it without nesting"
-                )
+            compile_pattern(str(value))  # a ValueError saying what is wrong with the pattern
         return value
-
-
-#: Longest text a ``regex`` condition is matched against; longer values fail the condition.
-MAX_REGEX_INPUT = 1000
-_REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT)
-
-
-def _nested_repeat(pattern: str) -> bool:
-    """Whether a variable-length repeat contains another one: the shape behind catastrophic
-    backtracking (``(a+)+``, ``(a*b?)*``, ``(.*,)*``)."""
-
-    def walk(items: Any, inside: bool) -> bool:
-        for op, arg in items:
-            if op in _REPEATS:
-                low, high, body = arg
-                variable = high > 1 and high != low
-                if variable and inside:
-                    return True
-                if walk(body, inside or variable):
-                    return True
-                continue
-            if op is _sre.SUBPATTERN:
-                parts = [arg[-1]]
-            elif op is _sre.BRANCH:
-                parts = list(arg[1])
-            elif op in (_sre.ASSERT, _sre.ASSERT_NOT):
-                parts = [arg[1]]
-            else:
-                parts = []
-            if any(walk(part, inside) for part in parts):
-                return True
-        return False
-
-    return walk(_sre_parse.parse(pattern), False)
 
 
 class _Check:
@@ -128,13 +89,13 @@ class _Check:
         elif op == "not_exists":
             self.test = lambda actual: actual is None
         elif op == "regex":
-            pattern = re.compile(str(expected))
+            pattern = compile_pattern(str(expected))
 
             def search(actual: Any) -> bool:
-                text = str(actual)
+                text = actual if isinstance(actual, str) else str(actual)
                 if len(text) > MAX_REGEX_INPUT:
                     raise TypeError(f"value longer than {MAX_REGEX_INPUT} characters")
-                return pattern.search(text) is not None
+                return pattern.search(text)
 
             self.test = search
         else:
@@ -143,10 +104,12 @@ class _Check:
 
 
 def _compare(check: _Check, actual: Any) -> tuple[bool, str]:
+    cfg = check.cfg
+    if isinstance(actual, float) and not math.isfinite(actual):
+        return False, f"{_short(actual)} is not a finite number"
     try:
         return check.test(actual), ""
-    except TypeError as exc:
-        cfg = check.cfg
+    except (TypeError, ValueError) as exc:  # ValueError: str() of a huge int, lone surrogates
         return False, f"cannot compare {_short(actual)} {cfg.operator} {_short(cfg.value)}: {exc}"
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import FlowIssue, FlowValidationError
 from ..models.offers import Offer, OfferCatalog
+from ..store.limits import document_problem
 from .names import offer_scope
 
 
@@ -17,7 +19,20 @@ class CompiledCatalog:
 
     @classmethod
     def build(cls, catalog: OfferCatalog) -> CompiledCatalog:
-        """Sort ``catalog`` in rank tie-break order and precompute each offer's names."""
+        """Sort ``catalog`` in rank tie-break order and precompute each offer's names.
+
+        Raises:
+            FlowValidationError: an offer's ``attributes`` are not a valid stored document
+                (a non-finite number, nesting over the depth limit, ...): formulas and rules
+                could not use them safely.
+        """
+        issues = [
+            FlowIssue(f"offers[{index}].attributes", problem)
+            for index, offer in enumerate(catalog.offers)
+            if offer.attributes and (problem := document_problem(offer.attributes)) is not None
+        ]
+        if issues:
+            raise FlowValidationError(issues)
         # Kept in rank tie-break order (priority descending, then id), so ranking only needs a
         # stable sort by score: candidates keep this order through every step.
         offers = sorted(catalog.offers, key=lambda o: (-o.priority, o.id))

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import FlowIssue, FlowValidationError
 from ..expressions import ExpressionError, compile_expression
 from ..plugin_api import ContextProvider, Registry
+from ..store.limits import document_problem
 from .formulas import ExpressionCompiler
 from .names import is_offer_name, is_static_offer_name
 from .node_types import NODE_TYPES
@@ -80,6 +81,11 @@ def compile_flow(
         seen = {issue.path for issue in issues}
         issues += [i for i in raw_issues(data, functions) if i.path not in seen]
         raise FlowValidationError(issues, source=source) from None
+    # what the store accepts, so a flow file that validates can also be saved; the typed fields
+    # were checked above with their own paths, this catches the free-form ones (plugin configs)
+    problem = document_problem(data)
+    if problem is not None:
+        raise FlowValidationError([FlowIssue("", f"the flow document {problem}")], source=source)
 
     nodes = list(doc.nodes)  # type: ignore[attr-defined]
     issues = check_phases(nodes)

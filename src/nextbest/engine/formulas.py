@@ -14,10 +14,7 @@ from ..expressions import CompiledExpression, EvaluationError, compile_expressio
 from ..models.decision import Candidate, PluginFailure
 from ..plugin_api import Registry
 from .names import OUTPUT_NAMES, is_offer_name, is_static_offer_name
-from .state import DecisionState
-
-#: Functions of this plugin failing inside a formula are formula errors, not plugin failures.
-BUILTIN_PLUGIN = "builtin"
+from .state import BUILTIN_PLUGIN, DecisionState
 
 
 class ExpressionCompiler:

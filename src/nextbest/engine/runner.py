@@ -34,6 +34,29 @@ def run_decision(
         as_of=as_of,
         explain=request.explain,
     )
+    try:
+        _run_steps(flow, state)
+    finally:
+        state.log_failures()  # one line per plugin hook that failed, rate-limited per host
+    fields = state.response_fields
+    items = [
+        DecisionItem(
+            offer_id=cand.offer.id,
+            name=cand.offer.name,
+            rank=position,
+            score=cand.score or 0.0,
+            personalization={
+                k: v for k, v in cand.computed.items() if fields is None or k in fields
+            },
+            category=cand.offer.category,
+        )
+        for position, cand in enumerate(state.ranked or (), start=1)
+    ]
+    return Decision(tenant_id, request.customer_id, flow.key, as_of, items, state.trace)
+
+
+def _run_steps(flow: CompiledFlow, state: DecisionState) -> None:
+    """Resolve the context, then run every step (timing each one when explaining)."""
     trace = state.trace
     started = perf_counter() if trace is not None else 0.0
     state.resolve_customer_names()
@@ -61,18 +84,3 @@ def run_decision(
                 "candidatesOut": len(state.candidates),
             }
         )
-    fields = state.response_fields
-    items = [
-        DecisionItem(
-            offer_id=cand.offer.id,
-            name=cand.offer.name,
-            rank=position,
-            score=cand.score or 0.0,
-            personalization={
-                k: v for k, v in cand.computed.items() if fields is None or k in fields
-            },
-            category=cand.offer.category,
-        )
-        for position, cand in enumerate(state.ranked or (), start=1)
-    ]
-    return Decision(tenant_id, request.customer_id, flow.key, as_of, items, trace)

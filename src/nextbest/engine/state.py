@@ -1,16 +1,25 @@
 """Per-decision state: the request, resolved context, candidates, trace and failure policy.
 
 A DecisionState lives for one decision only, so concurrent decisions share nothing mutable.
+Plugin failures are logged once per decision and plugin hook (with the number of failures), and
+at most once per :data:`FAILURE_LOG_INTERVAL` seconds per plugin hook and host
+(:class:`FailureLog`); the trace still records every failure.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import math
+import numbers
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ..errors import DecisionError
+from ..expressions import non_finite, plain_number
 from ..models.decision import Candidate, Drop, PluginFailure, Trace
 from ..models.request import DecisionRequest
 from ..plugin_api import ContextProvider, ContextRequest, HostAPI
@@ -18,6 +27,91 @@ from .catalog import CompiledCatalog
 from .plan import FlowPlan
 
 log = logging.getLogger("nextbest.engine")
+
+#: The plugin whose context values come from the request itself and whose formula functions
+#: failing are formula errors: its problems are the caller's input, not a plugin's fault.
+BUILTIN_PLUGIN = "builtin"
+#: Seconds between two log lines about the same plugin hook (failures in between are counted).
+FAILURE_LOG_INTERVAL = 60.0
+#: The key of a host's :class:`FailureLog` in ``host.plugin_state``.
+FAILURE_LOG_KEY = "nextbest.engine.failure_log"
+
+
+@dataclass
+class _Pending:
+    """Failures of one plugin hook not logged yet."""
+
+    failures: int = 0
+    decisions: int = 0
+    last_logged: float | None = None
+
+
+class FailureLog:
+    """Rate-limited warnings about plugin failures, one per plugin hook and interval.
+
+    A decision reports each (plugin, hook) that failed once, with its count
+    (:meth:`DecisionState.log_failures`); the first report logs a warning at once, the
+    following ones within ``interval`` seconds are only counted, and the next line logged says
+    how many failures in how many decisions were not logged. Thread-safe; one per host.
+    """
+
+    def __init__(
+        self,
+        interval: float = FAILURE_LOG_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+        logger: logging.Logger = log,
+    ) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.logger = logger
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, str], _Pending] = {}
+
+    def report(
+        self,
+        plugin: str,
+        hook: str,
+        failures: int,
+        offers: int,
+        error: str,
+        action: str,
+        where: str,
+    ) -> bool:
+        """Report ``failures`` failures of ``plugin`` in ``hook`` during one decision
+        (``offers`` offers affected, ``error`` the first error, ``where`` the flow and tenant).
+        Returns whether a line was logged."""
+        now = self.clock()
+        with self._lock:
+            pending = self._pending.setdefault((plugin, hook), _Pending())
+            if pending.last_logged is not None and now - pending.last_logged < self.interval:
+                pending.failures += failures
+                pending.decisions += 1
+                return False
+            held, held_decisions = pending.failures, pending.decisions
+            pending.failures = pending.decisions = 0
+            pending.last_logged = now
+        affected = f"{offers} offer(s)" if offers else "the decision"
+        message = (
+            f"plugin {plugin!r} failed {failures} time(s) in {hook} ({affected}; {where}): "
+            f"{error}; {action}"
+        )
+        if held:
+            message += (
+                f" [{held} more failure(s) in {held_decisions} decision(s) not logged in the "
+                f"last {self.interval:g} s]"
+            )
+        self.logger.warning(message)
+        return True
+
+
+@dataclass
+class _HookFailures:
+    """One decision's failures of one plugin hook."""
+
+    error: str
+    action: str
+    count: int = 0
+    offers: set[str] | None = None
 
 
 class DecisionView:
@@ -62,6 +156,7 @@ class DecisionState:
     """Everything one decision needs while it runs."""
 
     __slots__ = (
+        "_failures",
         "_resolved_providers",
         "as_of",
         "candidates",
@@ -101,6 +196,7 @@ class DecisionState:
         self.catalog = catalog
         self.response_fields: tuple[str, ...] | None = None
         self._resolved_providers: set[str] = set()
+        self._failures: dict[tuple[str, str], _HookFailures] | None = None  # on first failure
 
     # -- context -------------------------------------------------------------------------
     def resolve_customer_names(self) -> None:
@@ -124,11 +220,34 @@ class DecisionState:
             values = {}
             plugin = self.flow.registry.owner("context", provider.name)
             self.plugin_failed(plugin, "register_context", exc, None, "names resolve to null")
+        customer = self.customer
         for name in wanted:
-            self.customer[name] = values.get(name)
+            value = values.get(name)
+            if value is not None and type(value) not in _PLAIN:
+                value = self._finite_context_value(provider, name, value)
+            customer[name] = value
         if self.trace is not None:
             for name in sorted(wanted):
-                self.trace.context[name] = _jsonable(self.customer[name])
+                self.trace.context[name] = jsonable(customer[name])
+
+    def _finite_context_value(self, provider: ContextProvider, name: str, value: Any) -> Any:
+        """``value`` when every number in it is finite (a numpy number as a plain Python one,
+        which formulas expect), else None plus a failure: a plugin's under the plugin-error
+        policy, a trace entry for the request's own values."""
+        if type(value) is not float and isinstance(value, numbers.Real):
+            value = plain_number(value)
+        bad = non_finite(value)
+        if bad is None:
+            return value
+        plugin = self.flow.registry.owner("context", provider.name)
+        problem = ValueError(f"{name} is not a finite number ({bad})")
+        if plugin != BUILTIN_PLUGIN:
+            self.plugin_failed(plugin, "register_context", problem, None, f"{name} is null")
+        elif self.trace is not None:
+            self.trace.failures.append(
+                PluginFailure("request", f"context {name}", str(problem), None, "value is null")
+            )
+        return None
 
     def customer_value(self, name: str) -> Any:
         """A customer-level name, resolving its provider on first use."""
@@ -151,7 +270,11 @@ class DecisionState:
     def plugin_failed(
         self, plugin: str, hook: str, exc: BaseException, offer_id: str | None, action: str
     ) -> None:
-        """Apply the flow's plugin-error policy: record and go on, or fail the decision."""
+        """Apply the flow's plugin-error policy: record and go on, or fail the decision.
+
+        Recorded failures are logged once per decision and plugin hook by
+        :meth:`log_failures`; the trace (when explaining) keeps each one.
+        """
         error = f"{type(exc).__name__}: {exc}"
         if self.flow.settings.on_plugin_error == "fail":
             raise DecisionError(
@@ -159,16 +282,46 @@ class DecisionState:
                 + (f" for offer {offer_id!r}" if offer_id else "")
                 + f": {error} (flow {self.flow.key!r} has onPluginError: fail)"
             ) from exc
-        log.warning("plugin %r failed in %s (%s); %s", plugin, hook, error, action)
+        if self._failures is None:
+            self._failures = {}
+        failures = self._failures.get((plugin, hook))
+        if failures is None:
+            failures = self._failures[(plugin, hook)] = _HookFailures(error, action)
+        failures.count += 1
+        if offer_id is not None:
+            if failures.offers is None:
+                failures.offers = set()
+            failures.offers.add(offer_id)
         if self.trace is not None:
             self.trace.failures.append(PluginFailure(plugin, hook, error, offer_id, action))
 
+    def log_failures(self) -> None:
+        """Log this decision's plugin failures: one report per plugin hook to the host's
+        :class:`FailureLog`, which rate-limits them across decisions."""
+        if not self._failures:
+            return
+        failure_log = self.host.plugin_state(FAILURE_LOG_KEY, FailureLog)
+        where = f"flow {self.flow.key!r}, tenant {self.tenant_id!r}"
+        for (plugin, hook), failures in self._failures.items():
+            offers = len(failures.offers) if failures.offers else 0
+            failure_log.report(
+                plugin, hook, failures.count, offers, failures.error, failures.action, where
+            )
+        self._failures = None
 
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool):
+
+_PLAIN = frozenset({str, int, bool})
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` made fit for the trace's JSON: containers as lists and dicts with string keys,
+    non-finite numbers as None, any other object as its ``str``."""
+    if value is None or isinstance(value, str | int | bool):
         return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     return str(value)

@@ -6,6 +6,7 @@ These are plain dataclasses rather than pydantic models: they are built on the h
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -144,11 +145,19 @@ class Candidate:
         self._drop = reason or "dropped by plugin"
 
     def adjust_fit(self, multiplier: float, reason: str = "") -> None:
-        """Multiply the fitMultiplier (clamped to [0.1, 1.0] like soft rules)."""
-        self.fit_multiplier = min(1.0, max(0.1, self.fit_multiplier * float(multiplier)))
+        """Multiply the fitMultiplier (clamped to [0.1, 1.0] like soft rules).
+
+        Raises:
+            ValueError: ``multiplier`` is not a finite number >= 0 (the hook then fails and
+                its changes are undone).
+        """
+        factor = float(multiplier)
+        if not 0.0 <= factor < math.inf:  # NaN fails the comparison
+            raise ValueError(f"adjust_fit multiplier must be a finite number >= 0, got {factor}")
+        self.fit_multiplier = min(1.0, max(0.1, self.fit_multiplier * factor))
         if self._adjustments is None:
             self._adjustments = []
-        self._adjustments.append((float(multiplier), reason, self.fit_multiplier))
+        self._adjustments.append((factor, reason, self.fit_multiplier))
 
     def __repr__(self) -> str:
         return f"Candidate({self.offer.id!r}, fit={self.fit_multiplier}, score={self.score})"

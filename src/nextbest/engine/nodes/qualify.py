@@ -19,7 +19,7 @@ from ...models.decision import Drop
 from ...models.flows import HARD_STAGES
 from ...plugin_api import RuleContext, RuleOutcome, RuleType
 from ..formulas import function_owner
-from ..state import DecisionState
+from ..state import DecisionState, jsonable
 from .base import SELECTION, BuildContext, NodeType, RawFormulas, SchemaParts
 
 DEFAULT_SOFT_MULTIPLIER = 0.5
@@ -181,7 +181,7 @@ class QualifyStep:
                 if rule.hard:
                     if explain:
                         reason = (result.reason if result else "") or "rule not satisfied"
-                        inputs = dict(result.inputs) if result else {}
+                        inputs = _trace_inputs(result)
                         state.drop(
                             cand,
                             Drop(
@@ -208,7 +208,7 @@ class QualifyStep:
                             "multiplier": factor,
                             "fitMultiplier": cand.fit_multiplier,
                             "reason": (result.reason if result else "") or "rule not satisfied",
-                            "inputs": dict(result.inputs) if result else {},
+                            "inputs": _trace_inputs(result),
                             "plugin": rule.plugin,
                         }
                     )
@@ -217,6 +217,13 @@ class QualifyStep:
                     cand.scope["fitMultiplier"] = cand.fit_multiplier
                 kept.append(cand)
         state.candidates = kept
+
+
+def _trace_inputs(result: RuleOutcome | None) -> dict[str, Any]:
+    """A rule's inputs as the trace keeps them: JSON values, non-finite numbers as null."""
+    if result is None or not result.inputs:
+        return {}
+    return {str(k): jsonable(v) for k, v in result.inputs.items()}
 
 
 class _Raised:

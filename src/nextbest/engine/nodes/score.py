@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from ...expressions import CompiledExpression, EvaluationError
-from ...models.decision import Candidate, Drop, ScoreBreakdown
+from ...models.decision import Candidate, Drop, PluginFailure, ScoreBreakdown
 from ...models.flows import DEFAULT_WEIGHTS, ScoreConfigBase
 from ...plugin_api import ValueProvider, ValueRequest
 from ..formulas import evaluate, formula_failed, lookup_for
@@ -82,10 +82,7 @@ class ScoreStep:
         if dim not in self.formulas:
             return None
         value = evaluate(state, self.formulas[dim], cand, _LABELS[dim])
-        try:
-            return None if value is None else float(value)
-        except (TypeError, ValueError):
-            return None
+        return None if value is None else _number(state, cand, dim, value)
 
     def _impact(self, state: DecisionState, cand: Candidate, expr: CompiledExpression) -> float:
         try:
@@ -93,12 +90,10 @@ class ScoreStep:
         except EvaluationError as exc:
             formula_failed(state, cand, _LABELS["impact"], exc)
             raw = None
-        if raw is None:
+        number = None if raw is None else _number(state, cand, "impact", raw)
+        if number is None:
             return max(0.0, cand.offer.business_value)
-        try:
-            return max(0.0, float(raw))
-        except (TypeError, ValueError):
-            return max(0.0, cand.offer.business_value)
+        return max(0.0, number)
 
     def _propensity(
         self, state: DecisionState, cand: Candidate, prof: Profile
@@ -273,6 +268,24 @@ class ScoreStep:
 
 def _unit(value: float) -> float:
     return min(1.0, max(0.0, value))
+
+
+def _number(state: DecisionState, cand: Candidate, dim: str, value: Any) -> float | None:
+    """A dimension formula's result as a finite float, or None plus a trace entry (the
+    dimension then falls back to its default source)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError) as exc:  # a string, an int beyond floats
+        problem = f"cannot convert to number: {type(exc).__name__}: {exc}"
+    else:
+        if math.isfinite(number):
+            return number
+        problem = f"{number} is not a finite number"
+    if state.trace is not None:
+        state.trace.failures.append(
+            PluginFailure("formula", _LABELS[dim], problem, cand.offer.id, "default used")
+        )
+    return None
 
 
 def _call_provider(
