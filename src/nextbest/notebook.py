@@ -33,7 +33,7 @@ from .errors import NextbestError
 from .host import Host
 from .models.decision import Decision
 from .models.request import DecisionRequest
-from .service import DecisionService, customer_metrics, offer_history
+from .service import DecisionService
 from .store import (
     Store,
     StoreError,
@@ -47,8 +47,6 @@ from .store import (
 if TYPE_CHECKING:  # pandas is optional: imported when a frame is built (see _pandas)
     import pandas as pd
 
-    from .engine.catalog import CompiledCatalog
-    from .engine.compiler import CompiledFlow
 
 __all__ = ["PANDAS_EXTRA", "TEXT", "TIME_DTYPE", "Notebook", "open"]
 
@@ -266,7 +264,6 @@ class Notebook:
         default_as_of = _time(as_of, "as_of") or datetime.now(UTC)
         self._require_tenant(tenant_id)
         compiled, version = self.decisions.published_flow(tenant_id, flow)
-        catalog = self.decisions.catalog(tenant_id)
         out: dict[str, list[Any]] = {name: [] for name in _DECISION_COLUMNS}
         if explain:
             out["dropped"], out["plugin_failures"] = [], []
@@ -281,7 +278,7 @@ class Notebook:
                     recommendation = self.decisions.recommend(tenant_id, request)
                     decision, saved = recommendation.decision, recommendation.recommendation_id
                 else:
-                    decision = self._decide_unsaved(tenant_id, compiled, catalog, request)
+                    decision = self.decisions.decide(tenant_id, request).decision
             except (NextbestError, StoreError, ValueError) as exc:  # ValueError: pydantic's too
                 error = f"{type(exc).__name__}: {exc}"
             items: list[Any] = list(decision.items) if decision is not None else []
@@ -316,25 +313,6 @@ class Notebook:
                 **dict.fromkeys((o for o in objects if o in out), "object"),
             },
         )
-
-    def _decide_unsaved(
-        self,
-        tenant_id: str,
-        flow: CompiledFlow,
-        catalog: CompiledCatalog,
-        request: DecisionRequest,
-    ) -> Decision:
-        # What DecisionService.recommend does before it saves (tests/test_notebook.py checks
-        # that both give the same decisions): metrics and offer history from the store.
-        now = request.as_of or datetime.now(UTC)
-        updates: dict[str, Any] = {"as_of": now}
-        if any(name.startswith("metrics.") for name in flow.customer_names):
-            metrics = customer_metrics(self.store, tenant_id, request.customer_id, now)
-            updates["metrics"] = {**metrics, **request.metrics}
-        if flow.uses_offer_history and not request.offer_history:
-            updates["offer_history"] = offer_history(self.store, tenant_id, request.customer_id)
-        request = request.model_copy(update=updates)
-        return self.host.decide(tenant_id, request, flow=flow, offers=catalog)
 
     def _require_tenant(self, tenant_id: str) -> None:
         if self.store.get_tenant(tenant_id) is None:
