@@ -17,6 +17,8 @@ from nextbest.store import (
     InvalidInputError,
     Store,
     UnknownOfferError,
+    UnknownOutcomeError,
+    UnknownRecommendationError,
     summaries,
 )
 
@@ -77,7 +79,7 @@ BAD = [
     ({"context": {"deep": DEEP}}, "context", "levels"),
     ({"context": {"n": float("inf")}}, "context", "finite"),
     ({"customer_id": "bad\udc00id"}, "customer id", "Unicode"),
-    ({"rank": 0, "recommendation_id": "r", "offer_id": "o1"}, "rank", ">= 1"),
+    ({"rank": 0, "recommendation_id": "r", "offer_id": "o1"}, "rank", "from 1 to"),
 ]
 
 
@@ -236,3 +238,62 @@ def test_folds_refuse_non_finite_sums() -> None:
         summaries.aggregate("t", mixed)
     with pytest.raises(InvalidInputError):
         summaries.aggregate_columns("t", *zip(*mixed, strict=True))
+
+
+# -- siblings: reads of impossible tenants, integers and recommendations ---------------------
+
+
+def test_reads_of_a_tenant_id_no_tenant_can_have_find_nothing(store: Store) -> None:
+    """A NUL in a tenant id reached PostgreSQL and failed there (DataError, a 500)."""
+    tenant = "a\x00b"
+    assert [t.name for t in store.list_outcome_types(tenant)][:2] == ["impression", "click"]
+    with pytest.raises(UnknownOutcomeError):
+        store.resolve_outcome_type(tenant, "upgrade")
+    assert store.get_recommendation(tenant, "r") is None
+    with pytest.raises(UnknownRecommendationError):
+        store.resolve_recommendation(tenant, "r", 1)
+    assert store.get_interaction(tenant, "k") is None
+    assert list(store.iter_interactions(tenant)) == []
+    assert store.get_customer_summary(tenant, "c") is None
+    assert store.get_offer_summaries(tenant, "c") == {}
+    assert store.get_daily_summaries(tenant, "c") == []
+    assert len(store.customer_summary_columns(tenant)) == 0
+    assert len(store.interaction_columns(tenant)) == 0
+    store.record_interaction("acme", ev())
+    assert len(store.interaction_columns("acme", outcomes=["conv\x00ersion"])) == 0
+    assert len(store.interaction_columns("acme", outcomes=["conversion", "x\x00"])) == 1
+
+
+@pytest.mark.parametrize("rank", [0, -1, 2**31, 2**70, True])
+def test_ranks_are_checked_everywhere(store: Store, rank: int) -> None:
+    store.save_recommendation("acme", "r1", "c1", [(1, "o1", 0.5)])
+    with pytest.raises(InvalidInputError) as caught:
+        store.resolve_recommendation("acme", "r1", rank)
+    assert caught.value.field == "rank"
+    with pytest.raises(InvalidInputError) as caught:
+        store.record_interaction("acme", ev(offer_id=None, recommendation_id="r1", rank=rank))
+    assert caught.value.field == "rank"
+    bulk = store.record_interactions_bulk("acme", [ev(recommendation_id="r1", rank=rank)])
+    assert bulk.inserted == 0 and "rank" in bulk.rejected[0].reason
+    with pytest.raises(InvalidInputError) as caught:
+        store.save_recommendation("acme", "r2", "c1", [(rank, "o1", 0.5)])
+    assert caught.value.field == "rank"
+    assert store.get_recommendation("acme", "r2") is None
+
+
+def test_recommendations_are_checked(store: Store) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        store.save_recommendation("acme", "r", "c1", [(1, "o\x00", 0.5)])
+    assert caught.value.field == "offer id"
+    with pytest.raises(InvalidInputError) as caught:
+        store.save_recommendation("acme", "r", "c1", [(1, "a", 0.5), (1, "b", 0.4)])
+    assert caught.value.field == "rank"
+    with pytest.raises(InvalidInputError) as caught:
+        store.save_recommendation("acme", "r", "c1", [], flow_key="f", flow_version=2**40)
+    assert caught.value.field == "flow version"
+    with pytest.raises(InvalidInputError) as caught:
+        store.save_recommendation(
+            "acme", "r", "c1", [], created_at=datetime(2300, 1, 1, tzinfo=UTC)
+        )
+    assert caught.value.field == "created at"
+    assert store.get_recommendation("acme", "r") is None

@@ -41,6 +41,7 @@ from nextbest.store.core_sql import (
     check_id,
     check_optional_id,
     json_text,
+    valid_tenant_id,
 )
 from nextbest.store.errors import (
     InteractionNotFoundError,
@@ -62,6 +63,8 @@ _IN_BATCH = 500
 # Reads of a key to correct or delete (PostgreSQL: a concurrent correction may replace the row
 # between the read and the delete).
 _TAKE_ATTEMPTS = 3
+# The largest rank (and flow version) the INTEGER columns hold on PostgreSQL.
+_MAX_INT = 2**31 - 1
 
 INTERACTION_COLUMNS = (
     "tenant_id",
@@ -118,6 +121,14 @@ def _event(row: Sequence[Any]) -> summaries.Event:
     return (row[1], row[2], *row[4:9])
 
 
+def _check_int(what: str, value: object) -> None:
+    """InvalidInputError naming ``what`` unless ``value`` is an int from 1 to ``_MAX_INT``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_INT:
+        raise InvalidInputError(
+            f"{what} must be an integer from 1 to {_MAX_INT}, got {value!r}", field=what
+        )
+
+
 def _content(row: Sequence[Any]) -> tuple[Any, ...]:
     """What a row (INTERACTION_COLUMNS order) says happened: everything from the customer to
     the context, its key included; not the tenant, nor when it was recorded."""
@@ -156,6 +167,8 @@ class InteractionsSql(SqlCore):
         return outcome
 
     def list_outcome_types(self, tenant_id: str) -> list[OutcomeType]:
+        if not valid_tenant_id(tenant_id):  # no such tenant: the built-ins only
+            return list(BUILTIN_OUTCOME_TYPES.values())
         with self._read() as cur:
             rows = cur.execute(
                 "SELECT name, classification, kind FROM outcome_types WHERE tenant_id = ? "
@@ -171,7 +184,8 @@ class InteractionsSql(SqlCore):
         if builtin is not None:
             return builtin
         row = None
-        if id_problem(name) is None:  # a name no type can have is not looked up
+        # A name no type can have (or a tenant id no tenant can have) is not looked up.
+        if id_problem(name) is None and valid_tenant_id(tenant_id):
             row = cur.execute(
                 "SELECT name, classification, kind FROM outcome_types "
                 "WHERE tenant_id = ? AND name = ?",
@@ -207,10 +221,21 @@ class InteractionsSql(SqlCore):
         check_optional_id("channel", channel)
         check_optional_id("placement", placement)
         parsed = [i if isinstance(i, RecommendationItem) else RecommendationItem(*i) for i in items]
+        for item in parsed:
+            _check_int("rank", item.rank)
+            check_id("offer id", item.offer_id)
         ranks = [i.rank for i in parsed]
-        if len(set(ranks)) != len(ranks) or any(r < 1 for r in ranks):
-            raise InvalidInputError(f"ranks must be distinct integers >= 1, got {ranks}")
-        created = to_epoch(created_at) if created_at is not None else self.clock()
+        if len(set(ranks)) != len(ranks):
+            raise InvalidInputError(f"ranks must be distinct, got {ranks}", field="rank")
+        if flow_version is not None:
+            _check_int("flow version", flow_version)
+        check_optional_id("flow key", flow_key)
+        created = self.clock()
+        if created_at is not None:
+            created = to_epoch(created_at)
+            problem = epoch_problem(created)
+            if problem is not None:
+                raise InvalidInputError(f"created_at {problem}", field="created at")
         try:
             with self._transaction() as cur:
                 self._require_tenant(cur, tenant_id)
@@ -258,6 +283,8 @@ class InteractionsSql(SqlCore):
 
     def get_recommendation(self, tenant_id: str, recommendation_id: str) -> Recommendation | None:
         check_id("recommendation id", recommendation_id)
+        if not valid_tenant_id(tenant_id):
+            return None
         with self._read() as cur:
             row = cur.execute(
                 "SELECT customer_id, channel, placement, flow_key, flow_version, created_at "
@@ -291,6 +318,9 @@ class InteractionsSql(SqlCore):
         rank: int,
         customer_id: str | None = None,
     ) -> str:
+        _check_int("rank", rank)
+        if not valid_tenant_id(tenant_id):
+            raise UnknownRecommendationError(f"unknown recommendation {recommendation_id!r}")
         head = cur.execute(
             "SELECT customer_id FROM recommendations WHERE tenant_id = ? AND recommendation_id = ?",
             (tenant_id, recommendation_id),
@@ -349,12 +379,8 @@ class InteractionsSql(SqlCore):
             raise InvalidInputError(
                 "recommendation_id and rank must be given together", field="recommendation id"
             )
-        if item.rank is not None and (
-            isinstance(item.rank, bool) or not isinstance(item.rank, int) or item.rank < 1
-        ):
-            raise InvalidInputError(
-                f"rank must be an integer >= 1, got {item.rank!r}", field="rank"
-            )
+        if item.rank is not None:
+            _check_int("rank", item.rank)
         context = None
         if item.context is not None:
             problem = document_problem(item.context)
@@ -663,6 +689,8 @@ class InteractionsSql(SqlCore):
 
     def get_interaction(self, tenant_id: str, idempotency_key: str) -> Interaction | None:
         check_id("idempotency key", idempotency_key)
+        if not valid_tenant_id(tenant_id):
+            return None
         with self._read() as cur:
             row = cur.execute(
                 _SELECT_INTERACTION + " WHERE tenant_id = ? AND idempotency_key = ?",
@@ -773,6 +801,8 @@ class InteractionsSql(SqlCore):
             check_id("customer id", customer_id)
             sql += " AND customer_id = ?"
             params.append(customer_id)
+        if not valid_tenant_id(tenant_id):
+            return iter(())
         with self._read() as cur:
             rows = cur.execute(sql + " ORDER BY interaction_id", params).fetchall()
         return (self._interaction(r) for r in rows)
@@ -795,6 +825,8 @@ class InteractionsSql(SqlCore):
 
     def get_customer_summary(self, tenant_id: str, customer_id: str) -> CustomerSummary | None:
         check_id("customer id", customer_id)
+        if not valid_tenant_id(tenant_id):
+            return None
         with self._read() as cur:
             row = cur.execute(
                 f"SELECT {_SUMMARY_COLUMNS} FROM customer_summaries "
@@ -807,6 +839,8 @@ class InteractionsSql(SqlCore):
 
     def get_offer_summaries(self, tenant_id: str, customer_id: str) -> dict[str, OfferSummary]:
         check_id("customer id", customer_id)
+        if not valid_tenant_id(tenant_id):
+            return {}
         with self._read() as cur:
             rows = cur.execute(
                 f"SELECT {_SUMMARY_COLUMNS}, offer_id FROM customer_offer_summaries "
@@ -826,6 +860,8 @@ class InteractionsSql(SqlCore):
         end: date | None = None,
     ) -> list[DailySummary]:
         check_id("customer id", customer_id)
+        if not valid_tenant_id(tenant_id):
+            return []
         with self._read() as cur:
             rows = cur.execute(
                 f"SELECT {_SUMMARY_COLUMNS}, day FROM customer_daily_summaries "
@@ -843,12 +879,14 @@ class InteractionsSql(SqlCore):
         ]
 
     def customer_summary_columns(self, tenant_id: str) -> SummaryColumns:
-        with self._read() as cur:
-            rows = cur.execute(
-                "SELECT customer_id, first_at, last_at, interactions, total_value, conversions "
-                "FROM customer_summaries WHERE tenant_id = ? ORDER BY customer_id",
-                (tenant_id,),
-            ).fetchall()
+        rows = []
+        if valid_tenant_id(tenant_id):  # else no such tenant: no rows
+            with self._read() as cur:
+                rows = cur.execute(
+                    "SELECT customer_id, first_at, last_at, interactions, total_value, "
+                    "conversions FROM customer_summaries WHERE tenant_id = ? ORDER BY customer_id",
+                    (tenant_id,),
+                ).fetchall()
         # One structured conversion of the row tuples (in C), then contiguous columns: faster
         # than transposing a million tuples in Python.
         table = np.array(rows, dtype=_SUMMARY_ROW)
@@ -868,14 +906,18 @@ class InteractionsSql(SqlCore):
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> InteractionColumns:
+        empty = InteractionColumns(
+            np.array([], dtype=object), np.array([], np.float64), np.array([], np.float64)
+        )
+        if not valid_tenant_id(tenant_id):
+            return empty
         sql = "SELECT customer_id, occurred_at, value FROM interactions WHERE tenant_id = ?"
         params: list[Any] = [tenant_id]
         if outcomes is not None:
-            names = list(outcomes)
+            # A name no outcome type can have matches nothing (and is not sent to the database).
+            names = [name for name in outcomes if id_problem(name) is None]
             if not names:
-                return InteractionColumns(
-                    np.array([], dtype=object), np.array([], np.float64), np.array([], np.float64)
-                )
+                return empty
             sql += f" AND outcome IN ({', '.join('?' for _ in names)})"
             params += names
         if start is not None:
