@@ -45,6 +45,13 @@ def record_bulk(store: Store, item: InteractionIn) -> None:
     raise InvalidInputError(result.rejected[0].reason)  # the reason, for the checks below
 
 
+def record_replacing(store: Store, item: InteractionIn) -> None:
+    store.record_interaction("acme", ev(item.idempotency_key, value=1.0))
+    result = store.record_interactions_bulk("acme", [item], replace=True)
+    assert (result.inserted, result.replaced, len(result.rejected)) == (0, 0, 1)
+    raise InvalidInputError(result.rejected[0].reason)
+
+
 def record_correction(store: Store, item: InteractionIn) -> None:
     store.record_interaction("acme", ev(item.idempotency_key, value=1.0))
     store.correct_interaction("acme", item.idempotency_key, item)
@@ -53,6 +60,7 @@ def record_correction(store: Store, item: InteractionIn) -> None:
 PATHS: dict[str, Callable[[Store, InteractionIn], None]] = {
     "single": record_single,
     "bulk": record_bulk,
+    "bulk replace": record_replacing,
     "correction": record_correction,
 }
 BAD = [
@@ -91,7 +99,7 @@ def test_every_write_path_applies_the_limits(
     item = replace(ev("bad"), **changes)
     with pytest.raises(InvalidInputError, match=re.escape(reason)) as caught:
         PATHS[path](store, item)
-    if path != "bulk":
+    if not path.startswith("bulk"):
         assert caught.value.field == field
     # Nothing of the bad interaction is stored, the summaries hold only what was accepted.
     for interaction in store.iter_interactions("acme"):
