@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import click
     from fastapi import APIRouter
 
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from .plugin_api import (
         HostAPI,
         RegisterContext,
+        RegisterCustomerData,
         RegisterFunction,
         RegisterRuleType,
         RegisterValueProvider,
@@ -78,6 +81,18 @@ def register_value_providers(register: RegisterValueProvider) -> None:
 
 
 @hookspec
+def register_customer_data(register: RegisterCustomerData) -> None:
+    """Declare the plugin-document namespaces that hold per-customer data.
+
+    Called once when a Host is created. Call ``register(namespace)`` for each namespace whose
+    document keys are customer ids. Forgetting a customer (``DELETE /api/v1/customers/{id}``,
+    ``nextbest customers forget``) deletes the customer's document in each registered
+    namespace in the same store transaction as the customer's interactions, summaries and
+    recommendations. A namespace registered by two plugins is an error. Returns nothing.
+    """
+
+
+@hookspec
 def startup(host: HostAPI) -> None:
     """Called once after a Host is created and all plugins are registered.
 
@@ -98,6 +113,34 @@ def outcome_recorded(host: HostAPI, tenant_id: str, interaction: Interaction) ->
     ``Interaction``. Use it to update derived data or invalidate caches. An implementation may
     accept only the arguments it needs. A raise is logged and does not undo the recorded
     outcome. Returns nothing.
+    """
+
+
+@hookspec
+def interactions_changed(
+    host: HostAPI,
+    tenant_id: str,
+    removed: Sequence[Interaction],
+    added: Sequence[Interaction],
+) -> None:
+    """Called after recorded interactions were deleted or corrected in ``host.store``.
+
+    ``removed`` holds the interactions as they were recorded (now gone), ``added`` the
+    corrections that replace them (empty for a deletion); a correction of one interaction
+    passes one of each, possibly of two customers. ``outcome_recorded`` is not called for a
+    correction: it announces new outcomes only. Use it to drop caches or fix derived data of
+    the customers concerned. A raise is logged and does not undo the change. Returns nothing.
+    """
+
+
+@hookspec
+def customer_forgotten(host: HostAPI, tenant_id: str, customer_id: str) -> None:
+    """Called after everything stored about a customer was deleted from ``host.store``.
+
+    The customer's interactions, summaries, recommendations and documents in the namespaces
+    registered with ``register_customer_data`` are already gone (one transaction). Drop what
+    the plugin holds of the customer elsewhere (in-process caches). A raise is logged and does
+    not undo the deletion. Returns nothing.
     """
 
 

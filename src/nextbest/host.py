@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -168,12 +168,37 @@ class Host:
 
         Returns (plugin, error) pairs for the implementations that failed.
         """
+        return self._notify("outcome_recorded", tenant_id=tenant_id, interaction=interaction)
+
+    def notify_interactions_changed(
+        self,
+        tenant_id: str,
+        removed: Sequence[Interaction],
+        added: Sequence[Interaction],
+    ) -> list[tuple[str, str]]:
+        """Call every ``interactions_changed`` hook with this host (after a deletion or a
+        correction was committed); failures are logged and returned as (plugin, error)."""
+        return self._notify(
+            "interactions_changed",
+            tenant_id=tenant_id,
+            removed=tuple(removed),
+            added=tuple(added),
+        )
+
+    def notify_customer_forgotten(self, tenant_id: str, customer_id: str) -> list[tuple[str, str]]:
+        """Call every ``customer_forgotten`` hook with this host (after the customer's data was
+        deleted); failures are logged and returned as (plugin, error)."""
+        return self._notify("customer_forgotten", tenant_id=tenant_id, customer_id=customer_id)
+
+    def _notify(self, hook: str, **kwargs: Any) -> list[tuple[str, str]]:
+        """Call every implementation of an after-commit hook; a failing plugin is logged, never
+        raised: what was committed stands."""
         failures = []
-        for impl in implementations(self.pm, "outcome_recorded"):
+        for impl in implementations(self.pm, hook):
             try:
-                call_impl(impl, host=self, tenant_id=tenant_id, interaction=interaction)
+                call_impl(impl, host=self, **kwargs)
             except Exception as exc:
-                log.exception("plugin %r failed in outcome_recorded", impl.plugin_name)
+                log.exception("plugin %r failed in %s", impl.plugin_name, hook)
                 failures.append((impl.plugin_name, f"{type(exc).__name__}: {exc}"))
         return failures
 

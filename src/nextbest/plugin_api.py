@@ -3,7 +3,8 @@
 - What ``register_*`` hooks register: :class:`RuleType` (with :class:`RuleContext` and
   :class:`RuleOutcome`), :class:`ContextProvider` (with :class:`ContextRequest`) and
   :class:`ValueProvider` (with :class:`ValueRequest`), and the ``register`` callbacks' types.
-- :class:`Registry`: everything the loaded plugins registered, with the plugin of each item.
+- :class:`Registry`: everything the loaded plugins registered, with the plugin of each item
+  (including the plugin-document namespaces that hold per-customer data).
 - :class:`HostAPI`: the part of :class:`~nextbest.Host` plugins may rely on.
 - :class:`FormulaCompiler`: what ``RuleType.prepare`` receives to compile formulas.
 
@@ -12,7 +13,7 @@ This module sits below the engine and the Host, so every layer can name these ty
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -197,6 +198,9 @@ class Registry:
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
     context_providers: list[ContextProvider] = field(default_factory=list)
     value_providers: dict[str, ValueProvider] = field(default_factory=dict)
+    #: Plugin-document namespaces whose keys are customer ids (``register_customer_data``):
+    #: forgetting a customer deletes the customer's document in each, in the same transaction.
+    customer_data: list[str] = field(default_factory=list)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def owner(self, kind: str, name: str) -> str:
@@ -260,6 +264,21 @@ class HostAPI(Protocol):
         ``store`` (a plugin that records outcomes itself calls this after its commit)."""
         ...
 
+    def notify_interactions_changed(
+        self,
+        tenant_id: str,
+        removed: Sequence[Interaction],
+        added: Sequence[Interaction],
+    ) -> list[tuple[str, str]]:
+        """Call every plugin's ``interactions_changed`` hook after recorded interactions were
+        deleted or corrected in ``store`` (after the commit)."""
+        ...
+
+    def notify_customer_forgotten(self, tenant_id: str, customer_id: str) -> list[tuple[str, str]]:
+        """Call every plugin's ``customer_forgotten`` hook after a customer's data was deleted
+        from ``store`` (after the commit)."""
+        ...
+
 
 #: ``register_rule_types(register)``: call ``register(RuleType(...))`` per rule type.
 RegisterRuleType = Callable[[RuleType], None]
@@ -269,3 +288,6 @@ RegisterFunction = Callable[[str, Callable[..., Any]], None]
 RegisterContext = Callable[[ContextProvider], None]
 #: ``register_value_providers(register)``: call ``register(ValueProvider(...))`` per provider.
 RegisterValueProvider = Callable[[ValueProvider], None]
+#: ``register_customer_data(register)``: call ``register(namespace)`` per plugin-document
+#: namespace whose keys are customer ids.
+RegisterCustomerData = Callable[[str], None]

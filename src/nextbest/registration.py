@@ -14,6 +14,7 @@ from .hookcalls import call_impl
 from .plugin_api import (
     ContextProvider,
     RegisterContext,
+    RegisterCustomerData,
     RegisterFunction,
     RegisterRuleType,
     RegisterValueProvider,
@@ -21,6 +22,7 @@ from .plugin_api import (
     RuleType,
     ValueProvider,
 )
+from .store.limits import id_problem
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _CONTEXT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*\.?$")
@@ -34,6 +36,7 @@ def collect(pm: pluggy.PluginManager) -> Registry:
         (pm.hook.register_functions, _function_cb),
         (pm.hook.register_context, _context_cb),
         (pm.hook.register_value_providers, _value_cb),
+        (pm.hook.register_customer_data, _customer_data_cb),
     )
     for hook, make_cb in hooks:
         # get_hookimpls() lists implementations in loading order (pluggy's own call order is
@@ -119,5 +122,19 @@ def _value_cb(reg: Registry, plugin: str) -> RegisterValueProvider:
         for fname, finfo in provider.config_model.model_fields.items():
             _claim(reg, "score config field", finfo.alias or fname, plugin)
         reg.value_providers[provider.name] = provider
+
+    return register
+
+
+def _customer_data_cb(reg: Registry, plugin: str) -> RegisterCustomerData:
+    def register(namespace: str) -> None:
+        problem = id_problem(namespace)
+        if problem is not None:
+            raise PluginError(
+                f"plugin {plugin!r}: register_customer_data needs a plugin-document namespace; "
+                f"{namespace!r} {problem}"
+            )
+        _claim(reg, "customer data namespace", namespace, plugin)
+        reg.customer_data.append(namespace)
 
     return register

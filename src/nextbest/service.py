@@ -5,7 +5,10 @@ decision request with what the store knows about the customer (all-time ``metric
 the flow reads it, per-offer ``offerHistory``), runs ``host.decide`` and saves what was returned
 so an outcome can cite ``recommendationId + rank`` (:meth:`DecisionService.decide` does the same
 without saving). :meth:`DecisionService.record_outcome` records an outcome through the store and
-calls the ``outcome_recorded`` hooks after the commit.
+calls the ``outcome_recorded`` hooks after the commit; :meth:`~DecisionService.correct_outcome`
+and :meth:`~DecisionService.delete_outcome` change recorded outcomes (``interactions_changed``
+hooks), :meth:`~DecisionService.forget_customer` deletes a customer's data, plugin documents
+included (``customer_forgotten`` hooks).
 """
 
 from __future__ import annotations
@@ -24,13 +27,16 @@ from .errors import UnknownFlowError
 from .host import Host
 from .models.decision import Decision
 from .models.request import DecisionRequest, OfferHistory
-from .store import InteractionIn, RecordResult, Store
+from .store import Correction, ForgetResult, Interaction, InteractionIn, RecordResult, Store
 
 #: Seconds a tenant's compiled offer catalog is reused before the store is read again. Writes
 #: made through this service's process invalidate it at once; other processes' writes are seen
 #: after at most this long.
 OFFERS_TTL_SECONDS = 5.0
 _OFFER_PAGE = 1000
+#: Tenant setting: when true, outcomes may name offers that are not in the tenant's catalog
+#: (offers managed elsewhere); by default such an outcome is refused (UnknownOfferError).
+ACCEPT_UNKNOWN_OFFERS = "acceptUnknownOffers"
 _SECONDS_PER_DAY = 86_400.0
 
 
@@ -248,18 +254,67 @@ class DecisionService:
         return Recommendation(recommendation_id, decided.flow_key, decided.flow_version, decision)
 
     # -- outcomes ------------------------------------------------------------------------------
+    def requires_known_offers(self, tenant_id: str) -> bool:
+        """Whether the tenant's outcomes must name offers of its catalog (unless they cite
+        ``recommendationId + rank``): yes, unless its setting ``acceptUnknownOffers`` is true."""
+        tenant = self.store.get_tenant(tenant_id)
+        return tenant is None or tenant.settings.get(ACCEPT_UNKNOWN_OFFERS) is not True
+
     def record_outcome(self, tenant_id: str, interaction: InteractionIn) -> RecordResult:
         """Record an outcome (idempotent by its key) and, when it is new, call the
-        ``outcome_recorded`` hooks after the store committed it. Store errors propagate
-        (UnknownOutcomeError, UnknownRecommendationError, UnknownRankError, InvalidInputError)
-        and leave nothing written."""
-        result = self.store.record_interaction(tenant_id, interaction)
+        ``outcome_recorded`` hooks after the store committed it. An ``offer_id`` must be in the
+        tenant's catalog (see :meth:`requires_known_offers`), checked in the store's
+        transaction. Store errors propagate (UnknownOutcomeError, UnknownOfferError,
+        UnknownRecommendationError, UnknownRankError, InvalidInputError) and leave nothing
+        written."""
+        result = self.store.record_interaction(
+            tenant_id, interaction, require_known_offer=self.requires_known_offers(tenant_id)
+        )
         if result.created:
             self.host.notify_outcome(tenant_id, result.interaction)
         return result
 
+    def correct_outcome(
+        self, tenant_id: str, idempotency_key: str, interaction: InteractionIn
+    ) -> Correction:
+        """Replace the outcome recorded under ``idempotency_key`` (summaries recomputed in the
+        same transaction) and, when it changed, call the ``interactions_changed`` hooks after
+        the commit. Validated like :meth:`record_outcome`; InteractionNotFoundError when no
+        outcome has the key."""
+        correction = self.store.correct_interaction(
+            tenant_id,
+            idempotency_key,
+            interaction,
+            require_known_offer=self.requires_known_offers(tenant_id),
+        )
+        if correction.changed:
+            self.host.notify_interactions_changed(
+                tenant_id, [correction.before], [correction.after]
+            )
+        return correction
+
+    def delete_outcome(self, tenant_id: str, idempotency_key: str) -> Interaction:
+        """Delete the outcome recorded under ``idempotency_key`` (summaries recomputed in the
+        same transaction), call the ``interactions_changed`` hooks after the commit and return
+        what was deleted. InteractionNotFoundError when no outcome has the key."""
+        deleted = self.store.delete_interaction(tenant_id, idempotency_key)
+        self.host.notify_interactions_changed(tenant_id, [deleted], [])
+        return deleted
+
+    def forget_customer(self, tenant_id: str, customer_id: str) -> ForgetResult:
+        """Delete everything stored about a customer in one transaction: interactions,
+        summaries, recommendations and the customer's documents in every namespace plugins
+        registered with ``register_customer_data``; then call the ``customer_forgotten`` hooks
+        (plugins drop their caches). Forgetting an unknown customer deletes nothing."""
+        result = self.store.forget_customer(
+            tenant_id, customer_id, document_namespaces=self.host.registry.customer_data
+        )
+        self.host.notify_customer_forgotten(tenant_id, customer_id)
+        return result
+
 
 __all__ = [
+    "ACCEPT_UNKNOWN_OFFERS",
     "OFFERS_TTL_SECONDS",
     "DecisionService",
     "Recommendation",

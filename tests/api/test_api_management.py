@@ -141,7 +141,7 @@ def test_flow_validate_posted_or_saved_document(api: Api) -> None:
 
 def test_outcome_types_and_keys(api: Api) -> None:
     names = [t["name"] for t in api.get("/api/v1/outcome-types", role="viewer").json()["items"]]
-    assert len(names) == 10 and names[0] == "impression"
+    assert len(names) == 11 and names[0] == "impression"
     created = api.post("/api/v1/outcome-types", {"name": "upgrade", "classification": "positive"})
     assert created.status_code == 201
     assert created.json() == {

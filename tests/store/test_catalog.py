@@ -109,7 +109,7 @@ def test_flows_list_paginates_by_key(store: Store) -> None:
     assert store.list_flows("globex").items == []
 
 
-def test_builtin_outcome_types_are_exactly_the_ten() -> None:
+def test_builtin_outcome_types_are_exactly_the_eleven() -> None:
     expected = {
         "impression": ("neutral", "impression"),
         "click": ("positive", "response"),
@@ -121,6 +121,7 @@ def test_builtin_outcome_types_are_exactly_the_ten() -> None:
         "dismiss": ("negative", "response"),
         "complaint": ("negative", "response"),
         "defer": ("neutral", "response"),
+        "refund": ("negative", "response"),
     }
     assert {n: (t.classification, t.kind) for n, t in BUILTIN_OUTCOME_TYPES.items()} == expected
 
@@ -149,7 +150,7 @@ def test_custom_outcome_types_per_tenant(store: Store) -> None:
         store.create_outcome_type("acme", "Bad Name", "neutral")
     names = [t.name for t in store.list_outcome_types("acme")]
     assert names == [*BUILTIN_OUTCOME_TYPES, "upgrade"]
-    assert len(store.list_outcome_types("globex")) == 10
+    assert len(store.list_outcome_types("globex")) == 11
 
 
 def test_recommendations_resolve_ranks(store: Store) -> None:

@@ -226,9 +226,9 @@ def _events(count: int, seed: int) -> list[InteractionIn]:
                 outcome=outcome,
                 idempotency_key=f"evt-{i}",
                 offer_id=rng.choice(["o1", "o2", "o3", None]),
-                # Values on a 1/4 grid sum exactly in any order; times are distinct.
+                # Values on a 1/4 grid sum exactly in any order; times are distinct and in the past.
                 value=rng.randrange(400) / 4 if outcome == "conversion" else 0.0,
-                occurred_at=T0 + timedelta(minutes=rng.randrange(10**6) * 7 + i % 7),
+                occurred_at=T0 - timedelta(minutes=rng.randrange(10**6) * 7 + i % 7),
             )
         )
     return events

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from nextbest import (
     HostAPI,
     Interaction,
     RegisterContext,
+    RegisterCustomerData,
     RegisterFunction,
     RegisterRuleType,
     RegisterValueProvider,
@@ -17,7 +19,7 @@ from nextbest_clv.decisions.context import CLV_CONTEXT
 from nextbest_clv.decisions.functions import FUNCTIONS
 from nextbest_clv.decisions.rules import PROPENSITY_THRESHOLD
 from nextbest_clv.decisions.value import CLV_VALUE
-from nextbest_clv.service import attach
+from nextbest_clv.service import CUSTOMER_NAMESPACES, attach
 
 if TYPE_CHECKING:  # the CLI and the API are imported only when the host builds them
     import click
@@ -57,6 +59,32 @@ def outcome_recorded(host: HostAPI, tenant_id: str, interaction: Interaction) ->
     service = attach(host)
     if service is not None:
         service.invalidate(tenant_id, interaction.customer_id)
+
+
+@hookimpl
+def register_customer_data(register: RegisterCustomerData) -> None:
+    for namespace in CUSTOMER_NAMESPACES:  # the stored records, keyed by customer id
+        register(namespace)
+
+
+@hookimpl
+def interactions_changed(
+    host: HostAPI,
+    tenant_id: str,
+    removed: Sequence[Interaction],
+    added: Sequence[Interaction],
+) -> None:
+    service = attach(host)
+    if service is not None:
+        customers = {i.customer_id for i in (*removed, *added)}
+        service.customers_changed(tenant_id, customers)
+
+
+@hookimpl
+def customer_forgotten(host: HostAPI, tenant_id: str, customer_id: str) -> None:
+    service = attach(host)
+    if service is not None:  # the stored records went with the customer's data
+        service.invalidate(tenant_id, customer_id)
 
 
 @hookimpl

@@ -40,7 +40,7 @@ def key_json(key: ApiKey) -> dict[str, Any]:
 
 @router.get("/outcome-types", summary="List outcome types")
 def list_outcome_types(auth: Reader, store: Store) -> dict[str, Any]:
-    """The ten built-in outcome types, then the tenant's custom ones."""
+    """The built-in outcome types, then the tenant's custom ones."""
     return {"items": [outcome_type_json(t) for t in store.list_outcome_types(auth.tenant_id)]}
 
 

@@ -9,7 +9,7 @@ from ..host import Host
 from ..service import DecisionService
 from ..store import Store
 from ..version import __version__ as _version
-from . import admin, decisions, flows, offers
+from . import admin, customer_data, decisions, flows, offers
 from .errors import install_error_handlers
 from .routing import JsonRoute
 
@@ -50,7 +50,7 @@ def create_app(host: Host, store: Store, *, service: DecisionService | None = No
         """``{"status": "ok"}`` while the server answers."""
         return {"status": "ok"}
 
-    for module in (decisions, offers, flows, admin):
+    for module in (decisions, offers, flows, admin, customer_data):
         app.include_router(module.router)
     app.include_router(plugin_router(host))
     return app

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 
 from ..errors import UnknownFlowError
 from ..models.request import DecisionRequest
-from ..service import DecisionService
+from ..service import ACCEPT_UNKNOWN_OFFERS, DecisionService
 from ..store import (
     Interaction,
     InteractionIn,
     InvalidInputError,
+    UnknownOfferError,
     UnknownOutcomeError,
     UnknownRankError,
     UnknownRecommendationError,
@@ -41,8 +42,11 @@ _RESPOND_FIELDS = {
     "channel": "body.channelId",
     "idempotency key": "body.idempotencyKey",
     "recommendation id": "body.recommendationId",
+    "rank": "body.rank",
     "context": "body.context",
     "value": "body.conversionValue",
+    "occurred at": "body.timestamp",
+    "outcome": "body.outcome",
 }
 
 
@@ -86,6 +90,63 @@ def interaction_json(interaction: Interaction) -> dict[str, Any]:
     }
 
 
+def outcome_of(body: RespondBody, key: str) -> InteractionIn:
+    """The outcome a respond body (or a correction's) describes, recorded under ``key``."""
+    if body.recommendation_id is not None and body.rank is None:
+        raise field_error("body.rank", "required together with recommendationId")
+    if body.rank is not None and body.recommendation_id is None:
+        raise field_error("body.recommendationId", "required together with rank")
+    if body.recommendation_id is None and body.offer_id is None:
+        raise field_error("body.offerId", "give offerId, or recommendationId and rank")
+    return InteractionIn(
+        customer_id=body.customer_id,
+        outcome=body.outcome,
+        idempotency_key=key,
+        offer_id=body.offer_id,
+        channel=body.channel_id,
+        value=body.conversion_value or 0.0,
+        occurred_at=body.timestamp,
+        recommendation_id=body.recommendation_id,
+        rank=body.rank,
+        context=body.context,
+    )
+
+
+#: The store errors :func:`outcome_error` answers.
+OUTCOME_ERRORS = (
+    InvalidInputError,
+    UnknownOfferError,
+    UnknownOutcomeError,
+    UnknownRecommendationError,
+    UnknownRankError,
+)
+
+
+def outcome_error(exc: Exception) -> ApiError:
+    """The answer to a store error met while recording or correcting an outcome: 404
+    ``unknown_offer`` for an offer outside the catalog, else a 400 naming the body field."""
+    if isinstance(exc, UnknownOfferError):
+        message = (
+            f"{exc}; create the offer first, cite recommendationId + rank, or set the tenant "
+            f"setting {ACCEPT_UNKNOWN_OFFERS}: true to record outcomes of offers managed elsewhere"
+        )
+        return ApiError(
+            404,
+            message,
+            code="unknown_offer",
+            details=[{"field": "body.offerId", "message": message}],
+        )
+    if isinstance(exc, UnknownOutcomeError):
+        return field_error("body.outcome", str(exc), "unknown_outcome")
+    if isinstance(exc, UnknownRecommendationError):
+        return field_error("body.recommendationId", str(exc), "unknown_recommendation")
+    if isinstance(exc, UnknownRankError):
+        return field_error("body.rank", str(exc), "unknown_rank")
+    if isinstance(exc, InvalidInputError):
+        return field_error(_RESPOND_FIELDS.get(exc.field or "", "body"), str(exc))
+    raise exc
+
+
 @router.post("/respond", summary="Record an outcome (idempotent)")
 def respond(
     body: RespondBody,
@@ -112,34 +173,11 @@ def respond(
         raise field_error(
             "body.idempotencyKey", "required (in the body or the Idempotency-Key header)"
         )
-    if body.recommendation_id is not None and body.rank is None:
-        raise field_error("body.rank", "required together with recommendationId")
-    if body.rank is not None and body.recommendation_id is None:
-        raise field_error("body.recommendationId", "required together with rank")
-    if body.recommendation_id is None and body.offer_id is None:
-        raise field_error("body.offerId", "give offerId, or recommendationId and rank")
-    interaction = InteractionIn(
-        customer_id=body.customer_id,
-        outcome=body.outcome,
-        idempotency_key=key,
-        offer_id=body.offer_id,
-        channel=body.channel_id,
-        value=body.conversion_value or 0.0,
-        occurred_at=body.timestamp,
-        recommendation_id=body.recommendation_id,
-        rank=body.rank,
-        context=body.context,
-    )
+    interaction = outcome_of(body, key)
     try:
         result = service.record_outcome(auth.tenant_id, interaction)
-    except UnknownOutcomeError as exc:
-        raise field_error("body.outcome", str(exc), "unknown_outcome") from None
-    except UnknownRecommendationError as exc:
-        raise field_error("body.recommendationId", str(exc), "unknown_recommendation") from None
-    except UnknownRankError as exc:
-        raise field_error("body.rank", str(exc), "unknown_rank") from None
-    except InvalidInputError as exc:
-        raise field_error(_RESPOND_FIELDS.get(exc.field or "", "body"), str(exc)) from None
+    except OUTCOME_ERRORS as exc:
+        raise outcome_error(exc) from None
     original = result.interaction
     differences = [] if result.created else _differences(original, body)
     if differences:
@@ -183,4 +221,11 @@ def _differences(original: Interaction, body: RespondBody) -> list[str]:
     return found
 
 
-__all__ = ["get_service", "interaction_json", "router"]
+__all__ = [
+    "OUTCOME_ERRORS",
+    "get_service",
+    "interaction_json",
+    "outcome_error",
+    "outcome_of",
+    "router",
+]

@@ -100,8 +100,9 @@ class RespondBody(_Body):
     recommendation_id: Id | None = Field(None, alias="recommendationId")
     rank: StrictInt | None = Field(None, ge=1)
     offer_id: Id | None = Field(None, alias="offerId")
+    # The sign rule depends on the outcome (a refund's value is <= 0): the store applies it.
     conversion_value: float | None = Field(
-        None, alias="conversionValue", ge=0, allow_inf_nan=False, strict=True
+        None, alias="conversionValue", allow_inf_nan=False, strict=True
     )
     timestamp: datetime | None = None
     channel_id: Id | None = Field(None, alias="channelId")

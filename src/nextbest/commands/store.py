@@ -1,25 +1,41 @@
-"""CLI commands for the store: ``db upgrade``, ``tenants``, ``keys`` and ``ingest``.
+"""CLI commands for the store: ``db upgrade``, ``tenants``, ``keys``, ``ingest``,
+``interactions`` (show, correct, delete one recorded outcome) and ``customers forget``.
 
 The host's ``nextbest`` click group calls :func:`register_store_commands`. Every command takes
 ``--database URL`` (environment: NEXTBEST_DATABASE_URL; default ``sqlite:///nextbest.db``).
+Corrections, deletions and forgetting go through the service of a Host on the store, so the
+plugins' hooks run (their caches follow) and their per-customer documents are forgotten too.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from nextbest.errors import PluginError
 from nextbest.ingest import FORMATS, IngestError, IngestReport, ingest_file
 from nextbest.store import (
     DATABASE_URL_ENV,
     ROLES,
+    Interaction,
+    InteractionIn,
+    InteractionNotFoundError,
     SchemaNotReadyError,
     Store,
     StoreError,
     open_store,
+    parse_time,
 )
+
+if TYPE_CHECKING:  # the host (and the engine) load only when a command needs them
+    from nextbest.service import DecisionService
 
 _SHOWN_ERRORS = 20
 
@@ -262,7 +278,228 @@ def ingest_command(
         raise SystemExit(1)
 
 
+@tenants_group.command("settings")
+@click.argument("tenant_id")
+@click.option(
+    "--set",
+    "changes",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set a setting (VALUE is JSON, else text), e.g. acceptUnknownOffers=true. Repeatable.",
+)
+@click.option("--unset", "removals", multiple=True, metavar="KEY", help="Remove a setting.")
+@database_option
+def tenants_settings(
+    tenant_id: str, changes: tuple[str, ...], removals: tuple[str, ...], database: str | None
+) -> None:
+    """Show (and with --set/--unset change) the settings of tenant TENANT_ID, as JSON.
+
+    acceptUnknownOffers=true lets outcomes name offers that are not in the tenant's catalog
+    (offers managed elsewhere); by default such an outcome is refused.
+    """
+    update: dict[str, Any] = {key: None for key in removals}
+    for change in changes:
+        key, sep, text = change.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{change!r} is not KEY=VALUE", param_hint="--set")
+        try:
+            update[key.strip()] = json.loads(text)
+        except ValueError:
+            update[key.strip()] = text
+    with _open(database) as store:
+        try:
+            if update:
+                settings = store.update_tenant_settings(tenant_id, update)
+            else:
+                tenant = store.get_tenant(tenant_id)
+                if tenant is None:
+                    raise click.ClickException(
+                        f"tenant {tenant_id!r} does not exist: create it with "
+                        "`nextbest tenants create`"
+                    )
+                settings = tenant.settings
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(settings, indent=2, sort_keys=True))
+
+
+@contextmanager
+def _service(database: str | None) -> Iterator[DecisionService]:
+    """The decision service of a Host on the store (plugins loaded, so their hooks run)."""
+    from nextbest.host import Host
+    from nextbest.service import DecisionService
+
+    with _open(database) as store:
+        try:
+            host = Host(store=store)
+        except PluginError as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            yield DecisionService(host, store)
+        except InteractionNotFoundError as exc:
+            raise click.ClickException(str(exc)) from None
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+def _interaction_json(interaction: Interaction) -> dict[str, Any]:
+    return {
+        "interactionId": interaction.interaction_id,
+        "idempotencyKey": interaction.idempotency_key,
+        "customerId": interaction.customer_id,
+        "offerId": interaction.offer_id,
+        "outcome": interaction.outcome,
+        "classification": interaction.classification,
+        "kind": interaction.kind,
+        "value": interaction.value,
+        "occurredAt": interaction.occurred_at.isoformat(),
+        "recommendationId": interaction.recommendation_id,
+        "rank": interaction.rank,
+        "channel": interaction.channel,
+        "context": interaction.context,
+        "recordedAt": interaction.recorded_at.isoformat(),
+    }
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+tenant_option = click.option(
+    "--tenant", "tenant_id", required=True, help="Tenant the data belongs to."
+)
+
+
+@click.group("interactions")
+def interactions_group() -> None:
+    """Show, correct or delete one recorded outcome by its idempotency key."""
+
+
+@interactions_group.command("show")
+@click.argument("key")
+@tenant_option
+@database_option
+def interactions_show(key: str, tenant_id: str, database: str | None) -> None:
+    """Print the outcome recorded under idempotency key KEY (JSON)."""
+    with _service(database) as service:
+        found = service.store.get_interaction(tenant_id, key)
+        if found is None:
+            raise click.ClickException(f"no interaction is recorded under idempotency key {key!r}")
+        _echo_json(_interaction_json(found))
+
+
+@interactions_group.command("delete")
+@click.argument("key")
+@tenant_option
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@database_option
+def interactions_delete(key: str, tenant_id: str, yes: bool, database: str | None) -> None:
+    """Delete the outcome recorded under idempotency key KEY; its customer's summaries are
+    recomputed in the same transaction."""
+    with _service(database) as service:
+        if not yes:
+            click.confirm(f"delete the interaction {key!r} of tenant {tenant_id!r}?", abort=True)
+        deleted = service.delete_outcome(tenant_id, key)
+    click.echo(
+        f"deleted {deleted.outcome} of customer {deleted.customer_id} "
+        f"({deleted.occurred_at.isoformat()}, value {deleted.value:g})"
+    )
+
+
+def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@interactions_group.command("correct")
+@click.argument("key")
+@tenant_option
+@click.option("--customer-id", help="The customer it belongs to.")
+@click.option("--outcome", help="The outcome (built-in or custom type).")
+@click.option("--offer-id", help="The offer (drops a recommendationId + rank citation).")
+@click.option("--channel", help="The channel.")
+@click.option("--value", type=float, help="The value (a refund's is <= 0).")
+@click.option("--timestamp", callback=_time, help="When it happened (ISO-8601; UTC if no zone).")
+@database_option
+def interactions_correct(
+    key: str,
+    tenant_id: str,
+    customer_id: str | None,
+    outcome: str | None,
+    offer_id: str | None,
+    channel: str | None,
+    value: float | None,
+    timestamp: datetime | None,
+    database: str | None,
+) -> None:
+    """Correct the outcome recorded under idempotency key KEY: the options given replace its
+    recorded fields, the others are kept. Its summaries (and those of a new customer) are
+    recomputed in the same transaction; prints the corrected outcome (JSON)."""
+    with _service(database) as service:
+        found = service.store.get_interaction(tenant_id, key)
+        if found is None:
+            raise click.ClickException(f"no interaction is recorded under idempotency key {key!r}")
+        cited = offer_id is None and found.recommendation_id is not None
+        corrected = InteractionIn(
+            customer_id=found.customer_id if customer_id is None else customer_id,
+            outcome=found.outcome if outcome is None else outcome,
+            idempotency_key=key,
+            offer_id=found.offer_id if offer_id is None else offer_id,
+            channel=found.channel if channel is None else channel,
+            value=found.value if value is None else value,
+            occurred_at=found.occurred_at if timestamp is None else timestamp,
+            recommendation_id=found.recommendation_id if cited else None,
+            rank=found.rank if cited else None,
+            context=found.context,
+        )
+        correction = service.correct_outcome(tenant_id, key, corrected)
+    if not correction.changed:
+        click.echo("nothing to correct: the outcome is recorded like that", err=True)
+    _echo_json(_interaction_json(correction.after))
+
+
+@click.group("customers")
+def customers_group() -> None:
+    """Customer data: forget a customer (privacy requests)."""
+
+
+@customers_group.command("forget")
+@tenant_option
+@click.option("--customer-id", required=True, help="The customer to forget.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@database_option
+def customers_forget(tenant_id: str, customer_id: str, yes: bool, database: str | None) -> None:
+    """Delete everything stored about a customer in one transaction: interactions, summaries,
+    recommendations and the documents plugins keep per customer. Prints what was deleted."""
+    with _service(database) as service:
+        if not yes:
+            click.confirm(
+                f"forget customer {customer_id!r} of tenant {tenant_id!r}? This cannot be undone",
+                abort=True,
+            )
+        result = service.forget_customer(tenant_id, customer_id)
+    counts = dataclasses.asdict(result)
+    documents = counts.pop("documents")
+    click.echo(
+        f"forgot customer {customer_id}: "
+        + ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items())
+        + "".join(f", {n} {namespace} documents" for namespace, n in sorted(documents.items()))
+    )
+
+
 def register_store_commands(cli: click.Group) -> None:
-    """Add ``db``, ``tenants``, ``keys`` and ``ingest`` to the ``nextbest`` command group."""
-    for command in (db_group, tenants_group, keys_group, ingest_command):
+    """Add ``db``, ``tenants``, ``keys``, ``ingest``, ``interactions`` and ``customers`` to
+    the ``nextbest`` command group."""
+    for command in (
+        db_group,
+        tenants_group,
+        keys_group,
+        ingest_command,
+        interactions_group,
+        customers_group,
+    ):
         cli.add_command(command)

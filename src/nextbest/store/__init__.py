@@ -14,10 +14,12 @@ from nextbest.store.base import (
     ApiKey,
     BulkRejection,
     BulkResult,
+    Correction,
     CustomerSummary,
     DailySummary,
     FlowInfo,
     FlowVersion,
+    ForgetResult,
     Interaction,
     InteractionColumns,
     InteractionIn,
@@ -36,6 +38,7 @@ from nextbest.store.base import (
 from nextbest.store.errors import (
     ConflictError,
     FlowNotFoundError,
+    InteractionNotFoundError,
     InvalidInputError,
     NotFoundError,
     OfferNotFoundError,
@@ -46,6 +49,7 @@ from nextbest.store.errors import (
     StoreError,
     TenantExistsError,
     TenantNotFoundError,
+    UnknownOfferError,
     UnknownOutcomeError,
     UnknownRankError,
     UnknownRecommendationError,
@@ -65,7 +69,13 @@ from nextbest.store.limits import (
     time_problem,
     value_problem,
 )
-from nextbest.store.outcomes import BUILTIN_OUTCOME_TYPES, OutcomeType
+from nextbest.store.outcomes import (
+    BUILTIN_OUTCOME_TYPES,
+    CONVERSION,
+    REFUND,
+    OutcomeType,
+    outcome_value_problem,
+)
 
 DATABASE_URL_ENV = "NEXTBEST_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///nextbest.db"
@@ -100,12 +110,14 @@ def open_store(
 
 __all__ = [
     "BUILTIN_OUTCOME_TYPES",
+    "CONVERSION",
     "DATABASE_URL_ENV",
     "DEFAULT_DATABASE_URL",
     "MAX_DOCUMENT_DEPTH",
     "MAX_FUTURE_SKEW",
     "MAX_ID_LENGTH",
     "MAX_VALUE",
+    "REFUND",
     "ROLES",
     "TIME_MAX",
     "TIME_MIN",
@@ -114,14 +126,17 @@ __all__ = [
     "BulkRejection",
     "BulkResult",
     "ConflictError",
+    "Correction",
     "CustomerSummary",
     "DailySummary",
     "FlowInfo",
     "FlowNotFoundError",
     "FlowVersion",
+    "ForgetResult",
     "Interaction",
     "InteractionColumns",
     "InteractionIn",
+    "InteractionNotFoundError",
     "InvalidInputError",
     "LockHandle",
     "NotFoundError",
@@ -143,6 +158,7 @@ __all__ = [
     "Tenant",
     "TenantExistsError",
     "TenantNotFoundError",
+    "UnknownOfferError",
     "UnknownOutcomeError",
     "UnknownRankError",
     "UnknownRecommendationError",
@@ -151,6 +167,7 @@ __all__ = [
     "from_epoch",
     "id_problem",
     "open_store",
+    "outcome_value_problem",
     "parse_time",
     "time_problem",
     "to_epoch",

@@ -20,7 +20,12 @@ import numpy.typing as npt
 from nextbest.store.errors import InvalidInputError
 from nextbest.store.keys import Role
 from nextbest.store.limits import value_problem
-from nextbest.store.outcomes import Classification, OutcomeKind, OutcomeType
+from nextbest.store.outcomes import (
+    Classification,
+    OutcomeKind,
+    OutcomeType,
+    outcome_value_problem,
+)
 
 T = TypeVar("T")
 JSONDict = dict[str, Any]
@@ -118,9 +123,12 @@ class InteractionIn:
     """An outcome to record.
 
     ``offer_id`` may be omitted when ``recommendation_id`` and ``rank`` are given: the store then
-    resolves the offer in the same transaction. ``value`` is the conversion value (finite, >= 0).
-    ``occurred_at`` defaults to the time of recording. ``idempotency_key`` identifies the event:
-    recording the same key again for the tenant returns the original interaction.
+    resolves the offer in the same transaction. ``value`` is the money involved: finite, at most
+    ``MAX_VALUE`` in magnitude, >= 0 (a ``refund``'s is <= 0, see ``store.outcomes``).
+    ``occurred_at`` defaults to the time of recording and must lie in the window of
+    ``store.limits.time_problem`` (at most ``MAX_FUTURE_SKEW`` ahead of now). ``context`` is a
+    JSON object within ``store.limits.document_problem``. ``idempotency_key`` identifies the
+    event: recording the same key again for the tenant returns the original interaction.
     """
 
     customer_id: str
@@ -137,7 +145,9 @@ class InteractionIn:
 
 @dataclass(frozen=True, slots=True)
 class Interaction:
-    """A recorded (append-only) interaction."""
+    """A recorded interaction. Interactions are appended; only an explicit correction
+    (:meth:`Store.correct_interaction`, a bulk record with ``replace``), deletion or
+    :meth:`Store.forget_customer` changes or removes one."""
 
     interaction_id: int
     tenant_id: str
@@ -174,13 +184,51 @@ class BulkRejection:
 
 @dataclass(frozen=True, slots=True)
 class BulkResult:
-    """Counts of a bulk record: rows inserted, rows skipped as already recorded, transactions,
-    and the rows refused as invalid (nothing of them was written)."""
+    """Counts of a bulk record: rows inserted, rows skipped as already recorded with the same
+    content, transactions, the rows refused as invalid (nothing of them was written) and, with
+    ``replace``, the rows that replaced an interaction recorded under their key with other
+    content."""
 
     inserted: int
     duplicates: int
     chunks: int
     rejected: tuple[BulkRejection, ...] = ()
+    replaced: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """What :meth:`Store.correct_interaction` did: the interaction as it was (``before``) and as
+    it is now (``after``). ``changed`` is False when the correction described the interaction
+    as recorded (then ``after`` is ``before`` and nothing was written)."""
+
+    before: Interaction
+    after: Interaction
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetResult:
+    """What :meth:`Store.forget_customer` deleted, as row counts; ``documents`` by namespace."""
+
+    interactions: int
+    customer_summaries: int
+    offer_summaries: int
+    daily_summaries: int
+    recommendations: int
+    documents: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        """Every row deleted."""
+        return (
+            self.interactions
+            + self.customer_summaries
+            + self.offer_summaries
+            + self.daily_summaries
+            + self.recommendations
+            + sum(self.documents.values())
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,9 +236,11 @@ class ActivitySummary:
     """Counters kept per (tenant, customer) and finer. ``interactions`` counts every outcome;
     ``impressions`` the impression-kind ones; ``positive``/``negative``/``neutral`` the responses
     by classification (so interactions = impressions + positive + negative + neutral);
-    ``conversions`` the ``conversion`` outcomes; ``total_value`` sums every recorded conversion
-    value. ``last_outcome`` is the outcome with the latest ``occurred_at`` (back-filled older
-    events do not replace it; on equal times the later recorded wins).
+    ``conversions`` the ``conversion`` outcomes; ``total_value`` sums every recorded value, so
+    it is net of refunds (whose values are <= 0) and may be negative. ``last_outcome`` is the
+    outcome with the latest ``occurred_at`` (back-filled older events do not replace it; on
+    equal times the later recorded wins). Summaries always equal a fold of the remaining
+    interactions in recording order: corrections and deletions recompute the keys they touch.
     """
 
     interactions: int
@@ -267,13 +317,14 @@ class Migration:
     sql: str = field(repr=False)
 
 
-def check_value(value: float | None) -> float:
-    """A conversion value as a finite float within the business range, >= 0 (None is 0.0)."""
+def check_value(value: float | None, outcome: str | None = None) -> float:
+    """An outcome's value as a finite float within the business range (None is 0.0): >= 0,
+    or <= 0 for a refund (``outcome_value_problem``); InvalidInputError naming ``value``."""
     if value is None:
         return 0.0
-    problem = value_problem(value)
+    problem = value_problem(value) if outcome is None else outcome_value_problem(outcome, value)
     if problem is not None:
-        raise InvalidInputError(f"value {value!r} {problem}")
+        raise InvalidInputError(f"value {value!r} {problem}", field="value")
     return float(value)
 
 
@@ -469,25 +520,77 @@ class Store(Protocol):
         ...
 
     # -- interactions -----------------------------------------------------------------------
-    def record_interaction(self, tenant_id: str, interaction: InteractionIn) -> RecordResult:
+    def record_interaction(
+        self, tenant_id: str, interaction: InteractionIn, *, require_known_offer: bool = False
+    ) -> RecordResult:
         """Record one outcome and update the summaries in the same transaction; idempotent by
-        ``(tenant_id, idempotency_key)``."""
+        ``(tenant_id, idempotency_key)``.
+
+        With ``require_known_offer`` an ``offer_id`` given without a recommendation must be in
+        the tenant's catalog, checked in the same transaction (UnknownOfferError otherwise); an
+        offer resolved from ``recommendation_id + rank`` is taken as recorded then.
+        InvalidInputError (nothing written) for a bad id, value, time or context, or a write
+        that would make a summary non-finite."""
         ...
 
     def record_interactions_bulk(
-        self, tenant_id: str, interactions: Iterable[InteractionIn], chunk_size: int = 50_000
+        self,
+        tenant_id: str,
+        interactions: Iterable[InteractionIn],
+        chunk_size: int = 50_000,
+        *,
+        replace: bool = False,
     ) -> BulkResult:
         """Record many outcomes, one transaction per chunk (each chunk all-or-nothing), with the
         same idempotency and summaries as :meth:`record_interaction`.
 
         Every row is validated before its chunk is written. A row that is invalid (bad id,
-        value or context, unknown outcome, an unresolved ``recommendation_id``) is not written
-        and is listed in ``BulkResult.rejected`` with its position and reason; the valid rows
-        around it are stored. TenantNotFoundError for an unknown tenant (nothing written)."""
+        value, time or context, unknown outcome, an unresolved ``recommendation_id``) is not
+        written and is listed in ``BulkResult.rejected`` with its position and reason; the valid
+        rows around it are stored. TenantNotFoundError for an unknown tenant (nothing written).
+
+        A row whose key is already recorded with the same content is a duplicate (nothing
+        written). With the same key and other content it is a duplicate too, unless
+        ``replace``: then it replaces the recorded interaction as :meth:`correct_interaction`
+        would (rows are applied in order, so the last row of a key wins) and is counted in
+        ``BulkResult.replaced``."""
         ...
 
     def get_interaction(self, tenant_id: str, idempotency_key: str) -> Interaction | None:
         """The interaction recorded under this idempotency key, or None."""
+        ...
+
+    def delete_interaction(self, tenant_id: str, idempotency_key: str) -> Interaction:
+        """Delete the interaction recorded under this key and recompute the customer, offer and
+        daily summaries it counted in, in one transaction; return what was deleted.
+        InteractionNotFoundError when no interaction has the key."""
+        ...
+
+    def correct_interaction(
+        self,
+        tenant_id: str,
+        idempotency_key: str,
+        interaction: InteractionIn,
+        *,
+        require_known_offer: bool = False,
+    ) -> Correction:
+        """Replace the interaction recorded under ``idempotency_key`` by ``interaction`` (whose
+        ``idempotency_key`` must be the same; ``occurred_at`` None keeps the recorded time) and
+        recompute the summaries of both, in one transaction. The corrected interaction is
+        recorded anew (new ``interaction_id`` and ``recorded_at``). Validated like
+        :meth:`record_interaction` (``require_known_offer`` applies to an offer other than
+        the one recorded); InteractionNotFoundError when no interaction has the key. A
+        correction equal to the recorded interaction changes nothing."""
+        ...
+
+    def forget_customer(
+        self, tenant_id: str, customer_id: str, document_namespaces: Iterable[str] = ()
+    ) -> ForgetResult:
+        """Delete everything stored about a customer in one transaction: interactions, customer,
+        offer and daily summaries, recommendations (with their items) and the plugin documents
+        keyed by the customer id in ``document_namespaces``. Other tenants' data (the same
+        customer id included) is untouched. Forgetting an unknown customer deletes nothing.
+        TenantNotFoundError for an unknown tenant."""
         ...
 
     def iter_interactions(

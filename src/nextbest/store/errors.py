@@ -43,6 +43,14 @@ class UnknownRankError(NotFoundError):
     """The recommendation exists but has no item at the given rank."""
 
 
+class UnknownOfferError(NotFoundError):
+    """An outcome names an offer that is not in the tenant's catalog."""
+
+
+class InteractionNotFoundError(NotFoundError):
+    """No interaction is recorded under this idempotency key for the tenant."""
+
+
 class ConflictError(StoreError):
     """Creating something that already exists."""
 

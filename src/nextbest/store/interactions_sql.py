@@ -4,9 +4,11 @@ customer/offer/daily summaries, and the column arrays the models read)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
@@ -16,8 +18,10 @@ from nextbest.store import summaries
 from nextbest.store.base import (
     BulkRejection,
     BulkResult,
+    Correction,
     CustomerSummary,
     DailySummary,
+    ForgetResult,
     Interaction,
     InteractionColumns,
     InteractionIn,
@@ -37,20 +41,30 @@ from nextbest.store.core_sql import (
     check_id,
     check_optional_id,
     json_text,
+    valid_tenant_id,
 )
 from nextbest.store.errors import (
+    InteractionNotFoundError,
     InvalidInputError,
     OutcomeTypeExistsError,
     RecommendationExistsError,
+    UnknownOfferError,
     UnknownOutcomeError,
     UnknownRankError,
     UnknownRecommendationError,
 )
-from nextbest.store.limits import id_problem
+from nextbest.store.limits import document_problem, epoch_problem, id_problem
 from nextbest.store.outcomes import BUILTIN_OUTCOME_TYPES, OutcomeType, validate_custom_outcome
 
 # From this many new events on, summaries are aggregated with numpy instead of a Python fold.
 _VECTOR_MIN_EVENTS = 64
+# Ids per IN (...) list: well within every dialect's limit on parameters.
+_IN_BATCH = 500
+# Reads of a key to correct or delete (PostgreSQL: a concurrent correction may replace the row
+# between the read and the delete).
+_TAKE_ATTEMPTS = 3
+# The largest rank (and flow version) the INTEGER columns hold on PostgreSQL.
+_MAX_INT = 2**31 - 1
 
 INTERACTION_COLUMNS = (
     "tenant_id",
@@ -71,6 +85,21 @@ INTERACTION_COLUMNS = (
 _SELECT_INTERACTION = (
     "SELECT interaction_id, " + ", ".join(INTERACTION_COLUMNS) + " FROM interactions"
 )
+_INSERT_INTERACTION = (
+    f"INSERT INTO interactions ({', '.join(INTERACTION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in INTERACTION_COLUMNS)}) "
+    "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING"
+)
+# An interaction's summary event (summaries.Event), as columns.
+_EVENT_COLUMNS = (
+    "customer_id",
+    "offer_id",
+    "outcome",
+    "classification",
+    "kind",
+    "value",
+    "occurred_at",
+)
 _SUMMARY_COLUMNS = (
     "interactions, impressions, positive, negative, neutral, conversions, total_value, "
     "first_at, last_at, last_outcome"
@@ -85,6 +114,25 @@ _SUMMARY_ROW = np.dtype(
         ("conversions", np.int64),
     ]
 )
+
+
+def _event(row: Sequence[Any]) -> summaries.Event:
+    """The summary event of a row in INTERACTION_COLUMNS order."""
+    return (row[1], row[2], *row[4:9])
+
+
+def _check_int(what: str, value: object) -> None:
+    """InvalidInputError naming ``what`` unless ``value`` is an int from 1 to ``_MAX_INT``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_INT:
+        raise InvalidInputError(
+            f"{what} must be an integer from 1 to {_MAX_INT}, got {value!r}", field=what
+        )
+
+
+def _content(row: Sequence[Any]) -> tuple[Any, ...]:
+    """What a row (INTERACTION_COLUMNS order) says happened: everything from the customer to
+    the context, its key included; not the tenant, nor when it was recorded."""
+    return tuple(row[1:13])
 
 
 class InteractionsSql(SqlCore):
@@ -119,20 +167,25 @@ class InteractionsSql(SqlCore):
         return outcome
 
     def list_outcome_types(self, tenant_id: str) -> list[OutcomeType]:
+        if not valid_tenant_id(tenant_id):  # no such tenant: the built-ins only
+            return list(BUILTIN_OUTCOME_TYPES.values())
         with self._read() as cur:
             rows = cur.execute(
                 "SELECT name, classification, kind FROM outcome_types WHERE tenant_id = ? "
                 "ORDER BY name",
                 (tenant_id,),
             ).fetchall()
-        return [*BUILTIN_OUTCOME_TYPES.values(), *(OutcomeType(r[0], r[1], r[2]) for r in rows)]
+        # A custom type named like a later built-in (``refund``) is shadowed by the built-in.
+        custom = (OutcomeType(r[0], r[1], r[2]) for r in rows if r[0] not in BUILTIN_OUTCOME_TYPES)
+        return [*BUILTIN_OUTCOME_TYPES.values(), *custom]
 
     def _outcome(self, cur: Cursor, tenant_id: str, name: str) -> OutcomeType:
         builtin = BUILTIN_OUTCOME_TYPES.get(name)
         if builtin is not None:
             return builtin
         row = None
-        if id_problem(name) is None:  # a name no type can have is not looked up
+        # A name no type can have (or a tenant id no tenant can have) is not looked up.
+        if id_problem(name) is None and valid_tenant_id(tenant_id):
             row = cur.execute(
                 "SELECT name, classification, kind FROM outcome_types "
                 "WHERE tenant_id = ? AND name = ?",
@@ -168,10 +221,21 @@ class InteractionsSql(SqlCore):
         check_optional_id("channel", channel)
         check_optional_id("placement", placement)
         parsed = [i if isinstance(i, RecommendationItem) else RecommendationItem(*i) for i in items]
+        for item in parsed:
+            _check_int("rank", item.rank)
+            check_id("offer id", item.offer_id)
         ranks = [i.rank for i in parsed]
-        if len(set(ranks)) != len(ranks) or any(r < 1 for r in ranks):
-            raise InvalidInputError(f"ranks must be distinct integers >= 1, got {ranks}")
-        created = to_epoch(created_at) if created_at is not None else self.clock()
+        if len(set(ranks)) != len(ranks):
+            raise InvalidInputError(f"ranks must be distinct, got {ranks}", field="rank")
+        if flow_version is not None:
+            _check_int("flow version", flow_version)
+        check_optional_id("flow key", flow_key)
+        created = self.clock()
+        if created_at is not None:
+            created = to_epoch(created_at)
+            problem = epoch_problem(created)
+            if problem is not None:
+                raise InvalidInputError(f"created_at {problem}", field="created at")
         try:
             with self._transaction() as cur:
                 self._require_tenant(cur, tenant_id)
@@ -219,6 +283,8 @@ class InteractionsSql(SqlCore):
 
     def get_recommendation(self, tenant_id: str, recommendation_id: str) -> Recommendation | None:
         check_id("recommendation id", recommendation_id)
+        if not valid_tenant_id(tenant_id):
+            return None
         with self._read() as cur:
             row = cur.execute(
                 "SELECT customer_id, channel, placement, flow_key, flow_version, created_at "
@@ -252,6 +318,9 @@ class InteractionsSql(SqlCore):
         rank: int,
         customer_id: str | None = None,
     ) -> str:
+        _check_int("rank", rank)
+        if not valid_tenant_id(tenant_id):
+            raise UnknownRecommendationError(f"unknown recommendation {recommendation_id!r}")
         head = cur.execute(
             "SELECT customer_id FROM recommendations WHERE tenant_id = ? AND recommendation_id = ?",
             (tenant_id, recommendation_id),
@@ -298,7 +367,9 @@ class InteractionsSql(SqlCore):
     def _prepare(
         self, tenant_id: str, item: InteractionIn, outcome: OutcomeType, now: float
     ) -> tuple:
-        """Validate an interaction and return its row in INTERACTION_COLUMNS order."""
+        """Validate an interaction and return its row in INTERACTION_COLUMNS order: every
+        entry point's rules (``store.limits``) for ids, the value (refunds <= 0), the time
+        (the window, at most the skew ahead of ``now``) and the context."""
         check_id("customer id", item.customer_id)
         check_id("idempotency key", item.idempotency_key)
         check_optional_id("offer id", item.offer_id)
@@ -308,8 +379,22 @@ class InteractionsSql(SqlCore):
             raise InvalidInputError(
                 "recommendation_id and rank must be given together", field="recommendation id"
             )
-        context = None if item.context is None else json_text("context", item.context)
-        occurred = now if item.occurred_at is None else to_epoch(item.occurred_at)
+        if item.rank is not None:
+            _check_int("rank", item.rank)
+        context = None
+        if item.context is not None:
+            problem = document_problem(item.context)
+            if problem is not None:
+                raise InvalidInputError(f"context {problem}", field="context")
+            context = json_text("context", item.context)
+        if item.occurred_at is None:
+            occurred = now
+        else:
+            # Epoch seconds exist for every aware datetime, the calendar's edges included.
+            occurred = to_epoch(item.occurred_at)
+            problem = epoch_problem(occurred, outcome=True, now=now)
+            if problem is not None:
+                raise InvalidInputError(f"occurred_at {problem}", field="occurred at")
         return (
             tenant_id,
             item.customer_id,
@@ -318,7 +403,7 @@ class InteractionsSql(SqlCore):
             outcome.name,
             outcome.classification,
             outcome.kind,
-            check_value(item.value),
+            check_value(item.value, outcome.name),
             occurred,
             item.idempotency_key,
             item.recommendation_id,
@@ -326,6 +411,20 @@ class InteractionsSql(SqlCore):
             context,
             now,
         )
+
+    @contextmanager
+    def _writing(self) -> Iterator[Cursor]:
+        """A write transaction in which a summary total that would leave the float range is an
+        InvalidInputError (the transaction rolled back). The merge's finite guard
+        (``summaries.merge_clause``) fails such a write with a NOT NULL violation on
+        ``total_value``, the one constraint these writes can violate."""
+        try:
+            with self._transaction() as cur:
+                yield cur
+        except Exception as exc:
+            if self._is_integrity_error(exc) and "total_value" in str(exc):
+                raise InvalidInputError(summaries.NON_FINITE_TOTAL, field="value") from exc
+            raise
 
     def _apply_summaries(self, cur: Cursor, tenant_id: str, events: list[summaries.Event]) -> None:
         """Merge new interactions into the three summary tables (inside the caller's
@@ -338,52 +437,76 @@ class InteractionsSql(SqlCore):
             if rows:
                 cur.executemany(summaries.upsert_sql(table), rows)
 
-    def record_interaction(self, tenant_id: str, interaction: InteractionIn) -> RecordResult:
+    def _resolve_offer(
+        self, cur: Cursor, tenant_id: str, item: InteractionIn, row: list[Any]
+    ) -> None:
+        """Set the row's offer from ``recommendation_id + rank``, checked against the customer
+        and any ``offer_id`` given, in the caller's transaction."""
+        if item.recommendation_id is not None and item.rank is not None:
+            offer_id = self._resolve(
+                cur, tenant_id, item.recommendation_id, item.rank, item.customer_id
+            )
+            if item.offer_id not in (None, offer_id):
+                raise InvalidInputError(
+                    f"offer {item.offer_id!r} is not rank {item.rank} of "
+                    f"recommendation {item.recommendation_id!r}",
+                    field="offer id",
+                )
+            row[2] = offer_id
+
+    def _check_known_offer(self, cur: Cursor, tenant_id: str, item: InteractionIn) -> None:
+        """UnknownOfferError when ``offer_id`` names an offer outside the tenant's catalog
+        (checked in the caller's transaction; an offer cited by recommendation and rank is
+        taken as recorded when it was recommended)."""
+        if item.recommendation_id is None and item.offer_id is not None:
+            known = cur.execute(
+                "SELECT 1 FROM offers WHERE tenant_id = ? AND offer_id = ?",
+                (tenant_id, item.offer_id),
+            ).fetchone()
+            if known is None:
+                raise UnknownOfferError(
+                    f"unknown offer {item.offer_id!r}: it is not in the tenant's catalog"
+                )
+
+    def record_interaction(
+        self, tenant_id: str, interaction: InteractionIn, *, require_known_offer: bool = False
+    ) -> RecordResult:
         now = self.clock()
-        with self._transaction() as cur:
+        with self._writing() as cur:
             self._require_tenant(cur, tenant_id)
             outcome = self._outcome(cur, tenant_id, interaction.outcome)
             row = list(self._prepare(tenant_id, interaction, outcome, now))
-            if interaction.recommendation_id is not None and interaction.rank is not None:
-                offer_id = self._resolve(
-                    cur,
-                    tenant_id,
-                    interaction.recommendation_id,
-                    interaction.rank,
-                    interaction.customer_id,
-                )
-                if interaction.offer_id not in (None, offer_id):
-                    raise InvalidInputError(
-                        f"offer {interaction.offer_id!r} is not rank {interaction.rank} of "
-                        f"recommendation {interaction.recommendation_id!r}"
-                    )
-                row[2] = offer_id
+            self._resolve_offer(cur, tenant_id, interaction, row)
             inserted = cur.execute(
-                f"INSERT INTO interactions ({', '.join(INTERACTION_COLUMNS)}) "
-                f"VALUES ({', '.join('?' for _ in INTERACTION_COLUMNS)}) "
-                "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING interaction_id",
-                row,
+                f"{_INSERT_INTERACTION} RETURNING interaction_id", row
             ).fetchone()
-            if inserted is None:
+            if inserted is None:  # a retry: the original answers (the caller compares them)
                 original = cur.execute(
                     _SELECT_INTERACTION + " WHERE tenant_id = ? AND idempotency_key = ?",
                     (tenant_id, interaction.idempotency_key),
                 ).fetchone()
                 return RecordResult(self._interaction(original), created=False)
-            self._apply_summaries(cur, tenant_id, [(row[1], row[2], *row[4:9])])
+            if require_known_offer:  # raising rolls the insert back
+                self._check_known_offer(cur, tenant_id, interaction)
+            self._apply_summaries(cur, tenant_id, [_event(row)])
         return RecordResult(self._interaction((inserted[0], *row)), created=True)
 
     def record_interactions_bulk(
-        self, tenant_id: str, interactions: Iterable[InteractionIn], chunk_size: int = 50_000
+        self,
+        tenant_id: str,
+        interactions: Iterable[InteractionIn],
+        chunk_size: int = 50_000,
+        *,
+        replace: bool = False,
     ) -> BulkResult:
-        if chunk_size < 1:
-            raise InvalidInputError("chunk_size must be >= 1")
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise InvalidInputError("chunk_size must be an integer >= 1", field="chunk size")
         with self._read() as cur:
             self._require_tenant(cur, tenant_id)
         # An outcome name maps to its type, or to the reason it is unknown.
         outcomes: dict[str, OutcomeType | str] = {}
         rejected: list[BulkRejection] = []
-        inserted = duplicates = chunks = 0
+        inserted = duplicates = replaced = chunks = 0
         position = 0
         for chunk in batched(interactions, chunk_size):
             now = self.clock()
@@ -396,13 +519,21 @@ class InteractionsSql(SqlCore):
                 except InvalidInputError as exc:
                     rejected.append(BulkRejection(index, str(exc)))
             position += len(chunk)
-            if rows:
-                with self._transaction() as cur:
+            if not rows:
+                continue
+            if replace:
+                with self._writing() as cur:
+                    counts = self._store_replacing(cur, tenant_id, rows)
+                inserted += counts[0]
+                duplicates += counts[1]
+                replaced += counts[2]
+            else:
+                with self._writing() as cur:
                     new = self._store_chunk(cur, tenant_id, rows)
                 inserted += new
                 duplicates += len(rows) - new
-                chunks += 1
-        return BulkResult(inserted, duplicates, chunks, tuple(rejected))
+            chunks += 1
+        return BulkResult(inserted, duplicates, chunks, tuple(rejected), replaced)
 
     def _prepare_bulk(
         self,
@@ -427,14 +558,239 @@ class InteractionsSql(SqlCore):
             )
         return self._prepare(tenant_id, item, outcome, now)
 
+    def _store_replacing(
+        self, cur: Cursor, tenant_id: str, rows: list[tuple]
+    ) -> tuple[int, int, int]:
+        """Store a chunk with ``replace``: rows apply in order, a key's last row wins; a stored
+        interaction whose content differs from its key's last row is removed (its summaries
+        recomputed) and the row recorded anew. Return (inserted, duplicates, replaced)."""
+        self._lock_customers(cur, tenant_id, {row[1] for row in rows})
+        stored = self._stored_by_key(cur, tenant_id, [row[9] for row in rows])
+        state = {key: _content(row[1:]) for key, row in stored.items()}
+        last: dict[str, tuple] = {}
+        inserted = duplicates = replaced = 0
+        for row in rows:
+            key, content = row[9], _content(row)
+            before = state.get(key)
+            if before is None:
+                inserted += 1
+            elif before == content:
+                duplicates += 1
+            else:
+                replaced += 1
+            state[key] = content
+            last.pop(key, None)  # keep the rows in the order of each key's last occurrence
+            last[key] = row
+        removed = [old for key, old in stored.items() if _content(old[1:]) != _content(last[key])]
+        self._lock_customers(cur, tenant_id, {old[2] for old in removed})
+        self._remove(cur, tenant_id, removed)
+        gone = {old[10] for old in removed}
+        fresh = [row for key, row in last.items() if key not in stored or key in gone]
+        if fresh:
+            # Another writer may have recorded one of the keys since the lookup: it then keeps
+            # its content and the row counts as a duplicate.
+            missed = len(fresh) - self._store_chunk(cur, tenant_id, fresh)
+            inserted -= missed
+            duplicates += missed
+        return inserted, duplicates, replaced
+
+    def _stored_by_key(self, cur: Cursor, tenant_id: str, keys: Sequence[str]) -> dict[str, tuple]:
+        """The stored rows (``_SELECT_INTERACTION`` order) of these idempotency keys."""
+        found: dict[str, tuple] = {}
+        for batch in batched(sorted(set(keys)), _IN_BATCH):
+            marks = ", ".join("?" for _ in batch)
+            for row in cur.execute(
+                f"{_SELECT_INTERACTION} WHERE tenant_id = ? AND idempotency_key IN ({marks})",
+                (tenant_id, *batch),
+            ).fetchall():
+                found[row[10]] = tuple(row)
+        return found
+
+    def _lock_customers(self, cur: Cursor, tenant_id: str, customer_ids: Iterable[str]) -> None:
+        """Lock the customers' summary rows until the transaction ends, in key order (the order
+        every writer merges them in), before reading their interactions to recompute them: a
+        concurrent writer of these customers then waits, so no recomputed row overwrites a
+        merge it did not see. SQLite needs nothing: its write transactions run one at a time."""
+        if self.dialect != "postgres":
+            return
+        for batch in batched(sorted(set(customer_ids)), _IN_BATCH):
+            marks = ", ".join("?" for _ in batch)
+            cur.execute(
+                "SELECT customer_id FROM customer_summaries WHERE tenant_id = ? AND "
+                f"customer_id IN ({marks}) ORDER BY customer_id FOR UPDATE",
+                (tenant_id, *batch),
+            ).fetchall()
+
+    def _remove(self, cur: Cursor, tenant_id: str, removed: Sequence[Sequence[Any]]) -> None:
+        """Delete stored interactions (rows in ``_SELECT_INTERACTION`` order, their customers
+        locked) and recompute the summaries they counted in, in the caller's transaction."""
+        if removed:
+            cur.executemany(
+                "DELETE FROM interactions WHERE tenant_id = ? AND interaction_id = ?",
+                [(tenant_id, old[0]) for old in removed],
+            )
+            self._recompute_removed(cur, tenant_id, removed)
+
+    def _recompute_removed(
+        self, cur: Cursor, tenant_id: str, removed: Sequence[Sequence[Any]]
+    ) -> None:
+        """Fold the summary keys the removed interactions counted in again from their
+        customers' remaining interactions (``summaries.rebuild``) and write them over the stored
+        rows, or delete the rows of keys nothing is left for."""
+        keys = summaries.keys_of(_event(old[1:]) for old in removed)
+        customers = sorted({key[0] for key in keys["customer_summaries"]})
+        writes, deletes = summaries.rebuild(
+            tenant_id, keys, self._customer_events(cur, tenant_id, customers)
+        )
+        for table in summaries.TABLES:
+            if deletes[table]:
+                cur.executemany(summaries.delete_sql(table), deletes[table])
+            if writes[table]:
+                cur.executemany(summaries.replace_sql(table), writes[table])
+
+    def _customer_events(
+        self, cur: Cursor, tenant_id: str, customer_ids: Sequence[str]
+    ) -> Iterator[summaries.Event]:
+        """The customers' interactions as summary events, each customer's in recording order
+        (read through the index on (tenant, customer))."""
+        for batch in batched(customer_ids, _IN_BATCH):
+            marks = ", ".join("?" for _ in batch)
+            rows = cur.execute(
+                f"SELECT {', '.join(_EVENT_COLUMNS)} FROM interactions WHERE tenant_id = ? "
+                f"AND customer_id IN ({marks}) ORDER BY interaction_id",
+                (tenant_id, *batch),
+            ).fetchall()
+            yield from (tuple(row) for row in rows)
+
+    def _take(self, cur: Cursor, tenant_id: str, idempotency_key: str, *customers: str) -> tuple:
+        """Remove the interaction recorded under the key (InteractionNotFoundError if none),
+        with its summaries recomputed; lock ``customers`` too (the customer of a correction).
+        Return its stored row."""
+        for _ in range(_TAKE_ATTEMPTS):
+            old = cur.execute(
+                _SELECT_INTERACTION + " WHERE tenant_id = ? AND idempotency_key = ?",
+                (tenant_id, idempotency_key),
+            ).fetchone()
+            if old is None:
+                break
+            self._lock_customers(cur, tenant_id, {old[2], *customers})
+            cur.execute(
+                "DELETE FROM interactions WHERE tenant_id = ? AND interaction_id = ?",
+                (tenant_id, old[0]),
+            )
+            if cur.rowcount == 1:
+                self._recompute_removed(cur, tenant_id, [tuple(old)])
+                return tuple(old)
+            # PostgreSQL only: a concurrent correction of this key committed between the read
+            # and the delete; read the key again.
+        raise InteractionNotFoundError(
+            f"no interaction is recorded under idempotency key {idempotency_key!r}"
+        )
+
     def get_interaction(self, tenant_id: str, idempotency_key: str) -> Interaction | None:
         check_id("idempotency key", idempotency_key)
+        if not valid_tenant_id(tenant_id):
+            return None
         with self._read() as cur:
             row = cur.execute(
                 _SELECT_INTERACTION + " WHERE tenant_id = ? AND idempotency_key = ?",
                 (tenant_id, idempotency_key),
             ).fetchone()
         return None if row is None else self._interaction(row)
+
+    def delete_interaction(self, tenant_id: str, idempotency_key: str) -> Interaction:
+        check_id("idempotency key", idempotency_key)
+        with self._writing() as cur:
+            self._require_tenant(cur, tenant_id)
+            old = self._take(cur, tenant_id, idempotency_key)
+        return self._interaction(old)
+
+    def correct_interaction(
+        self,
+        tenant_id: str,
+        idempotency_key: str,
+        interaction: InteractionIn,
+        *,
+        require_known_offer: bool = False,
+    ) -> Correction:
+        check_id("idempotency key", idempotency_key)
+        if interaction.idempotency_key != idempotency_key:
+            raise InvalidInputError(
+                f"the correction's idempotency key {interaction.idempotency_key!r} differs "
+                f"from the key of the interaction to correct ({idempotency_key!r})",
+                field="idempotency key",
+            )
+        now = self.clock()
+        with self._writing() as cur:
+            self._require_tenant(cur, tenant_id)
+            current = cur.execute(
+                _SELECT_INTERACTION + " WHERE tenant_id = ? AND idempotency_key = ?",
+                (tenant_id, idempotency_key),
+            ).fetchone()
+            if current is None:
+                raise InteractionNotFoundError(
+                    f"no interaction is recorded under idempotency key {idempotency_key!r}"
+                )
+            if interaction.occurred_at is None:  # a correction keeps the time unless given
+                interaction = dataclasses.replace(interaction, occurred_at=from_epoch(current[9]))
+            outcome = self._outcome(cur, tenant_id, interaction.outcome)
+            row = list(self._prepare(tenant_id, interaction, outcome, now))
+            self._resolve_offer(cur, tenant_id, interaction, row)
+            if _content(current[1:]) == _content(row):
+                before = self._interaction(current)
+                return Correction(before, before, changed=False)
+            if require_known_offer and row[2] != current[3]:  # the offer it had may stay
+                self._check_known_offer(cur, tenant_id, interaction)
+            old = self._take(cur, tenant_id, idempotency_key, interaction.customer_id)
+            new_id = cur.execute(f"{_INSERT_INTERACTION} RETURNING interaction_id", row).fetchone()
+            self._apply_summaries(cur, tenant_id, [_event(row)])
+        return Correction(
+            self._interaction(old), self._interaction((new_id[0], *row)), changed=True
+        )
+
+    def forget_customer(
+        self, tenant_id: str, customer_id: str, document_namespaces: Iterable[str] = ()
+    ) -> ForgetResult:
+        check_id("customer id", customer_id)
+        namespaces = sorted(set(document_namespaces))
+        for namespace in namespaces:
+            check_id("document namespace", namespace)
+        with self._transaction() as cur:
+            self._require_tenant(cur, tenant_id)
+            self._lock_customers(cur, tenant_id, [customer_id])
+            deleted: dict[str, int] = {}
+            for table in ("interactions", *summaries.TABLES):
+                cur.execute(
+                    f"DELETE FROM {table} WHERE tenant_id = ? AND customer_id = ?",
+                    (tenant_id, customer_id),
+                )
+                deleted[table] = cur.rowcount
+            cur.execute(
+                "DELETE FROM recommendation_items WHERE tenant_id = ? AND recommendation_id IN "
+                "(SELECT recommendation_id FROM recommendations "
+                "WHERE tenant_id = ? AND customer_id = ?)",
+                (tenant_id, tenant_id, customer_id),
+            )
+            cur.execute(
+                "DELETE FROM recommendations WHERE tenant_id = ? AND customer_id = ?",
+                (tenant_id, customer_id),
+            )
+            recommendations = cur.rowcount
+            documents: dict[str, int] = {}
+            for namespace in namespaces:
+                cur.execute(
+                    "DELETE FROM documents WHERE namespace = ? AND tenant_id = ? AND doc_key = ?",
+                    (namespace, tenant_id, customer_id),
+                )
+                documents[namespace] = cur.rowcount
+        return ForgetResult(
+            interactions=deleted["interactions"],
+            customer_summaries=deleted["customer_summaries"],
+            offer_summaries=deleted["customer_offer_summaries"],
+            daily_summaries=deleted["customer_daily_summaries"],
+            recommendations=recommendations,
+            documents=documents,
+        )
 
     def iter_interactions(
         self, tenant_id: str, customer_id: str | None = None
@@ -445,6 +801,8 @@ class InteractionsSql(SqlCore):
             check_id("customer id", customer_id)
             sql += " AND customer_id = ?"
             params.append(customer_id)
+        if not valid_tenant_id(tenant_id):
+            return iter(())
         with self._read() as cur:
             rows = cur.execute(sql + " ORDER BY interaction_id", params).fetchall()
         return (self._interaction(r) for r in rows)
@@ -467,6 +825,8 @@ class InteractionsSql(SqlCore):
 
     def get_customer_summary(self, tenant_id: str, customer_id: str) -> CustomerSummary | None:
         check_id("customer id", customer_id)
+        if not valid_tenant_id(tenant_id):
+            return None
         with self._read() as cur:
             row = cur.execute(
                 f"SELECT {_SUMMARY_COLUMNS} FROM customer_summaries "
@@ -479,6 +839,8 @@ class InteractionsSql(SqlCore):
 
     def get_offer_summaries(self, tenant_id: str, customer_id: str) -> dict[str, OfferSummary]:
         check_id("customer id", customer_id)
+        if not valid_tenant_id(tenant_id):
+            return {}
         with self._read() as cur:
             rows = cur.execute(
                 f"SELECT {_SUMMARY_COLUMNS}, offer_id FROM customer_offer_summaries "
@@ -498,6 +860,8 @@ class InteractionsSql(SqlCore):
         end: date | None = None,
     ) -> list[DailySummary]:
         check_id("customer id", customer_id)
+        if not valid_tenant_id(tenant_id):
+            return []
         with self._read() as cur:
             rows = cur.execute(
                 f"SELECT {_SUMMARY_COLUMNS}, day FROM customer_daily_summaries "
@@ -515,12 +879,14 @@ class InteractionsSql(SqlCore):
         ]
 
     def customer_summary_columns(self, tenant_id: str) -> SummaryColumns:
-        with self._read() as cur:
-            rows = cur.execute(
-                "SELECT customer_id, first_at, last_at, interactions, total_value, conversions "
-                "FROM customer_summaries WHERE tenant_id = ? ORDER BY customer_id",
-                (tenant_id,),
-            ).fetchall()
+        rows = []
+        if valid_tenant_id(tenant_id):  # else no such tenant: no rows
+            with self._read() as cur:
+                rows = cur.execute(
+                    "SELECT customer_id, first_at, last_at, interactions, total_value, "
+                    "conversions FROM customer_summaries WHERE tenant_id = ? ORDER BY customer_id",
+                    (tenant_id,),
+                ).fetchall()
         # One structured conversion of the row tuples (in C), then contiguous columns: faster
         # than transposing a million tuples in Python.
         table = np.array(rows, dtype=_SUMMARY_ROW)
@@ -540,14 +906,18 @@ class InteractionsSql(SqlCore):
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> InteractionColumns:
+        empty = InteractionColumns(
+            np.array([], dtype=object), np.array([], np.float64), np.array([], np.float64)
+        )
+        if not valid_tenant_id(tenant_id):
+            return empty
         sql = "SELECT customer_id, occurred_at, value FROM interactions WHERE tenant_id = ?"
         params: list[Any] = [tenant_id]
         if outcomes is not None:
-            names = list(outcomes)
+            # A name no outcome type can have matches nothing (and is not sent to the database).
+            names = [name for name in outcomes if id_problem(name) is None]
             if not names:
-                return InteractionColumns(
-                    np.array([], dtype=object), np.array([], np.float64), np.array([], np.float64)
-                )
+                return empty
             sql += f" AND outcome IN ({', '.join('?' for _ in names)})"
             params += names
         if start is not None:

@@ -1,8 +1,13 @@
-"""Outcome types: the ten built-ins and the rules for custom, per-tenant types.
+"""Outcome types: the eleven built-ins and the rules for custom, per-tenant types.
 
 An outcome type has a *classification* (is the response good, bad or neither for the offer) and a
 *kind*: ``impression`` (the offer was shown) or ``response`` (the customer reacted to it). Summaries
 count impressions separately and count responses by classification.
+
+Values: an outcome's value is money the customer spent, so it is >= 0, except for a ``refund``
+(money returned: a refund, a return, a cancelled or charged-back order), whose value is <= 0.
+Summaries add every value as recorded, so a customer's ``total_value`` is net of refunds;
+``conversions`` counts ``conversion`` outcomes only (a refund is not a purchase).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from nextbest.store.errors import InvalidInputError
+from nextbest.store.limits import value_problem
 
 Classification = Literal["positive", "negative", "neutral"]
 OutcomeKind = Literal["impression", "response"]
@@ -21,6 +27,8 @@ KINDS: tuple[str, ...] = get_args(OutcomeKind)
 
 #: The outcome whose occurrences are counted as ``conversions`` in the summaries.
 CONVERSION = "conversion"
+#: The outcome of money returned to the customer: its value is <= 0 and nets ``total_value``.
+REFUND = "refund"
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -48,8 +56,23 @@ BUILTIN_OUTCOME_TYPES: dict[str, OutcomeType] = {
         OutcomeType("dismiss", "negative", "response", True),
         OutcomeType("complaint", "negative", "response", True),
         OutcomeType("defer", "neutral", "response", True),
+        OutcomeType(REFUND, "negative", "response", True),
     )
 }
+
+
+def outcome_value_problem(outcome: str, value: object) -> str | None:
+    """Why ``value`` cannot be the value of an outcome called ``outcome``, or None.
+
+    :func:`~nextbest.store.limits.value_problem` with the sign rule: a ``refund``'s value is the
+    amount returned as a number <= 0, every other outcome's value is >= 0.
+    """
+    if outcome != REFUND:
+        return value_problem(value)
+    problem = value_problem(value, allow_negative=True)
+    if problem is None and float(value) > 0:  # type: ignore[arg-type]  # checked a number
+        return "must be <= 0 for a refund: send the amount returned as a negative number"
+    return problem
 
 
 def validate_custom_outcome(name: str, classification: str, kind: str) -> OutcomeType:

@@ -4,10 +4,23 @@ The same rows feed the single-interaction and the bulk paths, so both agree by c
 chunk's new interactions are aggregated here in Python, then merged into the stored summaries with
 one upsert per touched key (counters add; first/last times take min/max; the last outcome follows
 the latest ``occurred_at``).
+
+Removing interactions (a deletion, a correction, a bulk row replacing another, see
+``interactions_sql``) goes the other way through the same fold: the keys the removed interactions
+counted in are folded again from their customers' remaining interactions in recording order
+(:func:`rebuild`) and written over the stored rows, or deleted when nothing remains. A fold in
+recording order is what recording those interactions one by one produces, float sums included,
+so a corrected summary is bit for bit the summary of the data as corrected. (Subtracting the
+removed values instead would leave rounding residues: 0.1 + 0.2 - 0.2 is not 0.1.)
+
+No summary total is ever stored non-finite: folds check their sums, and the merge refuses to add
+two totals that could overflow (see :func:`merge_clause`).
 """
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from itertools import repeat
@@ -16,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from nextbest.store.errors import InvalidInputError
 from nextbest.store.outcomes import CONVERSION
 
 # (customer_id, offer_id, outcome, classification, kind, value, occurred_at) of a new interaction.
@@ -50,14 +64,42 @@ def day_of(epoch_seconds: float) -> str:
     return text
 
 
+#: Two totals each within this magnitude (half the largest float) add to a finite number.
+HALF_FLOAT_MAX = sys.float_info.max / 2
+
+#: Why a write was refused by the finite-total guard (the merge's or a fold's).
+NON_FINITE_TOTAL = (
+    "the write would make a summary's total_value non-finite (beyond the float range); "
+    "values are limited to the business range, so a stored total this large predates the "
+    "limit: correct or delete the interactions that hold such values"
+)
+
+
+def _guarded_sum(column: str) -> str:
+    """``s.column + excluded.column``, or NULL (which the NOT NULL column refuses, failing the
+    statement) when either operand lies beyond :data:`HALF_FLOAT_MAX` or is not finite. SQLite
+    would store an infinity and PostgreSQL raise an overflow error; this fails the same way on
+    both, and a NaN fails the comparison too."""
+    bound = repr(HALF_FLOAT_MAX)
+    return (
+        f"CASE WHEN abs(s.{column}) <= {bound} AND abs(excluded.{column}) <= {bound} "
+        f"THEN s.{column} + excluded.{column} END"
+    )
+
+
 def merge_clause(table: str) -> str:
     """``ON CONFLICT ... DO UPDATE`` merging an aggregated row into ``table`` (alias ``s``).
 
     SQLite and PostgreSQL share this syntax; CASE stands in for GREATEST/LEAST, which SQLite
-    lacks. Ties on ``last_at`` go to the incoming row, i.e. the later recorded.
+    lacks. Ties on ``last_at`` go to the incoming row, i.e. the later recorded. ``total_value``
+    is added under the finite guard of :func:`_guarded_sum`: a merge that could leave it
+    non-finite fails with a NOT NULL violation on ``total_value`` instead.
     """
     keys = TABLES[table]
-    adds = ", ".join(f"{c} = s.{c} + excluded.{c}" for c in COUNTERS)
+    adds = ", ".join(
+        f"{c} = {_guarded_sum(c)}" if c == "total_value" else f"{c} = s.{c} + excluded.{c}"
+        for c in COUNTERS
+    )
     later = "excluded.last_at >= s.last_at"
     return (
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {adds}, "
@@ -80,6 +122,27 @@ def upsert_sql(table: str) -> str:
         f"INSERT INTO {table} AS s ({', '.join(columns)}) "
         f"VALUES ({', '.join('?' for _ in columns)}) {merge_clause(table)}"
     )
+
+
+def replace_sql(table: str) -> str:
+    """``INSERT ... ON CONFLICT DO UPDATE`` writing one recomputed row over the stored one."""
+    columns = summary_columns(table)
+    keys = TABLES[table]
+    sets = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) "
+        f"VALUES ({', '.join('?' for _ in columns)}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+    )
+
+
+def delete_sql(table: str) -> str:
+    """``DELETE`` of one key's row of ``table`` (parameters: the key, tenant first)."""
+    return f"DELETE FROM {table} WHERE " + " AND ".join(f"{k} = ?" for k in TABLES[table])
+
+
+def _non_finite(customer_id: str) -> InvalidInputError:
+    return InvalidInputError(f"{NON_FINITE_TOTAL} (customer {customer_id!r})", field="value")
 
 
 def _fold(acc: dict[tuple[str, ...], list], key: tuple[str, ...], event: Event) -> None:
@@ -123,6 +186,10 @@ def aggregate(tenant_id: str, events: Iterable[Event]) -> dict[str, list[tuple]]
         if offer_id is not None:
             _fold(offers, (customer_id, offer_id), event)
         _fold(days, (customer_id, day_of(event[6])), event)
+    for acc in (customers, offers, days):
+        for key, row in acc.items():
+            if not math.isfinite(row[6]):
+                raise _non_finite(key[0])
     return {
         table: [(tenant_id, *key, *acc[key]) for key in sorted(acc)]
         for table, acc in (
@@ -131,6 +198,39 @@ def aggregate(tenant_id: str, events: Iterable[Event]) -> dict[str, list[tuple]]
             ("customer_daily_summaries", days),
         )
     }
+
+
+def keys_of(events: Iterable[Event]) -> dict[str, set[tuple[str, ...]]]:
+    """The summary keys (without the tenant) the events count in, per table."""
+    keys: dict[str, set[tuple[str, ...]]] = {table: set() for table in TABLES}
+    for event in events:
+        customer_id, offer_id = event[0], event[1]
+        keys["customer_summaries"].add((customer_id,))
+        if offer_id is not None:
+            keys["customer_offer_summaries"].add((customer_id, offer_id))
+        keys["customer_daily_summaries"].add((customer_id, day_of(event[6])))
+    return keys
+
+
+def rebuild(
+    tenant_id: str, keys: dict[str, set[tuple[str, ...]]], events: Iterable[Event]
+) -> tuple[dict[str, list[tuple]], dict[str, list[tuple]]]:
+    """The rows of ``keys`` folded again from ``events``: every remaining interaction of the
+    keys' customers, in recording order (see the module doc).
+
+    Returns, per table and sorted by key, the rows to write over the stored ones
+    (:func:`replace_sql`) and the keys, tenant first, to delete because no interaction is
+    left for them (:func:`delete_sql`).
+    """
+    writes: dict[str, list[tuple]] = {}
+    deletes: dict[str, list[tuple]] = {}
+    for table, rows in aggregate(tenant_id, events).items():
+        width = len(TABLES[table])
+        folded = {row[1:width]: row for row in rows}
+        wanted = sorted(keys.get(table, ()))
+        writes[table] = [folded[key] for key in wanted if key in folded]
+        deletes[table] = [(tenant_id, *key) for key in wanted if key not in folded]
+    return writes, deletes
 
 
 def _codes(labels: Sequence[Any]) -> tuple[list[Any], npt.NDArray[np.int64]]:
@@ -200,6 +300,9 @@ def aggregate_columns(
         return unique, columns
 
     def rows(labels: list[list[Any]], columns: list[list[Any]]) -> list[tuple]:
+        totals = np.asarray(columns[len(flags)], dtype=np.float64)
+        if not np.isfinite(totals).all():
+            raise _non_finite(labels[0][int(np.flatnonzero(~np.isfinite(totals))[0])])
         return list(zip(repeat(tenant_id), *labels, *columns))
 
     names = np.array(customers, dtype=object)

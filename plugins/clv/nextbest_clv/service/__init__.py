@@ -5,7 +5,7 @@ service of a host (:mod:`~nextbest_clv.service.per_host`) are exported here, wit
 namespaces and constants callers need; every part lives in a submodule of its own.
 """
 
-from nextbest_clv.service.facade import ClvService
+from nextbest_clv.service.facade import CUSTOMER_NAMESPACES, ClvService
 from nextbest_clv.service.per_host import attach, service_for
 from nextbest_clv.service.records import RECORDS_NAMESPACE, SEGMENTS
 from nextbest_clv.service.settings_repository import CONFIG_NAMESPACE, SCHEDULE_STATE_KEY
@@ -13,6 +13,7 @@ from nextbest_clv.service.tenant_batch import BatchResult
 
 __all__ = [
     "CONFIG_NAMESPACE",
+    "CUSTOMER_NAMESPACES",
     "RECORDS_NAMESPACE",
     "SCHEDULE_STATE_KEY",
     "SEGMENTS",

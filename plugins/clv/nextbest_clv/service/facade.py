@@ -61,14 +61,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from nextbest.store import Store
 from nextbest_clv.service.distribution import distribution_report
-from nextbest_clv.service.model_records import ModelRecords
+from nextbest_clv.service.model_records import MODEL_RECORDS_NAMESPACE, ModelRecords
 from nextbest_clv.service.record_cache import RecordCache, when_key
-from nextbest_clv.service.records import served_record
+from nextbest_clv.service.records import RECORDS_NAMESPACE, served_record
 from nextbest_clv.service.settings import ClvSettings
 from nextbest_clv.service.settings_repository import SettingsRepository
 from nextbest_clv.service.single_compute import SingleCompute
@@ -77,7 +77,11 @@ from nextbest_clv.service.tenant_batch import BatchResult, TenantBatch
 from nextbest_clv.service.tenant_data import require_tenant
 from nextbest_clv.service.times import checked_epoch
 
-__all__ = ["ClvService"]
+__all__ = ["CUSTOMER_NAMESPACES", "ClvService"]
+
+#: The plugin-document namespaces keyed by customer id: the stored records (RFM and model
+#: fields). Forgetting a customer deletes its documents there (``register_customer_data``).
+CUSTOMER_NAMESPACES: tuple[str, ...] = (RECORDS_NAMESPACE, MODEL_RECORDS_NAMESPACE)
 
 
 class ClvService:
@@ -139,6 +143,18 @@ class ClvService:
         (a later read starts its own); the next read checks the store and recomputes the
         record if the customer's interactions changed."""
         self._cache.invalidate(tenant_id, customer_id)
+
+    def customers_changed(self, tenant_id: str, customer_ids: Iterable[str]) -> None:
+        """The customers' recorded interactions were corrected or deleted: delete their stored
+        records and forget their cached ones, so the next read computes them from the corrected
+        summary. (A stored record stays current while the summary's interaction count and last
+        time match, which a corrected value leaves unchanged.) The documents go first: a read
+        racing this call either computes anew or is detached by the invalidation."""
+        customers = sorted(set(customer_ids))
+        for namespace in CUSTOMER_NAMESPACES:
+            self.store.delete_documents(namespace, tenant_id, customers)
+        for customer_id in customers:
+            self.invalidate(tenant_id, customer_id)
 
     def invalidate_tenant(self, tenant_id: str) -> None:
         """Forget every cached record of the tenant and detach its computes in progress."""
