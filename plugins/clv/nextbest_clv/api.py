@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from nextbest import HostAPI
-from nextbest.api import ApiError, AuthContext, require_role
+from nextbest.api import ApiError, AuthContext, Id, Time, require_role
 from nextbest_clv.backtest.runs import list_backtests
 from nextbest_clv.errors import (
     ClvInputError,
@@ -50,11 +50,16 @@ _ADMIN = require_role("admin")
 Reader = Annotated[AuthContext, Depends(_READ)]
 Writer = Annotated[AuthContext, Depends(_WRITE)]
 Admin = Annotated[AuthContext, Depends(_ADMIN)]
-CustomerId = Annotated[str, Path(alias="customerId", min_length=1)]
+CustomerId = Annotated[Id, Path(alias="customerId")]
 AsOfQuery = Annotated[
-    datetime | None,
+    Time | None,
     Query(alias="asOf", description="ISO-8601 time the record is computed as of; default now"),
 ]
+# The plugin's own error answers (the host documents its common ones on every route).
+_MODEL_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The model was never fitted (clv_model_not_fitted)."},
+    422: {"description": "A model fit failed (clv_fit_failed)."},
+}
 
 
 class _Body(BaseModel):
@@ -64,22 +69,18 @@ class _Body(BaseModel):
 class RecomputeBody(_Body):
     """Optional body of ``POST /customers/{id}/clv``."""
 
-    as_of: datetime | None = Field(None, alias="asOf")
+    as_of: Time | None = Field(None, alias="asOf")
 
 
 class ComputeBody(_Body):
     """Body of ``POST /clv/compute`` (both fields optional)."""
 
     segment: Literal["at_risk", "high", "medium", "low"] | None = None
-    as_of: datetime | None = Field(None, alias="asOf")
+    as_of: Time | None = Field(None, alias="asOf")
 
 
 def _epoch(value: datetime | None) -> float | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+    return None if value is None else value.timestamp()  # Time is aware UTC
 
 
 @contextmanager
@@ -109,7 +110,12 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
     def service() -> ClvService:
         return service_for(host)
 
-    @router.get("/api/v1/customers/{customerId}/clv", tags=["clv"], summary="CLV record")
+    @router.get(
+        "/api/v1/customers/{customerId}/clv",
+        tags=["clv"],
+        summary="CLV record",
+        responses=_MODEL_ERRORS,
+    )
     def get_clv(
         auth: Reader,
         customer_id: CustomerId,
@@ -120,7 +126,12 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
         with _errors():
             return service().get(auth.tenant_id, customer_id, as_of=_epoch(as_of))
 
-    @router.post("/api/v1/customers/{customerId}/clv", tags=["clv"], summary="Recompute CLV")
+    @router.post(
+        "/api/v1/customers/{customerId}/clv",
+        tags=["clv"],
+        summary="Recompute CLV",
+        responses=_MODEL_ERRORS,
+    )
     def post_clv(
         auth: Writer,
         customer_id: CustomerId,
@@ -131,7 +142,12 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
         with _errors():
             return service().recompute(auth.tenant_id, customer_id, as_of=as_of)
 
-    @router.post("/api/v1/clv/compute", tags=["clv"], summary="Batch compute CLV")
+    @router.post(
+        "/api/v1/clv/compute",
+        tags=["clv"],
+        summary="Batch compute CLV",
+        responses=_MODEL_ERRORS,
+    )
     def compute(auth: Writer, body: Annotated[ComputeBody | None, Body()] = None) -> dict[str, Any]:
         """Compute and store the records of every customer (or of one segment) as of ``asOf``
         in one transaction; returns counts per segment, failures and duration."""
@@ -155,7 +171,12 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
             settings = service().update_settings(auth.tenant_id, body, replace=True)
         return settings.to_json()
 
-    @router.get("/api/v1/clv/distribution", tags=["clv"], summary="CLV distribution")
+    @router.get(
+        "/api/v1/clv/distribution",
+        tags=["clv"],
+        summary="CLV distribution",
+        responses=_MODEL_ERRORS,
+    )
     def distribution(auth: Reader, as_of: AsOfQuery = None) -> dict[str, Any]:
         """Customers per segment and a ten-bin score histogram, computed live as of ``asOf``."""
         with _errors():
