@@ -198,6 +198,22 @@ def test_numbers_json_or_the_store_cannot_hold_are_400_naming_the_field(
     assert fields_of(error_of(response, 400)) == [field]
 
 
+def test_large_bodies_get_the_same_rules(local: Any) -> None:
+    # Bodies over 64 KiB are parsed in a worker thread: same answers.
+    client = _client(local)
+    attributes = {f"k{i}": ["v" * 20, i, {"x": 1.5}] for i in range(4000)}
+    offer = json.dumps({"id": "large", "attributes": attributes})
+    assert len(offer) > 128 * 1024
+    assert client.post("/api/v1/offers", content=offer, headers=_headers(local)).status_code == 201
+    assert local[1].get_offer("acme", "large")["attributes"] == attributes
+    bad = offer.replace('"k3999": ["v', '"k3999": ["\\ud800').replace('"large"', '"large2"')
+    error = error_of(client.post("/api/v1/offers", content=bad, headers=_headers(local)), 400)
+    assert fields_of(error) == ["body.attributes.k3999[0]"]
+    deep = offer[:-2] + ', "deep": ' + "[" * 2000 + "]" * 2000 + "}}"
+    error = error_of(client.post("/api/v1/offers", content=deep, headers=_headers(local)), 400)
+    assert fields_of(error) == ["body"] and "levels deep (line 1" in error["message"]
+
+
 def test_malformed_json_names_the_line_and_column(local: Any) -> None:
     response = _client(local).post(
         "/api/v1/respond", content='{\n  "customerId": "ada",\n  oops\n}', headers=_headers(local)

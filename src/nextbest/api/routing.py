@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope
 
 from ..store import MAX_DOCUMENT_DEPTH, document_problem
@@ -31,6 +32,9 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _MAX_INT_CHARS = 20
 _BEYOND_INT64 = 2**64
 _NON_FINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+# Bodies larger than this are parsed and checked in a worker thread, so a large document
+# (up to the body limit: a tenth of a second or more of CPU) does not hold up the event loop.
+_THREAD_PARSE_BYTES = 64 * 1024
 # A JSON string (skipped whole) or a bracket: enough to find where nesting gets too deep.
 _STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
@@ -149,7 +153,10 @@ class JsonRoute(APIRoute):
                             f"not {content_type or 'unspecified'}",
                             details=[{"field": "header.Content-Type", "message": "must be JSON"}],
                         )
-                    value = parse_json_body(body)
+                    if len(body) > _THREAD_PARSE_BYTES:
+                        value = await run_in_threadpool(parse_json_body, body)
+                    else:
+                        value = parse_json_body(body)
                     request = ParsedJsonRequest(request.scope, request.receive, body, value)
             return await handler(request)
 

@@ -93,7 +93,7 @@ class DecisionRequest(CamelModel):
     attributes: Annotated[dict[str, Any], AfterValidator(check_data)] = Field(default_factory=dict)
     segments: tuple[Id, ...] = Field((), max_length=MAX_SEGMENTS)
     metrics: dict[str, float | int | None] = Field(default_factory=dict)
-    offer_history: dict[str, OfferHistory] = Field(default_factory=dict)
+    offer_history: dict[Id, OfferHistory] = Field(default_factory=dict)
     decision_flow_key: Id | None = None
     as_of: Annotated[datetime, AfterValidator(check_time)] | None = None
     explain: bool = False
