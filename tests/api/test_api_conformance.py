@@ -18,14 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import schemathesis
 from apikit import seed
+from schemathesis.engine import events, from_schema
 
 from nextbest import Host
 from nextbest.api import create_app
 from nextbest.store import Store
-
-schemathesis = pytest.importorskip("schemathesis")
-from schemathesis.engine import events, from_schema  # noqa: E402
 
 SEED = 20260109
 MAX_EXAMPLES = 40

@@ -65,7 +65,8 @@ def test_403_is_documented_where_a_role_is_refused(schema: dict[str, Any]) -> No
     assert "403" in paths["/api/v1/recommend"]["post"]["responses"]  # editor, admin
     assert "403" not in paths["/api/v1/offers"]["get"]["responses"]  # every role
     assert paths["/api/v1/keys"]["get"]["description"].endswith("Roles: admin.")
-    assert "409" in paths["/api/v1/respond"]["post"]["responses"]
+    conflict = paths["/api/v1/respond"]["post"]["responses"]["409"]
+    assert conflict["content"]["application/json"]["schema"] == ERROR_REF
     assert "201" in paths["/api/v1/offers/{offerId}"]["put"]["responses"]
 
 

@@ -50,8 +50,8 @@ def create_app(
     app = create_documented_app(
         title="nextbest",
         version=_version,
-        description="Next-best-offer decisions and outcomes. Every /api request needs "
-        "X-Tenant-Id and 'Authorization: Bearer <key>' (or X-API-Key).",
+        description="Next-best-offer decisions and outcomes. Every `/api` request needs "
+        "`X-Tenant-Id` and `Authorization: Bearer <key>` (or `X-API-Key`): use Authorize.",
     )
     app.state.host = host
     app.state.store = store

@@ -134,11 +134,13 @@ def describe_route(route: APIRoute) -> None:
         statuses.append(403)
     if route.body_field is not None:
         statuses += [413, 415]
+    # Copies: a route may share its responses or openapi_extra dict with other routes.
+    route.responses = dict(route.responses)
     for status in statuses:
         route.responses.setdefault(status, {"description": _ERRORS[str(status)]})
     allowed = ", ".join(r for r in READ_ROLES if r in roles)
     route.description = f"{route.description}\n\nRoles: {allowed}.".strip()
-    extra: dict[str, Any] = route.openapi_extra or {}
+    extra: dict[str, Any] = dict(route.openapi_extra or {})
     extra.setdefault("security", _SECURITY)
     extra["parameters"] = [*extra.get("parameters", []), dict(_TENANT_PARAMETER)]
     route.openapi_extra = extra
@@ -151,6 +153,7 @@ def complete_openapi(schema: dict[str, Any]) -> None:
         for operation in path_item.values():
             if isinstance(operation, dict) and "responses" in operation:
                 _complete_responses(operation["responses"])
+                operation["responses"] = dict(sorted(operation["responses"].items()))
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas.update(_COMPONENTS)
