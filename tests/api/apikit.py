@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Body, Depends
 from fastapi.testclient import TestClient
 
 from nextbest import Host, HostAPI, Interaction, hookimpl
@@ -44,7 +44,8 @@ ADA = {
 
 class RecorderPlugin:
     """Records outcome_recorded calls (the host, and whether the row was committed when the
-    hook ran) and adds a route guarded by the host's auth dependency."""
+    hook ran) and adds routes guarded by the host's auth dependency: ``whoami`` and ``echo``
+    (which answers the JSON body it was sent, so tests see what reaches a plugin route)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Interaction, bool]] = []
@@ -63,6 +64,10 @@ class RecorderPlugin:
         @router.get("/api/v1/recorder/whoami")
         def whoami(auth: AdminAuth) -> dict[str, str]:
             return {"tenant": auth.tenant_id, "role": auth.role, "plugin": "recorder"}
+
+        @router.post("/api/v1/recorder/echo")
+        def echo(auth: AdminAuth, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+            return body
 
 
 @dataclass

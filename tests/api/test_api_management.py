@@ -13,7 +13,7 @@ def test_healthz_openapi_and_docs_need_no_key(api: Api) -> None:
     for path in (
         "/api/v1/recommend",
         "/api/v1/respond",
-        "/api/v1/offers/{offer_id}",
+        "/api/v1/offers/{offerId}",
         "/api/v1/flows/{key}/versions/{version}/publish",
         "/api/v1/recorder/whoami",
     ):

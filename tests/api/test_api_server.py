@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 pytestmark = pytest.mark.slow
+BODY_LIMIT = 64 * 1024
 
 
 def free_port() -> int:
@@ -26,9 +27,15 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str]]]:
-    """``nextbest serve --demo`` on a temporary SQLite file: (base url, admin key, process)."""
+    """``nextbest serve --demo`` on a temporary SQLite file: (base url, admin key, process).
+    Bodies are limited to 64 KiB (``NEXTBEST_MAX_BODY_BYTES``)."""
     port = free_port()
-    env = {**os.environ, "NEXTBEST_PLUGINS": "builtin", "NEXTBEST_API_KEY_PEPPER": "srv-test"}
+    env = {
+        **os.environ,
+        "NEXTBEST_PLUGINS": "builtin",
+        "NEXTBEST_API_KEY_PEPPER": "srv-test",
+        "NEXTBEST_MAX_BODY_BYTES": str(BODY_LIMIT),
+    }
     log = (tmp_path / "server.log").open("w+")
     process = subprocess.Popen(
         [
@@ -116,3 +123,43 @@ def test_serve_demo_answers_recommend_and_respond_over_http(
     process.terminate()
     # uvicorn shuts down cleanly on SIGTERM, then re-raises the signal as its exit status.
     assert process.wait(timeout=15) in (0, -signal.SIGTERM)
+
+
+def _exchange(base: str, request: bytes, parts: list[bytes]) -> tuple[int, bytes]:
+    """Send a raw HTTP/1.1 request head and body parts; (status, response bytes)."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as sock:
+        sock.sendall(request)
+        for part in parts:
+            sock.sendall(part)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+            if b"\r\n\r\n" in received and received.rstrip().endswith(b"}"):
+                break
+    status = int(received.split(b" ", 2)[1])
+    return status, received
+
+
+def test_serve_refuses_bodies_over_the_limit_as_they_arrive(
+    server: tuple[str, str, subprocess.Popen[str]],
+) -> None:
+    base, key, _ = server
+    head = (
+        "POST /api/v1/offers HTTP/1.1\r\nHost: test\r\nX-Tenant-Id: demo\r\n"
+        f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+    )
+    # A declared length over the limit is answered before any of the body is sent.
+    status, answer = _exchange(base, f"{head}Content-Length: 10000000\r\n\r\n".encode(), [])
+    assert status == 413 and str(BODY_LIMIT).encode() in answer
+    # A chunked body is cut off once it passes the limit.
+    chunk = b"400\r\n" + b"x" * 1024 + b"\r\n"
+    parts = [chunk] * (BODY_LIMIT // 1024 + 8) + [b"0\r\n\r\n"]
+    status, answer = _exchange(base, f"{head}Transfer-Encoding: chunked\r\n\r\n".encode(), parts)
+    assert status == 413 and b"payload_too_large" in answer
+    # Under the limit, the same route works.
+    with httpx.Client(base_url=base, timeout=10) as client:
+        offer = {"id": "big", "name": "n" * (BODY_LIMIT - 200)}
+        headers = {"X-Tenant-Id": "demo", "Authorization": f"Bearer {key}"}
+        response = client.post("/api/v1/offers", json=offer, headers=headers)
+        assert response.status_code == 201, response.text

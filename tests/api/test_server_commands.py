@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from nextbest.commands.server import register_server_commands
@@ -31,3 +33,26 @@ def test_offers_delete(tmp_path: Path) -> None:
     assert nobody.exit_code == 1 and "does not exist" in nobody.output
     with open_store(url, pepper=b"p") as store:
         assert [o["id"] for o in store.list_offers("acme").items] == ["o2"]
+
+
+def test_serve_passes_the_body_limit_to_the_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(app))
+    monkeypatch.setenv("NEXTBEST_PLUGINS", "builtin")
+    monkeypatch.delenv("NEXTBEST_MAX_BODY_BYTES", raising=False)
+    cli = click.Group("nextbest")
+    register_server_commands(cli)
+    runner = CliRunner()
+    base = ["serve", "--database", url, "--upgrade"]
+    assert runner.invoke(cli, base).exit_code == 0
+    assert runner.invoke(cli, [*base, "--max-body-bytes", "4096"]).exit_code == 0
+    monkeypatch.setenv("NEXTBEST_MAX_BODY_BYTES", "8192")
+    assert runner.invoke(cli, base).exit_code == 0
+    assert [app.state.max_body_bytes for app in served] == [1024 * 1024, 4096, 8192]
+    bad = runner.invoke(cli, [*base, "--max-body-bytes", "0"])
+    assert bad.exit_code == 2 and "--max-body-bytes" in bad.output

@@ -26,11 +26,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from nextbest import HostAPI
-from nextbest.api import ApiError, AuthContext, require_role
-from nextbest.store import parse_time
+from nextbest.api import ApiError, AuthContext, Id, Time, require_role
 from nextbest_clv.backtest.runs import list_backtests
 from nextbest_clv.errors import (
     ClvInputError,
@@ -55,25 +54,20 @@ _ADMIN = require_role("admin")
 Reader = Annotated[AuthContext, Depends(_READ)]
 Writer = Annotated[AuthContext, Depends(_WRITE)]
 Admin = Annotated[AuthContext, Depends(_ADMIN)]
-CustomerId = Annotated[str, Path(alias="customerId", min_length=1)]
+CustomerId = Annotated[Id, Path(alias="customerId")]
 AsOfQuery = Annotated[
-    str | None,
+    Time | None,
     Query(
         alias="asOf",
         description="ISO-8601 time the record is computed as of (1900-01-01 to 2200-01-01 "
         "UTC); default now",
-        json_schema_extra={"format": "date-time"},
     ),
 ]
-
-
-def _as_of_text(value: Any) -> datetime | None:
-    """A body ``asOf``: ISO-8601 text in the store's window (a ValueError names the rule)."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO-8601 time string")
-    return parse_time(value)
+# The plugin's own error answers (the host documents its common ones on every route).
+_MODEL_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The model was never fitted (clv_model_not_fitted)."},
+    422: {"description": "A model fit failed (clv_fit_failed)."},
+}
 
 
 class _Body(BaseModel):
@@ -83,31 +77,18 @@ class _Body(BaseModel):
 class RecomputeBody(_Body):
     """Optional body of ``POST /customers/{id}/clv``."""
 
-    as_of: Annotated[datetime | None, BeforeValidator(_as_of_text)] = Field(None, alias="asOf")
+    as_of: Time | None = Field(None, alias="asOf")
 
 
 class ComputeBody(_Body):
     """Body of ``POST /clv/compute`` (both fields optional)."""
 
     segment: Literal["at_risk", "high", "medium", "low"] | None = None
-    as_of: Annotated[datetime | None, BeforeValidator(_as_of_text)] = Field(None, alias="asOf")
+    as_of: Time | None = Field(None, alias="asOf")
 
 
 def _epoch(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()  # aware UTC (parse_time)
-
-
-def _query_time(value: str | None, field: str = "query.asOf") -> float | None:
-    """Epoch seconds of an ISO-8601 query time, or a 400 naming the field."""
-    if value is None:
-        return None
-    try:
-        return parse_time(value).timestamp()
-    except ValueError as exc:
-        message = str(exc)
-        raise ApiError(
-            400, f"{field}: {message}", details=[{"field": field, "message": message}]
-        ) from None
+    return None if value is None else value.timestamp()  # Time is aware UTC
 
 
 @contextmanager
@@ -140,7 +121,12 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
     def service() -> ClvService:
         return service_for(host)
 
-    @router.get("/api/v1/customers/{customerId}/clv", tags=["clv"], summary="CLV record")
+    @router.get(
+        "/api/v1/customers/{customerId}/clv",
+        tags=["clv"],
+        summary="CLV record",
+        responses=_MODEL_ERRORS,
+    )
     def get_clv(
         auth: Reader,
         customer_id: CustomerId,
@@ -149,9 +135,14 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
         """The customer's CLV record: stored or cached (``source: cached``), else computed
         and stored (``source: computed``)."""
         with _errors():
-            return service().get(auth.tenant_id, customer_id, as_of=_query_time(as_of))
+            return service().get(auth.tenant_id, customer_id, as_of=_epoch(as_of))
 
-    @router.post("/api/v1/customers/{customerId}/clv", tags=["clv"], summary="Recompute CLV")
+    @router.post(
+        "/api/v1/customers/{customerId}/clv",
+        tags=["clv"],
+        summary="Recompute CLV",
+        responses=_MODEL_ERRORS,
+    )
     def post_clv(
         auth: Writer,
         customer_id: CustomerId,
@@ -162,7 +153,12 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
         with _errors():
             return service().recompute(auth.tenant_id, customer_id, as_of=as_of)
 
-    @router.post("/api/v1/clv/compute", tags=["clv"], summary="Batch compute CLV")
+    @router.post(
+        "/api/v1/clv/compute",
+        tags=["clv"],
+        summary="Batch compute CLV",
+        responses=_MODEL_ERRORS,
+    )
     def compute(auth: Writer, body: Annotated[ComputeBody | None, Body()] = None) -> dict[str, Any]:
         """Compute and store the records of every customer (or of one segment) as of ``asOf``
         in one transaction; returns counts per segment, failures and duration."""
@@ -186,11 +182,16 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
             settings = service().update_settings(auth.tenant_id, body, replace=True)
         return settings.to_json()
 
-    @router.get("/api/v1/clv/distribution", tags=["clv"], summary="CLV distribution")
+    @router.get(
+        "/api/v1/clv/distribution",
+        tags=["clv"],
+        summary="CLV distribution",
+        responses=_MODEL_ERRORS,
+    )
     def distribution(auth: Reader, as_of: AsOfQuery = None) -> dict[str, Any]:
         """Customers per segment and a ten-bin score histogram, computed live as of ``asOf``."""
         with _errors():
-            return service().distribution(auth.tenant_id, as_of=_query_time(as_of))
+            return service().distribution(auth.tenant_id, as_of=_epoch(as_of))
 
     @router.get("/api/v1/clv/backtests", tags=["clv"], summary="CLV back-tests")
     def backtests(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Path, Response
 
 from ..store import ApiKey, ConflictError, InvalidInputError, OutcomeType
 from .auth import ADMIN_ROLES, READ_ROLES, AuthContext, get_store, require_role
-from .errors import ApiError, check_path_id, field_error
+from .errors import ApiError, field_error
 from .routing import JsonRoute
-from .schemas import KeyBody, OutcomeTypeBody
+from .schemas import Id, KeyBody, OutcomeTypeBody
 
 router = APIRouter(prefix="/api/v1", tags=["tenant"], route_class=JsonRoute)
 Reader = Annotated[AuthContext, Depends(require_role(*READ_ROLES))]
@@ -44,7 +44,12 @@ def list_outcome_types(auth: Reader, store: Store) -> dict[str, Any]:
     return {"items": [outcome_type_json(t) for t in store.list_outcome_types(auth.tenant_id)]}
 
 
-@router.post("/outcome-types", status_code=201, summary="Add a custom outcome type")
+@router.post(
+    "/outcome-types",
+    status_code=201,
+    summary="Add a custom outcome type",
+    responses={409: {"description": "An outcome type of this name exists."}},
+)
 def create_outcome_type(body: OutcomeTypeBody, auth: Admin, store: Store) -> dict[str, Any]:
     """Add an outcome type with its classification (positive, negative, neutral) and kind
     (response or impression)."""
@@ -77,10 +82,9 @@ def create_key(body: KeyBody, auth: Admin, store: Store) -> dict[str, Any]:
     return {"keyId": key_id, "role": body.role, "key": plaintext}
 
 
-@router.delete("/keys/{key_id}", status_code=204, summary="Revoke an API key")
-def revoke_key(key_id: str, auth: Admin, store: Store) -> Response:
+@router.delete("/keys/{keyId}", status_code=204, summary="Revoke an API key")
+def revoke_key(key_id: Annotated[Id, Path(alias="keyId")], auth: Admin, store: Store) -> Response:
     """Revoke a key of the tenant (it stops working at once)."""
-    check_path_id("path.keyId", key_id)
     if not store.revoke_api_key(auth.tenant_id, key_id):
         raise ApiError(404, f"key {key_id!r} not found", code="key_not_found")
     return Response(status_code=204)

@@ -1,4 +1,5 @@
-"""The FastAPI application: host routes, plugin routes, /healthz, one error shape."""
+"""The FastAPI application: host routes, plugin routes, /healthz, one error shape, the body
+limit, and an OpenAPI description that tells the truth (``openapi.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from ..service import DecisionService
 from ..store import Store
 from ..version import __version__ as _version
 from . import admin, customer_data, decisions, flows, offers
+from .body_limit import BodyLimitMiddleware, resolve_max_body_bytes
 from .errors import install_error_handlers
+from .openapi import create_documented_app
 from .routing import JsonRoute
 
 
@@ -22,28 +25,40 @@ def plugin_router(host: Host) -> APIRouter:
     return router
 
 
-def create_app(host: Host, store: Store, *, service: DecisionService | None = None) -> FastAPI:
+def create_app(
+    host: Host,
+    store: Store,
+    *,
+    service: DecisionService | None = None,
+    max_body_bytes: int | None = None,
+) -> FastAPI:
     """Build the API for ``host`` on ``store``: recommend, respond, offers, flows, outcome
     types and keys under ``/api/v1``, plugin routes, ``/healthz``, ``/openapi.json``, ``/docs``.
 
     ``host`` must be the host of ``store`` (``Host(store=store)``): plugin routes and hooks
     reach the store through the host, so both must mean the same database.
+
+    ``max_body_bytes`` limits every request body (413 beyond it); default
+    ``NEXTBEST_MAX_BODY_BYTES``, else 1 MiB.
     """
     if host.store is not store or (service is not None and service.store is not store):
         raise ValueError(
             "create_app(host, store): the host was created with another store; "
             "create it with Host(store=store)"
         )
-    app = FastAPI(
+    limit = resolve_max_body_bytes(max_body_bytes)
+    app = create_documented_app(
         title="nextbest",
         version=_version,
-        description="Next-best-offer decisions and outcomes. Every /api request needs "
-        "X-Tenant-Id and 'Authorization: Bearer <key>' (or X-API-Key).",
+        description="Next-best-offer decisions and outcomes. Every `/api` request needs "
+        "`X-Tenant-Id` and `Authorization: Bearer <key>` (or `X-API-Key`): use Authorize.",
     )
     app.state.host = host
     app.state.store = store
     app.state.service = service or DecisionService(host, store)
+    app.state.max_body_bytes = limit
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=limit)
 
     @app.get("/healthz", tags=["health"], summary="Liveness check (no authentication)")
     def healthz() -> dict[str, str]:

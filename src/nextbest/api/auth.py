@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import Request
 
 from ..store import Role, Store
+from ..store.limits import CONTROL_CHARACTER
 from .errors import ApiError
 
 TENANT_HEADER = "X-Tenant-Id"
@@ -74,7 +75,9 @@ def authenticate(request: Request) -> AuthContext:
             "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
             headers=challenge,
         )
-    api_key = get_store(request).authenticate_api_key(key)
+    # No key holds control characters (and some stores cannot even look such text up).
+    store = get_store(request)
+    api_key = None if CONTROL_CHARACTER.search(key) else store.authenticate_api_key(key)
     if api_key is None:
         raise ApiError(401, "the API key is invalid or revoked", headers=challenge)
     tenant_id = request.headers.get(TENANT_HEADER)
@@ -90,25 +93,34 @@ def authenticate(request: Request) -> AuthContext:
     return AuthContext(api_key.tenant_id, api_key.role, api_key.key_id)
 
 
+class RoleRequirement:
+    """A FastAPI dependency admitting keys with one of ``roles`` (made by :func:`require_role`).
+
+    The app's OpenAPI finds it in a route's dependencies and documents the route's security
+    scheme, ``X-Tenant-Id`` header, roles and error answers (host and plugin routes alike)."""
+
+    def __init__(self, roles: frozenset[str]) -> None:
+        self.roles = roles
+        self.__name__ = f"require_role_{'_'.join(sorted(roles))}"
+
+    def __call__(self, request: Request) -> AuthContext:
+        auth = authenticate(request)
+        if auth.role not in self.roles:
+            raise ApiError(
+                403,
+                f"a key with role {auth.role!r} may not do this; it needs one of "
+                f"{', '.join(sorted(self.roles))}",
+            )
+        return auth
+
+
 def require_role(*roles: str) -> Callable[[Request], AuthContext]:
     """A FastAPI dependency admitting keys with one of ``roles`` (none given: any role)."""
     allowed = frozenset(roles or READ_ROLES)
     unknown = allowed - set(READ_ROLES)
     if unknown:
         raise ValueError(f"unknown role(s) {sorted(unknown)}: use admin, editor or viewer")
-
-    def dependency(request: Request) -> AuthContext:
-        auth = authenticate(request)
-        if auth.role not in allowed:
-            raise ApiError(
-                403,
-                f"a key with role {auth.role!r} may not do this; it needs one of "
-                f"{', '.join(sorted(allowed))}",
-            )
-        return auth
-
-    dependency.__name__ = f"require_role_{'_'.join(sorted(allowed))}"
-    return dependency
+    return RoleRequirement(allowed)
 
 
 __all__ = [
@@ -118,6 +130,7 @@ __all__ = [
     "TENANT_HEADER",
     "WRITE_ROLES",
     "AuthContext",
+    "RoleRequirement",
     "authenticate",
     "get_host",
     "get_store",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
+from pydantic import WithJsonSchema
 
 from ..errors import UnknownFlowError
 from ..models.request import DecisionRequest
@@ -21,7 +22,7 @@ from ..store import (
 from .auth import WRITE_ROLES, AuthContext, require_role
 from .errors import ApiError, field_error
 from .routing import JsonRoute
-from .schemas import RecommendBody, RespondBody, check_id
+from .schemas import STRIPPED_ID_SCHEMA, RecommendBody, RespondBody, check_id
 
 router = APIRouter(prefix="/api/v1", tags=["decisions"], route_class=JsonRoute)
 Writer = Annotated[AuthContext, Depends(require_role(*WRITE_ROLES))]
@@ -147,13 +148,27 @@ def outcome_error(exc: Exception) -> ApiError:
     raise exc
 
 
-@router.post("/respond", summary="Record an outcome (idempotent)")
+IdempotencyHeader = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="The idempotency key, if not in the body."),
+    WithJsonSchema(STRIPPED_ID_SCHEMA),
+]
+
+
+@router.post(
+    "/respond",
+    summary="Record an outcome (idempotent)",
+    responses={
+        404: {"description": "The offerId is not in the tenant's catalog (unknown_offer)."},
+        409: {"description": "The idempotency key was used for another outcome."},
+    },
+)
 def respond(
     body: RespondBody,
     auth: Writer,
     service: Service,
     response: Response,
-    idempotency_header: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_header: IdempotencyHeader = None,
 ) -> dict[str, Any]:
     """Record what a customer did with an offer. The same idempotency key sent again returns
     the original result (header ``Idempotent-Replayed: true``) and is counted once."""

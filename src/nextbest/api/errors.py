@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ..errors import FlowIssue, FlowValidationError, UnknownFlowError
 from ..store import (
@@ -63,10 +65,40 @@ class ApiError(Exception):
         self.headers = headers
 
 
+class BodyTooLargeError(StarletteHTTPException):
+    """413: a request body over the configured limit (raised while the body is received).
+
+    An HTTPException so that FastAPI passes it through its body parsing unchanged."""
+
+    def __init__(self, limit: int) -> None:
+        message = (
+            f"the request body is larger than the server's limit of {limit} bytes "
+            "(nextbest serve --max-body-bytes, NEXTBEST_MAX_BODY_BYTES)"
+        )
+        super().__init__(413, detail=message)
+        self.limit = limit
+        self.details = [{"field": "body", "message": message, "type": "body_too_large"}]
+
+
 def field_error(field: str, message: str, code: str = "invalid_request") -> ApiError:
     """A 400 naming one field (``body.outcome``, ``query.cursor``, ``header.Idempotency-Key``)."""
     return ApiError(
         400, f"{field}: {message}", code=code, details=[{"field": field, "message": message}]
+    )
+
+
+def document_error(field: str, problem: str) -> ApiError:
+    """A 400 for a JSON value refused by :func:`nextbest.store.document_problem`, naming the
+    field where the problem is (``body.context.a.b``) rather than the whole value."""
+    # document_problem ends its reason with " at <path>" when the problem is inside the value;
+    # its reasons themselves never contain " at ".
+    reason, _, path = problem.partition(" at ")
+    if path:
+        field = f"{field}.{path}" if not path.startswith("[") else f"{field}{path}"
+    return ApiError(
+        400,
+        f"{field} {reason}",
+        details=[{"field": field, "message": reason, "type": "document_invalid"}],
     )
 
 
@@ -102,9 +134,17 @@ def error_body(status: int, code: str, message: str, details: Sequence[Any] = ()
     return {"error": {"code": code, "message": message, "status": status, "details": list(details)}}
 
 
+class ErrorJSONResponse(JSONResponse):
+    """A JSON response that escapes non-ASCII text, so a message quoting caller input (a lone
+    surrogate included) can always be encoded."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
 def error_response(exc: ApiError) -> JSONResponse:
     """An ApiError as a JSON response."""
-    return JSONResponse(
+    return ErrorJSONResponse(
         error_body(exc.status, exc.code, exc.message, exc.details),
         status_code=exc.status,
         headers=exc.headers,
@@ -135,8 +175,8 @@ def validation_error(exc: RequestValidationError) -> ApiError:
         if message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         details.append({"field": _loc_name(loc), "message": message, "type": err.get("type")})
-    fields = ", ".join(d["field"] for d in details)
-    return ApiError(400, f"invalid request: {fields}", code="invalid_request", details=details)
+    reasons = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+    return ApiError(400, f"invalid request: {reasons}", code="invalid_request", details=details)
 
 
 def store_error(exc: Exception) -> ApiError:
@@ -163,6 +203,23 @@ def store_error(exc: Exception) -> ApiError:
     raise exc
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers at the request's path (for ``Allow``).
+
+    Starlette's 405 names the methods of the first route matching the path only, while one
+    path is often served by several routes (GET, PUT and DELETE of ``/offers/{offerId}``)."""
+    routes = request.app.router.routes
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error (ours, FastAPI's, Starlette's, unexpected ones) use the one shape."""
 
@@ -176,8 +233,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        headers = dict(exc.headers) if exc.headers else None
-        return error_response(ApiError(exc.status_code, str(exc.detail), headers=headers))
+        headers = dict(exc.headers) if exc.headers else {}
+        message = str(exc.detail)
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed here; use {', '.join(allowed)}"
+        details = getattr(exc, "details", ())
+        return error_response(
+            ApiError(exc.status_code, message, details=details, headers=headers or None)
+        )
 
     async def on_store(request: Request, exc: Exception) -> JSONResponse:
         return error_response(store_error(exc))
@@ -199,7 +264,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
 __all__ = [
     "ApiError",
+    "BodyTooLargeError",
+    "ErrorJSONResponse",
+    "allowed_methods",
     "check_path_id",
+    "document_error",
     "error_body",
     "error_response",
     "field_error",

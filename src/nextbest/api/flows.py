@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 
 from ..errors import FlowValidationError
 from ..store import FlowInfo, FlowVersion, InvalidInputError
 from .auth import READ_ROLES, WRITE_ROLES, AuthContext, get_host, get_store, require_role
 from .errors import ApiError, check_path_id, field_error, flow_issues_error
 from .routing import JsonRoute
+from .schemas import MAX_FLOW_VERSION, Id
 
 router = APIRouter(prefix="/api/v1/flows", tags=["flows"], route_class=JsonRoute)
 Reader = Annotated[AuthContext, Depends(require_role(*READ_ROLES))]
@@ -18,6 +19,7 @@ Writer = Annotated[AuthContext, Depends(require_role(*WRITE_ROLES))]
 Host = Annotated[Any, Depends(get_host)]
 Store = Annotated[Any, Depends(get_store)]
 Document = Annotated[dict[str, Any], Body(description="A flow (see `nextbest schema flow`)")]
+FlowKey = Annotated[Id, Path()]
 
 
 def version_json(flow: FlowVersion, with_document: bool = True) -> dict[str, Any]:
@@ -67,7 +69,7 @@ def save_flow(document: Document, auth: Writer, host: Host, store: Store) -> dic
 def list_flows(
     auth: Reader,
     store: Store,
-    cursor: Annotated[str | None, Query()] = None,
+    cursor: Annotated[str | None, Query(min_length=1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     """Flow keys with their latest and published versions, by key."""
@@ -80,14 +82,13 @@ def list_flows(
 
 @router.get("/{key}", summary="Read a flow version")
 def get_flow(
-    key: str,
+    key: FlowKey,
     auth: Reader,
     store: Store,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_FLOW_VERSION)] = None,
     published: Annotated[bool, Query()] = False,
 ) -> dict[str, Any]:
     """The latest version, or ``version``, or the published one with ``published=true``."""
-    check_path_id("path.key", key)
     flow = store.get_flow(auth.tenant_id, key, version, published_only=published)
     if flow is None:
         raise _missing(key, version)
@@ -96,7 +97,7 @@ def get_flow(
 
 @router.post("/{key}/validate", summary="Validate a flow document")
 def validate_flow(
-    key: str,
+    key: FlowKey,
     auth: Reader,
     host: Host,
     store: Store,
@@ -104,7 +105,6 @@ def validate_flow(
 ) -> dict[str, Any]:
     """Validate the posted document (or, without a body, the latest saved version) and list
     every issue; nothing is saved. ``valid`` is false when there are issues."""
-    check_path_id("path.key", key)
     if document is None:
         saved = store.get_flow(auth.tenant_id, key)
         if saved is None:
@@ -127,10 +127,15 @@ def validate_flow(
 
 
 @router.post("/{key}/versions/{version}/publish", summary="Publish a flow version")
-def publish_flow(key: str, version: int, auth: Writer, host: Host, store: Store) -> dict[str, Any]:
+def publish_flow(
+    key: FlowKey,
+    version: Annotated[int, Path(ge=1, le=MAX_FLOW_VERSION)],
+    auth: Writer,
+    host: Host,
+    store: Store,
+) -> dict[str, Any]:
     """Make ``version`` the one that runs for ``key`` (checked again against the loaded
     plugins first)."""
-    check_path_id("path.key", key)
     saved = store.get_flow(auth.tenant_id, key, version)
     if saved is None:
         raise _missing(key, version)

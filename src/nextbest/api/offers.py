@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
 from ..errors import FlowValidationError
 from ..host import Host as HostObject
@@ -14,6 +14,7 @@ from .auth import require_role as _require
 from .decisions import Service
 from .errors import ApiError, check_path_id, field_error, flow_issues_error
 from .routing import JsonRoute
+from .schemas import Id
 
 router = APIRouter(prefix="/api/v1/offers", tags=["offers"], route_class=JsonRoute)
 Reader = Annotated[AuthContext, Depends(_require(*READ_ROLES))]
@@ -21,6 +22,7 @@ Writer = Annotated[AuthContext, Depends(_require(*WRITE_ROLES))]
 Host = Annotated[HostObject, Depends(get_host)]
 Store = Annotated[Any, Depends(get_store)]
 Document = Annotated[dict[str, Any], Body(description="An offer (see `nextbest schema offers`)")]
+OfferId = Annotated[Id, Path(alias="offerId")]
 
 
 def _validate(host: HostObject, offer: dict[str, Any]) -> None:
@@ -34,7 +36,12 @@ def _missing(offer_id: str) -> ApiError:
     return ApiError(404, f"offer {offer_id!r} not found", code="offer_not_found")
 
 
-@router.post("", status_code=201, summary="Create an offer")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create an offer",
+    responses={409: {"description": "An offer with this id exists."}},
+)
 def create_offer(
     offer: Document, auth: Writer, host: Host, store: Store, service: Service, response: Response
 ) -> dict[str, Any]:
@@ -55,7 +62,7 @@ def create_offer(
 def list_offers(
     auth: Reader,
     store: Store,
-    cursor: Annotated[str | None, Query()] = None,
+    cursor: Annotated[str | None, Query(min_length=1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     """Offers ordered by id; pass ``nextCursor`` as ``cursor`` for the next page."""
@@ -66,10 +73,9 @@ def list_offers(
     return {"items": page.items, "nextCursor": page.next_cursor}
 
 
-@router.get("/{offer_id}", summary="Read an offer")
-def get_offer(offer_id: str, auth: Reader, store: Store) -> dict[str, Any]:
+@router.get("/{offerId}", summary="Read an offer")
+def get_offer(offer_id: OfferId, auth: Reader, store: Store) -> dict[str, Any]:
     """One offer document."""
-    check_path_id("path.offerId", offer_id)
     offer = store.get_offer(auth.tenant_id, offer_id)
     if offer is None:
         raise _missing(offer_id)
@@ -77,9 +83,13 @@ def get_offer(offer_id: str, auth: Reader, store: Store) -> dict[str, Any]:
     return result
 
 
-@router.put("/{offer_id}", summary="Create or replace an offer")
+@router.put(
+    "/{offerId}",
+    summary="Create or replace an offer",
+    responses={201: {"description": "Created (there was no offer with this id)."}},
+)
 def put_offer(
-    offer_id: str,
+    offer_id: OfferId,
     offer: Document,
     auth: Writer,
     host: Host,
@@ -88,7 +98,6 @@ def put_offer(
     response: Response,
 ) -> dict[str, Any]:
     """Replace the offer (201 when it did not exist). The body's ``id`` may be left out."""
-    check_path_id("path.offerId", offer_id)
     if offer.setdefault("id", offer_id) != offer_id:
         raise field_error("body.id", f"must equal the offer id in the path ({offer_id!r})")
     _validate(host, offer)
@@ -98,10 +107,9 @@ def put_offer(
     return offer
 
 
-@router.delete("/{offer_id}", status_code=204, summary="Delete an offer")
-def delete_offer(offer_id: str, auth: Writer, store: Store, service: Service) -> Response:
+@router.delete("/{offerId}", status_code=204, summary="Delete an offer")
+def delete_offer(offer_id: OfferId, auth: Writer, store: Store, service: Service) -> Response:
     """Delete an offer (recorded outcomes that cite it stay)."""
-    check_path_id("path.offerId", offer_id)
     if not store.delete_offer(auth.tenant_id, offer_id):
         raise _missing(offer_id)
     service.invalidate_offers(auth.tenant_id)

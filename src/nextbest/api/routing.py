@@ -1,17 +1,42 @@
-"""A route class that answers 415 for a request body that is not JSON, and 400 ``invalid_json``
-for one that is not UTF-8, before parsing it."""
+"""The route class of the API: request bodies are JSON, parsed once here under the document
+rules, before FastAPI validates them.
+
+For a route that takes a body, a non-empty one must be sent as JSON (else 415) in UTF-8 (else
+400 ``invalid_json``), must parse (400 ``invalid_json`` with the line and column) and must be
+a document the store could hold (:func:`nextbest.store.document_problem`: nested at most
+``MAX_DOCUMENT_DEPTH`` levels, finite numbers, 64-bit integers, valid Unicode), else a 400
+naming the field (``body.context.a.b``). So no body can reach a route, or the store, that the
+JSON parser or the store would choke on: a body nested thousands of levels deep, an integer of
+thousands of digits, ``NaN``.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope
 
-from .errors import ApiError
+from ..store import MAX_DOCUMENT_DEPTH, document_problem
+from .errors import ApiError, document_error
+from .openapi import describe_route
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# An integer literal longer than this is outside 64 bits (and int() refuses 4,300+ digits):
+# it is parsed as a stand-in outside 64 bits, which document_problem then names.
+_MAX_INT_CHARS = 20
+_BEYOND_INT64 = 2**64
+_NON_FINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+# Bodies larger than this are parsed and checked in a worker thread, so a large document
+# (up to the body limit: a tenth of a second or more of CPU) does not hold up the event loop.
+_THREAD_PARSE_BYTES = 64 * 1024
+# A JSON string (skipped whole) or a bracket: enough to find where nesting gets too deep.
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
 def is_json_media_type(content_type: str | None) -> bool:
@@ -24,43 +49,118 @@ def is_json_media_type(content_type: str | None) -> bool:
     )
 
 
-def _check_utf8(body: bytes) -> None:
+def _invalid_json(reason: str) -> ApiError:
+    return ApiError(
+        400,
+        f"the request body is not valid JSON: {reason}",
+        code="invalid_json",
+        details=[{"field": "body", "message": reason, "type": "json_invalid"}],
+    )
+
+
+def _decode(body: bytes) -> str:
     """JSON is UTF-8 (RFC 8259); anything else is a malformed body, not a server error."""
     try:
-        body.decode("utf-8")
+        return body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        reason = f"not valid UTF-8 at byte {exc.start}: JSON must be encoded as UTF-8"
-        raise ApiError(
-            400,
-            f"the request body is not valid JSON: {reason}",
-            code="invalid_json",
-            details=[{"field": "body", "message": reason, "type": "json_invalid"}],
+        raise _invalid_json(
+            f"not valid UTF-8 at byte {exc.start}: JSON must be encoded as UTF-8"
         ) from None
 
 
+def _bounded_int(text: str) -> int:
+    if len(text) <= _MAX_INT_CHARS:
+        return int(text)
+    return -_BEYOND_INT64 if text.startswith("-") else _BEYOND_INT64
+
+
+def _too_deep(text: str) -> ApiError:
+    """The 400 for a body too deep for the parser, naming where it passes the limit."""
+    depth, where = 0, ""
+    for match in _STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > MAX_DOCUMENT_DEPTH:
+                start = match.start()
+                line = text.count("\n", 0, start) + 1
+                column = start - (text.rfind("\n", 0, start) + 1) + 1
+                where = f" (line {line} column {column})"
+                break
+        elif token in "]}":
+            depth -= 1
+    reason = f"is nested more than {MAX_DOCUMENT_DEPTH} levels deep{where}"
+    return ApiError(
+        400,
+        f"body {reason}",
+        details=[{"field": "body", "message": reason, "type": "document_invalid"}],
+    )
+
+
+def parse_json_body(body: bytes) -> Any:
+    """A request body as JSON under the document rules (see the module); ApiError if not."""
+    text = _decode(body)
+    try:
+        value = json.loads(text, parse_int=_bounded_int, parse_constant=_NON_FINITE.__getitem__)
+    except RecursionError:  # deeper than the parser's stack, far beyond MAX_DOCUMENT_DEPTH
+        raise _too_deep(text) from None
+    except json.JSONDecodeError as exc:
+        raise _invalid_json(f"{exc.msg} (line {exc.lineno} column {exc.colno})") from None
+    problem = document_problem(value)
+    if problem is not None:
+        raise document_error("body", problem)
+    return value
+
+
+class ParsedJsonRequest(Request):
+    """A request whose JSON body was already read and checked (FastAPI reads it from here)."""
+
+    def __init__(self, scope: Scope, receive: Receive, body: bytes, value: Any) -> None:
+        super().__init__(scope, receive)
+        self._checked_body = body
+        self._checked_value = value
+
+    async def body(self) -> bytes:
+        return self._checked_body
+
+    async def json(self) -> Any:
+        return self._checked_value
+
+
 class JsonRoute(APIRoute):
-    """Routes of the API: a non-empty body must be sent as JSON, else 415."""
+    """Routes of the API: a body must be JSON and a storable document (see the module).
+
+    Plugin routes get it too (``nextbest.api.plugin_router`` uses it). Each route documents
+    its security, tenant header, roles and error answers (:func:`describe_route`)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        describe_route(self)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        takes_body = self.body_field is not None
 
         async def route_handler(request: Request) -> Response:
-            if request.method in _BODY_METHODS:
-                content_type = request.headers.get("content-type")
-                # request.body() is cached on the request, so FastAPI reads it again for free.
+            if takes_body and request.method in _BODY_METHODS:
                 body = await request.body()
-                if body and not is_json_media_type(content_type):
-                    raise ApiError(
-                        415,
-                        f"the request body must be JSON (Content-Type: application/json), "
-                        f"not {content_type or 'unspecified'}",
-                        details=[{"field": "header.Content-Type", "message": "must be JSON"}],
-                    )
-                if body and not body.isascii():
-                    _check_utf8(body)
+                if body:
+                    content_type = request.headers.get("content-type")
+                    if not is_json_media_type(content_type):
+                        raise ApiError(
+                            415,
+                            f"the request body must be JSON (Content-Type: application/json), "
+                            f"not {content_type or 'unspecified'}",
+                            details=[{"field": "header.Content-Type", "message": "must be JSON"}],
+                        )
+                    if len(body) > _THREAD_PARSE_BYTES:
+                        value = await run_in_threadpool(parse_json_body, body)
+                    else:
+                        value = parse_json_body(body)
+                    request = ParsedJsonRequest(request.scope, request.receive, body, value)
             return await handler(request)
 
         return route_handler
 
 
-__all__ = ["JsonRoute", "is_json_media_type"]
+__all__ = ["JsonRoute", "ParsedJsonRequest", "is_json_media_type", "parse_json_body"]

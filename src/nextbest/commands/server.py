@@ -148,8 +148,22 @@ def _demo_banner(key: str, host: str, port: int) -> str:
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
+@click.option(
+    "--max-body-bytes",
+    type=click.IntRange(min=1),
+    envvar="NEXTBEST_MAX_BODY_BYTES",
+    default=None,
+    help="The largest request body accepted, in bytes; larger ones answer 413. "
+    "Env: NEXTBEST_MAX_BODY_BYTES. [default: 1048576 (1 MiB)]",
+)
 def serve_command(
-    bind_host: str, port: int, database: str | None, upgrade: bool, demo: bool, log_level: str
+    bind_host: str,
+    port: int,
+    database: str | None,
+    upgrade: bool,
+    demo: bool,
+    log_level: str,
+    max_body_bytes: int | None,
 ) -> None:
     """Run the HTTP API with uvicorn (OpenAPI at /openapi.json, docs at /docs)."""
     import uvicorn
@@ -160,7 +174,7 @@ def serve_command(
         host = _host(store)
         if demo:
             click.echo(_demo_banner(ensure_demo(store, host), bind_host, port))
-        app = create_app(host, store)
+        app = create_app(host, store, max_body_bytes=max_body_bytes)
         uvicorn.run(app, host=bind_host, port=port, log_level=log_level)
 
 

@@ -1,19 +1,75 @@
-"""A decision request: who the decision is for, where, and what is known about them."""
+"""A decision request: who the decision is for, where, and what is known about them.
+
+Its ids, time and attributes follow :mod:`nextbest.store.limits` (the one definition of what an
+id, a time and a document may be), so a request the HTTP API accepts is one this model accepts,
+whatever the entry point (API, ``nextbest decide``, ``Host.decide``).
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
+from ..store import MAX_ID_LENGTH, document_problem, id_problem, time_problem
 from .base import CamelModel
+
+#: The largest encoded size of a request's ``attributes`` (and of an outcome's ``context``):
+#: compact UTF-8 JSON, in bytes.
+MAX_ATTRIBUTES_BYTES = 16 * 1024
+#: How many segments one request may name.
+MAX_SEGMENTS = 100
+#: The most decisions one request may ask for (``limit``); ranks run from 1 to it.
+MAX_DECISIONS = 50
+
+
+def check_id(value: str) -> str:
+    """``value`` if it is a valid id (:func:`nextbest.store.id_problem`), else ValueError."""
+    problem = id_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def check_time(value: datetime) -> datetime:
+    """``value`` if it lies in the accepted window (:func:`nextbest.store.time_problem`)."""
+    problem = time_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def data_problem(value: Any, max_bytes: int = MAX_ATTRIBUTES_BYTES) -> str | None:
+    """Why a caller's free-form data (``attributes``, ``context``) is refused, or None: the
+    document rules (:func:`nextbest.store.document_problem`) and at most ``max_bytes`` as
+    compact UTF-8 JSON."""
+    problem = document_problem(value)
+    if problem is not None:
+        return problem
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > max_bytes:
+        return f"must be at most {max_bytes} bytes as JSON (it has {size})"
+    return None
+
+
+def check_data(value: Any) -> Any:
+    """``value`` if :func:`data_problem` finds nothing, else ValueError with the reason."""
+    problem = data_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+#: An id (customer, channel, placement, flow key, segment) as the store takes it.
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(check_id)]
 
 
 class OfferHistory(CamelModel):
     """What the customer has seen of one offer (filled from the store's summaries or by hand)."""
 
-    last_seen_at: datetime | None = None
+    last_seen_at: Annotated[datetime, AfterValidator(check_time)] | None = None
     impressions: int = Field(0, ge=0)
     positive: int = Field(0, ge=0)
     negative: int = Field(0, ge=0)
@@ -26,16 +82,32 @@ class DecisionRequest(CamelModel):
     ``attributes`` are visible to formulas as ``attributes.<key>``, ``metrics`` as
     ``metrics.<key>``; ``offerHistory`` feeds ``recency_check`` rules and ``offer.lastSeenDays``.
     ``asOf`` fixes "now" for reproducible decisions (default: the current time, UTC).
+    Ids are 1-256 characters without control characters, ``asOf`` lies in the store's time
+    window, ``attributes`` is a storable document of at most 16 KiB as JSON.
     """
 
-    customer_id: str = Field(min_length=1, max_length=200)
-    channel: str | None = None
-    placement: str | None = None
-    limit: int | None = Field(None, ge=1, le=50)
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    segments: tuple[str, ...] = ()
+    customer_id: Id
+    channel: Id | None = None
+    placement: Id | None = None
+    limit: int | None = Field(None, ge=1, le=MAX_DECISIONS)
+    attributes: Annotated[dict[str, Any], AfterValidator(check_data)] = Field(default_factory=dict)
+    segments: tuple[Id, ...] = Field((), max_length=MAX_SEGMENTS)
     metrics: dict[str, float | int | None] = Field(default_factory=dict)
-    offer_history: dict[str, OfferHistory] = Field(default_factory=dict)
-    decision_flow_key: str | None = None
-    as_of: datetime | None = None
+    offer_history: dict[Id, OfferHistory] = Field(default_factory=dict)
+    decision_flow_key: Id | None = None
+    as_of: Annotated[datetime, AfterValidator(check_time)] | None = None
     explain: bool = False
+
+
+__all__ = [
+    "MAX_ATTRIBUTES_BYTES",
+    "MAX_DECISIONS",
+    "MAX_SEGMENTS",
+    "DecisionRequest",
+    "Id",
+    "OfferHistory",
+    "check_data",
+    "check_id",
+    "check_time",
+    "data_problem",
+]
