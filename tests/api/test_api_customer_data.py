@@ -256,5 +256,5 @@ def test_respond_context_with_a_lone_surrogate_is_a_400(
         headers=api.headers(role="editor", **{"Content-Type": "application/json"}),
     )
     error = error_of(response, 400)
-    assert fields_of(error) == ["body.context"]
+    assert fields_of(error) == ["body.context.note"]
     assert api.store.get_interaction("acme", "k") is None

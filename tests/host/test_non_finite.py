@@ -23,7 +23,7 @@ from hostkit import (
     rule,
     score,
 )
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from nextbest import (
     ContextProvider,
@@ -158,24 +158,27 @@ def test_request_values_that_are_not_finite_are_null_with_a_trace_entry(host: Ho
     doc = priority_flow(
         qualify(rule("m", "metric_condition", {"metric": "metrics.spend", "operator": "gt",
                                                 "value": 1, "missing": "pass"})),
-        compute(("x", "coalesce(attributes.x, -1)"), ("nested", "attributes.nested")),
+        compute(("x", "coalesce(attributes.x, -1)"), ("s", "metrics.spend")),
     )  # fmt: skip
-    decision = decide(
-        host,
-        doc,
-        [OFFER],
-        attributes={"x": math.inf, "nested": {"a": [1.0, math.nan]}},
-        metrics={"spend": math.nan},
-    )
+    decision = decide(host, doc, [OFFER], attributes={"x": 2}, metrics={"spend": math.nan})
     assert ids(decision) == ["a"]  # the NaN metric is missing, and missing passes
-    assert decision.items[0].personalization == {"x": -1, "nested": None}
-    assert sorted(hook for plugin, hook, _ in failures(decision) if plugin == "request") == [
-        "context attributes.nested",
-        "context attributes.x",
-        "context metrics.spend",
+    assert decision.items[0].personalization == {"x": 2, "s": None}
+    assert [hook for plugin, hook, _ in failures(decision) if plugin == "request"] == [
+        "context metrics.spend"
     ]
     trace = strict_json(decision)["trace"]
-    assert trace["context"]["attributes.x"] is None
+    assert trace["context"]["metrics.spend"] is None
+
+
+def test_request_attributes_that_are_not_finite_are_refused(host: Host) -> None:
+    # attributes follow the stored-document rules (nextbest.store.document_problem)
+    doc = priority_flow(compute(("x", "coalesce(attributes.x, -1)")))
+    for attributes, where in (
+        ({"x": math.inf}, "at x"),
+        ({"n": {"a": [1.0, math.nan]}}, r"at n\.a\[1\]"),
+    ):
+        with pytest.raises(ValidationError, match=f"not finite {where}"):
+            decide(host, doc, [OFFER], attributes=attributes)
 
 
 def test_offer_attributes_that_are_not_finite_are_a_catalog_load_error(host: Host) -> None:

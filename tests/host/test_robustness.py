@@ -109,8 +109,26 @@ def test_regex_that_re2_refuses_is_a_load_error_naming_the_field(
     assert mentions in issue.message
 
 
-def test_regex_against_text_that_is_not_valid_unicode_fails_the_condition(host: Host) -> None:
-    decision = decide(host, _regex_flow("abc"), OFFERS[:1], attributes={"email": "\ud800abc"})
+class _BrokenText:
+    """A context provider answering text that is not valid Unicode (requests cannot carry it:
+    their attributes follow the stored-document rules)."""
+
+    @hookimpl
+    def register_context(self, register: Any) -> None:
+        register(ContextProvider("broken", lambda req: {"broken.email": "\ud800abc"},
+                                 names=frozenset({"broken.email"})))  # fmt: skip
+
+
+def test_regex_against_text_that_is_not_valid_unicode_fails_the_condition(make_host: Any) -> None:
+    h = make_host(_BrokenText())
+    condition = {"metric": "broken.email", "operator": "regex", "value": "abc"}
+    doc = flow(
+        inventory(),
+        qualify(rule("r", "metric_condition", condition)),
+        score(method="priority_weighted"),
+        rank(),
+    )
+    decision = decide(h, doc, OFFERS[:1])
     assert ids(decision) == []
     assert "cannot compare" in drops(decision)["a"].reason
 

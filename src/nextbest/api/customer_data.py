@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 
 from ..store import ForgetResult, InteractionNotFoundError, Store
 from .auth import ADMIN_ROLES, READ_ROLES, WRITE_ROLES, AuthContext, get_store, require_role
 from .decisions import OUTCOME_ERRORS, Service, interaction_json, outcome_error, outcome_of
-from .errors import ApiError, check_path_id, field_error
+from .errors import ApiError, field_error
 from .routing import JsonRoute
-from .schemas import RespondBody
+from .schemas import Id, RespondBody
 
 router = APIRouter(prefix="/api/v1", tags=["customer data"], route_class=JsonRoute)
 Reader = Annotated[AuthContext, Depends(require_role(*READ_ROLES))]
@@ -25,7 +25,8 @@ Writer = Annotated[AuthContext, Depends(require_role(*WRITE_ROLES))]
 Admin = Annotated[AuthContext, Depends(require_role(*ADMIN_ROLES))]
 StoreDep = Annotated[Store, Depends(get_store)]
 
-_KEY_FIELD = "path.idempotencyKey"
+IdempotencyKey = Annotated[Id, Path(alias="idempotencyKey")]
+CustomerId = Annotated[Id, Path(alias="customerId")]
 
 
 def _not_found(key: str) -> ApiError:
@@ -51,25 +52,25 @@ def forget_json(customer_id: str, result: ForgetResult) -> dict[str, Any]:
     }
 
 
-@router.get("/interactions/{idempotency_key:path}", summary="Read a recorded outcome")
-def get_interaction(idempotency_key: str, auth: Reader, store: StoreDep) -> dict[str, Any]:
+@router.get("/interactions/{idempotencyKey:path}", summary="Read a recorded outcome")
+def get_interaction(
+    idempotency_key: IdempotencyKey, auth: Reader, store: StoreDep
+) -> dict[str, Any]:
     """The outcome recorded under this idempotency key (as respond returned it)."""
-    check_path_id(_KEY_FIELD, idempotency_key)
     found = store.get_interaction(auth.tenant_id, idempotency_key)
     if found is None:
         raise _not_found(idempotency_key)
     return interaction_json(found)
 
 
-@router.put("/interactions/{idempotency_key:path}", summary="Correct a recorded outcome")
+@router.put("/interactions/{idempotencyKey:path}", summary="Correct a recorded outcome")
 def correct_interaction(
-    idempotency_key: str, body: RespondBody, auth: Writer, service: Service
+    idempotency_key: IdempotencyKey, body: RespondBody, auth: Writer, service: Service
 ) -> dict[str, Any]:
     """Replace the outcome recorded under this key by the body (the fields of respond; a
     ``timestamp`` left out keeps the recorded time). Its customer, offer and daily summaries
     are recomputed in the same transaction. Answers ``{changed, interaction, previous}``;
     ``changed`` is false when the body describes the outcome as recorded."""
-    check_path_id(_KEY_FIELD, idempotency_key)
     if body.idempotency_key is not None and body.idempotency_key != idempotency_key:
         raise field_error("body.idempotencyKey", "differs from the key in the path")
     interaction = outcome_of(body, idempotency_key)
@@ -86,11 +87,12 @@ def correct_interaction(
     }
 
 
-@router.delete("/interactions/{idempotency_key:path}", summary="Delete a recorded outcome")
-def delete_interaction(idempotency_key: str, auth: Writer, service: Service) -> dict[str, Any]:
+@router.delete("/interactions/{idempotencyKey:path}", summary="Delete a recorded outcome")
+def delete_interaction(
+    idempotency_key: IdempotencyKey, auth: Writer, service: Service
+) -> dict[str, Any]:
     """Delete the outcome recorded under this key; its summaries are recomputed in the same
     transaction. Answers ``{deleted: <the outcome>}``. The key may then be used again."""
-    check_path_id(_KEY_FIELD, idempotency_key)
     try:
         deleted = service.delete_outcome(auth.tenant_id, idempotency_key)
     except InteractionNotFoundError:
@@ -98,12 +100,11 @@ def delete_interaction(idempotency_key: str, auth: Writer, service: Service) -> 
     return {"deleted": interaction_json(deleted)}
 
 
-@router.delete("/customers/{customer_id:path}", summary="Forget a customer")
-def forget_customer(customer_id: str, auth: Admin, service: Service) -> dict[str, Any]:
+@router.delete("/customers/{customerId:path}", summary="Forget a customer")
+def forget_customer(customer_id: CustomerId, auth: Admin, service: Service) -> dict[str, Any]:
     """Delete everything stored about the customer, in one transaction: interactions,
     summaries, recommendations and the documents plugins keep per customer. Answers what was
     deleted (row counts; all zero for a customer with no data, so a retry is safe)."""
-    check_path_id("path.customerId", customer_id)
     return forget_json(customer_id, service.forget_customer(auth.tenant_id, customer_id))
 
 

@@ -228,7 +228,7 @@ def _checked_request(request: dict[str, Any], source: str) -> Any:
     try:
         checked = DecisionRequest.model_validate(request)
     except ValidationError as exc:
-        raise click.ClickException(f"{source}: {exc}") from None
+        raise click.ClickException(f"{source}: {validation_problems(exc)}") from None
     if checked.as_of is not None:
         problem = time_problem(checked.as_of)
         if problem is not None:
@@ -366,12 +366,23 @@ _OPTION_OF = {
 }
 
 
+def validation_problems(exc: ValidationError) -> str:
+    """A pydantic error as ``field rule; field rule`` (the fields as the document spells them)."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error.get("loc", ()))
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{field} {message}" if field else message)
+    return "; ".join(problems)
+
+
 def _bad_request(exc: ValidationError) -> NoReturn:
     error = exc.errors()[0]
     loc = error.get("loc") or ("",)
     field = str(loc[0])
     option = _OPTION_OF.get(field) or _OPTION_OF.get(_camel(field)) or field
-    raise click.BadParameter(str(error.get("msg", exc)), param_hint=option)
+    message = str(error.get("msg", exc)).removeprefix("Value error, ")
+    raise click.BadParameter(message, param_hint=option)
 
 
 def _camel(name: str) -> str:
