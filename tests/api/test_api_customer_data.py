@@ -163,6 +163,17 @@ def test_keys_with_slashes_and_bad_keys(data_api: tuple[Api, CustomerDataPlugin]
     assert fields_of(bad) == ["path.idempotencyKey"]
 
 
+def test_forget_never_swallows_a_route_below_a_customer(
+    data_api: tuple[Api, CustomerDataPlugin],
+) -> None:
+    api, _ = data_api
+    respond(api)  # ada has data
+    # DELETE on a plugin's route below the customer is not "forget customer 'ada/clv'"
+    response = api.client.delete("/api/v1/customers/ada/clv", headers=api.headers())
+    assert response.status_code in (404, 405)  # 405 where a plugin serves GET/POST there
+    assert api.store.get_customer_summary("acme", "ada") is not None
+
+
 def test_forget_a_customer(data_api: tuple[Api, CustomerDataPlugin]) -> None:
     api, plugin = data_api
     respond(api)

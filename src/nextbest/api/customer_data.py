@@ -2,8 +2,10 @@
 (``/api/v1/interactions/{idempotencyKey}``), and forget a customer
 (``DELETE /api/v1/customers/{customerId}``).
 
-Keys and customer ids may contain ``/`` (send it as ``%2F`` or as is): the path parameter takes
-the rest of the path.
+Idempotency keys may contain ``/`` (send it as ``%2F`` or as is): the key takes the rest of the
+path. A customer id is one path segment, as in every route under ``/api/v1/customers/{id}``
+(plugins add routes below it, such as ``.../clv``, which a rest-of-path id would swallow); a
+customer whose id holds ``/`` is forgotten with ``nextbest customers forget``.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def delete_interaction(
     return {"deleted": interaction_json(deleted)}
 
 
-@router.delete("/customers/{customerId:path}", summary="Forget a customer")
+@router.delete("/customers/{customerId}", summary="Forget a customer")
 def forget_customer(customer_id: CustomerId, auth: Admin, service: Service) -> dict[str, Any]:
     """Delete everything stored about the customer, in one transaction: interactions,
     summaries, recommendations and the documents plugins keep per customer. Answers what was
