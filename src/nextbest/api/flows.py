@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 
 from ..errors import FlowValidationError
-from ..store import FlowInfo, FlowVersion, InvalidInputError
+from ..store import MAX_FLOW_VERSION, FlowInfo, FlowVersion, InvalidInputError
 from .auth import READ_ROLES, WRITE_ROLES, AuthContext, get_host, get_store, require_role
 from .errors import ApiError, check_path_id, field_error, flow_issues_error
 from .routing import JsonRoute
@@ -83,7 +83,7 @@ def get_flow(
     key: str,
     auth: Reader,
     store: Store,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_FLOW_VERSION)] = None,
     published: Annotated[bool, Query()] = False,
 ) -> dict[str, Any]:
     """The latest version, or ``version``, or the published one with ``published=true``."""
@@ -127,7 +127,13 @@ def validate_flow(
 
 
 @router.post("/{key}/versions/{version}/publish", summary="Publish a flow version")
-def publish_flow(key: str, version: int, auth: Writer, host: Host, store: Store) -> dict[str, Any]:
+def publish_flow(
+    key: str,
+    version: Annotated[int, Path(ge=1, le=MAX_FLOW_VERSION)],
+    auth: Writer,
+    host: Host,
+    store: Store,
+) -> dict[str, Any]:
     """Make ``version`` the one that runs for ``key`` (checked again against the loaded
     plugins first)."""
     check_path_id("path.key", key)
