@@ -8,6 +8,8 @@ import copy
 import pytest
 from apikit import FLOW, OFFERS, Api, error_of, fields_of
 
+from nextbest.store import StoreBusyError
+
 
 def test_healthz_openapi_and_docs_need_no_key(api: Api) -> None:
     assert api.client.get("/healthz").json() == {"status": "ok"}
@@ -206,3 +208,17 @@ def test_an_offer_nested_too_deep_is_refused_and_the_catalog_still_reads(api: Ap
         assert "nested more than 32 levels" in error["message"], error
     error_of(api.get("/api/v1/offers/deep"), 404)
     assert api.get("/api/v1/offers", params={"limit": 1000}).status_code == 200
+
+
+def test_a_write_the_store_could_not_complete_answers_409_not_500(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def busy(*args: object, **kwargs: object) -> None:
+        raise StoreBusyError("the write collided with concurrent ones: retry (tried 5 times)")
+
+    monkeypatch.setattr(api.store, "create_offer", busy)
+    monkeypatch.setattr(api.store, "save_flow", busy)
+    error = error_of(api.post("/api/v1/offers", {"id": "x", "name": "X"}), 409)
+    assert error["code"] == "conflict" and "retry" in error["message"]
+    error = error_of(api.post("/api/v1/flows", FLOW), 409)
+    assert error["code"] == "conflict"

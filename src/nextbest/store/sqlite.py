@@ -162,8 +162,8 @@ class SqliteStore(SqlStore):
 
     @contextmanager
     def _begin(self, mode: str) -> Iterator[Cursor]:
-        conn = self._connection()
         try:
+            conn = self._connection()  # (switching a new file to WAL may wait on a lock too)
             conn.execute(f"BEGIN {mode}")
         except sqlite3.OperationalError as exc:
             raise self._translated(exc) from exc
