@@ -1,15 +1,17 @@
 """Concurrent retries: 8 threads post the same 1,000 outcomes, every outcome sent by 3 threads at
 about the same moment plus immediate re-sends; each is recorded exactly once and the summaries
-equal those of a serial run (on SQLite and PostgreSQL)."""
+equal those of a serial run (on SQLite and PostgreSQL). Concurrent management writes: creates of
+one offer id have one winner (the others 409), concurrent flow saves and publishes never 5xx."""
 
 from __future__ import annotations
 
+import copy
 import random
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apikit import OFFERS, Api
+from apikit import FLOW, OFFERS, Api, error_of, fields_of
 
 from nextbest.store import InteractionIn
 
@@ -120,3 +122,68 @@ def test_concurrent_retries_record_each_outcome_once(api: Api) -> None:
         )
     customers = {e["customerId"] for e in batch}
     assert summaries(api, "acme", customers) == summaries(api, "serial", customers)
+
+
+def race(threads: int, request: Any) -> list[Any]:
+    """Send ``request(i)`` from ``threads`` threads released at the same moment; the responses."""
+    barrier = threading.Barrier(threads)
+    responses: list[Any] = [None] * threads
+
+    def run(i: int) -> None:
+        barrier.wait()
+        responses[i] = request(i)
+
+    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return responses
+
+
+def test_concurrent_creates_of_one_offer_id_answer_one_201_and_409s(api: Api) -> None:
+    headers = api.headers(role="editor")
+    responses = race(
+        12,
+        lambda i: api.client.post(
+            "/api/v1/offers", json={"id": "race", "name": f"by {i}"}, headers=headers
+        ),
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 11, [r.text for r in responses]
+    (winner,) = [r.json() for r in responses if r.status_code == 201]
+    for loser in (r for r in responses if r.status_code == 409):
+        error = error_of(loser, 409)
+        assert error["code"] == "offer_exists" and "'race' already exists" in error["message"]
+        assert fields_of(error) == ["body.id"]
+    assert api.get("/api/v1/offers/race").json() == winner
+
+
+def test_concurrent_flow_saves_and_publishes_answer_no_5xx(api: Api) -> None:
+    draft = copy.deepcopy(FLOW) | {"key": "race"}
+    headers = api.headers(role="editor")
+    saved = race(8, lambda i: api.client.post("/api/v1/flows", json=draft, headers=headers))
+    assert [r.status_code for r in saved] == [201] * 8, [r.text for r in saved]
+    assert sorted(r.json()["version"] for r in saved) == list(range(1, 9))
+
+    published = race(
+        8,
+        lambda i: api.client.post(f"/api/v1/flows/race/versions/{i + 1}/publish", headers=headers),
+    )
+    assert [r.status_code for r in published] == [200] * 8, [r.text for r in published]
+    assert all(r.json()["published"] for r in published)
+    final = api.get("/api/v1/flows/race", params={"published": "true"}).json()["version"]
+    versions = [api.get("/api/v1/flows/race", params={"version": v}).json() for v in range(1, 9)]
+    assert [v["version"] for v in versions if v["published"]] == [final]
+
+    # Saves and publishes mixed: each thread saves a version and publishes it.
+    def save_and_publish(i: int) -> Any:
+        version = api.client.post("/api/v1/flows", json=draft, headers=headers).json()["version"]
+        return api.client.post(f"/api/v1/flows/race/versions/{version}/publish", headers=headers)
+
+    mixed = race(8, save_and_publish)
+    assert [r.status_code for r in mixed] == [200] * 8, [r.text for r in mixed]
+    assert sorted(r.json()["version"] for r in mixed) == list(range(9, 17))
+    listed = api.get("/api/v1/flows").json()["items"]
+    race_info = next(i for i in listed if i["key"] == "race")
+    assert race_info["latestVersion"] == 16 and race_info["publishedVersion"] in range(9, 17)

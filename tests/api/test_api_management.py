@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 
+import pytest
 from apikit import FLOW, OFFERS, Api, error_of, fields_of
+
+from nextbest.store import StoreBusyError
 
 
 def test_healthz_openapi_and_docs_need_no_key(api: Api) -> None:
@@ -27,8 +31,10 @@ def test_offer_create_read_replace_delete(api: Api) -> None:
     assert created.status_code == 201 and created.json() == offer
     assert created.headers["location"] == "/api/v1/offers/gold-card"
     assert api.get("/api/v1/offers/gold-card", role="viewer").json() == offer
-    error = error_of(api.post("/api/v1/offers", offer), 409)
-    assert "PUT" in error["message"]
+    error = error_of(api.post("/api/v1/offers", offer | {"name": "Other"}), 409)
+    assert error["code"] == "offer_exists" and fields_of(error) == ["body.id"]
+    assert "'gold-card' already exists" in error["message"] and "PUT" in error["message"]
+    assert api.get("/api/v1/offers/gold-card").json() == offer  # the existing one is kept
 
     replaced = {"name": "Gold card v2", "priority": 60}
     response = api.client.put("/api/v1/offers/gold-card", json=replaced, headers=api.headers())
@@ -169,3 +175,50 @@ def test_outcome_types_and_keys(api: Api) -> None:
     assert gone.status_code == 204
     error_of(api.client.get("/api/v1/offers", headers=headers), 401)
     error_of(api.post("/api/v1/keys", {"role": "root"}), 400)
+
+
+@pytest.mark.parametrize("version", ["0", "-1", "2147483648", "10000000000000000000", "1.5", "x"])
+def test_flow_versions_out_of_range_answer_400(api: Api, version: str) -> None:
+    error = error_of(api.get("/api/v1/flows/cross-sell", params={"version": version}), 400)
+    assert fields_of(error) == ["query.version"]
+    error = error_of(api.post(f"/api/v1/flows/cross-sell/versions/{version}/publish"), 400)
+    assert fields_of(error) == ["path.version"]
+    assert api.get("/api/v1/flows/cross-sell", params={"version": "2147483647"}).status_code == 404
+
+
+def test_list_cursors_that_decode_to_junk_answer_400(api: Api) -> None:
+    for raw in (b'["a\\u0000b"]', b'["\\ud800"]', b"[" * 2000 + b"]" * 2000, b"[1]"):
+        cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        for path in ("/api/v1/offers", "/api/v1/flows"):
+            error = error_of(api.get(path, params={"cursor": cursor}), 400)
+            assert fields_of(error) == ["query.cursor"]
+
+
+def test_an_offer_nested_too_deep_is_refused_and_the_catalog_still_reads(api: Api) -> None:
+    deep: object = 1
+    for _ in range(300):
+        deep = {"a": deep}
+    for response in (
+        api.post("/api/v1/offers", {"id": "deep", "name": "Deep", "attributes": {"x": deep}}),
+        api.client.put(
+            "/api/v1/offers/deep", json={"attributes": {"x": deep}}, headers=api.headers()
+        ),
+    ):
+        error = error_of(response, 400)
+        assert "nested more than 32 levels" in error["message"], error
+    error_of(api.get("/api/v1/offers/deep"), 404)
+    assert api.get("/api/v1/offers", params={"limit": 1000}).status_code == 200
+
+
+def test_a_write_the_store_could_not_complete_answers_409_not_500(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def busy(*args: object, **kwargs: object) -> None:
+        raise StoreBusyError("the write collided with concurrent ones: retry (tried 5 times)")
+
+    monkeypatch.setattr(api.store, "create_offer", busy)
+    monkeypatch.setattr(api.store, "save_flow", busy)
+    error = error_of(api.post("/api/v1/offers", {"id": "x", "name": "X"}), 409)
+    assert error["code"] == "conflict" and "retry" in error["message"]
+    error = error_of(api.post("/api/v1/flows", FLOW), 409)
+    assert error["code"] == "conflict"

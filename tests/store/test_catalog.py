@@ -36,8 +36,9 @@ def test_offers_need_a_string_id(store: Store, offer: dict) -> None:
 
 
 def test_offers_are_documents_that_must_be_json(store: Store) -> None:
-    with pytest.raises(InvalidInputError, match="not JSON-serialisable"):
+    with pytest.raises(InvalidInputError, match="not finite at weight") as caught:
         store.put_offer("acme", {"id": "o1", "weight": float("nan")})
+    assert caught.value.field == "offer.weight"
     with pytest.raises(TenantNotFoundError):
         store.put_offer("nobody", {"id": "o1"})
 

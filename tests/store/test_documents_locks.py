@@ -55,7 +55,7 @@ def test_a_failing_document_leaves_the_previous_ones(store: Store, replace: bool
     batch["a"] = 100
     batch["bad"] = Unserialisable()  # type: ignore[assignment]
     batch["after"] = 1
-    with pytest.raises(InvalidInputError, match="'bad' in 'ns' is not JSON-serialisable"):
+    with pytest.raises(InvalidInputError, match="'bad' in 'ns' holds a Unserialisable, which JSON"):
         store.put_documents("ns", "acme", batch, replace=replace)
     with pytest.raises(InvalidInputError):
         store.put_documents("ns", "acme", {"nan": float("nan")}, replace=replace)

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query
 
 from ..errors import FlowValidationError
-from ..store import FlowInfo, FlowVersion, InvalidInputError
+from ..store import MAX_FLOW_VERSION, FlowInfo, FlowVersion, InvalidInputError
 from .auth import READ_ROLES, WRITE_ROLES, AuthContext, get_host, get_store, require_role
 from .errors import ApiError, check_path_id, field_error, flow_issues_error
 from .routing import JsonRoute
-from .schemas import MAX_FLOW_VERSION, Id
+from .schemas import Id
 
 router = APIRouter(prefix="/api/v1/flows", tags=["flows"], route_class=JsonRoute)
 Reader = Annotated[AuthContext, Depends(require_role(*READ_ROLES))]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
 from ..errors import FlowValidationError
 from ..host import Host as HostObject
-from ..store import InvalidInputError
+from ..store import InvalidInputError, OfferExistsError
 from .auth import READ_ROLES, WRITE_ROLES, AuthContext, get_host, get_store
 from .auth import require_role as _require
 from .decisions import Service
@@ -45,14 +45,17 @@ def _missing(offer_id: str) -> ApiError:
 def create_offer(
     offer: Document, auth: Writer, host: Host, store: Store, service: Service, response: Response
 ) -> dict[str, Any]:
-    """Create an offer; 409 when its id is taken (replace it with PUT)."""
+    """Create an offer; 409 ``offer_exists`` when its id is taken (replace it with PUT). Of
+    concurrent creates of one id exactly one succeeds."""
     _validate(host, offer)
-    check_path_id("body.id", offer["id"])
-    if store.get_offer(auth.tenant_id, offer["id"]) is not None:
+    offer_id = check_path_id("body.id", offer["id"])
+    try:
+        store.create_offer(auth.tenant_id, offer)
+    except OfferExistsError:
+        message = f"offer {offer_id!r} already exists; PUT /api/v1/offers/{{id}} replaces it"
         raise ApiError(
-            409, f"offer {offer['id']!r} already exists; PUT /api/v1/offers/{{id}} replaces it"
-        )
-    store.put_offer(auth.tenant_id, offer)
+            409, message, code="offer_exists", details=[{"field": "body.id", "message": message}]
+        ) from None
     service.invalidate_offers(auth.tenant_id)
     response.headers["Location"] = f"/api/v1/offers/{offer['id']}"
     return offer

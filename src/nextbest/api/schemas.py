@@ -55,8 +55,6 @@ from ..store import (
 )
 from ..store.outcomes import CLASSIFICATIONS, KINDS
 
-#: The largest flow version the API takes (the stores keep versions as 32-bit integers).
-MAX_FLOW_VERSION = 2**31 - 1
 #: The largest encoded size of an outcome's ``context`` (compact UTF-8 JSON, in bytes).
 MAX_CONTEXT_BYTES = MAX_ATTRIBUTES_BYTES
 
@@ -239,7 +237,6 @@ __all__ = [
     "ID_PATTERN",
     "ID_SCHEMA",
     "MAX_CONTEXT_BYTES",
-    "MAX_FLOW_VERSION",
     "STRIPPED_ID_SCHEMA",
     "Data",
     "Id",

@@ -16,7 +16,7 @@ import click
 
 from ..documents import load_document
 from ..errors import FlowValidationError, PluginError
-from ..store import Store, StoreError, TenantExistsError, open_store
+from ..store import OfferExistsError, Store, StoreError, TenantExistsError, open_store
 from .store import database_option
 
 if TYPE_CHECKING:  # the host (and the engine) load only when a command needs them
@@ -200,6 +200,35 @@ def offers_put(file: str, tenant_id: str, database: str | None) -> None:
         created = sum(store.put_offer(tenant_id, offer) for offer in offers)
     click.echo(f"{len(offers)} offer(s) stored for {tenant_id}: {created} new, "
                f"{len(offers) - created} replaced")  # fmt: skip
+
+
+@offers_group.command("create")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--tenant", "tenant_id", required=True, help="The tenant the offers belong to.")
+@database_option
+def offers_create(file: str, tenant_id: str, database: str | None) -> None:
+    """Create the offers in FILE, like POST /api/v1/offers: an offer whose id already exists is
+    left as it is and reported (exit status 1); `offers put` replaces offers."""
+    offers = _offers_of(load_document(file))
+    with _store(database) as store:
+        _require_tenant(store, tenant_id)
+        try:
+            _host().load_offers(offers)
+        except FlowValidationError as exc:
+            _fail_validation(file, exc)
+        existing: list[str] = []
+        for offer in offers:
+            try:
+                store.create_offer(tenant_id, offer)
+            except OfferExistsError as exc:
+                existing.append(exc.offer_id)
+    click.echo(f"{len(offers) - len(existing)} offer(s) created for {tenant_id}")
+    if existing:
+        shown = ", ".join(repr(offer_id) for offer_id in existing)
+        raise click.ClickException(
+            f"{len(existing)} offer(s) already exist and were left unchanged: {shown}; "
+            "replace them with `nextbest offers put`"
+        )
 
 
 @offers_group.command("list")

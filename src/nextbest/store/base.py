@@ -1,9 +1,18 @@
 """The storage contract: the :class:`Store` protocol and the records it reads and writes.
 
 Both implementations (SQLite, PostgreSQL) satisfy this protocol and pass one shared test suite.
-Offers, flows, settings and plugin documents are JSON documents (dicts); the store does not
-validate their content (the engine does, before calling the store). Times are timezone-aware
-``datetime`` objects in UTC (naive values are taken as UTC) and are stored as epoch seconds.
+Offers, flows, settings and plugin documents are JSON documents (dicts). The store checks every
+document it is given with :func:`~nextbest.store.limits.document_problem` (depth, finite numbers,
+64-bit integers, valid Unicode) and every id, integer and cursor argument before any SQL runs, so
+whatever it holds can be read back; an argument it refuses raises ``InvalidInputError`` naming the
+field. It does not validate what a document means (the engine does, before calling the store).
+Times are timezone-aware ``datetime`` objects in UTC (naive values are taken as UTC) and are
+stored as epoch seconds.
+
+Concurrent writes never fail for being concurrent: creates that race have one winner (the others
+get a ``ConflictError``), saves and publishes of one flow run one at a time, and a write the
+database gave up on (a deadlock, a serialization failure) is retried a few times and then raises
+``StoreBusyError`` (a ``ConflictError``) with nothing changed.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ from nextbest.store.outcomes import (
 
 T = TypeVar("T")
 JSONDict = dict[str, Any]
+
+#: The highest flow version a store holds (versions are 32-bit integer columns).
 
 
 def to_epoch(value: datetime) -> float:
@@ -434,8 +445,15 @@ class Store(Protocol):
         ...
 
     # -- offers -----------------------------------------------------------------------------
+    def create_offer(self, tenant_id: str, offer: Mapping[str, Any]) -> None:
+        """Create the offer keyed by ``offer["id"]``; OfferExistsError (nothing changed) when
+        the tenant already has an offer with that id. Of several concurrent creates of one id,
+        exactly one succeeds."""
+        ...
+
     def put_offer(self, tenant_id: str, offer: Mapping[str, Any]) -> bool:
-        """Create or replace the offer keyed by ``offer["id"]``; True when created."""
+        """Create or replace the offer keyed by ``offer["id"]``; True when created (of several
+        concurrent puts of a new id, exactly one reports it created)."""
         ...
 
     def get_offer(self, tenant_id: str, offer_id: str) -> JSONDict | None:
@@ -454,7 +472,8 @@ class Store(Protocol):
 
     # -- flows ------------------------------------------------------------------------------
     def save_flow(self, tenant_id: str, key: str, document: Mapping[str, Any]) -> int:
-        """Save a new (unpublished) version of the flow; return its version number (1, 2, ...)."""
+        """Save a new (unpublished) version of the flow; return its version number (1, 2, ...).
+        Concurrent saves of one flow get consecutive versions."""
         ...
 
     def get_flow(
@@ -464,13 +483,15 @@ class Store(Protocol):
         version: int | None = None,
         published_only: bool = False,
     ) -> FlowVersion | None:
-        """A version of the flow: ``version``, or the published one when ``published_only``,
-        or the latest. None if absent (or if ``published_only`` and that version is not
-        published)."""
+        """A version of the flow: ``version`` (1 to :data:`MAX_FLOW_VERSION`), or the
+        published one when ``published_only``, or the latest. None if absent (or if
+        ``published_only`` and that version is not published)."""
         ...
 
     def publish_flow(self, tenant_id: str, key: str, version: int) -> FlowVersion:
-        """Make ``version`` the one published version of the flow (FlowNotFoundError if absent)."""
+        """Make ``version`` the one published version of the flow (FlowNotFoundError if absent)
+        and return it as published. Of concurrent publishes of one flow the last one wins;
+        exactly one version is published afterwards."""
         ...
 
     def list_flows(
@@ -643,7 +664,8 @@ class Store(Protocol):
     ) -> int:
         """Write JSON documents by key in one transaction; with ``replace`` the namespace's
         documents for the tenant become exactly ``documents``. On any failure (for instance a
-        document that is not JSON-serialisable) nothing changes. Return the count written."""
+        document that ``document_problem`` refuses: InvalidInputError naming the key and the
+        path inside it) nothing changes. Return the count written."""
         ...
 
     def put_documents_json(
@@ -656,10 +678,13 @@ class Store(Protocol):
     ) -> int:
         """Like :meth:`put_documents` for documents the caller has already encoded: ``keys``
         (each once) and, in the same order, one JSON text per key (consumed lazily inside the
-        transaction, so a generator may report progress). The texts are checked to be JSON and
-        stored as given; ``get_document`` returns them decoded. InvalidInputError (and nothing
-        changes) for an invalid or repeated key, a text that is not JSON, or a text count that
-        differs from the key count. Return the count written."""
+        transaction, so a generator may report progress). The texts are checked to be JSON,
+        nested at most ``MAX_DOCUMENT_DEPTH`` levels and valid Unicode (no lone surrogate, raw
+        or as a ``\\u`` escape), and stored as given; ``get_document`` returns them decoded.
+        Numbers are not range-checked on this path (that would parse every text): encode only
+        finite numbers and 64-bit integers. InvalidInputError (and nothing changes) for an
+        invalid or repeated key, a text that is refused, or a text count that differs from the
+        key count. Return the count written."""
         ...
 
     def get_document(self, namespace: str, tenant_id: str, key: str) -> Any | None:
@@ -681,5 +706,6 @@ class Store(Protocol):
     # -- locks ------------------------------------------------------------------------------
     def try_lock(self, name: str, ttl_seconds: float = 300.0) -> LockHandle | None:
         """Take a named lease shared by every process on this database, or None if another
-        holder's lease has not expired. Renew long jobs with ``handle.renew``."""
+        holder's lease has not expired. Renew long jobs with ``handle.renew``. ``ttl_seconds``
+        is a finite number >= 0."""
         ...

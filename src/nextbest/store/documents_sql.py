@@ -1,19 +1,43 @@
 """Plugin documents and leases of the SQL store: JSON documents by namespace, tenant and key,
-and the named leases (``try_lock``) that let one worker at a time run a job."""
+and the named leases (``try_lock``) that let one worker at a time run a job.
+
+Every document is checked before it is written: :func:`~nextbest.store.limits.document_problem`
+for the documents ``put_documents`` encodes; for the texts ``put_documents_json`` receives
+already encoded, C-speed tests that let the usual text through (few brackets, no surrogate, no
+``\\uD...`` escape, no NUL) and a full parse and check of any other, with the JSON syntax
+left to the database.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
-from nextbest.store.core_sql import Cursor, SqlCore, batched, check_id, check_ids, json_text
+from nextbest.store.core_sql import (
+    LONE_SURROGATE,
+    Cursor,
+    SqlCore,
+    batched,
+    check_id,
+    check_ids,
+    check_tenant_id,
+    document_field,
+    json_text,
+    shown,
+)
 from nextbest.store.errors import InvalidInputError
+from nextbest.store.limits import MAX_DOCUMENT_DEPTH, document_problem
 
 _IN_BATCH = 500
+_END = object()
+#: A JSON text shorter than this cannot nest deeper than MAX_DOCUMENT_DEPTH (each level takes
+#: an opening and a closing bracket).
+_SHALLOW_TEXT = 2 * (MAX_DOCUMENT_DEPTH + 1)
 _UPSERT_DOCUMENT = (
     "INSERT INTO documents (namespace, tenant_id, doc_key, document, updated_at) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (namespace, tenant_id, doc_key) DO UPDATE "
@@ -31,21 +55,25 @@ class _Lease:
         self._held = True
 
     def renew(self, ttl_seconds: float) -> bool:
-        expires = self._store.clock() + ttl_seconds
-        with self._store._transaction() as cur:
+        expires = self._store.clock() + check_ttl(ttl_seconds)
+
+        def renew(cur: Cursor) -> bool:
             cur.execute(
                 "UPDATE locks SET expires_at = ? WHERE name = ? AND owner = ?",
                 (expires, self.name, self._owner),
             )
-            self._held = cur.rowcount == 1
+            return cur.rowcount == 1
+
+        self._held = self._store._write(renew)
         return self._held
 
     def release(self) -> None:
         if self._held:
-            with self._store._transaction() as cur:
-                cur.execute(
+            self._store._write(
+                lambda cur: cur.execute(
                     "DELETE FROM locks WHERE name = ? AND owner = ?", (self.name, self._owner)
                 )
+            )
             self._held = False
 
     def __enter__(self) -> Self:
@@ -58,6 +86,51 @@ class _Lease:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+def check_ttl(ttl_seconds: object) -> float:
+    """A lease's time to live: a finite number of seconds >= 0, else InvalidInputError."""
+    if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int | float):
+        seconds = math.nan
+    else:
+        try:
+            seconds = float(ttl_seconds)
+        except OverflowError:  # an int beyond the float range
+            seconds = math.inf
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise InvalidInputError(
+            f"ttl_seconds must be a finite number >= 0, got {shown(ttl_seconds)}",
+            field="ttl_seconds",
+        )
+    return seconds
+
+
+def json_text_problem(text: object) -> str | None:
+    """Why a pre-encoded document text cannot be stored, or None when it passes the checks
+    made here (its JSON syntax is the database's to check).
+
+    The usual text is let through by C-speed tests: at most MAX_DOCUMENT_DEPTH opening
+    brackets (or too short to hold more), so it cannot nest deeper; no NUL (PostgreSQL text
+    cannot hold it and JSON allows it nowhere raw); no lone surrogate and no ``\\uD...``
+    escape, which could decode to one. Any other text is parsed and checked in full with
+    :func:`document_problem`.
+    """
+    if type(text) is not str:
+        return f"must be a str of JSON, not {type(text).__name__}"
+    if (
+        len(text) < _SHALLOW_TEXT or text.count("[") + text.count("{") <= MAX_DOCUMENT_DEPTH
+    ) and "\x00" not in text:
+        # (A backslash is rare and found at memchr speed; only then look for the escapes.)
+        escapes = "\\" in text and ("\\ud" in text or "\\uD" in text)
+        if not escapes and (text.isascii() or LONE_SURROGATE.search(text) is None):
+            return None
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        return f"is nested more than {MAX_DOCUMENT_DEPTH} levels deep"
+    except ValueError as exc:
+        return f"is not valid JSON ({exc}): encode each document as one JSON value"
+    return document_problem(document)
 
 
 class DocumentsSql(SqlCore):
@@ -120,19 +193,26 @@ class DocumentsSql(SqlCore):
         replace: bool = False,
     ) -> int:
         check_id("namespace", namespace)
+        check_tenant_id(tenant_id)
+        if not isinstance(documents, Mapping):
+            raise InvalidInputError(
+                "documents must be a mapping of document keys to documents", field="documents"
+            )
         now = self.clock()
-        count = 0
 
-        def rows() -> Iterator[tuple[str, str, str, str, float]]:
-            # Serialised lazily inside the transaction: a bad document aborts the whole write.
-            nonlocal count
-            for key, document in documents.items():
-                check_id("document key", key)
-                text = json_text(f"document {key!r} in {namespace!r}", document, "document")
-                count += 1
-                yield (namespace, tenant_id, key, text, now)
+        def write(cur: Cursor) -> int:
+            count = 0
 
-        with self._transaction() as cur:
+            def rows() -> Iterator[tuple[str, str, str, str, float]]:
+                # Checked and serialised lazily inside the transaction: a bad document aborts
+                # the whole write.
+                nonlocal count
+                for key, document in documents.items():
+                    check_id("document key", key)
+                    text = json_text(f"document {key!r} in {namespace!r}", document, "document")
+                    count += 1
+                    yield (namespace, tenant_id, key, text, now)
+
             self._write_documents(
                 cur,
                 namespace,
@@ -143,7 +223,9 @@ class DocumentsSql(SqlCore):
                 replace,
                 validate_json=False,
             )
-        return count
+            return count
+
+        return self._write(write)
 
     def put_documents_json(
         self,
@@ -154,39 +236,60 @@ class DocumentsSql(SqlCore):
         replace: bool = False,
     ) -> int:
         check_id("namespace", namespace)
+        check_tenant_id(tenant_id)
         check_ids("document key", keys)
         distinct = set(keys)
         if len(distinct) != len(keys):
             raise InvalidInputError(
-                f"{len(keys) - len(distinct)} document keys are repeated: give each key once"
+                f"{len(keys) - len(distinct)} document keys are repeated: give each key once",
+                field="document key",
             )
         now = self.clock()
-        # strict: a text count that differs from the key count fails the write.
-        rows = (
-            (namespace, tenant_id, key, text, now)
-            for key, text in zip(keys, json_texts, strict=True)
-        )
-        try:
-            with self._transaction() as cur:
-                self._write_documents(
-                    cur,
-                    namespace,
-                    tenant_id,
-                    rows,
-                    lambda: len(keys),
-                    distinct.__contains__,
-                    replace,
-                    validate_json=True,
+
+        def rows() -> Iterator[tuple[str, str, str, str, float]]:
+            texts = iter(json_texts)
+            for index, key in enumerate(keys):
+                text = next(texts, _END)
+                if text is _END:
+                    raise InvalidInputError(
+                        f"put_documents_json got {len(keys)} keys but a different number of "
+                        f"JSON texts (only {index})",
+                        field="json_texts",
+                    )
+                problem = json_text_problem(text)
+                if problem is not None:
+                    raise InvalidInputError(
+                        f"the JSON text of document {key!r} in {namespace!r} {problem}",
+                        field=document_field("document", problem),
+                    )
+                yield (namespace, tenant_id, key, text, now)  # type: ignore[misc]
+            if next(texts, _END) is not _END:
+                raise InvalidInputError(
+                    f"put_documents_json got {len(keys)} keys but a different number of JSON "
+                    f"texts (more than {len(keys)})",
+                    field="json_texts",
                 )
-        except ValueError as exc:
-            if "zip()" not in str(exc):
-                raise
-            raise InvalidInputError(
-                f"put_documents_json got {len(keys)} keys but a different number of JSON texts"
-            ) from exc
-        return len(keys)
+
+        def write(cur: Cursor) -> int:
+            self._write_documents(
+                cur,
+                namespace,
+                tenant_id,
+                rows(),
+                lambda: len(keys),
+                distinct.__contains__,
+                replace,
+                validate_json=True,
+            )
+            return len(keys)
+
+        if iter(json_texts) is json_texts:  # an iterator is read once: not run again
+            return self._write(write, attempts=1)
+        return self._write(write)
 
     def get_document(self, namespace: str, tenant_id: str, key: str) -> Any | None:
+        check_id("namespace", namespace)
+        check_tenant_id(tenant_id)
         check_id("document key", key)
         with self._read() as cur:
             row = cur.execute(
@@ -199,15 +302,15 @@ class DocumentsSql(SqlCore):
     def get_documents(
         self, namespace: str, tenant_id: str, keys: Iterable[str] | None = None
     ) -> dict[str, Any]:
+        check_id("namespace", namespace)
+        check_tenant_id(tenant_id)
         base = "SELECT doc_key, document FROM documents WHERE namespace = ? AND tenant_id = ?"
+        batches: Iterable[list[str]] = [[]]
+        if keys is not None:
+            wanted = _wanted_keys(keys)
+            batches = batched(wanted, _IN_BATCH)
         found: dict[str, Any] = {}
         with self._read() as cur:
-            if keys is None:
-                batches: Iterable[list[str]] = [[]]
-            else:
-                wanted = list(dict.fromkeys(keys))
-                check_ids("document key", wanted)
-                batches = batched(wanted, _IN_BATCH)
             for batch in batches:
                 if keys is None:
                     rows = cur.execute(base + " ORDER BY doc_key", (namespace, tenant_id))
@@ -223,36 +326,53 @@ class DocumentsSql(SqlCore):
     def delete_documents(
         self, namespace: str, tenant_id: str, keys: Iterable[str] | None = None
     ) -> int:
+        check_id("namespace", namespace)
+        check_tenant_id(tenant_id)
         base = "DELETE FROM documents WHERE namespace = ? AND tenant_id = ?"
-        deleted = 0
-        with self._transaction() as cur:
-            if keys is None:
+        wanted = None if keys is None else _wanted_keys(keys)
+
+        def delete(cur: Cursor) -> int:
+            if wanted is None:
                 cur.execute(base, (namespace, tenant_id))
                 return cur.rowcount
-            wanted = list(dict.fromkeys(keys))
-            check_ids("document key", wanted)
+            deleted = 0
             for batch in batched(wanted, _IN_BATCH):
                 cur.execute(
                     base + f" AND doc_key IN ({', '.join('?' for _ in batch)})",
                     (namespace, tenant_id, *batch),
                 )
                 deleted += cur.rowcount
-        return deleted
+            return deleted
+
+        return self._write(delete)
 
     # -- locks ------------------------------------------------------------------------------
     def try_lock(self, name: str, ttl_seconds: float = 300.0) -> _Lease | None:
         check_id("lock name", name)
-        if ttl_seconds < 0:
-            raise InvalidInputError("ttl_seconds must be >= 0")
+        ttl = check_ttl(ttl_seconds)
         owner = uuid.uuid4().hex
         now = self.clock()
-        with self._transaction() as cur:
-            row = cur.execute(
+
+        def take(cur: Cursor) -> Any:
+            return cur.execute(
                 "INSERT INTO locks AS l (name, owner, expires_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
                 "expires_at = excluded.expires_at WHERE l.expires_at <= ? RETURNING owner",
-                (name, owner, now + ttl_seconds, now),
+                (name, owner, now + ttl, now),
             ).fetchone()
+
+        row = self._write(take)
         if row is None or row[0] != owner:
             return None
         return _Lease(self, name, owner)
+
+
+def _wanted_keys(keys: Iterable[str]) -> list[str]:
+    """The distinct keys asked for, checked (a single string is refused, not split)."""
+    if isinstance(keys, str):
+        raise InvalidInputError(
+            "document keys must be a list of keys, not one string", field="document key"
+        )
+    wanted = list(dict.fromkeys(keys))
+    check_ids("document key", wanted)
+    return wanted

@@ -52,7 +52,7 @@ class InteractionNotFoundError(NotFoundError):
 
 
 class ConflictError(StoreError):
-    """Creating something that already exists."""
+    """Creating something that already exists, or a write that collided with concurrent ones."""
 
 
 class TenantExistsError(ConflictError):
@@ -65,6 +65,26 @@ class OutcomeTypeExistsError(ConflictError):
 
 class RecommendationExistsError(ConflictError):
     """A recommendation with this id was already saved for the tenant."""
+
+
+class OfferExistsError(ConflictError):
+    """An offer with this id already exists for the tenant (``create_offer`` only creates)."""
+
+    def __init__(self, message: str, *, offer_id: str) -> None:
+        super().__init__(message)
+        self.offer_id = offer_id
+
+
+class StoreBusyError(ConflictError):
+    """The write collided with concurrent work and did not complete: nothing changed, and the
+    same call made again later succeeds. ``retryable`` is True for the collisions the store
+    retries by itself (a deadlock or serialization failure), which it raises only once its
+    bounded retries are spent; False when the database stayed busy for its whole timeout (a
+    SQLite write lock, an exhausted PostgreSQL connection pool)."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class InvalidInputError(StoreError, ValueError):

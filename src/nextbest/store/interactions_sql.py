@@ -53,7 +53,7 @@ from nextbest.store.errors import (
     UnknownRankError,
     UnknownRecommendationError,
 )
-from nextbest.store.limits import document_problem, epoch_problem, id_problem
+from nextbest.store.limits import MAX_RANK, document_problem, epoch_problem, id_problem
 from nextbest.store.outcomes import BUILTIN_OUTCOME_TYPES, OutcomeType, validate_custom_outcome
 
 # From this many new events on, summaries are aggregated with numpy instead of a Python fold.
@@ -64,7 +64,6 @@ _IN_BATCH = 500
 # between the read and the delete).
 _TAKE_ATTEMPTS = 3
 # The largest rank (and flow version) the INTEGER columns hold on PostgreSQL.
-_MAX_INT = 2**31 - 1
 
 INTERACTION_COLUMNS = (
     "tenant_id",
@@ -122,10 +121,10 @@ def _event(row: Sequence[Any]) -> summaries.Event:
 
 
 def _check_int(what: str, value: object) -> None:
-    """InvalidInputError naming ``what`` unless ``value`` is an int from 1 to ``_MAX_INT``."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_INT:
+    """InvalidInputError naming ``what`` unless ``value`` is an int from 1 to ``MAX_RANK``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RANK:
         raise InvalidInputError(
-            f"{what} must be an integer from 1 to {_MAX_INT}, got {value!r}", field=what
+            f"{what} must be an integer from 1 to {MAX_RANK}, got {value!r}", field=what
         )
 
 

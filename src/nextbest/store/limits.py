@@ -13,6 +13,8 @@ the field, an ``InvalidInputError``, a rejected import row with its line number.
   caller allows it (refunds).
 - **Times** (when an outcome happened, an ``asOf``): within [:data:`TIME_MIN`,
   :data:`TIME_MAX`); an outcome's time also at most :data:`MAX_FUTURE_SKEW` after now.
+- **Integers** a store column keeps (flow versions, ranks): 1 to :data:`MAX_FLOW_VERSION`
+  (32 bits).
 - **Documents** (offers, flows, settings, request context and attributes, plugin documents):
   JSON values nested at most :data:`MAX_DOCUMENT_DEPTH` levels, with finite numbers and text
   that is valid Unicode (no lone surrogates, which neither store can encode).
@@ -40,6 +42,9 @@ TIME_MIN = datetime(1900, 1, 1, tzinfo=UTC)
 TIME_MAX = datetime(2200, 1, 1, tzinfo=UTC)
 #: How far in the future an outcome's time may lie (clock skew between systems).
 MAX_FUTURE_SKEW = timedelta(minutes=5)
+
+#: The largest flow version, rank and other counter a store column keeps (32-bit integers).
+MAX_FLOW_VERSION = MAX_RANK = 2**31 - 1
 
 #: How deeply a stored JSON document may nest (``{"a": {"b": 1}}`` is 2 levels).
 MAX_DOCUMENT_DEPTH = 32
@@ -193,8 +198,10 @@ def _iso(when: datetime) -> str:
 __all__ = [
     "CONTROL_CHARACTER",
     "MAX_DOCUMENT_DEPTH",
+    "MAX_FLOW_VERSION",
     "MAX_FUTURE_SKEW",
     "MAX_ID_LENGTH",
+    "MAX_RANK",
     "MAX_VALUE",
     "TIME_MAX",
     "TIME_MIN",

@@ -6,6 +6,7 @@ in their own schema, e.g. a throwaway schema in tests.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -15,12 +16,13 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from nextbest.store.core_sql import Cursor
 from nextbest.store.errors import (
     InvalidInputError,
     SchemaNotReadyError,
+    StoreBusyError,
     StoreConfigurationError,
 )
 from nextbest.store.interactions_sql import INTERACTION_COLUMNS
@@ -143,6 +145,19 @@ class PostgresStore(SqlStore):
             raise SchemaNotReadyError(
                 f"the database schema is missing ({exc}): run `nextbest db upgrade`"
             ) from exc
+        except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected) as exc:
+            # The transaction was rolled back; running it again normally succeeds (_write does).
+            raise StoreBusyError(
+                f"the write collided with concurrent ones ({exc.sqlstate}: {exc}): retry",
+                retryable=True,
+            ) from exc
+        except (PoolTimeout, pg_errors.LockNotAvailable) as exc:
+            raise StoreBusyError(f"the database is busy ({exc}): retry later") from exc
+        except (psycopg.DataError, UnicodeEncodeError) as exc:
+            # A value PostgreSQL cannot take (a NUL in text, a number out of its column's
+            # range, text with a lone surrogate, which psycopg cannot encode). The store checks
+            # its arguments first; this is the last line.
+            raise InvalidInputError(f"PostgreSQL cannot store a value: {exc}") from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[Cursor]:
@@ -164,6 +179,12 @@ class PostgresStore(SqlStore):
         # Without parameters psycopg sends the text as is, several statements at once.
         assert isinstance(cur, _PgCursor)
         cur._cursor.execute(sql.encode())
+
+    def _lock(self, cur: Cursor, scope: str, *parts: str) -> None:
+        # A transaction-level advisory lock on a 64-bit hash of the names: released at commit
+        # or rollback. Two names sharing a hash only wait for each other.
+        digest = hashlib.blake2b("\x1f".join((scope, *parts)).encode(), digest_size=8).digest()
+        cur.execute("SELECT pg_advisory_xact_lock(?)", (int.from_bytes(digest, signed=True),))
 
     def _table_exists(self, cur: Cursor, table: str) -> bool:
         row = cur.execute("SELECT to_regclass(?) IS NOT NULL", (table,)).fetchone()

@@ -17,7 +17,12 @@ from typing import Any
 
 from nextbest.store import summaries
 from nextbest.store.core_sql import Cursor
-from nextbest.store.errors import SchemaNotReadyError, StoreConfigurationError
+from nextbest.store.errors import (
+    InvalidInputError,
+    SchemaNotReadyError,
+    StoreBusyError,
+    StoreConfigurationError,
+)
 from nextbest.store.interactions_sql import INTERACTION_COLUMNS
 from nextbest.store.outcomes import CONVERSION
 from nextbest.store.sql import SqlStore
@@ -157,20 +162,45 @@ class SqliteStore(SqlStore):
 
     @contextmanager
     def _begin(self, mode: str) -> Iterator[Cursor]:
-        conn = self._connection()
-        conn.execute(f"BEGIN {mode}")
+        try:
+            conn = self._connection()  # (switching a new file to WAL may wait on a lock too)
+            conn.execute(f"BEGIN {mode}")
+        except sqlite3.OperationalError as exc:
+            raise self._translated(exc) from exc
         try:
             yield conn.cursor()
         except sqlite3.OperationalError as exc:
             self._rollback(conn)
-            missing = _schema_error(exc)
-            if missing is not None:
-                raise missing from exc
-            raise
+            raise self._translated(exc) from exc
+        except (OverflowError, UnicodeEncodeError) as exc:
+            # Raised by sqlite3 while binding a parameter: an int beyond 64 bits, text with a
+            # lone surrogate. The store checks its arguments first; this is the last line.
+            self._rollback(conn)
+            raise InvalidInputError(f"SQLite cannot store a value: {exc}") from exc
         except BaseException:
             self._rollback(conn)
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            self._rollback(conn)
+            raise self._translated(exc) from exc
+
+    def _translated(self, exc: sqlite3.OperationalError) -> Exception:
+        """A missing table as SchemaNotReadyError, a database that stayed locked for the whole
+        busy timeout as StoreBusyError, anything else unchanged."""
+        missing = _schema_error(exc)
+        if missing is not None:
+            return missing
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (
+            sqlite3.SQLITE_BUSY,
+            sqlite3.SQLITE_LOCKED,
+        ):
+            return StoreBusyError(
+                f"the SQLite database stayed locked by another writer for {self._busy_timeout:g} "
+                f"s ({exc}): retry later"
+            )
+        return exc
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:
@@ -202,6 +232,10 @@ class SqliteStore(SqlStore):
             part.strip().startswith("--") or not part.strip() for part in statement.splitlines()
         ):
             raise SchemaNotReadyError(f"incomplete statement in migration: {statement!r}")
+
+    def _lock(self, cur: Cursor, scope: str, *parts: str) -> None:
+        """Nothing to take: a write transaction starts with BEGIN IMMEDIATE, which already
+        holds the database's one write lock until it ends."""
 
     def _table_exists(self, cur: Cursor, table: str) -> bool:
         row = cur.execute(

@@ -4,15 +4,32 @@ them) and the API keys that authenticate a tenant's callers."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from nextbest.store import keys as keyring
 from nextbest.store.base import ApiKey, JSONDict, Tenant, from_epoch
-from nextbest.store.core_sql import TENANT_ID, SqlCore, check_id, json_text, valid_tenant_id
+from nextbest.store.core_sql import (
+    Cursor,
+    SqlCore,
+    check_id,
+    check_optional_id,
+    check_tenant_id,
+    json_text,
+    valid_tenant_id,
+)
 from nextbest.store.errors import InvalidInputError, TenantExistsError, TenantNotFoundError
 
 DEFAULT_FLOW_SETTING = "default_flow_key"
+#: The key id inside a plaintext key (``keys.new_key`` makes 16 hex digits).
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def _settings(settings: object, what: str = "tenant settings") -> dict[str, Any]:
+    if not isinstance(settings, Mapping):
+        raise InvalidInputError(f"{what} must be a JSON object", field="settings")
+    return dict(settings)
 
 
 class TenantsSql(SqlCore):
@@ -28,21 +45,19 @@ class TenantsSql(SqlCore):
     def create_tenant(
         self, tenant_id: str, name: str | None = None, settings: Mapping[str, Any] | None = None
     ) -> Tenant:
-        if not isinstance(tenant_id, str) or not TENANT_ID.match(tenant_id):
-            raise InvalidInputError(
-                f"tenant id {tenant_id!r} is invalid: use 1-64 letters, digits, '_', '.' or '-', "
-                "starting with a letter or digit"
-            )
-        settings_doc = dict(settings or {})
-        settings_text = json_text("tenant settings", settings_doc)
+        check_tenant_id(tenant_id)
+        check_optional_id("name", name)
+        settings_doc = _settings(settings or {})
+        settings_text = json_text("tenant settings", settings_doc, "settings")
         now = self.clock()
         try:
-            with self._transaction() as cur:
-                cur.execute(
+            self._write(
+                lambda cur: cur.execute(
                     "INSERT INTO tenants (tenant_id, name, settings, created_at) "
                     "VALUES (?, ?, ?, ?)",
                     (tenant_id, name, settings_text, now),
                 )
+            )
         except Exception as exc:
             if self._is_integrity_error(exc):
                 raise TenantExistsError(f"tenant {tenant_id!r} already exists") from exc
@@ -69,9 +84,10 @@ class TenantsSql(SqlCore):
         return [Tenant(r[0], r[1], json.loads(r[2]), from_epoch(r[3])) for r in rows]
 
     def update_tenant_settings(self, tenant_id: str, changes: Mapping[str, Any]) -> JSONDict:
-        if not valid_tenant_id(tenant_id):
-            raise TenantNotFoundError(f"tenant {tenant_id!r} does not exist")
-        with self._transaction() as cur:
+        check_tenant_id(tenant_id)
+        changes = _settings(changes, "settings changes")
+
+        def update(cur: Cursor) -> JSONDict:
             row = cur.execute(
                 "SELECT settings FROM tenants WHERE tenant_id = ?", (tenant_id,)
             ).fetchone()
@@ -83,11 +99,14 @@ class TenantsSql(SqlCore):
                     settings.pop(key, None)
                 else:
                     settings[key] = value
-            text = json_text("tenant settings", settings)
+            text = json_text("tenant settings", settings, "settings")
             cur.execute("UPDATE tenants SET settings = ? WHERE tenant_id = ?", (text, tenant_id))
-        return settings
+            return settings
+
+        return self._write(update)
 
     def set_default_flow(self, tenant_id: str, flow_key: str | None) -> None:
+        check_optional_id("flow key", flow_key)
         self.update_tenant_settings(tenant_id, {DEFAULT_FLOW_SETTING: flow_key})
 
     def default_flow_key(self, tenant_id: str) -> str | None:
@@ -109,20 +128,26 @@ class TenantsSql(SqlCore):
     def create_api_key(self, tenant_id: str, role: str) -> tuple[str, str]:
         keyring.check_role(role)
         key_id, plaintext = keyring.new_key()
-        with self._transaction() as cur:
+        key_hash = keyring.hash_key(plaintext, self._pepper)
+
+        def create(cur: Cursor) -> None:
             self._require_tenant(cur, tenant_id)
             cur.execute(
                 "INSERT INTO api_keys (key_id, tenant_id, role, key_hash, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (key_id, tenant_id, role, keyring.hash_key(plaintext, self._pepper), self.clock()),
+                (key_id, tenant_id, role, key_hash, self.clock()),
             )
+
+        self._write(create)
         return key_id, plaintext
 
     def authenticate_api_key(self, plaintext: str) -> ApiKey | None:
-        if not isinstance(plaintext, str):
+        # Our keys are ASCII with a hex key id: anything else matches no key (and could not be
+        # hashed or looked up: a lone surrogate, a NUL on PostgreSQL).
+        if not isinstance(plaintext, str) or not plaintext.isascii():
             return None
         key_id = keyring.key_id_of(plaintext)
-        if key_id is None:
+        if key_id is None or _KEY_ID.fullmatch(key_id) is None:
             return None
         with self._read() as cur:
             row = cur.execute(
@@ -137,6 +162,7 @@ class TenantsSql(SqlCore):
         return ApiKey(row[0], row[1], row[2], from_epoch(row[4]))
 
     def list_api_keys(self, tenant_id: str) -> list[ApiKey]:
+        check_tenant_id(tenant_id)
         with self._read() as cur:
             rows = cur.execute(
                 "SELECT key_id, tenant_id, role, created_at, revoked_at FROM api_keys "
@@ -149,11 +175,16 @@ class TenantsSql(SqlCore):
         ]
 
     def revoke_api_key(self, tenant_id: str, key_id: str) -> bool:
+        check_tenant_id(tenant_id)
         check_id("key id", key_id)
-        with self._transaction() as cur:
+        now = self.clock()
+
+        def revoke(cur: Cursor) -> bool:
             cur.execute(
                 "UPDATE api_keys SET revoked_at = ? "
                 "WHERE tenant_id = ? AND key_id = ? AND revoked_at IS NULL",
-                (self.clock(), tenant_id, key_id),
+                (now, tenant_id, key_id),
             )
             return cur.rowcount == 1
+
+        return self._write(revoke)

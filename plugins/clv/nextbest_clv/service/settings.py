@@ -116,8 +116,9 @@ class ClvSettings(RfmSettings):
         return value
 
     def to_json(self) -> dict[str, Any]:
-        """The settings as a camelCase JSON object."""
-        return self.model_dump(by_alias=True)
+        """The settings as a camelCase JSON object (JSON types only: lists, not tuples, which
+        the store refuses in documents)."""
+        return self.model_dump(mode="json", by_alias=True)
 
 
 def merge_settings(current: ClvSettings, changes: Mapping[str, Any]) -> ClvSettings:
