@@ -4,7 +4,7 @@
 
 Idempotency keys may contain ``/`` (send it as ``%2F`` or as is): the key takes the rest of the
 path. A customer id is one path segment, as in every route under ``/api/v1/customers/{id}``
-(plugins add routes below it, such as ``.../clv``, which a rest-of-path id would swallow); a
+(plugins add routes below it, which a rest-of-path id would swallow); a
 customer whose id holds ``/`` is forgotten with ``nextbest customers forget``.
 """
 
