@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from clvkit import DAY, add_interactions, at
 from nextbest_clv.errors import NoInteractionsError
 from nextbest_clv.service import CUSTOMER_NAMESPACES, RECORDS_NAMESPACE, attach
 from nextbest_clv.service.model_records import MODEL_RECORDS_NAMESPACE
+from nextbest_clv.service.tenant_data import (
+    customer_transactions,
+    load_transactions,
+    net_of_refunds,
+)
 
 from nextbest import Host
 from nextbest.service import DecisionService
@@ -80,3 +86,28 @@ def test_rfm_monetary_nets_refunds(store: Store) -> None:
     record = attach(Host(store=store)).get("acme", "kim")  # type: ignore[union-attr]
     assert record["rfmMonetary"] == 70.0
     assert record["rfmFrequency"] == 2  # RFM frequency counts interactions, refunds included
+
+
+def test_net_of_refunds_scales_each_customers_spend() -> None:
+    ids = np.array(["a", "a", "b", "c"])
+    values = np.array([10.0, 30.0, 20.0, 5.0])
+    out = net_of_refunds(ids, values, np.array(["a", "b", "z"]), np.array([-8.0, -50.0, -1.0]))
+    # a: (40 - 8) / 40 = 0.8; b refunded more than it bought: 0; c has no refund; z bought nothing
+    assert out.tolist() == [8.0, 24.0, 0.0, 5.0]
+
+
+def test_the_models_spend_nets_refunds_and_keeps_the_purchase_count(store: Store) -> None:
+    base = 1_700_000_000.0
+    add_interactions(store, "acme", "kim", [base, base + 10 * DAY], [40.0, 60.0])
+    add_interactions(store, "acme", "kim", [base + 12 * DAY], [-25.0], outcome="refund")
+    add_interactions(store, "acme", "kim", [base + 40 * DAY], [-5.0], outcome="refund")
+    add_interactions(store, "acme", "lee", [base], [10.0])
+    transactions = load_transactions(store, "acme", ("conversion",), end=base + 20 * DAY)
+    kim = transactions.customer_ids == "kim"
+    assert transactions.values[kim].tolist() == [
+        30.0,
+        45.0,
+    ]  # net 75 of 100: the later refund waits
+    assert transactions.values[~kim].tolist() == [10.0]
+    one = customer_transactions(store, "acme", "kim", ("conversion", "refund"), base + 50 * DAY)
+    assert one.values.tolist() == [28.0, 42.0] and len(one) == 2  # refunds never count

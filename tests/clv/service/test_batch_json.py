@@ -29,6 +29,7 @@ def _documents(rows: list[int], progress: object = None, poison: bool = False) -
         batch,
         rows,
         last,
+        values,
         "2025-07-01T00:00:00Z",
         "fp%d\u00e9",
         progress,

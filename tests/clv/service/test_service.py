@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from datetime import UTC, datetime
 
 import pytest
 from clvkit import DAY, T0, FakeClock, add_interactions, worked_tenant
@@ -13,7 +14,7 @@ from nextbest_clv.service.per_host import SERVICE_KEY
 from nextbest_clv.service.records import RECORD_FIELDS
 
 from nextbest import Host
-from nextbest.store import Store, TenantNotFoundError
+from nextbest.store import InteractionIn, Store, TenantNotFoundError
 
 EXACT_FIELDS = [
     "customerId",
@@ -296,3 +297,28 @@ def test_distribution(service: ClvService) -> None:
     assert dist["counts"] == {"at_risk": 2, "high": 2, "medium": 2, "low": 0}
     assert [b["count"] for b in dist["histogram"]] == [1, 0, 0, 1, 1, 1, 0, 1, 1, 0]
     assert dist["segmentThresholds"] == {"high": 70.75, "low": 35.25}
+
+
+def test_a_corrected_value_alone_makes_the_stored_record_stale(
+    store: Store, clock: FakeClock
+) -> None:
+    """A corrected export (same order, same time, new amount) replaced in bulk calls no hook:
+    the stored record must still not be served, in this process or another."""
+
+    def order(value: float) -> InteractionIn:
+        return InteractionIn(
+            customer_id="kim",
+            outcome="conversion",
+            idempotency_key="order-17",
+            value=value,
+            occurred_at=datetime.fromtimestamp(T0 - DAY, UTC),
+        )
+
+    store.record_interactions_bulk("acme", [order(10.0)])
+    first = ClvService(store, clock).get("acme", "kim", as_of=T0)
+    assert first["source"] == "computed" and first["rfmMonetary"] == 10.0
+    assert ClvService(store, clock).get("acme", "kim", as_of=T0)["source"] == "cached"
+    result = store.record_interactions_bulk("acme", [order(25.0)], replace=True)
+    assert result.replaced == 1
+    again = ClvService(store, clock).get("acme", "kim", as_of=T0)
+    assert (again["source"], again["rfmMonetary"]) == ("computed", 25.0)

@@ -134,16 +134,21 @@ def test_unusable_summary_rows_are_reported_with_their_reason(store: Store, tmp_
     add_buyers(store, "acme", T0, n=20)
     write_sql(tmp_path, "UPDATE customer_summaries SET last_at = 1e11 WHERE customer_id = 'c1'")
     write_sql(tmp_path, "UPDATE customer_summaries SET first_at = -1e10 WHERE customer_id = 'c2'")
-    write_sql(tmp_path, "UPDATE customer_summaries SET total_value = -5 WHERE customer_id = 'c3'")
+    write_sql(
+        tmp_path, "UPDATE customer_summaries SET total_value = 9e999 WHERE customer_id = 'c3'"
+    )
     write_sql(tmp_path, "UPDATE customer_summaries SET last_at = 1e15 WHERE customer_id = 'c4'")
+    # refunds beyond purchases: a net total below 0 is scored as no spend, not a failure
+    write_sql(tmp_path, "UPDATE customer_summaries SET total_value = -5 WHERE customer_id = 'c5'")
     service = ClvService(store, FakeClock(T0))
     result = service.compute_batch("acme", as_of=T0)
     reasons = {f["customerId"]: f["reason"] for f in result.failures}
-    assert result.computed == 16
+    assert result.computed == 16 and "c5" not in reasons
+    assert service.get("acme", "c5", as_of=T0)["rfmMonetary"] == 0.0
     window = "must be between 1900-01-01T00:00:00Z and 2200-01-01T00:00:00Z (UTC)"
     assert reasons["c1"] == f"last interaction time 5138-11-16T09:46:40Z {window}"
     assert reasons["c2"] == f"first interaction time 1653-02-10T06:13:20Z {window}"
-    assert reasons["c3"] == "monetary total -5.0 is not a finite number >= 0"
+    assert reasons["c3"] == "monetary total inf is not a finite number"
     # beyond the calendar: the reason shows the number and never fails itself
     assert reasons["c4"] == f"last interaction time 1000000000000000.0 (epoch seconds) {window}"
     for customer in ("c1", "c2", "c3"):  # (the store cannot read c4's summary back at all)

@@ -45,7 +45,13 @@ from nextbest_clv.core.probabilistic import ModelFields, subscription_fields, tr
 from nextbest_clv.core.subscriptions import Subscriptions
 from nextbest_clv.errors import ModelFitError, UnscorableCustomerError
 from nextbest_clv.service.fits import require_fit
-from nextbest_clv.service.records import MODEL_FIELDS, epoch_us, is_current, iso_time, matches_basis
+from nextbest_clv.service.records import (
+    MODEL_FIELDS,
+    basis_of,
+    is_current,
+    iso_time,
+    matches_basis,
+)
 from nextbest_clv.service.settings import ClvSettings
 from nextbest_clv.service.tenant_data import (
     Transactions,
@@ -195,20 +201,11 @@ class ModelRecords:
         found = self.store.get_document(MODEL_RECORDS_NAMESPACE, tenant_id, customer_id)
         # Ours: a document marked with this fit (anything else is replaced when computed).
         stored = found if isinstance(found, dict) and found.get("fit") == _fit_id(fit) else None
-        if stored is not None and is_current(
-            stored, summary.interactions, last_at, fp, as_of=when, max_age=max_age
-        ):
+        basis = basis_of(summary.interactions, last_at, summary.total_value)
+        if stored is not None and is_current(stored, basis, fp, as_of=when, max_age=max_age):
             return _public(stored)
-        keep = (
-            as_of is None
-            or stored is None
-            or not matches_basis(stored, summary.interactions, last_at, fp)
-        )
-        mark = {
-            "fit": _fit_id(fit),
-            "settings": fp,
-            "basis": [summary.interactions, epoch_us(last_at)],
-        }
+        keep = as_of is None or stored is None or not matches_basis(stored, basis, fp)
+        mark = {"fit": _fit_id(fit), "settings": fp, "basis": basis}
         if settings.model == "sbg":
             subs, rejected = customer_subscription(
                 self.store,
@@ -297,6 +294,7 @@ class ModelRecords:
         computed_at = iso_time(when)
         last_us = np.rint(cols.last_at * 1e6).astype(np.int64).tolist()
         interactions = cols.interactions.tolist()
+        totals = cols.total_value.tolist()
         documents: dict[str, dict[str, Any]] = {}
         last_at = cols.last_at.tolist()
         failures: list[dict[str, str]] = []
@@ -317,7 +315,7 @@ class ModelRecords:
                 **values,
                 "computedAt": computed_at,
                 **mark,
-                "basis": [interactions[row], last_us[row]],
+                "basis": [interactions[row], last_us[row], float(totals[row])],
             }
         self.store.put_documents(MODEL_RECORDS_NAMESPACE, tenant_id, documents, replace=True)
         computed = sum(1 for d in documents.values() if d["probabilityAlive"] is not None)

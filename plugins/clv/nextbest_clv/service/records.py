@@ -21,6 +21,7 @@ __all__ = [
     "SEGMENTS",
     "BatchDocuments",
     "Source",
+    "basis_of",
     "computed_as_of",
     "epoch_us",
     "finite_numbers",
@@ -51,7 +52,8 @@ RECORD_FIELDS: tuple[str, ...] = (
 )
 Source = Literal["cached", "computed"]
 # Internal keys of a stored document (not served): what the record was computed from.
-_BASIS = "basis"  # [interactions, last_at in whole epoch microseconds] of the customer summary
+# [interactions, last_at in whole epoch microseconds, total_value] of the customer summary
+_BASIS = "basis"
 _SETTINGS = "settings"  # settings_fingerprint of the settings used
 
 
@@ -77,15 +79,22 @@ def finite_numbers(document: Mapping[str, Any]) -> bool:
     return all(math.isfinite(v) for v in document.values() if isinstance(v, float))
 
 
+def basis_of(interactions: int, last_at: float, total_value: float) -> list[Any]:
+    """What a record is computed from: the customer summary's interaction count, last
+    interaction time (whole epoch microseconds) and monetary total. A corrected value alone
+    (same count and times, e.g. a re-imported order with a new amount) changes the basis, so
+    the stored record is computed again."""
+    return [int(interactions), epoch_us(last_at), float(total_value)]
+
+
 def record_document(
     customer_id: str,
     record: RfmRecord,
     computed_at: str,
-    interactions: int,
-    last_at: float,
+    basis: list[Any],
     fingerprint: str,
 ) -> dict[str, Any]:
-    """The stored document of one customer's record."""
+    """The stored document of one customer's record (``basis``: :func:`basis_of`)."""
     return {
         "customerId": customer_id,
         "clvScore": record.clv_score,
@@ -96,22 +105,15 @@ def record_document(
         "rfmMonetary": record.monetary,
         "segment": record.segment.value,
         "computedAt": computed_at,
-        _BASIS: [interactions, epoch_us(last_at)],
+        _BASIS: basis,
         _SETTINGS: fingerprint,
     }
 
 
-def matches_basis(document: Mapping[str, Any], interactions: int, last_at: float, fp: str) -> bool:
-    """Whether a stored document was computed from this summary (interaction count and last
-    interaction time) with settings of fingerprint ``fp``, whatever its asOf."""
-    basis = document.get(_BASIS)
-    return (
-        document.get(_SETTINGS) == fp
-        and isinstance(basis, list)
-        and len(basis) == 2
-        and basis[0] == interactions
-        and basis[1] == epoch_us(last_at)
-    )
+def matches_basis(document: Mapping[str, Any], basis: list[Any], fp: str) -> bool:
+    """Whether a stored document was computed from this summary (:func:`basis_of`) with
+    settings of fingerprint ``fp``, whatever its asOf."""
+    return document.get(_SETTINGS) == fp and document.get(_BASIS) == basis
 
 
 def computed_as_of(document: Mapping[str, Any]) -> float | None:
@@ -131,8 +133,7 @@ def computed_as_of(document: Mapping[str, Any]) -> float | None:
 
 def is_current(
     document: Mapping[str, Any],
-    interactions: int,
-    last_at: float,
+    basis: list[Any],
     fp: str,
     *,
     as_of: float,
@@ -146,7 +147,7 @@ def is_current(
     ``recordMaxAgeSeconds``) at most ``max_age`` seconds before ``as_of`` and not after it, so
     a stored record ages out and recency keeps counting for a customer who stops buying.
     """
-    if not matches_basis(document, interactions, last_at, fp) or not finite_numbers(document):
+    if not matches_basis(document, basis, fp) or not finite_numbers(document):
         return False
     computed = computed_as_of(document)
     if computed is None:
@@ -174,7 +175,7 @@ def _record_template(computed_at: str, fingerprint: str) -> str:
     return (
         '{"customerId":%s,"clvScore":%r,"predictedRevenue":%r,"churnProbability":%r,'
         '"rfmRecency":%r,"rfmFrequency":%r,"rfmMonetary":%r,"segment":%s,'
-        f'"computedAt":{constant(computed_at)},"{_BASIS}":[%r,%r],'
+        f'"computedAt":{constant(computed_at)},"{_BASIS}":[%r,%r,%r],'
         f'"{_SETTINGS}":{constant(fingerprint)}}}'
     )
 
@@ -193,6 +194,7 @@ class BatchDocuments(Mapping[str, dict[str, Any]]):
         batch: RfmBatch,
         rows: list[int],
         last_at: NDArray[np.float64],
+        total_value: NDArray[np.float64],
         computed_at: str,
         fingerprint: str,
         progress: Callable[[int, int], None] | None = None,
@@ -209,6 +211,7 @@ class BatchDocuments(Mapping[str, dict[str, Any]]):
         self._monetary = batch.monetary.tolist()
         self._segment = batch.segments().tolist()
         self._last_us = np.rint(np.asarray(last_at) * 1e6).astype(np.int64).tolist()
+        self._total = np.asarray(total_value, dtype=np.float64).tolist()
         self._computed_at = computed_at
         self._fp = fingerprint
         self._progress = progress
@@ -225,7 +228,7 @@ class BatchDocuments(Mapping[str, dict[str, Any]]):
             "rfmMonetary": self._monetary[i],
             "segment": self._segment[i],
             "computedAt": self._computed_at,
-            _BASIS: [self._frequency[i], self._last_us[i]],
+            _BASIS: [self._frequency[i], self._last_us[i], self._total[i]],
             _SETTINGS: self._fp,
         }
 
@@ -289,6 +292,7 @@ class BatchDocuments(Mapping[str, dict[str, Any]]):
                 [names[name] for name in pick(self._segment)],
                 pick(self._frequency),
                 pick(self._last_us),
+                pick(self._total),
             ]
             yield from map(template.__mod__, zip(*columns, strict=True))
             if progress is not None:

@@ -35,6 +35,7 @@ from nextbest_clv.service.model_records import ModelRecords
 from nextbest_clv.service.records import (
     RECORDS_NAMESPACE,
     Source,
+    basis_of,
     is_current,
     iso_time,
     matches_basis,
@@ -42,7 +43,7 @@ from nextbest_clv.service.records import (
 )
 from nextbest_clv.service.settings import ClvSettings, settings_fingerprint
 from nextbest_clv.service.snapshots import SnapshotKeeper
-from nextbest_clv.service.summary_rows import row_problem
+from nextbest_clv.service.summary_rows import net_monetary, row_problem
 from nextbest_clv.service.tenant_data import require_tenant
 
 __all__ = ["SingleCompute", "check_as_of"]
@@ -94,9 +95,8 @@ class SingleCompute:
             when, max_age = max(self.clock(), last_at), settings.record_max_age_seconds
         else:
             when, max_age = as_of, None
-        if stored is not None and is_current(
-            stored, summary.interactions, last_at, fp, as_of=when, max_age=max_age
-        ):
+        basis = basis_of(summary.interactions, last_at, summary.total_value)
+        if stored is not None and is_current(stored, basis, fp, as_of=when, max_age=max_age):
             document = self._with_model(tenant_id, customer_id, stored, settings, summary, as_of)
             return document, "cached"
         document = self._compute(tenant_id, customer_id, settings, as_of, summary, stored)
@@ -145,21 +145,16 @@ class SingleCompute:
                 last_at,
                 first_at,
                 summary.interactions,
-                summary.total_value,
+                float(net_monetary(summary.total_value)),
                 when,
                 snap.snapshot,
                 settings,
             )
         except RfmInputError as exc:  # e.g. a monetary total too large to give finite numbers
             raise UnscorableCustomerError(tenant_id, customer_id, str(exc)) from exc
-        document = record_document(
-            customer_id, record, iso_time(when), summary.interactions, last_at, snap.fingerprint
-        )
-        keep = (
-            as_of is None
-            or stored is None
-            or not matches_basis(stored, summary.interactions, last_at, snap.fingerprint)
-        )
+        basis = basis_of(summary.interactions, last_at, summary.total_value)
+        document = record_document(customer_id, record, iso_time(when), basis, snap.fingerprint)
+        keep = as_of is None or stored is None or not matches_basis(stored, basis, snap.fingerprint)
         if keep:
             self.store.put_documents(RECORDS_NAMESPACE, tenant_id, {customer_id: document})
         with self._lock:

@@ -24,16 +24,29 @@ from nextbest.store import TIME_MAX, TIME_MIN, epoch_problem
 from nextbest_clv.core.rfm import DistributionSnapshot, RfmBatch, RfmSettings, score_batch
 from nextbest_clv.service.records import iso_time
 
-__all__ = ["ScoredRows", "failure_reason", "row_problem", "score_rows", "valid_rows"]
+__all__ = [
+    "ScoredRows",
+    "failure_reason",
+    "net_monetary",
+    "row_problem",
+    "score_rows",
+    "valid_rows",
+]
 
 _LOW, _HIGH = TIME_MIN.timestamp(), TIME_MAX.timestamp()
 _TOO_LARGE = "is too large to score: the predicted revenue is not a finite number"
 
 
+def net_monetary(total_value: Any) -> Any:
+    """The monetary value RFM scores: the summary's ``total_value`` (purchases net of refunds),
+    floored at 0 (a customer refunded more than they bought has spent nothing)."""
+    return np.maximum(total_value, 0.0)
+
+
 def valid_rows(cols: Any, as_of: float | None) -> NDArray[np.bool_]:
     """Rows whose inputs can be scored: times in the store's window (``time_problem``) and in
-    order (and not after ``as_of``), at least one interaction, a finite non-negative monetary
-    total."""
+    order (and not after ``as_of``), at least one interaction, a finite monetary total (net
+    of refunds, so it may be below 0: :func:`net_monetary` floors it)."""
     first, last, money = cols.first_at, cols.last_at, cols.total_value
     with np.errstate(invalid="ignore"):  # NaN compares False, which is what we want
         ok = (
@@ -42,7 +55,6 @@ def valid_rows(cols: Any, as_of: float | None) -> NDArray[np.bool_]:
             & (first <= last)
             & (cols.interactions >= 1)
             & np.isfinite(money)
-            & (money >= 0)
         )
         if as_of is not None:
             ok &= last <= as_of
@@ -64,8 +76,8 @@ def row_problem(
         return f"first interaction {iso_time(first_at)} is after the last one {iso_time(last_at)}"
     if as_of is not None and last_at > as_of:
         return f"last interaction {iso_time(last_at)} is after asOf {iso_time(as_of)}"
-    if not (math.isfinite(total_value) and total_value >= 0):
-        return f"monetary total {total_value!r} is not a finite number >= 0"
+    if not math.isfinite(total_value):
+        return f"monetary total {total_value!r} is not a finite number"
     return None
 
 
@@ -135,7 +147,7 @@ def score_rows(cols: Any, as_of: float, settings: RfmSettings) -> ScoredRows:
             pick(cols.last_at),
             pick(cols.first_at),
             pick(cols.interactions),
-            pick(cols.total_value),
+            net_monetary(pick(cols.total_value)),
             as_of,
             settings,
         )

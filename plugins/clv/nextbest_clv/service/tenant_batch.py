@@ -124,6 +124,7 @@ class TenantBatch:
             every = scored.every_row
             good_ids = ids if every else [ids[i] for i in scored.rows]
             last = cols.last_at if every else cols.last_at[scored.rows]
+            totals = cols.total_value if every else cols.total_value[scored.rows]
             if segment is None:
                 selected = list(range(len(batch)))
             else:
@@ -131,7 +132,7 @@ class TenantBatch:
                 selected = np.flatnonzero(batch.segment_code == code).tolist()
             fp = settings_fingerprint(settings)
             documents = BatchDocuments(
-                good_ids, batch, selected, last, iso_time(as_of), fp, progress
+                good_ids, batch, selected, last, totals, iso_time(as_of), fp, progress
             )
             # Pre-encoded JSON: a per-row template is several times faster than json.dumps.
             self.store.put_documents_json(

@@ -16,8 +16,11 @@ before the store checked them or by another writer, is left out entirely and lis
 failed, and one value near the float64 limit cannot poison the tenant's spend model.
 
 Monetary values: each transaction's ``value`` column is what the models' spend comes from
-(summed per transaction day, averaged per customer by ``summarize_transactions``); a
-subscription's price is its start event's value.
+(summed per transaction day, averaged per customer by ``summarize_transactions``), net of the
+customer's refunds (outcome ``refund``, values <= 0, up to the same time): each of a customer's
+transaction values is scaled by (purchases + refunds) / purchases, floored at 0, so the spend
+nets refunds while the purchase count (the models' frequency) is unchanged. A subscription's
+price is its start event's value.
 
 And :func:`require_tenant`: the check that a tenant exists, with a message that says how to
 create it.
@@ -35,6 +38,7 @@ from numpy.typing import NDArray
 
 from nextbest.store import (
     MAX_VALUE,
+    REFUND,
     TIME_MAX,
     TIME_MIN,
     Store,
@@ -110,7 +114,13 @@ def _without(ids: NDArray[np.str_], rejected: Mapping[str, str]) -> NDArray[np.b
     return np.asarray(~np.isin(ids, np.array(list(rejected), dtype=str)), dtype=bool)
 
 
-def _columns_to_transactions(ids: Any, timestamps: Any, values: Any) -> Transactions:
+def _columns_to_transactions(
+    ids: Any,
+    timestamps: Any,
+    values: Any,
+    refund_ids: Any = (),
+    refund_values: Any = (),
+) -> Transactions:
     customer_ids = np.asarray(ids).astype(str)
     seconds = np.asarray(timestamps, dtype=np.float64)
     amounts = np.asarray(values, dtype=np.float64)
@@ -118,8 +128,30 @@ def _columns_to_transactions(ids: Any, timestamps: Any, values: Any) -> Transact
     if rejected:
         keep = _without(customer_ids, rejected)
         customer_ids, seconds, amounts = customer_ids[keep], seconds[keep], amounts[keep]
+    amounts = net_of_refunds(customer_ids, amounts, refund_ids, refund_values)
     days = np.floor(seconds / DAY_SECONDS).astype(np.int64).astype("datetime64[D]")
     return Transactions(customer_ids, days, amounts, rejected)
+
+
+def net_of_refunds(
+    customer_ids: NDArray[np.str_], values: FloatArray, refund_ids: Any, refund_values: Any
+) -> FloatArray:
+    """``values`` (transactions) scaled per customer by (purchases + refunds) / purchases,
+    floored at 0 (see the module doc); refunds of customers without a purchase change
+    nothing, and non-finite refunds are ignored (the store refuses them)."""
+    refund_customers = np.asarray(refund_ids).astype(str)
+    refunds = np.asarray(refund_values, dtype=np.float64)
+    if customer_ids.size == 0 or refund_customers.size == 0:
+        return values
+    customers, index = np.unique(customer_ids, return_inverse=True)
+    gross = np.bincount(index, weights=values, minlength=customers.size)
+    where = np.searchsorted(customers, refund_customers)
+    where = np.minimum(where, customers.size - 1)
+    known = (customers[where] == refund_customers) & np.isfinite(refunds)
+    refunded = np.bincount(where[known], weights=refunds[known], minlength=customers.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(gross > 0, np.clip((gross + refunded) / gross, 0.0, 1.0), 0.0)
+    return np.asarray(values * factor[index], dtype=np.float64)
 
 
 def load_transactions(
@@ -129,23 +161,34 @@ def load_transactions(
     # The store keeps whole microseconds and selects occurred_at < until: one microsecond more
     # makes ``end`` inclusive (nothing is stored at or after the end of the window).
     until = None if end is None or end + 1e-6 >= _HIGH else from_epoch(end + 1e-6)
-    cols = store.interaction_columns(tenant_id, outcomes=list(outcomes), end=until)
-    return _columns_to_transactions(cols.customer_ids, cols.timestamps, cols.values)
+    purchases = [name for name in outcomes if name != REFUND]  # refunds net, never count
+    cols = store.interaction_columns(tenant_id, outcomes=purchases, end=until)
+    refunds = store.interaction_columns(tenant_id, outcomes=[REFUND], end=until)
+    return _columns_to_transactions(
+        cols.customer_ids, cols.timestamps, cols.values, refunds.customer_ids, refunds.values
+    )
 
 
 def customer_transactions(
     store: Store, tenant_id: str, customer_id: str, outcomes: tuple[str, ...], end: float
 ) -> Transactions:
     """One customer's transactions up to ``end`` (epoch seconds, inclusive)."""
-    wanted = set(outcomes)
+    wanted = set(outcomes) - {REFUND}
     times: list[float] = []
     values: list[float] = []
+    refunds: list[float] = []
     for interaction in store.iter_interactions(tenant_id, customer_id):
         at = to_epoch(interaction.occurred_at)
-        if interaction.outcome in wanted and at <= end:
+        if at > end:
+            continue
+        if interaction.outcome in wanted:
             times.append(at)
             values.append(interaction.value)
-    return _columns_to_transactions([customer_id] * len(times), times, values)
+        elif interaction.outcome == REFUND:
+            refunds.append(interaction.value)
+    return _columns_to_transactions(
+        [customer_id] * len(times), times, values, [customer_id] * len(refunds), refunds
+    )
 
 
 def load_subscriptions(
