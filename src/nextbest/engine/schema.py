@@ -16,6 +16,7 @@ from pydantic.fields import FieldInfo
 from ..models.base import CamelModel
 from ..models.flows import SLUG, FlowSettings, RankingProfile, Rule
 from ..plugin_api import Registry
+from ..store import MAX_ID_LENGTH
 from .node_types import NODE_TYPES
 from .nodes.base import SchemaParts
 
@@ -82,7 +83,7 @@ def build_flow_model(registry: Registry) -> type[BaseModel]:
         "Flow",
         CamelModel,
         {
-            "key": (str, Field(min_length=1, max_length=200, pattern=SLUG)),
+            "key": (str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=SLUG)),
             "name": (str, ""),
             "description": (str, ""),
             "version": (Literal[2], ...),

@@ -6,13 +6,13 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import CamelModel
+from .base import CamelModel, Id
 
 
 class Offer(CamelModel):
     """One offer in the catalog."""
 
-    id: str = Field(min_length=1, max_length=200)
+    id: Id
     name: str = ""
     category: str | None = None
     sub_category: str | None = None

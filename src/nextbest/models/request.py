@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from ..store import MAX_ID_LENGTH, document_problem, id_problem, time_problem
-from .base import CamelModel
+from ..store import document_problem, time_problem
+from .base import CamelModel, Id, check_id
 
 #: The largest encoded size of a request's ``attributes`` (and of an outcome's ``context``):
 #: compact UTF-8 JSON, in bytes.
@@ -23,14 +23,6 @@ MAX_ATTRIBUTES_BYTES = 16 * 1024
 MAX_SEGMENTS = 100
 #: The most decisions one request may ask for (``limit``); ranks run from 1 to it.
 MAX_DECISIONS = 50
-
-
-def check_id(value: str) -> str:
-    """``value`` if it is a valid id (:func:`nextbest.store.id_problem`), else ValueError."""
-    problem = id_problem(value)
-    if problem is not None:
-        raise ValueError(problem)
-    return value
 
 
 def check_time(value: datetime) -> datetime:
@@ -63,7 +55,6 @@ def check_data(value: Any) -> Any:
 
 
 #: An id (customer, channel, placement, flow key, segment) as the store takes it.
-Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(check_id)]
 
 
 class OfferHistory(CamelModel):
