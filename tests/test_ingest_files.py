@@ -348,3 +348,19 @@ def test_a_reject_file_for_line_problems_has_no_fields(store: Store, tmp_path: P
     with rejects.open(newline="") as handle:
         rows = list(csv.reader(handle))
     assert [row[0] for row in rows[1:]] == ["3", "4"]
+
+
+def test_a_reject_file_that_cannot_be_written_stops_before_storing(
+    store: Store, tmp_path: Path
+) -> None:
+    path = _file_with(tmp_path, b"nope,2024-01-02,x\n")
+    with pytest.raises(IngestError, match="cannot write the reject file"):
+        ingest_file(store, path, "acme", reject_file=tmp_path / "missing" / "rejects.csv")
+    before = path.read_bytes()
+    with pytest.raises(IngestError, match="is the file being imported"):
+        ingest_file(store, path, "acme", reject_file=path)
+    assert path.read_bytes() == before
+    assert _customers(store) == []
+    result = _ingest(store, path, "--reject-file", str(tmp_path / "missing" / "r.csv"))
+    assert result.exit_code == 1 and "cannot write the reject file" in result.output
+    assert "Traceback" not in result.output

@@ -86,35 +86,40 @@ class IngestReport:
 
 class _Rejects:
     """Writes rejected rows as CSV: line, reason, then the row's original fields (bytes that
-    were not in the file's encoding written back as they were)."""
+    were not in the file's encoding written back as they were). The file is opened at once, so
+    a path that cannot be written is an IngestError before anything is stored."""
 
-    def __init__(self, path: Path | None, header: Sequence[str] | None) -> None:
-        self._path = path
+    def __init__(self, path: Path | None, source: Path, header: Sequence[str] | None) -> None:
         self._header = header
         self._handle: IO[str] | None = None
         self._writer: Any = None
+        if path is None:
+            return
+        if path.exists() and path.resolve() == source.resolve():
+            raise IngestError(f"the reject file {path} is the file being imported")
+        try:
+            self._handle = open(  # noqa: SIM115 - closed in close()
+                path, "w", encoding="utf-8", errors="surrogateescape", newline=""
+            )
+        except OSError as exc:
+            raise IngestError(f"cannot write the reject file {path}: {exc.strerror}") from None
 
     def write(self, line: int, reason: str, fields: Sequence[Any]) -> None:
-        if self._path is None:
+        if self._handle is None:
             return
         if self._writer is None:
-            self._handle = self._open()
             self._writer = csv.writer(self._handle)
             names = self._header or [f"field{i}" for i in range(1, len(fields) + 1)]
             self._writer.writerow(["line", "reason", *names])
         self._writer.writerow([line, reason, *("" if f is None else f for f in fields)])
 
-    def _open(self) -> IO[str]:
-        assert self._path is not None
-        return open(self._path, "w", encoding="utf-8", errors="surrogateescape", newline="")
-
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-        elif self._path is not None:
+        if self._handle is None:
+            return
+        if self._writer is None:
             # An empty reject file (header only) says "nothing was rejected" unambiguously.
-            with self._open() as handle:
-                csv.writer(handle).writerow(["line", "reason", *(self._header or [])])
+            csv.writer(self._handle).writerow(["line", "reason", *(self._header or [])])
+        self._handle.close()
 
 
 @dataclass(slots=True)
@@ -230,6 +235,7 @@ def ingest_file(
             lines = Lines(handle, codec)
             rows = csv_rows(lines, separator) if fmt == "csv" else whitespace_rows(lines)
             layout = _text_layout(rows, requested, header, times, decimal, facts.lines)
+        rejects = _Rejects(None if reject_file is None else Path(reject_file), file, layout.header)
         _require_tenant(store, tenant_id, create_tenant, report)
         columns = layout.columns
         id_index = columns["id"]
@@ -251,7 +257,6 @@ def ingest_file(
             content_keys=ContentKeys(source_name),
             id_label=id_label,
         )
-        rejects = _Rejects(None if reject_file is None else Path(reject_file), layout.header)
         if on_start is not None:
             on_start(layout.total)
         _import_rows(

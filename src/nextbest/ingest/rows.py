@@ -16,8 +16,12 @@ from typing import Any, Literal
 
 from nextbest.ingest.files import Epoch, IngestError
 from nextbest.store import (
+    MAX_FUTURE_SKEW,
     MAX_ID_LENGTH,
+    MAX_VALUE,
     REFUND,
+    TIME_MAX,
+    TIME_MIN,
     InteractionIn,
     Store,
     UnknownOutcomeError,
@@ -133,6 +137,15 @@ class Times:
         self._format = timestamp_format
         self._now = now
         self._cache: dict[Any, tuple[datetime, float]] = {}
+        # A time inside these bounds (the window's, and the skew's) passes without a call:
+        # epoch_problem judges and explains every other (the store checks again anyway).
+        self._low, self._high = TIME_MIN.timestamp(), TIME_MAX.timestamp()
+        self._latest = now + MAX_FUTURE_SKEW.total_seconds()
+
+    def _problem(self, epoch: float) -> str | None:
+        if self._low <= epoch < self._high and epoch <= self._latest:
+            return None
+        return epoch_problem(epoch, outcome=True, now=self._now)
 
     def parse_text(self, text: str) -> datetime | None:
         """The time written in ``text``, or None when it is not one (in the expected format)."""
@@ -154,7 +167,7 @@ class Times:
             return cached
         if isinstance(raw, Epoch):
             epoch = float(raw)
-            problem = epoch_problem(epoch, outcome=True, now=self._now)
+            problem = self._problem(epoch)
             if problem is not None:
                 raise Reject(f"timestamp {problem}")
             value = from_epoch(epoch)
@@ -168,7 +181,7 @@ class Times:
             value = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
             # Epoch seconds exist for every aware datetime, the calendar's edges included.
             epoch = value.timestamp()
-            problem = epoch_problem(epoch, outcome=True, now=self._now)
+            problem = self._problem(epoch)
             if problem is not None:
                 raise Reject(f"timestamp {shown(text)} {problem}")
         if len(self._cache) >= _TIME_CACHE_SIZE:
@@ -370,7 +383,12 @@ class RowParser:
         outcome = self.outcome(None if self._outcome is None else fields[self._outcome])
         if value < 0 and self._negative_refunds and outcome == self._purchase:
             outcome = REFUND
-        problem = outcome_value_problem(outcome, value)
+        # A purchase's value in the business range passes without a call (the common row).
+        problem = (
+            None
+            if 0.0 <= value <= MAX_VALUE and outcome != REFUND
+            else outcome_value_problem(outcome, value)
+        )
         if problem is not None:
             if value < 0 and outcome == self._purchase:
                 problem += " (to record negative amounts as refunds, pass --negative-values refund)"
