@@ -3,6 +3,7 @@
 The public API is what this module exports; everything else is internal.
 """
 
+from .commands.database import database_option, open_database
 from .engine.catalog import CompiledCatalog
 from .engine.compiler import CompiledFlow
 from .engine.state import DecisionView
@@ -77,6 +78,8 @@ __all__ = [
     "ValueProvider",
     "ValueRequest",
     "__version__",
+    "database_option",
     "hookimpl",
     "hookspec",
+    "open_database",
 ]

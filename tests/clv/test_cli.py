@@ -22,8 +22,9 @@ def db(store: Store, tmp_path: Path) -> str:
 
 
 def run(*args: str) -> tuple[int, str]:
+    """Exit code and stdout (on success; the database line is on stderr) or all output."""
     result = CliRunner().invoke(build_cli(), list(args))
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout if result.exit_code == 0 else result.output
 
 
 def test_compute_show_settings_schedule(db: str) -> None:

@@ -35,7 +35,8 @@ def test_commands_are_registered(cli: click.Group) -> None:
 def test_upgrade_tenants_and_keys(cli: click.Group, runner: CliRunner, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     result = runner.invoke(cli, ["tenants", "list", "--database", url])
-    assert result.exit_code == 1 and "nextbest db upgrade" in result.output
+    assert result.exit_code == 2 and "nextbest db upgrade" in result.output
+    assert not (tmp_path / "cli.db").exists()  # a read never creates the file
 
     result = runner.invoke(cli, ["db", "upgrade", "--database", url])
     assert result.exit_code == 0, result.output
@@ -48,7 +49,7 @@ def test_upgrade_tenants_and_keys(cli: click.Group, runner: CliRunner, tmp_path:
     result = runner.invoke(cli, ["tenants", "create", "acme", "--database", url])
     assert result.exit_code == 1 and "already exists" in result.output
     result = runner.invoke(cli, ["tenants", "list", "--database", url])
-    assert result.output.startswith("acme\tAcme\t")
+    assert result.stdout.startswith("acme\tAcme\t")
 
     result = runner.invoke(
         cli,
@@ -82,7 +83,7 @@ def test_upgrade_tenants_and_keys(cli: click.Group, runner: CliRunner, tmp_path:
 
 def test_bad_database_url_is_a_clear_error(cli: click.Group, runner: CliRunner) -> None:
     result = runner.invoke(cli, ["db", "upgrade", "--database", "oracle://x"])
-    assert result.exit_code == 1 and "unsupported database URL scheme 'oracle'" in result.output
+    assert result.exit_code == 2 and "unsupported database URL scheme 'oracle'" in result.output
 
 
 @pytest.fixture
@@ -116,13 +117,13 @@ def test_interactions_show_correct_and_delete(
     db = ["--database", recorded]
     shown = runner.invoke(cli, ["interactions", "show", "o-1", "--tenant", "acme", *db])
     assert shown.exit_code == 0, shown.output
-    assert json.loads(shown.output)["value"] == 10.0
+    assert json.loads(shown.stdout)["value"] == 10.0
 
     corrected = runner.invoke(
         cli, ["interactions", "correct", "o-1", "--tenant", "acme", "--value", "12.5", *db]
     )
     assert corrected.exit_code == 0, corrected.output
-    after = json.loads(corrected.output)
+    after = json.loads(corrected.stdout)
     assert (after["value"], after["customerId"], after["occurredAt"]) == (
         12.5,
         "ada",
@@ -183,7 +184,7 @@ def test_customers_forget(cli: click.Group, runner: CliRunner, recorded: str) ->
         assert store.get_customer_summary("acme", "ada") is not None
     result = runner.invoke(cli, [*args, "--yes"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("forgot customer ada: 2 interactions, 1 customer summaries")
+    assert result.stdout.startswith("forgot customer ada: 2 interactions, 1 customer summaries")
     assert "1 recommendations" in result.output
     with open_store(recorded, pepper=PEPPER) as store:
         assert store.get_customer_summary("acme", "ada") is None
@@ -199,7 +200,7 @@ def test_customers_forget(cli: click.Group, runner: CliRunner, recorded: str) ->
 def test_tenant_settings(cli: click.Group, runner: CliRunner, recorded: str) -> None:
     db = ["--database", recorded]
     shown = runner.invoke(cli, ["tenants", "settings", "acme", *db])
-    assert shown.exit_code == 0 and json.loads(shown.output) == {}
+    assert shown.exit_code == 0 and json.loads(shown.stdout) == {}
     changed = runner.invoke(
         cli,
         [
@@ -213,9 +214,9 @@ def test_tenant_settings(cli: click.Group, runner: CliRunner, recorded: str) -> 
             *db,
         ],
     )
-    assert json.loads(changed.output) == {"acceptUnknownOffers": True, "note": "hi"}
+    assert json.loads(changed.stdout) == {"acceptUnknownOffers": True, "note": "hi"}
     removed = runner.invoke(cli, ["tenants", "settings", "acme", "--unset", "note", *db])
-    assert json.loads(removed.output) == {"acceptUnknownOffers": True}
+    assert json.loads(removed.stdout) == {"acceptUnknownOffers": True}
     bad = runner.invoke(cli, ["tenants", "settings", "acme", "--set", "novalue", *db])
     assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
     unknown = runner.invoke(cli, ["tenants", "settings", "nobody", *db])

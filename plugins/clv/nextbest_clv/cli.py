@@ -1,7 +1,8 @@
 """``nextbest clv ...`` commands: compute, show, settings, schedule, fit, backtest, models.
 
 Every command takes ``--tenant`` and ``--database URL`` (environment NEXTBEST_DATABASE_URL;
-default ``sqlite:///nextbest.db``).
+default ``sqlite:///nextbest.db``), the host's ``database_option``, and opens the database with
+the host's ``open_database`` (which prints it on stderr).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 import click
 
-from nextbest.store import DATABASE_URL_ENV, Store, StoreError, open_store, parse_time
+from nextbest import database_option, open_database
+from nextbest.store import parse_time
 from nextbest_clv.backtest.runs import compare_models, run_backtest
 from nextbest_clv.core.estimators import TRANSACTION_MODELS
 from nextbest_clv.errors import AsOfBeforeLastInteractionError, ClvError
@@ -25,14 +27,7 @@ from nextbest_clv.service.model_records import ModelBatchResult
 
 __all__ = ["clv_group", "parse_as_of"]
 
-_database = click.option(
-    "--database",
-    envvar=DATABASE_URL_ENV,
-    default=None,
-    metavar="URL",
-    help="sqlite:///path.db or postgresql://... [env NEXTBEST_DATABASE_URL; "
-    "default sqlite:///nextbest.db]",
-)
+_database = database_option
 _tenant = click.option("--tenant", required=True, help="Tenant id.")
 _as_of = click.option(
     "--as-of",
@@ -61,16 +56,13 @@ def parse_as_of(text: str | None, param: str = "--as-of") -> float | None:
 
 @contextmanager
 def _service(database: str | None) -> Iterator[ClvService]:
-    try:
-        store: Store = open_store(database)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
-    try:
-        yield ClvService(store)
-    except (ClvError, StoreError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
+    """The CLV service on the store at ``database`` (announced on stderr like every command's;
+    it must exist at the current schema)."""
+    with open_database(database) as store:
+        try:
+            yield ClvService(store)
+        except ClvError as exc:
+            raise click.ClickException(str(exc)) from exc
 
 
 def progress_bar(label: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:

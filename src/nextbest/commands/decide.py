@@ -15,8 +15,6 @@ output is encoded with ``allow_nan=False`` so a ``NaN`` or ``Infinity`` token ca
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -33,17 +31,14 @@ from ..errors import (
     UnknownFlowError,
 )
 from ..store import (
-    DEFAULT_DATABASE_URL,
     Store,
-    StoreConfigurationError,
     StoreError,
     document_problem,
     id_problem,
-    open_store,
     parse_time,
     time_problem,
 )
-from .store import database_option
+from .database import database_option, open_database
 
 if TYPE_CHECKING:  # the host (and the engine) load only when a command runs
     from ..host import Host
@@ -279,7 +274,7 @@ def _decide_from_store(
         request = DecisionRequest(**fields)
     except ValidationError as exc:
         _bad_request(exc)
-    with _open_store(database) as store:
+    with open_database(database) as store:
         if store.get_tenant(tenant) is None:
             raise click.BadParameter(
                 f"tenant {tenant!r} does not exist in {store.url} "
@@ -388,38 +383,6 @@ def _bad_request(exc: ValidationError) -> NoReturn:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
-
-
-@contextmanager
-def _open_store(database: str | None) -> Iterator[Store]:
-    """The store at ``database`` (announced on stderr), which must exist with an up-to-date
-    schema: a read-only command never creates a database file."""
-    try:
-        store = open_store(database)
-    except StoreConfigurationError as exc:
-        raise click.BadParameter(str(exc), param_hint="--database") from None
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        path = getattr(store, "path", None)  # SQLite: the file read
-        shown = store.url if path is None else f"{store.url} ({Path(path).resolve()})"
-        click.echo(f"database: {shown}", err=True)
-        if path is not None and not Path(path).is_file():
-            raise click.BadParameter(
-                f"no database file at {Path(path).resolve()} (the default is "
-                f"{DEFAULT_DATABASE_URL}; create one with `nextbest db upgrade`)",
-                param_hint="--database",
-            )
-        if store.schema_version() < store.latest_schema_version():
-            raise click.ClickException(
-                f"the database at {store.url} is not at schema version "
-                f"{store.latest_schema_version()}: run `nextbest db upgrade`"
-            )
-        yield store
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
 
 
 def format_decision(decision: Any) -> str:

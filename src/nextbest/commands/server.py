@@ -16,8 +16,8 @@ import click
 
 from ..documents import load_document
 from ..errors import FlowValidationError, PluginError
-from ..store import OfferExistsError, Store, StoreError, TenantExistsError, open_store
-from .store import database_option
+from ..store import OfferExistsError, Store, TenantExistsError
+from .database import database_option, open_database
 
 if TYPE_CHECKING:  # the host (and the engine) load only when a command needs them
     from ..host import Host
@@ -37,26 +37,17 @@ def _host(store: Store | None = None) -> Host:
 
 @contextmanager
 def _store(database: str | None, *, upgrade: bool = False) -> Iterator[Store]:
-    """Open the store; with ``upgrade`` apply migrations, else require an up-to-date schema."""
-    try:
-        store = open_store(database)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
+    """Open the store (announced on stderr); with ``upgrade`` create or migrate it, else
+    require it at the current schema."""
+    hint = "create it with `nextbest db upgrade`, or pass --upgrade"
+    with open_database(
+        database, schema="any" if upgrade else "current", missing_hint=hint
+    ) as store:
         if upgrade:
             applied = store.upgrade()
             if applied:
                 click.echo(f"applied migrations {applied} to {store.url}", err=True)
-        elif store.schema_version() < store.latest_schema_version():
-            raise click.ClickException(
-                f"the database at {store.url} is not at schema version "
-                f"{store.latest_schema_version()}: run `nextbest db upgrade` or pass --upgrade"
-            )
         yield store
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
 
 
 def _require_tenant(store: Store, tenant_id: str) -> None:

@@ -2,7 +2,8 @@
 ``interactions`` (show, correct, delete one recorded outcome) and ``customers forget``.
 
 The host's ``nextbest`` click group calls :func:`register_store_commands`. Every command takes
-``--database URL`` (environment: NEXTBEST_DATABASE_URL; default ``sqlite:///nextbest.db``).
+``--database URL`` (environment: NEXTBEST_DATABASE_URL; default ``sqlite:///nextbest.db``) and
+prints the database it uses on stderr (``nextbest.commands.database``).
 Corrections, deletions and forgetting go through the service of a Host on the store, so the
 plugins' hooks run (their caches follow) and their per-customer documents are forgotten too.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,18 +22,22 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from nextbest.commands.database import database_option, open_database
 from nextbest.errors import PluginError
-from nextbest.ingest import FORMATS, IngestError, IngestReport, ingest_file
+from nextbest.ingest import (
+    DECIMALS,
+    FORMATS,
+    NEGATIVE_VALUES,
+    IngestError,
+    IngestReport,
+    ingest_file,
+)
 from nextbest.store import (
-    DATABASE_URL_ENV,
     ROLES,
     Interaction,
     InteractionIn,
     InteractionNotFoundError,
-    SchemaNotReadyError,
-    Store,
     StoreError,
-    open_store,
     parse_time,
 )
 
@@ -38,30 +45,6 @@ if TYPE_CHECKING:  # the host (and the engine) load only when a command needs th
     from nextbest.service import DecisionService
 
 _SHOWN_ERRORS = 20
-
-database_option = click.option(
-    "--database",
-    "database",
-    envvar=DATABASE_URL_ENV,
-    default=None,
-    metavar="URL",
-    help="sqlite:///path.db or postgresql://... [env NEXTBEST_DATABASE_URL; "
-    "default sqlite:///nextbest.db]",
-)
-
-
-def _open(database: str | None, *, check_schema: bool = True) -> Store:
-    try:
-        store = open_store(database)
-        if check_schema and store.schema_version() < store.latest_schema_version():
-            store.close()
-            raise SchemaNotReadyError(
-                f"the database at {store.url} is not at schema version "
-                f"{store.latest_schema_version()}: run `nextbest db upgrade` first"
-            )
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
-    return store
 
 
 def _column(value: str | None) -> str | int | None:
@@ -80,7 +63,7 @@ def db_group() -> None:
 @database_option
 def db_upgrade(database: str | None) -> None:
     """Create or migrate the database schema (safe to run again)."""
-    with _open(database, check_schema=False) as store:
+    with open_database(database, schema="any") as store:
         try:
             applied = store.upgrade()
         except StoreError as exc:
@@ -103,7 +86,7 @@ def tenants_group() -> None:
 @database_option
 def tenants_create(tenant_id: str, name: str | None, database: str | None) -> None:
     """Create tenant TENANT_ID."""
-    with _open(database) as store:
+    with open_database(database) as store:
         try:
             store.create_tenant(tenant_id, name)
         except StoreError as exc:
@@ -115,7 +98,7 @@ def tenants_create(tenant_id: str, name: str | None, database: str | None) -> No
 @database_option
 def tenants_list(database: str | None) -> None:
     """List tenants (id, name, creation time)."""
-    with _open(database) as store:
+    with open_database(database) as store:
         tenants = store.list_tenants()
     for tenant in tenants:
         click.echo(f"{tenant.tenant_id}\t{tenant.name or ''}\t{tenant.created_at.isoformat()}")
@@ -132,7 +115,7 @@ def keys_group() -> None:
 @database_option
 def keys_create(tenant_id: str, role: str, database: str | None) -> None:
     """Create an API key and print it once (it cannot be shown again)."""
-    with _open(database) as store:
+    with open_database(database) as store:
         try:
             key_id, plaintext = store.create_api_key(tenant_id, role)
         except StoreError as exc:
@@ -148,7 +131,7 @@ def keys_create(tenant_id: str, role: str, database: str | None) -> None:
 @database_option
 def keys_revoke(key_id: str, tenant_id: str, database: str | None) -> None:
     """Revoke API key KEY_ID."""
-    with _open(database) as store:
+    with open_database(database) as store:
         revoked = store.revoke_api_key(tenant_id, key_id)
     if not revoked:
         raise click.ClickException(f"no valid key {key_id!r} for tenant {tenant_id!r}")
@@ -156,6 +139,12 @@ def keys_revoke(key_id: str, tenant_id: str, database: str | None) -> None:
 
 
 _INGEST_EPILOG = """\b
+A first import into a new database (./nextbest.db unless --database):
+  nextbest ingest orders.csv --tenant shop --create-tenant
+A shop export with order ids (a corrected export replaces the rows it changes),
+semicolons and decimal commas:
+  nextbest ingest orders.csv --tenant shop --id-col order_id --delimiter ';'
+    --decimal , --value-col amount --timestamp-col created_at --customer-col email
 CDNOW files (../shared/data/cdnow; whitespace-separated, dates YYYYMMDD):
   sample (no header: master id, sample id, date, CDs, dollars):
     nextbest ingest CDNOW_sample.txt --tenant T --no-header --customer-col 1
@@ -172,25 +161,69 @@ CDNOW files (../shared/data/cdnow; whitespace-separated, dates YYYYMMDD):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tenant", "tenant_id", required=True, help="Tenant the interactions belong to.")
 @click.option(
+    "--create-tenant",
+    is_flag=True,
+    help="Create the tenant if it does not exist, and the database if there is none yet "
+    "(migrated to the current schema).",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(FORMATS),
     default=None,
-    help="File format [default: from the extension, .gz looked through].",
+    help="File format [default: from the extension (.tsv is CSV with tabs), .gz looked "
+    "through; gzip is also recognised by content].",
 )
 @click.option("--no-header", is_flag=True, help="The first line is data, not column names.")
 @click.option("--customer-col", help="Customer id column: header name or 1-based position.")
 @click.option("--timestamp-col", help="Time column: header name or 1-based position.")
-@click.option("--value-col", help="Conversion value column (empty means 0).")
+@click.option("--value-col", help="Value column (money; empty means 0).")
 @click.option("--outcome-col", help="Outcome column (default: --outcome for every row).")
 @click.option("--offer-col", help="Offer id column.")
 @click.option("--channel-col", help="Channel column.")
+@click.option(
+    "--id-col",
+    help="A column identifying each row, e.g. order_id: its key is ingest:id:<outcome>:<id>, so "
+    "a later export with the same id replaces the stored row (summaries recomputed) instead of "
+    "adding one. A row missing from a later export is not deleted.",
+)
 @click.option(
     "--timestamp-format",
     default=None,
     help="strptime format, e.g. %Y%m%d [default: ISO-8601]; times without a zone are UTC.",
 )
-@click.option("--outcome", default="conversion", show_default=True, help="Outcome when no column.")
+@click.option(
+    "--outcome",
+    default="conversion",
+    show_default=True,
+    help="Outcome of every row without an outcome column (or with an empty cell).",
+)
+@click.option(
+    "--negative-values",
+    type=click.Choice(NEGATIVE_VALUES),
+    default=None,
+    help="A negative value on a row of --outcome: record it as a refund, or reject the row "
+    "[default: refund without an outcome column, reject with one].",
+)
+@click.option(
+    "--delimiter",
+    default=None,
+    help="Field delimiter, one character (a tab: \\t) [default: ',', a tab for .tsv]; reads "
+    "the file as CSV.",
+)
+@click.option(
+    "--decimal",
+    type=click.Choice(DECIMALS),
+    default=".",
+    show_default=True,
+    help="Decimal separator of values (15,50 with ','); thousands separators are refused.",
+)
+@click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    help="Text encoding of the file, e.g. cp1252 (a UTF-8 byte order mark is skipped).",
+)
 @click.option(
     "--reject-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -200,12 +233,14 @@ CDNOW files (../shared/data/cdnow; whitespace-separated, dates YYYYMMDD):
     "--source",
     default=None,
     help="Name of the data source in the rows' idempotency keys [default: the file name "
-    "without directories and .gz]. Keep it when re-importing an edited or renamed copy.",
+    "without directories and .gz]. Keep it when re-importing an edited or renamed copy. "
+    "Not used with --id-col.",
 )
 @database_option
 def ingest_command(
     file: Path,
     tenant_id: str,
+    create_tenant: bool,
     fmt: str | None,
     no_header: bool,
     customer_col: str | None,
@@ -214,31 +249,51 @@ def ingest_command(
     outcome_col: str | None,
     offer_col: str | None,
     channel_col: str | None,
+    id_col: str | None,
     timestamp_format: str | None,
     outcome: str,
+    negative_values: str | None,
+    delimiter: str | None,
+    decimal: str,
+    encoding: str,
     reject_file: Path | None,
     source: str | None,
     database: str | None,
 ) -> None:
     """Import an interaction/transaction FILE (CSV, Parquet or whitespace-separated text).
 
-    Each row's idempotency key is made of --source, the row's normalised content and its
-    occurrence number among identical rows, so re-running the file adds nothing, and after
-    fixing rejected rows a re-run adds exactly those rows. Exit status 1 when any row was
-    rejected (the valid rows are stored).
+    Without --id-col each row's idempotency key is made of --source, the row's normalised
+    content and its occurrence number among identical rows, so re-running the file adds
+    nothing, and after fixing rejected rows a re-run adds exactly those rows. A row that
+    cannot be read exactly (field count, encoding, time, value, id, outcome) is rejected with
+    its line and reason; exit status 1 when any row was rejected (the valid rows are stored).
     """
+    retry = (
+        f"run the same command with --create-tenant (e.g. `nextbest ingest "
+        f"{shlex.quote(str(file))} --tenant {shlex.quote(tenant_id)} --create-tenant`)"
+    )
     bar: Any = None
 
     def start(total: int) -> None:
         nonlocal bar
-        bar = click.progressbar(length=total, label=f"ingesting {file.name}", file=None)
+        bar = click.progressbar(length=total, label=f"ingesting {file.name}", file=sys.stderr)
         bar.__enter__()
 
     def advance(lines: int) -> None:
         if bar is not None:
             bar.update(lines)
 
-    with _open(database) as store:
+    with open_database(
+        database,
+        schema="create" if create_tenant else "current",
+        missing_hint=f"to create it with tenant {tenant_id!r} and import, {retry}",
+    ) as store:
+        if not create_tenant and store.get_tenant(tenant_id) is None:
+            raise click.ClickException(
+                f"tenant {tenant_id!r} does not exist in this database: to create it and "
+                f"import, {retry}; or create it with `nextbest tenants create "
+                f"{shlex.quote(tenant_id)}`"
+            )
         try:
             report: IngestReport = ingest_file(
                 store,
@@ -252,21 +307,30 @@ def ingest_command(
                 outcome_col=_column(outcome_col),
                 offer_col=_column(offer_col),
                 channel_col=_column(channel_col),
+                id_col=_column(id_col),
                 timestamp_format=timestamp_format,
                 outcome=outcome,
+                negative_values=negative_values,  # type: ignore[arg-type]
+                delimiter=delimiter,
+                decimal=decimal,
+                encoding=encoding,
+                create_tenant=create_tenant,
                 reject_file=reject_file,
                 source=source,
                 progress=advance,
                 on_start=start,
             )
         except (IngestError, StoreError) as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(str(exc)) from None
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)
+    if report.tenant_created:
+        click.echo(f"created tenant {tenant_id}", err=True)
     click.echo(
         f"rows read: {report.rows_read}, stored: {report.stored}, "
-        f"already stored: {report.duplicates}, rejected: {len(report.failed)}"
+        f"already stored: {report.duplicates}, replaced: {report.replaced}, "
+        f"rejected: {len(report.failed)}"
     )
     for error in report.failed[:_SHOWN_ERRORS]:
         click.echo(f"line {error.line}: {error.reason}", err=True)
@@ -306,7 +370,7 @@ def tenants_settings(
             update[key.strip()] = json.loads(text)
         except ValueError:
             update[key.strip()] = text
-    with _open(database) as store:
+    with open_database(database) as store:
         try:
             if update:
                 settings = store.update_tenant_settings(tenant_id, update)
@@ -329,7 +393,7 @@ def _service(database: str | None) -> Iterator[DecisionService]:
     from nextbest.host import Host
     from nextbest.service import DecisionService
 
-    with _open(database) as store:
+    with open_database(database) as store:
         try:
             host = Host(store=store)
         except PluginError as exc:

@@ -104,7 +104,10 @@ def _batches(rows: Iterable[Sequence[Any]], size: int) -> Iterator[list[Sequence
 
 
 def _redact(url: str) -> str:
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    """The URL with its passwords hidden: the user info's (``user:***@host``, up to the last
+    ``@`` of the authority) and a ``password`` query parameter's (``?password=***``)."""
+    url = re.sub(r"^([^:/?#]+://[^:/?#@]*):[^/?#]*@", r"\1:***@", url)
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
 
 
 class PostgresStore(SqlStore):
