@@ -334,3 +334,14 @@ def test_plugin_route_uses_host_auth(api: Api) -> None:
     error_of(api.client.get("/api/v1/recorder/whoami"), 401)
     foreign = {"X-Tenant-Id": "acme", "Authorization": f"Bearer {api.keys[('globex', 'admin')]}"}
     error_of(api.client.get("/api/v1/recorder/whoami", headers=foreign), 404)
+
+
+def test_keys_bulk_import_makes_are_refused_on_respond(api: Api) -> None:
+    # A caller taking an import's key would have its outcome replaced by the next import.
+    error = error_of(respond(api, _ok(idempotencyKey="ingest:id:conversion:17")), 400)
+    assert fields_of(error) == ["body.idempotencyKey"] and "bulk import" in error["message"]
+    body = _ok()
+    del body["idempotencyKey"]
+    error = error_of(respond(api, body, **{"Idempotency-Key": "ingest:1a2b:x"}), 400)
+    assert fields_of(error) == ["header.Idempotency-Key"]
+    assert api.store.get_interaction("acme", "ingest:id:conversion:17") is None

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import WithJsonSchema
 
 from ..errors import UnknownFlowError
+from ..ingest import RESERVED_KEY_PREFIX
 from ..models.request import DecisionRequest
 from ..service import ACCEPT_UNKNOWN_OFFERS, DecisionService
 from ..store import (
@@ -187,6 +188,13 @@ def respond(
     if not key:
         raise field_error(
             "body.idempotencyKey", "required (in the body or the Idempotency-Key header)"
+        )
+    if key.startswith(RESERVED_KEY_PREFIX):
+        field = "body.idempotencyKey" if body.idempotency_key else "header.Idempotency-Key"
+        raise field_error(
+            field,
+            f"must not start with {RESERVED_KEY_PREFIX!r}: keys with that prefix are made by "
+            "bulk import (correct an imported outcome with PUT /api/v1/interactions/{key})",
         )
     interaction = outcome_of(body, key)
     try:

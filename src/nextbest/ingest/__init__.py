@@ -30,6 +30,7 @@ from nextbest.ingest.rows import (
     DECIMALS,
     ID_KEY_PREFIX,
     NEGATIVE_VALUES,
+    RESERVED_KEY_PREFIX,
     Column,
     NegativeValues,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "ID_KEY_PREFIX",
     "MAX_LINE_CHARS",
     "NEGATIVE_VALUES",
+    "RESERVED_KEY_PREFIX",
     "Column",
     "Format",
     "IngestError",

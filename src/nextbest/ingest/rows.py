@@ -50,9 +50,12 @@ _DEFAULT_NAMES = {
 }
 _REQUIRED = ("customer", "timestamp")
 
+#: Every idempotency key bulk import makes starts with this; other entry points refuse it for
+#: new outcomes, so an imported row's key is never taken by a caller (and replaced later).
+RESERVED_KEY_PREFIX = "ingest:"
 #: Idempotency keys of rows identified by an id column: ``ingest:id:<outcome>:<id>``. Keys made
 #: from a row's content are ``ingest:<12 hex digits of the source>:...``, so the two never meet.
-ID_KEY_PREFIX = "ingest:id:"
+ID_KEY_PREFIX = RESERVED_KEY_PREFIX + "id:"
 _SEP = "\x1f"  # joins a row's normalised fields for its content key
 # Added to epoch seconds in keys so times back to year 1 stay non-negative and sort as text.
 _EPOCH_OFFSET = 62_135_596_800
@@ -267,7 +270,7 @@ class ContentKeys:
     to, not rewritten at random places."""
 
     def __init__(self, source: str) -> None:
-        self._prefix = "ingest:" + hashlib.sha256(source.encode()).hexdigest()[:12] + ":"
+        self._prefix = RESERVED_KEY_PREFIX + hashlib.sha256(source.encode()).hexdigest()[:12] + ":"
         self._occurrences: dict[bytes, int] = {}
 
     def __call__(self, epoch: float, content: str) -> str:

@@ -42,6 +42,7 @@ TIME_MIN = datetime(1900, 1, 1, tzinfo=UTC)
 TIME_MAX = datetime(2200, 1, 1, tzinfo=UTC)
 #: How far in the future an outcome's time may lie (clock skew between systems).
 MAX_FUTURE_SKEW = timedelta(minutes=5)
+_EPOCH_MIN, _EPOCH_MAX = TIME_MIN.timestamp(), TIME_MAX.timestamp()
 
 #: The largest flow version, rank and other counter a store column keeps (32-bit integers).
 MAX_FLOW_VERSION = MAX_RANK = 2**31 - 1
@@ -118,8 +119,7 @@ def epoch_problem(value: float, *, outcome: bool = False, now: float | None = No
     """:func:`time_problem` for epoch seconds (any float, NaN and infinities included)."""
     if not math.isfinite(value):
         return "must be a finite time"
-    low, high = TIME_MIN.timestamp(), TIME_MAX.timestamp()
-    if not low <= value < high:
+    if not _EPOCH_MIN <= value < _EPOCH_MAX:
         return f"must be between {_iso(TIME_MIN)} and {_iso(TIME_MAX)} (UTC)"
     if outcome:
         limit = (now if now is not None else datetime.now(UTC).timestamp()) + (
