@@ -49,6 +49,7 @@ from nextbest.store.errors import (
     StoreBusyError,
     StoreConfigurationError,
     StoreError,
+    StoreUnavailableError,
     TenantExistsError,
     TenantNotFoundError,
     UnknownOfferError,
@@ -58,6 +59,7 @@ from nextbest.store.errors import (
 )
 from nextbest.store.keys import ROLES, Role
 from nextbest.store.limits import (
+    MAX_DATA_BYTES,
     MAX_DOCUMENT_DEPTH,
     MAX_FLOW_VERSION,
     MAX_FUTURE_SKEW,
@@ -66,6 +68,7 @@ from nextbest.store.limits import (
     MAX_VALUE,
     TIME_MAX,
     TIME_MIN,
+    data_problem,
     document_problem,
     epoch_problem,
     id_problem,
@@ -79,6 +82,11 @@ from nextbest.store.outcomes import (
     REFUND,
     OutcomeType,
     outcome_value_problem,
+)
+from nextbest.store.tenants_sql import (
+    ACCEPT_UNKNOWN_OFFERS_SETTING,
+    TENANT_SETTINGS,
+    tenant_setting_problem,
 )
 
 DATABASE_URL_ENV = "NEXTBEST_DATABASE_URL"
@@ -113,10 +121,12 @@ def open_store(
 
 
 __all__ = [
+    "ACCEPT_UNKNOWN_OFFERS_SETTING",
     "BUILTIN_OUTCOME_TYPES",
     "CONVERSION",
     "DATABASE_URL_ENV",
     "DEFAULT_DATABASE_URL",
+    "MAX_DATA_BYTES",
     "MAX_DOCUMENT_DEPTH",
     "MAX_FLOW_VERSION",
     "MAX_FUTURE_SKEW",
@@ -125,6 +135,7 @@ __all__ = [
     "MAX_VALUE",
     "REFUND",
     "ROLES",
+    "TENANT_SETTINGS",
     "TIME_MAX",
     "TIME_MIN",
     "ActivitySummary",
@@ -162,6 +173,7 @@ __all__ = [
     "StoreBusyError",
     "StoreConfigurationError",
     "StoreError",
+    "StoreUnavailableError",
     "SummaryColumns",
     "Tenant",
     "TenantExistsError",
@@ -170,6 +182,7 @@ __all__ = [
     "UnknownOutcomeError",
     "UnknownRankError",
     "UnknownRecommendationError",
+    "data_problem",
     "document_problem",
     "epoch_problem",
     "from_epoch",
@@ -177,6 +190,7 @@ __all__ = [
     "open_store",
     "outcome_value_problem",
     "parse_time",
+    "tenant_setting_problem",
     "time_problem",
     "to_epoch",
     "value_problem",
