@@ -290,6 +290,19 @@ def test_an_unreadable_timestamp_format_stops_the_import_at_once(
     assert list(store.iter_interactions("acme", "u1")) == []
 
 
+def test_timestamp_formats_with_a_zone_are_read(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "zoned.csv"
+    path.write_text(
+        "customer_id,timestamp\nz1,2024-01-31 12:00:00+0100\nz2,2024-01-31 12:00:00 UTC\n"
+    )
+    report = ingest_file(store, path, "acme", timestamp_format="%Y-%m-%d %H:%M:%S%z")
+    assert report.stored == 1 and [e.line for e in report.failed] == [3]
+    [event] = store.iter_interactions("acme", "z1")
+    assert event.occurred_at.isoformat() == "2024-01-31T11:00:00+00:00"
+    report = ingest_file(store, path, "acme", timestamp_format="%Y-%m-%d %H:%M:%S %Z")
+    assert report.stored == 1
+
+
 def test_format_detection() -> None:
     assert detect_format("a.csv") == "csv"
     assert detect_format("a.CSV.gz") == "csv"

@@ -342,11 +342,27 @@ def test_parquet_binary_text_and_float_ids_are_read_as_text(store: Store, tmp_pa
     )
     report = ingest_file(store, path, "acme", id_col="order_id")
     assert report.failed == [
-        RowError(2, "customer id is not valid UTF-8 text (byte 2)"),
+        RowError(2, "field 2 is not valid UTF-8 text (byte 2)"),
         RowError(3, "missing order_id"),
     ]
     [event] = store.iter_interactions("acme", "c1")
     assert event.idempotency_key == "ingest:id:conversion:1001" and event.outcome == "conversion"
+
+    # Times and values written as binary too, with decimal commas.
+    binary = tmp_path / "binary.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "customer_id": pa.array([b"b1"], pa.binary()),
+                "timestamp": pa.array([b"2024-01-02T00:00:00Z"], pa.large_binary()),
+                "value": pa.array([b"2,5"], pa.binary()),
+            }
+        ),
+        binary,
+    )
+    assert ingest_file(store, binary, "acme", decimal=",").stored == 1
+    [event] = store.iter_interactions("acme", "b1")
+    assert (event.value, event.occurred_at.day) == (2.5, 2)
 
 
 def test_a_file_that_is_not_parquet(store: Store, tmp_path: Path) -> None:

@@ -342,7 +342,11 @@ def parquet_rows(path: Path, columns: Sequence[int]) -> Iterator[Row]:
             values = [_pylist(column, pa) for column in batch.columns]
             for row in zip(*values, strict=True):
                 number += 1
-                yield number, row, None
+                bad = next((i for i, cell in enumerate(row) if type(cell) is _NotText), None)
+                if bad is None:
+                    yield number, row, None
+                else:
+                    yield number, row, f"field {bad + 1} {row[bad].problem}"
     except IngestError:
         raise
     except Exception as exc:  # a corrupt page: the rows before it are stored already
@@ -352,8 +356,26 @@ def parquet_rows(path: Path, columns: Sequence[int]) -> Iterator[Row]:
         ) from None
 
 
+class _NotText(bytes):
+    """A binary Parquet cell that is not UTF-8 text (the row is rejected with ``problem``)."""
+
+    problem: str
+
+
+def _text(value: bytes) -> str | _NotText:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        cell = _NotText(value)
+        cell.problem = f"is not valid UTF-8 text (byte {exc.start + 1})"
+        return cell
+
+
 def _pylist(column: Any, pa: Any) -> list[Any]:
     kind = column.type
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        # Text written as binary (older Spark, Impala): read as UTF-8 like a CSV cell.
+        return [None if v is None else _text(v) for v in column.to_pylist()]
     if pa.types.is_timestamp(kind):
         scale = _UNIT_SECONDS[kind.unit]
         return [

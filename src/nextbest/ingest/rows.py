@@ -135,7 +135,8 @@ def check_time_format(fmt: str) -> None:
     """IngestError when ``fmt`` is not a format strptime can read (``%Q``, ``%s``), so a typo
     stops the import at once instead of rejecting every row."""
     try:
-        datetime.strptime(datetime(2001, 2, 3, 4, 5, 6).strftime(fmt), fmt)
+        # An aware time, so %z and %Z write something strptime reads back.
+        datetime.strptime(datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC).strftime(fmt), fmt)
     except ValueError as exc:
         raise IngestError(
             f"--timestamp-format {fmt!r} cannot be read: {exc} (see Python's strptime codes, "
@@ -259,14 +260,9 @@ def is_number(text: str, decimal: str) -> bool:
 
 
 def cell_text(what: str, raw: Any) -> str:
-    """A text cell that a columnar file (Parquet) gave as another type: bytes are UTF-8 text
-    (else Reject), a whole float is an integer id (``1001.0``: a pandas int column with gaps),
-    anything else its ``str``. CSV cells are already text and never come here."""
-    if isinstance(raw, bytes | bytearray | memoryview):
-        try:
-            return bytes(raw).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise Reject(f"{what} is not valid UTF-8 text (byte {exc.start + 1})") from None
+    """A text cell that a columnar file (Parquet) gave as another type: a whole float is an
+    integer id (``1001.0``: a pandas int column with gaps), anything else its ``str``. CSV
+    cells (and Parquet binary cells, decoded by the reader) are text and never come here."""
     if isinstance(raw, float) and raw.is_integer():
         return str(int(raw))
     return str(raw)
