@@ -81,6 +81,36 @@ def test_yaml_aliases_that_refer_to_themselves_are_refused() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "reason", "line"),
+    [
+        ("a: 1\nx: 2020-13-45", "cannot read the value '2020-13-45': month must be in 1..12", 2),
+        ("x: 0000-01-01", "year 0 is out of range", 1),
+        ("x: !!int abc", "cannot read the value 'abc'", 1),
+        ("x: !!bool maybe", "cannot read the value 'maybe'", 1),
+    ],
+)
+def test_yaml_values_that_cannot_be_built_name_their_line(
+    text: str, reason: str, line: int
+) -> None:
+    with pytest.raises(DocumentSyntaxError, match=reason) as caught:
+        parse_yaml(text)
+    assert caught.value.line == line and not caught.value.too_deep
+
+
+def test_yaml_base_60_numbers_are_bounded() -> None:
+    assert parse_yaml("x: 1:30") == {"x": 90}
+    huge = parse_yaml("x: " + "9" * 5000 + ":00")  # int() refuses 4,300+ digits
+    assert document_problem(huge) == "holds an integer outside the 64-bit range at x"
+    started = time.process_time()
+    long = parse_yaml("x: 1" + ":59" * 200_000)  # quadratic to build in Python
+    assert time.process_time() - started < 5
+    assert document_problem(long) == "holds an integer outside the 64-bit range at x"
+    assert document_problem(parse_yaml("x: 1" + ":59" * 30 + ".5")) == (
+        "holds a number that is not finite at x"
+    )
+
+
+@pytest.mark.parametrize(
     ("name", "text", "reason"),
     [
         ("deep.json", DEEP_JSON, "nested more than 32 levels deep"),

@@ -17,6 +17,7 @@ store's rule, :func:`nextbest.store.document_problem`, checked by whoever takes 
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -129,13 +130,35 @@ def _too_deep_at(text: str) -> tuple[int | None, int | None]:
 
 
 class _BoundedLoader(yaml.SafeLoader):
-    """The safe loader with bounded integers and bounded alias expansion."""
+    """The safe loader with bounded numbers, bounded alias expansion and values that cannot be
+    built (``2020-13-45``, ``!!int abc``) reported with their line."""
 
     def construct_yaml_int(self, node: ScalarNode) -> int:
-        digits = str(node.value).replace("_", "")
-        if len(digits.lstrip("+-")) > _MAX_INT_CHARS and digits.lstrip("+-").isdigit():
-            return -_BEYOND_INT64 if digits.startswith("-") else _BEYOND_INT64
+        digits = str(node.value).replace("_", "").lstrip("+-")
+        # Also YAML 1.1's base-60 form (1:59:59...), which Python builds in quadratic time.
+        if len(digits) > _MAX_INT_CHARS and digits.replace(":", "").isdigit():
+            return -_BEYOND_INT64 if str(node.value).startswith("-") else _BEYOND_INT64
         return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node: ScalarNode) -> float:
+        if ":" in str(node.value) and len(str(node.value)) > _MAX_INT_CHARS:
+            # Base-60 floats, as base-60 integers: beyond any business number.
+            return -math.inf if str(node.value).startswith("-") else math.inf
+        return super().construct_yaml_float(node)
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except DocumentSyntaxError:
+            raise
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            mark = node.start_mark
+            raise DocumentSyntaxError(
+                f"cannot read the value {_shorten(node.value)}: {exc}",
+                mark.line + 1,
+                mark.column + 1,
+                too_deep=False,
+            ) from None
 
     def compose_document(self) -> Node | None:
         node: Node | None = super().compose_document()
@@ -145,6 +168,12 @@ class _BoundedLoader(yaml.SafeLoader):
 
 
 _BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
+_BoundedLoader.add_constructor("tag:yaml.org,2002:float", _BoundedLoader.construct_yaml_float)
+
+
+def _shorten(value: object, limit: int = 40) -> str:
+    text = value if isinstance(value, str) else type(value).__name__
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _check_expansion(root: Node) -> None:
