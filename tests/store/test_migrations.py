@@ -153,3 +153,22 @@ def test_an_unreachable_postgresql_server_is_unavailable_not_busy() -> None:
         assert "127.0.0.1:1" in str(caught.value) and "secret" not in str(caught.value)
     finally:
         store.close()
+
+
+def test_a_connection_the_server_closed_is_replaced(pg_schema: tuple[str, str]) -> None:
+    # A PostgreSQL restart (or an operator) ends the pool's connections: the next call works.
+    import psycopg
+
+    from nextbest.store.postgres import PostgresStore
+
+    url, schema = pg_schema
+    store = PostgresStore(url, schema=schema, pepper=PEPPER, min_size=1, max_size=1)
+    try:
+        store.list_tenants()
+        with store._pool.connection() as conn:  # the one pooled connection
+            pid = conn.info.backend_pid
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert store.list_tenants() is not None  # no AdminShutdown, no 500
+    finally:
+        store.close()

@@ -29,6 +29,8 @@ from nextbest.store.errors import (
 from nextbest.store.interactions_sql import INTERACTION_COLUMNS
 from nextbest.store.sql import SqlStore
 
+# SQLSTATE of "sorry, too many clients already".
+_TOO_MANY_CONNECTIONS = "53300"
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Arbitrary constant: the advisory lock key every nextbest process takes while migrating.
 _MIGRATION_LOCK_KEY = 0x6E657874_62657374 & 0x7FFFFFFFFFFFFFFF
@@ -111,6 +113,13 @@ def _redact(url: str) -> str:
     return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
 
 
+def _connection_lost(exc: psycopg.OperationalError) -> bool:
+    """Whether ``exc`` says the connection is gone: no SQLSTATE (the socket closed), a
+    connection exception (class 08) or an operator intervention (57P: shutdown, restart)."""
+    state = exc.sqlstate
+    return state is None or state.startswith(("08", "57P"))
+
+
 class PostgresStore(SqlStore):
     """A store in a PostgreSQL database (optionally confined to one schema)."""
 
@@ -138,7 +147,14 @@ class PostgresStore(SqlStore):
         super().__init__(pepper)
         self._dsn, self._connect_kwargs = url, kwargs
         self._pool = ConnectionPool(
-            url, kwargs=kwargs, min_size=min_size, max_size=max_size, timeout=timeout, open=True
+            url,
+            kwargs=kwargs,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            # A connection the server closed (a restart) is replaced before it is lent.
+            check=ConnectionPool.check_connection,
+            open=True,
         )
 
     def _unreachable(self) -> str | None:
@@ -148,6 +164,8 @@ class PostgresStore(SqlStore):
             with psycopg.connect(self._dsn, connect_timeout=3, **self._connect_kwargs):
                 return None
         except psycopg.OperationalError as exc:
+            if exc.sqlstate == _TOO_MANY_CONNECTIONS or "too many clients" in str(exc):
+                return None  # the server answers: it is busy, not unreachable
             lines = str(exc).strip().splitlines()
             return lines[0].strip() if lines else type(exc).__name__
 
@@ -182,6 +200,17 @@ class PostgresStore(SqlStore):
             # range, text with a lone surrogate, which psycopg cannot encode). The store checks
             # its arguments first; this is the last line.
             raise InvalidInputError(f"PostgreSQL cannot store a value: {exc}") from exc
+        except psycopg.OperationalError as exc:
+            # The connection broke during the call (a server restart, the network): whatever
+            # the call did was rolled back. The pool checks connections before lending them,
+            # so the next call gets a working one once the server answers.
+            if not _connection_lost(exc):
+                raise
+            lines = str(exc).strip().splitlines()
+            raise StoreUnavailableError(
+                f"the connection to the database at {self.url} was lost "
+                f"({lines[0] if lines else type(exc).__name__}): nothing was changed; retry"
+            ) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[Cursor]:
