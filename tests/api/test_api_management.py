@@ -56,6 +56,14 @@ def test_location_of_an_offer_with_any_id_is_a_valid_header(api: Api) -> None:
     location = created.headers["location"]
     assert location == "/api/v1/offers/caf%C3%A9%20%E2%98%95%20%F0%9D%84%9E"
     assert api.get(location, role="viewer").json() == offer
+    # An id may hold "/" too: the offer routes take the rest of the path as the id.
+    slashed = {"id": "cards/gold"}
+    location = api.post("/api/v1/offers", slashed, role="editor").headers["location"]
+    assert location == "/api/v1/offers/cards%2Fgold"
+    assert api.get(location).json() == slashed == api.get("/api/v1/offers/cards/gold").json()
+    replaced = api.client.put(location, json={"name": "Gold"}, headers=api.headers())
+    assert replaced.status_code == 200 and replaced.json() == {"id": "cards/gold", "name": "Gold"}
+    assert api.client.delete(location, headers=api.headers()).status_code == 204
 
 
 def test_offer_validation_names_every_field(api: Api) -> None:

@@ -206,7 +206,8 @@ def test_the_spec_lists_each_routes_own_clv_errors_and_they_are_sent(
     assert "clv_fit_failed" in compute["422"]["description"]
     # The distribution is RFM over the summaries: it never fits nor needs a fitted model.
     distribution = paths["/api/v1/clv/distribution"]["get"]["responses"]
-    assert "409" not in distribution and "422" not in distribution
+    assert "422" not in distribution
+    assert "clv_model_not_fitted" not in distribution["409"]["description"]  # only "busy"
     model = paths["/api/v1/clv/backtests"]["get"]["parameters"][0]
     assert model["name"] == "model" and model["schema"]["anyOf"][0]["enum"] == [
         "bgnbd",

@@ -93,7 +93,7 @@ def list_offers(
     return {"items": page.items, "nextCursor": page.next_cursor}
 
 
-@router.get("/{offerId}", summary="Read an offer")
+@router.get("/{offerId:path}", summary="Read an offer")
 def get_offer(offer_id: OfferId, auth: Reader, store: Store) -> dict[str, Any]:
     """One offer document."""
     offer = store.get_offer(auth.tenant_id, offer_id)
@@ -104,7 +104,7 @@ def get_offer(offer_id: OfferId, auth: Reader, store: Store) -> dict[str, Any]:
 
 
 @router.put(
-    "/{offerId}",
+    "/{offerId:path}",
     summary="Create or replace an offer",
     responses={201: {"description": "Created (there was no offer with this id)."}},
 )
@@ -127,7 +127,7 @@ def put_offer(
     return offer
 
 
-@router.delete("/{offerId}", status_code=204, summary="Delete an offer")
+@router.delete("/{offerId:path}", status_code=204, summary="Delete an offer")
 def delete_offer(offer_id: OfferId, auth: Writer, store: Store, service: Service) -> Response:
     """Delete an offer (recorded outcomes that cite it stay)."""
     if not store.delete_offer(auth.tenant_id, offer_id):
