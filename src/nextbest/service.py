@@ -13,6 +13,7 @@ included (``customer_forgotten`` hooks).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -313,12 +314,14 @@ class DecisionService:
         """Delete everything stored about a customer in one transaction: interactions,
         summaries, recommendations and the customer's documents in every namespace plugins
         registered with ``register_customer_data``; then call the ``customer_forgotten`` hooks
-        (plugins drop their caches). Forgetting an unknown customer deletes nothing."""
+        (plugins drop their caches and what they keep about the customer elsewhere); the
+        hooks that failed are in ``plugin_failures``. Forgetting an unknown customer deletes
+        nothing (and calls the hooks again: a retry after a failed hook)."""
         result = self.store.forget_customer(
             tenant_id, customer_id, document_namespaces=self.host.registry.customer_data
         )
-        self.host.notify_customer_forgotten(tenant_id, customer_id)
-        return result
+        failures = self.host.notify_customer_forgotten(tenant_id, customer_id)
+        return dataclasses.replace(result, plugin_failures=tuple(failures))
 
 
 __all__ = [

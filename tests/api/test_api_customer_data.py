@@ -25,6 +25,7 @@ class CustomerDataPlugin:
     def __init__(self) -> None:
         self.changed: list[tuple[str, list[Interaction], list[Interaction], bool]] = []
         self.forgotten: list[tuple[str, str, bool]] = []
+        self.fail_to_forget: str | None = None
 
     @hookimpl
     def register_customer_data(self, register: RegisterCustomerData) -> None:
@@ -49,6 +50,8 @@ class CustomerDataPlugin:
         assert host.store is not None
         gone = host.store.get_customer_summary(tenant_id, customer_id) is None
         self.forgotten.append((tenant_id, customer_id, gone))
+        if customer_id == self.fail_to_forget:
+            raise RuntimeError("the CRM copy could not be deleted")
 
 
 @pytest.fixture
@@ -198,6 +201,7 @@ def test_forget_a_customer(data_api: tuple[Api, CustomerDataPlugin]) -> None:
             "recommendations": 1,
             "documents": {PROFILES: 1},
         },
+        "pluginFailures": [],
     }
     assert plugin.forgotten == [("acme", "ada", True)]
     assert api.store.get_customer_summary("acme", "ada") is None
@@ -208,6 +212,12 @@ def test_forget_a_customer(data_api: tuple[Api, CustomerDataPlugin]) -> None:
     assert api.store.get_document(PROFILES, "globex", "ada") == {"tier": "basic"}
     retry = api.client.delete("/api/v1/customers/ada", headers=api.headers())
     assert retry.status_code == 200 and retry.json()["deleted"]["interactions"] == 0
+    # A plugin that fails to forget is reported: the data it keeps may remain.
+    plugin.fail_to_forget = "bob"
+    failed = api.client.delete("/api/v1/customers/bob", headers=api.headers())
+    assert failed.status_code == 200 and failed.json()["pluginFailures"] == [
+        {"plugin": "CustomerDataPlugin", "error": "RuntimeError: the CRM copy could not be deleted"}
+    ]
 
 
 def test_respond_with_an_offer_outside_the_catalog(

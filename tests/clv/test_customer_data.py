@@ -13,6 +13,7 @@ from nextbest_clv.errors import NoInteractionsError
 from nextbest_clv.service import CUSTOMER_NAMESPACES, RECORDS_NAMESPACE, attach
 from nextbest_clv.service.fits import FITS_NAMESPACE
 from nextbest_clv.service.model_records import MODEL_RECORDS_NAMESPACE
+from nextbest_clv.service.settings_repository import CONFIG_NAMESPACE, SCHEDULE_STATE_KEY
 from nextbest_clv.service.tenant_data import (
     customer_transactions,
     load_transactions,
@@ -70,13 +71,22 @@ def test_forgetting_a_customer_drops_them_from_fits_and_backtests(store: Store) 
         BACKTESTS_NAMESPACE, "acme", {"b1": {"model": "bgnbd", "excluded": excluded}}
     )
     store.put_documents(FITS_NAMESPACE, "globex", {"bgnbd": fit})
+    failures = [{"customerId": "kim", "reason": "r"}, {"customerId": "lee", "reason": "r"}]
+    state = {"lastRun": 1.0, "lastResult": {"failed": 2, "failures": failures,
+                                            "model": {"failures": failures[:1]}}}  # fmt: skip
+    store.put_documents(CONFIG_NAMESPACE, "acme", {SCHEDULE_STATE_KEY: state})
 
-    DecisionService(host, store).forget_customer("acme", "kim")
+    result = DecisionService(host, store).forget_customer("acme", "kim")
+    assert result.plugin_failures == ()
     lee = [{"customerId": "lee", "reason": "r"}]
     for doc in store.get_documents(FITS_NAMESPACE, "acme").values():
         assert doc["excluded"] == lee and doc["excludedCustomers"] == 2
     assert store.get_document(BACKTESTS_NAMESPACE, "acme", "b1")["excluded"] == lee  # type: ignore[index]
     assert store.get_document(FITS_NAMESPACE, "globex", "bgnbd") == fit  # another tenant's kim
+    # The scheduler's record of the last batch named kim among its failures.
+    left = store.get_document(CONFIG_NAMESPACE, "acme", SCHEDULE_STATE_KEY)
+    assert left == {"lastRun": 1.0, "lastResult": {"failed": 2, "failures": lee,
+                                                   "model": {"failures": []}}}  # fmt: skip
 
 
 def test_a_corrected_value_recomputes_the_record(store: Store) -> None:

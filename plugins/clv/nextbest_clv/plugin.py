@@ -21,7 +21,8 @@ from nextbest_clv.decisions.functions import FUNCTIONS
 from nextbest_clv.decisions.rules import PROPENSITY_THRESHOLD
 from nextbest_clv.decisions.value import CLV_VALUE
 from nextbest_clv.service import CUSTOMER_NAMESPACES, attach
-from nextbest_clv.service.fits import FITS_NAMESPACE, forget_excluded
+from nextbest_clv.service.fits import FITS_NAMESPACE, forget_mentions
+from nextbest_clv.service.settings_repository import CONFIG_NAMESPACE
 
 if TYPE_CHECKING:  # the CLI and the API are imported only when the host builds them
     import click
@@ -87,9 +88,10 @@ def customer_forgotten(host: HostAPI, tenant_id: str, customer_id: str) -> None:
     service = attach(host)
     if service is not None:  # the stored records went with the customer's data
         service.invalidate(tenant_id, customer_id)
-        # Fits and back-tests list up to 100 excluded customers by id: drop this one.
-        for namespace in (FITS_NAMESPACE, BACKTESTS_NAMESPACE):
-            forget_excluded(service.store, namespace, tenant_id, customer_id)
+        # Fits and back-tests list up to 100 excluded customers by id, the scheduler's state
+        # the last batch's failures: drop this one.
+        for namespace in (FITS_NAMESPACE, BACKTESTS_NAMESPACE, CONFIG_NAMESPACE):
+            forget_mentions(service.store, namespace, tenant_id, customer_id)
 
 
 @hookimpl

@@ -51,6 +51,7 @@ def forget_json(customer_id: str, result: ForgetResult) -> dict[str, Any]:
             "recommendations": result.recommendations,
             "documents": dict(result.documents),
         },
+        "pluginFailures": [{"plugin": p, "error": e} for p, e in result.plugin_failures],
     }
 
 

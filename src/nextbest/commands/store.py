@@ -559,11 +559,20 @@ def customers_forget(tenant_id: str, customer_id: str, yes: bool, database: str 
         result = service.forget_customer(tenant_id, customer_id)
     counts = dataclasses.asdict(result)
     documents = counts.pop("documents")
+    failures = counts.pop("plugin_failures")
     click.echo(
         f"forgot customer {customer_id}: "
         + ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items())
         + "".join(f", {n} {namespace} documents" for namespace, n in sorted(documents.items()))
     )
+    for plugin, error in failures:
+        click.echo(
+            f"Error: plugin {plugin!r} failed to forget the customer ({error}); what it keeps "
+            "may remain: run the command again once it is fixed",
+            err=True,
+        )
+    if failures:
+        raise SystemExit(1)
 
 
 def register_store_commands(cli: click.Group) -> None:

@@ -220,7 +220,9 @@ class Correction:
 
 @dataclass(frozen=True, slots=True)
 class ForgetResult:
-    """What :meth:`Store.forget_customer` deleted, as row counts; ``documents`` by namespace."""
+    """What :meth:`Store.forget_customer` deleted, as row counts; ``documents`` by namespace.
+    ``plugin_failures`` (plugin, error): the ``customer_forgotten`` hooks that failed after
+    the commit (what they keep about the customer may remain; forgetting again retries)."""
 
     interactions: int
     customer_summaries: int
@@ -228,6 +230,7 @@ class ForgetResult:
     daily_summaries: int
     recommendations: int
     documents: dict[str, int] = field(default_factory=dict)
+    plugin_failures: tuple[tuple[str, str], ...] = ()
 
     @property
     def total(self) -> int:

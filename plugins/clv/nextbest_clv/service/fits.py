@@ -57,7 +57,7 @@ __all__ = [
     "FITTABLE_MODELS",
     "excluded_customers",
     "fit_tenant_model",
-    "forget_excluded",
+    "forget_mentions",
     "latest_fit",
     "list_fits",
     "require_fit",
@@ -118,19 +118,32 @@ def excluded_customers(rejected: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def forget_excluded(store: Store, namespace: str, tenant_id: str, customer_id: str) -> int:
-    """Remove ``customer_id`` from the ``excluded`` lists of the tenant's documents in
-    ``namespace`` (fits, back-tests: the only place they name a customer; the counts stay, as
-    they name no one). Returns how many documents changed."""
+def forget_mentions(store: Store, namespace: str, tenant_id: str, customer_id: str) -> int:
+    """Remove the entries naming ``customer_id`` (``{"customerId": ..., ...}`` in any list)
+    from the tenant's documents in ``namespace``: the ``excluded`` lists of fits and
+    back-tests, the failures of the last scheduled batch. Counts stay (they name no one).
+    Returns how many documents changed."""
     changed: dict[str, Any] = {}
     for key, doc in store.get_documents(namespace, tenant_id).items():
-        listed = doc.get("excluded") if isinstance(doc, dict) else None
-        if isinstance(listed, list) and any(e.get("customerId") == customer_id for e in listed):
-            kept = [e for e in listed if e.get("customerId") != customer_id]
-            changed[key] = {**doc, "excluded": kept}
+        kept = _without(doc, customer_id)
+        if kept != doc:
+            changed[key] = kept
     if changed:
         store.put_documents(namespace, tenant_id, changed)
     return len(changed)
+
+
+def _without(value: Any, customer_id: str) -> Any:
+    """``value`` without the list entries whose ``customerId`` is ``customer_id``."""
+    if isinstance(value, dict):
+        return {k: _without(v, customer_id) for k, v in value.items()}
+    if isinstance(value, list):
+        return [
+            _without(item, customer_id)
+            for item in value
+            if not (isinstance(item, dict) and item.get("customerId") == customer_id)
+        ]
+    return value
 
 
 def _finite_values(values: dict[str, float]) -> dict[str, float | None]:
