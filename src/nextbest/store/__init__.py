@@ -37,6 +37,7 @@ from nextbest.store.base import (
 )
 from nextbest.store.errors import (
     ConflictError,
+    DeliveryNotFoundError,
     FlowNotFoundError,
     InteractionNotFoundError,
     InvalidInputError,
@@ -55,6 +56,7 @@ from nextbest.store.errors import (
     UnknownOutcomeError,
     UnknownRankError,
     UnknownRecommendationError,
+    WebhookEndpointNotFoundError,
 )
 from nextbest.store.keys import ROLES, Role
 from nextbest.store.limits import (
@@ -72,6 +74,16 @@ from nextbest.store.limits import (
     parse_time,
     time_problem,
     value_problem,
+)
+from nextbest.store.outbox_types import (
+    DELIVERY_STATUSES,
+    AttemptResult,
+    ClaimedDelivery,
+    Delivery,
+    DeliveryStatus,
+    EventsWritten,
+    OutboxEvent,
+    WebhookEndpoint,
 )
 from nextbest.store.outcomes import (
     BUILTIN_OUTCOME_TYPES,
@@ -117,6 +129,7 @@ __all__ = [
     "CONVERSION",
     "DATABASE_URL_ENV",
     "DEFAULT_DATABASE_URL",
+    "DELIVERY_STATUSES",
     "MAX_DOCUMENT_DEPTH",
     "MAX_FLOW_VERSION",
     "MAX_FUTURE_SKEW",
@@ -129,12 +142,18 @@ __all__ = [
     "TIME_MIN",
     "ActivitySummary",
     "ApiKey",
+    "AttemptResult",
     "BulkRejection",
     "BulkResult",
+    "ClaimedDelivery",
     "ConflictError",
     "Correction",
     "CustomerSummary",
     "DailySummary",
+    "Delivery",
+    "DeliveryNotFoundError",
+    "DeliveryStatus",
+    "EventsWritten",
     "FlowInfo",
     "FlowNotFoundError",
     "FlowVersion",
@@ -149,6 +168,7 @@ __all__ = [
     "OfferExistsError",
     "OfferNotFoundError",
     "OfferSummary",
+    "OutboxEvent",
     "OutcomeType",
     "OutcomeTypeExistsError",
     "Page",
@@ -170,6 +190,8 @@ __all__ = [
     "UnknownOutcomeError",
     "UnknownRankError",
     "UnknownRecommendationError",
+    "WebhookEndpoint",
+    "WebhookEndpointNotFoundError",
     "document_problem",
     "epoch_problem",
     "from_epoch",

@@ -35,12 +35,6 @@ def _settings(settings: object, what: str = "tenant settings") -> dict[str, Any]
 class TenantsSql(SqlCore):
     """Tenants, tenant settings and API keys."""
 
-    @property
-    def _pepper(self) -> bytes:
-        if self._pepper_value is None:
-            self._pepper_value = keyring.server_pepper()
-        return self._pepper_value
-
     # -- tenants ----------------------------------------------------------------------------
     def create_tenant(
         self, tenant_id: str, name: str | None = None, settings: Mapping[str, Any] | None = None
