@@ -14,6 +14,7 @@ from ..store import (
     WebhookEndpoint,
     WebhookEndpointNotFoundError,
 )
+from ..store.webhooks_sql import check_description, check_event_types, check_url_text
 from .targets import TargetPolicy, UnsafeTargetError
 
 #: The type of the events :func:`send_test_event` sends.
@@ -31,11 +32,13 @@ def add_endpoint(
 ) -> tuple[WebhookEndpoint, str]:
     """Add an endpoint after checking where its URL points (InvalidInputError naming ``url``
     when the guard refuses it); returns it with its secret (given out this once)."""
-    if isinstance(url, str) and url.isascii() and url.isprintable():
-        try:
-            policy.check(url)
-        except UnsafeTargetError as exc:
-            raise InvalidInputError(f"url is refused: {exc}", field="url") from None
+    check_url_text(url)
+    check_description(description)
+    check_event_types(event_types)
+    try:
+        policy.check(url)  # after the other fields' checks: it may ask the DNS
+    except UnsafeTargetError as exc:
+        raise InvalidInputError(f"url is refused: {exc}", field="url") from None
     return store.create_webhook_endpoint(
         tenant_id, url, description=description, event_types=event_types
     )

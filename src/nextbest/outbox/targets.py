@@ -104,11 +104,12 @@ def parse_url(url: str) -> tuple[str, str, int, str]:
 
 def address_problem(address: IPAddress, policy: TargetPolicy) -> str | None:
     """Why a webhook may not go to ``address`` under ``policy``, or None."""
-    candidates: list[IPAddress] = [address]
+    candidates: list[IPAddress] = []
     if isinstance(address, ipaddress.IPv6Address):
-        # IPv4 addresses carried inside IPv6 ones reach the IPv4 host.
+        # IPv4 addresses carried inside IPv6 ones reach the IPv4 host: judged first.
         embedded = (address.ipv4_mapped, address.sixtofour, (address.teredo or (None, None))[1])
         candidates += [a for a in embedded if a is not None]
+    candidates.append(address)
     for ip in candidates:
         if ip in METADATA_ADDRESSES:
             return "is a cloud metadata address"
@@ -121,8 +122,8 @@ def address_problem(address: IPAddress, policy: TargetPolicy) -> str | None:
         for kind, flagged in (
             ("loopback", ip.is_loopback),
             ("link-local", ip.is_link_local),
-            ("private", ip.is_private),
             ("reserved", ip.is_reserved),
+            ("private", ip.is_private),
         ):
             if flagged:
                 return (

@@ -60,7 +60,7 @@ def check_url_text(url: object) -> str:
     return url
 
 
-def _check_event_types(event_types: Sequence[str] | None) -> tuple[str, ...] | None:
+def check_event_types(event_types: Sequence[str] | None) -> tuple[str, ...] | None:
     if event_types is None:
         return None
     if isinstance(event_types, str) or not isinstance(event_types, Sequence):
@@ -75,7 +75,7 @@ def _check_event_types(event_types: Sequence[str] | None) -> tuple[str, ...] | N
     return tuple(dict.fromkeys(event_types))
 
 
-def _check_description(description: object) -> str | None:
+def check_description(description: object) -> str | None:
     if description is None:
         return None
     if (
@@ -120,8 +120,8 @@ class WebhooksSql(SqlCore):
         given out). ``event_types`` None: every event type."""
         check_tenant_id(tenant_id)
         check_url_text(url)
-        description = _check_description(description)
-        types = _check_event_types(event_types)
+        description = check_description(description)
+        types = check_event_types(event_types)
         endpoint_id = f"ep_{secrets.token_hex(8)}"
         secret = new_secret()
         stored = encrypt_secret(secret, self._pepper, tenant_id, endpoint_id)
