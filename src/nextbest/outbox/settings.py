@@ -69,8 +69,12 @@ class WebhookSettings:
         ``NEXTBEST_WEBHOOK_RETRY_SCHEDULE``, else the defaults. ValueError on a bad value."""
         if allow_private is None:
             allow_private = env_flag(ALLOW_PRIVATE_ENV)
-        schedule_text = retry_schedule or os.environ.get(RETRY_SCHEDULE_ENV)
-        schedule = RetrySchedule.parse(schedule_text) if schedule_text else DEFAULT_SCHEDULE
+        if retry_schedule is None:
+            retry_schedule = os.environ.get(RETRY_SCHEDULE_ENV)
+        # An empty schedule is one attempt and no retry.
+        schedule = (
+            DEFAULT_SCHEDULE if retry_schedule is None else RetrySchedule.parse(retry_schedule)
+        )
         return cls(
             policy=TargetPolicy(allow_private=allow_private),
             schedule=schedule,
