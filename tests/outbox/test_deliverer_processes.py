@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import PEPPER, drop_schema, postgres_url
+from outboxkit import PEPPER, drop_schema, postgres_url
 from receiver import Receiver, running
 
 from nextbest.outbox import TargetPolicy, add_endpoint

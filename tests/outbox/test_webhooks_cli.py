@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import PEPPER
+from outboxkit import PEPPER
 from receiver import Receiver, running, verify
 
 from nextbest.commands.webhooks import register_webhook_commands
