@@ -23,7 +23,7 @@ HOST_LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine",),
     ("hookspecs", "plugins", "registration", "builtin"),
     ("host",),
-    ("service", "ingest", "notebook"),
+    ("service", "ingest", "notebook", "outbox"),
     ("api",),
     ("commands", "cli"),
     ("",),  # the package itself: the public API

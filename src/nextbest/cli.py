@@ -126,10 +126,12 @@ def build_cli() -> click.Group:
     from .commands.decide import decide_command
     from .commands.server import register_server_commands
     from .commands.store import register_store_commands
+    from .commands.webhooks import register_webhook_commands
 
     cli.add_command(decide_command)
     register_store_commands(cli)
     register_server_commands(cli)
+    register_webhook_commands(cli)
     try:
         pm = make_plugin_manager()
     except PluginError as exc:

@@ -3,14 +3,18 @@ limit, and an OpenAPI description that tells the truth (``openapi.py``)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, FastAPI
 
 from ..hookcalls import call_impl, implementations
 from ..host import Host
+from ..outbox import Deliverer, WebhookSettings
 from ..service import DecisionService
 from ..store import Store
 from ..version import __version__ as _version
-from . import admin, customer_data, decisions, flows, offers
+from . import admin, customer_data, decisions, flows, offers, webhooks
 from .body_limit import BodyLimitMiddleware, resolve_max_body_bytes
 from .errors import install_error_handlers
 from .openapi import create_documented_app
@@ -31,15 +35,22 @@ def create_app(
     *,
     service: DecisionService | None = None,
     max_body_bytes: int | None = None,
+    webhook_settings: WebhookSettings | None = None,
+    deliver_webhooks: bool = False,
 ) -> FastAPI:
     """Build the API for ``host`` on ``store``: recommend, respond, offers, flows, outcome
-    types and keys under ``/api/v1``, plugin routes, ``/healthz``, ``/openapi.json``, ``/docs``.
+    types, keys and webhooks under ``/api/v1``, plugin routes, ``/healthz``,
+    ``/openapi.json``, ``/docs``.
 
     ``host`` must be the host of ``store`` (``Host(store=store)``): plugin routes and hooks
     reach the store through the host, so both must mean the same database.
 
     ``max_body_bytes`` limits every request body (413 beyond it); default
     ``NEXTBEST_MAX_BODY_BYTES``, else 1 MiB.
+
+    ``webhook_settings`` (default: from the environment, see :class:`WebhookSettings`) say
+    which webhook URLs are allowed; with ``deliver_webhooks`` a deliverer thread runs with the
+    app's lifespan (started at startup, stopped at shutdown), as ``nextbest serve`` does.
     """
     if host.store is not store or (service is not None and service.store is not store):
         raise ValueError(
@@ -47,7 +58,22 @@ def create_app(
             "create it with Host(store=store)"
         )
     limit = resolve_max_body_bytes(max_body_bytes)
+    settings = webhook_settings or WebhookSettings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        deliverer = Deliverer(store, settings) if deliver_webhooks else None
+        if deliverer is not None:
+            deliverer.start()
+        app.state.deliverer = deliverer
+        try:
+            yield
+        finally:
+            if deliverer is not None:
+                deliverer.stop()
+
     app = create_documented_app(
+        lifespan=lifespan,
         title="nextbest",
         version=_version,
         description="Next-best-offer decisions and outcomes. Every `/api` request needs "
@@ -57,6 +83,7 @@ def create_app(
     app.state.store = store
     app.state.service = service or DecisionService(host, store)
     app.state.max_body_bytes = limit
+    app.state.webhooks = settings
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=limit)
 
@@ -65,7 +92,7 @@ def create_app(
         """``{"status": "ok"}`` while the server answers."""
         return {"status": "ok"}
 
-    for module in (decisions, offers, flows, admin, customer_data):
+    for module in (decisions, offers, flows, admin, customer_data, webhooks):
         app.include_router(module.router)
     app.include_router(plugin_router(host))
     return app

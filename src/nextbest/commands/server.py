@@ -18,6 +18,7 @@ from ..documents import load_document
 from ..errors import FlowValidationError, PluginError
 from ..store import OfferExistsError, Store, TenantExistsError
 from .database import database_option, open_database
+from .webhooks import allow_private_option, retry_schedule_option, settings_of
 
 if TYPE_CHECKING:  # the host (and the engine) load only when a command needs them
     from ..host import Host
@@ -155,6 +156,15 @@ def _demo_banner(key: str, host: str, port: int) -> str:
     help="The largest request body accepted, in bytes; larger ones answer 413. "
     "Env: NEXTBEST_MAX_BODY_BYTES. [default: 1048576 (1 MiB)]",
 )
+@click.option(
+    "--no-webhook-deliverer",
+    "no_deliverer",
+    is_flag=True,
+    help="Do not deliver webhooks from this process (run `nextbest webhooks deliver` "
+    "elsewhere, or let another server do it).",
+)
+@allow_private_option
+@retry_schedule_option
 def serve_command(
     bind_host: str,
     port: int,
@@ -163,17 +173,29 @@ def serve_command(
     demo: bool,
     log_level: str,
     max_body_bytes: int | None,
+    no_deliverer: bool,
+    allow_private: bool | None,
+    retry_schedule: str | None,
 ) -> None:
-    """Run the HTTP API with uvicorn (OpenAPI at /openapi.json, docs at /docs)."""
+    """Run the HTTP API with uvicorn (OpenAPI at /openapi.json, docs at /docs) and, unless
+    --no-webhook-deliverer, a webhook deliverer in a background thread."""
     import uvicorn
 
     from ..api import create_app
+
+    settings = settings_of(allow_private, retry_schedule)
 
     with _store(database, upgrade=upgrade or demo) as store:
         host = _host(store)
         if demo:
             click.echo(_demo_banner(ensure_demo(store, host), bind_host, port))
-        app = create_app(host, store, max_body_bytes=max_body_bytes)
+        app = create_app(
+            host,
+            store,
+            max_body_bytes=max_body_bytes,
+            webhook_settings=settings,
+            deliver_webhooks=not no_deliverer,
+        )
         uvicorn.run(app, host=bind_host, port=port, log_level=log_level)
 
 

@@ -37,6 +37,7 @@ from nextbest.store.base import (
 )
 from nextbest.store.errors import (
     ConflictError,
+    DeliveryNotFoundError,
     FlowNotFoundError,
     InteractionNotFoundError,
     InvalidInputError,
@@ -56,6 +57,7 @@ from nextbest.store.errors import (
     UnknownOutcomeError,
     UnknownRankError,
     UnknownRecommendationError,
+    WebhookEndpointNotFoundError,
 )
 from nextbest.store.keys import ROLES, Role
 from nextbest.store.limits import (
@@ -75,6 +77,16 @@ from nextbest.store.limits import (
     parse_time,
     time_problem,
     value_problem,
+)
+from nextbest.store.outbox_types import (
+    DELIVERY_STATUSES,
+    AttemptResult,
+    ClaimedDelivery,
+    Delivery,
+    DeliveryStatus,
+    EventsWritten,
+    OutboxEvent,
+    WebhookEndpoint,
 )
 from nextbest.store.outcomes import (
     BUILTIN_OUTCOME_TYPES,
@@ -126,6 +138,7 @@ __all__ = [
     "CONVERSION",
     "DATABASE_URL_ENV",
     "DEFAULT_DATABASE_URL",
+    "DELIVERY_STATUSES",
     "MAX_DATA_BYTES",
     "MAX_DOCUMENT_DEPTH",
     "MAX_FLOW_VERSION",
@@ -140,12 +153,18 @@ __all__ = [
     "TIME_MIN",
     "ActivitySummary",
     "ApiKey",
+    "AttemptResult",
     "BulkRejection",
     "BulkResult",
+    "ClaimedDelivery",
     "ConflictError",
     "Correction",
     "CustomerSummary",
     "DailySummary",
+    "Delivery",
+    "DeliveryNotFoundError",
+    "DeliveryStatus",
+    "EventsWritten",
     "FlowInfo",
     "FlowNotFoundError",
     "FlowVersion",
@@ -160,6 +179,7 @@ __all__ = [
     "OfferExistsError",
     "OfferNotFoundError",
     "OfferSummary",
+    "OutboxEvent",
     "OutcomeType",
     "OutcomeTypeExistsError",
     "Page",
@@ -182,6 +202,8 @@ __all__ = [
     "UnknownOutcomeError",
     "UnknownRankError",
     "UnknownRecommendationError",
+    "WebhookEndpoint",
+    "WebhookEndpointNotFoundError",
     "data_problem",
     "document_problem",
     "epoch_problem",

@@ -17,7 +17,7 @@ database gave up on (a deadlock, a serialization failure) is retried a few times
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from types import TracebackType
@@ -29,6 +29,14 @@ import numpy.typing as npt
 from nextbest.store.errors import InvalidInputError
 from nextbest.store.keys import Role
 from nextbest.store.limits import value_problem
+from nextbest.store.outbox_types import (
+    AttemptResult,
+    ClaimedDelivery,
+    Delivery,
+    EventsWritten,
+    OutboxEvent,
+    WebhookEndpoint,
+)
 from nextbest.store.outcomes import (
     Classification,
     OutcomeKind,
@@ -711,4 +719,91 @@ class Store(Protocol):
         """Take a named lease shared by every process on this database, or None if another
         holder's lease has not expired. Renew long jobs with ``handle.renew``. ``ttl_seconds``
         is a finite number >= 0."""
+        ...
+
+    # -- webhook endpoints (webhooks_sql) ---------------------------------------------------
+    def create_webhook_endpoint(
+        self,
+        tenant_id: str,
+        url: str,
+        *,
+        description: str | None = None,
+        event_types: Sequence[str] | None = None,
+    ) -> tuple[WebhookEndpoint, str]:
+        """Add an endpoint; returns it with its signing secret (the only time it is given)."""
+        ...
+
+    def list_webhook_endpoints(self, tenant_id: str) -> list[WebhookEndpoint]:
+        """The tenant's endpoints, oldest first (never their secrets)."""
+        ...
+
+    def get_webhook_endpoint(self, tenant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
+        """One endpoint of the tenant, or None."""
+        ...
+
+    def delete_webhook_endpoint(self, tenant_id: str, endpoint_id: str) -> bool:
+        """Remove an endpoint and its deliveries; False when the tenant has no such endpoint."""
+        ...
+
+    def rotate_webhook_secret(
+        self, tenant_id: str, endpoint_id: str, *, grace_seconds: int = 86400
+    ) -> tuple[WebhookEndpoint, str]:
+        """A new signing secret (returned once); the old one signs alongside for the grace."""
+        ...
+
+    # -- the outbox (outbox_sql) ------------------------------------------------------------
+    def write(self, work: Callable[[Any], T]) -> T:
+        """Run ``work(cursor)`` in one write transaction (retried on collisions)."""
+        ...
+
+    def write_events(
+        self, cur: Any, events: Sequence[OutboxEvent], *, endpoint_id: str | None = None
+    ) -> EventsWritten:
+        """Write events and their deliveries inside the caller's transaction (``write``)."""
+        ...
+
+    def publish_events(
+        self, events: Sequence[OutboxEvent], *, endpoint_id: str | None = None
+    ) -> EventsWritten:
+        """``write_events`` in a transaction of its own."""
+        ...
+
+    def get_event(self, tenant_id: str, event_id: str) -> OutboxEvent | None:
+        """One outbox event of the tenant, or None."""
+        ...
+
+    def claim_deliveries(self, limit: int, *, lease_seconds: float = 60.0) -> list[ClaimedDelivery]:
+        """Take due pending deliveries under a lease (see ``outbox_sql``)."""
+        ...
+
+    def complete_deliveries(self, results: Sequence[AttemptResult]) -> int:
+        """Record attempts' results (only while their lease holds); returns how many."""
+        ...
+
+    def list_deliveries(
+        self,
+        tenant_id: str,
+        *,
+        status: str | None = None,
+        endpoint_id: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Delivery]:
+        """The tenant's deliveries, newest first."""
+        ...
+
+    def get_delivery(self, tenant_id: str, delivery_id: int) -> Delivery | None:
+        """One delivery of the tenant, or None."""
+        ...
+
+    def redeliver(self, tenant_id: str, delivery_id: int) -> Delivery:
+        """Make a delivery pending again, due now."""
+        ...
+
+    def replay_failed(self, tenant_id: str, endpoint_id: str, since: datetime) -> int:
+        """Make the endpoint's failed deliveries since ``since`` pending again."""
+        ...
+
+    def delivery_counts(self, tenant_id: str | None = None) -> dict[str, int]:
+        """How many deliveries are in each status."""
         ...

@@ -32,6 +32,7 @@ from nextbest.store.errors import (
     StoreError,
     TenantNotFoundError,
 )
+from nextbest.store.keys import server_pepper
 from nextbest.store.limits import CONTROL_CHARACTER, MAX_ID_LENGTH, document_problem, id_problem
 
 R = TypeVar("R")
@@ -279,10 +280,17 @@ class SqlCore(ABC):
     clock: Callable[[], float] = staticmethod(time.time)
 
     def __init__(self, pepper: bytes | None = None) -> None:
-        # None until API keys are first used (TenantsSql._pepper): then read from the environment
+        # None until API keys are first used (SqlCore._pepper): then read from the environment
         # (with the development-pepper warning), so commands that never touch keys never warn
         self._pepper_value: bytes | None = pepper
         self._migrations = load_migrations(self.dialect)
+
+    @property
+    def _pepper(self) -> bytes:
+        """The server's pepper (API key hashes, webhook secrets' encryption key)."""
+        if self._pepper_value is None:
+            self._pepper_value = server_pepper()
+        return self._pepper_value
 
     # -- dialect hooks ----------------------------------------------------------------------
     @abstractmethod

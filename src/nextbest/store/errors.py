@@ -56,6 +56,14 @@ class InteractionNotFoundError(NotFoundError):
     """No interaction is recorded under this idempotency key for the tenant."""
 
 
+class WebhookEndpointNotFoundError(NotFoundError):
+    """No webhook endpoint with this id in the tenant."""
+
+
+class DeliveryNotFoundError(NotFoundError):
+    """No webhook delivery with this id in the tenant."""
+
+
 class ConflictError(StoreError):
     """Creating something that already exists, or a write that collided with concurrent ones."""
 

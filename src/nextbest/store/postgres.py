@@ -124,6 +124,8 @@ class PostgresStore(SqlStore):
     """A store in a PostgreSQL database (optionally confined to one schema)."""
 
     dialect = "postgres"
+    # Concurrent claims skip each other's rows instead of waiting or taking them twice.
+    _claim_lock_clause = " FOR UPDATE SKIP LOCKED"
 
     def __init__(
         self,

@@ -65,12 +65,6 @@ def _check_settings(settings: Mapping[str, Any]) -> None:
 class TenantsSql(SqlCore):
     """Tenants, tenant settings and API keys."""
 
-    @property
-    def _pepper(self) -> bytes:
-        if self._pepper_value is None:
-            self._pepper_value = keyring.server_pepper()
-        return self._pepper_value
-
     # -- tenants ----------------------------------------------------------------------------
     def create_tenant(
         self, tenant_id: str, name: str | None = None, settings: Mapping[str, Any] | None = None

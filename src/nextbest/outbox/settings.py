@@ -1,0 +1,85 @@
+"""The deliverer's settings, from arguments or the environment."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+
+from ..version import __version__
+from .schedule import DEFAULT_SCHEDULE, RetrySchedule
+from .targets import TargetPolicy
+
+#: ``1``/``true``/``yes``: webhooks may go to loopback, private, link-local and reserved
+#: addresses (tests, receivers on the same network).
+ALLOW_PRIVATE_ENV = "NEXTBEST_WEBHOOKS_ALLOW_PRIVATE"
+#: The retry schedule, e.g. ``5s,5m,30m,2h,5h,10h,10h`` (see :mod:`.schedule`).
+RETRY_SCHEDULE_ENV = "NEXTBEST_WEBHOOK_RETRY_SCHEDULE"
+
+
+def env_flag(name: str) -> bool:
+    """Whether environment variable ``name`` says yes (1, true, yes, on)."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """How webhooks are delivered.
+
+    ``concurrency`` requests run at once; a deliverer claims ``batch_size`` deliveries at a
+    time under a lease of ``lease_seconds`` (default: long enough for the whole batch to time
+    out, plus 30 s), so a delivery is only taken again when its deliverer died.
+    """
+
+    policy: TargetPolicy = field(default_factory=TargetPolicy)
+    schedule: RetrySchedule = DEFAULT_SCHEDULE
+    concurrency: int = 8
+    batch_size: int = 32
+    lease_seconds: float | None = None
+    poll_seconds: float = 1.0
+    connect_timeout: float = 5.0
+    total_timeout: float = 15.0
+    user_agent: str = f"nextbest-webhooks/{__version__}"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.concurrency <= 256:
+            raise ValueError("concurrency must be from 1 to 256")
+        if not 1 <= self.batch_size <= 1000:
+            raise ValueError("batch size must be from 1 to 1000")
+        if self.lease_seconds is not None and not 1 <= self.lease_seconds <= 86400:
+            raise ValueError("the lease must be from 1 s to 1 day")
+
+    @property
+    def lease(self) -> float:
+        """The lease of a claim in seconds."""
+        if self.lease_seconds is not None:
+            return self.lease_seconds
+        rounds = math.ceil(self.batch_size / self.concurrency)
+        return rounds * (self.connect_timeout + self.total_timeout) + 30.0
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        allow_private: bool | None = None,
+        retry_schedule: str | None = None,
+        **kwargs: object,
+    ) -> WebhookSettings:
+        """Settings from arguments, else ``NEXTBEST_WEBHOOKS_ALLOW_PRIVATE`` and
+        ``NEXTBEST_WEBHOOK_RETRY_SCHEDULE``, else the defaults. ValueError on a bad value."""
+        if allow_private is None:
+            allow_private = env_flag(ALLOW_PRIVATE_ENV)
+        if retry_schedule is None:
+            retry_schedule = os.environ.get(RETRY_SCHEDULE_ENV)
+        # An empty schedule is one attempt and no retry.
+        schedule = (
+            DEFAULT_SCHEDULE if retry_schedule is None else RetrySchedule.parse(retry_schedule)
+        )
+        return cls(
+            policy=TargetPolicy(allow_private=allow_private),
+            schedule=schedule,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+__all__ = ["ALLOW_PRIVATE_ENV", "RETRY_SCHEDULE_ENV", "WebhookSettings", "env_flag"]
