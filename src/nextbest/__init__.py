@@ -21,6 +21,7 @@ from .models.decision import Candidate, Decision, DecisionItem, Drop, ScoreBreak
 from .models.offers import Offer, OfferCatalog
 from .models.request import DecisionRequest, OfferHistory
 from .plugin_api import (
+    ContextChange,
     ContextProvider,
     ContextRequest,
     FormulaCompiler,
@@ -34,6 +35,7 @@ from .plugin_api import (
     RuleContext,
     RuleOutcome,
     RuleType,
+    TriggerEvent,
     ValueProvider,
     ValueRequest,
 )
@@ -44,6 +46,7 @@ __all__ = [
     "Candidate",
     "CompiledCatalog",
     "CompiledFlow",
+    "ContextChange",
     "ContextProvider",
     "ContextRequest",
     "Decision",
@@ -74,6 +77,7 @@ __all__ = [
     "RuleType",
     "ScoreBreakdown",
     "Trace",
+    "TriggerEvent",
     "UnknownFlowError",
     "ValueProvider",
     "ValueRequest",

@@ -10,7 +10,7 @@ from ..host import Host
 from ..service import DecisionService
 from ..store import Store
 from ..version import __version__ as _version
-from . import admin, customer_data, decisions, flows, offers
+from . import admin, customer_data, decisions, flows, offers, triggers
 from .body_limit import BodyLimitMiddleware, resolve_max_body_bytes
 from .errors import install_error_handlers
 from .openapi import create_documented_app
@@ -65,7 +65,7 @@ def create_app(
         """``{"status": "ok"}`` while the server answers."""
         return {"status": "ok"}
 
-    for module in (decisions, offers, flows, admin, customer_data):
+    for module in (decisions, offers, flows, admin, customer_data, triggers):
         app.include_router(module.router)
     app.include_router(plugin_router(host))
     return app

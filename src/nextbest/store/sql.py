@@ -3,7 +3,7 @@
 
 The concerns: tenants and API keys (``tenants_sql``), the catalog of offers and flows
 (``catalog_sql``), interactions and summaries (``interactions_sql``), plugin documents and
-leases (``documents_sql``). Both dialects accept the same SQL (``?`` placeholders are rewritten
+leases (``documents_sql``), triggers (``triggers_sql``). Both dialects accept the same SQL (``?`` placeholders are rewritten
 for psycopg), so ``sqlite.py`` and ``postgres.py`` only supply connections and transactions,
 the migration lock, and the fastest way to insert a chunk of interactions.
 """
@@ -14,9 +14,10 @@ from nextbest.store.catalog_sql import CatalogSql
 from nextbest.store.documents_sql import DocumentsSql
 from nextbest.store.interactions_sql import InteractionsSql
 from nextbest.store.tenants_sql import TenantsSql
+from nextbest.store.triggers_sql import TriggersSql
 
 __all__ = ["SqlStore"]
 
 
-class SqlStore(TenantsSql, CatalogSql, InteractionsSql, DocumentsSql):
+class SqlStore(TenantsSql, CatalogSql, InteractionsSql, DocumentsSql, TriggersSql):
     """Implementation of :class:`nextbest.store.Store` over a SQL connection."""
