@@ -39,7 +39,7 @@ class Api:
         self.keys = {
             (tenant, role): store.create_api_key(tenant, role)[1]
             for tenant in ("acme", "globex")
-            for role in ("viewer", "editor")
+            for role in ("viewer", "editor", "admin")
         }
         for tenant in ("acme", "globex"):
             offer = {"id": "shop", "name": "Shop", "businessValue": 10}

@@ -194,9 +194,12 @@ def test_two_evaluators_one_event_id(api: Api) -> None:
     # both commit: the state both saw holds for one of them only
     committed = engine.evaluate("acme", trigger, change)
     assert len(committed.firings) == 1
-    assert api.store.commit_trigger_changes(
-        "acme", "silent", [c for c in _changes(engine, trigger, change)]
-    ) == []
+    assert (
+        api.store.commit_trigger_changes(
+            "acme", "silent", [c for c in _changes(engine, trigger, change)]
+        )
+        == []
+    )
     assert [e["id"] for e in fired(api, "silent")] == [first.firings[0].event_id]
 
 

@@ -19,9 +19,7 @@ router = APIRouter(prefix="/api/v1/triggers", tags=["triggers"], route_class=Jso
 Reader = Annotated[AuthContext, Depends(require_role(*READ_ROLES))]
 Writer = Annotated[AuthContext, Depends(require_role(*WRITE_ROLES))]
 TriggerKey = Annotated[Id, Path()]
-Document = Annotated[
-    dict[str, Any], Body(description="A trigger (see `nextbest schema trigger`)")
-]
+Document = Annotated[dict[str, Any], Body(description="A trigger (see `nextbest schema trigger`)")]
 #: Most customers one preview evaluates.
 MAX_PREVIEW = 1000
 

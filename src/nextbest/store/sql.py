@@ -3,9 +3,10 @@
 
 The concerns: tenants and API keys (``tenants_sql``), the catalog of offers and flows
 (``catalog_sql``), interactions and summaries (``interactions_sql``), plugin documents and
-leases (``documents_sql``), triggers (``triggers_sql``). Both dialects accept the same SQL (``?`` placeholders are rewritten
-for psycopg), so ``sqlite.py`` and ``postgres.py`` only supply connections and transactions,
-the migration lock, and the fastest way to insert a chunk of interactions.
+leases (``documents_sql``), triggers (``triggers_sql``). Both dialects accept the same SQL
+(``?`` placeholders are rewritten for psycopg), so ``sqlite.py`` and ``postgres.py`` only
+supply connections and transactions, the migration lock, and the fastest way to insert a
+chunk of interactions.
 """
 
 from __future__ import annotations

@@ -259,8 +259,15 @@ class TriggersSql(SqlCore):
                 "INSERT INTO trigger_events (tenant_id, event_id, trigger_key, customer_id, "
                 "generation, fired_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (tenant_id, f.event_id, key, f.customer_id, f.generation, f.fired_at,
-                     events[f.customer_id])  # fmt: skip
+                    (
+                        tenant_id,
+                        f.event_id,
+                        key,
+                        f.customer_id,
+                        f.generation,
+                        f.fired_at,
+                        events[f.customer_id],
+                    )
                     for f in firings
                 ],
             )

@@ -402,9 +402,7 @@ class TriggerEngine:
         compiled = trigger.compiled
         now = clock()
         ids = list(dict.fromkeys(customer_ids))
-        rows = [
-            resolve_customer(self.host, tenant_id, cid, compiled.names, now)[0] for cid in ids
-        ]
+        rows = [resolve_customer(self.host, tenant_id, cid, compiled.names, now)[0] for cid in ids]
         states = self.store.trigger_states(tenant_id, compiled.key, ids)
         found = dict(self._transitions(compiled, ids, rows, states, now))
         out = []
