@@ -420,7 +420,8 @@ class Firing:
 class StateChange:
     """A state transition to commit. ``basis`` is the (armed, generation) the evaluator saw
     (None: no stored state); the change is applied only if the stored state still has it, so
-    two evaluators of one crossing commit it once. ``firing`` goes with the change."""
+    two evaluators of one crossing commit it once. ``crossed`` None keeps the stored values.
+    ``firing`` goes with the change."""
 
     customer_id: str
     basis: tuple[bool, int] | None
@@ -730,10 +731,16 @@ class Store(Protocol):
         ...
 
     def trigger_states(
-        self, tenant_id: str, key: str, customer_ids: Sequence[str] | None = None
+        self,
+        tenant_id: str,
+        key: str,
+        customer_ids: Sequence[str] | None = None,
+        *,
+        with_values: bool = True,
     ) -> dict[str, TriggerState]:
         """The stored states of the trigger, by customer id: of ``customer_ids`` (chunked
-        reads), or all of them (one read). Customers without a row are absent."""
+        reads), or all of them (one read). Customers without a row are absent. Without
+        ``with_values`` the ``crossed`` values are not read (None), for bulk reads."""
         ...
 
     def commit_trigger_changes(

@@ -175,17 +175,28 @@ class TriggersSql(SqlCore):
 
     # -- states -------------------------------------------------------------------------------
     def trigger_states(
-        self, tenant_id: str, key: str, customer_ids: Sequence[str] | None = None
+        self,
+        tenant_id: str,
+        key: str,
+        customer_ids: Sequence[str] | None = None,
+        *,
+        with_values: bool = True,
     ) -> dict[str, TriggerState]:
         check_tenant_id(tenant_id)
         check_id("trigger key", key)
         with self._read() as cur:
-            return self._states(cur, tenant_id, key, customer_ids)
+            return self._states(cur, tenant_id, key, customer_ids, with_values)
 
     def _states(
-        self, cur: Cursor, tenant_id: str, key: str, customer_ids: Sequence[str] | None
+        self,
+        cur: Cursor,
+        tenant_id: str,
+        key: str,
+        customer_ids: Sequence[str] | None,
+        with_values: bool = False,
     ) -> dict[str, TriggerState]:
-        columns = "customer_id, armed, generation, last_fired_at, crossed"
+        crossed = "crossed" if with_values else "NULL"
+        columns = f"customer_id, armed, generation, last_fired_at, {crossed}"
         where = f"SELECT {columns} FROM trigger_states WHERE tenant_id = ? AND trigger_key = ?"
         if customer_ids is None:
             rows = cur.execute(where, (tenant_id, key)).fetchall()
@@ -248,7 +259,8 @@ class TriggersSql(SqlCore):
                 "generation, last_fired_at, crossed, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (tenant_id, trigger_key, customer_id) DO UPDATE SET "
                 "armed = excluded.armed, generation = excluded.generation, "
-                "last_fired_at = excluded.last_fired_at, crossed = excluded.crossed, "
+                "last_fired_at = excluded.last_fired_at, "
+                "crossed = COALESCE(excluded.crossed, trigger_states.crossed), "
                 "updated_at = excluded.updated_at",
                 [rows[i] for i in kept],
             )

@@ -189,11 +189,16 @@ class TriggerEngine:
         hooks called for the firings committed."""
         compiled = trigger.compiled
         ids = list(change.customer_ids)
+        bulk = len(ids) > _BULK_STATES
         states = self.store.trigger_states(
-            tenant_id, compiled.key, None if len(ids) > _BULK_STATES else ids
+            tenant_id, compiled.key, None if bulk else ids, with_values=not bulk
         )
         rows = self._rows(tenant_id, compiled.names, change, ids)
         found = self._transitions(compiled, ids, rows, states, change.as_of)
+        if bulk:  # the stored values (previous values of a firing) of the transitions only
+            moved = [ids[i] for i, _ in found if ids[i] in states]
+            if moved:
+                states = {**states, **self.store.trigger_states(tenant_id, compiled.key, moved)}
         counts = {"fire": 0, "suppress": 0, "rearm": 0}
         changes = []
         for i, kind in found:
@@ -291,9 +296,8 @@ class TriggerEngine:
         generation = 0 if state is None else state.generation
         last = None if state is None else state.last_fired_at
         values = {n: json_value(row.get(n)) for n in trigger.compiled.names}
-        if kind == "rearm":
-            crossed = None if state is None else state.crossed
-            return StateChange(customer_id, basis, True, generation, last, crossed)
+        if kind == "rearm":  # the values of the last firing are kept
+            return StateChange(customer_id, basis, True, generation, last, None)
         if kind == "suppress":
             return StateChange(customer_id, basis, False, generation, last, values)
         firing = self._firing(tenant_id, trigger, change, customer_id, index, values, state)
