@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import DAY, NOW, Api
-from test_firing import SILENT, fired, history
+from triggerkit import DAY, NOW, SILENT, Api, fired, history
 
 from nextbest.triggers import engine_for
 

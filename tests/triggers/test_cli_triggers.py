@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import DAY, NOW, Api
-from test_firing import history
+from triggerkit import DAY, NOW, Api, history
 
 from nextbest.cli import build_cli
 from nextbest.store import Store

@@ -8,40 +8,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from conftest import DAY, NOW, Api
+from triggerkit import DAY, NOW, SILENT, Api, fired, history
 
 from nextbest import TriggerEvent, hookimpl
 from nextbest.triggers import engine_for
-
-SILENT = {
-    "key": "silent",
-    "name": "Silent for 30 days",
-    "when": "customer.clv.recency_days >= 30",
-}
-
-
-def history(api: Api, customer: str, days_ago: list[float], tenant: str = "acme") -> None:
-    for i, d in enumerate(days_ago):
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - d * DAY))
-        response = api.call(
-            "POST",
-            "/api/v1/respond",
-            tenant,
-            json={
-                "customerId": customer,
-                "outcome": "conversion",
-                "idempotencyKey": f"h-{customer}-{i}",
-                "offerId": "shop",
-                "conversionValue": 10.0,
-                "timestamp": stamp,
-            },
-        )
-        assert response.status_code in (200, 201), response.text
-
-
-def fired(api: Api, key: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = api.events(key)["items"]
-    return items
 
 
 def test_time_alone_fires_once_rearms_and_fires_again(api: Api) -> None:
