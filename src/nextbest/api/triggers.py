@@ -8,12 +8,13 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from ..models.base import CamelModel, Id
+from ..models.base import CamelModel
 from ..store import InvalidInputError, StoredTrigger, TriggerEventRecord
 from ..triggers import TriggerEngine, TriggerValidationError, engine_for
 from .auth import READ_ROLES, WRITE_ROLES, AuthContext, require_role
 from .errors import ApiError, field_error, flow_issues_error
 from .routing import JsonRoute
+from .schemas import Id
 
 router = APIRouter(prefix="/api/v1/triggers", tags=["triggers"], route_class=JsonRoute)
 Reader = Annotated[AuthContext, Depends(require_role(*READ_ROLES))]
