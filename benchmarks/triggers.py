@@ -30,14 +30,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from clv import AS_OF, TENANT, populate  # noqa: E402  (the 1M tenant of benchmarks/clv.py)
-from nextbest_clv.service import service_for  # noqa: E402
-from nextbest_clv.service.batch_compute import compute_records  # noqa: E402
+from clv import AS_OF, TENANT, populate
+from nextbest_clv.service import service_for
+from nextbest_clv.service.batch_compute import compute_records
 
-from nextbest import Host  # noqa: E402
-from nextbest.service import DecisionService  # noqa: E402
-from nextbest.store import InteractionIn, Store, open_store  # noqa: E402
-from nextbest.triggers import engine_for  # noqa: E402
+from nextbest import Host
+from nextbest.service import DecisionService
+from nextbest.store import InteractionIn, Store, open_store
+from nextbest.triggers import engine_for
 
 TRIGGER = {
     "key": "churn-risk",
@@ -113,9 +113,7 @@ def latency_figures(responds: int) -> None:
         ordered = sorted(samples)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
-    print(
-        f"respond without triggers: p50 {pct(plain, 0.5):.2f} ms, p99 {pct(plain, 0.99):.2f} ms"
-    )
+    print(f"respond without triggers: p50 {pct(plain, 0.5):.2f} ms, p99 {pct(plain, 0.99):.2f} ms")
     print(
         f"respond -> firing committed (active trigger): p50 {pct(watched, 0.5):.2f} ms "
         f"({pct(watched, 0.5) / pct(plain, 0.5):.1f}x), p99 {pct(watched, 0.99):.2f} ms "
