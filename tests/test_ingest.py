@@ -277,6 +277,19 @@ def test_missing_header_columns_and_tenant(store: Store, tmp_path: Path, sample:
         ingest_file(store, tmp_path / "missing.csv", "acme")
 
 
+@pytest.mark.parametrize(
+    ("fmt", "reason"), [("%Q", "bad directive"), ("%s", "bad directive"), ("date", "no % code")]
+)
+def test_an_unreadable_timestamp_format_stops_the_import_at_once(
+    store: Store, tmp_path: Path, fmt: str, reason: str
+) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("customer_id,timestamp\nu1,20240101\n")
+    with pytest.raises(IngestError, match=f"--timestamp-format '{fmt}' .*{reason}"):
+        ingest_file(store, path, "acme", timestamp_format=fmt)
+    assert list(store.iter_interactions("acme", "u1")) == []
+
+
 def test_format_detection() -> None:
     assert detect_format("a.csv") == "csv"
     assert detect_format("a.CSV.gz") == "csv"

@@ -321,6 +321,34 @@ def test_parquet_times_outside_pythons_calendar_are_rejected_rows(
     assert event.occurred_at.isoformat() == "2024-01-01T00:00:00+00:00"
 
 
+def test_parquet_binary_text_and_float_ids_are_read_as_text(store: Store, tmp_path: Path) -> None:
+    # Older writers (Spark, Impala) store strings as binary; pandas stores an int column with
+    # gaps as float. Neither may reach the store as "b'c1'" or "1001.0".
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "orders.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "order_id": [1001.0, 1002.0, None],
+                "customer_id": pa.array([b"c1", b"c\xff2", b"c3"], pa.binary()),
+                "timestamp": ["2024-01-01T00:00:00Z"] * 3,
+                "value": [5.0, 6.0, 7.0],
+                "outcome": pa.array([b"conversion"] * 3, pa.binary()),
+            }
+        ),
+        path,
+    )
+    report = ingest_file(store, path, "acme", id_col="order_id")
+    assert report.failed == [
+        RowError(2, "customer id is not valid UTF-8 text (byte 2)"),
+        RowError(3, "missing order_id"),
+    ]
+    [event] = store.iter_interactions("acme", "c1")
+    assert event.idempotency_key == "ingest:id:conversion:1001" and event.outcome == "conversion"
+
+
 def test_a_file_that_is_not_parquet(store: Store, tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -4,6 +4,7 @@ The public API is what this module exports; everything else is internal.
 """
 
 from .commands.database import database_option, open_database
+from .commands.options import option_value
 from .engine.catalog import CompiledCatalog
 from .engine.compiler import CompiledFlow
 from .engine.state import DecisionView
@@ -86,4 +87,5 @@ __all__ = [
     "hookimpl",
     "hookspec",
     "open_database",
+    "option_value",
 ]

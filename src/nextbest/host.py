@@ -16,6 +16,7 @@ from .engine.catalog import CompiledCatalog
 from .engine.compiler import CompiledFlow, compile_flow, validation_issues
 from .engine.runner import run_decision
 from .engine.schema import build_flow_model
+from .engine.state import FAILURE_LOG_KEY, FailureLog
 from .errors import FlowValidationError, PluginError, UnknownFlowError
 from .hookcalls import call_impl, implementations
 from .models.decision import Decision
@@ -225,8 +226,20 @@ class Host:
             try:
                 call_impl(impl, host=self, **kwargs)
             except Exception as exc:
-                log.exception("plugin %r failed in %s", impl.plugin_name, hook)
-                failures.append((impl.plugin_name, f"{type(exc).__name__}: {exc}"))
+                error = f"{type(exc).__name__}: {exc}"
+                # One line per plugin hook and interval (a failing hook fails on every write).
+                log.debug("plugin %r failed in %s", impl.plugin_name, hook, exc_info=True)
+                self.plugin_state(FAILURE_LOG_KEY, FailureLog).report(
+                    impl.plugin_name,
+                    hook,
+                    failures=1,
+                    offers=0,
+                    error=error,
+                    action="what was committed stands",
+                    where=f"tenant {kwargs['tenant_id']!r}",
+                    unit="call",
+                )
+                failures.append((impl.plugin_name, error))
         return failures
 
 

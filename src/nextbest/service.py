@@ -27,7 +27,15 @@ from .errors import UnknownFlowError
 from .host import Host
 from .models.decision import Decision
 from .models.request import DecisionRequest, OfferHistory
-from .store import Correction, ForgetResult, Interaction, InteractionIn, RecordResult, Store
+from .store import (
+    ACCEPT_UNKNOWN_OFFERS_SETTING,
+    Correction,
+    ForgetResult,
+    Interaction,
+    InteractionIn,
+    RecordResult,
+    Store,
+)
 
 #: Seconds a tenant's compiled offer catalog is reused before the store is read again. Writes
 #: made through this service's process invalidate it at once; other processes' writes are seen
@@ -36,7 +44,7 @@ OFFERS_TTL_SECONDS = 5.0
 _OFFER_PAGE = 1000
 #: Tenant setting: when true, outcomes may name offers that are not in the tenant's catalog
 #: (offers managed elsewhere); by default such an outcome is refused (UnknownOfferError).
-ACCEPT_UNKNOWN_OFFERS = "acceptUnknownOffers"
+ACCEPT_UNKNOWN_OFFERS = ACCEPT_UNKNOWN_OFFERS_SETTING
 _SECONDS_PER_DAY = 86_400.0
 
 

@@ -48,6 +48,16 @@ def test_offer_create_read_replace_delete(api: Api) -> None:
     error_of(api.client.delete("/api/v1/offers/gold-card", headers=api.headers()), 404)
 
 
+def test_location_of_an_offer_with_any_id_is_a_valid_header(api: Api) -> None:
+    # Headers are Latin-1; an id may hold any character but a control (found by schemathesis).
+    offer = {"id": "café ☕ 𝄞"}
+    created = api.post("/api/v1/offers", offer, role="editor")
+    assert created.status_code == 201, created.text
+    location = created.headers["location"]
+    assert location == "/api/v1/offers/caf%C3%A9%20%E2%98%95%20%F0%9D%84%9E"
+    assert api.get(location, role="viewer").json() == offer
+
+
 def test_offer_validation_names_every_field(api: Api) -> None:
     error = error_of(api.post("/api/v1/offers", {"id": "bad", "priority": 500, "weight": "x"}), 400)
     assert error["code"] == "validation_failed"

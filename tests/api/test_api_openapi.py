@@ -51,6 +51,9 @@ def test_every_api_operation_has_security_the_tenant_header_and_real_errors(
             assert responses[status]["content"]["application/json"]["schema"] == ERROR_REF, where
         has_body = "requestBody" in operation
         assert ("413" in responses) is has_body and ("415" in responses) is has_body, where
+        if method in ("POST", "PUT", "PATCH", "DELETE"):
+            # A busy store or a concurrent change answers 409 on any write.
+            assert responses["409"]["content"]["application/json"]["schema"] == ERROR_REF, where
         assert "Roles: " in operation["description"], where
     # No operation documents the validation error FastAPI would send as 422: we send 400.
     assert "HTTPValidationError" not in schema["components"]["schemas"]
@@ -109,6 +112,23 @@ def test_ids_carry_their_constraints(schema: dict[str, Any]) -> None:
     assert "2200-01-01" in respond["timestamp"]["anyOf"][0]["description"]
     assert not re.fullmatch(respond["customerId"]["pattern"], "   ")  # blank is refused
 
+    # The ids inside documents the server validates against the loaded plugins.
+    def body_of(path: str, method: str = "post") -> dict[str, Any]:
+        content = schema["paths"][path][method]["requestBody"]["content"]
+        found: dict[str, Any] = content["application/json"]["schema"]
+        return found
+
+    offer = body_of("/api/v1/offers")
+    assert offer["required"] == ["id"] and offer["properties"]["id"]["maxLength"] == MAX_ID_LENGTH
+    flow = body_of("/api/v1/flows")
+    assert flow["required"] == ["key", "version", "nodes"]
+    assert re.fullmatch(flow["properties"]["key"]["pattern"], "retention.v2")
+    assert not re.fullmatch(flow["properties"]["key"]["pattern"], "-x")
+    assert flow["properties"]["version"]["maximum"] == 2**31 - 1
+    outcome = schema["components"]["schemas"]["OutcomeTypeBody"]["properties"]["name"]
+    assert outcome["maxLength"] == 64 and re.fullmatch(outcome["pattern"], "demo_click")
+    assert not re.fullmatch(outcome["pattern"], "Demo")
+
 
 def test_405_allows_every_method_of_the_path(api: Api) -> None:
     response = api.client.patch("/api/v1/offers/premium-card", headers=api.headers())
@@ -117,6 +137,11 @@ def test_405_allows_every_method_of_the_path(api: Api) -> None:
     assert "PATCH" in error["message"]
     response = api.client.delete("/api/v1/offers", headers=api.headers())
     assert error_of(response, 405) and response.headers["allow"] == "GET, POST"
+    # Inside a mount (the docs page's static assets) the methods are the mounted app's.
+    response = api.client.delete("/docs-assets/swagger-ui-bundle.js")
+    error = error_of(response, 405)
+    assert response.headers["allow"] == "GET, HEAD"
+    assert error["message"].endswith("use GET, HEAD")
 
 
 def test_the_docs_pages_load_only_local_assets(api: Api) -> None:

@@ -192,3 +192,47 @@ def test_lifespan_runs_the_scheduler(store: Store) -> None:
     with TestClient(app):
         assert "clv-scheduler" in names()
     assert "clv-scheduler" not in names()
+
+
+def test_the_spec_lists_each_routes_own_clv_errors_and_they_are_sent(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    record = paths["/api/v1/customers/{customerId}/clv"]
+    for method in ("get", "post"):
+        assert "clv_model_not_fitted" in record[method]["responses"]["409"]["description"]
+        assert "clv_unscorable_customer" in record[method]["responses"]["422"]["description"]
+    compute = paths["/api/v1/clv/compute"]["post"]["responses"]
+    assert "clv_fit_failed" in compute["422"]["description"]
+    # The distribution is RFM over the summaries: it never fits nor needs a fitted model.
+    distribution = paths["/api/v1/clv/distribution"]["get"]["responses"]
+    assert "409" not in distribution and "422" not in distribution
+    model = paths["/api/v1/clv/backtests"]["get"]["parameters"][0]
+    assert model["name"] == "model" and model["schema"]["anyOf"][0]["enum"] == [
+        "bgnbd",
+        "paretonbd",
+    ]
+    # What the spec says is what is sent, with a probabilistic model that was never fitted.
+    admin = headers(keys["admin"])
+    assert client.put("/api/v1/clv/settings", json={"model": "bgnbd"}, headers=admin).is_success
+    got = client.get(f"/api/v1/customers/ada/clv?asOf={AS_OF}", headers=admin)
+    assert got.status_code == 409 and got.json()["error"]["code"] == "clv_model_not_fitted"
+    got = client.get(f"/api/v1/clv/distribution?asOf={AS_OF}", headers=admin)
+    assert got.status_code == 200, got.text
+    got = client.get("/api/v1/clv/backtests?model=sbg", headers=admin)
+    assert got.status_code == 400 and "model" in str(got.json()["error"]["details"])
+
+
+def test_an_as_of_before_the_last_interaction_names_the_field(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    early = "2001-01-01T00:00:00Z"  # before every interaction of the worked tenant
+    got = client.get(f"/api/v1/customers/ada/clv?asOf={early}", headers=headers(keys["admin"]))
+    error = got.json()["error"]
+    assert got.status_code == 400 and "before customer 'ada'" in error["message"]
+    assert [d["field"] for d in error["details"]] == ["query.asOf"]
+    got = client.post(
+        "/api/v1/customers/ada/clv", json={"asOf": early}, headers=headers(keys["admin"])
+    )
+    assert got.status_code == 400
+    assert [d["field"] for d in got.json()["error"]["details"]] == ["body.asOf"]

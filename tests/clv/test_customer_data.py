@@ -8,8 +8,10 @@ import time
 import numpy as np
 import pytest
 from clvkit import DAY, add_interactions, at
+from nextbest_clv.backtest.runs import BACKTESTS_NAMESPACE
 from nextbest_clv.errors import NoInteractionsError
 from nextbest_clv.service import CUSTOMER_NAMESPACES, RECORDS_NAMESPACE, attach
+from nextbest_clv.service.fits import FITS_NAMESPACE
 from nextbest_clv.service.model_records import MODEL_RECORDS_NAMESPACE
 from nextbest_clv.service.tenant_data import (
     customer_transactions,
@@ -55,6 +57,26 @@ def test_forgetting_a_customer_forgets_the_clv_records(store: Store) -> None:
     assert store.get_document(RECORDS_NAMESPACE, "acme", "lee") is not None
     assert store.get_document(MODEL_RECORDS_NAMESPACE, "acme", "lee") == model_doc
     assert service.get("globex", "kim")["rfmMonetary"] == 5.0
+
+
+def test_forgetting_a_customer_drops_them_from_fits_and_backtests(store: Store) -> None:
+    # Fits and back-tests list up to 100 customers they left out, by id.
+    add_interactions(store, "acme", "kim", [NOW - 5 * DAY], [5.0])
+    host = Host(store=store)
+    excluded = [{"customerId": "kim", "reason": "r"}, {"customerId": "lee", "reason": "r"}]
+    fit = {"model": "bgnbd", "version": 1, "excludedCustomers": 2, "excluded": excluded}
+    store.put_documents(FITS_NAMESPACE, "acme", {"bgnbd/v1": fit, "bgnbd": fit})
+    store.put_documents(
+        BACKTESTS_NAMESPACE, "acme", {"b1": {"model": "bgnbd", "excluded": excluded}}
+    )
+    store.put_documents(FITS_NAMESPACE, "globex", {"bgnbd": fit})
+
+    DecisionService(host, store).forget_customer("acme", "kim")
+    lee = [{"customerId": "lee", "reason": "r"}]
+    for doc in store.get_documents(FITS_NAMESPACE, "acme").values():
+        assert doc["excluded"] == lee and doc["excludedCustomers"] == 2
+    assert store.get_document(BACKTESTS_NAMESPACE, "acme", "b1")["excluded"] == lee  # type: ignore[index]
+    assert store.get_document(FITS_NAMESPACE, "globex", "bgnbd") == fit  # another tenant's kim
 
 
 def test_a_corrected_value_recomputes_the_record(store: Store) -> None:

@@ -219,7 +219,10 @@ def test_decide_from_the_store_runs_the_flow_given_by_key(
         (["--tenant", "acme", "--customer-id", "ada", "--as-of", "0001-01-01"], "between"),
         (["--tenant", "acme", "--customer-id", "ada", "--as-of", "soon"], "ISO-8601"),
         (["--tenant", "acme", "--customer-id", "ada", "--attribute", "tier"], "KEY=VALUE"),
-        (["--tenant", "acme", "--customer-id", "ada", "--attribute", "x=NaN"], "not a finite"),
+        (
+            ["--tenant", "acme", "--customer-id", "ada", "--attribute", "x=NaN"],
+            "x: the value holds a number that is not finite",
+        ),
         (["--tenant", "acme", "--customer-id", "ada", "--attribute", "x=[1e999]"], "not finite"),
         (["--tenant", "acme", "--customer-id", "ada", "--limit", "0"], "--limit"),
         (["--tenant", "acme", "--customer-id", "ada", "--offers", "o.yaml"], "--offers"),

@@ -138,3 +138,33 @@ def test_failure_log_is_thread_safe_and_counts_everything() -> None:
     assert messages[1].endswith(
         "[1598 more failure(s) in 799 decision(s) not logged in the last 60 s]"
     )
+
+
+class _FailingListener:
+    """A plugin whose after-commit hook fails on every recorded outcome."""
+
+    @hookimpl
+    def outcome_recorded(self, host: Any, tenant_id: str, interaction: Any) -> None:
+        raise RuntimeError("crm unreachable")
+
+
+def test_after_commit_hook_failures_are_rate_limited_too(
+    make_host: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    host = make_host(_FailingListener())
+    clock = Clock()
+    host.plugin_state(FAILURE_LOG_KEY, lambda: FailureLog(clock=clock))
+    with caplog.at_level("WARNING", logger="nextbest"):
+        for _ in range(5):
+            failures = host.notify_outcome("acme", object())
+            assert failures == [("_FailingListener", "RuntimeError: crm unreachable")]
+            clock.now += 1
+        clock.now += FAILURE_LOG_INTERVAL
+        host.notify_outcome("acme", object())
+    logged = [r.getMessage() for r in caplog.records if "_FailingListener" in r.getMessage()]
+    assert len(logged) == 2, logged
+    assert logged[0] == (
+        "plugin '_FailingListener' failed 1 time(s) in outcome_recorded (the call; tenant "
+        "'acme'): RuntimeError: crm unreachable; what was committed stands"
+    )
+    assert logged[1].endswith("[4 more failure(s) in 4 call(s) not logged in the last 60 s]")

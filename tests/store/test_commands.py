@@ -210,12 +210,15 @@ def test_tenant_settings(cli: click.Group, runner: CliRunner, recorded: str) -> 
             "--set",
             "acceptUnknownOffers=true",
             "--set",
-            "note=hi",
+            "default_flow_key=retention",
             *db,
         ],
     )
-    assert json.loads(changed.stdout) == {"acceptUnknownOffers": True, "note": "hi"}
-    removed = runner.invoke(cli, ["tenants", "settings", "acme", "--unset", "note", *db])
+    expected = {"acceptUnknownOffers": True, "default_flow_key": "retention"}
+    assert json.loads(changed.stdout) == expected
+    removed = runner.invoke(
+        cli, ["tenants", "settings", "acme", "--unset", "default_flow_key", *db]
+    )
     assert json.loads(removed.stdout) == {"acceptUnknownOffers": True}
     bad = runner.invoke(cli, ["tenants", "settings", "acme", "--set", "novalue", *db])
     assert bad.exit_code == 2 and "KEY=VALUE" in bad.output

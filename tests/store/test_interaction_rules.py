@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from nextbest.store import (
+    MAX_DATA_BYTES,
     MAX_VALUE,
     InteractionIn,
     InvalidInputError,
@@ -152,6 +153,21 @@ def test_context_round_trips_valid_text(store: Store) -> None:
     got = store.record_interaction("acme", ev(context=context)).interaction
     assert got.context == context
     assert store.get_interaction("acme", "k").context == context  # type: ignore[union-attr]
+
+
+def test_context_is_capped_in_the_store_like_in_the_api(store: Store) -> None:
+    # Plugins and notebooks write through the store: the cap is the store's, not only the API's.
+    at_cap = {"a": "x" * (MAX_DATA_BYTES - len('{"a":""}'))}
+    assert store.record_interaction("acme", ev("fits", context=at_cap)).created
+    with pytest.raises(InvalidInputError, match=f"at most {MAX_DATA_BYTES} bytes") as caught:
+        store.record_interaction("acme", ev("big", context={"a": "é" * MAX_DATA_BYTES}))
+    assert caught.value.field == "context"
+    assert store.get_interaction("acme", "big") is None
+    rows = [ev("ok"), ev("bulk-big", context={"a": "x" * MAX_DATA_BYTES})]
+    result = store.record_interactions_bulk("acme", rows)
+    assert result.inserted == 1 and [r.index for r in result.rejected] == [1]
+    assert f"at most {MAX_DATA_BYTES} bytes" in result.rejected[0].reason
+    assert store.get_interaction("acme", "bulk-big") is None
 
 
 # -- known offers ------------------------------------------------------------------------------

@@ -139,3 +139,17 @@ def test_postgres_url_password_is_redacted() -> None:
 
     store.url = _redact("postgresql://u:secret@host/db")
     assert "secret" not in repr(store)
+
+
+def test_an_unreachable_postgresql_server_is_unavailable_not_busy() -> None:
+    # Needs no server: port 1 on loopback refuses every connection.
+    from nextbest.store import StoreUnavailableError
+    from nextbest.store.postgres import PostgresStore
+
+    store = PostgresStore("postgresql://nobody:secret@127.0.0.1:1/shop", timeout=0.5)
+    try:
+        with pytest.raises(StoreUnavailableError, match="cannot connect") as caught:
+            store.get_tenant("acme")
+        assert "127.0.0.1:1" in str(caught.value) and "secret" not in str(caught.value)
+    finally:
+        store.close()

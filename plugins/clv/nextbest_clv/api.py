@@ -63,8 +63,16 @@ AsOfQuery = Annotated[
         "UTC); default now",
     ),
 ]
-# The plugin's own error answers (the host documents its common ones on every route).
-_MODEL_ERRORS: dict[int | str, dict[str, Any]] = {
+# The plugin's own error answers, per kind of route (the host documents its common ones on
+# every route); each lists only what the route's service call can raise.
+_RECORD_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The model was never fitted (clv_model_not_fitted)."},
+    422: {
+        "description": "The customer's record cannot be computed from their values "
+        "(clv_unscorable_customer), or a model fit failed (clv_fit_failed)."
+    },
+}
+_BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"description": "The model was never fitted (clv_model_not_fitted)."},
     422: {"description": "A model fit failed (clv_fit_failed)."},
 }
@@ -92,8 +100,9 @@ def _epoch(value: datetime | None) -> float | None:
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
-    """CLV errors in the host's error shape."""
+def _errors(as_of: str = "asOf") -> Iterator[None]:
+    """CLV errors in the host's error shape; an error about ``asOf`` names it as the route
+    received it (``as_of``: ``query.asOf`` or ``body.asOf``)."""
     try:
         yield
     except NoInteractionsError as exc:
@@ -104,7 +113,8 @@ def _errors() -> Iterator[None]:
         details = [{"field": f"body.{f}" if f else "body", "message": m} for f, m in exc.problems]
         raise ApiError(400, str(exc), code=exc.code, details=details) from None
     except ClvInputError as exc:
-        details = [] if exc.field is None else [{"field": exc.field, "message": str(exc)}]
+        field = as_of if exc.field == "asOf" else exc.field
+        details = [] if field is None else [{"field": field, "message": str(exc)}]
         raise ApiError(400, str(exc), code=exc.code, details=details) from None
     except ModelNotFittedError as exc:
         raise ApiError(409, str(exc), code=exc.code) from None
@@ -125,7 +135,7 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
         "/api/v1/customers/{customerId}/clv",
         tags=["clv"],
         summary="CLV record",
-        responses=_MODEL_ERRORS,
+        responses=_RECORD_ERRORS,
     )
     def get_clv(
         auth: Reader,
@@ -134,14 +144,14 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
     ) -> dict[str, Any]:
         """The customer's CLV record: stored or cached (``source: cached``), else computed
         and stored (``source: computed``)."""
-        with _errors():
+        with _errors("query.asOf"):
             return service().get(auth.tenant_id, customer_id, as_of=_epoch(as_of))
 
     @router.post(
         "/api/v1/customers/{customerId}/clv",
         tags=["clv"],
         summary="Recompute CLV",
-        responses=_MODEL_ERRORS,
+        responses=_RECORD_ERRORS,
     )
     def post_clv(
         auth: Writer,
@@ -150,20 +160,20 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
     ) -> dict[str, Any]:
         """Recompute the customer's CLV record now (``source: computed``) and store it."""
         as_of = _epoch(body.as_of) if body is not None else None
-        with _errors():
+        with _errors("body.asOf"):
             return service().recompute(auth.tenant_id, customer_id, as_of=as_of)
 
     @router.post(
         "/api/v1/clv/compute",
         tags=["clv"],
         summary="Batch compute CLV",
-        responses=_MODEL_ERRORS,
+        responses=_BATCH_ERRORS,
     )
     def compute(auth: Writer, body: Annotated[ComputeBody | None, Body()] = None) -> dict[str, Any]:
         """Compute and store the records of every customer (or of one segment) as of ``asOf``
         in one transaction; returns counts per segment, failures and duration."""
         body = body or ComputeBody()
-        with _errors():
+        with _errors("body.asOf"):
             result, model_result = compute_records(
                 service(), auth.tenant_id, segment=body.segment, as_of=_epoch(body.as_of)
             )
@@ -182,21 +192,18 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
             settings = service().update_settings(auth.tenant_id, body, replace=True)
         return settings.to_json()
 
-    @router.get(
-        "/api/v1/clv/distribution",
-        tags=["clv"],
-        summary="CLV distribution",
-        responses=_MODEL_ERRORS,
-    )
+    @router.get("/api/v1/clv/distribution", tags=["clv"], summary="CLV distribution")
     def distribution(auth: Reader, as_of: AsOfQuery = None) -> dict[str, Any]:
         """Customers per segment and a ten-bin score histogram, computed live as of ``asOf``."""
-        with _errors():
+        with _errors("query.asOf"):
             return service().distribution(auth.tenant_id, as_of=_epoch(as_of))
 
     @router.get("/api/v1/clv/backtests", tags=["clv"], summary="CLV back-tests")
     def backtests(
         auth: Reader,
-        model: Annotated[str | None, Query(description="only this model")] = None,
+        model: Annotated[
+            Literal["bgnbd", "paretonbd"] | None, Query(description="only this model")
+        ] = None,
         limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     ) -> dict[str, Any]:
         """The tenant's stored back-tests (predicted vs actual), newest first."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from nextbest import Host, database_option, open_database
+from nextbest import Host, database_option, open_database, option_value
 from nextbest.store import parse_time
 from nextbest_clv.backtest.runs import compare_models, run_backtest
 from nextbest_clv.core.estimators import TRANSACTION_MODELS
@@ -173,11 +173,8 @@ def _parse_assignment(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise click.BadParameter(f"{text!r} is not key=value", param_hint="--set")
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw  # a bare string, e.g. schedule=15 3 * * *
-    return key.strip(), value
+    # A bare string (schedule=15 3 * * *) stays text.
+    return key.strip(), option_value(key.strip(), raw, "--set")
 
 
 @clv_group.command("settings")

@@ -15,12 +15,14 @@ from nextbest import (
     RegisterValueProvider,
     hookimpl,
 )
+from nextbest_clv.backtest.runs import BACKTESTS_NAMESPACE
 from nextbest_clv.decisions.changes import notify_batch, notify_outcome
 from nextbest_clv.decisions.context import CLV_CONTEXT
 from nextbest_clv.decisions.functions import FUNCTIONS
 from nextbest_clv.decisions.rules import PROPENSITY_THRESHOLD
 from nextbest_clv.decisions.value import CLV_VALUE
 from nextbest_clv.service import CUSTOMER_NAMESPACES, attach
+from nextbest_clv.service.fits import FITS_NAMESPACE, forget_excluded
 
 if TYPE_CHECKING:  # the CLI and the API are imported only when the host builds them
     import click
@@ -90,6 +92,9 @@ def customer_forgotten(host: HostAPI, tenant_id: str, customer_id: str) -> None:
     service = attach(host)
     if service is not None:  # the stored records went with the customer's data
         service.invalidate(tenant_id, customer_id)
+        # Fits and back-tests list up to 100 excluded customers by id: drop this one.
+        for namespace in (FITS_NAMESPACE, BACKTESTS_NAMESPACE):
+            forget_excluded(service.store, namespace, tenant_id, customer_id)
 
 
 @hookimpl

@@ -15,7 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Mount
+from starlette.staticfiles import StaticFiles
 
 from ..errors import FlowIssue, FlowValidationError, UnknownFlowError
 from ..store import (
@@ -23,6 +24,7 @@ from ..store import (
     InvalidInputError,
     NotFoundError,
     SchemaNotReadyError,
+    StoreUnavailableError,
     UnknownOutcomeError,
     UnknownRankError,
     UnknownRecommendationError,
@@ -200,23 +202,35 @@ def store_error(exc: Exception) -> ApiError:
         return ApiError(400, str(exc), details=[{"field": field, "message": str(exc)}])
     if isinstance(exc, SchemaNotReadyError):
         return ApiError(503, str(exc), code="schema_not_ready")
+    if isinstance(exc, StoreUnavailableError):
+        return ApiError(503, str(exc), code="database_unavailable")
     raise exc
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_STATIC_METHODS = ("GET", "HEAD")
 
 
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route of the app answers at the request's path (for ``Allow``).
 
     Starlette's 405 names the methods of the first route matching the path only, while one
-    path is often served by several routes (GET, PUT and DELETE of ``/offers/{offerId}``)."""
+    path is often served by several routes (GET, PUT and DELETE of ``/offers/{offerId}``).
+    Routes are matched from the app's root (a 405 raised inside a mount carries the mount's
+    scope); a mounted static directory answers GET and HEAD only."""
     routes = request.app.router.routes
+    root_path = request.scope.get("app_root_path", request.scope.get("root_path", ""))
     allowed = []
     for method in _METHODS:
-        scope = {**request.scope, "method": method}
-        if any(route.matches(scope)[0] is Match.FULL for route in routes):
+        scope = {**request.scope, "method": method, "root_path": root_path}
+        for route in routes:
+            if route.matches(scope)[0] is not Match.FULL:
+                continue
+            static = isinstance(route, Mount) and isinstance(route.app, StaticFiles)
+            if static and method not in _STATIC_METHODS:
+                continue
             allowed.append(method)
+            break
     return allowed
 
 
@@ -258,6 +272,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConflictError, on_store)
     app.add_exception_handler(InvalidInputError, on_store)
     app.add_exception_handler(SchemaNotReadyError, on_store)
+    app.add_exception_handler(StoreUnavailableError, on_store)
     app.add_exception_handler(UnknownFlowError, on_store)
     app.add_exception_handler(Exception, on_unexpected)
 

@@ -11,14 +11,24 @@ from ..store import MAX_FLOW_VERSION, FlowInfo, FlowVersion, InvalidInputError
 from .auth import READ_ROLES, WRITE_ROLES, AuthContext, get_host, get_store, require_role
 from .errors import ApiError, check_path_id, field_error, flow_issues_error
 from .routing import JsonRoute
-from .schemas import Id
+from .schemas import FLOW_KEY_SCHEMA, FLOW_VERSION_SCHEMA, Id
 
 router = APIRouter(prefix="/api/v1/flows", tags=["flows"], route_class=JsonRoute)
 Reader = Annotated[AuthContext, Depends(require_role(*READ_ROLES))]
 Writer = Annotated[AuthContext, Depends(require_role(*WRITE_ROLES))]
 Host = Annotated[Any, Depends(get_host)]
 Store = Annotated[Any, Depends(get_store)]
-Document = Annotated[dict[str, Any], Body(description="A flow (see `nextbest schema flow`)")]
+Document = Annotated[
+    dict[str, Any],
+    Body(
+        description="A flow (see `nextbest schema flow`; the loaded plugins' node and rule "
+        "types decide the rest of its shape).",
+        json_schema_extra={
+            "required": ["key", "version", "nodes"],
+            "properties": {"key": FLOW_KEY_SCHEMA, "version": FLOW_VERSION_SCHEMA},
+        },
+    ),
+]
 FlowKey = Annotated[Id, Path()]
 
 

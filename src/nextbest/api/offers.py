@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
@@ -14,14 +15,29 @@ from .auth import require_role as _require
 from .decisions import Service
 from .errors import ApiError, check_path_id, field_error, flow_issues_error
 from .routing import JsonRoute
-from .schemas import Id
+from .schemas import ID_SCHEMA, Id
 
 router = APIRouter(prefix="/api/v1/offers", tags=["offers"], route_class=JsonRoute)
 Reader = Annotated[AuthContext, Depends(_require(*READ_ROLES))]
 Writer = Annotated[AuthContext, Depends(_require(*WRITE_ROLES))]
 Host = Annotated[HostObject, Depends(get_host)]
 Store = Annotated[Any, Depends(get_store)]
-Document = Annotated[dict[str, Any], Body(description="An offer (see `nextbest schema offers`)")]
+# The loaded plugins' rule types decide most of an offer's shape; the id is the host's.
+Document = Annotated[
+    dict[str, Any],
+    Body(
+        description="An offer (see `nextbest schema offers`).",
+        json_schema_extra={"required": ["id"], "properties": {"id": ID_SCHEMA}},
+    ),
+]
+Replacement = Annotated[
+    dict[str, Any],
+    Body(
+        description="An offer (see `nextbest schema offers`); its `id` may be left out, else "
+        "it must equal the path's.",
+        json_schema_extra={"properties": {"id": ID_SCHEMA}},
+    ),
+]
 OfferId = Annotated[Id, Path(alias="offerId")]
 
 
@@ -57,7 +73,8 @@ def create_offer(
             409, message, code="offer_exists", details=[{"field": "body.id", "message": message}]
         ) from None
     service.invalidate_offers(auth.tenant_id)
-    response.headers["Location"] = f"/api/v1/offers/{offer['id']}"
+    # Percent-encoded: an id may hold any character but a control, a header only Latin-1.
+    response.headers["Location"] = f"/api/v1/offers/{quote(offer_id, safe='')}"
     return offer
 
 
@@ -93,7 +110,7 @@ def get_offer(offer_id: OfferId, auth: Reader, store: Store) -> dict[str, Any]:
 )
 def put_offer(
     offer_id: OfferId,
-    offer: Document,
+    offer: Replacement,
     auth: Writer,
     host: Host,
     store: Store,

@@ -97,12 +97,15 @@ _ERRORS = {
     "401": "No API key, or an unknown or revoked one.",
     "403": "The key's role may not do this.",
     "404": "Not found; also any request with a key of another tenant than X-Tenant-Id.",
-    "409": "Conflict with the current state.",
+    "409": "Conflict with the current state, or the store stayed busy with concurrent writes "
+    "(`conflict`: retry).",
     "413": "The request body is larger than the server's limit (1 MiB unless configured).",
     "415": "The request body is not JSON (send Content-Type: application/json).",
-    "503": "The database schema is not up to date (run `nextbest db upgrade`).",
+    "503": "The database schema is not up to date (`schema_not_ready`: run `nextbest db "
+    "upgrade`), or the database cannot be reached (`database_unavailable`).",
 }
 _VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def create_documented_app(**kwargs: Any) -> FastAPI:
@@ -134,6 +137,10 @@ def describe_route(route: APIRoute) -> None:
         statuses.append(403)
     if route.body_field is not None:
         statuses += [413, 415]
+    if (route.methods or set()) & _WRITE_METHODS:
+        # Every write can meet a busy store or a concurrent change (StoreBusyError and the
+        # other ConflictErrors answer 409 through the shared handler).
+        statuses.append(409)
     # Copies: a route may share its responses or openapi_extra dict with other routes.
     route.responses = dict(route.responses)
     for status in statuses:

@@ -12,8 +12,6 @@ thousands of digits, ``NaN``.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -22,21 +20,15 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope
 
-from ..store import MAX_DOCUMENT_DEPTH, document_problem
+from ..documents import DocumentSyntaxError, parse_json
+from ..store import document_problem
 from .errors import ApiError, document_error
 from .openapi import describe_route
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-# An integer literal longer than this is outside 64 bits (and int() refuses 4,300+ digits):
-# it is parsed as a stand-in outside 64 bits, which document_problem then names.
-_MAX_INT_CHARS = 20
-_BEYOND_INT64 = 2**64
-_NON_FINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 # Bodies larger than this are parsed and checked in a worker thread, so a large document
 # (up to the body limit: a tenth of a second or more of CPU) does not hold up the event loop.
 _THREAD_PARSE_BYTES = 64 * 1024
-# A JSON string (skipped whole) or a bracket: enough to find where nesting gets too deep.
-_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
 def is_json_media_type(content_type: str | None) -> bool:
@@ -68,28 +60,9 @@ def _decode(body: bytes) -> str:
         ) from None
 
 
-def _bounded_int(text: str) -> int:
-    if len(text) <= _MAX_INT_CHARS:
-        return int(text)
-    return -_BEYOND_INT64 if text.startswith("-") else _BEYOND_INT64
-
-
-def _too_deep(text: str) -> ApiError:
+def _too_deep(exc: DocumentSyntaxError) -> ApiError:
     """The 400 for a body too deep for the parser, naming where it passes the limit."""
-    depth, where = 0, ""
-    for match in _STRING_OR_BRACKET.finditer(text):
-        token = match.group()
-        if token in "[{":
-            depth += 1
-            if depth > MAX_DOCUMENT_DEPTH:
-                start = match.start()
-                line = text.count("\n", 0, start) + 1
-                column = start - (text.rfind("\n", 0, start) + 1) + 1
-                where = f" (line {line} column {column})"
-                break
-        elif token in "]}":
-            depth -= 1
-    reason = f"is nested more than {MAX_DOCUMENT_DEPTH} levels deep{where}"
+    reason = str(exc)
     return ApiError(
         400,
         f"body {reason}",
@@ -101,11 +74,9 @@ def parse_json_body(body: bytes) -> Any:
     """A request body as JSON under the document rules (see the module); ApiError if not."""
     text = _decode(body)
     try:
-        value = json.loads(text, parse_int=_bounded_int, parse_constant=_NON_FINITE.__getitem__)
-    except RecursionError:  # deeper than the parser's stack, far beyond MAX_DOCUMENT_DEPTH
-        raise _too_deep(text) from None
-    except json.JSONDecodeError as exc:
-        raise _invalid_json(f"{exc.msg} (line {exc.lineno} column {exc.colno})") from None
+        value = parse_json(text)
+    except DocumentSyntaxError as exc:
+        raise (_too_deep(exc) if exc.too_deep else _invalid_json(str(exc))) from None
     problem = document_problem(value)
     if problem is not None:
         raise document_error("body", problem)

@@ -35,6 +35,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from ..models.flows import SLUG
 from ..models.request import (
     MAX_ATTRIBUTES_BYTES,
     MAX_DECISIONS,
@@ -43,6 +44,7 @@ from ..models.request import (
     check_id,
 )
 from ..store import (
+    MAX_FLOW_VERSION,
     MAX_FUTURE_SKEW,
     MAX_ID_LENGTH,
     MAX_VALUE,
@@ -53,7 +55,7 @@ from ..store import (
     time_problem,
     value_problem,
 )
-from ..store.outcomes import CLASSIFICATIONS, KINDS
+from ..store.outcomes import CLASSIFICATIONS, KINDS, OUTCOME_NAME_PATTERN
 
 #: The largest encoded size of an outcome's ``context`` (compact UTF-8 JSON, in bytes).
 MAX_CONTEXT_BYTES = MAX_ATTRIBUTES_BYTES
@@ -80,6 +82,19 @@ ID_SCHEMA: dict[str, Any] = {
 STRIPPED_ID_SCHEMA: dict[str, Any] = ID_SCHEMA | {
     "pattern": STRIPPED_ID_PATTERN,
     "description": _ID_DESCRIPTION + " Surrounding whitespace is stripped; blank is refused.",
+}
+
+#: A flow key in a flow document: an id made of letters, digits, ``_``, ``.`` and ``-``.
+FLOW_KEY_SCHEMA: dict[str, Any] = ID_SCHEMA | {
+    "pattern": SLUG,
+    "description": f"1-{MAX_ID_LENGTH} letters, digits, '_', '.' or '-', starting with a "
+    "letter or digit.",
+}
+#: A flow version number.
+FLOW_VERSION_SCHEMA: dict[str, Any] = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": MAX_FLOW_VERSION,
 }
 
 
@@ -221,7 +236,11 @@ class OutcomeTypeBody(_Body):
 
     name: Annotated[
         StrictStr,
-        Field(description="1-64 lower-case letters, digits or '_', starting with a letter."),
+        # The store checks the rule (naming the field); the schema states it.
+        Field(
+            description="1-64 lower-case letters, digits or '_', starting with a letter.",
+            json_schema_extra={"pattern": OUTCOME_NAME_PATTERN, "minLength": 1, "maxLength": 64},
+        ),
     ]
     classification: Annotated[StrictStr, _one_of(CLASSIFICATIONS)]
     kind: Annotated[StrictStr, _one_of(KINDS)] = "response"

@@ -39,6 +39,7 @@ from ..store import (
     time_problem,
 )
 from .database import database_option, open_database
+from .options import option_value
 
 if TYPE_CHECKING:  # the host (and the engine) load only when a command runs
     from ..host import Host
@@ -320,14 +321,6 @@ def _parse_as_of(text: str | None) -> datetime | None:
         raise click.BadParameter(str(exc), param_hint="--as-of") from None
 
 
-class _NotFinite(ValueError):
-    pass
-
-
-def _no_constant(name: str) -> NoReturn:
-    raise _NotFinite(f"{name} is not a finite number")
-
-
 def _parse_attributes(items: tuple[str, ...]) -> dict[str, Any]:
     """``KEY=VALUE`` options as the request's attributes (VALUE as JSON when it parses)."""
     attributes: dict[str, Any] = {}
@@ -336,13 +329,7 @@ def _parse_attributes(items: tuple[str, ...]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--attribute")
-        try:
-            value = json.loads(raw, parse_constant=_no_constant)
-        except _NotFinite as exc:  # NaN, Infinity: Python's json would accept them
-            raise click.BadParameter(f"{key}: {exc}", param_hint="--attribute") from None
-        except ValueError:
-            value = raw  # plain text, e.g. tier=gold
-        attributes[key] = value
+        attributes[key] = option_value(key, raw, "--attribute")
     problem = document_problem(attributes)
     if problem is not None:
         raise click.BadParameter(f"the attributes {problem}", param_hint="--attribute")

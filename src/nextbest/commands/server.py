@@ -67,6 +67,14 @@ def _fail_validation(name: str, exc: FlowValidationError) -> NoReturn:
     raise click.ClickException("\n".join(lines))
 
 
+def _load(file: str | Path) -> Any:
+    """The document in ``file``; a file that cannot be read or parsed is a clear error."""
+    try:
+        return load_document(file)
+    except FlowValidationError as exc:
+        _fail_validation(str(file), exc)
+
+
 def _offers_of(document: Any) -> list[dict[str, Any]]:
     """Offers from a file: a list, ``{"offers": [...]}`` or one offer object."""
     if isinstance(document, dict) and "offers" in document:
@@ -91,10 +99,10 @@ def ensure_demo(store: Store, host: Host, examples: Path = _EXAMPLES) -> str:
             raise click.ClickException(f"--demo needs {path}; run it from a nextbest checkout")
     with suppress(TenantExistsError):
         store.create_tenant(DEMO_TENANT, "Demo tenant")
-    offers = _offers_of(load_document(offers_file))
+    offers = _offers_of(_load(offers_file))
     try:
         host.load_offers(offers)
-        document = load_document(flow_file)
+        document = _load(flow_file)
         flow = host.load_flow(document)
     except FlowValidationError as exc:
         _fail_validation("demo examples", exc)
@@ -181,7 +189,7 @@ def offers_group() -> None:
 @database_option
 def offers_put(file: str, tenant_id: str, database: str | None) -> None:
     """Create or replace the offers in FILE (YAML/JSON: a list, {offers: [...]} or one offer)."""
-    offers = _offers_of(load_document(file))
+    offers = _offers_of(_load(file))
     with _store(database) as store:
         _require_tenant(store, tenant_id)
         try:
@@ -200,7 +208,7 @@ def offers_put(file: str, tenant_id: str, database: str | None) -> None:
 def offers_create(file: str, tenant_id: str, database: str | None) -> None:
     """Create the offers in FILE, like POST /api/v1/offers: an offer whose id already exists is
     left as it is and reported (exit status 1); `offers put` replaces offers."""
-    offers = _offers_of(load_document(file))
+    offers = _offers_of(_load(file))
     with _store(database) as store:
         _require_tenant(store, tenant_id)
         try:
@@ -284,7 +292,7 @@ def flows_group() -> None:
 @database_option
 def flows_save(file: str, tenant_id: str, publish: bool, database: str | None) -> None:
     """Validate the flow in FILE and save it as a new (unpublished) version."""
-    document = load_document(file)
+    document = _load(file)
     with _store(database) as store:
         _require_tenant(store, tenant_id)
         try:

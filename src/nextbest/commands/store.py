@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from nextbest.commands.database import database_option, open_database
+from nextbest.commands.options import option_value
 from nextbest.errors import PluginError
 from nextbest.ingest import (
     DECIMALS,
@@ -34,11 +35,13 @@ from nextbest.ingest import (
 )
 from nextbest.store import (
     ROLES,
+    TENANT_SETTINGS,
     Interaction,
     InteractionIn,
     InteractionNotFoundError,
     StoreError,
     parse_time,
+    tenant_setting_problem,
 )
 
 if TYPE_CHECKING:  # the host (and the engine) load only when a command needs them
@@ -359,17 +362,25 @@ def tenants_settings(
     """Show (and with --set/--unset change) the settings of tenant TENANT_ID, as JSON.
 
     acceptUnknownOffers=true lets outcomes name offers that are not in the tenant's catalog
-    (offers managed elsewhere); by default such an outcome is refused.
+    (offers managed elsewhere); by default such an outcome is refused. default_flow_key is the
+    flow recommend runs when a request names none.
     """
     update: dict[str, Any] = {key: None for key in removals}
     for change in changes:
         key, sep, text = change.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise click.BadParameter(f"{change!r} is not KEY=VALUE", param_hint="--set")
-        try:
-            update[key.strip()] = json.loads(text)
-        except ValueError:
-            update[key.strip()] = text
+        value = option_value(key, text, "--set")
+        if key not in TENANT_SETTINGS:
+            raise click.BadParameter(
+                f"unknown setting {key!r}; the settings are {', '.join(TENANT_SETTINGS)}",
+                param_hint="--set",
+            )
+        problem = tenant_setting_problem(key, value)
+        if problem is not None:
+            raise click.BadParameter(problem, param_hint="--set")
+        update[key] = value
     with open_database(database) as store:
         try:
             if update:

@@ -76,9 +76,11 @@ class FailureLog:
         error: str,
         action: str,
         where: str,
+        unit: str = "decision",
     ) -> bool:
         """Report ``failures`` failures of ``plugin`` in ``hook`` during one decision
-        (``offers`` offers affected, ``error`` the first error, ``where`` the flow and tenant).
+        (``offers`` offers affected, ``error`` the first error, ``where`` the flow and tenant),
+        or during one call of an after-commit hook (``unit="call"``, ``offers`` 0).
         Returns whether a line was logged."""
         now = self.clock()
         with self._lock:
@@ -90,14 +92,14 @@ class FailureLog:
             held, held_decisions = pending.failures, pending.decisions
             pending.failures = pending.decisions = 0
             pending.last_logged = now
-        affected = f"{offers} offer(s)" if offers else "the decision"
+        affected = f"{offers} offer(s)" if offers else f"the {unit}"
         message = (
             f"plugin {plugin!r} failed {failures} time(s) in {hook} ({affected}; {where}): "
             f"{error}; {action}"
         )
         if held:
             message += (
-                f" [{held} more failure(s) in {held_decisions} decision(s) not logged in the "
+                f" [{held} more failure(s) in {held_decisions} {unit}(s) not logged in the "
                 f"last {self.interval:g} s]"
             )
         self.logger.warning(message)

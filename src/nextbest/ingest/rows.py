@@ -131,12 +131,28 @@ def _named(role: str, name: str, header: Sequence[str]) -> int:
     return places[0]
 
 
+def check_time_format(fmt: str) -> None:
+    """IngestError when ``fmt`` is not a format strptime can read (``%Q``, ``%s``), so a typo
+    stops the import at once instead of rejecting every row."""
+    try:
+        datetime.strptime(datetime(2001, 2, 3, 4, 5, 6).strftime(fmt), fmt)
+    except ValueError as exc:
+        raise IngestError(
+            f"--timestamp-format {fmt!r} cannot be read: {exc} (see Python's strptime codes, "
+            "e.g. %Y-%m-%d %H:%M)"
+        ) from None
+    if "%" not in fmt:
+        raise IngestError(f"--timestamp-format {fmt!r} holds no % code (e.g. %Y-%m-%d)")
+
+
 class Times:
     """Reads a row's time: ISO-8601 or a strptime format (no zone means UTC), or epoch seconds
     from a Parquet time column; inside the store's window and at most ``MAX_FUTURE_SKEW``
     after ``now``. Results are cached by raw value (files repeat dates a lot)."""
 
     def __init__(self, timestamp_format: str | None, now: float) -> None:
+        if timestamp_format is not None:
+            check_time_format(timestamp_format)
         self._format = timestamp_format
         self._now = now
         self._cache: dict[Any, tuple[datetime, float]] = {}
@@ -242,6 +258,20 @@ def is_number(text: str, decimal: str) -> bool:
     return bool(text.strip())
 
 
+def cell_text(what: str, raw: Any) -> str:
+    """A text cell that a columnar file (Parquet) gave as another type: bytes are UTF-8 text
+    (else Reject), a whole float is an integer id (``1001.0``: a pandas int column with gaps),
+    anything else its ``str``. CSV cells are already text and never come here."""
+    if isinstance(raw, bytes | bytearray | memoryview):
+        try:
+            return bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Reject(f"{what} is not valid UTF-8 text (byte {exc.start + 1})") from None
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    return str(raw)
+
+
 def _check_id(what: str, text: str) -> None:
     # isprintable() (C speed) is False for every control character, so the full rule runs
     # only for the rare id that might break it.
@@ -255,7 +285,7 @@ def optional_id(what: str, raw: Any) -> str | None:
     """An optional id cell: empty means none; otherwise the store's id rules apply."""
     if raw is None:
         return None
-    text = str(raw).strip()
+    text = (raw if type(raw) is str else cell_text(what, raw)).strip()
     if not text:
         return None
     _check_id(what, text)
@@ -284,7 +314,7 @@ class ContentKeys:
 def id_key(label: str, raw: Any, outcome: str) -> str:
     """The key of a row identified by its id cell (``label`` names the column): the same id
     and outcome in any file is the same event, so a corrected export replaces it."""
-    ident = "" if raw is None else str(raw).strip()
+    ident = "" if raw is None else (raw if type(raw) is str else cell_text(label, raw)).strip()
     if not ident:
         raise Reject(f"missing {label}")
     _check_id(label, ident)
@@ -350,7 +380,8 @@ class RowParser:
         return self._id is not None
 
     def outcome(self, raw: Any) -> str:
-        name = self._purchase if raw is None else str(raw).strip() or self._purchase
+        text = "" if raw is None else raw if type(raw) is str else cell_text("outcome", raw)
+        name = text.strip() or self._purchase
         if name not in self._outcomes:
             try:
                 self._store.resolve_outcome_type(self._tenant, name)
@@ -375,7 +406,9 @@ class RowParser:
         if len(fields) < self.width:
             raise Reject(f"has {len(fields)} fields, expected at least {self.width}")
         customer = fields[self._customer]
-        customer = "" if customer is None else str(customer).strip()
+        if type(customer) is not str:
+            customer = "" if customer is None else cell_text("customer id", customer)
+        customer = customer.strip()
         if not customer:
             raise Reject("missing customer id")
         if len(customer) > MAX_ID_LENGTH or not customer.isprintable():

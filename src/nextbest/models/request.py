@@ -7,18 +7,17 @@ whatever the entry point (API, ``nextbest decide``, ``Host.decide``).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from ..store import document_problem, time_problem
+from ..store import MAX_DATA_BYTES, data_problem, time_problem
 from .base import CamelModel, Id, check_id
 
 #: The largest encoded size of a request's ``attributes`` (and of an outcome's ``context``):
-#: compact UTF-8 JSON, in bytes.
-MAX_ATTRIBUTES_BYTES = 16 * 1024
+#: compact UTF-8 JSON, in bytes (the store's one definition).
+MAX_ATTRIBUTES_BYTES = MAX_DATA_BYTES
 #: How many segments one request may name.
 MAX_SEGMENTS = 100
 #: The most decisions one request may ask for (``limit``); ranks run from 1 to it.
@@ -31,19 +30,6 @@ def check_time(value: datetime) -> datetime:
     if problem is not None:
         raise ValueError(problem)
     return value
-
-
-def data_problem(value: Any, max_bytes: int = MAX_ATTRIBUTES_BYTES) -> str | None:
-    """Why a caller's free-form data (``attributes``, ``context``) is refused, or None: the
-    document rules (:func:`nextbest.store.document_problem`) and at most ``max_bytes`` as
-    compact UTF-8 JSON."""
-    problem = document_problem(value)
-    if problem is not None:
-        return problem
-    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
-    if size > max_bytes:
-        return f"must be at most {max_bytes} bytes as JSON (it has {size})"
-    return None
 
 
 def check_data(value: Any) -> Any:

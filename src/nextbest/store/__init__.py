@@ -56,6 +56,7 @@ from nextbest.store.errors import (
     StoreBusyError,
     StoreConfigurationError,
     StoreError,
+    StoreUnavailableError,
     TenantExistsError,
     TenantNotFoundError,
     UnknownOfferError,
@@ -65,6 +66,7 @@ from nextbest.store.errors import (
 )
 from nextbest.store.keys import ROLES, Role
 from nextbest.store.limits import (
+    MAX_DATA_BYTES,
     MAX_DOCUMENT_DEPTH,
     MAX_FLOW_VERSION,
     MAX_FUTURE_SKEW,
@@ -73,6 +75,7 @@ from nextbest.store.limits import (
     MAX_VALUE,
     TIME_MAX,
     TIME_MIN,
+    data_problem,
     document_problem,
     epoch_problem,
     id_problem,
@@ -86,6 +89,11 @@ from nextbest.store.outcomes import (
     REFUND,
     OutcomeType,
     outcome_value_problem,
+)
+from nextbest.store.tenants_sql import (
+    ACCEPT_UNKNOWN_OFFERS_SETTING,
+    TENANT_SETTINGS,
+    tenant_setting_problem,
 )
 
 DATABASE_URL_ENV = "NEXTBEST_DATABASE_URL"
@@ -120,10 +128,12 @@ def open_store(
 
 
 __all__ = [
+    "ACCEPT_UNKNOWN_OFFERS_SETTING",
     "BUILTIN_OUTCOME_TYPES",
     "CONVERSION",
     "DATABASE_URL_ENV",
     "DEFAULT_DATABASE_URL",
+    "MAX_DATA_BYTES",
     "MAX_DOCUMENT_DEPTH",
     "MAX_FLOW_VERSION",
     "MAX_FUTURE_SKEW",
@@ -132,6 +142,7 @@ __all__ = [
     "MAX_VALUE",
     "REFUND",
     "ROLES",
+    "TENANT_SETTINGS",
     "TIME_MAX",
     "TIME_MIN",
     "ActivitySummary",
@@ -173,6 +184,7 @@ __all__ = [
     "StoreBusyError",
     "StoreConfigurationError",
     "StoreError",
+    "StoreUnavailableError",
     "StoredTrigger",
     "SummaryColumns",
     "Tenant",
@@ -184,6 +196,7 @@ __all__ = [
     "UnknownOutcomeError",
     "UnknownRankError",
     "UnknownRecommendationError",
+    "data_problem",
     "document_problem",
     "epoch_problem",
     "from_epoch",
@@ -191,6 +204,7 @@ __all__ = [
     "open_store",
     "outcome_value_problem",
     "parse_time",
+    "tenant_setting_problem",
     "time_problem",
     "to_epoch",
     "value_problem",

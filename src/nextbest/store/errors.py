@@ -15,6 +15,11 @@ class SchemaNotReadyError(StoreError):
     """The database schema is missing or older than this version of nextbest expects."""
 
 
+class StoreUnavailableError(StoreError):
+    """The database cannot be reached (no connection could be opened): the server is down, or
+    the URL names the wrong host, port or database. Nothing was read or written."""
+
+
 class NotFoundError(StoreError):
     """Base class for a missing tenant, offer, flow, recommendation or outcome type."""
 

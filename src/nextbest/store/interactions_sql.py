@@ -53,7 +53,7 @@ from nextbest.store.errors import (
     UnknownRankError,
     UnknownRecommendationError,
 )
-from nextbest.store.limits import MAX_RANK, document_problem, epoch_problem, id_problem
+from nextbest.store.limits import MAX_RANK, data_problem, epoch_problem, id_problem
 from nextbest.store.outcomes import BUILTIN_OUTCOME_TYPES, OutcomeType, validate_custom_outcome
 
 # From this many new events on, summaries are aggregated with numpy instead of a Python fold.
@@ -391,7 +391,7 @@ class InteractionsSql(SqlCore):
             _check_int("rank", item.rank)
         context = None
         if item.context is not None:
-            problem = document_problem(item.context)
+            problem = data_problem(item.context)
             if problem is not None:
                 raise InvalidInputError(f"context {problem}", field="context")
             context = json_text("context", item.context)

@@ -22,6 +22,7 @@ the field, an ``InvalidInputError``, a rejected import row with its line number.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,9 @@ MAX_FLOW_VERSION = MAX_RANK = 2**31 - 1
 
 #: How deeply a stored JSON document may nest (``{"a": {"b": 1}}`` is 2 levels).
 MAX_DOCUMENT_DEPTH = 32
+#: The largest encoded size of a caller's free-form data: a request's ``attributes``, an
+#: outcome's ``context`` (compact UTF-8 JSON, in bytes).
+MAX_DATA_BYTES = 16 * 1024
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _INT64 = 2**63
@@ -191,12 +195,26 @@ def document_problem(document: Any, *, max_depth: int = MAX_DOCUMENT_DEPTH) -> s
     return None
 
 
+def data_problem(value: Any, max_bytes: int = MAX_DATA_BYTES) -> str | None:
+    """Why a caller's free-form data (a request's ``attributes``, an outcome's ``context``) is
+    refused, or None: the document rules (:func:`document_problem`) and at most ``max_bytes``
+    as compact UTF-8 JSON."""
+    problem = document_problem(value)
+    if problem is not None:
+        return problem
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > max_bytes:
+        return f"must be at most {max_bytes} bytes as JSON (it has {size})"
+    return None
+
+
 def _iso(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 __all__ = [
     "CONTROL_CHARACTER",
+    "MAX_DATA_BYTES",
     "MAX_DOCUMENT_DEPTH",
     "MAX_FLOW_VERSION",
     "MAX_FUTURE_SKEW",
@@ -205,6 +223,7 @@ __all__ = [
     "MAX_VALUE",
     "TIME_MAX",
     "TIME_MIN",
+    "data_problem",
     "document_problem",
     "epoch_problem",
     "id_problem",

@@ -30,7 +30,9 @@ CONVERSION = "conversion"
 #: The outcome of money returned to the customer: its value is <= 0 and nets ``total_value``.
 REFUND = "refund"
 
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+#: The rule of a custom outcome type's name (also its JSON Schema pattern).
+OUTCOME_NAME_PATTERN = "^[a-z][a-z0-9_]{0,63}$"
+_NAME_RE = re.compile(OUTCOME_NAME_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from nextbest.store.errors import (
     SchemaNotReadyError,
     StoreBusyError,
     StoreConfigurationError,
+    StoreUnavailableError,
 )
 from nextbest.store.interactions_sql import INTERACTION_COLUMNS
 from nextbest.store.sql import SqlStore
@@ -123,6 +124,7 @@ class PostgresStore(SqlStore):
         pepper: bytes | None = None,
         min_size: int = 1,
         max_size: int = 10,
+        timeout: float = 30.0,
     ) -> None:
         if schema is not None and not _SCHEMA_RE.match(schema):
             raise StoreConfigurationError(
@@ -134,9 +136,20 @@ class PostgresStore(SqlStore):
         if schema is not None:
             kwargs["options"] = f"-csearch_path={schema}"
         super().__init__(pepper)
+        self._dsn, self._connect_kwargs = url, kwargs
         self._pool = ConnectionPool(
-            url, kwargs=kwargs, min_size=min_size, max_size=max_size, open=True
+            url, kwargs=kwargs, min_size=min_size, max_size=max_size, timeout=timeout, open=True
         )
+
+    def _unreachable(self) -> str | None:
+        """Why a new connection cannot be opened (first line of the driver's error), or None
+        when one can: tells an unreachable server from a busy pool after a pool timeout."""
+        try:
+            with psycopg.connect(self._dsn, connect_timeout=3, **self._connect_kwargs):
+                return None
+        except psycopg.OperationalError as exc:
+            lines = str(exc).strip().splitlines()
+            return lines[0].strip() if lines else type(exc).__name__
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -154,7 +167,15 @@ class PostgresStore(SqlStore):
                 f"the write collided with concurrent ones ({exc.sqlstate}: {exc}): retry",
                 retryable=True,
             ) from exc
-        except (PoolTimeout, pg_errors.LockNotAvailable) as exc:
+        except PoolTimeout as exc:
+            reason = self._unreachable()
+            if reason is not None:  # the server is down or the URL wrong: not busy
+                raise StoreUnavailableError(
+                    f"cannot connect to the database at {self.url} ({reason}): check that the "
+                    "server is running and the URL (host, port, database, user) is right"
+                ) from exc
+            raise StoreBusyError(f"the database is busy ({exc}): retry later") from exc
+        except pg_errors.LockNotAvailable as exc:
             raise StoreBusyError(f"the database is busy ({exc}): retry later") from exc
         except (psycopg.DataError, UnicodeEncodeError) as exc:
             # A value PostgreSQL cannot take (a NUL in text, a number out of its column's

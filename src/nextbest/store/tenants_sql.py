@@ -17,19 +17,49 @@ from nextbest.store.core_sql import (
     check_optional_id,
     check_tenant_id,
     json_text,
+    shown,
     valid_tenant_id,
 )
 from nextbest.store.errors import InvalidInputError, TenantExistsError, TenantNotFoundError
+from nextbest.store.limits import id_problem
 
 DEFAULT_FLOW_SETTING = "default_flow_key"
+#: Whether outcomes may name offers that are not in the tenant's catalog (offers managed
+#: elsewhere); by default respond refuses them.
+ACCEPT_UNKNOWN_OFFERS_SETTING = "acceptUnknownOffers"
+#: The settings the host reads, each with the rule of its value. Other keys are kept as given
+#: (the API and plugins may keep their own); ``nextbest tenants settings`` takes only these.
+TENANT_SETTINGS: dict[str, str] = {
+    ACCEPT_UNKNOWN_OFFERS_SETTING: "must be true or false",
+    DEFAULT_FLOW_SETTING: "must be a flow key (an id)",
+}
 #: The key id inside a plaintext key (``keys.new_key`` makes 16 hex digits).
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def tenant_setting_problem(key: str, value: Any) -> str | None:
+    """Why ``value`` cannot be the host setting ``key`` (see TENANT_SETTINGS), or None; None
+    (unset) is always accepted, and so is any value of a key the host does not read."""
+    if value is None or key not in TENANT_SETTINGS:
+        return None
+    if key == ACCEPT_UNKNOWN_OFFERS_SETTING:
+        ok = isinstance(value, bool)
+    else:
+        ok = id_problem(value) is None
+    return None if ok else f"{key} {TENANT_SETTINGS[key]}, not {shown(value)}"
 
 
 def _settings(settings: object, what: str = "tenant settings") -> dict[str, Any]:
     if not isinstance(settings, Mapping):
         raise InvalidInputError(f"{what} must be a JSON object", field="settings")
     return dict(settings)
+
+
+def _check_settings(settings: Mapping[str, Any]) -> None:
+    for key, value in settings.items():
+        problem = tenant_setting_problem(key, value)
+        if problem is not None:
+            raise InvalidInputError(problem, field=f"settings.{key}")
 
 
 class TenantsSql(SqlCore):
@@ -48,6 +78,7 @@ class TenantsSql(SqlCore):
         check_tenant_id(tenant_id)
         check_optional_id("name", name)
         settings_doc = _settings(settings or {})
+        _check_settings(settings_doc)
         settings_text = json_text("tenant settings", settings_doc, "settings")
         now = self.clock()
         try:
@@ -86,6 +117,7 @@ class TenantsSql(SqlCore):
     def update_tenant_settings(self, tenant_id: str, changes: Mapping[str, Any]) -> JSONDict:
         check_tenant_id(tenant_id)
         changes = _settings(changes, "settings changes")
+        _check_settings(changes)
 
         def update(cur: Cursor) -> JSONDict:
             row = cur.execute(

@@ -57,6 +57,7 @@ __all__ = [
     "FITTABLE_MODELS",
     "excluded_customers",
     "fit_tenant_model",
+    "forget_excluded",
     "latest_fit",
     "list_fits",
     "require_fit",
@@ -115,6 +116,21 @@ def excluded_customers(rejected: Mapping[str, str]) -> dict[str, Any]:
         "excludedCustomers": len(rejected),
         "excluded": [{"customerId": c, "reason": r} for c, r in listed],
     }
+
+
+def forget_excluded(store: Store, namespace: str, tenant_id: str, customer_id: str) -> int:
+    """Remove ``customer_id`` from the ``excluded`` lists of the tenant's documents in
+    ``namespace`` (fits, back-tests: the only place they name a customer; the counts stay, as
+    they name no one). Returns how many documents changed."""
+    changed: dict[str, Any] = {}
+    for key, doc in store.get_documents(namespace, tenant_id).items():
+        listed = doc.get("excluded") if isinstance(doc, dict) else None
+        if isinstance(listed, list) and any(e.get("customerId") == customer_id for e in listed):
+            kept = [e for e in listed if e.get("customerId") != customer_id]
+            changed[key] = {**doc, "excluded": kept}
+    if changed:
+        store.put_documents(namespace, tenant_id, changed)
+    return len(changed)
 
 
 def _finite_values(values: dict[str, float]) -> dict[str, float | None]:

@@ -181,5 +181,6 @@ def check_as_of(customer_id: str, as_of: float | None, last_at: float) -> None:
         raise AsOfBeforeLastInteractionError(
             f"asOf {iso_time(as_of)} is before customer {customer_id!r}'s last interaction "
             f"({iso_time(last_at)}): records are computed from all-time summaries, so use "
-            "an asOf at or after it"
+            "an asOf at or after it",
+            field="asOf",
         )
