@@ -24,6 +24,7 @@ HOST_LAYERS: tuple[tuple[str, ...], ...] = (
     ("hookspecs", "plugins", "registration", "builtin"),
     ("host",),
     ("service", "ingest", "notebook", "outbox"),
+    ("triggers",),
     ("api",),
     ("commands", "cli"),
     ("",),  # the package itself: the public API

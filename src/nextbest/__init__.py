@@ -22,6 +22,7 @@ from .models.decision import Candidate, Decision, DecisionItem, Drop, ScoreBreak
 from .models.offers import Offer, OfferCatalog
 from .models.request import DecisionRequest, OfferHistory
 from .plugin_api import (
+    ContextChange,
     ContextProvider,
     ContextRequest,
     FormulaCompiler,
@@ -35,6 +36,7 @@ from .plugin_api import (
     RuleContext,
     RuleOutcome,
     RuleType,
+    TriggerEvent,
     ValueProvider,
     ValueRequest,
 )
@@ -45,6 +47,7 @@ __all__ = [
     "Candidate",
     "CompiledCatalog",
     "CompiledFlow",
+    "ContextChange",
     "ContextProvider",
     "ContextRequest",
     "Decision",
@@ -75,6 +78,7 @@ __all__ = [
     "RuleType",
     "ScoreBreakdown",
     "Trace",
+    "TriggerEvent",
     "UnknownFlowError",
     "ValueProvider",
     "ValueRequest",

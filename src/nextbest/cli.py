@@ -106,13 +106,16 @@ def validate_command(files: tuple[str, ...], kind: str) -> None:
 
 
 @cli.command("schema")
-@click.argument("what", type=click.Choice(["flow", "offers", "request"]))
+@click.argument("what", type=click.Choice(["flow", "offers", "request", "trigger"]))
 def schema_command(what: str) -> None:
-    """Print the JSON Schema of flow, offer catalog or decision request documents."""
+    """Print the JSON Schema of flow, offer catalog, decision request or trigger documents."""
     from .models.offers import OfferCatalog
     from .models.request import DecisionRequest
+    from .triggers.document import trigger_schema
 
-    if what == "flow":
+    if what == "trigger":
+        schema = trigger_schema()
+    elif what == "flow":
         schema = _host().flow_schema()
     elif what == "offers":
         schema = OfferCatalog.model_json_schema(by_alias=True)
@@ -126,9 +129,11 @@ def build_cli() -> click.Group:
     from .commands.decide import decide_command
     from .commands.server import register_server_commands
     from .commands.store import register_store_commands
+    from .commands.triggers import triggers_group
     from .commands.webhooks import register_webhook_commands
 
     cli.add_command(decide_command)
+    cli.add_command(triggers_group)
     register_store_commands(cli)
     register_server_commands(cli)
     register_webhook_commands(cli)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     import click
     from fastapi import APIRouter
@@ -25,12 +25,14 @@ if TYPE_CHECKING:
     from .engine.state import DecisionView
     from .models.decision import Candidate
     from .plugin_api import (
+        ContextChange,
         HostAPI,
         RegisterContext,
         RegisterCustomerData,
         RegisterFunction,
         RegisterRuleType,
         RegisterValueProvider,
+        TriggerEvent,
     )
     from .store.base import Interaction
 
@@ -141,6 +143,36 @@ def customer_forgotten(host: HostAPI, tenant_id: str, customer_id: str) -> None:
     registered with ``register_customer_data`` are already gone (one transaction). Drop what
     the plugin holds of the customer elsewhere (in-process caches). A raise is logged and does
     not undo the deletion. Returns nothing.
+    """
+
+
+@hookspec
+def customer_context_changed(host: HostAPI, tenant_id: str, change: ContextChange) -> None:
+    """Called when customers' context values changed (``host.context_changed``), after the
+    plugin that provides them committed the new values: a recompute after an outcome, or a
+    batch. ``change`` holds the customers, the new values as columns by context name and, where
+    known, the previous ones. The host's trigger engine implements it (it evaluates the
+    tenant's active triggers for those customers). A raise is logged and changes nothing
+    committed. Returns nothing.
+    """
+
+
+@hookspec
+def watched_context_names(host: HostAPI, tenant_id: str) -> Iterable[str] | None:
+    """Return the context names this plugin watches for ``tenant_id`` (or None).
+
+    The host's trigger engine returns the names read by the tenant's active triggers. A
+    context provider asks ``host.watched_context_names(tenant_id)`` (the union of every
+    answer) to decide whether to recompute a customer's values proactively after an outcome
+    and tell the host with ``host.context_changed``. Keep it cheap: it is asked per outcome.
+    """
+
+
+@hookspec
+def trigger_fired(host: HostAPI, tenant_id: str, event: TriggerEvent) -> None:
+    """Called after a trigger firing was committed, for triggers whose ``actions`` include
+    ``hook: true``: once per firing, in firing order. ``event.payload`` is the event document
+    (see docs/triggers.md). A raise is logged and does not undo the firing. Returns nothing.
     """
 
 

@@ -22,7 +22,7 @@ from .hookcalls import call_impl, implementations
 from .models.decision import Decision
 from .models.offers import OfferCatalog
 from .models.request import DecisionRequest
-from .plugin_api import HostAPI
+from .plugin_api import ContextChange, HostAPI, TriggerEvent
 from .plugins import make_plugin_manager
 from .registration import collect
 from .store.base import Interaction, Store
@@ -190,6 +190,33 @@ class Host:
         """Call every ``customer_forgotten`` hook with this host (after the customer's data was
         deleted); failures are logged and returned as (plugin, error)."""
         return self._notify("customer_forgotten", tenant_id=tenant_id, customer_id=customer_id)
+
+    def context_changed(self, tenant_id: str, change: ContextChange) -> list[tuple[str, str]]:
+        """Call every ``customer_context_changed`` hook with this host (after the plugin that
+        provides the values committed them); failures are logged and returned as (plugin,
+        error). The host's trigger engine evaluates the tenant's triggers there."""
+        if len(change.customer_ids) == 0:
+            return []
+        return self._notify("customer_context_changed", tenant_id=tenant_id, change=change)
+
+    def watched_context_names(self, tenant_id: str) -> frozenset[str]:
+        """The union of every ``watched_context_names`` answer for ``tenant_id``; a failing
+        plugin is logged and counts as watching nothing."""
+        names: set[str] = set()
+        for impl in implementations(self.pm, "watched_context_names"):
+            try:
+                answer = call_impl(impl, host=self, tenant_id=tenant_id)
+            except Exception:
+                log.exception("plugin %r failed in watched_context_names", impl.plugin_name)
+                continue
+            if answer:
+                names.update(answer)
+        return frozenset(names)
+
+    def notify_trigger_fired(self, tenant_id: str, event: TriggerEvent) -> list[tuple[str, str]]:
+        """Call every ``trigger_fired`` hook with this host (after the firing was committed);
+        failures are logged and returned as (plugin, error)."""
+        return self._notify("trigger_fired", tenant_id=tenant_id, event=event)
 
     def _notify(self, hook: str, **kwargs: Any) -> list[tuple[str, str]]:
         """Call every implementation of an after-commit hook; a failing plugin is logged, never

@@ -7,6 +7,8 @@
   (including the plugin-document namespaces that hold per-customer data).
 - :class:`HostAPI`: the part of :class:`~nextbest.Host` plugins may rely on.
 - :class:`FormulaCompiler`: what ``RuleType.prepare`` receives to compile formulas.
+- :class:`ContextChange`: what a plugin tells the host when customers' context values changed
+  (``host.context_changed``), and :class:`TriggerEvent`, what ``trigger_fired`` receives.
 
 This module sits below the engine and the Host, so every layer can name these types.
 """
@@ -215,6 +217,45 @@ class Registry:
         return None
 
 
+@dataclass(frozen=True)
+class ContextChange:
+    """Customers whose context values changed, told to the host by the plugin that provides
+    them (``host.context_changed(tenant_id, change)``) after the new values were committed.
+
+    ``customer_ids`` are the customers; ``values`` maps context names to their new values, one
+    column per name aligned with ``customer_ids`` (lists or numpy arrays); ``previous`` maps
+    names to the values before the change where the notifier knows them (same alignment; a
+    missing name or a None entry means unknown). ``provider`` is the name of the context
+    provider the values come from. Names a listener needs that are not in ``values`` are
+    resolved through their providers one customer at a time, so a notifier passes every name
+    it supplies. ``as_of`` is the time the values hold for (epoch seconds).
+    """
+
+    customer_ids: Sequence[str]
+    values: Mapping[str, Sequence[Any]]
+    as_of: float
+    provider: str = ""
+    previous: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TriggerEvent:
+    """A trigger firing as committed to the store (what ``trigger_fired`` receives).
+
+    ``payload`` is the event's JSON document: ``id``, ``type`` (``trigger.fired``), ``time``,
+    ``tenantId``, ``triggerKey``, ``customerId``, ``values`` and ``previousValues`` (every name
+    the condition read), ``context`` (the context records read, by provider), ``offers`` (with
+    ``recommendationId``, when the trigger runs a flow) and ``actions``.
+    """
+
+    event_id: str
+    tenant_id: str
+    trigger_key: str
+    customer_id: str
+    fired_at: float
+    payload: Mapping[str, Any]
+
+
 class FormulaCompiler(Protocol):
     """Compiles formulas at one place of a flow (what ``RuleType.prepare`` receives)."""
 
@@ -277,6 +318,18 @@ class HostAPI(Protocol):
     def notify_customer_forgotten(self, tenant_id: str, customer_id: str) -> list[tuple[str, str]]:
         """Call every plugin's ``customer_forgotten`` hook after a customer's data was deleted
         from ``store`` (after the commit)."""
+        ...
+
+    def context_changed(self, tenant_id: str, change: ContextChange) -> list[tuple[str, str]]:
+        """Tell the host that customers' context values changed (after the new values were
+        committed): every ``customer_context_changed`` hook is called, among them the host's
+        trigger engine, which evaluates the tenant's active triggers for those customers."""
+        ...
+
+    def watched_context_names(self, tenant_id: str) -> frozenset[str]:
+        """The context names something watches for ``tenant_id`` (the ``watched_context_names``
+        hooks: e.g. the names the tenant's active triggers read). A provider recomputes its
+        values proactively after an outcome only when one of its names is watched."""
         ...
 
 

@@ -200,6 +200,8 @@ def test_forget_a_customer(data_api: tuple[Api, CustomerDataPlugin]) -> None:
             "dailySummaries": 1,
             "recommendations": 1,
             "documents": {PROFILES: 1},
+            "triggerStates": 0,
+            "triggerEvents": 0,
         },
         "pluginFailures": [],
     }

@@ -15,12 +15,12 @@ from typing import Any
 
 import click
 
-from nextbest import database_option, open_database, option_value
+from nextbest import Host, database_option, open_database, option_value
 from nextbest.store import parse_time
 from nextbest_clv.backtest.runs import compare_models, run_backtest
 from nextbest_clv.core.estimators import TRANSACTION_MODELS
 from nextbest_clv.errors import AsOfBeforeLastInteractionError, ClvError
-from nextbest_clv.service import SEGMENTS, BatchResult, ClvService
+from nextbest_clv.service import SEGMENTS, BatchResult, ClvService, service_for
 from nextbest_clv.service.batch_compute import compute_records, result_json
 from nextbest_clv.service.fits import FITTABLE_MODELS, fit_tenant_model
 from nextbest_clv.service.model_records import ModelBatchResult
@@ -60,7 +60,8 @@ def _service(database: str | None) -> Iterator[ClvService]:
     it must exist at the current schema)."""
     with open_database(database) as store:
         try:
-            yield ClvService(store)
+            # the host's service: its batches tell the host (triggers) what they stored
+            yield service_for(Host(store=store))
         except ClvError as exc:
             raise click.ClickException(str(exc)) from exc
 

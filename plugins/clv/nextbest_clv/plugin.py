@@ -16,6 +16,7 @@ from nextbest import (
     hookimpl,
 )
 from nextbest_clv.backtest.runs import BACKTESTS_NAMESPACE
+from nextbest_clv.decisions.changes import notify_batch, notify_outcome
 from nextbest_clv.decisions.context import CLV_CONTEXT
 from nextbest_clv.decisions.functions import FUNCTIONS
 from nextbest_clv.decisions.rules import PROPENSITY_THRESHOLD
@@ -54,7 +55,9 @@ def register_value_providers(register: RegisterValueProvider) -> None:
 
 @hookimpl
 def startup(host: HostAPI) -> None:
-    attach(host)  # the host's service, ready before the first decision or request
+    service = attach(host)  # the host's service, ready before the first decision or request
+    if service is not None:  # batches tell the host about the records they stored
+        service.batch_listeners.append(lambda tenant, result: notify_batch(host, tenant, result))
 
 
 @hookimpl
@@ -62,6 +65,8 @@ def outcome_recorded(host: HostAPI, tenant_id: str, interaction: Interaction) ->
     service = attach(host)
     if service is not None:
         service.invalidate(tenant_id, interaction.customer_id)
+        # watched by a trigger: recompute now and tell the host
+        notify_outcome(host, service, tenant_id, interaction.customer_id)
 
 
 @hookimpl

@@ -50,6 +50,8 @@ def forget_json(customer_id: str, result: ForgetResult) -> dict[str, Any]:
             "dailySummaries": result.daily_summaries,
             "recommendations": result.recommendations,
             "documents": dict(result.documents),
+            "triggerStates": result.trigger_states,
+            "triggerEvents": result.trigger_events,
         },
         "pluginFailures": [{"plugin": p, "error": e} for p, e in result.plugin_failures],
     }

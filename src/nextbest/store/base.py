@@ -239,6 +239,8 @@ class ForgetResult:
     recommendations: int
     documents: dict[str, int] = field(default_factory=dict)
     plugin_failures: tuple[tuple[str, str], ...] = ()
+    trigger_states: int = 0
+    trigger_events: int = 0
 
     @property
     def total(self) -> int:
@@ -250,6 +252,8 @@ class ForgetResult:
             + self.daily_summaries
             + self.recommendations
             + sum(self.documents.values())
+            + self.trigger_states
+            + self.trigger_events
         )
 
 
@@ -371,6 +375,90 @@ class LockHandle(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTrigger:
+    """A trigger document as stored: ``uid`` is the trigger's incarnation (kept across updates,
+    new after a delete); ``status`` is ``active`` or ``paused``."""
+
+    key: str
+    uid: str
+    status: str
+    document: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerState:
+    """One customer's crossing state for one trigger. No stored state means armed, generation
+    0. ``generation`` counts the customer's firings; ``crossed`` holds the values of the last
+    firing (or of the last state change)."""
+
+    customer_id: str
+    armed: bool
+    generation: int
+    last_fired_at: float | None
+    crossed: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class FiringRecommendation:
+    """The recommendation a firing stores (the flow's ranked offers), so a later outcome can
+    cite its id and ranks."""
+
+    recommendation_id: str
+    items: Sequence[tuple[int, str, float | None]]
+    flow_key: str
+    flow_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """One firing to commit: the event row and, when the trigger runs a flow, its
+    recommendation."""
+
+    event_id: str
+    customer_id: str
+    generation: int
+    fired_at: float
+    payload: dict[str, Any]
+    recommendation: FiringRecommendation | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """A state transition to commit. ``basis`` is the (armed, generation) the evaluator saw
+    (None: no stored state); the change is applied only if the stored state still has it, so
+    two evaluators of one crossing commit it once. ``crossed`` None keeps the stored values.
+    ``firing`` goes with the change."""
+
+    customer_id: str
+    basis: tuple[bool, int] | None
+    armed: bool
+    generation: int
+    last_fired_at: float | None
+    crossed: dict[str, Any] | None
+    firing: Firing | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerEventRecord:
+    """A stored firing."""
+
+    event_id: str
+    trigger_key: str
+    customer_id: str
+    generation: int
+    fired_at: float
+    payload: dict[str, Any]
+
+
+#: A transaction participant: called inside the transaction that commits trigger firings, with
+#: the transaction's cursor, the tenant and the firings committed there (never empty). Whatever
+#: it writes commits or rolls back with them; a raise rolls everything back.
+FiringParticipant = Callable[[Any, str, Sequence[Firing]], None]
 
 
 @runtime_checkable
@@ -620,9 +708,68 @@ class Store(Protocol):
     ) -> ForgetResult:
         """Delete everything stored about a customer in one transaction: interactions, customer,
         offer and daily summaries, recommendations (with their items) and the plugin documents
-        keyed by the customer id in ``document_namespaces``. Other tenants' data (the same
+        keyed by the customer id in ``document_namespaces``, and the customer's trigger
+        states and firings. Other tenants' data (the same
         customer id included) is untouched. Forgetting an unknown customer deletes nothing.
         TenantNotFoundError for an unknown tenant."""
+        ...
+
+    # -- triggers ---------------------------------------------------------------------------
+    def put_trigger(
+        self, tenant_id: str, key: str, document: Mapping[str, Any], status: str
+    ) -> tuple[StoredTrigger, bool]:
+        """Create or replace the trigger ``key`` (its uid is kept on replace); returns the
+        stored trigger and whether it was created. Its states and events stay."""
+        ...
+
+    def get_trigger(self, tenant_id: str, key: str) -> StoredTrigger | None:
+        """The stored trigger, or None."""
+        ...
+
+    def list_triggers(
+        self, tenant_id: str, cursor: str | None = None, limit: int = 50
+    ) -> Page[StoredTrigger]:
+        """The tenant's triggers by key (keyset pages)."""
+        ...
+
+    def active_triggers(self, tenant_id: str) -> list[StoredTrigger]:
+        """The tenant's active triggers, by key (one read)."""
+        ...
+
+    def delete_trigger(self, tenant_id: str, key: str) -> bool:
+        """Delete the trigger with its states and events in one transaction; False when
+        there was none."""
+        ...
+
+    def trigger_states(
+        self,
+        tenant_id: str,
+        key: str,
+        customer_ids: Sequence[str] | None = None,
+        *,
+        with_values: bool = True,
+    ) -> dict[str, TriggerState]:
+        """The stored states of the trigger, by customer id: of ``customer_ids`` (chunked
+        reads), or all of them (one read). Customers without a row are absent. Without
+        ``with_values`` the ``crossed`` values are not read (None), for bulk reads."""
+        ...
+
+    def commit_trigger_changes(
+        self,
+        tenant_id: str,
+        key: str,
+        changes: Sequence[StateChange],
+        participants: Sequence[FiringParticipant] = (),
+    ) -> list[Firing]:
+        """Apply the state changes whose ``basis`` still holds, with their firings (event
+        rows, recommendations) and the ``participants``' writes, in ONE transaction; returns
+        the firings committed. A raise anywhere leaves nothing written."""
+        ...
+
+    def trigger_events(
+        self, tenant_id: str, key: str, cursor: str | None = None, limit: int = 50
+    ) -> Page[TriggerEventRecord]:
+        """The trigger's firings, newest first (keyset pages)."""
         ...
 
     def iter_interactions(

@@ -115,6 +115,31 @@ _SUMMARY_ROW = np.dtype(
 )
 
 
+def insert_recommendation(
+    cur: Cursor,
+    tenant_id: str,
+    recommendation_id: str,
+    customer_id: str,
+    items: Sequence[tuple[int, str, float | None]],
+    meta: tuple[str | None, str | None, str | None, int | None, float],
+) -> None:
+    """Insert a recommendation and its items inside the caller's transaction (arguments
+    checked by the caller); ``meta`` is (channel, placement, flow key, flow version, created
+    at)."""
+    cur.execute(
+        "INSERT INTO recommendations (tenant_id, recommendation_id, customer_id, "
+        "channel, placement, flow_key, flow_version, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (tenant_id, recommendation_id, customer_id, *meta),
+    )
+    if items:
+        cur.executemany(
+            "INSERT INTO recommendation_items (tenant_id, recommendation_id, rank, "
+            "offer_id, score) VALUES (?, ?, ?, ?, ?)",
+            [(tenant_id, recommendation_id, *item) for item in items],
+        )
+
+
 def _event(row: Sequence[Any]) -> summaries.Event:
     """The summary event of a row in INTERACTION_COLUMNS order."""
     return (row[1], row[2], *row[4:9])
@@ -238,30 +263,14 @@ class InteractionsSql(SqlCore):
         try:
             with self._transaction() as cur:
                 self._require_tenant(cur, tenant_id)
-                cur.execute(
-                    "INSERT INTO recommendations (tenant_id, recommendation_id, customer_id, "
-                    "channel, placement, flow_key, flow_version, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        tenant_id,
-                        recommendation_id,
-                        customer_id,
-                        channel,
-                        placement,
-                        flow_key,
-                        flow_version,
-                        created,
-                    ),
+                insert_recommendation(
+                    cur,
+                    tenant_id,
+                    recommendation_id,
+                    customer_id,
+                    [(i.rank, i.offer_id, i.score) for i in parsed],
+                    (channel, placement, flow_key, flow_version, created),
                 )
-                if parsed:
-                    cur.executemany(
-                        "INSERT INTO recommendation_items (tenant_id, recommendation_id, rank, "
-                        "offer_id, score) VALUES (?, ?, ?, ?, ?)",
-                        [
-                            (tenant_id, recommendation_id, i.rank, i.offer_id, i.score)
-                            for i in parsed
-                        ],
-                    )
         except Exception as exc:
             if self._is_integrity_error(exc):
                 raise RecommendationExistsError(
@@ -775,6 +784,12 @@ class InteractionsSql(SqlCore):
                 (tenant_id, customer_id),
             )
             recommendations = cur.rowcount
+            for table in ("trigger_states", "trigger_events"):
+                cur.execute(
+                    f"DELETE FROM {table} WHERE tenant_id = ? AND customer_id = ?",
+                    (tenant_id, customer_id),
+                )
+                deleted[table] = cur.rowcount
             documents: dict[str, int] = {}
             for namespace in namespaces:
                 cur.execute(
@@ -789,6 +804,8 @@ class InteractionsSql(SqlCore):
             daily_summaries=deleted["customer_daily_summaries"],
             recommendations=recommendations,
             documents=documents,
+            trigger_states=deleted["trigger_states"],
+            trigger_events=deleted["trigger_events"],
         )
 
     def iter_interactions(

@@ -3,7 +3,7 @@
 
 The concerns: tenants and API keys (``tenants_sql``), the catalog of offers and flows
 (``catalog_sql``), interactions and summaries (``interactions_sql``), plugin documents and
-leases (``documents_sql``), webhook endpoints (``webhooks_sql``) and the outbox of events
+leases (``documents_sql``), triggers (``triggers_sql``), webhook endpoints (``webhooks_sql``) and the outbox of events
 and their deliveries (``outbox_sql``). Both dialects accept the same SQL (``?`` placeholders
 are rewritten for psycopg), so ``sqlite.py`` and ``postgres.py`` only supply connections and
 transactions, the migration lock, the fastest way to insert a chunk of interactions, and how a
@@ -17,10 +17,13 @@ from nextbest.store.documents_sql import DocumentsSql
 from nextbest.store.interactions_sql import InteractionsSql
 from nextbest.store.outbox_sql import OutboxSql
 from nextbest.store.tenants_sql import TenantsSql
+from nextbest.store.triggers_sql import TriggersSql
 from nextbest.store.webhooks_sql import WebhooksSql
 
 __all__ = ["SqlStore"]
 
 
-class SqlStore(TenantsSql, CatalogSql, InteractionsSql, DocumentsSql, WebhooksSql, OutboxSql):
+class SqlStore(
+    TenantsSql, CatalogSql, InteractionsSql, DocumentsSql, TriggersSql, WebhooksSql, OutboxSql
+):
     """Implementation of :class:`nextbest.store.Store` over a SQL connection."""

@@ -1,9 +1,11 @@
 """A full batch compute: the RFM records and, for a probabilistic model, its fields.
 
-Used by ``nextbest clv compute`` and ``POST /api/v1/clv/compute``. With a probabilistic model
-the stored fit is looked up first, so a model that was never fitted fails before anything is
-written; the model fields of every customer are then computed as of the batch's ``asOf`` from
-that fit and stored in one transaction.
+Used by ``nextbest clv compute``, ``POST /api/v1/clv/compute`` and the scheduler. With a
+probabilistic model the stored fit is looked up first, so a model that was never fitted fails
+before anything is written; the model fields of every customer are then computed as of the
+batch's ``asOf`` from that fit and stored in one transaction. At the end the service's batch
+listeners are called with the RFM records as columns (the plugin tells the host there; a
+probabilistic model's fields are not among the columns).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ def compute_records(
     if settings.model != "rfm":
         model_result = service.models.compute_batch(tenant_id, settings, as_of=result.as_of)
         service.invalidate_tenant(tenant_id)
+    for listener in list(service.batch_listeners):
+        listener(tenant_id, result)
     return result, model_result
 
 

@@ -104,6 +104,9 @@ class ClvService:
         self.models = ModelRecords(store, clock)
         self._single = SingleCompute(store, clock, self._snapshots, self.models)
         self._batch = TenantBatch(store, clock, self._settings, self._snapshots, self._cache)
+        #: Called after every full batch compute (``batch_compute.compute_records``) with the
+        #: tenant and the result (its records as columns): the plugin tells the host there.
+        self.batch_listeners: list[Callable[[str, BatchResult], None]] = []
 
     @property
     def computes(self) -> int:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from nextbest.store import Store
+from nextbest_clv.core.rfm import RfmBatch
 from nextbest_clv.errors import ClvInputError
 from nextbest_clv.service.record_cache import RecordCache
 from nextbest_clv.service.records import RECORDS_NAMESPACE, SEGMENTS, BatchDocuments, iso_time
@@ -50,6 +51,10 @@ class BatchResult:
     failed: int
     failures: list[dict[str, str]]
     duration_seconds: float
+    #: The stored records as columns (record field -> values aligned with ``customer_ids``),
+    #: for listeners of the batch (not part of the JSON).
+    customer_ids: list[str] = field(default_factory=list, repr=False, compare=False)
+    columns: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The camelCase JSON of the result."""
@@ -118,6 +123,8 @@ class TenantBatch:
         scored = score_rows(cols, as_of, settings)
         counts = dict.fromkeys(SEGMENTS, 0)
         computed = 0
+        stored_ids: list[str] = []
+        columns: dict[str, Any] = {}
         batch, snapshot = scored.batch, scored.snapshot
         if batch is not None and snapshot is not None:
             ids = cols.customer_ids.tolist()
@@ -143,6 +150,7 @@ class TenantBatch:
                 replace=segment is None,
             )
             computed = len(selected)
+            stored_ids, columns = _columns(good_ids, batch, None if segment is None else selected)
             if segment is None:
                 counts = dict(batch.counts)
             else:
@@ -161,4 +169,25 @@ class TenantBatch:
             failed=len(scored.failed),
             failures=scored.failures(_MAX_LISTED_FAILURES),
             duration_seconds=time.perf_counter() - started,
+            customer_ids=stored_ids,
+            columns=columns,
         )
+
+
+def _columns(
+    ids: list[str], batch: RfmBatch, selected: list[int] | None
+) -> tuple[list[str], dict[str, Any]]:
+    """The stored records as columns by record field (all rows, or the ``selected`` ones)."""
+    columns: dict[str, Any] = {
+        "clvScore": batch.clv_score,
+        "predictedRevenue": batch.predicted_revenue,
+        "churnProbability": batch.churn_probability,
+        "rfmRecency": batch.recency_days,
+        "rfmFrequency": batch.frequency,
+        "rfmMonetary": batch.monetary,
+        "segment": batch.segments(),
+    }
+    if selected is None:
+        return ids, columns
+    rows = np.asarray(selected, dtype=np.int64)
+    return [ids[i] for i in selected], {k: np.asarray(v)[rows] for k, v in columns.items()}

@@ -1,0 +1,425 @@
+"""The trigger engine of a host: documents, evaluation on context changes, firings, preview.
+
+One :class:`TriggerEngine` per host (kept in ``host.plugin_state``). The host's built-in
+``triggers`` plugin hands it every ``customer_context_changed`` notification; it evaluates the
+tenant's active triggers over the changed customers in one pass per trigger: one bulk state
+read, the compiled formulas per customer, one transaction for every transition and firing
+(:meth:`~nextbest.store.Store.commit_trigger_changes`, with the registered transaction
+participants), then the ``trigger_fired`` hooks after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import DecisionError, FlowIssue
+from ..expressions import CompiledExpression, EvaluationError
+from ..host import Host
+from ..models.request import DecisionRequest
+from ..plugin_api import ContextChange, TriggerEvent
+from ..service import DecisionService
+from ..store import (
+    Firing,
+    FiringParticipant,
+    FiringRecommendation,
+    StateChange,
+    Store,
+    StoredTrigger,
+    TriggerState,
+)
+from .context import column, json_value, resolve_customer
+from .crossing import Transition, event_id, recommendation_id, transition
+from .document import CompiledTrigger, TriggerValidationError, compile_trigger
+
+log = logging.getLogger("nextbest.triggers")
+
+__all__ = ["ENGINE_KEY", "EVENT_TYPE", "Evaluation", "LoadedTrigger", "TriggerEngine"]
+
+#: The key of the engine in ``host.plugin_state``.
+ENGINE_KEY = "nextbest.triggers.engine"
+#: The type of every firing event.
+EVENT_TYPE = "trigger.fired"
+#: Seconds a tenant's active triggers are reused before the store is read again (writes made
+#: through this engine invalidate them at once).
+ACTIVE_TTL_SECONDS = 2.0
+#: Above this many customers, a trigger's states are read whole (one query), not by id.
+_BULK_STATES = 2_000
+
+
+@dataclass(frozen=True)
+class LoadedTrigger:
+    """A stored trigger and its compiled form."""
+
+    stored: StoredTrigger
+    compiled: CompiledTrigger
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What evaluating one trigger over some customers found (and, when committed, did)."""
+
+    trigger_key: str
+    evaluated: int
+    transitions: dict[str, int]
+    firings: list[Firing]
+
+
+def _truth(expr: CompiledExpression, row: Mapping[str, Any]) -> bool | None:
+    try:
+        return bool(expr.evaluate(row))
+    except EvaluationError:
+        return None
+
+
+class TriggerEngine:
+    """The triggers of every tenant of one host's store (see the module doc). Thread-safe."""
+
+    def __init__(self, host: Host, store: Store) -> None:
+        self.host = host
+        self.store = store
+        self.decisions = DecisionService(host, store)
+        #: Called inside every transaction that commits firings (see
+        #: :data:`nextbest.store.FiringParticipant`): the outbox adds its rows there.
+        self.participants: list[FiringParticipant] = []
+        self._lock = threading.Lock()
+        self._compiled: dict[tuple[str, str, str, str], CompiledTrigger] = {}
+        self._active: dict[str, tuple[float, list[LoadedTrigger]]] = {}
+
+    def add_participant(self, participant: FiringParticipant) -> None:
+        """Register a transaction participant: it writes inside every firing transaction."""
+        with self._lock:
+            self.participants.append(participant)
+
+    # -- documents ----------------------------------------------------------------------------
+    def compile(self, document: Any) -> CompiledTrigger:
+        """Validate and compile a document against the host's context providers and
+        functions; TriggerValidationError names every problem's path."""
+        return compile_trigger(document, self.host.registry, self.host.functions)
+
+    def validate(self, tenant_id: str, document: Any, key: str | None = None) -> CompiledTrigger:
+        """Like :meth:`compile`, and also: ``key`` (a path's key) equals the document's, and
+        ``flow`` names a published flow of the tenant."""
+        compiled = self.compile(document)
+        issues = []
+        if key is not None and compiled.key != key:
+            issues.append(FlowIssue("key", f"must equal the trigger key in the path ({key!r})"))
+        if compiled.document.flow is not None:
+            try:
+                self.decisions.published_flow(tenant_id, compiled.document.flow)
+            except DecisionError as exc:
+                issues.append(FlowIssue("flow", str(exc)))
+        if issues:
+            raise TriggerValidationError(issues)
+        return compiled
+
+    def put(self, tenant_id: str, key: str, document: Any) -> tuple[StoredTrigger, bool]:
+        """Validate and store a trigger (created or replaced); returns it and whether it was
+        created."""
+        compiled = self.validate(tenant_id, document, key)
+        stored, created = self.store.put_trigger(
+            tenant_id, key, compiled.to_json(), compiled.document.status
+        )
+        self.forget_tenant(tenant_id)
+        return stored, created
+
+    def delete(self, tenant_id: str, key: str) -> bool:
+        """Delete a trigger with its states and firings."""
+        deleted = self.store.delete_trigger(tenant_id, key)
+        self.forget_tenant(tenant_id)
+        return deleted
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        """Drop the cached active triggers of a tenant."""
+        with self._lock:
+            self._active.pop(tenant_id, None)
+
+    def load(self, tenant_id: str, stored: StoredTrigger) -> LoadedTrigger:
+        """A stored trigger compiled (once per version)."""
+        cache_key = (tenant_id, stored.key, stored.uid, stored.updated_at.isoformat())
+        with self._lock:
+            compiled = self._compiled.get(cache_key)
+        if compiled is None:
+            compiled = self.compile(stored.document)
+            with self._lock:
+                self._compiled[cache_key] = compiled
+        return LoadedTrigger(stored, compiled)
+
+    def active(self, tenant_id: str) -> list[LoadedTrigger]:
+        """The tenant's active triggers, compiled; one that no longer compiles (a plugin gone)
+        is logged and skipped."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._active.get(tenant_id)
+        if cached is not None and now - cached[0] < ACTIVE_TTL_SECONDS:
+            return cached[1]
+        loaded = []
+        for stored in self.store.active_triggers(tenant_id):
+            try:
+                loaded.append(self.load(tenant_id, stored))
+            except TriggerValidationError as exc:
+                log.error("trigger %r of tenant %r is skipped: %s", stored.key, tenant_id, exc)
+        with self._lock:
+            self._active[tenant_id] = (now, loaded)
+        return loaded
+
+    def watched_names(self, tenant_id: str) -> frozenset[str]:
+        """The context names the tenant's active triggers read."""
+        return frozenset(n for t in self.active(tenant_id) for n in t.compiled.names)
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def context_changed(self, tenant_id: str, change: ContextChange) -> list[Evaluation]:
+        """Evaluate every active trigger of the tenant that reads a changed name (or a name no
+        notifier passes) over the changed customers, committing and announcing the firings."""
+        results = []
+        for trigger in self.active(tenant_id):
+            results.append(self.evaluate(tenant_id, trigger, change))
+        return results
+
+    def evaluate(
+        self, tenant_id: str, trigger: LoadedTrigger, change: ContextChange, *, commit: bool = True
+    ) -> Evaluation:
+        """Evaluate one trigger over the customers of ``change``; with ``commit`` the
+        transitions and firings are written in one transaction and the ``trigger_fired``
+        hooks called for the firings committed."""
+        compiled = trigger.compiled
+        ids = list(change.customer_ids)
+        bulk = len(ids) > _BULK_STATES
+        states = self.store.trigger_states(
+            tenant_id, compiled.key, None if bulk else ids, with_values=not bulk
+        )
+        rows = self._rows(tenant_id, compiled.names, change, ids)
+        found = self._transitions(compiled, ids, rows, states, change.as_of)
+        if bulk:  # the stored values (previous values of a firing) of the transitions only
+            moved = [ids[i] for i, _ in found if ids[i] in states]
+            if moved:
+                states = {**states, **self.store.trigger_states(tenant_id, compiled.key, moved)}
+        counts = {"fire": 0, "suppress": 0, "rearm": 0}
+        changes = []
+        for i, kind in found:
+            counts[kind] += 1
+            changes.append(
+                self._change(tenant_id, trigger, change, ids[i], i, rows[i], states, kind)
+            )
+        if not commit:
+            firings = [c.firing for c in changes if c.firing is not None]
+            return Evaluation(compiled.key, len(ids), counts, firings)
+        committed = self.store.commit_trigger_changes(
+            tenant_id, compiled.key, changes, tuple(self.participants)
+        )
+        if compiled.document.actions.hook:
+            for firing in committed:
+                self.host.notify_trigger_fired(
+                    tenant_id,
+                    TriggerEvent(
+                        firing.event_id,
+                        tenant_id,
+                        compiled.key,
+                        firing.customer_id,
+                        firing.fired_at,
+                        firing.payload,
+                    ),
+                )
+        return Evaluation(compiled.key, len(ids), counts, committed)
+
+    def _rows(
+        self, tenant_id: str, names: Sequence[str], change: ContextChange, ids: list[str]
+    ) -> list[dict[str, Any]]:
+        """Per customer, the values of ``names``: the change's columns, the rest resolved one
+        customer at a time through their providers."""
+        given = [n for n in names if n in change.values]
+        missing = [n for n in names if n not in change.values]
+        columns = [column(change.values[n]) for n in given]
+        if len(given) == 1:
+            name, only = given[0], columns[0]
+            rows = [{name: value} for value in only]
+        else:
+            rows = [dict(zip(given, values, strict=True)) for values in zip(*columns, strict=True)]
+            if not given:
+                rows = [{} for _ in ids]
+        if missing:
+            for customer_id, row in zip(ids, rows, strict=True):
+                values, _ = resolve_customer(
+                    self.host, tenant_id, customer_id, missing, change.as_of
+                )
+                row.update(values)
+        return rows
+
+    @staticmethod
+    def _transitions(
+        compiled: CompiledTrigger,
+        ids: list[str],
+        rows: list[dict[str, Any]],
+        states: Mapping[str, TriggerState],
+        now: float,
+    ) -> list[tuple[int, Transition]]:
+        when, rearm, cooldown = compiled.when, compiled.rearm, compiled.cooldown_seconds
+        found: list[tuple[int, Transition]] = []
+        get = states.get
+        for i, customer_id in enumerate(ids):
+            state = get(customer_id)
+            row = rows[i]
+            if state is None or state.armed:
+                fired = _truth(when, row)
+                if fired is not True:
+                    continue
+                kind = transition(state, True, None, now, cooldown)
+            else:
+                if rearm is None:
+                    fired = _truth(when, row)
+                    rearmed = None if fired is None else not fired
+                else:
+                    rearmed = _truth(rearm, row)
+                kind = transition(state, None, rearmed, now, cooldown)
+            if kind is not None:
+                found.append((i, kind))
+        return found
+
+    def _change(
+        self,
+        tenant_id: str,
+        trigger: LoadedTrigger,
+        change: ContextChange,
+        customer_id: str,
+        index: int,
+        row: Mapping[str, Any],
+        states: Mapping[str, TriggerState],
+        kind: Transition,
+    ) -> StateChange:
+        state = states.get(customer_id)
+        basis = None if state is None else (state.armed, state.generation)
+        generation = 0 if state is None else state.generation
+        last = None if state is None else state.last_fired_at
+        values = {n: json_value(row.get(n)) for n in trigger.compiled.names}
+        if kind == "rearm":  # the values of the last firing are kept
+            return StateChange(customer_id, basis, True, generation, last, None)
+        if kind == "suppress":
+            return StateChange(customer_id, basis, False, generation, last, values)
+        firing = self._firing(tenant_id, trigger, change, customer_id, index, values, state)
+        return StateChange(
+            customer_id, basis, False, firing.generation, firing.fired_at, values, firing
+        )
+
+    def _firing(
+        self,
+        tenant_id: str,
+        trigger: LoadedTrigger,
+        change: ContextChange,
+        customer_id: str,
+        index: int,
+        values: dict[str, Any],
+        state: TriggerState | None,
+    ) -> Firing:
+        compiled = trigger.compiled
+        generation = (0 if state is None else state.generation) + 1
+        eid = event_id(tenant_id, trigger.stored.uid, customer_id, generation)
+        before = (state.crossed if state is not None else None) or {}
+        previous = {
+            n: json_value(change.previous[n][index]) if n in change.previous else before.get(n)
+            for n in compiled.names
+        }
+        context: dict[str, dict[str, Any]] = {}
+        if change.values:
+            context[change.provider or "change"] = {
+                n: json_value(col[index]) for n, col in sorted(change.values.items())
+            }
+        missing = [n for n in compiled.names if n not in change.values]
+        if missing:
+            _, records = resolve_customer(self.host, tenant_id, customer_id, missing, change.as_of)
+            context.update(records)
+        fired_at = change.as_of
+        payload: dict[str, Any] = {
+            "id": eid,
+            "type": EVENT_TYPE,
+            "time": datetime.fromtimestamp(fired_at, UTC).isoformat(),
+            "tenantId": tenant_id,
+            "triggerKey": compiled.key,
+            "customerId": customer_id,
+            "generation": generation,
+            "values": values,
+            "previousValues": previous,
+            "context": context,
+            "actions": compiled.document.actions.model_dump(by_alias=True, exclude_none=True),
+        }
+        recommendation = None
+        if compiled.document.flow is not None:
+            recommendation = self._offers(tenant_id, compiled, customer_id, eid, payload)
+        return Firing(eid, customer_id, generation, fired_at, payload, recommendation)
+
+    def _offers(
+        self,
+        tenant_id: str,
+        compiled: CompiledTrigger,
+        customer_id: str,
+        eid: str,
+        payload: dict[str, Any],
+    ) -> FiringRecommendation | None:
+        """Run the trigger's flow for the customer and attach the ranked offers to
+        ``payload``; the recommendation is stored with the firing."""
+        flow_key = compiled.document.flow
+        try:
+            decided = self.decisions.decide(
+                tenant_id, DecisionRequest(customer_id=customer_id, decision_flow_key=flow_key)
+            )
+        except DecisionError as exc:
+            payload["offers"] = []
+            payload["offersError"] = str(exc)
+            return None
+        rid = recommendation_id(eid)
+        items = decided.decision.items
+        payload["recommendationId"] = rid
+        payload["flowKey"] = decided.flow_key
+        payload["flowVersion"] = decided.flow_version
+        payload["offers"] = [
+            {
+                "recommendationId": rid,
+                "offerId": item.offer_id,
+                "name": item.name,
+                "rank": item.rank,
+                "score": item.score,
+                "personalization": dict(item.personalization),
+            }
+            for item in items
+        ]
+        return FiringRecommendation(
+            rid,
+            [(item.rank, item.offer_id, item.score) for item in items],
+            decided.flow_key,
+            decided.flow_version,
+        )
+
+    # -- preview ------------------------------------------------------------------------------
+    def preview(
+        self,
+        tenant_id: str,
+        trigger: LoadedTrigger,
+        customer_ids: Sequence[str],
+        clock: Callable[[], float] = time.time,
+    ) -> list[dict[str, Any]]:
+        """Who would fire now among ``customer_ids``: their values resolved through the
+        providers, evaluated against their stored states; nothing is written, no hook runs."""
+        compiled = trigger.compiled
+        now = clock()
+        ids = list(dict.fromkeys(customer_ids))
+        rows = [resolve_customer(self.host, tenant_id, cid, compiled.names, now)[0] for cid in ids]
+        states = self.store.trigger_states(tenant_id, compiled.key, ids)
+        found = dict(self._transitions(compiled, ids, rows, states, now))
+        out = []
+        for i, cid in enumerate(ids):
+            state = states.get(cid)
+            out.append(
+                {
+                    "customerId": cid,
+                    "wouldFire": found.get(i) == "fire",
+                    "transition": found.get(i),
+                    "armed": state is None or state.armed,
+                    "firings": 0 if state is None else state.generation,
+                    "values": {n: json_value(v) for n, v in rows[i].items()},
+                }
+            )
+        return out

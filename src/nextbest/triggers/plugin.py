@@ -1,0 +1,34 @@
+"""The host's built-in ``triggers`` plugin (entry point ``triggers``): hands context changes
+to the host's trigger engine and tells providers which names the active triggers watch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..hookspecs import hookimpl
+from ..host import Host
+from ..plugin_api import ContextChange, HostAPI
+from .engine import ENGINE_KEY, TriggerEngine
+
+__all__ = ["customer_context_changed", "engine_for", "watched_context_names"]
+
+
+def engine_for(host: HostAPI) -> TriggerEngine | None:
+    """The trigger engine of ``host`` (created on first use); None without a store."""
+    store = host.store
+    if store is None or not isinstance(host, Host):
+        return None
+    return host.plugin_state(ENGINE_KEY, lambda: TriggerEngine(host, store))
+
+
+@hookimpl
+def customer_context_changed(host: HostAPI, tenant_id: str, change: ContextChange) -> None:
+    engine = engine_for(host)
+    if engine is not None:
+        engine.context_changed(tenant_id, change)
+
+
+@hookimpl
+def watched_context_names(host: HostAPI, tenant_id: str) -> Iterable[str] | None:
+    engine = engine_for(host)
+    return None if engine is None else engine.watched_names(tenant_id)

@@ -1,0 +1,141 @@
+"""The trigger routes: bad documents are 400s naming the field, other tenants' triggers are
+404, roles, listing, events pages, preview (nothing written), forgetting a customer, and a
+crash inside the firing transaction leaving neither state nor firing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from triggerkit import DAY, NOW, SILENT, Api, fired, history
+
+from nextbest.triggers import engine_for
+
+
+def fields(response: Any) -> list[str]:
+    assert response.status_code == 400, response.text
+    return [d["field"] for d in response.json()["error"]["details"]]
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({"when": "customer.nothing.here > 1"}, "body.when"),
+        ({"when": "customer.clv_score >"}, "body.when"),
+        ({"rearm": "__import__('os')"}, "body.rearm"),
+        ({"flow": "not-published"}, "body.flow"),
+        ({"status": "sleeping"}, "body.status"),
+        ({"cooldownDays": -1}, "body.cooldownDays"),
+        ({"actions": {"webhook": "no spaces allowed"}}, "body.actions.webhook"),
+        ({"surprise": 1}, "body.surprise"),
+        ({"key": "other"}, "body.key"),
+    ],
+)
+def test_bad_documents_are_400_naming_the_field(
+    api: Api, document: dict[str, Any], field: str
+) -> None:
+    response = api.call("PUT", "/api/v1/triggers/silent", json={**SILENT, **document})
+    assert field in fields(response)
+
+
+def test_roles_read_list_delete_and_tenants(api: Api) -> None:
+    assert api.call("PUT", "/api/v1/triggers/silent", role="viewer", json=SILENT).status_code == 403
+    assert api.put(SILENT).status_code == 201
+    assert api.put({**SILENT, "name": "renamed"}).status_code == 200
+    got = api.call("GET", "/api/v1/triggers/silent", role="viewer").json()
+    assert got["document"]["name"] == "renamed" and got["status"] == "active"
+    listed = api.call("GET", "/api/v1/triggers", role="viewer").json()
+    assert [t["key"] for t in listed["items"]] == ["silent"]
+    for method, path in [
+        ("GET", "/api/v1/triggers/silent"),
+        ("GET", "/api/v1/triggers/silent/events"),
+        ("POST", "/api/v1/triggers/silent/preview"),
+        ("DELETE", "/api/v1/triggers/silent"),
+    ]:
+        body = {"customerIds": ["ada"]} if method == "POST" else None
+        response = api.call(method, path, "globex", json=body)
+        assert response.status_code == 404, (path, response.text)
+    assert api.call("GET", "/api/v1/triggers", "globex").json()["items"] == []
+    assert api.call("DELETE", "/api/v1/triggers/silent").status_code == 204
+    assert api.call("GET", "/api/v1/triggers/silent").status_code == 404
+
+
+def test_events_newest_first_in_pages(api: Api) -> None:
+    for name in ("a", "b", "c"):
+        history(api, name, [5])
+    api.put(SILENT)
+    api.compute(NOW + 40 * DAY)
+    first = api.events("silent", limit=2)
+    assert len(first["items"]) == 2 and first["nextCursor"]
+    rest = api.events("silent", limit=2, cursor=first["nextCursor"])
+    assert len(rest["items"]) == 1 and rest["nextCursor"] is None
+    ids = [e["id"] for e in first["items"] + rest["items"]]
+    assert len(set(ids)) == 3
+    bad = api.call("GET", "/api/v1/triggers/silent/events", params={"cursor": "junk"})
+    assert fields(bad) == ["query.cursor"]
+
+
+def test_preview_writes_nothing(api: Api) -> None:
+    history(api, "ada", [40])
+    history(api, "bob", [1])
+    api.put(SILENT)
+    response = api.call(
+        "POST", "/api/v1/triggers/silent/preview", role="viewer",
+        json={"customerIds": ["ada", "bob"]},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert response.json()["wouldFire"] == ["ada"]
+    assert api.store.trigger_states("acme", "silent") == {}
+    assert fired(api, "silent") == []
+
+
+def test_forget_deletes_states_and_firings(api: Api) -> None:
+    history(api, "ada", [5])
+    history(api, "bob", [5])
+    api.put(SILENT)
+    api.compute(NOW + 40 * DAY)
+    response = api.call("DELETE", "/api/v1/customers/ada", role="admin")
+    assert response.status_code == 200, response.text
+    deleted = response.json()["deleted"]
+    assert (deleted["triggerStates"], deleted["triggerEvents"]) == (1, 1)
+    assert [e["customerId"] for e in fired(api, "silent")] == ["bob"]
+    assert list(api.store.trigger_states("acme", "silent")) == ["bob"]
+
+
+def test_participant_writes_in_the_firing_transaction_and_a_crash_leaves_nothing(
+    api: Api,
+) -> None:
+    history(api, "ada", [5])
+    api.put(SILENT)
+    engine = engine_for(api.host)
+    assert engine is not None
+    written: list[str] = []
+
+    def crash(cur: Any, tenant_id: str, firings: Any) -> None:
+        cur.execute(
+            "INSERT INTO documents (namespace, tenant_id, doc_key, document, updated_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            ("outbox-test", tenant_id, firings[0].event_id, "{}", NOW),
+        )
+        raise RuntimeError("the process died before the commit")
+
+    engine.add_participant(crash)
+    api.compute(NOW + 40 * DAY)  # the batch stands; the trigger's transaction rolled back
+    assert api.store.trigger_states("acme", "silent") == {}
+    assert fired(api, "silent") == []
+    assert api.store.get_documents("outbox-test", "acme") == {}
+
+    def outbox(cur: Any, tenant_id: str, firings: Any) -> None:
+        for firing in firings:
+            cur.execute(
+                "INSERT INTO documents (namespace, tenant_id, doc_key, document, updated_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                ("outbox-test", tenant_id, firing.event_id, "{}", NOW),
+            )
+            written.append(firing.event_id)
+
+    engine.participants[:] = [outbox]
+    api.compute(NOW + 40 * DAY)
+    (event,) = fired(api, "silent")
+    assert written == [event["id"]]
+    assert list(api.store.get_documents("outbox-test", "acme")) == [event["id"]]

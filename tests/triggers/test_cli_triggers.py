@@ -1,0 +1,49 @@
+"""``nextbest triggers`` and ``nextbest schema trigger`` against a real database file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from triggerkit import DAY, NOW, Api, history
+
+from nextbest.cli import build_cli
+from nextbest.store import Store
+from nextbest.triggers import engine_for
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(build_cli(), list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_schema_trigger() -> None:
+    schema = json.loads(run("schema", "trigger"))
+    assert {"key", "when", "rearm", "cooldownDays", "flow", "actions"} <= set(schema["properties"])
+
+
+def test_put_list_events_preview(api: Api, store: Store, tmp_path: Path) -> None:
+    database = store.url
+    history(api, "ada", [40])
+    good = tmp_path / "silent.yaml"
+    good.write_text("key: silent\nname: Silent\nwhen: customer.clv.recency_days >= 30\n")
+    put = run("triggers", "put", str(good), "--tenant", "acme", "--database", database)
+    assert "created" in put
+    assert "silent\tactive" in run("triggers", "list", "--tenant", "acme", "--database", database)
+    out = run("triggers", "preview", "silent", "ada", "--tenant", "acme", "--database", database)
+    assert "ada\tFIRE" in out
+    engine = engine_for(api.host)
+    assert engine is not None
+    engine.forget_tenant("acme")  # another process's write is seen after ACTIVE_TTL_SECONDS
+    api.compute(NOW + 1 * DAY)
+    events = run("triggers", "events", "silent", "--tenant", "acme", "--database", database)
+    lines = [line for line in events.splitlines() if line.startswith("{")]
+    assert [json.loads(line)["customerId"] for line in lines] == ["ada"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("key: bad\nname: Bad\nwhen: customer.unknown > 1\n")
+    result = CliRunner().invoke(
+        build_cli(), ["triggers", "put", str(bad), "--tenant", "acme", "--database", database]
+    )
+    assert result.exit_code != 0 and "when:" in result.output

@@ -1,0 +1,185 @@
+"""Trigger semantics through the API and the real CLV plugin: one firing per crossing, none
+while the condition stays true, re-arm, cooldown, paused, segment entry, a crossing by time
+alone caught by the batch, a firing within a second of the respond that caused it, attached
+offers whose recommendationId respond accepts, and deterministic event ids."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from triggerkit import DAY, NOW, SILENT, Api, fired, history
+
+from nextbest import TriggerEvent, hookimpl
+from nextbest.triggers import engine_for
+
+
+def test_time_alone_fires_once_rearms_and_fires_again(api: Api) -> None:
+    history(api, "ada", [5, 3])
+    history(api, "bob", [2])
+    assert api.put(SILENT).status_code == 201
+    api.compute(NOW)  # nobody silent yet
+    assert fired(api, "silent") == []
+    api.compute(NOW + 40 * DAY)  # no new event: time alone crosses both
+    first = fired(api, "silent")
+    assert sorted(e["customerId"] for e in first) == ["ada", "bob"]
+    api.compute(NOW + 60 * DAY)  # still true: no new firing
+    assert len(fired(api, "silent")) == 2
+    api.respond("ada", "back")  # ada buys: recency 0, the condition is false: re-armed
+    api.compute(NOW + 20 * DAY)
+    assert len(fired(api, "silent")) == 2
+    assert api.store.trigger_states("acme", "silent")["ada"].armed
+    api.compute(NOW + 80 * DAY)  # silent again: a second crossing
+    events = fired(api, "silent")  # bob re-armed at +20 days (recency 22) too
+    assert len(events) == 4
+    assert {e["customerId"] for e in events[:2]} == {"ada", "bob"}
+    newest = events[0]
+    assert newest["generation"] == 2
+    assert newest["type"] == "trigger.fired" and newest["triggerKey"] == "silent"
+    assert newest["values"]["customer.clv.recency_days"] >= 30
+    assert newest["context"]["clv"]["customer.clv.segment"] is not None
+    assert len({e["id"] for e in events}) == 4
+
+
+def test_cooldown_suppresses_a_second_crossing(api: Api) -> None:
+    history(api, "ada", [5])
+    api.put({**SILENT, "cooldownDays": 365})
+    api.compute(NOW + 40 * DAY)
+    api.respond("ada", "back")
+    api.compute(NOW + 10 * DAY)  # re-armed
+    api.compute(NOW + 90 * DAY)  # crossed again within the cooldown: suppressed
+    assert len(fired(api, "silent")) == 1
+    state = api.store.trigger_states("acme", "silent")["ada"]
+    assert state.armed is False and state.generation == 1
+
+
+def test_paused_trigger_never_fires(api: Api) -> None:
+    history(api, "ada", [5])
+    api.put({**SILENT, "status": "paused"})
+    api.compute(NOW + 40 * DAY)
+    assert fired(api, "silent") == []
+    assert api.store.trigger_states("acme", "silent") == {}
+
+
+def test_segment_entry_fires_once(api: Api) -> None:
+    history(api, "ada", [1, 2, 3, 4])
+    history(api, "bob", [1])
+    api.put({"key": "risk", "name": "At risk", "when": "customer.clv.segment == 'at_risk'"})
+    api.compute(NOW)
+    before = {e["customerId"] for e in fired(api, "risk")}
+    api.compute(NOW + 400 * DAY)
+    api.compute(NOW + 500 * DAY)
+    events = fired(api, "risk")
+    assert {e["customerId"] for e in events} == {"ada", "bob"}
+    assert len(events) == 2 - len(before) + len(before)  # each entered once
+    for event in events:
+        assert event["values"] == {"customer.clv.segment": "at_risk"}
+
+
+def test_respond_fires_within_a_second_with_previous_values(api: Api) -> None:
+    api.put({"key": "loyal", "name": "Third purchase", "when": "customer.clv.frequency >= 3"})
+    history(api, "ada", [10, 5])  # watched: each outcome recomputes the record
+    started = time.perf_counter()
+    api.respond("ada", "third")
+    events = fired(api, "loyal")
+    assert time.perf_counter() - started < 1.0
+    assert len(events) == 1
+    event = events[0]
+    assert event["values"] == {"customer.clv.frequency": 3}
+    assert event["previousValues"] == {"customer.clv.frequency": 2}
+    api.respond("ada", "fourth")  # stays true: no new firing
+    assert len(fired(api, "loyal")) == 1
+
+
+def test_attached_offers_recommendation_accepted_by_respond(api: Api) -> None:
+    offer = {"id": "welcome-back", "name": "Welcome back", "businessValue": 10}
+    assert api.call("POST", "/api/v1/offers", json=offer).status_code == 201
+    flow = {
+        "key": "winback",
+        "version": 2,
+        "nodes": [
+            {"type": "inventory", "id": "all"},
+            {"type": "score", "id": "s", "config": {"method": "priority_weighted"}},
+            {"type": "rank", "id": "rank"},
+        ],
+    }
+    saved = api.call("POST", "/api/v1/flows", json=flow)
+    assert saved.status_code == 201, saved.text
+    published = api.call("POST", "/api/v1/flows/winback/versions/1/publish")
+    assert published.status_code == 200, published.text
+    history(api, "ada", [10, 5])
+    api.put({"key": "loyal", "name": "Third", "when": "customer.clv.frequency >= 3",
+             "flow": "winback"})  # fmt: skip
+    api.respond("ada", "third")
+    (event,) = fired(api, "loyal")
+    item = event["offers"][0]
+    assert {o["offerId"] for o in event["offers"]} == {"welcome-back", "shop"}
+    assert item["rank"] == 1
+    response = api.call(
+        "POST",
+        "/api/v1/respond",
+        json={
+            "customerId": "ada",
+            "outcome": "conversion",
+            "idempotencyKey": "from-trigger",
+            "recommendationId": item["recommendationId"],
+            "rank": 1,
+        },
+    )
+    assert response.status_code in (200, 201), response.text
+    assert response.json()["offerId"] == item["offerId"]
+
+
+def test_hook_called_after_commit(api: Api, store: Any) -> None:
+    seen: list[TriggerEvent] = []
+
+    class Listener:
+        @hookimpl
+        def trigger_fired(self, tenant_id: str, event: TriggerEvent) -> None:
+            # committed before the hook runs
+            assert store.trigger_states(tenant_id, event.trigger_key)
+            seen.append(event)
+
+    api.host.pm.register(Listener(), name="listener")
+    history(api, "ada", [10, 5])
+    api.put({"key": "loyal", "name": "Third", "when": "customer.clv.frequency >= 3",
+             "actions": {"hook": True, "webhook": "crm-1"}})  # fmt: skip
+    api.respond("ada", "third")
+    assert [e.customer_id for e in seen] == ["ada"]
+    assert seen[0].payload["actions"] == {"webhook": "crm-1", "hook": True}
+
+
+def test_two_evaluators_one_event_id(api: Api) -> None:
+    history(api, "ada", [5])
+    api.put(SILENT)
+    engine = engine_for(api.host)
+    assert engine is not None
+    (trigger,) = engine.active("acme")
+    from nextbest import ContextChange
+
+    change = ContextChange(["ada"], {"customer.clv.recency_days": [40]}, as_of=NOW, provider="x")
+    first = engine.evaluate("acme", trigger, change, commit=False)
+    second = engine.evaluate("acme", trigger, change, commit=False)
+    assert [f.event_id for f in first.firings] == [f.event_id for f in second.firings]
+    # both commit: the state both saw holds for one of them only
+    committed = engine.evaluate("acme", trigger, change)
+    assert len(committed.firings) == 1
+    assert (
+        api.store.commit_trigger_changes(
+            "acme", "silent", [c for c in _changes(engine, trigger, change)]
+        )
+        == []
+    )
+    assert [e["id"] for e in fired(api, "silent")] == [first.firings[0].event_id]
+
+
+def _changes(engine: Any, trigger: Any, change: Any) -> list[Any]:
+    """The changes a stale evaluator would commit (it saw no state yet)."""
+    from nextbest.store import StateChange
+
+    (firing,) = engine.evaluate("acme", trigger, change, commit=False).firings or [None]
+    if firing is None:  # the engine now sees the stored state: build the stale one by hand
+        from nextbest.store import Firing
+
+        firing = Firing("evt_stale", "ada", 1, NOW, {"id": "evt_stale"})
+    return [StateChange("ada", None, False, 1, NOW, {}, firing)]
