@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from ..errors import DecisionError, FlowIssue
 from ..expressions import CompiledExpression, EvaluationError
 from ..host import Host
@@ -33,6 +35,7 @@ from ..store import (
     StoredTrigger,
     TriggerState,
 )
+from .columns import ColumnFilter, column_filter
 from .context import column, json_value, resolve_customer
 from .crossing import Transition, event_id, recommendation_id, transition
 from .document import CompiledTrigger, TriggerValidationError, compile_trigger
@@ -54,10 +57,12 @@ _BULK_STATES = 2_000
 
 @dataclass(frozen=True)
 class LoadedTrigger:
-    """A stored trigger and its compiled form."""
+    """A stored trigger, its compiled form and the column form of its ``when`` (None when the
+    formula has none: every customer is then evaluated row by row)."""
 
     stored: StoredTrigger
     compiled: CompiledTrigger
+    when_columns: ColumnFilter | None = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,8 @@ class TriggerEngine:
             compiled = self.compile(stored.document)
             with self._lock:
                 self._compiled[cache_key] = compiled
-        return LoadedTrigger(stored, compiled)
+        when = compiled.when
+        return LoadedTrigger(stored, compiled, column_filter(when.source, when.names))
 
     def active(self, tenant_id: str) -> list[LoadedTrigger]:
         """The tenant's active triggers, compiled; one that no longer compiles (a plugin gone)
@@ -193,7 +199,8 @@ class TriggerEngine:
         states = self.store.trigger_states(
             tenant_id, compiled.key, None if bulk else ids, with_values=not bulk
         )
-        rows = self._rows(tenant_id, compiled.names, change, ids)
+        candidates = self._candidates(trigger, change, ids, states)
+        rows = self._rows(tenant_id, compiled.names, change, ids, candidates)
         found = self._transitions(compiled, ids, rows, states, change.as_of)
         if bulk:  # the stored values (previous values of a firing) of the transitions only
             moved = [ids[i] for i, _ in found if ids[i] in states]
@@ -227,26 +234,46 @@ class TriggerEngine:
                 )
         return Evaluation(compiled.key, len(ids), counts, committed)
 
+    @staticmethod
+    def _candidates(
+        trigger: LoadedTrigger,
+        change: ContextChange,
+        ids: list[str],
+        states: Mapping[str, TriggerState],
+    ) -> list[int] | None:
+        """The customers (indices into ``ids``) whose state may change, when the column form
+        of ``when`` can tell from the change's columns: those for whom ``when`` may be true,
+        and the disarmed ones (they may re-arm). None: every customer."""
+        names = trigger.compiled.when.names
+        run = trigger.when_columns
+        if run is None or not names <= change.values.keys():
+            return None
+        may_fire = run({n: change.values[n] for n in names}, len(ids))
+        chosen = set(np.flatnonzero(may_fire).tolist())
+        disarmed = {cid for cid, state in states.items() if not state.armed}
+        if disarmed:
+            chosen.update(i for i, cid in enumerate(ids) if cid in disarmed)
+        return sorted(chosen)
+
     def _rows(
-        self, tenant_id: str, names: Sequence[str], change: ContextChange, ids: list[str]
-    ) -> list[dict[str, Any]]:
-        """Per customer, the values of ``names``: the change's columns, the rest resolved one
-        customer at a time through their providers."""
+        self,
+        tenant_id: str,
+        names: Sequence[str],
+        change: ContextChange,
+        ids: list[str],
+        indices: Sequence[int] | None = None,
+    ) -> dict[int, dict[str, Any]]:
+        """Per customer (by index into ``ids``; only ``indices`` when given), the values of
+        ``names``: the change's columns, the rest resolved one customer at a time through
+        their providers."""
         given = [n for n in names if n in change.values]
         missing = [n for n in names if n not in change.values]
         columns = [column(change.values[n]) for n in given]
-        if len(given) == 1:
-            name, only = given[0], columns[0]
-            rows = [{name: value} for value in only]
-        else:
-            rows = [dict(zip(given, values, strict=True)) for values in zip(*columns, strict=True)]
-            if not given:
-                rows = [{} for _ in ids]
+        chosen = range(len(ids)) if indices is None else indices
+        rows = {i: {name: col[i] for name, col in zip(given, columns, strict=True)} for i in chosen}
         if missing:
-            for customer_id, row in zip(ids, rows, strict=True):
-                values, _ = resolve_customer(
-                    self.host, tenant_id, customer_id, missing, change.as_of
-                )
+            for i, row in rows.items():
+                values, _ = resolve_customer(self.host, tenant_id, ids[i], missing, change.as_of)
                 row.update(values)
         return rows
 
@@ -254,16 +281,16 @@ class TriggerEngine:
     def _transitions(
         compiled: CompiledTrigger,
         ids: list[str],
-        rows: list[dict[str, Any]],
+        rows: Mapping[int, dict[str, Any]],
         states: Mapping[str, TriggerState],
         now: float,
     ) -> list[tuple[int, Transition]]:
+        """The transitions of the customers in ``rows`` (by index into ``ids``), in order."""
         when, rearm, cooldown = compiled.when, compiled.rearm, compiled.cooldown_seconds
         found: list[tuple[int, Transition]] = []
         get = states.get
-        for i, customer_id in enumerate(ids):
-            state = get(customer_id)
-            row = rows[i]
+        for i, row in rows.items():
+            state = get(ids[i])
             if state is None or state.armed:
                 fired = _truth(when, row)
                 if fired is not True:
@@ -406,7 +433,10 @@ class TriggerEngine:
         compiled = trigger.compiled
         now = clock()
         ids = list(dict.fromkeys(customer_ids))
-        rows = [resolve_customer(self.host, tenant_id, cid, compiled.names, now)[0] for cid in ids]
+        rows = {
+            i: resolve_customer(self.host, tenant_id, cid, compiled.names, now)[0]
+            for i, cid in enumerate(ids)
+        }
         states = self.store.trigger_states(tenant_id, compiled.key, ids)
         found = dict(self._transitions(compiled, ids, rows, states, now))
         out = []
