@@ -11,7 +11,8 @@ PG_URL_ENV = "NEXTBEST_TEST_POSTGRES_URL"
 TABLES = (
     "recommendation_items, recommendations, api_keys, offers, flows, outcome_types, "
     "interactions, customer_summaries, customer_offer_summaries, customer_daily_summaries, "
-    "webhook_deliveries, outbox_events, webhook_endpoints, trigger_events, trigger_states, triggers, "
+    "webhook_deliveries, outbox_events, webhook_endpoints, "
+    "trigger_events, trigger_states, triggers, "
     "documents, locks, tenants"
 )
 

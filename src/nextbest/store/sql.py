@@ -3,11 +3,11 @@
 
 The concerns: tenants and API keys (``tenants_sql``), the catalog of offers and flows
 (``catalog_sql``), interactions and summaries (``interactions_sql``), plugin documents and
-leases (``documents_sql``), triggers (``triggers_sql``), webhook endpoints (``webhooks_sql``) and the outbox of events
-and their deliveries (``outbox_sql``). Both dialects accept the same SQL (``?`` placeholders
-are rewritten for psycopg), so ``sqlite.py`` and ``postgres.py`` only supply connections and
-transactions, the migration lock, the fastest way to insert a chunk of interactions, and how a
-claim of deliveries locks its rows.
+leases (``documents_sql``), triggers (``triggers_sql``), webhook endpoints
+(``webhooks_sql``) and the outbox of events and their deliveries (``outbox_sql``). Both
+dialects accept the same SQL (``?`` placeholders are rewritten for psycopg), so ``sqlite.py``
+and ``postgres.py`` only supply connections and transactions, the migration lock, the fastest
+way to insert a chunk of interactions, and how a claim of deliveries locks its rows.
 """
 
 from __future__ import annotations
