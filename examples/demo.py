@@ -5,7 +5,10 @@
 2. batch computes every customer's CLV record as of 1998-06-30, with a progress bar, and prints
    the customers per segment;
 3. runs the retention flow (examples/flows/retention.yaml) through the host, with the store
-   attached, for customers from different segments, and explains each decision.
+   attached, for customers from different segments, and explains each decision;
+4. acts on a prediction: a trigger for valuable at-risk customers, with the retention flow
+   attached, fires in the next batch; the firing goes through the outbox to a webhook receiver
+   started on this machine, which checks the Standard Webhooks signature and prints what it got.
 
 The database lives in a temporary directory that is removed at exit; ``--keep`` keeps it (its
 path is printed) to look at with ``nextbest clv show ... --database sqlite:///PATH``.
@@ -14,20 +17,32 @@ path is printed) to look at with ``nextbest clv show ... --database sqlite:///PA
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import importlib.util
+import json
+import secrets
 import shutil
 import sys
 import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from nextbest_clv.cli import parse_as_of, print_result, progress_bar
 from nextbest_clv.service import RECORDS_NAMESPACE, service_for
+from nextbest_clv.service.batch_compute import compute_records
 
 from nextbest import Host
+from nextbest.documents import load_document
 from nextbest.ingest import ingest_file
+from nextbest.outbox import Deliverer, TargetPolicy, WebhookSettings, add_endpoint
 from nextbest.store import Store, open_store
+from nextbest.triggers import engine_for
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANT = "demo"
@@ -128,6 +143,96 @@ def explain(decision: dict[str, Any], record: dict[str, Any]) -> None:
         break
 
 
+class Receiver:
+    """A webhook receiver on a loopback port that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/nextbest"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """What a receiver does (Standard Webhooks): HMAC-SHA256 of ``id.timestamp.body`` with the
+    secret's key, compared with each ``v1,`` signature."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return any(
+        hmac.compare_digest(s.partition(",")[2], expected)
+        for s in headers["webhook-signature"].split()
+    )
+
+
+def trigger_demo(store: Store, host: Host) -> None:
+    """Step 4: a trigger acts on the CLV records (see the module doc)."""
+    for offer in load_document(ROOT / "examples" / "offers-retention.yaml")["offers"]:
+        store.put_offer(TENANT, offer)
+    flow = load_document(ROOT / "examples" / "flows" / "retention.yaml")
+    store.publish_flow(TENANT, flow["key"], store.save_flow(TENANT, flow["key"], flow))
+
+    receiver = Receiver()
+    policy = TargetPolicy(allow_private=True)  # the receiver is on this machine
+    endpoint, secret = add_endpoint(
+        store, policy, TENANT, receiver.url, description="demo receiver",
+        event_types=["trigger.fired"],
+    )  # fmt: skip
+    # "Valuable": at least the predicted revenue of the most valuable at-risk customer today.
+    at_risk = [r for r in store.get_documents(RECORDS_NAMESPACE, TENANT).values()
+               if r["segment"] == "at_risk"]  # fmt: skip
+    floor = max(r["predictedRevenue"] for r in at_risk)
+    trigger = {
+        "key": "valuable-at-risk",
+        "name": "Valuable customers at risk of churning",
+        "when": f"customer.clv.segment == 'at_risk' and customer.clv.predicted_revenue >= {floor}",
+        "flow": flow["key"],
+        "actions": {"webhook": endpoint.endpoint_id},
+    }
+    engine = engine_for(host)
+    assert engine is not None
+    engine.put(TENANT, trigger["key"], trigger)
+    print(f"\nTrigger {trigger['key']!r}: when {trigger['when']}")
+    print(f"  webhook endpoint {endpoint.endpoint_id} -> {receiver.url}")
+
+    compute_records(service_for(host), TENANT, as_of=parse_as_of(AS_OF))  # the next batch
+    deliverer = Deliverer(store, WebhookSettings(policy=policy))
+    try:
+        sent = deliverer.drain()
+    finally:
+        deliverer.close()
+    print(f"  the batch fired it; the deliverer sent {sent} request(s)")
+    for headers, body in receiver.requests:
+        event = json.loads(body)
+        data = event["data"]
+        check = "valid" if verified(secret, headers, body) else "INVALID"
+        print(f"\nThe receiver got POST {urlsplit(receiver.url).path} (signature {check}):")
+        for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+            print(f"  {name}: {headers[name][:60]}")
+        print(f"  {event['type']} for customer {data['customerId']} at {data['time']}:")
+        for name, value in data["values"].items():
+            print(f"    {name} = {value}")
+        for offer in data.get("offers", []):
+            print(
+                f"    offer #{offer['rank']} {offer['offerId']} (recommendationId "
+                f"{offer['recommendationId']}): {offer['personalization'].get('headline', '')}"
+            )
+    receiver.server.shutdown()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="The nextbest + nextbest-clv demo.")
     parser.add_argument(
@@ -147,7 +252,8 @@ def main(argv: list[str] | None = None) -> None:
 def run(database: Path) -> None:
     """The demo on a fresh SQLite database at ``database``."""
     print(f"Fresh database: {database}")
-    store = open_store(f"sqlite:///{database}")
+    # A throwaway database: a pepper of its own for the keys and webhook secrets it holds.
+    store = open_store(f"sqlite:///{database}", pepper=secrets.token_bytes(32))
     try:
         store.upgrade()
         store.create_tenant(TENANT, "CDNOW demo")
@@ -176,6 +282,7 @@ def run(database: Path) -> None:
             print(f"\ncustomer {customer} ({segment})")
             # The record the decision used: as of the decision's asOf (the batch's record).
             explain(decision, service.get(TENANT, customer, as_of=parse_as_of(AS_OF)))
+        trigger_demo(store, host)
     finally:
         store.close()
 

@@ -1,7 +1,11 @@
-"""Fixtures for the trigger tests: a migrated SQLite store and the API on a real host."""
+"""Fixtures for the trigger tests: a migrated store (SQLite, and PostgreSQL in a throwaway
+schema when NEXTBEST_TEST_POSTGRES_URL is set) with tenants acme and globex, and the API on a
+real host."""
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,15 +14,31 @@ from triggerkit import Api
 
 from nextbest.store import Store, open_store
 
+PG_URL_ENV = "NEXTBEST_TEST_POSTGRES_URL"
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(f"sqlite:///{tmp_path / 'triggers.db'}", pepper=b"test")
-    s.upgrade()
-    for tenant in ("acme", "globex"):
-        s.create_tenant(tenant)
-    yield s
-    s.close()
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url, schema = f"sqlite:///{tmp_path / 'triggers.db'}", None
+    else:
+        url = os.environ.get(PG_URL_ENV, "")
+        if not url:
+            pytest.skip(f"{PG_URL_ENV} is not set: PostgreSQL trigger tests skipped")
+        schema = f"nbtrig_{uuid.uuid4().hex[:12]}"
+    s = open_store(url, schema=schema, pepper=b"test")
+    try:
+        s.upgrade()
+        for tenant in ("acme", "globex"):
+            s.create_tenant(tenant)
+        yield s
+    finally:
+        s.close()
+        if schema is not None:
+            import psycopg
+
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture

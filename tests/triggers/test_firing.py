@@ -142,11 +142,13 @@ def test_hook_called_after_commit(api: Api, store: Any) -> None:
 
     api.host.pm.register(Listener(), name="listener")
     history(api, "ada", [10, 5])
-    api.put({"key": "loyal", "name": "Third", "when": "customer.clv.frequency >= 3",
-             "actions": {"hook": True, "webhook": "crm-1"}})  # fmt: skip
+    crm, _ = store.create_webhook_endpoint("acme", "https://crm.example.com/hooks")
+    put = api.put({"key": "loyal", "name": "Third", "when": "customer.clv.frequency >= 3",
+                   "actions": {"hook": True, "webhook": crm.endpoint_id}})  # fmt: skip
+    assert put.status_code == 201, put.text
     api.respond("ada", "third")
     assert [e.customer_id for e in seen] == ["ada"]
-    assert seen[0].payload["actions"] == {"webhook": "crm-1", "hook": True}
+    assert seen[0].payload["actions"] == {"webhook": crm.endpoint_id, "hook": True}
 
 
 def test_two_evaluators_one_event_id(api: Api) -> None:

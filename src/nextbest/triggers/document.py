@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 _ENDPOINT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-#: What a webhook endpoint id may be (delivery through the outbox is pending: see docs).
+#: What a webhook endpoint id may be.
 ENDPOINT_ID_RULE = (
     "an endpoint id is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
 )
@@ -47,9 +47,10 @@ def _endpoint_id(value: str) -> str:
 
 
 class TriggerActions(CamelModel):
-    """What a firing does besides being stored: ``webhook`` names a webhook endpoint (recorded
-    on the firing; delivery through the outbox is pending), ``hook`` calls the ``trigger_fired``
-    plugin hook after the commit."""
+    """What a firing does besides being stored: ``webhook`` names a webhook endpoint of the
+    tenant (the firing is written to the outbox for it in the firing's transaction and
+    delivered, signed, at least once), ``hook`` calls the ``trigger_fired`` plugin hook after
+    the commit."""
 
     webhook: Annotated[str, AfterValidator(_endpoint_id)] | None = None
     hook: bool = False

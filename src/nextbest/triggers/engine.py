@@ -30,6 +30,7 @@ from ..store import (
     Firing,
     FiringParticipant,
     FiringRecommendation,
+    OutboxEvent,
     StateChange,
     Store,
     StoredTrigger,
@@ -90,11 +91,26 @@ class TriggerEngine:
         self.store = store
         self.decisions = DecisionService(host, store)
         #: Called inside every transaction that commits firings (see
-        #: :data:`nextbest.store.FiringParticipant`): the outbox adds its rows there.
-        self.participants: list[FiringParticipant] = []
+        #: :data:`nextbest.store.FiringParticipant`); the first writes the outbox events of
+        #: the firings whose trigger names a webhook endpoint.
+        self.participants: list[FiringParticipant] = [self._outbox]
         self._lock = threading.Lock()
         self._compiled: dict[tuple[str, str, str, str], CompiledTrigger] = {}
         self._active: dict[str, tuple[float, list[LoadedTrigger]]] = {}
+
+    def _outbox(self, cursor: Any, tenant_id: str, firings: Sequence[Firing]) -> None:
+        """Write each firing whose trigger names a webhook endpoint as an outbox event for
+        that endpoint, in the firing's transaction (the event id is the firing's: written
+        once, delivered at least once, deduplicated by receivers on ``webhook-id``)."""
+        by_endpoint: dict[str, list[OutboxEvent]] = {}
+        for firing in firings:
+            endpoint = (firing.payload.get("actions") or {}).get("webhook")
+            if endpoint:
+                at = datetime.fromtimestamp(firing.fired_at, UTC)
+                event = OutboxEvent(tenant_id, firing.event_id, EVENT_TYPE, at, firing.payload)
+                by_endpoint.setdefault(endpoint, []).append(event)
+        for endpoint, events in by_endpoint.items():
+            self.store.write_events(cursor, events, endpoint_id=endpoint)
 
     def add_participant(self, participant: FiringParticipant) -> None:
         """Register a transaction participant: it writes inside every firing transaction."""
@@ -119,6 +135,15 @@ class TriggerEngine:
                 self.decisions.published_flow(tenant_id, compiled.document.flow)
             except DecisionError as exc:
                 issues.append(FlowIssue("flow", str(exc)))
+        endpoint = compiled.document.actions.webhook
+        if endpoint is not None and self.store.get_webhook_endpoint(tenant_id, endpoint) is None:
+            issues.append(
+                FlowIssue(
+                    "actions.webhook",
+                    f"the tenant has no webhook endpoint {endpoint!r} (create one with "
+                    "POST /api/v1/webhooks/endpoints or `nextbest webhooks endpoints add`)",
+                )
+            )
         if issues:
             raise TriggerValidationError(issues)
         return compiled
@@ -375,7 +400,9 @@ class TriggerEngine:
         }
         recommendation = None
         if compiled.document.flow is not None:
-            recommendation = self._offers(tenant_id, compiled, customer_id, eid, payload)
+            recommendation = self._offers(
+                tenant_id, compiled, customer_id, eid, payload, change.as_of
+            )
         return Firing(eid, customer_id, generation, fired_at, payload, recommendation)
 
     def _offers(
@@ -385,14 +412,19 @@ class TriggerEngine:
         customer_id: str,
         eid: str,
         payload: dict[str, Any],
+        as_of: float,
     ) -> FiringRecommendation | None:
-        """Run the trigger's flow for the customer and attach the ranked offers to
-        ``payload``; the recommendation is stored with the firing."""
+        """Run the trigger's flow for the customer as of the firing (the context the
+        condition saw) and attach the ranked offers to ``payload``; the recommendation is
+        stored with the firing."""
         flow_key = compiled.document.flow
+        request = DecisionRequest(
+            customer_id=customer_id,
+            decision_flow_key=flow_key,
+            as_of=datetime.fromtimestamp(as_of, UTC),
+        )
         try:
-            decided = self.decisions.decide(
-                tenant_id, DecisionRequest(customer_id=customer_id, decision_flow_key=flow_key)
-            )
+            decided = self.decisions.decide(tenant_id, request)
         except DecisionError as exc:
             payload["offers"] = []
             payload["offersError"] = str(exc)
