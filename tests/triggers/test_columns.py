@@ -34,7 +34,10 @@ def test_a_typical_condition_is_exact() -> None:
     }
     run = column_filter(source, frozenset(NAMES))
     assert run is not None
-    assert run(columns, 5).tolist() == [True, False, True, False, False]
+    truth = run(columns, 5)
+    # NaN fails the formula row by row: unknown (kept, not sure); the other rows are exact.
+    assert truth.may.tolist() == [True, False, True, False, True]
+    assert truth.sure.tolist() == [True, False, True, False, False]
 
 
 def test_gaps_failures_and_other_constructs_are_kept_or_left_to_the_rows() -> None:
@@ -42,16 +45,17 @@ def test_gaps_failures_and_other_constructs_are_kept_or_left_to_the_rows() -> No
     run = column_filter("c.churn >= 0.6", names)
     assert run is not None
     # None >= 0.6 fails row by row: unknown, kept for the row evaluation.
-    assert run({"c.churn": [0.7, None, 0.1]}, 3).tolist() == [True, True, False]
+    truth = run({"c.churn": [0.7, None, 0.1]}, 3)
+    assert truth.may.tolist() == [True, True, False] and truth.sure.tolist() == [True, False, False]
     run = column_filter("c.score / m.count > 1", names)
     assert run is not None  # a division by zero fails row by row: kept
-    assert run({"c.score": [5, 5, 0], "m.count": [1, 0, 1]}, 3).tolist() == [True, True, False]
+    truth = run({"c.score": [5, 5, 0], "m.count": [1, 0, 1]}, 3)
+    assert truth.may.tolist() == [True, True, False] and truth.sure.tolist() == [True, False, False]
     for source in ("max(c.score, 1) > 3", "c.score if c.churn else 1", "c.segment > 'a'"):
         run = column_filter(source, names)
-        got = (
-            None if run is None else run({"c.score": [1], "c.churn": [1.0], "c.segment": ["x"]}, 1)
-        )
-        assert run is None or got.tolist() == [True], source
+        if run is not None:
+            got = run({"c.score": [1], "c.churn": [1.0], "c.segment": ["x"]}, 1)
+            assert (got.may.tolist(), got.sure.tolist()) == ([True], [False]), source
     assert column_filter("unknown.name > 1", names) is None
 
 
@@ -118,17 +122,75 @@ def test_the_column_form_never_misses_a_row_the_formula_finds_true(
         "m.count": [r[2] for r in rows],
         "c.segment": [r[3] for r in rows],
     }
-    kept = run(columns, len(rows))
+    truth = run(columns, len(rows))
     for i, row in enumerate(rows):
         values = dict(zip(("c.churn", "c.score", "m.count", "c.segment"), row, strict=True))
-        if row_truth(source, values) is True:
-            assert kept[i], (source, values)
+        found = row_truth(source, values)
+        if found is True:
+            assert truth.may[i], (source, values)
+        if truth.sure[i]:  # known true: the row evaluation agrees
+            assert found is True, (source, values)
+        if not truth.may[i]:  # known false: the row evaluation finds it false, not unknown
+            assert found is False, (source, values)
 
 
 @pytest.mark.parametrize("values", [[2**60 + 1, 2], np.array([2**60 + 1, 2], dtype=np.int64)])
 def test_integers_beyond_float_precision_are_left_to_the_rows(values: Any) -> None:
     run = column_filter("c.score == 1", frozenset(NAMES))
     assert run is not None
-    assert run({"c.score": values}, 2).tolist() == [True, False]  # 2**60 + 1: unknown, kept
+    assert run({"c.score": values}, 2).may.tolist() == [True, False]  # 2**60 + 1: unknown
     run = column_filter("c.score == 1152921504606846977", frozenset(NAMES))
-    assert run is not None and run({"c.score": [1, 2]}, 2).tolist() == [True, True]
+    assert run is not None and run({"c.score": [1, 2]}, 2).may.tolist() == [True, True]
+
+
+@pytest.mark.parametrize("rearm", [None, "customer.clv.churn_probability < 0.4", "max(1, 2) > 1"])
+def test_the_engine_finds_the_same_transitions_with_and_without_the_column_form(
+    api: Any, monkeypatch: pytest.MonkeyPatch, rearm: str | None
+) -> None:
+    import dataclasses
+
+    from nextbest import ContextChange
+    from nextbest.store import TriggerState
+    from nextbest.triggers import engine_for
+
+    document = {
+        "key": "risk",
+        "name": "Risk",
+        "when": "customer.clv.churn_probability >= 0.6 and customer.clv_score >= 20",
+        "cooldownDays": 10,
+    }
+    if rearm is not None:
+        document["rearm"] = rearm
+    assert api.put(document).status_code == 201
+    engine = engine_for(api.host)
+    assert engine is not None
+    (trigger,) = engine.active("acme")
+    assert trigger.when_columns is not None
+    rng = np.random.default_rng(7)
+    count = 3000
+    ids = [f"c{i}" for i in range(count)]
+    churn = rng.uniform(0, 1, count).tolist()
+    churn[::97] = [None] * len(churn[::97])  # gaps: unknown to both forms
+    change = ContextChange(
+        ids,
+        {
+            "customer.clv.churn_probability": churn,
+            "customer.clv_score": rng.integers(0, 100, count),
+        },
+        as_of=1_700_000_000.0,
+        provider="test",
+    )
+    states = {
+        cid: TriggerState(cid, bool(rng.integers(0, 2)), 1, 1_700_000_000.0 - 86_400 * d, None)
+        for cid, d in zip(
+            rng.choice(ids, 800, replace=False).tolist(), rng.integers(0, 20, 800), strict=True
+        )
+    }
+    monkeypatch.setattr(api.store, "trigger_states", lambda *args, **kwargs: states)
+    fast = engine.evaluate("acme", trigger, change, commit=False)
+    plain = dataclasses.replace(trigger, when_columns=None, rearm_columns=None)
+    slow = engine.evaluate("acme", plain, change, commit=False)
+    assert fast.transitions == slow.transitions
+    assert sum(fast.transitions.values()) > 100  # every kind of transition happens
+    assert all(fast.transitions.values())
+    assert [f.event_id for f in fast.firings] == [f.event_id for f in slow.firings]

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ColumnFilter", "column_filter"]
+__all__ = ["ColumnFilter", "ColumnTruth", "column_filter"]
 
 _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq,
@@ -57,25 +57,35 @@ class _Col:
     truth: bool = False
 
 
-ColumnFilter = Callable[[Mapping[str, Sequence[Any]], int], np.ndarray]
+@dataclass(frozen=True)
+class ColumnTruth:
+    """Per row, what the column form knows of the formula's truth: ``may`` is False only where
+    the formula is known to be false; ``sure`` is True only where it is known to be true."""
+
+    may: np.ndarray
+    sure: np.ndarray
+
+
+ColumnFilter = Callable[[Mapping[str, Sequence[Any]], int], ColumnTruth]
 
 
 def column_filter(source: str, names: frozenset[str]) -> ColumnFilter | None:
-    """A function of (columns by name, row count) giving a boolean array: True where the
-    formula ``source`` may be true (see the module). None when the formula has no column
-    form. The function raises KeyError when a name it reads is not among the columns."""
+    """A function of (columns by name, row count) giving the :class:`ColumnTruth` of the
+    formula ``source`` per row (see the module). None when the formula has no column form.
+    The function raises KeyError when a name it reads is not among the columns."""
     try:
         tree = ast.parse(source.strip(), mode="eval").body
         _check(tree, names)
     except (SyntaxError, _Unsupported, RecursionError):
         return None
 
-    def run(columns: Mapping[str, Sequence[Any]], rows: int) -> np.ndarray:
+    def run(columns: Mapping[str, Sequence[Any]], rows: int) -> ColumnTruth:
         try:
             result = _truth(_eval(tree, columns, rows))
         except _Unsupported:
-            return np.ones(rows, dtype=bool)
-        return result.values.astype(bool) | result.unknown
+            return ColumnTruth(np.ones(rows, dtype=bool), np.zeros(rows, dtype=bool))
+        truth = result.values.astype(bool)
+        return ColumnTruth(truth | result.unknown, truth & ~result.unknown)
 
     return run
 
@@ -129,7 +139,8 @@ def _numbers(values: np.ndarray, unknown: np.ndarray) -> _Col:
     numbers = values.astype(np.float64)
     with np.errstate(invalid="ignore"):
         inexact = np.abs(numbers) > _EXACT
-    return _Col(numbers, unknown | inexact, numeric=True)
+    # NaN and infinities fail a formula row by row (not a finite number): unknown here.
+    return _Col(numbers, unknown | inexact | ~np.isfinite(numbers), numeric=True)
 
 
 def _column(values: Sequence[Any], rows: int) -> _Col:

@@ -64,6 +64,7 @@ class LoadedTrigger:
     stored: StoredTrigger
     compiled: CompiledTrigger
     when_columns: ColumnFilter | None = None
+    rearm_columns: ColumnFilter | None = None
 
 
 @dataclass(frozen=True)
@@ -178,8 +179,13 @@ class TriggerEngine:
             compiled = self.compile(stored.document)
             with self._lock:
                 self._compiled[cache_key] = compiled
-        when = compiled.when
-        return LoadedTrigger(stored, compiled, column_filter(when.source, when.names))
+        when, rearm = compiled.when, compiled.rearm
+        return LoadedTrigger(
+            stored,
+            compiled,
+            column_filter(when.source, when.names),
+            None if rearm is None else column_filter(rearm.source, rearm.names),
+        )
 
     def active(self, tenant_id: str) -> list[LoadedTrigger]:
         """The tenant's active triggers, compiled; one that no longer compiles (a plugin gone)
@@ -266,19 +272,30 @@ class TriggerEngine:
         ids: list[str],
         states: Mapping[str, TriggerState],
     ) -> list[int] | None:
-        """The customers (indices into ``ids``) whose state may change, when the column form
-        of ``when`` can tell from the change's columns: those for whom ``when`` may be true,
-        and the disarmed ones (they may re-arm). None: every customer."""
-        names = trigger.compiled.when.names
-        run = trigger.when_columns
-        if run is None or not names <= change.values.keys():
+        """The customers (indices into ``ids``) whose state may change, when the column forms
+        can tell from the change's columns: the armed ones for whom ``when`` may be true, the
+        disarmed ones that may re-arm (``rearm`` may be true; by default, ``when`` is not
+        known to be true). None: every customer."""
+        compiled = trigger.compiled
+        when = trigger.when_columns
+        if when is None or not compiled.when.names <= change.values.keys():
             return None
-        may_fire = run({n: change.values[n] for n in names}, len(ids))
-        chosen = set(np.flatnonzero(may_fire).tolist())
+        count = len(ids)
+        when_truth = when({n: change.values[n] for n in compiled.when.names}, count)
         disarmed = {cid for cid, state in states.items() if not state.armed}
-        if disarmed:
-            chosen.update(i for i, cid in enumerate(ids) if cid in disarmed)
-        return sorted(chosen)
+        if not disarmed:
+            return np.flatnonzero(when_truth.may).tolist()
+        may_rearm: np.ndarray
+        if compiled.rearm is None:
+            may_rearm = ~when_truth.sure
+        elif trigger.rearm_columns is not None and compiled.rearm.names <= change.values.keys():
+            rearm_names = compiled.rearm.names
+            may_rearm = trigger.rearm_columns({n: change.values[n] for n in rearm_names}, count).may
+        else:
+            may_rearm = np.ones(count, dtype=bool)
+        is_disarmed = np.fromiter((cid in disarmed for cid in ids), dtype=bool, count=count)
+        chosen = np.where(is_disarmed, may_rearm, when_truth.may)
+        return np.flatnonzero(chosen).tolist()
 
     def _rows(
         self,
