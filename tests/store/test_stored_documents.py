@@ -133,3 +133,22 @@ def test_pre_encoded_text_count_mismatches_name_the_texts(store: Store) -> None:
         store.put_documents_json("ns", "acme", ["a", "b"], endless)
     assert next(endless) == "3"
     assert store.get_documents("ns", "acme") == {}
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [("[" * 40 + "]" * 40, "nested more than 32"), ('"\\ud800"', "lone surrogate"), (7, "str")],
+)
+def test_a_bad_text_deep_in_a_large_batch_is_found_and_named(
+    store: Store, bad: Any, reason: str
+) -> None:
+    # Batches are cleared a chunk at a time; a bad text in a later chunk is still judged.
+    keys = [f"k{i}" for i in range(9000)]
+    texts: list[Any] = [json.dumps({"n": i, "b": [i]}) for i in range(9000)]
+    texts[8500] = bad
+    with pytest.raises(InvalidInputError, match=reason) as caught:
+        store.put_documents_json("ns", "acme", keys, texts)
+    assert "document 'k8500' in 'ns'" in str(caught.value)
+    assert store.get_documents("ns", "acme") == {}
+    texts[8500] = "{}"
+    assert store.put_documents_json("ns", "acme", keys, texts) == 9000
