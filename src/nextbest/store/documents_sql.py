@@ -140,7 +140,7 @@ def suspect_texts(texts: Sequence[object]) -> Sequence[int]:
     """The positions of the ``texts`` that :func:`json_text_problem` must judge one by one:
     none when the chunk as a whole is plain (all str, ASCII, no NUL, no backslash, and no text
     can open more than MAX_DOCUMENT_DEPTH brackets), else every one. A batch of documents a
-    plugin encoded (a million CLV records) is cleared by a few C-speed passes."""
+    plugin encoded (a million records) is cleared by a few C-speed passes."""
     if set(map(type, texts)) <= {str}:
         strings: Sequence[str] = texts  # type: ignore[assignment]
         joined = "".join(strings)
