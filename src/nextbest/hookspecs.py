@@ -136,6 +136,18 @@ def interactions_changed(
 
 
 @hookspec
+def interactions_imported(host: HostAPI, tenant_id: str, customer_ids: frozenset[str]) -> None:
+    """Called after a bulk import (``nextbest ingest``) committed interactions of the
+    customers ``customer_ids`` (those of every row stored, replaced or found already stored).
+
+    A bulk import calls no ``outcome_recorded`` per row (it may be millions of rows); this is
+    its one notification, so a plugin can bring derived data up to date for those customers,
+    in one pass when they are many. A raise is logged and does not undo the import. Returns
+    nothing.
+    """
+
+
+@hookspec
 def customer_forgotten(host: HostAPI, tenant_id: str, customer_id: str) -> None:
     """Called after everything stored about a customer was deleted from ``host.store``.
 

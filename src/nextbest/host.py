@@ -171,6 +171,15 @@ class Host:
         """
         return self._notify("outcome_recorded", tenant_id=tenant_id, interaction=interaction)
 
+    def notify_interactions_imported(
+        self, tenant_id: str, customer_ids: Iterable[str]
+    ) -> list[tuple[str, str]]:
+        """Call every ``interactions_imported`` hook with this host (after a bulk import
+        committed); failures are logged and returned as (plugin, error)."""
+        return self._notify(
+            "interactions_imported", tenant_id=tenant_id, customer_ids=frozenset(customer_ids)
+        )
+
     def notify_interactions_changed(
         self,
         tenant_id: str,

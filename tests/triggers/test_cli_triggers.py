@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,19 @@ def test_put_list_events_preview(api: Api, store: Store, tmp_path: Path) -> None
         build_cli(), ["triggers", "put", str(bad), "--tenant", "acme", "--database", database]
     )
     assert result.exit_code != 0 and "when:" in result.output
+
+
+def test_nextbest_ingest_evaluates_the_triggers_of_the_imported_customers(
+    api: Api, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if store.dialect != "sqlite":
+        pytest.skip("the CLI opens a database by URL; the PostgreSQL tests use a schema")
+    monkeypatch.setenv("NEXTBEST_API_KEY_PEPPER", "test")
+    assert api.put({"key": "loyal", "name": "Third", "when": "customer.clv.frequency >= 3"})
+    stamps = [NOW - (d + 1) * DAY for d in range(3)]
+    rows = "".join(f"cy,{datetime.fromtimestamp(t, UTC).isoformat()},10\n" for t in stamps)
+    path = tmp_path / "orders.csv"
+    path.write_text("customer_id,timestamp,value\n" + rows)
+    out = run("ingest", str(path), "--tenant", "acme", "--database", store.url)
+    assert "stored: 3" in out
+    assert [e["customerId"] for e in api.events("loyal")["items"]] == ["cy"]

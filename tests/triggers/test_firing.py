@@ -185,3 +185,39 @@ def _changes(engine: Any, trigger: Any, change: Any) -> list[Any]:
 
         firing = Firing("evt_stale", "ada", 1, NOW, {"id": "evt_stale"})
     return [StateChange("ada", None, False, 1, NOW, {}, firing)]
+
+
+def test_a_correction_is_evaluated_at_once(api: Api) -> None:
+    api.put({"key": "big", "name": "Big spender", "when": "customer.clv.monetary >= 500"})
+    history(api, "ada", [10, 5])  # 2 x 10.0
+    assert fired(api, "big") == []
+    # The second purchase was in fact 990: corrected, the record is recomputed and crosses.
+    corrected = api.call(
+        "PUT",
+        "/api/v1/interactions/h-ada-1",
+        json={"customerId": "ada", "outcome": "conversion", "conversionValue": 990.0,
+              "offerId": "shop", "timestamp": time.strftime(
+                  "%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - 5 * DAY))},
+    )  # fmt: skip
+    assert corrected.status_code == 200, corrected.text
+    (event,) = fired(api, "big")
+    assert event["values"] == {"customer.clv.monetary": 1000.0}
+    assert event["previousValues"] == {"customer.clv.monetary": 20.0}
+
+
+def test_a_bulk_import_is_evaluated_after_it_commits(api: Api, tmp_path: Any) -> None:
+    from nextbest.ingest import ingest_file
+
+    api.put({"key": "loyal", "name": "Third purchase", "when": "customer.clv.frequency >= 3"})
+    rows = ["customer_id,timestamp,value"]
+    for customer, purchases in (("ann", 3), ("bob", 1)):
+        for d in range(purchases):
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW - (d + 1) * DAY))
+            rows.append(f"{customer},{stamp},10")
+    path = tmp_path / "orders.csv"
+    path.write_text("\n".join(rows) + "\n")
+    report = ingest_file(api.store, path, "acme")
+    assert report.customers == {"ann", "bob"}
+    assert fired(api, "loyal") == []  # the import itself calls no hook
+    api.host.notify_interactions_imported("acme", report.customers)  # what `ingest` does
+    assert [e["customerId"] for e in fired(api, "loyal")] == ["ann"]

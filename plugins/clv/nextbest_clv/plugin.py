@@ -16,7 +16,7 @@ from nextbest import (
     hookimpl,
 )
 from nextbest_clv.backtest.runs import BACKTESTS_NAMESPACE
-from nextbest_clv.decisions.changes import notify_batch, notify_outcome
+from nextbest_clv.decisions.changes import notify_batch, notify_outcome, refresh_customers
 from nextbest_clv.decisions.context import CLV_CONTEXT
 from nextbest_clv.decisions.functions import FUNCTIONS
 from nextbest_clv.decisions.rules import PROPENSITY_THRESHOLD
@@ -85,7 +85,14 @@ def interactions_changed(
     service = attach(host)
     if service is not None:
         customers = {i.customer_id for i in (*removed, *added)}
-        service.customers_changed(tenant_id, customers)
+        refresh_customers(host, service, tenant_id, customers)
+
+
+@hookimpl
+def interactions_imported(host: HostAPI, tenant_id: str, customer_ids: frozenset[str]) -> None:
+    service = attach(host)
+    if service is not None:
+        refresh_customers(host, service, tenant_id, customer_ids)
 
 
 @hookimpl

@@ -328,6 +328,17 @@ def ingest_command(
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)
+        if report.customers:
+            # Plugins bring what they derive up to date (e.g. records watched by triggers).
+            from nextbest.host import Host
+
+            failures = Host(store=store).notify_interactions_imported(tenant_id, report.customers)
+            for plugin, problem in failures:
+                click.echo(
+                    f"Warning: plugin {plugin!r} failed after the import ({problem}); the "
+                    "interactions are stored",
+                    err=True,
+                )
     if report.tenant_created:
         click.echo(f"created tenant {tenant_id}", err=True)
     click.echo(

@@ -65,8 +65,9 @@ class IngestReport:
     """What an import did: rows read (blank lines excluded), newly stored, already stored with
     the same content (duplicates, e.g. a re-run), replaced (an id-keyed row whose stored event
     had other content: the summaries were recomputed), rejected rows, store transactions used,
-    the SHA-256 of the (decompressed) content, the source name the content keys were made from
-    and whether the tenant was created."""
+    the SHA-256 of the (decompressed) content, the source name the content keys were made from,
+    whether the tenant was created, and the customers whose rows were stored, replaced or found
+    stored already (for ``Host.notify_interactions_imported``)."""
 
     rows_read: int = 0
     stored: int = 0
@@ -77,6 +78,7 @@ class IngestReport:
     file_hash: str = ""
     source: str = ""
     tenant_created: bool = False
+    customers: set[str] = field(default_factory=set)
 
     @property
     def ok(self) -> bool:
@@ -434,6 +436,10 @@ def _import_rows(
                 reject(
                     chunk_lines[rejection.index], rejection.reason, chunk_fields[rejection.index]
                 )
+            refused = {rejection.index for rejection in result.rejected}
+            report.customers.update(
+                row.customer_id for i, row in enumerate(chunk) if i not in refused
+            )
             if result.rejected:
                 report.failed.sort(key=lambda error: error.line)
             chunk.clear()

@@ -10,19 +10,30 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from nextbest import ContextChange, HostAPI
 from nextbest_clv.decisions.context import CONTEXT_FIELDS
 from nextbest_clv.errors import ClvError
 from nextbest_clv.service import RECORDS_NAMESPACE, ClvService
+from nextbest_clv.service.batch_compute import compute_records
 from nextbest_clv.service.tenant_batch import BatchResult
 
-__all__ = ["PROVIDER", "notify_batch", "notify_outcome", "watches_clv"]
+__all__ = [
+    "ONE_BY_ONE",
+    "PROVIDER",
+    "notify_batch",
+    "notify_outcome",
+    "refresh_customers",
+    "watches_clv",
+]
 
 log = logging.getLogger("nextbest_clv")
 #: The provider name the changes carry (the context provider's).
 PROVIDER = "clv"
+#: Above this many changed customers, a watched tenant is recomputed as one batch.
+ONE_BY_ONE = 500
 _NAMES = frozenset(CONTEXT_FIELDS)
 _MODEL_NAMES = {
     name
@@ -41,17 +52,18 @@ def _values(record: dict[str, Any]) -> dict[str, Any]:
     return {name: record.get(field) for name, field in CONTEXT_FIELDS.items()}
 
 
-def notify_outcome(host: HostAPI, service: ClvService, tenant_id: str, customer_id: str) -> None:
-    """Recompute the customer's record now and tell the host, when a CLV name is watched."""
+def notify_outcome(host: HostAPI, service: ClvService, tenant_id: str, customer_id: str) -> bool:
+    """Recompute the customer's record now and tell the host, when a CLV name is watched.
+    Returns whether a record was recomputed."""
     if host.store is None or not watches_clv(host, tenant_id):
-        return
+        return False
     stored = host.store.get_documents(RECORDS_NAMESPACE, tenant_id, [customer_id])
     before = stored.get(customer_id)
     try:
         record = service.recompute(tenant_id, customer_id)
     except ClvError as exc:  # no record for this customer: nothing changed that a name shows
         log.info("no CLV record for %r of tenant %r: %s", customer_id, tenant_id, exc)
-        return
+        return False
     after = _values(record)
     previous = _values(before) if isinstance(before, dict) else {}
     if isinstance(before, dict) and "model" not in before:
@@ -67,6 +79,29 @@ def notify_outcome(host: HostAPI, service: ClvService, tenant_id: str, customer_
             previous={name: [value] for name, value in previous.items()},
         ),
     )
+    return True
+
+
+def refresh_customers(
+    host: HostAPI, service: ClvService, tenant_id: str, customer_ids: Iterable[str]
+) -> None:
+    """Bring the records of customers whose interactions changed (corrected, deleted,
+    imported in bulk) up to date. Unwatched: their stored records are dropped, so the next
+    read computes them. Watched by a trigger: recomputed now and the host told, one by one for
+    a few customers, as one batch of the tenant (its listeners tell the host) for many."""
+    customers = sorted(set(customer_ids))
+    if not customers:
+        return
+    if host.store is None or not watches_clv(host, tenant_id):
+        service.customers_changed(tenant_id, customers)
+        return
+    if len(customers) > ONE_BY_ONE:
+        service.customers_changed(tenant_id, customers)
+        compute_records(service, tenant_id)
+        return
+    gone = [c for c in customers if not notify_outcome(host, service, tenant_id, c)]
+    if gone:  # no interactions left: no record to keep
+        service.customers_changed(tenant_id, gone)
 
 
 def notify_batch(host: HostAPI, tenant_id: str, result: BatchResult) -> None:
