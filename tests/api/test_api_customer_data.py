@@ -202,6 +202,7 @@ def test_forget_a_customer(data_api: tuple[Api, CustomerDataPlugin]) -> None:
             "documents": {PROFILES: 1},
             "triggerStates": 0,
             "triggerEvents": 0,
+            "outboxEvents": 0,
         },
         "pluginFailures": [],
     }

@@ -221,3 +221,16 @@ def test_a_bulk_import_is_evaluated_after_it_commits(api: Api, tmp_path: Any) ->
     assert fired(api, "loyal") == []  # the import itself calls no hook
     api.host.notify_interactions_imported("acme", report.customers)  # what `ingest` does
     assert [e["customerId"] for e in fired(api, "loyal")] == ["ann"]
+
+
+def test_a_trigger_on_the_hosts_own_metrics_fires_on_respond(api: Api) -> None:
+    # No plugin announces metrics.*: the host evaluates the triggers reading them itself.
+    put = api.put({"key": "regular", "name": "Regular", "when": "metrics.conversions >= 3"})
+    assert put.status_code == 201, put.text
+    history(api, "ada", [10, 5])
+    assert fired(api, "regular") == []
+    api.respond("ada", "third")
+    (event,) = fired(api, "regular")
+    assert event["customerId"] == "ada" and event["values"] == {"metrics.conversions": 3}
+    api.respond("ada", "fourth")  # still true: once per crossing
+    assert len(fired(api, "regular")) == 1

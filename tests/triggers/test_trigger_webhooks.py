@@ -84,3 +84,17 @@ def test_a_failed_firing_transaction_writes_no_outbox_event(api: Api) -> None:
     assert api.events("loyal")["items"] == []
     assert api.store.list_deliveries("acme").items == []
     assert api.store.trigger_states("acme", "loyal") == {}
+
+
+def test_forgetting_a_customer_deletes_their_outbox_events_and_deliveries(api: Api) -> None:
+    endpoint_id, _ = endpoint(api, "http://127.0.0.1:9/hooks")
+    api.put({**LOYAL, "actions": {"webhook": endpoint_id}})
+    for customer in ("ada", "bob"):
+        history(api, customer, [10, 5])
+        api.respond(customer, f"{customer}-third")
+    assert len(api.store.list_deliveries("acme").items) == 2
+    forgot = api.call("DELETE", "/api/v1/customers/ada", role="admin")
+    assert forgot.status_code == 200, forgot.text
+    assert forgot.json()["deleted"]["outboxEvents"] == 1
+    (left,) = api.store.list_deliveries("acme").items  # bob's: nothing of ada is sent
+    assert api.store.get_event("acme", left.event_id).payload["customerId"] == "bob"  # type: ignore[union-attr]

@@ -52,6 +52,7 @@ def forget_json(customer_id: str, result: ForgetResult) -> dict[str, Any]:
             "documents": dict(result.documents),
             "triggerStates": result.trigger_states,
             "triggerEvents": result.trigger_events,
+            "outboxEvents": result.outbox_events,
         },
         "pluginFailures": [{"plugin": p, "error": e} for p, e in result.plugin_failures],
     }

@@ -241,6 +241,7 @@ class ForgetResult:
     plugin_failures: tuple[tuple[str, str], ...] = ()
     trigger_states: int = 0
     trigger_events: int = 0
+    outbox_events: int = 0
 
     @property
     def total(self) -> int:
@@ -254,6 +255,7 @@ class ForgetResult:
             + sum(self.documents.values())
             + self.trigger_states
             + self.trigger_events
+            + self.outbox_events
         )
 
 

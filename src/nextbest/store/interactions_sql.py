@@ -790,6 +790,17 @@ class InteractionsSql(SqlCore):
                     (tenant_id, customer_id),
                 )
                 deleted[table] = cur.rowcount
+            # Events about the customer (a trigger's firing names them), sent or not.
+            cur.execute(
+                "DELETE FROM webhook_deliveries WHERE tenant_id = ? AND event_id IN "
+                "(SELECT event_id FROM outbox_events WHERE tenant_id = ? AND customer_id = ?)",
+                (tenant_id, tenant_id, customer_id),
+            )
+            cur.execute(
+                "DELETE FROM outbox_events WHERE tenant_id = ? AND customer_id = ?",
+                (tenant_id, customer_id),
+            )
+            deleted["outbox_events"] = cur.rowcount
             documents: dict[str, int] = {}
             for namespace in namespaces:
                 cur.execute(
@@ -806,6 +817,7 @@ class InteractionsSql(SqlCore):
             documents=documents,
             trigger_states=deleted["trigger_states"],
             trigger_events=deleted["trigger_events"],
+            outbox_events=deleted["outbox_events"],
         )
 
     def iter_interactions(

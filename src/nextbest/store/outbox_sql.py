@@ -26,6 +26,7 @@ from nextbest.store.core_sql import (
     Cursor,
     SqlCore,
     check_int,
+    check_optional_id,
     check_tenant_id,
     decode_cursor,
     encode_cursor,
@@ -104,7 +105,7 @@ def _epoch(what: str, value: object) -> float:
     return epoch
 
 
-def _prepared(event: OutboxEvent) -> tuple[str, str, str, float, str]:
+def _prepared(event: OutboxEvent) -> tuple[str, str, str, float, str, str | None]:
     """An event's row values, every field checked (InvalidInputError naming it)."""
     if not isinstance(event, OutboxEvent):
         raise InvalidInputError(f"events must be OutboxEvent records, got {shown(event)}")
@@ -118,7 +119,8 @@ def _prepared(event: OutboxEvent) -> tuple[str, str, str, float, str]:
         raise InvalidInputError("event payload must be a JSON object", field="payload")
     payload = json_text("event payload", event.payload, "payload")
     at = _epoch("event time", event.occurred_at)
-    return event.tenant_id, event.event_id, event.event_type, at, payload
+    check_optional_id("customer id", event.customer_id)
+    return event.tenant_id, event.event_id, event.event_type, at, payload, event.customer_id
 
 
 def _delivery_id(value: object) -> int | None:
@@ -158,7 +160,7 @@ class OutboxSql(SqlCore):
         now = self.clock()
         targets: dict[str, list[tuple[str, frozenset[str] | None]]] = {}
         written = deliveries = 0
-        for tenant_id, event_id, event_type, at, payload in rows:
+        for tenant_id, event_id, event_type, at, payload, customer_id in rows:
             if tenant_id not in targets:
                 self._require_tenant(cur, tenant_id)
                 found = cur.execute(
@@ -170,9 +172,9 @@ class OutboxSql(SqlCore):
                 ]
             cur.execute(
                 "INSERT INTO outbox_events (tenant_id, event_id, event_type, occurred_at, "
-                "payload, created_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "payload, created_at, customer_id) VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (tenant_id, event_id) DO NOTHING",
-                (tenant_id, event_id, event_type, at, payload, now),
+                (tenant_id, event_id, event_type, at, payload, now, customer_id),
             )
             if cur.rowcount != 1:
                 continue

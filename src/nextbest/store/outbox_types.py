@@ -28,13 +28,16 @@ MAX_DESCRIPTION = 500
 @dataclass(frozen=True, slots=True)
 class OutboxEvent:
     """An event to deliver. ``event_id`` is the producer's deterministic id: writing the same
-    id twice for a tenant is a no-op. ``payload`` is a JSON object."""
+    id twice for a tenant is a no-op. ``payload`` is a JSON object. ``customer_id`` names the
+    customer the event is about, if any: forgetting that customer deletes the event and its
+    deliveries."""
 
     tenant_id: str
     event_id: str
     event_type: str
     occurred_at: datetime
     payload: dict[str, Any]
+    customer_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,9 @@ __all__ = ["ENGINE_KEY", "EVENT_TYPE", "Evaluation", "LoadedTrigger", "TriggerEn
 ENGINE_KEY = "nextbest.triggers.engine"
 #: The type of every firing event.
 EVENT_TYPE = "trigger.fired"
+#: The host's own per-customer context names: the metrics of the customer's summaries, which
+#: every recorded interaction changes.
+HOST_NAMES_PREFIX = "metrics."
 #: Seconds a tenant's active triggers are reused before the store is read again (writes made
 #: through this engine invalidate them at once).
 ACTIVE_TTL_SECONDS = 2.0
@@ -108,7 +111,9 @@ class TriggerEngine:
             endpoint = (firing.payload.get("actions") or {}).get("webhook")
             if endpoint:
                 at = datetime.fromtimestamp(firing.fired_at, UTC)
-                event = OutboxEvent(tenant_id, firing.event_id, EVENT_TYPE, at, firing.payload)
+                event = OutboxEvent(
+                    tenant_id, firing.event_id, EVENT_TYPE, at, firing.payload, firing.customer_id
+                )
                 by_endpoint.setdefault(endpoint, []).append(event)
         for endpoint, events in by_endpoint.items():
             self.store.write_events(cursor, events, endpoint_id=endpoint)
@@ -217,6 +222,23 @@ class TriggerEngine:
         for trigger in self.active(tenant_id):
             results.append(self.evaluate(tenant_id, trigger, change))
         return results
+
+    def interactions_recorded(
+        self, tenant_id: str, customer_ids: Sequence[str], as_of: float
+    ) -> list[Evaluation]:
+        """Evaluate, for customers whose interactions were recorded, corrected or imported,
+        the active triggers that read the host's own per-customer names (``metrics.*``, from
+        the summaries those interactions update); every name is resolved through its
+        provider. Names of plugins are evaluated when their plugin announces a change."""
+        watching = [
+            t
+            for t in self.active(tenant_id)
+            if any(n.startswith(HOST_NAMES_PREFIX) for n in t.compiled.names)
+        ]
+        if not watching or not customer_ids:
+            return []
+        change = ContextChange(list(customer_ids), {}, as_of=as_of, provider="metrics")
+        return [self.evaluate(tenant_id, trigger, change) for trigger in watching]
 
     def evaluate(
         self, tenant_id: str, trigger: LoadedTrigger, change: ContextChange, *, commit: bool = True

@@ -3,14 +3,23 @@ to the host's trigger engine and tells providers which names the active triggers
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 
 from ..hookspecs import hookimpl
 from ..host import Host
 from ..plugin_api import ContextChange, HostAPI
+from ..store import Interaction
 from .engine import ENGINE_KEY, TriggerEngine
 
-__all__ = ["customer_context_changed", "engine_for", "watched_context_names"]
+__all__ = [
+    "customer_context_changed",
+    "engine_for",
+    "interactions_changed",
+    "interactions_imported",
+    "outcome_recorded",
+    "watched_context_names",
+]
 
 
 def engine_for(host: HostAPI) -> TriggerEngine | None:
@@ -32,3 +41,29 @@ def customer_context_changed(host: HostAPI, tenant_id: str, change: ContextChang
 def watched_context_names(host: HostAPI, tenant_id: str) -> Iterable[str] | None:
     engine = engine_for(host)
     return None if engine is None else engine.watched_names(tenant_id)
+
+
+# The host's own names (metrics.*) change with every recorded interaction: evaluate the
+# triggers that read them (plugins announce their own names through context_changed).
+@hookimpl
+def outcome_recorded(host: HostAPI, tenant_id: str, interaction: Interaction) -> None:
+    engine = engine_for(host)
+    if engine is not None:
+        engine.interactions_recorded(tenant_id, [interaction.customer_id], time.time())
+
+
+@hookimpl
+def interactions_changed(
+    host: HostAPI, tenant_id: str, removed: Sequence[Interaction], added: Sequence[Interaction]
+) -> None:
+    engine = engine_for(host)
+    if engine is not None:
+        customers = sorted({i.customer_id for i in (*removed, *added)})
+        engine.interactions_recorded(tenant_id, customers, time.time())
+
+
+@hookimpl
+def interactions_imported(host: HostAPI, tenant_id: str, customer_ids: frozenset[str]) -> None:
+    engine = engine_for(host)
+    if engine is not None:
+        engine.interactions_recorded(tenant_id, sorted(customer_ids), time.time())
