@@ -29,6 +29,8 @@ def fields(response: Any) -> list[str]:
         ({"actions": {"webhook": "no spaces allowed"}}, "body.actions.webhook"),
         ({"surprise": 1}, "body.surprise"),
         ({"key": "other"}, "body.key"),
+        ({"when": "attributes.tier == 'gold'"}, "body.when"),
+        ({"actions": {"webhook": "ep_0000000000000000"}}, "body.actions.webhook"),
     ],
 )
 def test_bad_documents_are_400_naming_the_field(

@@ -141,6 +141,17 @@ class TriggerEngine:
                 self.decisions.published_flow(tenant_id, compiled.document.flow)
             except DecisionError as exc:
                 issues.append(FlowIssue("flow", str(exc)))
+        for field, expression in (("when", compiled.when), ("rearm", compiled.rearm)):
+            names = expression.names if expression is not None else frozenset()
+            request_names = sorted(n for n in names if n.startswith("attributes."))
+            if request_names:
+                issues.append(
+                    FlowIssue(
+                        field,
+                        f"{', '.join(request_names)}: attributes are a decision request's; a "
+                        "trigger has no request (use customer context or metrics names)",
+                    )
+                )
         endpoint = compiled.document.actions.webhook
         if endpoint is not None and self.store.get_webhook_endpoint(tenant_id, endpoint) is None:
             issues.append(
