@@ -98,3 +98,16 @@ def test_forgetting_a_customer_deletes_their_outbox_events_and_deliveries(api: A
     assert forgot.json()["deleted"]["outboxEvents"] == 1
     (left,) = api.store.list_deliveries("acme").items  # bob's: nothing of ada is sent
     assert api.store.get_event("acme", left.event_id).payload["customerId"] == "bob"  # type: ignore[union-attr]
+
+
+def test_an_endpoint_a_trigger_names_cannot_be_removed(api: Api) -> None:
+    endpoint_id, _ = endpoint(api, "http://127.0.0.1:9/hooks")
+    api.put({**LOYAL, "status": "paused", "actions": {"webhook": endpoint_id}})
+    path = f"/api/v1/webhooks/endpoints/{endpoint_id}"
+    refused = api.call("DELETE", path, role="admin")
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "endpoint_in_use" and "'loyal'" in error["message"]
+    assert api.store.get_webhook_endpoint("acme", endpoint_id) is not None
+    assert api.call("DELETE", "/api/v1/triggers/loyal", role="editor").status_code == 204
+    assert api.call("DELETE", path, role="admin").status_code == 204

@@ -20,6 +20,7 @@ from ..outbox.views import delivery_json, endpoint_json
 from ..store import (
     ConflictError,
     DeliveryNotFoundError,
+    EndpointInUseError,
     InvalidInputError,
     WebhookEndpointNotFoundError,
 )
@@ -150,10 +151,20 @@ def get_endpoint(endpoint_id: EndpointId, auth: Reader, store: Store) -> dict[st
     return endpoint_json(endpoint)
 
 
-@router.delete("/endpoints/{endpointId}", status_code=204, summary="Remove a webhook endpoint")
+@router.delete(
+    "/endpoints/{endpointId}",
+    status_code=204,
+    summary="Remove a webhook endpoint",
+    responses={409: {"description": "Triggers name the endpoint (`endpoint_in_use`)."}},
+)
 def delete_endpoint(endpoint_id: EndpointId, auth: Admin, store: Store) -> Response:
-    """Remove an endpoint and its deliveries (pending ones are never sent)."""
-    if not store.delete_webhook_endpoint(auth.tenant_id, endpoint_id):
+    """Remove an endpoint and its deliveries (pending ones are never sent); 409
+    ``endpoint_in_use`` while triggers name it in their ``webhook`` action."""
+    try:
+        deleted = store.delete_webhook_endpoint(auth.tenant_id, endpoint_id)
+    except EndpointInUseError as exc:
+        raise ApiError(409, str(exc), code="endpoint_in_use") from None
+    if not deleted:
         raise _endpoint_missing(endpoint_id)
     return Response(status_code=204)
 

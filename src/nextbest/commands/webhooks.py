@@ -21,6 +21,7 @@ from ..outbox.views import delivery_json, endpoint_json
 from ..store import (
     DELIVERY_STATUSES,
     ConflictError,
+    EndpointInUseError,
     InvalidInputError,
     NotFoundError,
     Store,
@@ -148,7 +149,11 @@ def endpoints_list(tenant_id: str, database: str | None) -> None:
 def endpoints_remove(endpoint_id: str, tenant_id: str, database: str | None) -> None:
     """Remove ENDPOINT_ID and its deliveries."""
     with open_database(database) as store:
-        if not store.delete_webhook_endpoint(tenant_id, endpoint_id):
+        try:
+            deleted = store.delete_webhook_endpoint(tenant_id, endpoint_id)
+        except EndpointInUseError as exc:
+            raise click.ClickException(str(exc)) from None
+        if not deleted:
             raise click.ClickException(f"no endpoint {endpoint_id!r} for tenant {tenant_id!r}")
     click.echo(f"removed endpoint {endpoint_id}")
 

@@ -45,6 +45,7 @@ from nextbest.store.base import (
 from nextbest.store.errors import (
     ConflictError,
     DeliveryNotFoundError,
+    EndpointInUseError,
     FlowNotFoundError,
     InteractionNotFoundError,
     InvalidInputError,
@@ -171,6 +172,7 @@ __all__ = [
     "Delivery",
     "DeliveryNotFoundError",
     "DeliveryStatus",
+    "EndpointInUseError",
     "EventsWritten",
     "Firing",
     "FiringParticipant",

@@ -68,6 +68,15 @@ class ConflictError(StoreError):
     """Creating something that already exists, or a write that collided with concurrent ones."""
 
 
+class EndpointInUseError(ConflictError):
+    """A webhook endpoint that triggers name in their ``webhook`` action cannot be removed:
+    their firings would go nowhere. ``triggers`` lists their keys."""
+
+    def __init__(self, message: str, triggers: list[str]) -> None:
+        super().__init__(message)
+        self.triggers = triggers
+
+
 class TenantExistsError(ConflictError):
     """A tenant with this id already exists."""
 

@@ -10,7 +10,11 @@ from typing import Any
 
 from nextbest.store.base import from_epoch
 from nextbest.store.core_sql import Cursor, SqlCore, check_int, check_tenant_id, shown
-from nextbest.store.errors import InvalidInputError, WebhookEndpointNotFoundError
+from nextbest.store.errors import (
+    EndpointInUseError,
+    InvalidInputError,
+    WebhookEndpointNotFoundError,
+)
 from nextbest.store.outbox_types import (
     EVENT_TYPE,
     EVENT_TYPE_RULE,
@@ -175,12 +179,29 @@ class WebhooksSql(SqlCore):
 
     def delete_webhook_endpoint(self, tenant_id: str, endpoint_id: str) -> bool:
         """Remove an endpoint and its deliveries (pending ones are never sent); False when the
-        tenant has no such endpoint."""
+        tenant has no such endpoint. EndpointInUseError when triggers (active or paused) name
+        it in their ``webhook`` action: change or delete them first."""
         check_tenant_id(tenant_id)
         if not isinstance(endpoint_id, str) or not endpoint_id.isprintable():
             return False
 
         def delete(cur: Cursor) -> bool:
+            rows = cur.execute(
+                "SELECT trigger_key, document FROM triggers WHERE tenant_id = ? "
+                "ORDER BY trigger_key",
+                (tenant_id,),
+            ).fetchall()
+            naming = [
+                key
+                for key, text in rows
+                if (json.loads(text).get("actions") or {}).get("webhook") == endpoint_id
+            ]
+            if naming:
+                raise EndpointInUseError(
+                    f"endpoint {endpoint_id!r} is the webhook of trigger(s) "
+                    f"{', '.join(map(repr, naming))}: change or delete them first",
+                    naming,
+                )
             cur.execute(
                 "DELETE FROM webhook_deliveries WHERE tenant_id = ? AND endpoint_id = ?",
                 (tenant_id, endpoint_id),
