@@ -203,8 +203,10 @@ class Lines:
         while line := read(size):
             self.count += 1
             if len(line) == size and not line.endswith(_LINE_ENDS):
-                while (rest := read(size)) and not rest.endswith(_LINE_ENDS):
-                    pass
+                # Skip the rest of the over-long line, a bounded read at a time.
+                rest = read(size)
+                while rest and not rest.endswith(_LINE_ENDS):
+                    rest = read(size)
                 self.problems[self.count] = f"the line is longer than {MAX_LINE_CHARS:,} characters"
                 yield "\n"
                 continue

@@ -7,6 +7,7 @@ import csv
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -301,11 +302,9 @@ def _require_tenant(store: Store, tenant_id: str, create: bool, report: IngestRe
             f"tenant {tenant_id!r} does not exist: create it with `nextbest tenants create "
             f"{tenant_id}`, or import with --create-tenant"
         )
-    try:
+    with suppress(TenantExistsError):  # created meanwhile by another process: use it
         store.create_tenant(tenant_id)
         report.tenant_created = True
-    except TenantExistsError:  # created meanwhile by another process
-        pass
 
 
 def _parquet_layout(file: Path, requested: dict[str, Column | None]) -> _Layout:
