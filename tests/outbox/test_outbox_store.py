@@ -216,3 +216,31 @@ def test_secrets_are_stored_encrypted(store: Store) -> None:
     store.publish_events([event("e")])
     [claim] = store.claim_deliveries(1)
     assert claim.secrets == (secret,) and claim.endpoint_id == created.endpoint_id
+
+
+def test_purge_deletes_finished_events_only_past_the_cutoff(store: Store) -> None:
+    endpoint(store)
+    written = store.clock()
+    store.publish_events([event(n) for n in ("done", "dead", "waiting")])
+    store.publish_events([event("nobody", event_type="x.y")], endpoint_id="ep_none")
+    claims = {c.event_id: c for c in store.claim_deliveries(10)}
+    done, dead = claims["done"], claims["dead"]
+    store.complete_deliveries(
+        [
+            _result(done.delivery_id, done.lease_token),
+            AttemptResult(dead.delivery_id, dead.lease_token, False, None, 500, "HTTP 500", 1, ""),
+        ]
+    )  # "waiting" stays claimed: pending
+    assert store.delivery_counts("acme") == {"pending": 1, "delivered": 1, "failed": 1}
+    # Nothing is older than a cutoff at the time of writing.
+    assert store.purge_events(datetime.fromtimestamp(written - 1, UTC)) == 0
+    after = datetime.fromtimestamp(store.clock() + 1, UTC)
+    assert store.purge_events(after, chunk=1) == 3  # done, dead and the one no endpoint took
+    assert store.get_event("acme", "done") is None and store.get_event("acme", "dead") is None
+    assert store.get_event("acme", "nobody") is None
+    assert store.get_event("acme", "waiting") is not None  # a pending delivery keeps it
+    assert store.delivery_counts("acme") == {"pending": 1, "delivered": 0, "failed": 0}
+    assert store.purge_events(after) == 0
+    with pytest.raises(InvalidInputError) as exc:
+        store.purge_events("yesterday")  # type: ignore[arg-type]
+    assert exc.value.field == "before"

@@ -102,3 +102,42 @@ def test_errors_are_clear(cli: click.Group, url: str) -> None:
         cli, ["webhooks", "endpoints", "replay", "ep_x", "--tenant", "acme", "--since", "x"]
     )
     assert out.exit_code == 2 and "--since" in out.output
+
+
+def test_purge_and_the_deliverers_retention(
+    cli: click.Group, url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from nextbest.outbox import Deliverer, WebhookSettings
+    from nextbest.store import OutboxEvent
+
+    def old_events(*ids: str, days_ago: float) -> None:
+        with open_store(url, pepper=PEPPER) as store:
+            then = store.clock() - days_ago * 86400
+            store.clock = lambda: then  # type: ignore[method-assign]
+            at = datetime.fromtimestamp(then, UTC)
+            store.publish_events([OutboxEvent("acme", i, "a.b", at, {}) for i in ids])
+
+    old_events("e-40", days_ago=40)  # no endpoint: finished at once
+    old_events("e-10", days_ago=10)
+    out = run(cli, "webhooks", "purge")  # the default: 30 days
+    assert out.startswith("1 finished outbox events older than 30 days purged"), out
+    out = run(cli, "webhooks", "purge", "--older-than-days", "5")
+    assert out.startswith("1 finished"), out
+    out = CliRunner().invoke(cli, ["webhooks", "purge", "--older-than-days", "0"])
+    assert out.exit_code == 2 and "--older-than-days" in out.output
+
+    old_events("e-50", days_ago=50)
+    with open_store(url, pepper=PEPPER) as store:
+        assert Deliverer(store, WebhookSettings(retention_days=0)).purge() is None  # forever
+        assert Deliverer(store, WebhookSettings(retention_days=60)).purge() == 0
+        with store.try_lock("nextbest.outbox.purge"):  # another process is purging
+            assert Deliverer(store, WebhookSettings(retention_days=30)).purge() is None
+        assert Deliverer(store, WebhookSettings(retention_days=30)).purge() == 1
+    monkeypatch.setenv("NEXTBEST_WEBHOOK_RETENTION_DAYS", "a month")
+    out = CliRunner().invoke(cli, ["webhooks", "deliver", "--once"])
+    assert out.exit_code == 2 and "NEXTBEST_WEBHOOK_RETENTION_DAYS" in out.output
+    monkeypatch.setenv("NEXTBEST_WEBHOOK_RETENTION_DAYS", "-1")
+    out = CliRunner().invoke(cli, ["webhooks", "deliver", "--once"])
+    assert out.exit_code == 2 and "retention" in out.output

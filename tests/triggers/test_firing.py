@@ -234,3 +234,18 @@ def test_a_trigger_on_the_hosts_own_metrics_fires_on_respond(api: Api) -> None:
     assert event["customerId"] == "ada" and event["values"] == {"metrics.conversions": 3}
     api.respond("ada", "fourth")  # still true: once per crossing
     assert len(fired(api, "regular")) == 1
+
+
+def test_a_batch_as_of_another_time_than_the_present_fires_nothing(api: Api) -> None:
+    history(api, "ada", [5, 3])
+    assert api.put(SILENT).status_code == 201
+    api.present(NOW)
+    # A what-if 40 days ahead, and a backfill of a past date, are not crossings happening now.
+    for as_of in (NOW + 40 * DAY, NOW - 2 * DAY):
+        iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(as_of))
+        response = api.call("POST", "/api/v1/clv/compute", json={"asOf": iso})
+        assert response.status_code == 200, response.text
+    assert fired(api, "silent") == []
+    assert api.store.trigger_states("acme", "silent") == {}
+    api.compute(NOW + 40 * DAY)  # the same time, once it is the present: fires
+    assert [e["customerId"] for e in fired(api, "silent")] == ["ada"]

@@ -1,7 +1,7 @@
 """A trigger's ``webhook`` action end to end: the firing is written to the outbox in its own
 transaction, a deliverer sends it signed to a real receiver on a loopback port (verified by an
-independent hmac), once per crossing, with the attached offers; an unknown endpoint is a 400
-naming ``actions.webhook``; a firing whose transaction fails leaves no outbox event."""
+independent hmac), once per crossing, with the attached offers; an unknown endpoint, or one
+whose event filter leaves ``trigger.fired`` out, is a 400 naming ``actions.webhook``; a firing whose transaction fails leaves no outbox event."""
 
 from __future__ import annotations
 
@@ -67,6 +67,19 @@ def test_an_unknown_endpoint_is_a_400_naming_the_action(api: Api) -> None:
     details = response.json()["error"]["details"]
     assert [d["field"] for d in details] == ["body.actions.webhook"], details
     assert "no webhook endpoint 'ep_0000000000000000'" in details[0]["message"]
+
+
+def test_an_endpoint_whose_filter_refuses_firings_is_a_400_naming_the_action(api: Api) -> None:
+    policy = TargetPolicy(allow_private=True)
+    created, _ = add_endpoint(
+        api.store, policy, "acme", "http://127.0.0.1:9/hooks", event_types=["webhook.test"]
+    )
+    response = api.put({**LOYAL, "actions": {"webhook": created.endpoint_id}})
+    assert response.status_code == 400, response.text
+    details = response.json()["error"]["details"]
+    assert [d["field"] for d in details] == ["body.actions.webhook"], details
+    assert "does not accept 'trigger.fired' events" in details[0]["message"]
+    assert api.store.get_trigger("acme", "loyal") is None
 
 
 def test_a_failed_firing_transaction_writes_no_outbox_event(api: Api) -> None:

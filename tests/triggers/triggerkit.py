@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from nextbest import Host
 from nextbest.api import create_app
 from nextbest.store import Store
+from nextbest.triggers import engine_for
 
 DAY = 86_400.0
 NOW = time.time()
@@ -51,10 +52,18 @@ class Api:
         return response
 
     def compute(self, as_of: float) -> Any:
+        """A batch as of ``as_of``, which becomes the triggers' present (time passing)."""
+        self.present(as_of)
         iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(as_of))
         response = self.call("POST", "/api/v1/clv/compute", json={"asOf": iso})
         assert response.status_code == 200, response.text
         return response.json()
+
+    def present(self, at: float) -> None:
+        """Make ``at`` the present of the host's trigger engine."""
+        engine = engine_for(self.host)
+        assert engine is not None
+        engine.clock = lambda: at
 
     def put(self, document: dict[str, Any], tenant: str = "acme") -> Any:
         return self.call("PUT", f"/api/v1/triggers/{document['key']}", tenant, json=document)

@@ -1,5 +1,5 @@
 """``nextbest webhooks``: endpoints (add, list, show, remove, rotate, test, replay), deliveries
-(list, show, redeliver) and the standalone deliverer (``deliver``).
+(list, show, redeliver), the standalone deliverer (``deliver``) and ``purge``.
 
 Secrets are printed by ``add`` and ``rotate`` only, on stdout (the rest goes to stderr), so
 ``nextbest webhooks endpoints add ... > secret.txt`` keeps just the secret.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+from datetime import UTC, datetime, timedelta
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,7 +17,12 @@ import click
 
 from ..outbox import Deliverer, WebhookSettings, add_endpoint, send_test_event
 from ..outbox.schedule import parse_duration
-from ..outbox.settings import ALLOW_PRIVATE_ENV, RETRY_SCHEDULE_ENV
+from ..outbox.settings import (
+    ALLOW_PRIVATE_ENV,
+    DEFAULT_RETENTION_DAYS,
+    RETENTION_ENV,
+    RETRY_SCHEDULE_ENV,
+)
 from ..outbox.views import delivery_json, endpoint_json
 from ..store import (
     DELIVERY_STATUSES,
@@ -301,6 +307,13 @@ def deliveries_redeliver(delivery_id: int, tenant_id: str, database: str | None)
     "[default: enough for the whole batch to time out, plus 30 s]",
 )
 @click.option("--poll-seconds", type=click.FloatRange(0.01, 3600), default=1.0, show_default=True)
+@click.option(
+    "--retention-days",
+    type=click.FloatRange(0, 36500),
+    default=None,
+    help="Days finished outbox events are kept before the deliverer purges them (0: forever). "
+    f"Env: {RETENTION_ENV}. [default: {DEFAULT_RETENTION_DAYS:g}]",
+)
 @database_option
 def deliver_command(
     once: bool,
@@ -310,9 +323,11 @@ def deliver_command(
     batch_size: int,
     lease_seconds: float | None,
     poll_seconds: float,
+    retention_days: float | None,
     database: str | None,
 ) -> None:
-    """Deliver the outbox's webhooks until stopped (SIGINT/SIGTERM finish the batch in hand).
+    """Deliver the outbox's webhooks until stopped (SIGINT/SIGTERM finish the batch in hand);
+    finished events older than the retention are purged hourly.
 
     Several deliverers may share a PostgreSQL database; on SQLite run one."""
     settings = settings_of(
@@ -322,6 +337,7 @@ def deliver_command(
         batch_size=batch_size,
         lease_seconds=lease_seconds,
         poll_seconds=poll_seconds,
+        retention_days=retention_days,
     )
     with open_database(database) as store:
         deliverer = Deliverer(store, settings)
@@ -348,3 +364,22 @@ def register_webhook_commands(cli: click.Group) -> None:
 
 
 __all__ = ["allow_private_option", "register_webhook_commands", "retry_schedule_option"]
+
+
+@webhooks_group.command("purge")
+@click.option(
+    "--older-than-days",
+    type=click.FloatRange(0, 36500, min_open=True),
+    default=DEFAULT_RETENTION_DAYS,
+    show_default=True,
+    help="Purge finished events written more than this many days ago.",
+)
+@database_option
+def purge_command(older_than_days: float, database: str | None) -> None:
+    """Delete finished outbox events (every delivery delivered or failed) older than
+    --older-than-days, with their deliveries. Pending deliveries are never purged; a running
+    deliverer does this hourly with its retention (--retention-days)."""
+    with open_database(database) as store:
+        before = datetime.now(UTC) - timedelta(days=older_than_days)
+        count = store.purge_events(before)
+    click.echo(f"{count} finished outbox events older than {older_than_days:g} days purged")

@@ -25,6 +25,8 @@ from .settings import WebhookSettings
 from .targets import UnsafeTargetError
 
 log = logging.getLogger("nextbest.webhooks")
+#: The store lease purging processes take (one purges at a time).
+_PURGE_LOCK = "nextbest.outbox.purge"
 
 
 class Deliverer:
@@ -41,6 +43,7 @@ class Deliverer:
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_purge: float | None = None
 
     # -- one batch ---------------------------------------------------------------------------
     def run_once(self) -> int:
@@ -123,10 +126,41 @@ class Deliverer:
             response_excerpt=excerpt,
         )
 
+    # -- retention ---------------------------------------------------------------------------
+    def purge(self, now: float | None = None) -> int | None:
+        """Delete the finished outbox events older than the retention (see
+        :class:`WebhookSettings`); returns how many, or None when the retention is 0 (keep
+        forever) or another process is purging (one at a time, through a store lease)."""
+        days = self.settings.retention_days
+        if days <= 0:
+            return None
+        now = time.time() if now is None else now
+        lease = self.store.try_lock(_PURGE_LOCK, ttl_seconds=600.0)
+        if lease is None:
+            return None
+        with lease:
+            before = datetime.fromtimestamp(now - days * 86400.0, UTC)
+            purged = self.store.purge_events(before)
+        if purged:
+            log.info("purged %d finished outbox events older than %g days", purged, days)
+        return purged
+
+    def _purge_when_due(self) -> None:
+        now = time.monotonic()
+        if self._last_purge is not None and now - self._last_purge < self.settings.purge_seconds:
+            return
+        self._last_purge = now
+        self.purge()
+
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> None:
-        """Deliver until :meth:`stop` (a failing batch is logged and retried after a pause)."""
+        """Deliver until :meth:`stop` (a failing batch is logged and retried after a pause);
+        finished events past the retention are purged every ``purge_seconds``."""
         while not self._stop.is_set():
+            try:
+                self._purge_when_due()
+            except Exception:
+                log.exception("purging the outbox failed; trying again at the next interval")
             try:
                 handled = self.run_once()
             except Exception:

@@ -953,6 +953,11 @@ class Store(Protocol):
         """Make the endpoint's failed deliveries since ``since`` pending again."""
         ...
 
+    def purge_events(self, before: datetime, *, chunk: int = 5000) -> int:
+        """Delete events written before ``before`` whose deliveries are all finished, with
+        their deliveries; returns how many events."""
+        ...
+
     def delivery_counts(self, tenant_id: str | None = None) -> dict[str, int]:
         """How many deliveries are in each status."""
         ...

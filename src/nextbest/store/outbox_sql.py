@@ -477,6 +477,40 @@ class OutboxSql(SqlCore):
         replayed: int = self._write(replay)
         return replayed
 
+    def purge_events(self, before: datetime, *, chunk: int = 5000) -> int:
+        """Delete the events written before ``before`` whose deliveries are all finished
+        (delivered or failed; an event no endpoint took has none), with those deliveries,
+        oldest first, ``chunk`` events per transaction; returns how many events. An event
+        with a pending delivery is kept whatever its age. Trigger firings are not touched
+        (they are the triggers' history, not the outbox's)."""
+        cutoff = _epoch("before", before)
+        chunk = check_int("chunk", chunk, 1, 100_000)
+
+        def purge(cur: Cursor) -> int:
+            rows = cur.execute(
+                "SELECT e.tenant_id, e.event_id FROM outbox_events e WHERE e.created_at < ? "
+                "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.tenant_id = "
+                "e.tenant_id AND d.event_id = e.event_id AND d.status = 'pending') "
+                "ORDER BY e.created_at LIMIT ?",
+                (cutoff, chunk),
+            ).fetchall()
+            keys = [(r[0], r[1]) for r in rows]
+            if keys:
+                cur.executemany(
+                    "DELETE FROM webhook_deliveries WHERE tenant_id = ? AND event_id = ?", keys
+                )
+                cur.executemany(
+                    "DELETE FROM outbox_events WHERE tenant_id = ? AND event_id = ?", keys
+                )
+            return len(keys)
+
+        total = 0
+        while True:
+            done: int = self._write(purge)
+            total += done
+            if done < chunk:
+                return total
+
     def delivery_counts(self, tenant_id: str | None = None) -> dict[str, int]:
         """How many deliveries are in each status (of one tenant, or of all)."""
         sql = "SELECT status, count(*) FROM webhook_deliveries"

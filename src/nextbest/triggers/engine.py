@@ -57,6 +57,12 @@ HOST_NAMES_PREFIX = "metrics."
 ACTIVE_TTL_SECONDS = 2.0
 #: Above this many customers, a trigger's states are read whole (one query), not by id.
 _BULK_STATES = 2_000
+#: A change whose values hold for a time more than this before now is not evaluated: a batch
+#: as of a past date (a backfill, a what-if) is not a crossing happening now, and firing real
+#: webhooks for it would act on the past. Generous enough for a slow batch as of "now".
+MAX_CHANGE_AGE_SECONDS = 3600.0
+#: ... nor one more than this after now (the store's clock skew allowance for outcomes).
+MAX_CHANGE_AHEAD_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,8 @@ class TriggerEngine:
         self._lock = threading.Lock()
         self._compiled: dict[tuple[str, str, str, str], CompiledTrigger] = {}
         self._active: dict[str, tuple[float, list[LoadedTrigger]]] = {}
+        #: The wall clock changes are compared with (see :meth:`is_current`).
+        self.clock: Callable[[], float] = time.time
 
     def _outbox(self, cursor: Any, tenant_id: str, firings: Sequence[Firing]) -> None:
         """Write each firing whose trigger names a webhook endpoint as an outbox event for
@@ -153,12 +161,23 @@ class TriggerEngine:
                     )
                 )
         endpoint = compiled.document.actions.webhook
-        if endpoint is not None and self.store.get_webhook_endpoint(tenant_id, endpoint) is None:
+        found = None if endpoint is None else self.store.get_webhook_endpoint(tenant_id, endpoint)
+        if endpoint is not None and found is None:
             issues.append(
                 FlowIssue(
                     "actions.webhook",
                     f"the tenant has no webhook endpoint {endpoint!r} (create one with "
                     "POST /api/v1/webhooks/endpoints or `nextbest webhooks endpoints add`)",
+                )
+            )
+        elif found is not None and not found.accepts(EVENT_TYPE):
+            # The firing would be written for no one: say so now, not by silence later.
+            issues.append(
+                FlowIssue(
+                    "actions.webhook",
+                    f"webhook endpoint {endpoint!r} does not accept {EVENT_TYPE!r} events (its "
+                    f"event filter: {', '.join(found.event_types or ())}); create an endpoint "
+                    f"whose filter includes {EVENT_TYPE!r}",
                 )
             )
         if issues:
@@ -228,7 +247,10 @@ class TriggerEngine:
     # -- evaluation ---------------------------------------------------------------------------
     def context_changed(self, tenant_id: str, change: ContextChange) -> list[Evaluation]:
         """Evaluate every active trigger of the tenant that reads a changed name (or a name no
-        notifier passes) over the changed customers, committing and announcing the firings."""
+        notifier passes) over the changed customers, committing and announcing the firings.
+        A change that is not :meth:`current <is_current>` is logged and not evaluated."""
+        if not self.is_current(tenant_id, change.as_of):
+            return []
         results = []
         for trigger in self.active(tenant_id):
             results.append(self.evaluate(tenant_id, trigger, change))
@@ -246,10 +268,26 @@ class TriggerEngine:
             for t in self.active(tenant_id)
             if any(n.startswith(HOST_NAMES_PREFIX) for n in t.compiled.names)
         ]
-        if not watching or not customer_ids:
+        if not watching or not customer_ids or not self.is_current(tenant_id, as_of):
             return []
         change = ContextChange(list(customer_ids), {}, as_of=as_of, provider="metrics")
         return [self.evaluate(tenant_id, trigger, change) for trigger in watching]
+
+    def is_current(self, tenant_id: str, as_of: float) -> bool:
+        """Whether values as of ``as_of`` describe the present: at most
+        :data:`MAX_CHANGE_AGE_SECONDS` old and :data:`MAX_CHANGE_AHEAD_SECONDS` ahead. Triggers
+        act on the present only; other changes are logged once each and skipped."""
+        now = self.clock()
+        if now - MAX_CHANGE_AGE_SECONDS <= as_of <= now + MAX_CHANGE_AHEAD_SECONDS:
+            return True
+        when = datetime.fromtimestamp(as_of, UTC).isoformat()
+        log.warning(
+            "triggers of tenant %r not evaluated for values as of %s: not the present (a batch "
+            "as of a past or future time fires nothing)",
+            tenant_id,
+            when,
+        )
+        return False
 
     def evaluate(
         self, tenant_id: str, trigger: LoadedTrigger, change: ContextChange, *, commit: bool = True
