@@ -181,6 +181,20 @@ def watched_context_names(host: HostAPI, tenant_id: str) -> Iterable[str] | None
 
 
 @hookspec
+def context_columns(
+    host: HostAPI, tenant_id: str, names: frozenset[str], as_of: float
+) -> ContextChange | None:
+    """Return every customer's values of the ``names`` this plugin provides, as columns (one
+    answer for the whole tenant), or None when it provides none of them or cannot.
+
+    The host asks when it needs a tenant's whole population at once (a trigger's preview over
+    every customer). The answer's ``customer_ids`` are the customers the plugin has values
+    for; ``values`` maps each provided name to its column; ``as_of`` is the time they hold
+    for. Names left out are resolved one customer at a time through the context providers.
+    """
+
+
+@hookspec
 def trigger_fired(host: HostAPI, tenant_id: str, event: TriggerEvent) -> None:
     """Called after a trigger firing was committed, for triggers whose ``actions`` include
     ``hook: true``: once per firing, in firing order. ``event.payload`` is the event document

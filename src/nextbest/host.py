@@ -222,6 +222,24 @@ class Host:
                 names.update(answer)
         return frozenset(names)
 
+    def context_columns(
+        self, tenant_id: str, names: Iterable[str], as_of: float
+    ) -> list[ContextChange]:
+        """Every ``context_columns`` answer for ``names`` (each plugin's columns for the whole
+        tenant); a failing plugin is logged and left out (its names are then resolved one
+        customer at a time)."""
+        wanted = frozenset(names)
+        answers = []
+        for impl in implementations(self.pm, "context_columns"):
+            try:
+                answer = call_impl(impl, host=self, tenant_id=tenant_id, names=wanted, as_of=as_of)
+            except Exception:
+                log.exception("plugin %r failed in context_columns", impl.plugin_name)
+                continue
+            if isinstance(answer, ContextChange):
+                answers.append(answer)
+        return answers
+
     def notify_trigger_fired(self, tenant_id: str, event: TriggerEvent) -> list[tuple[str, str]]:
         """Call every ``trigger_fired`` hook with this host (after the firing was committed);
         failures are logged and returned as (plugin, error)."""

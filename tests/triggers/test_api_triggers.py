@@ -91,6 +91,62 @@ def test_preview_writes_nothing(api: Api) -> None:
     assert fired(api, "silent") == []
 
 
+def _preview_all(api: Api, key: str, tenant: str = "acme", **body: Any) -> Any:
+    return api.call("POST", f"/api/v1/triggers/{key}/preview", tenant, "viewer", json=body)
+
+
+def test_preview_of_every_customer_reads_columns_and_writes_nothing(api: Api) -> None:
+    for customer, days in (("ada", 40), ("bob", 1), ("carl", 60), ("dan", 31)):
+        history(api, customer, [days])
+    history(api, "eve", [90], tenant="globex")  # another tenant's customer is never counted
+    metrics = {**SILENT, "key": "quiet", "when": "metrics.days_since_last_contact >= 30"}
+    for document in (SILENT, metrics):
+        assert api.put(document).status_code == 201
+        api.present(NOW)
+        response = _preview_all(api, document["key"], limit=2)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["evaluated"], body["wouldFireCount"], body["truncated"]) == (4, 3, True)
+        assert [c["customerId"] for c in body["wouldFire"]] == ["ada", "carl"]
+        name = document["when"].split(" ")[0]
+        assert body["wouldFire"][0]["values"][name] >= 30
+        # The same answer as asking for each customer.
+        one_by_one = api.call(
+            "POST", f"/api/v1/triggers/{document['key']}/preview", role="viewer",
+            json={"customerIds": ["ada", "bob", "carl", "dan"]},
+        ).json()  # fmt: skip
+        everyone = _preview_all(api, document["key"]).json()
+        assert one_by_one["wouldFire"] == [c["customerId"] for c in everyone["wouldFire"]]
+    assert api.store.trigger_states("acme", "silent") == {}
+    assert fired(api, "silent") == []
+    api.compute(NOW)  # the batch fires ada, carl and dan: nobody would fire again
+    assert len(fired(api, "silent")) == 3
+    again = _preview_all(api, "silent").json()
+    assert (again["wouldFireCount"], again["wouldFire"]) == (0, [])
+
+
+def test_preview_of_every_customer_refuses_too_many_rows_one_by_one(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nextbest.triggers import engine as engine_module
+
+    for customer in ("ada", "bob"):
+        history(api, customer, [40])
+    # metrics.impressions has no column form: every customer is resolved one at a time.
+    api.put({**SILENT, "key": "seen", "when": "metrics.impressions >= 0"})
+    assert _preview_all(api, "seen").json()["wouldFireCount"] == 2
+    monkeypatch.setattr(engine_module, "MAX_ROW_PREVIEW", 1)
+    refused = _preview_all(api, "seen")
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "preview_too_large" and "metrics.impressions" in error["message"]
+    assert _preview_all(api, "seen", limit=0).status_code == 400
+    # CLV and summary names come as columns (the plugin's context_columns): no cap applies.
+    for document in (SILENT, {**SILENT, "key": "q", "when": "metrics.interactions >= 1"}):
+        api.put(document)
+        assert _preview_all(api, document["key"]).json()["wouldFireCount"] == 2
+
+
 def test_forget_deletes_states_and_firings(api: Api) -> None:
     history(api, "ada", [5])
     history(api, "bob", [5])

@@ -38,6 +38,12 @@ def test_put_list_events_preview(api: Api, store: Store, tmp_path: Path) -> None
     assert "silent\tactive" in run("triggers", "list", "--tenant", "acme", "--database", database)
     out = run("triggers", "preview", "silent", "ada", "--tenant", "acme", "--database", database)
     assert "ada\tFIRE" in out
+    everyone = CliRunner().invoke(
+        build_cli(), ["triggers", "preview", "silent", "--tenant", "acme", "--database", database]
+    )
+    assert everyone.exit_code == 0, everyone.output
+    assert everyone.stdout.startswith("ada\tFIRE")
+    assert "1 of 1 customers would fire now" in everyone.stderr
     engine = engine_for(api.host)
     assert engine is not None
     engine.forget_tenant("acme")  # another process's write is seen after ACTIVE_TTL_SECONDS

@@ -1,7 +1,8 @@
 """A trigger's ``webhook`` action end to end: the firing is written to the outbox in its own
 transaction, a deliverer sends it signed to a real receiver on a loopback port (verified by an
 independent hmac), once per crossing, with the attached offers; an unknown endpoint, or one
-whose event filter leaves ``trigger.fired`` out, is a 400 naming ``actions.webhook``; a firing whose transaction fails leaves no outbox event."""
+whose event filter leaves ``trigger.fired`` out, is a 400 naming ``actions.webhook``; a firing
+whose transaction fails leaves no outbox event."""
 
 from __future__ import annotations
 

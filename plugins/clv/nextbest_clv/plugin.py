@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from nextbest import (
+    ContextChange,
     HostAPI,
     Interaction,
     RegisterContext,
@@ -16,7 +17,12 @@ from nextbest import (
     hookimpl,
 )
 from nextbest_clv.backtest.runs import BACKTESTS_NAMESPACE
-from nextbest_clv.decisions.changes import notify_batch, notify_outcome, refresh_customers
+from nextbest_clv.decisions.changes import (
+    notify_batch,
+    notify_outcome,
+    population_columns,
+    refresh_customers,
+)
 from nextbest_clv.decisions.context import CLV_CONTEXT
 from nextbest_clv.decisions.functions import FUNCTIONS
 from nextbest_clv.decisions.rules import PROPENSITY_THRESHOLD
@@ -93,6 +99,14 @@ def interactions_imported(host: HostAPI, tenant_id: str, customer_ids: frozenset
     service = attach(host)
     if service is not None:
         refresh_customers(host, service, tenant_id, customer_ids)
+
+
+@hookimpl
+def context_columns(
+    host: HostAPI, tenant_id: str, names: frozenset[str], as_of: float
+) -> ContextChange | None:
+    service = attach(host)
+    return None if service is None else population_columns(service, tenant_id, names, as_of)
 
 
 @hookimpl

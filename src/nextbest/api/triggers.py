@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ..models.base import CamelModel
 from ..store import InvalidInputError, StoredTrigger, TriggerEventRecord
-from ..triggers import TriggerEngine, TriggerValidationError, engine_for
+from ..triggers import PreviewTooLargeError, TriggerEngine, TriggerValidationError, engine_for
 from .auth import READ_ROLES, WRITE_ROLES, AuthContext, require_role
 from .errors import ApiError, field_error, flow_issues_error
 from .routing import JsonRoute
@@ -26,9 +26,22 @@ MAX_PREVIEW = 1000
 
 
 class PreviewBody(CamelModel):
-    """The customers to evaluate (their context resolved now, nothing written)."""
+    """The customers to evaluate (their context resolved now, nothing written); without
+    ``customerIds``, every customer of the tenant."""
 
-    customer_ids: list[Id] = Field(min_length=1, max_length=MAX_PREVIEW)
+    customer_ids: list[Id] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_PREVIEW,
+        description="These customers; omit it to evaluate every customer of the tenant.",
+    )
+    limit: int = Field(
+        default=100,
+        ge=1,
+        le=MAX_PREVIEW,
+        description="Whole-tenant preview: at most this many customers that would fire are "
+        "listed (by id); `wouldFireCount` counts them all.",
+    )
 
 
 def get_engine(request: Request) -> TriggerEngine:
@@ -127,12 +140,30 @@ def trigger_events(
     return {"items": [event_json(e) for e in page.items], "nextCursor": page.next_cursor}
 
 
-@router.post("/{key}/preview", summary="Who would fire now (nothing fired or written)")
+@router.post(
+    "/{key}/preview",
+    summary="Who would fire now (nothing fired or written)",
+    responses={
+        422: {
+            "description": "A whole-tenant preview would resolve too many customers one at a "
+            "time (`preview_too_large`): pass `customerIds`."
+        }
+    },
+)
 def preview_trigger(
     key: TriggerKey, body: PreviewBody, auth: Reader, engine: Engine
 ) -> dict[str, Any]:
-    """Evaluate the trigger now for ``customerIds`` (their context resolved through the
-    providers) against their stored states; nothing fires, nothing is written."""
+    """Evaluate the trigger now against the customers' stored states; nothing fires, nothing
+    is written.
+
+    - With ``customerIds``: each one's context resolved through the providers; every one is
+      listed with ``wouldFire``.
+    - Without: every customer of the tenant, read as columns (``metrics.*`` from the
+      summaries, the plugins' names from their ``context_columns`` hooks), answered with
+      ``evaluated``, ``transitions``, ``wouldFireCount`` and the first ``limit`` customers
+      that would fire (by id). A condition reading a name no plugin gives as columns, over
+      more than 5,000 customers that may fire, is a 422 ``preview_too_large``.
+    """
     stored = engine.store.get_trigger(auth.tenant_id, key)
     if stored is None:
         raise _missing(key)
@@ -140,6 +171,12 @@ def preview_trigger(
         loaded = engine.load(auth.tenant_id, stored)
     except TriggerValidationError as exc:
         raise flow_issues_error(exc, prefix="document") from None
+    if body.customer_ids is None:
+        try:
+            found = engine.preview_population(auth.tenant_id, loaded, body.limit)
+        except PreviewTooLargeError as exc:
+            raise ApiError(422, str(exc), code="preview_too_large") from None
+        return {"key": key, "status": stored.status, **found}
     items = engine.preview(auth.tenant_id, loaded, body.customer_ids)
     return {
         "key": key,

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..documents import load_document
-from ..triggers import TriggerEngine, TriggerValidationError, engine_for
+from ..triggers import PreviewTooLargeError, TriggerEngine, TriggerValidationError, engine_for
 from .database import database_option
 from .server import _fail_validation, _host, _require_tenant, _store
 
@@ -81,13 +81,21 @@ def triggers_events(key: str, tenant_id: str, limit: int, database: str | None) 
 
 @triggers_group.command("preview")
 @click.argument("key")
-@click.argument("customer_ids", nargs=-1, required=True)
+@click.argument("customer_ids", nargs=-1)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=100,
+    show_default=True,
+    help="Without CUSTOMER_IDS: list at most this many customers that would fire.",
+)
 @_tenant
 @database_option
 def triggers_preview(
-    key: str, customer_ids: tuple[str, ...], tenant_id: str, database: str | None
+    key: str, customer_ids: tuple[str, ...], limit: int, tenant_id: str, database: str | None
 ) -> None:
-    """Who among CUSTOMER_IDS would fire now (nothing is fired or written)."""
+    """Who among CUSTOMER_IDS, or among every customer of the tenant when none is given,
+    would fire now (nothing is fired or written)."""
     with _store(database) as store:
         _require_tenant(store, tenant_id)
         stored = store.get_trigger(tenant_id, key)
@@ -98,6 +106,20 @@ def triggers_preview(
             loaded = engine.load(tenant_id, stored)
         except TriggerValidationError as exc:
             _fail_validation(key, exc)
+        if not customer_ids:
+            try:
+                found = engine.preview_population(tenant_id, loaded, limit)
+            except PreviewTooLargeError as exc:
+                raise click.ClickException(str(exc)) from None
+            for item in found["wouldFire"]:
+                click.echo(f"{item['customerId']}\tFIRE\t{json.dumps(item['values'])}")
+            more = " (listed: the first " + str(limit) + ")" if found["truncated"] else ""
+            click.echo(
+                f"{found['wouldFireCount']:,} of {found['evaluated']:,} customers would fire "
+                f"now{more}",
+                err=True,
+            )
+            return
         for item in engine.preview(tenant_id, loaded, customer_ids):
             mark = "FIRE" if item["wouldFire"] else "-"
             click.echo(f"{item['customerId']}\t{mark}\t{json.dumps(item['values'])}")

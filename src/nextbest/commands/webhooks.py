@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import signal
-from datetime import UTC, datetime, timedelta
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import click

@@ -157,11 +157,47 @@ def parse_time(text: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def _plain(value: Any, depth: int, max_depth: int) -> bool:
+    """Whether ``value`` certainly has none of :func:`document_problem`'s problems: the fast
+    pass (no paths built; exact types; recursion bounded by ``max_depth``). False only means
+    "look closer"."""
+    kind = type(value)
+    if kind is dict:
+        if depth > max_depth:
+            return False
+        for key, item in value.items():
+            if type(key) is not str or (not key.isascii() and _LONE_SURROGATE.search(key)):
+                return False
+            if not _plain_scalar(item) and not _plain(item, depth + 1, max_depth):
+                return False
+        return True
+    if kind is list:
+        if depth > max_depth:
+            return False
+        return all(_plain_scalar(item) or _plain(item, depth + 1, max_depth) for item in value)
+    return _plain_scalar(value)
+
+
+def _plain_scalar(value: Any) -> bool:
+    kind = type(value)
+    if kind is str:
+        return value.isascii() or _LONE_SURROGATE.search(value) is None
+    if kind is float:
+        return math.isfinite(value)
+    if kind is int:
+        return -_INT64 <= value < _INT64
+    return kind is bool or value is None
+
+
 def document_problem(document: Any, *, max_depth: int = MAX_DOCUMENT_DEPTH) -> str | None:
     """Why a JSON-like value (dicts, lists, str, numbers, bools, None) cannot be stored, or None:
     nested deeper than ``max_depth``, a non-finite number, an integer outside 64 bits, a lone
     surrogate in a string or key, a key that is not a string, or a value JSON cannot hold. The
     path of the first problem is named (``a.b[2]``)."""
+    # The usual document passes the fast check; the path-naming walk runs only when it fails
+    # (or for subclasses of the JSON types, which the fast check leaves to this one).
+    if _plain(document, 1, max_depth):
+        return None
     # Iterative, so a hostile depth cannot exhaust the interpreter's stack.
     stack: list[tuple[Any, str, int]] = [(document, "", 1)]
     while stack:

@@ -25,6 +25,7 @@ from nextbest.store.base import Page, from_epoch, to_epoch
 from nextbest.store.core_sql import (
     Cursor,
     SqlCore,
+    batched,
     check_int,
     check_optional_id,
     check_tenant_id,
@@ -158,37 +159,60 @@ class OutboxSql(SqlCore):
         """
         rows = [_prepared(event) for event in events]
         now = self.clock()
-        targets: dict[str, list[tuple[str, frozenset[str] | None]]] = {}
         written = deliveries = 0
-        for tenant_id, event_id, event_type, at, payload, customer_id in rows:
-            if tenant_id not in targets:
-                self._require_tenant(cur, tenant_id)
-                found = cur.execute(
-                    "SELECT endpoint_id, event_types FROM webhook_endpoints WHERE tenant_id = ?",
-                    (tenant_id,),
-                ).fetchall()
-                targets[tenant_id] = [
-                    (r[0], None if r[1] is None else frozenset(json.loads(r[1]))) for r in found
-                ]
-            cur.execute(
+        by_tenant: dict[str, list[tuple[str, str, str, float, str, str | None]]] = {}
+        for row in rows:
+            by_tenant.setdefault(row[0], []).append(row)
+        for tenant_id, tenant_rows in by_tenant.items():
+            self._require_tenant(cur, tenant_id)
+            found = cur.execute(
+                "SELECT endpoint_id, event_types FROM webhook_endpoints WHERE tenant_id = ?",
+                (tenant_id,),
+            ).fetchall()
+            targets = [(r[0], None if r[1] is None else frozenset(json.loads(r[1]))) for r in found]
+            # Events the tenant already has are skipped with their deliveries (a producer
+            # writing again); a concurrent writer of the same id is stopped by the keys.
+            known: set[str] = set()
+            unique = list(dict.fromkeys(r[1] for r in tenant_rows))
+            for chunk in batched(unique, 500):
+                marks = ", ".join("?" * len(chunk))
+                known.update(
+                    r[0]
+                    for r in cur.execute(
+                        "SELECT event_id FROM outbox_events WHERE tenant_id = ? "
+                        f"AND event_id IN ({marks})",
+                        (tenant_id, *chunk),
+                    ).fetchall()
+                )
+            fresh = []
+            for row in tenant_rows:
+                if row[1] not in known:
+                    known.add(row[1])
+                    fresh.append(row)
+            if not fresh:
+                continue
+            cur.executemany(
                 "INSERT INTO outbox_events (tenant_id, event_id, event_type, occurred_at, "
                 "payload, created_at, customer_id) VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (tenant_id, event_id) DO NOTHING",
-                (tenant_id, event_id, event_type, at, payload, now, customer_id),
+                [
+                    (t, e, kind, at, payload, now, customer)
+                    for t, e, kind, at, payload, customer in fresh
+                ],
             )
-            if cur.rowcount != 1:
-                continue
-            written += 1
+            written += len(fresh)
             matching = [
                 (tenant_id, endpoint, event_id, "pending", now, now, now)
-                for endpoint, types in targets[tenant_id]
+                for _, event_id, event_type, _, _, _ in fresh
+                for endpoint, types in targets
                 if (endpoint_id is None or endpoint == endpoint_id)
                 and (types is None or event_type in types)
             ]
             if matching:
                 cur.executemany(
                     "INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, status, "
-                    "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (tenant_id, endpoint_id, event_id) DO NOTHING",
                     matching,
                 )
                 deliveries += len(matching)

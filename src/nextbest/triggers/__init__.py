@@ -14,7 +14,7 @@ from .document import (
     compile_trigger,
     trigger_schema,
 )
-from .engine import EVENT_TYPE, Evaluation, LoadedTrigger, TriggerEngine
+from .engine import EVENT_TYPE, Evaluation, LoadedTrigger, PreviewTooLargeError, TriggerEngine
 from .plugin import engine_for
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "CompiledTrigger",
     "Evaluation",
     "LoadedTrigger",
+    "PreviewTooLargeError",
     "TriggerDocument",
     "TriggerEngine",
     "TriggerValidationError",

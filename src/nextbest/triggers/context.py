@@ -9,20 +9,39 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from ..host import Host
 from ..models.request import DecisionRequest
-from ..plugin_api import ContextProvider, ContextRequest
+from ..plugin_api import ContextChange, ContextProvider, ContextRequest
 from ..service import customer_metrics
 
 log = logging.getLogger("nextbest.triggers")
 
-__all__ = ["column", "json_value", "resolve_customer"]
+__all__ = ["METRICS_COLUMNS", "column", "json_value", "population", "resolve_customer"]
+
+#: The ``metrics.*`` names computed for a whole tenant from its summary columns (the others,
+#: e.g. ``metrics.impressions``, are resolved one customer at a time).
+METRICS_COLUMNS = frozenset(
+    "metrics." + n
+    for n in (
+        "interactions",
+        "conversions",
+        "total_value",
+        "average_value",
+        "days_since_last_contact",
+        "days_since_first_contact",
+    )
+)
 
 
 def json_value(value: Any) -> Any:
-    """A context value as plain JSON: numpy scalars unwrapped, non-finite numbers null."""
+    """A context value as plain JSON: numpy scalars unwrapped (``numpy.str_`` too), non-finite
+    numbers null."""
+    if isinstance(value, str):
+        return value if type(value) is str else str(value)
     item = getattr(value, "item", None)
-    if item is not None and not isinstance(value, str | bytes):
+    if item is not None and not isinstance(value, bytes):
         value = item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -68,3 +87,54 @@ def resolve_customer(
         values.update(record)
         records[provider_name] = record
     return values, records
+
+
+def population(host: Host, tenant_id: str, names: Iterable[str], as_of: float) -> ContextChange:
+    """Every customer of the tenant (every customer with interactions, and any a plugin has
+    values for) with the values of ``names`` as columns, as of ``as_of``: ``metrics.*`` from
+    the summaries (:data:`METRICS_COLUMNS`), the plugins' names from their ``context_columns``
+    answers. Names nobody answers for are not in ``values`` (resolve them per customer)."""
+    wanted = frozenset(names)
+    values: dict[str, Any] = {}
+    ids: list[str] = []
+    if host.store is not None:
+        summary = host.store.customer_summary_columns(tenant_id)
+        ids = summary.customer_ids.tolist()
+        days = 86_400.0
+        conversions = summary.conversions
+        with np.errstate(divide="ignore", invalid="ignore"):
+            average = np.where(conversions > 0, summary.total_value / conversions, np.nan)
+        metrics: dict[str, Any] = {
+            "metrics.interactions": summary.interactions,
+            "metrics.conversions": conversions,
+            "metrics.total_value": summary.total_value,
+            "metrics.average_value": average,
+            "metrics.days_since_last_contact": np.maximum(0.0, (as_of - summary.last_at) / days),
+            "metrics.days_since_first_contact": np.maximum(0.0, (as_of - summary.first_at) / days),
+        }
+        values = {n: column(c) for n, c in metrics.items() if n in wanted}
+        if "metrics.average_value" in values:  # None without a conversion, as decisions see it
+            values["metrics.average_value"] = [
+                json_value(v) for v in values["metrics.average_value"]
+            ]
+    answers = host.context_columns(tenant_id, wanted - METRICS_COLUMNS, as_of)
+    known = set(ids)
+    extra = list(dict.fromkeys(c for a in answers for c in a.customer_ids if c not in known))
+    if extra:
+        ids = ids + extra
+        values = {n: col + [None] * len(extra) for n, col in values.items()}
+    position = {c: i for i, c in enumerate(ids)}
+    for answer in answers:
+        given = column(answer.customer_ids)
+        for name, col in answer.values.items():
+            if name not in wanted or name in values:
+                continue
+            listed = column(col)
+            if given == ids:
+                values[name] = listed
+                continue
+            aligned: list[Any] = [None] * len(ids)
+            for cid, value in zip(given, listed, strict=True):
+                aligned[position[cid]] = value
+            values[name] = aligned
+    return ContextChange(ids, values, as_of=as_of, provider="population")

@@ -37,13 +37,20 @@ from ..store import (
     TriggerState,
 )
 from .columns import ColumnFilter, column_filter
-from .context import column, json_value, resolve_customer
+from .context import column, json_value, population, resolve_customer
 from .crossing import Transition, event_id, recommendation_id, transition
 from .document import CompiledTrigger, TriggerValidationError, compile_trigger
 
 log = logging.getLogger("nextbest.triggers")
 
-__all__ = ["ENGINE_KEY", "EVENT_TYPE", "Evaluation", "LoadedTrigger", "TriggerEngine"]
+__all__ = [
+    "ENGINE_KEY",
+    "EVENT_TYPE",
+    "Evaluation",
+    "LoadedTrigger",
+    "PreviewTooLargeError",
+    "TriggerEngine",
+]
 
 #: The key of the engine in ``host.plugin_state``.
 ENGINE_KEY = "nextbest.triggers.engine"
@@ -57,6 +64,8 @@ HOST_NAMES_PREFIX = "metrics."
 ACTIVE_TTL_SECONDS = 2.0
 #: Above this many customers, a trigger's states are read whole (one query), not by id.
 _BULK_STATES = 2_000
+#: Most customers a whole-tenant preview resolves one at a time (names without columns).
+MAX_ROW_PREVIEW = 5_000
 #: A change whose values hold for a time more than this before now is not evaluated: a batch
 #: as of a past date (a backfill, a what-if) is not a crossing happening now, and firing real
 #: webhooks for it would act on the past. Generous enough for a slow batch as of "now".
@@ -91,6 +100,28 @@ def _truth(expr: CompiledExpression, row: Mapping[str, Any]) -> bool | None:
         return bool(expr.evaluate(row))
     except EvaluationError:
         return None
+
+
+def _json_columns(values: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
+    """Columns (lists or numpy arrays) as lists of plain JSON values, by name in order:
+    numpy values unwrapped at C speed, non-finite numbers None (as :func:`json_value`)."""
+    out: dict[str, list[Any]] = {}
+    for name in sorted(values):
+        col = values[name]
+        if isinstance(col, np.ndarray) and col.dtype.kind in "iubU":
+            out[name] = col.tolist()  # integers, booleans, text: JSON as they are
+        elif isinstance(col, np.ndarray) and col.dtype.kind == "f":
+            listed = col.tolist()
+            for i in np.flatnonzero(~np.isfinite(col)).tolist():
+                listed[i] = None
+            out[name] = listed
+        else:
+            out[name] = [json_value(v) for v in col]
+    return out
+
+
+class PreviewTooLargeError(ValueError):
+    """A whole-tenant preview would resolve too many customers one at a time."""
 
 
 class TriggerEngine:
@@ -310,10 +341,12 @@ class TriggerEngine:
                 states = {**states, **self.store.trigger_states(tenant_id, compiled.key, moved)}
         counts = {"fire": 0, "suppress": 0, "rearm": 0}
         changes = []
+        # The change's columns as JSON-ready lists, made once for every firing's payload.
+        record = _json_columns(change.values) if any(k == "fire" for _, k in found) else {}
         for i, kind in found:
             counts[kind] += 1
             changes.append(
-                self._change(tenant_id, trigger, change, ids[i], i, rows[i], states, kind)
+                self._change(tenant_id, trigger, change, record, i, rows[i], states, kind)
             )
         if not commit:
             firings = [c.firing for c in changes if c.firing is not None]
@@ -425,12 +458,13 @@ class TriggerEngine:
         tenant_id: str,
         trigger: LoadedTrigger,
         change: ContextChange,
-        customer_id: str,
+        record: Mapping[str, list[Any]],
         index: int,
         row: Mapping[str, Any],
         states: Mapping[str, TriggerState],
         kind: Transition,
     ) -> StateChange:
+        customer_id = change.customer_ids[index]
         state = states.get(customer_id)
         basis = None if state is None else (state.armed, state.generation)
         generation = 0 if state is None else state.generation
@@ -440,7 +474,7 @@ class TriggerEngine:
             return StateChange(customer_id, basis, True, generation, last, None)
         if kind == "suppress":
             return StateChange(customer_id, basis, False, generation, last, values)
-        firing = self._firing(tenant_id, trigger, change, customer_id, index, values, state)
+        firing = self._firing(tenant_id, trigger, change, record, index, values, state)
         return StateChange(
             customer_id, basis, False, firing.generation, firing.fired_at, values, firing
         )
@@ -450,12 +484,15 @@ class TriggerEngine:
         tenant_id: str,
         trigger: LoadedTrigger,
         change: ContextChange,
-        customer_id: str,
+        record: Mapping[str, list[Any]],
         index: int,
         values: dict[str, Any],
         state: TriggerState | None,
     ) -> Firing:
+        """The firing of ``change.customer_ids[index]``; ``record``: the change's columns from
+        :func:`_json_columns`."""
         compiled = trigger.compiled
+        customer_id = change.customer_ids[index]
         generation = (0 if state is None else state.generation) + 1
         eid = event_id(tenant_id, trigger.stored.uid, customer_id, generation)
         before = (state.crossed if state is not None else None) or {}
@@ -464,10 +501,8 @@ class TriggerEngine:
             for n in compiled.names
         }
         context: dict[str, dict[str, Any]] = {}
-        if change.values:
-            context[change.provider or "change"] = {
-                n: json_value(col[index]) for n, col in sorted(change.values.items())
-            }
+        if record:
+            context[change.provider or "change"] = {n: col[index] for n, col in record.items()}
         missing = [n for n in compiled.names if n not in change.values]
         if missing:
             _, records = resolve_customer(self.host, tenant_id, customer_id, missing, change.as_of)
@@ -541,6 +576,58 @@ class TriggerEngine:
         )
 
     # -- preview ------------------------------------------------------------------------------
+    def preview_population(
+        self,
+        tenant_id: str,
+        trigger: LoadedTrigger,
+        limit: int = 100,
+        clock: Callable[[], float] | None = None,
+    ) -> dict[str, Any]:
+        """Who among every customer of the tenant would fire now: the population's values as
+        columns (:func:`~nextbest.triggers.context.population`), the column form of ``when``
+        to pick the customers that may fire, their stored states in one read; nothing is
+        written, no hook runs. Returns how many were evaluated, the transitions counted, and
+        the first ``limit`` customers (by id) that would fire, with their values.
+
+        Raises:
+            PreviewTooLargeError: a name the condition reads has no columns and too many
+                customers would be resolved one at a time (pass customer ids instead).
+        """
+        compiled = trigger.compiled
+        now = (clock or self.clock)()
+        change = population(self.host, tenant_id, compiled.names, now)
+        ids = list(change.customer_ids)
+        states = self.store.trigger_states(tenant_id, compiled.key, with_values=False)
+        candidates = self._candidates(trigger, change, ids, states)
+        missing = sorted(n for n in compiled.names if n not in change.values)
+        resolved = len(ids) if candidates is None else len(candidates)
+        if missing and resolved > MAX_ROW_PREVIEW:
+            raise PreviewTooLargeError(
+                f"{', '.join(missing)} cannot be read for every customer at once, and "
+                f"{resolved:,} customers would be resolved one at a time (at most "
+                f"{MAX_ROW_PREVIEW:,}): preview a list of customer ids instead"
+            )
+        rows = self._rows(tenant_id, compiled.names, change, ids, candidates)
+        found = self._transitions(compiled, ids, rows, states, now)
+        counts = {"fire": 0, "suppress": 0, "rearm": 0}
+        for _, kind in found:
+            counts[kind] += 1
+        firing = sorted((ids[i] for i, kind in found if kind == "fire"))
+        shown = set(firing[:limit])
+        listed = sorted((ids[i], i) for i, kind in found if kind == "fire" and ids[i] in shown)
+        items = [
+            {"customerId": cid, "values": {n: json_value(v) for n, v in rows[i].items()}}
+            for cid, i in listed
+        ]
+        return {
+            "asOf": datetime.fromtimestamp(now, UTC).isoformat(),
+            "evaluated": len(ids),
+            "transitions": counts,
+            "wouldFireCount": counts["fire"],
+            "wouldFire": items,
+            "truncated": len(firing) > limit,
+        }
+
     def preview(
         self,
         tenant_id: str,

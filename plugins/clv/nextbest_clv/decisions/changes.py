@@ -18,6 +18,7 @@ from nextbest_clv.decisions.context import CONTEXT_FIELDS
 from nextbest_clv.errors import ClvError
 from nextbest_clv.service import RECORDS_NAMESPACE, ClvService
 from nextbest_clv.service.batch_compute import compute_records
+from nextbest_clv.service.record_columns import record_columns
 from nextbest_clv.service.tenant_batch import BatchResult
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "PROVIDER",
     "notify_batch",
     "notify_outcome",
+    "population_columns",
     "refresh_customers",
     "watches_clv",
 ]
@@ -122,3 +124,31 @@ def notify_batch(host: HostAPI, tenant_id: str, result: BatchResult) -> None:
             provider=PROVIDER,
         ),
     )
+
+
+def population_columns(
+    service: ClvService, tenant_id: str, names: frozenset[str], as_of: float
+) -> ContextChange | None:
+    """Every customer's values of the CLV names among ``names``, computed as of ``as_of``
+    (the records a batch as of that time would store; nothing is stored), or None when no
+    CLV name is asked for or the records cannot be computed (e.g. a model never fitted: the
+    names are then resolved one customer at a time)."""
+    wanted = {name: field for name, field in CONTEXT_FIELDS.items() if name in names}
+    if not wanted:
+        return None
+    try:
+        records = record_columns(service, tenant_id, as_of)
+    except ClvError as exc:
+        log.info("no CLV columns for tenant %r: %s", tenant_id, exc)
+        return None
+    columns = records.columns
+    ids = columns["customerId"].tolist()
+    values: dict[str, Any] = {}
+    for name, field in wanted.items():
+        if field in columns:
+            values[name] = columns[field]
+        elif field == "model":  # the RFM records carry no model field
+            values[name] = [records.model] * len(ids)
+        else:  # a model field of an rfm tenant: null, as the provider answers
+            values[name] = [None] * len(ids)
+    return ContextChange(ids, values, as_of=records.as_of, provider=PROVIDER)
