@@ -181,6 +181,20 @@ def watched_context_names(host: HostAPI, tenant_id: str) -> Iterable[str] | None
 
 
 @hookspec
+def context_changing(host: HostAPI, tenant_id: str, change: ContextChange) -> Iterable[str] | None:
+    """Return the customers of ``change`` whose values *before* it you want (or None).
+
+    A provider about to commit new values for many customers (a batch) asks
+    ``host.previous_wanted(tenant_id, change)`` (the union of every answer) before it writes;
+    it reads those customers' current values and passes them as ``previous`` with the
+    ``host.context_changed`` notification after the commit. ``change.values`` are the new
+    values (not committed yet); ``change.previous`` is empty. The host's trigger engine
+    answers with the customers that may fire (their payload carries the previous values).
+    Keep the answer small: every id costs the provider a read.
+    """
+
+
+@hookspec
 def context_columns(
     host: HostAPI, tenant_id: str, names: frozenset[str], as_of: float
 ) -> ContextChange | None:

@@ -222,6 +222,23 @@ class Host:
                 names.update(answer)
         return frozenset(names)
 
+    def previous_wanted(self, tenant_id: str, change: ContextChange) -> frozenset[str]:
+        """The customers of a change about to be committed whose previous values someone wants
+        (the union of the ``context_changing`` hooks); a failing plugin is logged and wants
+        none."""
+        wanted: set[str] = set()
+        if len(change.customer_ids) == 0:
+            return frozenset()
+        for impl in implementations(self.pm, "context_changing"):
+            try:
+                answer = call_impl(impl, host=self, tenant_id=tenant_id, change=change)
+            except Exception:
+                log.exception("plugin %r failed in context_changing", impl.plugin_name)
+                continue
+            if answer:
+                wanted.update(answer)
+        return frozenset(wanted)
+
     def context_columns(
         self, tenant_id: str, names: Iterable[str], as_of: float
     ) -> list[ContextChange]:

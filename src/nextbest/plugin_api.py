@@ -332,6 +332,13 @@ class HostAPI(Protocol):
         values proactively after an outcome only when one of its names is watched."""
         ...
 
+    def previous_wanted(self, tenant_id: str, change: ContextChange) -> frozenset[str]:
+        """Asked by a provider before it commits ``change`` (new values, not yet stored): the
+        customers whose current values it should read and pass as ``previous`` with the
+        ``context_changed`` call after the commit (the ``context_changing`` hooks: e.g. the
+        customers a trigger may fire for)."""
+        ...
+
 
 #: ``register_rule_types(register)``: call ``register(RuleType(...))`` per rule type.
 RegisterRuleType = Callable[[RuleType], None]

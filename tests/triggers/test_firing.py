@@ -249,3 +249,23 @@ def test_a_batch_as_of_another_time_than_the_present_fires_nothing(api: Api) -> 
     assert api.store.trigger_states("acme", "silent") == {}
     api.compute(NOW + 40 * DAY)  # the same time, once it is the present: fires
     assert [e["customerId"] for e in fired(api, "silent")] == ["ada"]
+
+
+def test_a_batch_firing_reports_the_values_before_the_batch(api: Api) -> None:
+    history(api, "ada", [5, 3])
+    history(api, "bob", [4])
+    assert api.put(SILENT).status_code == 201
+    api.compute(NOW + 10 * DAY)  # stored: recency 13 and 14 days, nobody silent yet
+    api.compute(NOW + 40 * DAY)  # time alone crosses both
+    by_customer = {e["customerId"]: e for e in fired(api, "silent")}
+    name = "customer.clv.recency_days"
+    assert by_customer["ada"]["values"][name] == 43
+    assert by_customer["ada"]["previousValues"][name] == 13  # not null: the record before
+    assert by_customer["bob"]["previousValues"][name] == 14
+    # Whatever stored the record before: here the respond (as of the real now: not the
+    # triggers' present, so it fired nothing), recency 50.
+    history(api, "cyd", [50])
+    assert [e for e in fired(api, "silent") if e["customerId"] == "cyd"] == []
+    api.compute(NOW + 40 * DAY + 60)
+    (cyd,) = [e for e in fired(api, "silent") if e["customerId"] == "cyd"]
+    assert (cyd["previousValues"][name], cyd["values"][name]) == (50, 90)

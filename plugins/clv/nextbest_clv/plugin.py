@@ -21,6 +21,7 @@ from nextbest_clv.decisions.changes import (
     notify_batch,
     notify_outcome,
     population_columns,
+    previous_wanted,
     refresh_customers,
 )
 from nextbest_clv.decisions.context import CLV_CONTEXT
@@ -64,6 +65,9 @@ def startup(host: HostAPI) -> None:
     service = attach(host)  # the host's service, ready before the first decision or request
     if service is not None:  # batches tell the host about the records they stored
         service.batch_listeners.append(lambda tenant, result: notify_batch(host, tenant, result))
+        service.previous_askers.append(
+            lambda tenant, ids, columns, as_of: previous_wanted(host, tenant, ids, columns, as_of)
+        )
 
 
 @hookimpl

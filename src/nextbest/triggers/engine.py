@@ -64,6 +64,8 @@ HOST_NAMES_PREFIX = "metrics."
 ACTIVE_TTL_SECONDS = 2.0
 #: Above this many customers, a trigger's states are read whole (one query), not by id.
 _BULK_STATES = 2_000
+#: How long states read before a change's commit are reused by its evaluation.
+_PREFETCH_SECONDS = 120.0
 #: Most customers a whole-tenant preview resolves one at a time (names without columns).
 MAX_ROW_PREVIEW = 5_000
 #: A change whose values hold for a time more than this before now is not evaluated: a batch
@@ -120,6 +122,14 @@ def _json_columns(values: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
     return out
 
 
+def _token(change: ContextChange) -> tuple[Any, ...]:
+    """What identifies a change between :meth:`TriggerEngine.previous_wanted` and its
+    evaluation: its time and customers (count, first, last)."""
+    ids = change.customer_ids
+    count = len(ids)
+    return (change.as_of, count, ids[0] if count else None, ids[-1] if count else None)
+
+
 class PreviewTooLargeError(ValueError):
     """A whole-tenant preview would resolve too many customers one at a time."""
 
@@ -140,6 +150,9 @@ class TriggerEngine:
         self._active: dict[str, tuple[float, list[LoadedTrigger]]] = {}
         #: The wall clock changes are compared with (see :meth:`is_current`).
         self.clock: Callable[[], float] = time.time
+        #: States read by :meth:`previous_wanted` for the evaluation of the same change that
+        #: follows its commit: (tenant, trigger key) -> (read at, change token, states).
+        self._prefetched: dict[tuple[str, str], tuple[float, tuple[Any, ...], Any]] = {}
 
     def _outbox(self, cursor: Any, tenant_id: str, firings: Sequence[Firing]) -> None:
         """Write each firing whose trigger names a webhook endpoint as an outbox event for
@@ -304,12 +317,61 @@ class TriggerEngine:
         change = ContextChange(list(customer_ids), {}, as_of=as_of, provider="metrics")
         return [self.evaluate(tenant_id, trigger, change) for trigger in watching]
 
+    def previous_wanted(self, tenant_id: str, change: ContextChange) -> set[str]:
+        """The customers of a change about to be committed whose previous values a firing
+        would report: for each active trigger reading a changed name, the armed customers
+        whose condition may be true with the new values (the column form decides where it
+        can). The states read are kept for the evaluation of the same change after its
+        commit (the commit's compare-and-set guards against anything that moved between)."""
+        if not self._present(change.as_of):
+            return set()
+        ids = list(change.customer_ids)
+        wanted: set[str] = set()
+        for trigger in self.active(tenant_id):
+            if not any(n in change.values for n in trigger.compiled.names):
+                continue
+            states = self._read_states(tenant_id, trigger.compiled.key, ids)
+            key = (tenant_id, trigger.compiled.key)
+            with self._lock:
+                self._prefetched[key] = (time.monotonic(), _token(change), states)
+            picked = self._candidates(trigger, change, ids, states)
+            chosen = range(len(ids)) if picked is None else picked
+            for i in chosen:
+                state = states.get(ids[i])
+                if state is None or state.armed:
+                    wanted.add(ids[i])
+        return wanted
+
+    def _read_states(self, tenant_id: str, key: str, ids: list[str]) -> Mapping[str, TriggerState]:
+        """A trigger's states for ``ids``: by id (with the stored values) for a few, the
+        whole table in one query (without them) for many."""
+        bulk = len(ids) > _BULK_STATES
+        return self.store.trigger_states(
+            tenant_id, key, None if bulk else ids, with_values=not bulk
+        )
+
+    def _states_for(
+        self, tenant_id: str, key: str, change: ContextChange, ids: list[str]
+    ) -> Mapping[str, TriggerState]:
+        """The states :meth:`previous_wanted` read for this change (once, within a minute),
+        else read now."""
+        with self._lock:
+            found = self._prefetched.pop((tenant_id, key), None)
+        if found is not None:
+            read_at, token, states = found
+            if token == _token(change) and time.monotonic() - read_at < _PREFETCH_SECONDS:
+                return states
+        return self._read_states(tenant_id, key, ids)
+
+    def _present(self, as_of: float) -> bool:
+        now = self.clock()
+        return now - MAX_CHANGE_AGE_SECONDS <= as_of <= now + MAX_CHANGE_AHEAD_SECONDS
+
     def is_current(self, tenant_id: str, as_of: float) -> bool:
         """Whether values as of ``as_of`` describe the present: at most
         :data:`MAX_CHANGE_AGE_SECONDS` old and :data:`MAX_CHANGE_AHEAD_SECONDS` ahead. Triggers
         act on the present only; other changes are logged once each and skipped."""
-        now = self.clock()
-        if now - MAX_CHANGE_AGE_SECONDS <= as_of <= now + MAX_CHANGE_AHEAD_SECONDS:
+        if self._present(as_of):
             return True
         when = datetime.fromtimestamp(as_of, UTC).isoformat()
         log.warning(
@@ -329,9 +391,7 @@ class TriggerEngine:
         compiled = trigger.compiled
         ids = list(change.customer_ids)
         bulk = len(ids) > _BULK_STATES
-        states = self.store.trigger_states(
-            tenant_id, compiled.key, None if bulk else ids, with_values=not bulk
-        )
+        states = self._states_for(tenant_id, compiled.key, change, ids)
         candidates = self._candidates(trigger, change, ids, states)
         rows = self._rows(tenant_id, compiled.names, change, ids, candidates)
         found = self._transitions(compiled, ids, rows, states, change.as_of)
@@ -495,11 +555,13 @@ class TriggerEngine:
         customer_id = change.customer_ids[index]
         generation = (0 if state is None else state.generation) + 1
         eid = event_id(tenant_id, trigger.stored.uid, customer_id, generation)
+        # The values before the change where the notifier passed them, else (unknown: None)
+        # the values of the customer's last crossing.
         before = (state.crossed if state is not None else None) or {}
-        previous = {
-            n: json_value(change.previous[n][index]) if n in change.previous else before.get(n)
-            for n in compiled.names
-        }
+        previous = {}
+        for n in compiled.names:
+            value = json_value(change.previous[n][index]) if n in change.previous else None
+            previous[n] = before.get(n) if value is None else value
         context: dict[str, dict[str, Any]] = {}
         if record:
             context[change.provider or "change"] = {n: col[index] for n, col in record.items()}

@@ -13,6 +13,7 @@ from ..store import Interaction
 from .engine import ENGINE_KEY, TriggerEngine
 
 __all__ = [
+    "context_changing",
     "customer_context_changed",
     "engine_for",
     "interactions_changed",
@@ -28,6 +29,12 @@ def engine_for(host: HostAPI) -> TriggerEngine | None:
     if store is None or not isinstance(host, Host):
         return None
     return host.plugin_state(ENGINE_KEY, lambda: TriggerEngine(host, store))
+
+
+@hookimpl
+def context_changing(host: HostAPI, tenant_id: str, change: ContextChange) -> Iterable[str]:
+    engine = engine_for(host)
+    return () if engine is None else engine.previous_wanted(tenant_id, change)
 
 
 @hookimpl

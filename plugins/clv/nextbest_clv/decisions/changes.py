@@ -27,6 +27,7 @@ __all__ = [
     "notify_batch",
     "notify_outcome",
     "population_columns",
+    "previous_wanted",
     "refresh_customers",
     "watches_clv",
 ]
@@ -106,15 +107,36 @@ def refresh_customers(
         service.customers_changed(tenant_id, gone)
 
 
+def _batch_values(columns: dict[str, Any]) -> dict[str, Any]:
+    return {name: columns[field] for name, field in CONTEXT_FIELDS.items() if field in columns}
+
+
+def previous_wanted(
+    host: HostAPI, tenant_id: str, ids: list[str], columns: dict[str, Any], as_of: float
+) -> frozenset[str]:
+    """Before a batch stores its records: the customers whose stored records the host wants
+    as the previous values (``host.previous_wanted``: e.g. those a trigger may fire for)."""
+    if not ids or not watches_clv(host, tenant_id):
+        return frozenset()
+    change = ContextChange(ids, _batch_values(columns), as_of=as_of, provider=PROVIDER)
+    return host.previous_wanted(tenant_id, change)
+
+
 def notify_batch(host: HostAPI, tenant_id: str, result: BatchResult) -> None:
-    """Tell the host about every record a batch stored (when a CLV name is watched)."""
+    """Tell the host about every record a batch stored (when a CLV name is watched), with
+    the previous values of the customers it asked for before the batch wrote."""
     if not result.customer_ids or not watches_clv(host, tenant_id):
         return
-    values = {
-        name: result.columns[field]
-        for name, field in CONTEXT_FIELDS.items()
-        if field in result.columns
-    }
+    values = _batch_values(result.columns)
+    previous: dict[str, list[Any]] = {}
+    if result.previous:
+        previous = {name: [None] * len(result.customer_ids) for name in values}
+        for i, customer in enumerate(result.customer_ids):
+            before = result.previous.get(customer)
+            if isinstance(before, dict):
+                old = _values(before)
+                for name, column in previous.items():
+                    column[i] = old.get(name)
     host.context_changed(
         tenant_id,
         ContextChange(
@@ -122,6 +144,7 @@ def notify_batch(host: HostAPI, tenant_id: str, result: BatchResult) -> None:
             values=values,
             as_of=result.as_of,
             provider=PROVIDER,
+            previous=previous,
         ),
     )
 

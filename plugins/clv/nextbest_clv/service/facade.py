@@ -73,7 +73,7 @@ from nextbest_clv.service.settings import ClvSettings
 from nextbest_clv.service.settings_repository import SettingsRepository
 from nextbest_clv.service.single_compute import SingleCompute
 from nextbest_clv.service.snapshots import SnapshotKeeper
-from nextbest_clv.service.tenant_batch import BatchResult, TenantBatch
+from nextbest_clv.service.tenant_batch import BatchResult, PreviousAsker, TenantBatch
 from nextbest_clv.service.tenant_data import require_tenant
 from nextbest_clv.service.times import checked_epoch
 
@@ -103,7 +103,13 @@ class ClvService:
         #: the probabilistic fields of records (tenants whose ``model`` is not ``rfm``)
         self.models = ModelRecords(store, clock)
         self._single = SingleCompute(store, clock, self._snapshots, self.models)
-        self._batch = TenantBatch(store, clock, self._settings, self._snapshots, self._cache)
+        #: Asked by a batch before it stores its records, with the tenant, the customers, the
+        #: new records as columns and the asOf: which customers' stored records to keep in
+        #: the result as ``previous`` (the plugin asks the host there).
+        self.previous_askers: list[PreviousAsker] = []
+        self._batch = TenantBatch(
+            store, clock, self._settings, self._snapshots, self._cache, self.previous_askers
+        )
         #: Called after every full batch compute (``batch_compute.compute_records``) with the
         #: tenant and the result (its records as columns): the plugin tells the host there.
         self.batch_listeners: list[Callable[[str, BatchResult], None]] = []

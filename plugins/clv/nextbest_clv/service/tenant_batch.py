@@ -11,7 +11,7 @@ out of the percentiles; they never fail the tenant's batch.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +29,13 @@ from nextbest_clv.service.summary_rows import score_rows
 from nextbest_clv.service.tenant_data import require_tenant
 from nextbest_clv.service.times import checked_epoch
 
-__all__ = ["BatchResult", "TenantBatch"]
+__all__ = ["BatchResult", "PreviousAsker", "TenantBatch"]
 
 _MAX_LISTED_FAILURES = 100
+#: ``ask(tenant_id, customer_ids, columns, as_of)``: asked before a batch stores its records
+#: (``columns``: the new records by field, aligned with ``customer_ids``); returns the customers
+#: whose stored records the batch keeps in its result as ``previous``.
+PreviousAsker = Callable[[str, list[str], dict[str, Any], float], Iterable[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,8 @@ class BatchResult:
     #: for listeners of the batch (not part of the JSON).
     customer_ids: list[str] = field(default_factory=list, repr=False, compare=False)
     columns: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: The stored records before the batch of the customers the previous askers named.
+    previous: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The camelCase JSON of the result."""
@@ -88,12 +94,14 @@ class TenantBatch:
         settings: SettingsRepository,
         snapshots: SnapshotKeeper,
         cache: RecordCache,
+        previous_askers: list[PreviousAsker] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.settings = settings
         self.snapshots = snapshots
         self.cache = cache
+        self.previous_askers = [] if previous_askers is None else previous_askers
 
     def compute(
         self,
@@ -125,6 +133,7 @@ class TenantBatch:
         computed = 0
         stored_ids: list[str] = []
         columns: dict[str, Any] = {}
+        previous: dict[str, Any] = {}
         batch, snapshot = scored.batch, scored.snapshot
         if batch is not None and snapshot is not None:
             ids = cols.customer_ids.tolist()
@@ -141,6 +150,8 @@ class TenantBatch:
             documents = BatchDocuments(
                 good_ids, batch, selected, last, totals, iso_time(as_of), fp, progress
             )
+            stored_ids, columns = _columns(good_ids, batch, None if segment is None else selected)
+            previous = self._previous(tenant_id, stored_ids, columns, as_of)
             # Pre-encoded JSON: a per-row template is several times faster than json.dumps.
             self.store.put_documents_json(
                 RECORDS_NAMESPACE,
@@ -150,7 +161,6 @@ class TenantBatch:
                 replace=segment is None,
             )
             computed = len(selected)
-            stored_ids, columns = _columns(good_ids, batch, None if segment is None else selected)
             if segment is None:
                 counts = dict(batch.counts)
             else:
@@ -171,7 +181,19 @@ class TenantBatch:
             duration_seconds=time.perf_counter() - started,
             customer_ids=stored_ids,
             columns=columns,
+            previous=previous,
         )
+
+    def _previous(
+        self, tenant_id: str, ids: list[str], columns: dict[str, Any], as_of: float
+    ) -> dict[str, Any]:
+        """The stored records (before this batch) of the customers the askers name."""
+        wanted: set[str] = set()
+        for ask in list(self.previous_askers):
+            wanted.update(ask(tenant_id, ids, columns, as_of))
+        if not wanted:
+            return {}
+        return self.store.get_documents(RECORDS_NAMESPACE, tenant_id, sorted(wanted))
 
 
 def _columns(
