@@ -152,7 +152,7 @@ class TriggerEngine:
         self.clock: Callable[[], float] = time.time
         #: States read by :meth:`previous_wanted` for the evaluation of the same change that
         #: follows its commit: (tenant, trigger key) -> (read at, change token, states).
-        self._prefetched: dict[tuple[str, str], tuple[float, tuple[Any, ...], Any]] = {}
+        self._prefetched: dict[tuple[str, str], tuple[float, tuple[Any, ...], Any, Any]] = {}
 
     def _outbox(self, cursor: Any, tenant_id: str, firings: Sequence[Firing]) -> None:
         """Write each firing whose trigger names a webhook endpoint as an outbox event for
@@ -331,10 +331,10 @@ class TriggerEngine:
             if not any(n in change.values for n in trigger.compiled.names):
                 continue
             states = self._read_states(tenant_id, trigger.compiled.key, ids)
+            picked = self._candidates(trigger, change, ids, states)
             key = (tenant_id, trigger.compiled.key)
             with self._lock:
-                self._prefetched[key] = (time.monotonic(), _token(change), states)
-            picked = self._candidates(trigger, change, ids, states)
+                self._prefetched[key] = (time.monotonic(), _token(change), states, picked)
             chosen = range(len(ids)) if picked is None else picked
             for i in chosen:
                 state = states.get(ids[i])
@@ -351,17 +351,18 @@ class TriggerEngine:
         )
 
     def _states_for(
-        self, tenant_id: str, key: str, change: ContextChange, ids: list[str]
-    ) -> Mapping[str, TriggerState]:
-        """The states :meth:`previous_wanted` read for this change (once, within a minute),
-        else read now."""
+        self, trigger: LoadedTrigger, tenant_id: str, change: ContextChange, ids: list[str]
+    ) -> tuple[Mapping[str, TriggerState], list[int] | None]:
+        """The states and candidates :meth:`previous_wanted` found for this change (used
+        once, within two minutes; the change's values are the same), else found now."""
         with self._lock:
-            found = self._prefetched.pop((tenant_id, key), None)
+            found = self._prefetched.pop((tenant_id, trigger.compiled.key), None)
         if found is not None:
-            read_at, token, states = found
+            read_at, token, states, picked = found
             if token == _token(change) and time.monotonic() - read_at < _PREFETCH_SECONDS:
-                return states
-        return self._read_states(tenant_id, key, ids)
+                return states, picked
+        states = self._read_states(tenant_id, trigger.compiled.key, ids)
+        return states, self._candidates(trigger, change, ids, states)
 
     def _present(self, as_of: float) -> bool:
         now = self.clock()
@@ -391,8 +392,7 @@ class TriggerEngine:
         compiled = trigger.compiled
         ids = list(change.customer_ids)
         bulk = len(ids) > _BULK_STATES
-        states = self._states_for(tenant_id, compiled.key, change, ids)
-        candidates = self._candidates(trigger, change, ids, states)
+        states, candidates = self._states_for(trigger, tenant_id, change, ids)
         rows = self._rows(tenant_id, compiled.names, change, ids, candidates)
         found = self._transitions(compiled, ids, rows, states, change.as_of)
         if bulk:  # the stored values (previous values of a firing) of the transitions only
