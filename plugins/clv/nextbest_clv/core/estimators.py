@@ -76,10 +76,15 @@ def fit_transaction_model(
     except DataError as exc:
         raise ModelFitError(f"cannot fit {name}: {exc}") from exc
     recency = np.asarray(recency, dtype=np.float64)
+    horizon = float(big_t.max())
     predictions = {
         "probability alive": fit.probability_alive(x, recency, big_t),
         "expected purchases over the observed period": fit.conditional_expected_purchases(
-            float(big_t.max()), x, recency, big_t
+            horizon, x, recency, big_t
+        ),
+        # Customers first seen at the very end are not in the fit but are predicted for.
+        "expected purchases of a customer first seen at the end": (
+            fit.conditional_expected_purchases(horizon, 0.0, 0.0, NEW_CUSTOMER_T)
         ),
     }
     check_fit(name, dict(fit.params), dict(fit.standard_errors), predictions, penalizer)
