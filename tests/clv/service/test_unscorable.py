@@ -209,12 +209,13 @@ def test_sbg_path_excludes_a_subscriber_with_an_absurd_price(store: Store, tmp_p
 
 def test_model_fields_that_are_not_finite_fail_those_customers_only(store: Store) -> None:
     add_buyers(store, "acme", T0, n=60)
-    # Extreme parameters (a hand-written or old fit): one-time buyers get non-finite fields.
+    # Extreme parameters (a hand-written or old fit, far outside what a fit that passes the
+    # degenerate-fit check gives): some customers get fields that overflow.
     fit = {
         "model": "bgnbd",
         "version": 1,
         "fittedAt": "2024-07-01T00:00:00Z",
-        "params": {"r": 1000.0, "alpha": 1.0, "a": 0.001, "b": 0.001},
+        "params": {"r": 10000.0, "alpha": 1.0, "a": 0.001, "b": 0.001},
         "spend": {"model": "mean", "params": None, "meanValue": 20.0, "reason": "test"},
     }
     store.put_documents(FITS_NAMESPACE, "acme", {"bgnbd": fit, "bgnbd/v1": fit})

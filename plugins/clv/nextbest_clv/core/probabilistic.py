@@ -47,6 +47,7 @@ from nextbest_clv.core.models import (
     ShiftedBetaGeometricModel,
     customer_lifetime_value,
 )
+from nextbest_clv.core.models._hypergeometric import near_one
 from nextbest_clv.core.subscriptions import DAY_SECONDS, Subscriptions
 
 __all__ = [
@@ -120,7 +121,15 @@ def alive_after(
     big_t = np.asarray(T, dtype=np.float64)
     alive_now = model.probability_alive(x, recency, big_t)
     if isinstance(model, BetaGeoModel):
-        stay = hyp2f1(model.r + x, model.a, model.a + model.b + x, -h / (model.alpha + big_t))
+        # E[(1 + p h / (alpha + T))^-(r + x)] over p ~ Beta(a, b + x): 2F1(r + x, a; a + b + x;
+        # -h / (alpha + T)), by Pfaff's transformation ((alpha + T) / (alpha + T + h))^a
+        # 2F1(a, a + b - r; a + b + x; w), w = h / (alpha + T + h) in [0, 1): no argument
+        # below -1 (where scipy's 2F1 fails for large x), parameters that do not grow with x.
+        r, alpha, a, b = model.r, model.alpha, model.a, model.b
+        log_kept = np.log(alpha + big_t) - np.log(alpha + big_t + h)  # ln(1 - w)
+        w = -np.expm1(log_kept)
+        g = near_one(hyp2f1(a, a + b - r, a + b + x, w), a, a + b - r, a + b + x, w, -log_kept)
+        stay = np.exp(a * log_kept) * g
     elif isinstance(model, ParetoNBDModel):
         stay = np.exp(model.s * (np.log(model.beta + big_t) - np.log(model.beta + big_t + h)))
     else:  # pragma: no cover - the TransactionFit union has two members

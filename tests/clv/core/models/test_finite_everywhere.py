@@ -1,8 +1,9 @@
 """Every model's closed forms are finite over a grid of parameters and customers, and BG/NBD's
-expectations are right where its hypergeometric term misbehaves (issue 12, section 1): a + b < 1
-(the term turns negative; it was NaN), a + b = 1 (a pole of 2F1 at x = 0) and z near 1 (scipy's
-2F1 gives NaN for some parameters). The references are lifetimes' published values and
-numerical integration over p with the Beta weight handled exactly (QUADPACK's QAWS)."""
+expectations and survival are right where its hypergeometric terms misbehave (issue 12,
+section 1): a + b < 1 (the term turns negative; it was NaN), a + b = 1 (a pole of 2F1 at
+x = 0), z near 1 and busy customers (scipy's 2F1 gives NaN for some parameters). The
+references are lifetimes' published values and numerical integration over p with the Beta
+weight handled exactly (QUADPACK's QAWS)."""
 
 from __future__ import annotations
 
@@ -18,16 +19,17 @@ from nextbest_clv.core.models.bgnbd import BetaGeoModel
 from nextbest_clv.core.models.gammagamma import GammaGammaModel
 from nextbest_clv.core.models.paretonbd import ParetoNBDModel
 from nextbest_clv.core.models.sbg import ShiftedBetaGeometricModel
+from nextbest_clv.core.probabilistic import alive_after
 from scipy import integrate, special
 
-T_VALUES = (0.01, 1.0, 39.0, 1000.0)
+T_VALUES = (1e-6, 0.01, 1.0, 39.0, 1000.0)
 HORIZONS = np.array([[0.5], [10.0], [365.0]])
 
 
 def _customers() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows = [
         (x, f * t, t)
-        for x in (0, 1, 5, 50)
+        for x in (0, 1, 5, 50, 500)
         for t in T_VALUES
         for f in ((0.0,) if x == 0 else (0.0, 0.5, 1.0))
     ]
@@ -78,6 +80,32 @@ def test_bgnbd_new_customer_expectations_over_a_parameter_grid() -> None:
     assert all(error < 1e-6 for error in errors), max(errors)  # NaN fails too
 
 
+def test_bgnbd_survival_over_a_horizon_over_a_parameter_grid() -> None:
+    """P(alive at T + h) / P(alive at T) = E[(1 + p h / (alpha + T))^-(r + x)] over
+    p ~ Beta(a, b + x): the churn of the records, right also where 2F1's argument is below -1
+    and scipy's 2F1 fails (busy customers, a small alpha)."""
+    errors = []
+    grid = itertools.product((0.05, 5.0), (0.1, 500.0), (0.05, 3.0), (0.05, 5.0))
+    for r, alpha, a, b in grid:
+        model = BetaGeoModel.from_params(r=r, alpha=alpha, a=a, b=b)
+        for x, big_t, h in itertools.product((0, 5, 500), (1e-6, 39.0), (0.5, 13.0)):
+            tx = big_t / 2 if x else 0.0
+            alive = float(model.probability_alive(x, tx, big_t))
+            value = float(alive_after(model, x, tx, big_t, h)) / alive
+            k = h / (alpha + big_t)
+
+            def f(p: float, n: float = r + x, k: float = k) -> float:
+                return float(np.exp(-n * np.log1p(p * k)))
+
+            wvar = (a - 1, b + x - 1)
+            integral, _ = integrate.quad(
+                f, 0, 1, weight="alg", wvar=wvar, epsabs=0, epsrel=1e-12, limit=200
+            )
+            expected = integral / special.beta(a, b + x)
+            errors.append(abs(value - expected) / expected)
+    assert all(error < 1e-7 for error in errors), max(errors)
+
+
 def test_closed_forms_are_finite_everywhere() -> None:
     x, tx, big_t = _customers()
     bad: list[tuple[str, tuple[float, ...]]] = []
@@ -102,6 +130,8 @@ def test_closed_forms_are_finite_everywhere() -> None:
             )
             check("bgnbd expected", params, bg.expected_purchases(HORIZONS))
             check("bgnbd log-likelihood", params, bg.log_likelihood_of(x, tx, big_t))
+            for h in (0.5, 13.0, 52.0):
+                check("bgnbd alive after h", params, alive_after(bg, x, tx, big_t, h))
         for params in itertools.product(
             (0.05, 0.5, 5.0), (0.1, 5.0, 500.0), (0.05, 0.5, 5.0), (0.1, 5.0, 500.0)
         ):
@@ -114,6 +144,7 @@ def test_closed_forms_are_finite_everywhere() -> None:
             )
             check("paretonbd expected", params, pn.expected_purchases(HORIZONS))
             check("paretonbd log-likelihood", params, pn.log_likelihood_of(x, tx, big_t))
+            check("paretonbd alive after h", params, alive_after(pn, x, tx, big_t, 13.0))
         frequency = np.array([1.0, 2.0, 10.0, 200.0])
         spend = np.array([0.01, 5.0, 100.0, 1e5])
         for params in itertools.product((0.1, 1.0, 6.0), (1.01, 1.5, 40.0), (0.1, 10.0, 1e4)):

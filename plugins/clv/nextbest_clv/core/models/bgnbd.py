@@ -23,8 +23,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import betaln, digamma, expit, gammaln, gammasgn, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
+from ._hypergeometric import near_one
 from ._optim import fit_mle, split_value_and_gradient
 from ._validation import customer_arrays, horizon, positive_array, positive_params
 from .errors import DataError, FitError
@@ -267,7 +268,7 @@ class BetaGeoModel:
             g = _hyp2f1_tabulated(a + b - 1 - r, a - 1, a + b - 1, x, z)
         else:
             g = hyp2f1(a + b - 1 - r, a - 1, (a + b - 1) + x, z)
-        g = _near_one(g, a + b - 1 - r, a - 1, (a + b - 1) + x, z, -log_ratio)
+        g = near_one(g, a + b - 1 - r, a - 1, (a + b - 1) + x, z, -log_ratio)
         # 1 - (1-z)^(a-1) g: in log space (no cancellation near 1) while g > 0; the
         # hypergeometric term turns negative when a + b + x - 1 < 0 (a + b < 1 and x = 0,
         # say), and then there is nothing to cancel.
@@ -276,64 +277,6 @@ class BetaGeoModel:
             in_log = -np.expm1((a - 1) * log_ratio + np.log(np.where(positive, g, 1.0)))
         bracket = np.where(positive, in_log, 1.0 - np.exp((a - 1) * log_ratio) * g)
         return np.asarray((a + b + x - 1) / (a - 1) * bracket)
-
-
-def _near_one(
-    g: FloatArray, p: float, q: float, c: FloatArray, z: FloatArray, neg_log_1mz: FloatArray
-) -> FloatArray:
-    """``g`` = 2F1(p, q; c; z) with its non-finite entries recomputed where z > 1/2 (scipy's
-    2F1 fails near z = 1 for some parameters, e.g. c - p - q just above 1), by the connection
-    formula to 1 - z (Abramowitz & Stegun 15.3.6, for c - p - q not an integer):
-
-    2F1 = A 2F1(p, q; 1-d; 1-z) + B (1-z)^d 2F1(c-p, c-q; 1+d; 1-z), d = c - p - q,
-    A = G(c)G(d) / (G(c-p)G(c-q)), B = G(c)G(-d) / (G(p)G(q)),
-
-    with the gamma ratios in log space (c grows with x) and a zero for a gamma pole below.
-    Where d is an integer (the two terms' poles cancel), the mean of the formula at p +/- 1e-5
-    (2F1 is smooth in p; the error is far below 1e-8 relative).
-    """
-    bad = ~np.isfinite(g)
-    if not bad.any():
-        return g
-    g, c_all, z_all, w_all = np.broadcast_arrays(g, c, z, neg_log_1mz)
-    g = np.array(g, dtype=np.float64)
-    pick = bad & (z_all > 0.5)
-    c, w = c_all[pick], w_all[pick]
-    d = c - p - q
-    whole = np.abs(d - np.round(d)) < 1e-7
-    values = _connection(p, q, c, w)
-    if whole.any():
-        step = 1e-5
-        lo = _connection(p - step, q, c[whole], w[whole])
-        hi = _connection(p + step, q, c[whole], w[whole])
-        values[whole] = (lo + hi) / 2
-    g[pick] = values
-    return g
-
-
-def _connection(p: float, q: float, c: FloatArray, w: FloatArray) -> FloatArray:
-    """The connection formula of :func:`_near_one` at 1 - z = exp(-w)."""
-    d = c - p - q
-    one_minus_z = np.exp(-w)  # exact for z near 1
-    with np.errstate(all="ignore"):
-        a_term = _gamma_ratio((c, d), (c - p, c - q)) * hyp2f1(p, q, 1 - d, one_minus_z)
-        b_term = (
-            _gamma_ratio((c, -d), (np.full_like(c, p), np.full_like(c, q)))
-            * np.exp(-d * w)
-            * hyp2f1(c - p, c - q, 1 + d, one_minus_z)
-        )
-    return np.asarray(a_term + b_term)
-
-
-def _gamma_ratio(top: tuple[FloatArray, ...], bottom: tuple[FloatArray, ...]) -> FloatArray:
-    """prod G(top) / prod G(bottom), via log-gamma and signs; 0 where a bottom argument is a
-    pole (a non-positive integer)."""
-    log = sum(gammaln(v) for v in top) - sum(gammaln(v) for v in bottom)
-    sign = np.prod([gammasgn(v) for v in (*top, *bottom)], axis=0)
-    pole = np.zeros(np.shape(log), dtype=bool)
-    for v in bottom:
-        pole |= (v <= 0) & (v == np.round(v))
-    return np.asarray(np.where(pole, 0.0, sign * np.exp(log)))
 
 
 def _hyp2f1_tabulated(p: float, q: float, c0: float, x: FloatArray, z: FloatArray) -> FloatArray:
