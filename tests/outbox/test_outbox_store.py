@@ -244,3 +244,32 @@ def test_purge_deletes_finished_events_only_past_the_cutoff(store: Store) -> Non
     with pytest.raises(InvalidInputError) as exc:
         store.purge_events("yesterday")  # type: ignore[arg-type]
     assert exc.value.field == "before"
+
+
+def test_concurrent_writers_of_one_event_add_its_deliveries_once(store: Store) -> None:
+    if store.dialect != "postgres":
+        pytest.skip("SQLite runs one writer at a time: no interleaving to test")
+    import threading
+    import time
+
+    first, second = endpoint(store), endpoint(store)
+    started = threading.Event()
+    results: dict[str, Any] = {}
+
+    def slow_writer() -> None:
+        def work(cur: Any) -> None:
+            results["a"] = store.write_events(cur, [event("race")], endpoint_id=first)
+            started.set()
+            time.sleep(0.5)  # the row is written, not committed: the other writer waits on it
+
+        store.write(work)
+
+    thread = threading.Thread(target=slow_writer)
+    thread.start()
+    assert started.wait(5)
+    results["b"] = store.publish_events([event("race")], endpoint_id=second)
+    thread.join()
+    assert (results["a"].events, results["a"].deliveries) == (1, 1)
+    assert (results["b"].events, results["b"].deliveries) == (0, 0)  # skipped, no delivery
+    (only,) = store.list_deliveries("acme").items
+    assert only.endpoint_id == first

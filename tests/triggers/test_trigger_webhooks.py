@@ -83,6 +83,26 @@ def test_an_endpoint_whose_filter_refuses_firings_is_a_400_naming_the_action(api
     assert api.store.get_trigger("acme", "loyal") is None
 
 
+def test_an_endpoint_removed_while_a_trigger_is_saved_is_a_400(api: Api) -> None:
+    endpoint_id, _ = endpoint(api, "http://127.0.0.1:9/hooks")
+    engine = engine_for(api.host)
+    assert engine is not None
+    real = engine.validate
+
+    def validate_then_remove(tenant_id: str, document: Any, key: str | None = None) -> Any:
+        compiled = real(tenant_id, document, key)
+        # Another request removes the endpoint between the check and the save.
+        assert api.store.delete_webhook_endpoint(tenant_id, endpoint_id)
+        return compiled
+
+    engine.validate = validate_then_remove  # type: ignore[method-assign]
+    response = api.put({**LOYAL, "actions": {"webhook": endpoint_id}})
+    assert response.status_code == 400, response.text
+    details = response.json()["error"]["details"]
+    assert [d["field"] for d in details] == ["body.actions.webhook"], details
+    assert api.store.get_trigger("acme", "loyal") is None
+
+
 def test_a_failed_firing_transaction_writes_no_outbox_event(api: Api) -> None:
     endpoint_id, _ = endpoint(api, "http://127.0.0.1:9/hooks")
     api.put({**LOYAL, "actions": {"webhook": endpoint_id}})

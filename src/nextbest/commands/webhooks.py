@@ -370,15 +370,21 @@ __all__ = ["allow_private_option", "register_webhook_commands", "retry_schedule_
 @click.option(
     "--older-than-days",
     type=click.FloatRange(0, 36500, min_open=True),
-    default=DEFAULT_RETENTION_DAYS,
-    show_default=True,
-    help="Purge finished events written more than this many days ago.",
+    default=None,
+    help="Purge finished events written more than this many days ago. "
+    f"[default: {RETENTION_ENV}, else {DEFAULT_RETENTION_DAYS:g}]",
 )
 @database_option
-def purge_command(older_than_days: float, database: str | None) -> None:
+def purge_command(older_than_days: float | None, database: str | None) -> None:
     """Delete finished outbox events (every delivery delivered or failed) older than
     --older-than-days, with their deliveries. Pending deliveries are never purged; a running
     deliverer does this hourly with its retention (--retention-days)."""
+    if older_than_days is None:
+        older_than_days = settings_of(None, None).retention_days
+        if older_than_days <= 0:
+            raise click.UsageError(
+                f"{RETENTION_ENV} is 0 (keep forever): pass --older-than-days to purge"
+            )
     with open_database(database) as store:
         before = datetime.now(UTC) - timedelta(days=older_than_days)
         count = store.purge_events(before)

@@ -27,6 +27,9 @@ from .targets import UnsafeTargetError
 log = logging.getLogger("nextbest.webhooks")
 #: The store lease purging processes take (one purges at a time).
 _PURGE_LOCK = "nextbest.outbox.purge"
+#: At most about this many events per purge pass (a few seconds), so a backlog never holds
+#: up deliveries for long.
+_PURGE_PER_PASS = 20_000
 
 
 class Deliverer:
@@ -140,7 +143,7 @@ class Deliverer:
             return None
         with lease:
             before = datetime.fromtimestamp(now - days * 86400.0, UTC)
-            purged = self.store.purge_events(before)
+            purged = self.store.purge_events(before, limit=_PURGE_PER_PASS)
         if purged:
             log.info("purged %d finished outbox events older than %g days", purged, days)
         return purged
@@ -149,8 +152,9 @@ class Deliverer:
         now = time.monotonic()
         if self._last_purge is not None and now - self._last_purge < self.settings.purge_seconds:
             return
-        self._last_purge = now
-        self.purge()
+        purged = self.purge()
+        # A backlog is worked off a pass at a time between delivery batches, not in one go.
+        self._last_purge = None if purged is not None and purged >= _PURGE_PER_PASS else now
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> None:

@@ -953,7 +953,7 @@ class Store(Protocol):
         """Make the endpoint's failed deliveries since ``since`` pending again."""
         ...
 
-    def purge_events(self, before: datetime, *, chunk: int = 5000) -> int:
+    def purge_events(self, before: datetime, *, chunk: int = 5000, limit: int | None = None) -> int:
         """Delete events written before ``before`` whose deliveries are all finished, with
         their deliveries; returns how many events."""
         ...

@@ -184,35 +184,30 @@ class OutboxSql(SqlCore):
                         (tenant_id, *chunk),
                     ).fetchall()
                 )
-            fresh = []
-            for row in tenant_rows:
-                if row[1] not in known:
-                    known.add(row[1])
-                    fresh.append(row)
-            if not fresh:
-                continue
-            cur.executemany(
-                "INSERT INTO outbox_events (tenant_id, event_id, event_type, occurred_at, "
-                "payload, created_at, customer_id) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (tenant_id, event_id) DO NOTHING",
-                [
-                    (t, e, kind, at, payload, now, customer)
-                    for t, e, kind, at, payload, customer in fresh
-                ],
-            )
-            written += len(fresh)
-            matching = [
-                (tenant_id, endpoint, event_id, "pending", now, now, now)
-                for _, event_id, event_type, _, _, _ in fresh
-                for endpoint, types in targets
-                if (endpoint_id is None or endpoint == endpoint_id)
-                and (types is None or event_type in types)
-            ]
+            matching: list[tuple[str, str, str, str, float, float, float]] = []
+            for _, event_id, event_type, at, payload, customer in tenant_rows:
+                if event_id in known:
+                    continue
+                known.add(event_id)
+                cur.execute(
+                    "INSERT INTO outbox_events (tenant_id, event_id, event_type, occurred_at, "
+                    "payload, created_at, customer_id) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (tenant_id, event_id) DO NOTHING",
+                    (tenant_id, event_id, event_type, at, payload, now, customer),
+                )
+                if cur.rowcount != 1:  # a concurrent writer's: its deliveries are its own
+                    continue
+                written += 1
+                matching.extend(
+                    (tenant_id, endpoint, event_id, "pending", now, now, now)
+                    for endpoint, types in targets
+                    if (endpoint_id is None or endpoint == endpoint_id)
+                    and (types is None or event_type in types)
+                )
             if matching:
                 cur.executemany(
                     "INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, status, "
-                    "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (tenant_id, endpoint_id, event_id) DO NOTHING",
+                    "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     matching,
                 )
                 deliveries += len(matching)
@@ -466,7 +461,8 @@ class OutboxSql(SqlCore):
 
         self._write(reset)
         found = self.get_delivery(tenant_id, delivery_id)
-        assert found is not None
+        if found is None:  # purged or removed with its endpoint since the reset
+            raise DeliveryNotFoundError(f"delivery {delivery_id} not found")
         return found
 
     def replay_failed(self, tenant_id: str, endpoint_id: str, since: datetime) -> int:
@@ -501,14 +497,17 @@ class OutboxSql(SqlCore):
         replayed: int = self._write(replay)
         return replayed
 
-    def purge_events(self, before: datetime, *, chunk: int = 5000) -> int:
+    def purge_events(self, before: datetime, *, chunk: int = 5000, limit: int | None = None) -> int:
         """Delete the events written before ``before`` whose deliveries are all finished
         (delivered or failed; an event no endpoint took has none), with those deliveries,
-        oldest first, ``chunk`` events per transaction; returns how many events. An event
-        with a pending delivery is kept whatever its age. Trigger firings are not touched
-        (they are the triggers' history, not the outbox's)."""
+        oldest first, ``chunk`` events per transaction, at most about ``limit`` events (None:
+        all); returns how many events it took. An event with a pending delivery is kept
+        whatever its age, also one made pending again while it is purged. Trigger firings are
+        not touched (they are the triggers' history, not the outbox's)."""
         cutoff = _epoch("before", before)
         chunk = check_int("chunk", chunk, 1, 100_000)
+        if limit is not None:
+            limit = check_int("limit", limit, 1, 1 << 62)
 
         def purge(cur: Cursor) -> int:
             rows = cur.execute(
@@ -520,19 +519,26 @@ class OutboxSql(SqlCore):
             ).fetchall()
             keys = [(r[0], r[1]) for r in rows]
             if keys:
+                # A delivery made pending since the SELECT (a redeliver on another
+                # connection) is kept, and so is its event.
                 cur.executemany(
-                    "DELETE FROM webhook_deliveries WHERE tenant_id = ? AND event_id = ?", keys
+                    "DELETE FROM webhook_deliveries WHERE tenant_id = ? AND event_id = ? "
+                    "AND status <> 'pending'",
+                    keys,
                 )
                 cur.executemany(
-                    "DELETE FROM outbox_events WHERE tenant_id = ? AND event_id = ?", keys
+                    "DELETE FROM outbox_events WHERE tenant_id = ? AND event_id = ? "
+                    "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.tenant_id = "
+                    "outbox_events.tenant_id AND d.event_id = outbox_events.event_id)",
+                    keys,
                 )
-            return len(keys)
+            return len(rows)
 
         total = 0
         while True:
             done: int = self._write(purge)
             total += done
-            if done < chunk:
+            if done < chunk or (limit is not None and total >= limit):
                 return total
 
     def delivery_counts(self, tenant_id: str | None = None) -> dict[str, int]:

@@ -37,7 +37,7 @@ from nextbest.store.core_sql import (
     json_text,
     page_limit,
 )
-from nextbest.store.errors import InvalidInputError
+from nextbest.store.errors import InvalidInputError, WebhookEndpointNotFoundError
 from nextbest.store.interactions_sql import insert_recommendation
 
 __all__ = ["TRIGGER_STATUSES", "TriggersSql"]
@@ -91,9 +91,23 @@ class TriggersSql(SqlCore):
         text = json_text("trigger document", dict(document), "document")
         now = self.clock()
 
+        endpoint = (document.get("actions") or {}).get("webhook")
+
         def put(cur: Cursor) -> tuple[StoredTrigger, bool]:
             self._require_tenant(cur, tenant_id)
             self._lock(cur, "trigger", tenant_id, key)
+            if isinstance(endpoint, str):
+                # Checked under the lock the endpoint's removal takes (see
+                # delete_webhook_endpoint): the endpoint exists when the trigger is saved.
+                self._lock(cur, "webhook-endpoint", tenant_id, endpoint)
+                found = cur.execute(
+                    "SELECT 1 FROM webhook_endpoints WHERE tenant_id = ? AND endpoint_id = ?",
+                    (tenant_id, endpoint),
+                ).fetchone()
+                if found is None:
+                    raise WebhookEndpointNotFoundError(
+                        f"the tenant has no webhook endpoint {endpoint!r}"
+                    )
             row = cur.execute(
                 "SELECT uid, created_at FROM triggers WHERE tenant_id = ? AND trigger_key = ?",
                 (tenant_id, key),

@@ -186,6 +186,9 @@ class WebhooksSql(SqlCore):
             return False
 
         def delete(cur: Cursor) -> bool:
+            # The lock a trigger put naming this endpoint takes too: neither sees the other
+            # half done (a trigger saved for an endpoint removed meanwhile).
+            self._lock(cur, "webhook-endpoint", tenant_id, endpoint_id)
             rows = cur.execute(
                 "SELECT trigger_key, document FROM triggers WHERE tenant_id = ? "
                 "ORDER BY trigger_key",

@@ -35,6 +35,7 @@ from ..store import (
     Store,
     StoredTrigger,
     TriggerState,
+    WebhookEndpointNotFoundError,
 )
 from .columns import ColumnFilter, column_filter
 from .context import column, json_value, population, resolve_customer
@@ -168,7 +169,16 @@ class TriggerEngine:
                 )
                 by_endpoint.setdefault(endpoint, []).append(event)
         for endpoint, events in by_endpoint.items():
-            self.store.write_events(cursor, events, endpoint_id=endpoint)
+            written = self.store.write_events(cursor, events, endpoint_id=endpoint)
+            if written.events and not written.deliveries:
+                log.warning(
+                    "%d trigger firing(s) of tenant %r for webhook endpoint %r have no delivery: "
+                    "the endpoint is gone or its filter refuses %s",
+                    written.events,
+                    tenant_id,
+                    endpoint,
+                    EVENT_TYPE,
+                )
 
     def add_participant(self, participant: FiringParticipant) -> None:
         """Register a transaction participant: it writes inside every firing transaction."""
@@ -232,9 +242,12 @@ class TriggerEngine:
         """Validate and store a trigger (created or replaced); returns it and whether it was
         created."""
         compiled = self.validate(tenant_id, document, key)
-        stored, created = self.store.put_trigger(
-            tenant_id, key, compiled.to_json(), compiled.document.status
-        )
+        try:
+            stored, created = self.store.put_trigger(
+                tenant_id, key, compiled.to_json(), compiled.document.status
+            )
+        except WebhookEndpointNotFoundError as exc:  # removed since validate looked
+            raise TriggerValidationError([FlowIssue("actions.webhook", str(exc))]) from None
         self.forget_tenant(tenant_id)
         return stored, created
 
