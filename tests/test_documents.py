@@ -244,3 +244,33 @@ def test_the_store_checks_the_settings_the_host_reads(tmp_path: Path) -> None:
             store.update_tenant_settings("t", {"default_flow_key": "a\x00b"})
         store.update_tenant_settings("t", {"acceptUnknownOffers": False})
         assert store.get_tenant("t").settings == {"theme": "dark", "acceptUnknownOffers": False}  # type: ignore[union-attr]
+
+
+def test_document_problem_fast_path_agrees_with_the_walk() -> None:
+    """The fast check lets through only what the path-naming walk accepts: subclasses of the
+    JSON types, non-finite numbers, big integers, bad keys and depth all reach the walk; a
+    max_depth beyond the interpreter's stack still gets an answer."""
+    import enum
+
+    from nextbest.store.limits import document_problem
+
+    class Flag(enum.IntEnum):
+        ON = 1
+
+    class Text(str):
+        pass
+
+    deep: list[object] = []
+    node = deep
+    for _ in range(3000):
+        node.append([])
+        node = node[0]  # type: ignore[assignment]
+    assert document_problem({"a": [1, 2.5, "x", None, True]}) is None
+    assert document_problem({"a": Flag.ON}) is None  # an int, as the walk says
+    assert document_problem({"a": Text("x")}) is None
+    assert "not finite" in (document_problem({"a": [float("nan")]}) or "")
+    assert "64-bit" in (document_problem({"a": 1 << 70}) or "")
+    assert "not a string" in (document_problem({1: "a"}) or "")
+    assert "surrogate" in (document_problem({"a": "\ud800"}) or "")
+    assert "nested" in (document_problem(deep) or "")
+    assert document_problem(deep, max_depth=5000) is None  # no RecursionError

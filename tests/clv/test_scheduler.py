@@ -52,3 +52,28 @@ def test_tenants_without_schedule_are_skipped(store: Store) -> None:
     scheduler = ClvScheduler(ClvService(store, clock), clock=clock)
     clock.advance(10 * 86_400)
     assert scheduler.run_due() == []
+
+
+def test_each_tenant_is_computed_as_of_its_turn(store: Store) -> None:
+    """Tenants due together run one after another; each batch is as of the time its turn
+    comes, not of the first tenant's, so its records (and its triggers) are of the present."""
+    worked_tenant(store)
+    worked_tenant(store, "globex")
+    clock = FakeClock(ts("2024-07-01T00:00:00"))
+    service = ClvService(store, clock)
+    scheduler = ClvScheduler(service, clock=clock)
+    for tenant in ("acme", "globex"):
+        service.update_settings(tenant, {"schedule": "15 3 * * *"})
+    scheduler.run_due()
+    clock.advance(3 * 3600 + 15 * 60)
+    real = service.compute_batch
+
+    def slow(tenant_id: str, **kwargs: object) -> object:
+        result = real(tenant_id, **kwargs)  # type: ignore[arg-type]
+        clock.advance(2 * 3600)  # this tenant's batch takes two hours
+        return result
+
+    service.compute_batch = slow  # type: ignore[method-assign]
+    results = scheduler.run_due()
+    assert [r.tenant_id for r in results] == ["acme", "globex"]
+    assert results[1].as_of - results[0].as_of == 2 * 3600

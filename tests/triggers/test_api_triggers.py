@@ -26,6 +26,7 @@ def fields(response: Any) -> list[str]:
         ({"flow": "not-published"}, "body.flow"),
         ({"status": "sleeping"}, "body.status"),
         ({"cooldownDays": -1}, "body.cooldownDays"),
+        ({"cooldownDays": True}, "body.cooldownDays"),
         ({"actions": {"webhook": "no spaces allowed"}}, "body.actions.webhook"),
         ({"surprise": 1}, "body.surprise"),
         ({"key": "other"}, "body.key"),
@@ -141,6 +142,7 @@ def test_preview_of_every_customer_refuses_too_many_rows_one_by_one(
     error = refused.json()["error"]
     assert error["code"] == "preview_too_large" and "metrics.impressions" in error["message"]
     assert _preview_all(api, "seen", limit=0).status_code == 400
+    assert _preview_all(api, "seen", limit=True).status_code == 400
     # CLV and summary names come as columns (the plugin's context_columns): no cap applies.
     for document in (SILENT, {**SILENT, "key": "q", "when": "metrics.interactions >= 1"}):
         api.put(document)

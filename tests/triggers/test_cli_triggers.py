@@ -44,6 +44,11 @@ def test_put_list_events_preview(api: Api, store: Store, tmp_path: Path) -> None
     assert everyone.exit_code == 0, everyone.output
     assert everyone.stdout.startswith("ada\tFIRE")
     assert "1 of 1 customers would fire now" in everyone.stderr
+    ran = CliRunner().invoke(
+        build_cli(), ["triggers", "run", "--tenant", "acme", "--database", database]
+    )
+    assert ran.exit_code == 0, ran.output
+    assert ran.stdout.startswith("silent\t1 fired") and "over 1 customers" in ran.stderr
     engine = engine_for(api.host)
     assert engine is not None
     engine.forget_tenant("acme")  # another process's write is seen after ACTIVE_TTL_SECONDS

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from triggerkit import DAY, NOW, SILENT, Api, fired, history
 
 from nextbest import TriggerEvent, hookimpl
@@ -269,3 +270,91 @@ def test_a_batch_firing_reports_the_values_before_the_batch(api: Api) -> None:
     api.compute(NOW + 40 * DAY + 60)
     (cyd,) = [e for e in fired(api, "silent") if e["customerId"] == "cyd"]
     assert (cyd["previousValues"][name], cyd["values"][name]) == (50, 90)
+
+
+QUIET = {"key": "quiet", "name": "No contact for 30 days",
+         "when": "metrics.days_since_last_contact >= 30"}  # fmt: skip
+
+
+def test_time_alone_crosses_a_metrics_trigger_at_the_next_run(api: Api) -> None:
+    history(api, "ada", [5])
+    history(api, "bob", [1])
+    assert api.put(QUIET).status_code == 201
+    assert api.put(SILENT).status_code == 201  # a CLV trigger beside it changes nothing
+    api.present(NOW)
+    run = api.call("POST", "/api/v1/triggers/run")
+    assert run.status_code == 200, run.text
+    assert {t["key"]: t["fired"] for t in run.json()["triggers"]} == {"quiet": 0, "silent": 0}
+    api.compute(NOW + 40 * DAY)  # a CLV batch evaluates the triggers reading CLV names only
+    assert fired(api, "quiet") == [] and len(fired(api, "silent")) == 2
+    body = api.call("POST", "/api/v1/triggers/run").json()  # the present is NOW + 40 days
+    assert body["evaluated"] == 2
+    assert {t["key"]: t["fired"] for t in body["triggers"]} == {"quiet": 2, "silent": 0}
+    (event,) = [e for e in fired(api, "quiet") if e["customerId"] == "ada"]
+    assert event["values"]["metrics.days_since_last_contact"] == pytest.approx(45, abs=0.01)
+    again = api.call("POST", "/api/v1/triggers/run").json()
+    assert sum(t["fired"] for t in again["triggers"]) == 0  # still true: fired once
+    assert api.call("POST", "/api/v1/triggers/run", role="viewer").status_code == 403
+
+
+def test_a_batch_reads_the_metrics_a_trigger_needs_in_one_query(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nextbest.triggers import engine as engine_module
+
+    for i in range(60):
+        history(api, f"c{i:02d}", [5])
+    both = {**SILENT, "key": "both",
+            "when": "customer.clv.recency_days >= 30 and metrics.interactions >= 1"}  # fmt: skip
+    assert api.put(both).status_code == 201
+    calls = []
+    real = engine_module.resolve_customer
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "resolve_customer", counting)
+    api.compute(NOW + 40 * DAY)
+    events = fired(api, "both")
+    assert len(events) == 50  # a page: 60 fired
+    assert calls == []  # no customer's summary read one by one
+    assert events[0]["context"]["metrics"]["metrics.interactions"] == 1
+    assert "customer.clv.segment" in events[0]["context"]["clv"]
+
+
+def test_previous_wanted_names_only_who_may_fire_and_a_replaced_trigger_is_read_afresh(
+    api: Api,
+) -> None:
+    from nextbest import ContextChange
+
+    engine = engine_for(api.host)
+    assert engine is not None
+    api.present(NOW)
+    name = "customer.clv.recency_days"
+    change = ContextChange(["ada", "bob"], {name: [40, 5]}, as_of=NOW, provider="clv")
+    # No column form (a function): the formula decides, so only ada is read, not every
+    # armed customer.
+    assert api.put({**SILENT, "when": f"abs({name}) >= 30"}).status_code == 201
+    assert engine.previous_wanted("acme", change) == {"ada"}
+    assert api.put({**SILENT, "when": f"{name} >= 30"}).status_code == 200
+    assert engine.previous_wanted("acme", change) == {"ada"}  # the column form: ada only
+    # The trigger is replaced between the question and the evaluation: its states and
+    # candidates are found again (bob fires under the new condition).
+    assert api.put({**SILENT, "when": f"{name} >= 3"}).status_code == 200
+    engine.context_changed("acme", change)
+    assert sorted(e["customerId"] for e in fired(api, "silent")) == ["ada", "bob"]
+
+
+def test_a_change_naming_a_customer_twice_is_evaluated_once_per_customer(api: Api) -> None:
+    from nextbest import ContextChange
+
+    engine = engine_for(api.host)
+    assert engine is not None
+    api.present(NOW)
+    assert api.put(SILENT).status_code == 201
+    name = "customer.clv.recency_days"
+    change = ContextChange(["ada", "bob", "ada"], {name: [1, 40, 45]}, as_of=NOW, provider="x")
+    engine.context_changed("acme", change)  # the last of ada's rows counts: 45
+    events = {e["customerId"]: e for e in fired(api, "silent")}
+    assert sorted(events) == ["ada", "bob"] and events["ada"]["values"][name] == 45

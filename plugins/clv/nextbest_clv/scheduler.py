@@ -125,8 +125,11 @@ class ClvScheduler:
                 return None  # another process ran it since we looked
             try:
                 # the same path as the CLI and the API: RFM records plus, for a probabilistic
-                # model, the model fields
-                result, model_result = compute_records(self.service, tenant_id, as_of=now)
+                # model, the model fields; as of the time the tenant's turn comes (tenants
+                # before it may have taken long), so its records, and the crossings the
+                # host's triggers see in them, are of the present
+                as_of = max(now, self.clock())
+                result, model_result = compute_records(self.service, tenant_id, as_of=as_of)
             except Exception as exc:
                 # Recorded as the run (retried at the next cron time, not every check).
                 state.update(

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from ..models.base import CamelModel
 from ..store import InvalidInputError, StoredTrigger, TriggerEventRecord
@@ -35,7 +35,7 @@ class PreviewBody(CamelModel):
         max_length=MAX_PREVIEW,
         description="These customers; omit it to evaluate every customer of the tenant.",
     )
-    limit: int = Field(
+    limit: StrictInt = Field(
         default=100,
         ge=1,
         le=MAX_PREVIEW,
@@ -103,6 +103,26 @@ def list_triggers(
     except InvalidInputError as exc:
         raise field_error("query.cursor", str(exc)) from None
     return {"items": [trigger_json(t) for t in page.items], "nextCursor": page.next_cursor}
+
+
+@router.post("/run", summary="Evaluate every active trigger for every customer now")
+def run_triggers(auth: Writer, engine: Engine) -> dict[str, Any]:
+    """Evaluate the tenant's active triggers for every customer as of now and commit the
+    firings (their webhooks go through the outbox): what time alone changes, e.g.
+    `metrics.days_since_last_contact`, with no event or batch to notice it. Call it on a
+    schedule; a tenant costs about one batch compute."""
+    results = engine.run(auth.tenant_id)
+    return {
+        "evaluated": max((r.evaluated for r in results), default=0),
+        "triggers": [
+            {
+                "key": r.trigger_key,
+                "fired": len(r.firings),
+                "transitions": r.transitions,
+            }
+            for r in results
+        ],
+    }
 
 
 @router.get("/{key}", summary="Read a trigger")

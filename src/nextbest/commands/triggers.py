@@ -1,4 +1,4 @@
-"""``nextbest triggers``: put, list, events and preview a tenant's triggers."""
+"""``nextbest triggers``: put, list, events, run and preview a tenant's triggers."""
 
 from __future__ import annotations
 
@@ -77,6 +77,21 @@ def triggers_events(key: str, tenant_id: str, limit: int, database: str | None) 
             raise click.ClickException(f"tenant {tenant_id!r} has no trigger {key!r}")
         for event in store.trigger_events(tenant_id, key, limit=limit).items:
             click.echo(json.dumps(event.payload, sort_keys=True))
+
+
+@triggers_group.command("run")
+@_tenant
+@database_option
+def triggers_run(tenant_id: str, database: str | None) -> None:
+    """Evaluate every active trigger of the tenant for every customer now, committing the
+    firings (webhooks through the outbox): what time alone changes. Schedule it (cron)."""
+    with _store(database) as store:
+        _require_tenant(store, tenant_id)
+        results = _engine(store).run(tenant_id)
+        for r in results:
+            click.echo(f"{r.trigger_key}\t{len(r.firings)} fired\t{json.dumps(r.transitions)}")
+        evaluated = max((r.evaluated for r in results), default=0)
+        click.echo(f"{len(results)} active trigger(s) over {evaluated:,} customers", err=True)
 
 
 @triggers_group.command("preview")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -196,8 +197,10 @@ def document_problem(document: Any, *, max_depth: int = MAX_DOCUMENT_DEPTH) -> s
     path of the first problem is named (``a.b[2]``)."""
     # The usual document passes the fast check; the path-naming walk runs only when it fails
     # (or for subclasses of the JSON types, which the fast check leaves to this one).
-    if _plain(document, 1, max_depth):
-        return None
+    # (A max_depth beyond the interpreter's stack ends the fast check: the walk below decides.)
+    with suppress(RecursionError):
+        if _plain(document, 1, max_depth):
+            return None
     # Iterative, so a hostile depth cannot exhaust the interpreter's stack.
     stack: list[tuple[Any, str, int]] = [(document, "", 1)]
     while stack:

@@ -18,7 +18,14 @@ from ..service import customer_metrics
 
 log = logging.getLogger("nextbest.triggers")
 
-__all__ = ["METRICS_COLUMNS", "column", "json_value", "population", "resolve_customer"]
+__all__ = [
+    "METRICS_COLUMNS",
+    "column",
+    "json_value",
+    "metrics_columns",
+    "population",
+    "resolve_customer",
+]
 
 #: The ``metrics.*`` names computed for a whole tenant from its summary columns (the others,
 #: e.g. ``metrics.impressions``, are resolved one customer at a time).
@@ -100,29 +107,13 @@ def population(host: Host, tenant_id: str, names: Iterable[str], as_of: float) -
     if host.store is not None:
         summary = host.store.customer_summary_columns(tenant_id)
         ids = summary.customer_ids.tolist()
-        days = 86_400.0
-        conversions = summary.conversions
-        with np.errstate(divide="ignore", invalid="ignore"):
-            average = np.where(conversions > 0, summary.total_value / conversions, np.nan)
-        metrics: dict[str, Any] = {
-            "metrics.interactions": summary.interactions,
-            "metrics.conversions": conversions,
-            "metrics.total_value": summary.total_value,
-            "metrics.average_value": average,
-            "metrics.days_since_last_contact": np.maximum(0.0, (as_of - summary.last_at) / days),
-            "metrics.days_since_first_contact": np.maximum(0.0, (as_of - summary.first_at) / days),
-        }
-        values = {n: column(c) for n, c in metrics.items() if n in wanted}
-        if "metrics.average_value" in values:  # None without a conversion, as decisions see it
-            values["metrics.average_value"] = [
-                json_value(v) for v in values["metrics.average_value"]
-            ]
+        values = _metrics_of(summary, wanted, as_of)
     answers = host.context_columns(tenant_id, wanted - METRICS_COLUMNS, as_of)
     known = set(ids)
     extra = list(dict.fromkeys(c for a in answers for c in a.customer_ids if c not in known))
-    if extra:
+    if extra:  # customers without interactions: the metrics of a new customer
         ids = ids + extra
-        values = {n: col + [None] * len(extra) for n, col in values.items()}
+        values = {n: col + [_NEW_CUSTOMER.get(n)] * len(extra) for n, col in values.items()}
     position = {c: i for i, c in enumerate(ids)}
     for answer in answers:
         given = column(answer.customer_ids)
@@ -138,3 +129,58 @@ def population(host: Host, tenant_id: str, names: Iterable[str], as_of: float) -
                 aligned[position[cid]] = value
             values[name] = aligned
     return ContextChange(ids, values, as_of=as_of, provider="population")
+
+
+#: The ``metrics.*`` of a customer without interactions (as :func:`customer_metrics` gives).
+_NEW_CUSTOMER: dict[str, Any] = {
+    "metrics.interactions": 0,
+    "metrics.conversions": 0,
+    "metrics.total_value": 0.0,
+    "metrics.average_value": None,
+    "metrics.days_since_last_contact": None,
+    "metrics.days_since_first_contact": None,
+}
+
+
+def _metrics_of(summary: Any, wanted: frozenset[str], as_of: float) -> dict[str, list[Any]]:
+    """The :data:`METRICS_COLUMNS` among ``wanted`` from a tenant's summary columns, as lists
+    aligned with ``summary.customer_ids``."""
+    names = wanted & METRICS_COLUMNS
+    if not names:
+        return {}
+    days = 86_400.0
+    conversions = summary.conversions
+    with np.errstate(divide="ignore", invalid="ignore"):
+        average = np.where(conversions > 0, summary.total_value / conversions, np.nan)
+    metrics: dict[str, Any] = {
+        "metrics.interactions": summary.interactions,
+        "metrics.conversions": conversions,
+        "metrics.total_value": summary.total_value,
+        "metrics.average_value": average,
+        "metrics.days_since_last_contact": np.maximum(0.0, (as_of - summary.last_at) / days),
+        "metrics.days_since_first_contact": np.maximum(0.0, (as_of - summary.first_at) / days),
+    }
+    values = {n: column(c) for n, c in metrics.items() if n in names}
+    if "metrics.average_value" in values:  # None without a conversion, as decisions see it
+        values["metrics.average_value"] = [json_value(v) for v in values["metrics.average_value"]]
+    return values
+
+
+def metrics_columns(
+    host: Host, tenant_id: str, customer_ids: Sequence[str], names: Iterable[str], as_of: float
+) -> dict[str, list[Any]]:
+    """The :data:`METRICS_COLUMNS` among ``names`` for ``customer_ids`` (aligned with them),
+    from one read of the tenant's summary columns instead of one summary per customer."""
+    wanted = frozenset(names)
+    if host.store is None or not wanted & METRICS_COLUMNS:
+        return {}
+    summary = host.store.customer_summary_columns(tenant_id)
+    every = _metrics_of(summary, wanted, as_of)
+    ids = summary.customer_ids.tolist()
+    if ids == list(customer_ids):
+        return every
+    position = {c: i for i, c in enumerate(ids)}
+    at = [position.get(c) for c in customer_ids]
+    return {
+        n: [_NEW_CUSTOMER.get(n) if i is None else col[i] for i in at] for n, col in every.items()
+    }

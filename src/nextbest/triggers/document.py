@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
 
 from ..engine.compiler import validation_issues
 from ..errors import FlowIssue, FlowValidationError
@@ -56,6 +56,12 @@ class TriggerActions(CamelModel):
     hook: bool = False
 
 
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # a JSON true is not one day
+        raise ValueError("must be a number of days, not a boolean")
+    return value
+
+
 class TriggerDocument(CamelModel):
     """A trigger: fire when ``when`` turns true for a customer while armed (see
     docs/triggers.md)."""
@@ -65,7 +71,7 @@ class TriggerDocument(CamelModel):
     status: Literal["active", "paused"] = "active"
     when: str = Field(min_length=1, max_length=_MAX_FORMULA)
     rearm: str | None = Field(None, min_length=1, max_length=_MAX_FORMULA)
-    cooldown_days: float | None = Field(None, ge=0, le=3650)
+    cooldown_days: Annotated[float, BeforeValidator(_not_bool)] | None = Field(None, ge=0, le=3650)
     flow: Id | None = None
     actions: TriggerActions = Field(default_factory=TriggerActions)
 

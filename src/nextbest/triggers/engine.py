@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +38,14 @@ from ..store import (
     WebhookEndpointNotFoundError,
 )
 from .columns import ColumnFilter, column_filter
-from .context import column, json_value, population, resolve_customer
+from .context import (
+    METRICS_COLUMNS,
+    column,
+    json_value,
+    metrics_columns,
+    population,
+    resolve_customer,
+)
 from .crossing import Transition, event_id, recommendation_id, transition
 from .document import CompiledTrigger, TriggerValidationError, compile_trigger
 
@@ -65,6 +72,8 @@ HOST_NAMES_PREFIX = "metrics."
 ACTIVE_TTL_SECONDS = 2.0
 #: Above this many customers, a trigger's states are read whole (one query), not by id.
 _BULK_STATES = 2_000
+#: From this many customers on, a change's missing ``metrics.*`` are read as columns.
+_METRICS_IN_BULK = 50
 #: How long states read before a change's commit are reused by its evaluation.
 _PREFETCH_SECONDS = 120.0
 #: Most customers a whole-tenant preview resolves one at a time (names without columns).
@@ -123,12 +132,37 @@ def _json_columns(values: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
     return out
 
 
-def _token(change: ContextChange) -> tuple[Any, ...]:
-    """What identifies a change between :meth:`TriggerEngine.previous_wanted` and its
-    evaluation: its time and customers (count, first, last)."""
+def _unique(change: ContextChange) -> ContextChange:
+    """``change`` with each customer once (the last of its rows: the latest values), so a
+    notifier that repeats a customer cannot make one evaluation write its state twice."""
+    ids = change.customer_ids
+    if len(set(ids)) == len(ids):
+        return change
+    last = {c: i for i, c in enumerate(ids)}
+    keep = sorted(last.values())
+
+    def pick(col: Sequence[Any]) -> Any:
+        if isinstance(col, np.ndarray):
+            return col[np.asarray(keep, dtype=np.intp)]
+        return [col[i] for i in keep]
+
+    return replace(
+        change,
+        customer_ids=[ids[i] for i in keep],
+        values={n: pick(c) for n, c in change.values.items()},
+        previous={n: pick(c) for n, c in change.previous.items()},
+    )
+
+
+def _token(change: ContextChange, trigger: LoadedTrigger) -> tuple[Any, ...]:
+    """What identifies a change and a trigger between :meth:`TriggerEngine.previous_wanted`
+    and the evaluation: the change's time and customers (count, first, last), the trigger's
+    incarnation and version (a trigger replaced or re-created between is read afresh)."""
     ids = change.customer_ids
     count = len(ids)
-    return (change.as_of, count, ids[0] if count else None, ids[-1] if count else None)
+    first, last = (ids[0], ids[-1]) if count else (None, None)
+    stored = trigger.stored
+    return (change.as_of, count, first, last, stored.uid, stored.updated_at)
 
 
 class PreviewTooLargeError(ValueError):
@@ -308,10 +342,40 @@ class TriggerEngine:
         A change that is not :meth:`current <is_current>` is logged and not evaluated."""
         if not self.is_current(tenant_id, change.as_of):
             return []
-        results = []
-        for trigger in self.active(tenant_id):
-            results.append(self.evaluate(tenant_id, trigger, change))
-        return results
+        change = _unique(change)
+        return [
+            self.evaluate(tenant_id, trigger, change)
+            for trigger in self.active(tenant_id)
+            if any(n in change.values for n in trigger.compiled.names)
+        ]
+
+    def run(self, tenant_id: str) -> list[Evaluation]:
+        """Evaluate every active trigger of the tenant for every customer now, committing
+        and announcing the firings: what time alone changes (``metrics.days_since_*``,
+        recency) without any event or batch. The population's values are read as columns
+        (:func:`~nextbest.triggers.context.population`: the summaries, the plugins'
+        ``context_columns``), so a tenant costs about one batch; run it on a schedule
+        (``nextbest triggers run``, ``POST /api/v1/triggers/run``)."""
+        active = self.active(tenant_id)
+        if not active:
+            return []
+        names = {n for t in active for n in t.compiled.names}
+        change = population(self.host, tenant_id, names, self.clock())
+        if not change.customer_ids:
+            return []
+        return [self.evaluate(tenant_id, trigger, change) for trigger in active]
+
+    def _with_metrics(
+        self, tenant_id: str, names: Sequence[str], change: ContextChange
+    ) -> tuple[ContextChange, frozenset[str]]:
+        """``change`` with the host's ``metrics.*`` columns among ``names`` that it lacks,
+        for many customers (one read of the summaries instead of one per customer); and the
+        names added."""
+        lacking = [n for n in names if n in METRICS_COLUMNS and n not in change.values]
+        if not lacking or len(change.customer_ids) < _METRICS_IN_BULK:
+            return change, frozenset()
+        columns = metrics_columns(self.host, tenant_id, change.customer_ids, lacking, change.as_of)
+        return replace(change, values={**change.values, **columns}), frozenset(columns)
 
     def interactions_recorded(
         self, tenant_id: str, customer_ids: Sequence[str], as_of: float
@@ -333,27 +397,43 @@ class TriggerEngine:
     def previous_wanted(self, tenant_id: str, change: ContextChange) -> set[str]:
         """The customers of a change about to be committed whose previous values a firing
         would report: for each active trigger reading a changed name, the armed customers
-        whose condition may be true with the new values (the column form decides where it
-        can). The states read are kept for the evaluation of the same change after its
-        commit (the commit's compare-and-set guards against anything that moved between)."""
+        whose condition is true with the new values (the column form picks the candidates,
+        the compiled formula decides; a condition reading names the change does not carry is
+        left out: its firings report the values of the last crossing). The states and
+        candidates found are kept for the evaluation of the same change after its commit
+        (the commit's compare-and-set guards against anything that moved between)."""
         if not self._present(change.as_of):
             return set()
+        self._evict_prefetched()
+        change = _unique(change)
         ids = list(change.customer_ids)
         wanted: set[str] = set()
+        given = change
         for trigger in self.active(tenant_id):
-            if not any(n in change.values for n in trigger.compiled.names):
+            compiled = trigger.compiled
+            if not any(n in given.values for n in compiled.names):
                 continue
-            states = self._read_states(tenant_id, trigger.compiled.key, ids)
+            change, _ = self._with_metrics(tenant_id, compiled.names, given)
+            states = self._read_states(tenant_id, compiled.key, ids)
             picked = self._candidates(trigger, change, ids, states)
-            key = (tenant_id, trigger.compiled.key)
+            key = (tenant_id, compiled.key)
+            token = _token(change, trigger)
             with self._lock:
-                self._prefetched[key] = (time.monotonic(), _token(change), states, picked)
+                self._prefetched[key] = (time.monotonic(), token, states, picked)
+            if not all(n in change.values for n in compiled.when.names):
+                continue
             chosen = range(len(ids)) if picked is None else picked
-            for i in chosen:
-                state = states.get(ids[i])
-                if state is None or state.armed:
-                    wanted.add(ids[i])
+            armed = [i for i in chosen if (s := states.get(ids[i])) is None or s.armed]
+            rows = self._rows(tenant_id, sorted(compiled.when.names), change, ids, armed)
+            wanted.update(ids[i] for i in armed if _truth(compiled.when, rows[i]) is True)
         return wanted
+
+    def _evict_prefetched(self) -> None:
+        """Drop prefetched states no evaluation took (a batch that failed after asking)."""
+        now = time.monotonic()
+        with self._lock:
+            for key in [k for k, v in self._prefetched.items() if now - v[0] >= _PREFETCH_SECONDS]:
+                del self._prefetched[key]
 
     def _read_states(self, tenant_id: str, key: str, ids: list[str]) -> Mapping[str, TriggerState]:
         """A trigger's states for ``ids``: by id (with the stored values) for a few, the
@@ -372,7 +452,8 @@ class TriggerEngine:
             found = self._prefetched.pop((tenant_id, trigger.compiled.key), None)
         if found is not None:
             read_at, token, states, picked = found
-            if token == _token(change) and time.monotonic() - read_at < _PREFETCH_SECONDS:
+            fresh = time.monotonic() - read_at < _PREFETCH_SECONDS
+            if token == _token(change, trigger) and fresh:
                 return states, picked
         states = self._read_states(tenant_id, trigger.compiled.key, ids)
         return states, self._candidates(trigger, change, ids, states)
@@ -403,6 +484,7 @@ class TriggerEngine:
         transitions and firings are written in one transaction and the ``trigger_fired``
         hooks called for the firings committed."""
         compiled = trigger.compiled
+        change, added = self._with_metrics(tenant_id, compiled.names, _unique(change))
         ids = list(change.customer_ids)
         bulk = len(ids) > _BULK_STATES
         states, candidates = self._states_for(trigger, tenant_id, change, ids)
@@ -415,11 +497,17 @@ class TriggerEngine:
         counts = {"fire": 0, "suppress": 0, "rearm": 0}
         changes = []
         # The change's columns as JSON-ready lists, made once for every firing's payload.
-        record = _json_columns(change.values) if any(k == "fire" for _, k in found) else {}
+        records: dict[str, dict[str, list[Any]]] = {}
+        if any(k == "fire" for _, k in found):
+            own = {n: v for n, v in change.values.items() if n not in added}
+            records = {
+                change.provider or "change": _json_columns(own),
+                "metrics": _json_columns({n: change.values[n] for n in added}),
+            }
         for i, kind in found:
             counts[kind] += 1
             changes.append(
-                self._change(tenant_id, trigger, change, record, i, rows[i], states, kind)
+                self._change(tenant_id, trigger, change, records, i, rows[i], states, kind)
             )
         if not commit:
             firings = [c.firing for c in changes if c.firing is not None]
@@ -531,7 +619,7 @@ class TriggerEngine:
         tenant_id: str,
         trigger: LoadedTrigger,
         change: ContextChange,
-        record: Mapping[str, list[Any]],
+        records: Mapping[str, Mapping[str, list[Any]]],
         index: int,
         row: Mapping[str, Any],
         states: Mapping[str, TriggerState],
@@ -547,7 +635,7 @@ class TriggerEngine:
             return StateChange(customer_id, basis, True, generation, last, None)
         if kind == "suppress":
             return StateChange(customer_id, basis, False, generation, last, values)
-        firing = self._firing(tenant_id, trigger, change, record, index, values, state)
+        firing = self._firing(tenant_id, trigger, change, records, index, values, state)
         return StateChange(
             customer_id, basis, False, firing.generation, firing.fired_at, values, firing
         )
@@ -557,13 +645,13 @@ class TriggerEngine:
         tenant_id: str,
         trigger: LoadedTrigger,
         change: ContextChange,
-        record: Mapping[str, list[Any]],
+        records: Mapping[str, Mapping[str, list[Any]]],
         index: int,
         values: dict[str, Any],
         state: TriggerState | None,
     ) -> Firing:
-        """The firing of ``change.customer_ids[index]``; ``record``: the change's columns from
-        :func:`_json_columns`."""
+        """The firing of ``change.customer_ids[index]``; ``records``: the change's columns from
+        :func:`_json_columns`, by the provider they are reported under."""
         compiled = trigger.compiled
         customer_id = change.customer_ids[index]
         generation = (0 if state is None else state.generation) + 1
@@ -576,8 +664,9 @@ class TriggerEngine:
             value = json_value(change.previous[n][index]) if n in change.previous else None
             previous[n] = before.get(n) if value is None else value
         context: dict[str, dict[str, Any]] = {}
-        if record:
-            context[change.provider or "change"] = {n: col[index] for n, col in record.items()}
+        for provider, columns in records.items():
+            if columns:
+                context[provider] = {n: col[index] for n, col in columns.items()}
         missing = [n for n in compiled.names if n not in change.values]
         if missing:
             _, records = resolve_customer(self.host, tenant_id, customer_id, missing, change.as_of)
