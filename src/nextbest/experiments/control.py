@@ -69,12 +69,14 @@ class ControlGroupSettings(BaseModel):
 def control_group_problem(value: object) -> str | None:
     """Why ``value`` cannot be a ``controlGroup`` setting, or None (the first problem, with the
     field: ``share must be ...``)."""
+    if not isinstance(value, dict):
+        return "controlGroup must be an object: {share: 0 to 0.5, salt, mode: none|random}"
     try:
         ControlGroupSettings.model_validate(value)
     except ValidationError as exc:
         error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "controlGroup"
-        return f"controlGroup.{where}: {error['msg']}" if error["loc"] else error["msg"]
+        where = ".".join(str(p) for p in error["loc"])
+        return f"controlGroup.{where}: {error['msg']}"
     return None
 
 

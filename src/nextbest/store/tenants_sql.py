@@ -45,8 +45,7 @@ def tenant_setting_problem(key: str, value: Any) -> str | None:
     if value is None or key not in TENANT_SETTINGS:
         return None
     if key == CONTROL_GROUP_SETTING:
-        problem = control_group_problem(value)
-        return None if problem is None else f"{key} {problem}"
+        return control_group_problem(value)
     if key == ACCEPT_UNKNOWN_OFFERS_SETTING:
         ok = isinstance(value, bool)
     else:
