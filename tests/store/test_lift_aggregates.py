@@ -115,9 +115,9 @@ def _totals(customers: int, rows: list[tuple[int, float]]) -> GroupTotals:
 
 
 def _close(a: GroupTotals, b: GroupTotals) -> bool:
-    return (a.customers, a.successes) == (b.customers, b.successes) and (
-        a.value_sum == pytest.approx(b.value_sum) and a.value_sq_sum == pytest.approx(b.value_sq_sum)
-    )
+    same_counts = (a.customers, a.successes) == (b.customers, b.successes)
+    sums = (a.value_sum, a.value_sq_sum)
+    return same_counts and sums == pytest.approx((b.value_sum, b.value_sq_sum))
 
 
 def test_aggregates_follow_the_rule(store: Store) -> None:
