@@ -21,9 +21,18 @@ from nextbest.store.core_sql import SqlCore, check_id, valid_tenant_id
 from nextbest.store.errors import InvalidInputError
 from nextbest.store.limits import epoch_problem
 
-# The flow's customers in the window with their group (members) and first recommendation.
-# Parameters: tenant, flow key, since, until.
-_MEMBERS = """
+# One statement, so the flow's customers in the window (members) are found once: the
+# customer's group and first recommendation (firsts, members), its success and value per offer
+# it named (pairs, one pass over its outcomes; the offer NULL for outcomes naming none and for
+# a customer without outcomes) and overall (per_customer); then one row set per figure, tagged
+# by its kind:
+# ('group', grp, NULL, customers, successes, value, value²), ('offer', grp, offer, 0,
+# successes, value, value²), ('shown', grp, offer, customers shown it, 0, 0, 0) and
+# ('mixed', NULL, NULL, customers in both groups, 0, 0, 0).
+# Parameters: tenant, flow key, since, until (members); tenant, until (pairs); tenant, flow
+# key, since, until (shown).
+_POSITIVE = "CASE WHEN i.classification = 'positive' AND i.kind = 'response' THEN 1 ELSE 0 END"
+_AGGREGATES = f"""
 WITH firsts AS (
     SELECT customer_id, MIN(created_at) AS first_at,
            MIN(assigned_group) AS g_min, MAX(assigned_group) AS g_max
@@ -34,54 +43,35 @@ WITH firsts AS (
 ),
 members AS (
     SELECT customer_id, first_at, g_min AS grp FROM firsts WHERE g_min = g_max
-)
-"""
-_POSITIVE = "CASE WHEN i.classification = 'positive' AND i.kind = 'response' THEN 1 ELSE 0 END"
-# Parameters after the members': tenant, until.
-_GROUPS = (
-    _MEMBERS
-    + f"""
-, per_customer AS (
-    SELECT m.grp AS grp, m.customer_id AS customer_id,
-           MAX({_POSITIVE}) AS success, COALESCE(SUM(i.value), 0) AS value
+),
+pairs AS (
+    SELECT m.grp AS grp, m.customer_id AS customer_id, i.offer_id AS offer_id,
+           MAX({_POSITIVE}) AS success, SUM(i.value) AS value
     FROM members m LEFT JOIN interactions i
       ON i.tenant_id = ? AND i.customer_id = m.customer_id
      AND i.occurred_at >= m.first_at AND i.occurred_at < ?
-    GROUP BY m.grp, m.customer_id
-)
-SELECT grp, COUNT(*), SUM(success), SUM(value), SUM(value * value)
-FROM per_customer GROUP BY grp
-"""
-)
-_OFFERS = (
-    _MEMBERS
-    + f"""
-, per_offer AS (
-    SELECT m.grp AS grp, i.offer_id AS offer_id, MAX({_POSITIVE}) AS success,
-           SUM(i.value) AS value
-    FROM members m JOIN interactions i
-      ON i.tenant_id = ? AND i.customer_id = m.customer_id
-     AND i.occurred_at >= m.first_at AND i.occurred_at < ? AND i.offer_id IS NOT NULL
     GROUP BY m.grp, m.customer_id, i.offer_id
+),
+per_customer AS (
+    SELECT grp, customer_id, MAX(success) AS success, COALESCE(SUM(value), 0.0) AS value
+    FROM pairs GROUP BY grp, customer_id
 )
-SELECT grp, offer_id, SUM(success), SUM(value), SUM(value * value)
-FROM per_offer GROUP BY grp, offer_id
-"""
-)
-# Parameters after the members': tenant, flow key, since, until.
-_SHOWN = (
-    _MEMBERS
-    + """
-SELECT m.grp, it.offer_id, COUNT(DISTINCT m.customer_id)
+SELECT 'group', grp, NULL, COUNT(*), SUM(success), SUM(value), SUM(value * value)
+FROM per_customer GROUP BY grp
+UNION ALL
+SELECT 'offer', grp, offer_id, 0, SUM(success), SUM(value), SUM(value * value)
+FROM pairs WHERE offer_id IS NOT NULL GROUP BY grp, offer_id
+UNION ALL
+SELECT 'shown', m.grp, it.offer_id, COUNT(DISTINCT m.customer_id), 0, 0.0, 0.0
 FROM recommendations r
 JOIN members m ON m.customer_id = r.customer_id
 JOIN recommendation_items it
   ON it.tenant_id = r.tenant_id AND it.recommendation_id = r.recommendation_id
 WHERE r.tenant_id = ? AND r.flow_key = ? AND r.created_at >= ? AND r.created_at < ?
 GROUP BY m.grp, it.offer_id
+UNION ALL
+SELECT 'mixed', NULL, NULL, COUNT(*), 0, 0.0, 0.0 FROM firsts WHERE g_min <> g_max
 """
-)
-_MIXED = _MEMBERS + "SELECT COUNT(*) FROM firsts WHERE g_min <> g_max"
 
 
 def _window(since: datetime, until: datetime) -> tuple[float, float]:
@@ -111,20 +101,21 @@ class LiftSql(SqlCore):
         mixed = 0
         if valid_tenant_id(tenant_id):
             members = (tenant_id, flow_key, start, end)
+            params = (*members, tenant_id, end, *members)
             with self._read() as cur:
-                for grp, n, k, total, squares in cur.execute(
-                    _GROUPS, (*members, tenant_id, end)
-                ).fetchall():
+                rows = cur.execute(_AGGREGATES, params).fetchall()
+            for kind, grp, offer_id, n, k, total, squares in rows:
+                if kind == "group":
                     groups[grp] = GroupTotals(int(n), int(k), float(total), float(squares))
-                for grp, offer_id, k, total, squares in cur.execute(
-                    _OFFERS, (*members, tenant_id, end)
-                ).fetchall():
+                elif kind == "mixed":
+                    mixed = int(n)
+                elif kind == "shown":
+                    offers.setdefault(offer_id, ({}, {}))[0][grp] = int(n)
+            for kind, grp, offer_id, _, k, total, squares in rows:
+                if kind == "offer":  # every customer of the group is in the denominator
                     size = groups[grp].customers
                     entry = offers.setdefault(offer_id, ({}, {}))
                     entry[1][grp] = GroupTotals(size, int(k), float(total), float(squares))
-                for grp, offer_id, shown in cur.execute(_SHOWN, (*members, *members)).fetchall():
-                    offers.setdefault(offer_id, ({}, {}))[0][grp] = int(shown)
-                mixed = int(cur.execute(_MIXED, members).fetchone()[0])
         return LiftAggregates(
             flow_key,
             since,
