@@ -419,6 +419,8 @@ class FiringRecommendation:
     items: Sequence[tuple[int, str, float | None]]
     flow_key: str
     flow_version: int
+    #: the customer's control group when the flow or tenant has one (stored with it)
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
