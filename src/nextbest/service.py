@@ -14,6 +14,7 @@ included (``customer_forgotten`` hooks).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 import uuid
@@ -32,6 +33,7 @@ from .experiments import (
     Assignment,
     ControlGroupSettings,
     assign,
+    control_group_problem,
     lift_report,
     random_pick_seed,
 )
@@ -57,6 +59,7 @@ _OFFER_PAGE = 1000
 #: (offers managed elsewhere); by default such an outcome is refused (UnknownOfferError).
 ACCEPT_UNKNOWN_OFFERS = ACCEPT_UNKNOWN_OFFERS_SETTING
 _SECONDS_PER_DAY = 86_400.0
+_log = logging.getLogger("nextbest.service")
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +243,22 @@ class DecisionService:
             return cached[1]
         tenant = self.store.get_tenant(tenant_id)
         raw = None if tenant is None else tenant.settings.get(CONTROL_GROUP_SETTING)
-        # the store validated the setting when it was written
-        settings = None if raw is None else ControlGroupSettings.model_validate(raw)
+        settings = None
+        if raw is not None:
+            # the store checks the setting on every write; one written before that check
+            # existed may be invalid: the tenant then has no control group, and the log says why
+            problem = control_group_problem(raw)
+            if problem is None:
+                settings = ControlGroupSettings.model_validate(raw)
+            else:
+                _log.warning(
+                    "tenant %r: setting %s ignored (%s); fix it with "
+                    "`nextbest tenants settings %s --set controlGroup=...`",
+                    tenant_id,
+                    CONTROL_GROUP_SETTING,
+                    problem,
+                    tenant_id,
+                )
         with self._lock:
             self._control_groups[tenant_id] = (now, settings)
         return settings

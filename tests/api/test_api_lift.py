@@ -213,3 +213,18 @@ def test_bad_parameters_name_the_field(api: Api, params: dict[str, str], field: 
 def test_lift_needs_a_key(api: Api) -> None:
     response = api.client.get("/api/v1/reports/lift", params={"flow": "cross-sell"})
     error_of(response, 401)
+
+
+def test_an_invalid_stored_tenant_setting_is_ignored_with_a_warning(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    # written before the store checked the setting (straight into the row)
+    with api.store._transaction() as cur:  # type: ignore[attr-defined]
+        cur.execute(
+            "UPDATE tenants SET settings = ? WHERE tenant_id = ?",
+            ('{"controlGroup": {"share": 2}}', "acme"),
+        )
+    with caplog.at_level("WARNING", logger="nextbest.service"):
+        body = _recommend(api, "ada")
+    assert "group" not in body and body["decisions"]
+    assert "controlGroup.share" in caplog.text and "'acme'" in caplog.text
