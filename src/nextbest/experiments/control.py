@@ -47,7 +47,7 @@ class ControlGroupSettings(BaseModel):
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
     )
 
-    share: float = Field(ge=0.0, le=MAX_CONTROL_SHARE, allow_inf_nan=False, strict=False)
+    share: float = Field(ge=0.0, le=MAX_CONTROL_SHARE, allow_inf_nan=False)
     salt: str = Field("", max_length=MAX_SALT_LENGTH)
     mode: Literal["none", "random"] = "none"
 

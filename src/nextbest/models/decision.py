@@ -217,7 +217,8 @@ class Decision:
     def trace_dict(self) -> dict[str, Any]:
         """The trace as JSON, with ``controlGroup`` (why the customer is in its group) when a
         control group is configured."""
-        assert self.trace is not None
+        if self.trace is None:
+            raise ValueError("the decision has no trace: it was made without explain")
         out = self.trace.to_dict()
         if self.group_reason is not None:
             out["controlGroup"] = dict(self.group_reason)
