@@ -120,7 +120,7 @@ def test_intervals_cover_the_true_lift_at_about_95_percent() -> None:
 
 
 def test_newcombe_keeps_its_coverage_for_rare_successes_and_small_groups() -> None:
-    # where the Wald interval is known to under-cover (p = 0.03, 150 and 100 customers)
+    # few successes in small groups (5 % of 150 vs 3 % of 100 customers)
     rng = np.random.default_rng(11)
     p_t, p_c, hits = 0.05, 0.03, 0
     for _ in range(REPETITIONS):
