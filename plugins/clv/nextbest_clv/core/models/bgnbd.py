@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
+from scipy.stats import nbinom
 
 from ._hypergeometric import near_one
 from ._optim import fit_mle, split_value_and_gradient
@@ -201,6 +202,31 @@ class BetaGeoModel:
         t_arr = horizon(t)
         zero = np.zeros(())
         return np.asarray(self._purchases_if_alive(t_arr, zero, zero), dtype=np.float64)
+
+    def probability_of_purchases(self, t: ArrayLike, n: ArrayLike) -> FloatArray:
+        """P(X(t) = n): a new customer makes exactly ``n`` repeat purchases in (0, t]
+        (Fader, Hardie & Lee 2005, eq. 8); ``t`` and ``n`` broadcast with numpy rules.
+
+        With p0 = alpha / (alpha + t) and NB(j) = Gamma(r+j) / (Gamma(r) j!) p0^r (1-p0)^j,
+        the customer either is still alive after n purchases, B(a, b+n)/B(a, b) NB(n), or
+        dropped out at the n-th, B(a+1, b+n-1)/B(a, b) P(NB >= n) (n > 0): terms in log
+        space, the negative binomial tail from scipy's survival function (no 1 - CDF
+        cancellation).
+        """
+        t_arr = horizon(t)
+        n_arr = np.asarray(n, dtype=np.float64)
+        if not np.all(np.isfinite(n_arr)) or np.any(n_arr < 0) or np.any(n_arr % 1 != 0):
+            raise DataError("n (the number of purchases) must be whole numbers >= 0")
+        r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        t_arr, n_arr = np.broadcast_arrays(t_arr, n_arr)
+        p0 = alpha / (alpha + t_arr)
+        log_nb = nbinom.logpmf(n_arr, r, p0)
+        alive = np.exp(betaln(a, b + n_arr) - betaln(a, b) + log_nb)
+        positive = n_arr > 0
+        m = np.where(positive, n_arr, 1.0)  # (n = 0 has no dropout term)
+        tail = nbinom.sf(m - 1, r, p0)  # P(NB >= n)
+        dropped = np.exp(betaln(a + 1, b + m - 1) - betaln(a, b)) * tail
+        return np.asarray(alive + np.where(positive, dropped, 0.0), dtype=np.float64)
 
     def sample(
         self, T: ArrayLike, *, seed: int | np.random.Generator | None = None

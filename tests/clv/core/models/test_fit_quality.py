@@ -1,0 +1,69 @@
+"""P(X(t) = n) for BG/NBD (against lifetimes and its own moments) and the calibration-fit
+histogram (issue 12, section 2)."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+import pytest
+from nextbest_clv.core.models.bgnbd import BetaGeoModel
+from nextbest_clv.core.models.errors import DataError
+from nextbest_clv.core.models.fit_quality import calibration_histogram
+from nextbest_clv.core.models.summary import CustomerSummary
+
+PARAMS = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}  # FHL 2005, CDNOW
+
+
+def test_probability_of_n_purchases_matches_lifetimes(lifetimes: ModuleType) -> None:
+    import pandas as pd
+
+    model = BetaGeoModel.from_params(**PARAMS)
+    reference = lifetimes.BetaGeoFitter()
+    reference.params_ = pd.Series(PARAMS)
+    for t in (1.0, 10.0, 39.0, 78.0):
+        for n in (0, 1, 2, 5, 10):
+            expected = float(reference.probability_of_n_purchases_up_to_time(t, n))
+            assert float(model.probability_of_purchases(t, n)) == pytest.approx(expected, 1e-8)
+
+
+@pytest.mark.parametrize("params", [PARAMS, {"r": 0.243, "alpha": 4.414, "a": 0.3, "b": 0.5}])
+def test_probabilities_sum_to_one_with_the_expected_mean(params: dict[str, float]) -> None:
+    model = BetaGeoModel.from_params(**params)
+    n = np.arange(0, 5000)
+    for t in (0.5, 39.0, 200.0):
+        p = model.probability_of_purchases(t, n)
+        assert np.all(p >= 0) and p.sum() == pytest.approx(1.0, abs=1e-10)
+        assert (n * p).sum() == pytest.approx(float(model.expected_purchases(t)), rel=1e-8)
+    grid = model.probability_of_purchases(np.array([[1.0], [39.0]]), np.arange(3))
+    assert grid.shape == (2, 3)
+    with pytest.raises(DataError):
+        model.probability_of_purchases(10.0, 1.5)
+
+
+def test_the_calibration_histogram_of_a_known_model() -> None:
+    model = BetaGeoModel.from_params(**PARAMS)
+    big_t = np.random.default_rng(3).choice([27.0, 32.0, 39.0], size=20_000)
+    sample = model.sample(big_t, seed=11)
+    hist = calibration_histogram(model, sample.frequency, sample.T, max_count=7)
+    assert hist.labels == ["0", "1", "2", "3", "4", "5", "6", "7+"]
+    assert hist.actual.sum() == hist.expected.sum() == pytest.approx(20_000)
+    # The expected counts are sums of P(X(T_i) = n) over customers.
+    direct = sum(model.probability_of_purchases(t, np.arange(7)) for t in sample.T)
+    np.testing.assert_allclose(hist.expected[:7], direct, rtol=1e-10)
+    # Data drawn from the model: each bucket within four binomial standard errors.
+    share = hist.expected / 20_000
+    sigma = np.sqrt(20_000 * share * (1 - share))
+    assert np.all(np.abs(hist.actual - hist.expected) <= 4 * sigma + 1)
+
+
+def test_the_calibration_histogram_on_cdnow(
+    cdnow_summary: CustomerSummary, cdnow_bgnbd: BetaGeoModel
+) -> None:
+    s = cdnow_summary
+    hist = calibration_histogram(cdnow_bgnbd, s.frequency, s.T, max_count=7)
+    assert hist.actual.sum() == pytest.approx(hist.expected.sum()) == len(s.frequency)
+    assert hist.actual[0] == np.count_nonzero(s.frequency == 0)
+    # The fitted model reproduces the zero class closely (FHL 2005, figure 2).
+    assert abs(hist.expected[0] - hist.actual[0]) / hist.actual[0] < 0.02
+    assert hist.to_dict()["labels"][-1] == "7+"
