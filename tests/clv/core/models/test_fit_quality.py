@@ -67,3 +67,26 @@ def test_the_calibration_histogram_on_cdnow(
     # The fitted model reproduces the zero class closely (FHL 2005, figure 2).
     assert abs(hist.expected[0] - hist.actual[0]) / hist.actual[0] < 0.02
     assert hist.to_dict()["labels"][-1] == "7+"
+
+
+def test_no_purchase_and_the_time_to_the_next_one_against_simulation() -> None:
+    """Simulated continuations of customers with a known history agree with the closed
+    forms: P(no purchase in the next t), and the median and mean wait of those alive."""
+    model = BetaGeoModel.from_params(**PARAMS)
+    rng = np.random.default_rng(5)
+    x, tx, big_t, t = 3.0, 20.0, 39.0, 10.0
+    # Posterior draws: lambda | alive ~ Gamma(r + x, alpha + T); alive with P(alive).
+    n = 400_000
+    alive = rng.random(n) < float(model.probability_alive(x, tx, big_t))
+    lam = rng.gamma(PARAMS["r"] + x, 1 / (PARAMS["alpha"] + big_t), n)
+    wait = rng.exponential(1 / lam)
+    quiet = ~alive | (wait > t)
+    p = float(model.probability_of_no_purchase(t, x, tx, big_t))
+    assert abs(quiet.mean() - p) < 4 * np.sqrt(p * (1 - p) / n)
+    median = float(model.time_to_next_purchase(x, big_t))
+    assert abs(np.median(wait) - median) / median < 0.01
+    mean = float(model.time_to_next_purchase(x, big_t, quantile=None))
+    assert abs(wait.mean() - mean) / mean < 0.03
+    assert float(model.time_to_next_purchase(0, big_t, quantile=None)) == np.inf  # r < 1
+    with pytest.raises(DataError):
+        model.time_to_next_purchase(x, big_t, quantile=1.0)

@@ -203,6 +203,44 @@ class BetaGeoModel:
         zero = np.zeros(())
         return np.asarray(self._purchases_if_alive(t_arr, zero, zero), dtype=np.float64)
 
+    def probability_of_no_purchase(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """P(Y(t) = 0 | x, t_x, T): no purchase in (T, T + t].
+
+        A BG/NBD customer drops out only right after a purchase, so one who buys nothing stays
+        as they are: P(dead) + P(alive) E[exp(-lambda t)], with lambda ~ Gamma(r + x,
+        alpha + T) given the history, i.e. (1 - P(alive)) + P(alive) ((alpha + T) /
+        (alpha + T + t))^(r + x).
+        """
+        x, tx, big_t = customer_arrays(frequency, recency, T)
+        t_arr = horizon(t)
+        alive = self.probability_alive(x, tx, big_t)
+        quiet = np.exp(
+            (self.r + x) * (np.log(self.alpha + big_t) - np.log(self.alpha + big_t + t_arr))
+        )
+        return np.asarray(1.0 - alive + alive * quiet, dtype=np.float64)
+
+    def time_to_next_purchase(
+        self, frequency: ArrayLike, T: ArrayLike, *, quantile: float | None = 0.5
+    ) -> FloatArray:
+        """The time from T to the next purchase of a customer who is alive at T (in the
+        model's unit): while alive, purchases are Poisson(lambda) with lambda ~ Gamma(r + x,
+        alpha + T) given the history, so the waiting time is Lomax (Pareto II) with shape
+        r + x and scale alpha + T. ``quantile`` q gives (alpha + T) ((1 - q)^(-1/(r+x)) - 1)
+        (the median by default); None gives the mean (alpha + T) / (r + x - 1), infinite when
+        r + x <= 1 (the waiting time then has no mean). Weighting by P(alive) is the
+        caller's: a customer who dropped out buys never.
+        """
+        x, _, big_t = customer_arrays(frequency, np.zeros_like(np.asarray(frequency, float)), T)
+        shape, scale = self.r + x, self.alpha + big_t
+        if quantile is None:
+            with np.errstate(divide="ignore"):
+                return np.asarray(np.where(shape > 1, scale / (shape - 1), np.inf))
+        if not 0 < quantile < 1:
+            raise DataError("quantile must be between 0 and 1 (exclusive), or None for the mean")
+        return np.asarray(scale * np.expm1(-np.log1p(-quantile) / shape), dtype=np.float64)
+
     def probability_of_purchases(self, t: ArrayLike, n: ArrayLike) -> FloatArray:
         """P(X(t) = n): a new customer makes exactly ``n`` repeat purchases in (0, t]
         (Fader, Hardie & Lee 2005, eq. 8); ``t`` and ``n`` broadcast with numpy rules.
