@@ -1,4 +1,4 @@
-"""How well a fitted transaction model describes its calibration data, as arrays.
+"""How well a fitted transaction model describes its data, as arrays.
 
 :func:`calibration_histogram`: the number of customers with 0, 1, ..., k-1 and "k or more"
 repeat purchases in calibration, actual against expected under the model (the expected count
@@ -19,13 +19,24 @@ from .errors import DataError
 
 FloatArray = NDArray[np.float64]
 
-__all__ = ["CalibrationHistogram", "calibration_histogram"]
+__all__ = [
+    "CalibrationHistogram",
+    "TrackingCurve",
+    "calibration_histogram",
+    "tracking_curve",
+]
 
 
 class CountModel(Protocol):
     """A model that gives P(X(t) = n) for a new customer."""
 
     def probability_of_purchases(self, t: ArrayLike, n: ArrayLike) -> FloatArray: ...
+
+
+class MeanModel(Protocol):
+    """A model that gives E[X(t)] for a new customer."""
+
+    def expected_purchases(self, t: ArrayLike) -> FloatArray: ...
 
 
 @dataclass(frozen=True)
@@ -63,3 +74,41 @@ def calibration_histogram(
     actual = np.bincount(np.minimum(x, max_count).astype(np.intp), minlength=max_count + 1)
     labels = [str(i) for i in range(max_count)] + [f"{max_count}+"]
     return CalibrationHistogram(labels, actual.astype(np.float64), expected)
+
+
+@dataclass(frozen=True)
+class TrackingCurve:
+    """Expected repeat transactions of a cohort: at the end of each period (``ends``, in
+    the model's unit from the start of the data), ``cumulative`` since the start and the
+    ``increments`` of each period."""
+
+    ends: FloatArray
+    cumulative: FloatArray
+    increments: FloatArray
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """The curve as JSON-ready lists."""
+        return {
+            "ends": self.ends.tolist(),
+            "cumulative": self.cumulative.tolist(),
+            "increments": self.increments.tolist(),
+        }
+
+
+def tracking_curve(model: MeanModel, births: ArrayLike, ends: ArrayLike) -> TrackingCurve:
+    """The expected cumulative repeat transactions of customers first seen at ``births``
+    (each customer's first purchase, in the model's unit from the start) at each of ``ends``
+    (increasing): sum over customers of E[X(end - birth)] for those born by then. E[X(t)] is
+    computed once per distinct (end - birth)."""
+    b = np.asarray(births, dtype=np.float64).ravel()
+    e = np.asarray(ends, dtype=np.float64).ravel()
+    if not (np.all(np.isfinite(b)) and np.all(np.isfinite(e))):
+        raise DataError("births and ends must be finite numbers")
+    if e.size and np.any(np.diff(e) < 0):
+        raise DataError("ends must be increasing")
+    span = np.maximum(e[:, None] - b[None, :], 0.0)  # (ends, customers)
+    values, inverse = np.unique(span, return_inverse=True)
+    expected = model.expected_purchases(values)[inverse.reshape(span.shape)]
+    cumulative = expected.sum(axis=1)
+    increments = np.diff(cumulative, prepend=0.0)
+    return TrackingCurve(e, cumulative, increments)
