@@ -121,7 +121,9 @@ def test_purge_and_the_deliverers_retention(
 
     old_events("e-40", days_ago=40)  # no endpoint: finished at once
     old_events("e-10", days_ago=10)
+    monkeypatch.setenv("NEXTBEST_WEBHOOK_RETRY_SCHEDULE", "soon")  # not the purge's business
     out = run(cli, "webhooks", "purge")  # the default: 30 days
+    monkeypatch.delenv("NEXTBEST_WEBHOOK_RETRY_SCHEDULE")
     assert out.startswith("1 finished outbox events older than 30 days purged"), out
     out = run(cli, "webhooks", "purge", "--older-than-days", "5")
     assert out.startswith("1 finished"), out
@@ -140,4 +142,4 @@ def test_purge_and_the_deliverers_retention(
     assert out.exit_code == 2 and "NEXTBEST_WEBHOOK_RETENTION_DAYS" in out.output
     monkeypatch.setenv("NEXTBEST_WEBHOOK_RETENTION_DAYS", "-1")
     out = CliRunner().invoke(cli, ["webhooks", "deliver", "--once"])
-    assert out.exit_code == 2 and "retention" in out.output
+    assert out.exit_code == 2 and "RETENTION_DAYS must be from 0" in out.output

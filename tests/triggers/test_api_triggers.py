@@ -27,6 +27,8 @@ def fields(response: Any) -> list[str]:
         ({"status": "sleeping"}, "body.status"),
         ({"cooldownDays": -1}, "body.cooldownDays"),
         ({"cooldownDays": True}, "body.cooldownDays"),
+        ({"cooldownDays": "7"}, "body.cooldownDays"),
+        ({"actions": {"hook": "yes"}}, "body.actions.hook"),
         ({"actions": {"webhook": "no spaces allowed"}}, "body.actions.webhook"),
         ({"surprise": 1}, "body.surprise"),
         ({"key": "other"}, "body.key"),

@@ -124,6 +124,7 @@ def run_triggers(auth: Writer, engine: Engine) -> dict[str, Any]:
                 "key": r.trigger_key,
                 "fired": len(r.firings),
                 "transitions": r.transitions,
+                **({"skipped": r.skipped} if r.skipped else {}),
             }
             for r in results
         ],

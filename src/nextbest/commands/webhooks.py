@@ -22,6 +22,7 @@ from ..outbox.settings import (
     DEFAULT_RETENTION_DAYS,
     RETENTION_ENV,
     RETRY_SCHEDULE_ENV,
+    retention_from_env,
 )
 from ..outbox.views import delivery_json, endpoint_json
 from ..store import (
@@ -380,7 +381,10 @@ def purge_command(older_than_days: float | None, database: str | None) -> None:
     --older-than-days, with their deliveries. Pending deliveries are never purged; a running
     deliverer does this hourly with its retention (--retention-days)."""
     if older_than_days is None:
-        older_than_days = settings_of(None, None).retention_days
+        try:
+            older_than_days = retention_from_env()
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
         if older_than_days <= 0:
             raise click.UsageError(
                 f"{RETENTION_ENV} is 0 (keep forever): pass --older-than-days to purge"

@@ -26,6 +26,19 @@ def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def retention_from_env() -> float:
+    """``NEXTBEST_WEBHOOK_RETENTION_DAYS`` (else the default); ValueError when it is not a
+    number of days."""
+    text = os.environ.get(RETENTION_ENV, "").strip()
+    try:
+        days = float(text) if text else DEFAULT_RETENTION_DAYS
+    except ValueError:
+        raise ValueError(f"{RETENTION_ENV} must be a number of days, got {text!r}") from None
+    if not (math.isfinite(days) and 0 <= days <= 36500):
+        raise ValueError(f"{RETENTION_ENV} must be from 0 (keep forever) to 36500 days")
+    return days
+
+
 @dataclass(frozen=True)
 class WebhookSettings:
     """How webhooks are delivered.
@@ -84,13 +97,7 @@ class WebhookSettings:
         ``NEXTBEST_WEBHOOK_RETRY_SCHEDULE`` and ``NEXTBEST_WEBHOOK_RETENTION_DAYS``, else the
         defaults. ValueError on a bad value."""
         if retention_days is None:
-            text = os.environ.get(RETENTION_ENV, "").strip()
-            try:
-                retention_days = float(text) if text else DEFAULT_RETENTION_DAYS
-            except ValueError:
-                raise ValueError(
-                    f"{RETENTION_ENV} must be a number of days, got {text!r}"
-                ) from None
+            retention_days = retention_from_env()
         if allow_private is None:
             allow_private = env_flag(ALLOW_PRIVATE_ENV)
         if retry_schedule is None:
@@ -114,4 +121,5 @@ __all__ = [
     "RETRY_SCHEDULE_ENV",
     "WebhookSettings",
     "env_flag",
+    "retention_from_env",
 ]

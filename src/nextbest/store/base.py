@@ -408,6 +408,8 @@ class TriggerState:
     generation: int
     last_fired_at: float | None
     crossed: dict[str, Any] | None
+    #: The time the values behind the last change hold for (its evaluation's asOf).
+    values_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,7 +443,9 @@ class StateChange:
     """A state transition to commit. ``basis`` is the (armed, generation) the evaluator saw
     (None: no stored state); the change is applied only if the stored state still has it, so
     two evaluators of one crossing commit it once. ``crossed`` None keeps the stored values.
-    ``firing`` goes with the change."""
+    ``firing`` goes with the change. ``as_of`` is the time the evaluated values hold for: a
+    change older than the values behind the stored state is not applied (an evaluation that
+    read its values before a newer one committed cannot undo it, nor fire on stale values)."""
 
     customer_id: str
     basis: tuple[bool, int] | None
@@ -450,6 +454,7 @@ class StateChange:
     last_fired_at: float | None
     crossed: dict[str, Any] | None
     firing: Firing | None = None
+    as_of: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -739,7 +744,9 @@ class Store(Protocol):
         self, tenant_id: str, key: str, document: Mapping[str, Any], status: str
     ) -> tuple[StoredTrigger, bool]:
         """Create or replace the trigger ``key`` (its uid is kept on replace); returns the
-        stored trigger and whether it was created. Its states and events stay."""
+        stored trigger and whether it was created. Its states and events stay.
+        WebhookEndpointNotFoundError when ``actions.webhook`` names an endpoint the tenant does
+        not have (checked under the lock its removal takes)."""
         ...
 
     def get_trigger(self, tenant_id: str, key: str) -> StoredTrigger | None:

@@ -165,6 +165,8 @@ class OutboxSql(SqlCore):
             by_tenant.setdefault(row[0], []).append(row)
         for tenant_id, tenant_rows in by_tenant.items():
             self._require_tenant(cur, tenant_id)
+            if endpoint_id is not None:  # not removed while its deliveries are written
+                self._lock(cur, "webhook-endpoint", tenant_id, endpoint_id)
             found = cur.execute(
                 "SELECT endpoint_id, event_types FROM webhook_endpoints WHERE tenant_id = ?",
                 (tenant_id,),
@@ -501,7 +503,7 @@ class OutboxSql(SqlCore):
         """Delete the events written before ``before`` whose deliveries are all finished
         (delivered or failed; an event no endpoint took has none), with those deliveries,
         oldest first, ``chunk`` events per transaction, at most about ``limit`` events (None:
-        all); returns how many events it took. An event with a pending delivery is kept
+        all); returns how many events were deleted. An event with a pending delivery is kept
         whatever its age, also one made pending again while it is purged. Trigger firings are
         not touched (they are the triggers' history, not the outbox's)."""
         cutoff = _epoch("before", before)
@@ -509,7 +511,7 @@ class OutboxSql(SqlCore):
         if limit is not None:
             limit = check_int("limit", limit, 1, 1 << 62)
 
-        def purge(cur: Cursor) -> int:
+        def purge(cur: Cursor) -> tuple[int, int]:
             rows = cur.execute(
                 "SELECT e.tenant_id, e.event_id FROM outbox_events e WHERE e.created_at < ? "
                 "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.tenant_id = "
@@ -518,6 +520,7 @@ class OutboxSql(SqlCore):
                 (cutoff, chunk),
             ).fetchall()
             keys = [(r[0], r[1]) for r in rows]
+            gone: list[tuple[str, str]] = []
             if keys:
                 # A delivery made pending since the SELECT (a redeliver on another
                 # connection) is kept, and so is its event.
@@ -526,20 +529,28 @@ class OutboxSql(SqlCore):
                     "AND status <> 'pending'",
                     keys,
                 )
+                kept = {
+                    (r[0], r[1])
+                    for chunk in batched(keys, 500)
+                    for r in cur.execute(
+                        "SELECT DISTINCT tenant_id, event_id FROM webhook_deliveries WHERE "
+                        + " OR ".join(["(tenant_id = ? AND event_id = ?)"] * len(chunk)),
+                        [v for key in chunk for v in key],
+                    ).fetchall()
+                }
+                gone = [key for key in keys if key not in kept]
                 cur.executemany(
-                    "DELETE FROM outbox_events WHERE tenant_id = ? AND event_id = ? "
-                    "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.tenant_id = "
-                    "outbox_events.tenant_id AND d.event_id = outbox_events.event_id)",
-                    keys,
+                    "DELETE FROM outbox_events WHERE tenant_id = ? AND event_id = ?", gone
                 )
-            return len(rows)
+            return len(rows), len(gone)
 
-        total = 0
+        taken = purged = 0
         while True:
-            done: int = self._write(purge)
-            total += done
-            if done < chunk or (limit is not None and total >= limit):
-                return total
+            done, deleted = self._write(purge)
+            taken += done
+            purged += deleted
+            if done < chunk or (limit is not None and taken >= limit):
+                return purged
 
     def delivery_counts(self, tenant_id: str | None = None) -> dict[str, int]:
         """How many deliveries are in each status (of one tenant, or of all)."""

@@ -1,5 +1,7 @@
 """Triggers in the SQL store: documents per tenant, crossing states, firings (events).
 
+A state's ``updated_at`` is the time the values behind its last change hold for (the
+evaluation's asOf): a change evaluated on older values is not applied over it.
 A customer's state row exists only once something happened to it (a firing, a suppressed
 crossing); no row means armed at generation 0, so a batch over a million customers reads the
 few rows there are in one query and writes only the transitions. Firings are committed by
@@ -56,7 +58,7 @@ def _trigger(row: Sequence[Any]) -> StoredTrigger:
 
 def _state(row: Sequence[Any]) -> TriggerState:
     crossed = json.loads(row[4]) if row[4] is not None else None
-    return TriggerState(row[0], bool(row[1]), int(row[2]), row[3], crossed)
+    return TriggerState(row[0], bool(row[1]), int(row[2]), row[3], crossed, row[5])
 
 
 def _event_cursor(fired_at: float, event_id: str) -> str:
@@ -210,7 +212,7 @@ class TriggersSql(SqlCore):
         with_values: bool = False,
     ) -> dict[str, TriggerState]:
         crossed = "crossed" if with_values else "NULL"
-        columns = f"customer_id, armed, generation, last_fired_at, {crossed}"
+        columns = f"customer_id, armed, generation, last_fired_at, {crossed}, updated_at"
         where = f"SELECT {columns} FROM trigger_states WHERE tenant_id = ? AND trigger_key = ?"
         if customer_ids is None:
             rows = cur.execute(where, (tenant_id, key)).fetchall()
@@ -247,7 +249,7 @@ class TriggersSql(SqlCore):
                 c.generation,
                 c.last_fired_at,
                 None if c.crossed is None else json_text("crossed values", c.crossed),
-                self.clock(),
+                self.clock() if c.as_of is None else c.as_of,
             )
             for c in changes
         ]
@@ -264,7 +266,13 @@ class TriggersSql(SqlCore):
             for i, change in enumerate(changes):
                 state = current.get(change.customer_id)
                 seen = None if state is None else (state.armed, state.generation)
-                if seen == change.basis:
+                stale = (
+                    state is not None
+                    and change.as_of is not None
+                    and state.values_at is not None
+                    and change.as_of < state.values_at
+                )
+                if seen == change.basis and not stale:
                     kept.append(i)
             if not kept:
                 return []

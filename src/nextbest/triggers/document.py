@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
+from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, ValidationError
 
 from ..engine.compiler import validation_issues
 from ..errors import FlowIssue, FlowValidationError
@@ -53,12 +53,12 @@ class TriggerActions(CamelModel):
     the commit."""
 
     webhook: Annotated[str, AfterValidator(_endpoint_id)] | None = None
-    hook: bool = False
+    hook: StrictBool = False
 
 
 def _not_bool(value: Any) -> Any:
-    if isinstance(value, bool):  # a JSON true is not one day
-        raise ValueError("must be a number of days, not a boolean")
+    if isinstance(value, bool | str):  # a JSON true is not one day, nor "7" seven
+        raise ValueError(f"must be a number of days, not a {type(value).__name__}")
     return value
 
 

@@ -72,8 +72,10 @@ HOST_NAMES_PREFIX = "metrics."
 ACTIVE_TTL_SECONDS = 2.0
 #: Above this many customers, a trigger's states are read whole (one query), not by id.
 _BULK_STATES = 2_000
-#: From this many customers on, a change's missing ``metrics.*`` are read as columns.
-_METRICS_IN_BULK = 50
+#: From this many customers on, a change's missing ``metrics.*`` are read as columns (one
+#: read of the tenant's summaries; below, one summary per customer is cheaper on a large
+#: tenant).
+_METRICS_IN_BULK = 500
 #: How long states read before a change's commit are reused by its evaluation.
 _PREFETCH_SECONDS = 120.0
 #: Most customers a whole-tenant preview resolves one at a time (names without columns).
@@ -105,6 +107,9 @@ class Evaluation:
     evaluated: int
     transitions: dict[str, int]
     firings: list[Firing]
+    #: Why the trigger was not evaluated (a run that would resolve too many customers one
+    #: at a time), else None.
+    skipped: str | None = None
 
 
 def _truth(expr: CompiledExpression, row: Mapping[str, Any]) -> bool | None:
@@ -337,17 +342,32 @@ class TriggerEngine:
 
     # -- evaluation ---------------------------------------------------------------------------
     def context_changed(self, tenant_id: str, change: ContextChange) -> list[Evaluation]:
-        """Evaluate every active trigger of the tenant that reads a changed name (or a name no
-        notifier passes) over the changed customers, committing and announcing the firings.
-        A change that is not :meth:`current <is_current>` is logged and not evaluated."""
+        """Evaluate every active trigger of the tenant that reads a name of the change (one it
+        carries, or any of its provider's) over the changed customers, committing and
+        announcing the firings. A change that is not :meth:`current <is_current>` is logged
+        and not evaluated."""
         if not self.is_current(tenant_id, change.as_of):
             return []
         change = _unique(change)
-        return [
-            self.evaluate(tenant_id, trigger, change)
-            for trigger in self.active(tenant_id)
-            if any(n in change.values for n in trigger.compiled.names)
-        ]
+        concerned = [t for t in self.active(tenant_id) if self._reads(t, change)]
+        # The metrics every concerned trigger lacks, read once for all of them.
+        needed = sorted({n for t in concerned for n in t.compiled.names})
+        change, _ = self._with_metrics(tenant_id, needed, change)
+        return [self.evaluate(tenant_id, trigger, change) for trigger in concerned]
+
+    def _reads(self, trigger: LoadedTrigger, change: ContextChange) -> bool:
+        """Whether a change concerns a trigger: it carries one of the trigger's names, or comes
+        from the provider of one (a batch that passes only some of its provider's names, say
+        the RFM fields, has still changed the others)."""
+        names = trigger.compiled.names
+        if any(n in change.values for n in names):
+            return True
+        if not change.provider:
+            return False
+        registry = self.host.registry
+        return any(
+            (p := registry.provider_for(n)) is not None and p.name == change.provider for n in names
+        )
 
     def run(self, tenant_id: str) -> list[Evaluation]:
         """Evaluate every active trigger of the tenant for every customer now, committing
@@ -359,11 +379,35 @@ class TriggerEngine:
         active = self.active(tenant_id)
         if not active:
             return []
-        names = {n for t in active for n in t.compiled.names}
+        # Every name of the providers the triggers read (their whole record in the payload,
+        # as after a batch), and the host's summary metrics.
+        names: set[str] = set()
+        for name in {n for t in active for n in t.compiled.names}:
+            names.add(name)
+            provider = self.host.registry.provider_for(name)
+            if provider is not None and name in provider.names:  # a record of named fields
+                names.update(provider.names)
         change = population(self.host, tenant_id, names, self.clock())
         if not change.customer_ids:
             return []
-        return [self.evaluate(tenant_id, trigger, change) for trigger in active]
+        results = []
+        for trigger in active:
+            lacking = sorted(n for n in trigger.compiled.when.names if n not in change.values)
+            if lacking and len(change.customer_ids) > MAX_ROW_PREVIEW:
+                log.warning(
+                    "trigger %r of tenant %r not run: %s cannot be read for every customer at "
+                    "once and %d customers would be resolved one at a time (at most %d)",
+                    trigger.compiled.key,
+                    tenant_id,
+                    ", ".join(lacking),
+                    len(change.customer_ids),
+                    MAX_ROW_PREVIEW,
+                )
+                reason = f"{', '.join(lacking)} cannot be read for every customer at once"
+                results.append(Evaluation(trigger.compiled.key, 0, {}, [], skipped=reason))
+                continue
+            results.append(self.evaluate(tenant_id, trigger, change))
+        return results
 
     def _with_metrics(
         self, tenant_id: str, names: Sequence[str], change: ContextChange
@@ -484,7 +528,7 @@ class TriggerEngine:
         transitions and firings are written in one transaction and the ``trigger_fired``
         hooks called for the firings committed."""
         compiled = trigger.compiled
-        change, added = self._with_metrics(tenant_id, compiled.names, _unique(change))
+        change, _ = self._with_metrics(tenant_id, compiled.names, _unique(change))
         ids = list(change.customer_ids)
         bulk = len(ids) > _BULK_STATES
         states, candidates = self._states_for(trigger, tenant_id, change, ids)
@@ -499,11 +543,14 @@ class TriggerEngine:
         # The change's columns as JSON-ready lists, made once for every firing's payload.
         records: dict[str, dict[str, list[Any]]] = {}
         if any(k == "fire" for _, k in found):
-            own = {n: v for n, v in change.values.items() if n not in added}
-            records = {
-                change.provider or "change": _json_columns(own),
-                "metrics": _json_columns({n: change.values[n] for n in added}),
-            }
+            # The payload's context, by the provider each name comes from (as a customer's
+            # names resolved one at a time are), whatever carried the columns.
+            by_provider: dict[str, dict[str, Any]] = {}
+            for name, col in change.values.items():
+                provider = self.host.registry.provider_for(name)
+                owner = provider.name if provider is not None else change.provider or "change"
+                by_provider.setdefault(owner, {})[name] = col
+            records = {owner: _json_columns(cols) for owner, cols in by_provider.items()}
         for i, kind in found:
             counts[kind] += 1
             changes.append(
@@ -631,13 +678,14 @@ class TriggerEngine:
         generation = 0 if state is None else state.generation
         last = None if state is None else state.last_fired_at
         values = {n: json_value(row.get(n)) for n in trigger.compiled.names}
+        at = change.as_of
         if kind == "rearm":  # the values of the last firing are kept
-            return StateChange(customer_id, basis, True, generation, last, None)
+            return StateChange(customer_id, basis, True, generation, last, None, as_of=at)
         if kind == "suppress":
-            return StateChange(customer_id, basis, False, generation, last, values)
+            return StateChange(customer_id, basis, False, generation, last, values, as_of=at)
         firing = self._firing(tenant_id, trigger, change, records, index, values, state)
         return StateChange(
-            customer_id, basis, False, firing.generation, firing.fired_at, values, firing
+            customer_id, basis, False, firing.generation, firing.fired_at, values, firing, at
         )
 
     def _firing(
@@ -669,8 +717,9 @@ class TriggerEngine:
                 context[provider] = {n: col[index] for n, col in columns.items()}
         missing = [n for n in compiled.names if n not in change.values]
         if missing:
-            _, records = resolve_customer(self.host, tenant_id, customer_id, missing, change.as_of)
-            context.update(records)
+            _, resolved = resolve_customer(self.host, tenant_id, customer_id, missing, change.as_of)
+            for owner, record in resolved.items():  # merged into the provider's block
+                context.setdefault(owner, {}).update(record)
         fired_at = change.as_of
         payload: dict[str, Any] = {
             "id": eid,
