@@ -26,7 +26,7 @@ from .engine.catalog import CompiledCatalog
 from .engine.compiler import CompiledFlow
 from .errors import UnknownFlowError
 from .host import Host
-from .models.decision import Decision
+from .models.decision import Decision, DecisionItem
 from .models.request import DecisionRequest, OfferHistory
 from .store import (
     ACCEPT_UNKNOWN_OFFERS_SETTING,
@@ -66,20 +66,24 @@ class Recommendation:
             "flowKey": self.flow_key,
             "flowVersion": self.flow_version,
             "asOf": self.decision.as_of.isoformat(),
-            "decisions": [
-                {
-                    "offerId": item.offer_id,
-                    "name": item.name,
-                    "rank": item.rank,
-                    "score": item.score,
-                    "personalization": dict(item.personalization),
-                }
-                for item in self.decision.items
-            ],
+            "decisions": [_item_dict(item) for item in self.decision.items],
         }
         if self.decision.trace is not None:
             out["trace"] = self.decision.trace.to_dict()
         return out
+
+
+def _item_dict(item: DecisionItem) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "offerId": item.offer_id,
+        "name": item.name,
+        "rank": item.rank,
+        "score": item.score,
+        "personalization": dict(item.personalization),
+    }
+    if item.fallback:
+        out["fallback"] = True  # a flow's fallback offer: nothing else was left
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ def run_decision(
                 k: v for k, v in cand.computed.items() if fields is None or k in fields
             },
             category=cand.offer.category,
+            fallback=cand.fallback,
         )
         for position, cand in enumerate(state.ranked or (), start=1)
     ]
