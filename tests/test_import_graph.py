@@ -23,7 +23,7 @@ HOST_LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine",),
     ("hookspecs", "plugins", "registration", "builtin"),
     ("host",),
-    ("service", "ingest", "notebook", "outbox"),
+    ("service", "ingest", "notebook", "outbox", "experiments"),
     ("triggers",),
     ("api",),
     ("commands", "cli"),
@@ -38,6 +38,7 @@ ENGINE_LAYERS: tuple[tuple[str, ...], ...] = (
     ("plan",),
     ("state",),
     ("formulas",),
+    ("policies",),
     ("nodes", "nodes.base"),
     (
         "nodes.inventory",

@@ -21,6 +21,7 @@ from .errors import FlowValidationError, PluginError, UnknownFlowError
 from .hookcalls import call_impl, implementations
 from .models.decision import Decision
 from .models.offers import OfferCatalog
+from .models.policies import PolicyInputs
 from .models.request import DecisionRequest
 from .plugin_api import ContextChange, HostAPI, TriggerEvent
 from .plugins import make_plugin_manager
@@ -149,11 +150,13 @@ class Host:
         *,
         flow: CompiledFlow | None = None,
         offers: CompiledCatalog | None = None,
+        policies: PolicyInputs | None = None,
     ) -> Decision:
         """Run a flow for one customer and return the ranked offers (and trace if asked).
 
         Without ``flow``/``offers`` the tenant's flow added with ``add_flow`` is used (the
-        request's ``decisionFlowKey``, else the tenant's default).
+        request's ``decisionFlowKey``, else the tenant's default). ``policies``: the tenant's
+        contact policies and the counts they read (the service loads them from the store).
         """
         if not isinstance(request, DecisionRequest):
             request = DecisionRequest.model_validate(request)
@@ -161,7 +164,9 @@ class Host:
             found_flow, found_offers = self._lookup(tenant_id, request.decision_flow_key)
             flow = flow or found_flow
             offers = offers or found_offers
-        return run_decision(flow, offers, host=self, tenant_id=tenant_id, request=request)
+        return run_decision(
+            flow, offers, host=self, tenant_id=tenant_id, request=request, policies=policies
+        )
 
     def notify_outcome(self, tenant_id: str, interaction: Interaction) -> list[tuple[str, str]]:
         """Call every ``outcome_recorded`` hook with this host; a failing plugin is logged,

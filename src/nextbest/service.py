@@ -25,6 +25,7 @@ from typing import Any
 from .engine.catalog import CompiledCatalog
 from .engine.compiler import CompiledFlow
 from .errors import UnknownFlowError
+from .experiments.policies import ContactPolicies
 from .host import Host
 from .models.decision import Decision, DecisionItem
 from .models.request import DecisionRequest, OfferHistory
@@ -168,6 +169,8 @@ class DecisionService:
         self._lock = threading.Lock()
         self._flows: dict[tuple[str, str, int], CompiledFlow] = {}
         self._catalogs: dict[str, tuple[float, CompiledCatalog]] = {}
+        #: the tenants' contact policies (cached; the API and CLI write through it)
+        self.contact_policies = ContactPolicies(store, ttl=offers_ttl)
 
     # -- flows and offers ----------------------------------------------------------------------
     def published_flow(self, tenant_id: str, key: str | None) -> tuple[CompiledFlow, int]:
@@ -242,7 +245,10 @@ class DecisionService:
         if flow.uses_offer_history and not request.offer_history:
             updates["offer_history"] = offer_history(self.store, tenant_id, request.customer_id)
         request = request.model_copy(update=updates)
-        decision = self.host.decide(tenant_id, request, flow=flow, offers=catalog)
+        policies = self.contact_policies.inputs(tenant_id, request.customer_id, now)
+        decision = self.host.decide(
+            tenant_id, request, flow=flow, offers=catalog, policies=policies
+        )
         return StoreDecision(flow.key, version, request, decision)
 
     def recommend(

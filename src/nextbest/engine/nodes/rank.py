@@ -9,6 +9,7 @@ from typing import Any
 
 from ...models.decision import Candidate, Drop
 from ...models.flows import RankConfig
+from ..policies import apply_mutual_exclusions
 from ..state import DecisionState
 from .base import RANKING, BuildContext, Misplacements, NodeType, static_config
 
@@ -28,6 +29,8 @@ class RankStep:
         ordered = sorted(state.candidates, key=_score_of, reverse=True)
         if any(c.offer.mandatory for c in ordered):
             ordered.sort(key=_not_mandatory)
+        if state.policies is not None and state.policies.policies:
+            ordered = apply_mutual_exclusions(state, ordered, self.node_id)
         if not ordered and state.flow.settings.fallback_offers:
             ordered = self._fallback(state)
         state.ranked = ordered[:limit]

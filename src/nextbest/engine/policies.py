@@ -1,0 +1,222 @@
+"""Contact policies applied to a decision (pure: the policies and counts arrive with it).
+
+:func:`apply_contact_policies` runs after the flow's selection phase (inventory, filter,
+qualify, compute) and before scoring: for each candidate the policies are walked from the
+highest priority down; the first one in scope that blocks removes the candidate (a trace entry
+names the policy and the count that tripped it), an ``allow_override`` policy in scope exempts
+it from every policy below. ``mutual_exclusion`` policies act on the ranking instead
+(:func:`apply_mutual_exclusions`): of the offers they name, the best ranked one stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..models.decision import Candidate, Drop
+from ..models.offers import Offer
+from ..models.policies import WEEKDAYS, PolicyCounts
+from ..models.request import DecisionRequest
+from .state import DecisionState
+
+#: The node id contact-policy drops carry in the trace.
+POLICY_NODE_ID = "(contact-policies)"
+#: The stage of contact-policy drops in the trace.
+POLICY_STAGE = "contact_policy"
+_CUSTOMER_LEVEL = frozenset(
+    {"frequency_cap", "customer_total_cap", "segment_exclusion", "time_window"}
+)
+
+
+def scope_label(policy: Any) -> str:
+    """``global`` or ``<scope>:<scopeId>``, as the trace shows it."""
+    return "global" if policy.scope == "global" else f"{policy.scope}:{policy.scope_id}"
+
+
+def in_scope(policy: Any, offer: Offer, request: DecisionRequest) -> bool:
+    """Whether ``policy`` applies to ``offer`` in a decision for ``request``."""
+    scope, scope_id = policy.scope, policy.scope_id
+    if scope == "global":
+        return True
+    if scope == "offer":
+        return bool(offer.id == scope_id)
+    if scope == "category":
+        return bool(offer.category == scope_id)
+    if scope == "subcategory":
+        return bool(offer.sub_category == scope_id)
+    if scope == "channel":
+        return bool(request.channel == scope_id)
+    return scope_id in request.segments  # segment
+
+
+def blocking(
+    policy: Any, offer: Offer, state: DecisionState, counts: PolicyCounts
+) -> tuple[str, dict[str, Any]] | None:
+    """Why ``policy`` removes ``offer`` (reason, inputs), or None when it lets it pass."""
+    kind, cfg, where = policy.rule_type, policy.config, scope_label(policy)
+    as_of = state.as_of
+    if kind == "frequency_cap":
+        seen = counts.periods.get(cfg.period, {}).get(cfg.counts, 0)
+        if seen >= cfg.max:
+            reason = (
+                f"frequency_cap exceeded: {seen}/{cfg.period} at scope={where} "
+                f"(max {cfg.max} {cfg.counts} per {cfg.period}, UTC)"
+            )
+            return reason, {"count": seen, "max": cfg.max, "period": cfg.period}
+        return None
+    if kind == "customer_total_cap":
+        seen = counts.all_time.get(cfg.counts, 0)
+        if seen >= cfg.max:
+            reason = (
+                f"customer_total_cap exceeded: {seen} {cfg.counts} at scope={where} (max {cfg.max})"
+            )
+            return reason, {"count": seen, "max": cfg.max}
+        return None
+    if kind == "segment_exclusion":
+        hit = [s for s in cfg.segments if s in state.request.segments]
+        if hit:
+            return (
+                f"segment_exclusion: customer is in segment {hit[0]!r} at scope={where}",
+                {"segment": hit[0]},
+            )
+        return None
+    if kind == "time_window":
+        day, hour = WEEKDAYS[as_of.weekday()], as_of.hour
+        if day not in cfg.days or not cfg.from_hour <= hour < cfg.to_hour:
+            reason = (
+                f"time_window: {day} {as_of:%H:%M} UTC is outside {','.join(cfg.days)} "
+                f"{cfg.from_hour:02d}:00-{cfg.to_hour:02d}:00 at scope={where}"
+            )
+            return reason, {"day": day, "hour": hour}
+        return None
+    summary = counts.offers.get(offer.id)
+    if summary is None:
+        return None  # never seen: no cooldown or outcome suppression
+    hours = (as_of - summary.last_at).total_seconds() / 3600.0
+    if kind == "cooldown":
+        if hours < cfg.hours:
+            reason = (
+                f"cooldown: offer last seen {hours:.1f} h ago, needs {cfg.hours:g} h "
+                f"at scope={where}"
+            )
+            return reason, {"hoursSince": round(hours, 3), "hours": cfg.hours}
+        return None
+    if kind == "outcome_based":
+        days = hours / 24.0
+        if days >= cfg.days:
+            return None
+        if cfg.outcome is not None:
+            if summary.last_outcome != cfg.outcome:
+                return None
+            reason = (
+                f"outcome_based: last outcome {cfg.outcome!r} {days:.1f} days ago "
+                f"(suppressed for {cfg.days:g} days) at scope={where}"
+            )
+            return reason, {"outcome": cfg.outcome, "daysSince": round(days, 3)}
+        seen = getattr(summary, cfg.classification)
+        if seen < cfg.min_count:
+            return None
+        reason = (
+            f"outcome_based: {seen} {cfg.classification} responses (min {cfg.min_count}), "
+            f"last interaction {days:.1f} days ago (suppressed for {cfg.days:g} days) "
+            f"at scope={where}"
+        )
+        return reason, {"count": seen, "minCount": cfg.min_count, "daysSince": round(days, 3)}
+    return None
+
+
+def apply_contact_policies(state: DecisionState) -> None:
+    """Remove the candidates a policy blocks (see the module docstring)."""
+    inputs = state.policies
+    if inputs is None or not inputs.policies:
+        return
+    policies = [p for p in inputs.policies if p.rule_type != "mutual_exclusion"]
+    if not policies:
+        return
+    counts, request, trace = inputs.counts, state.request, state.trace
+    memo: dict[int, tuple[str, dict[str, Any]] | None] = {}  # customer-level answers
+    kept: list[Candidate] = []
+    for cand in state.candidates:
+        offer = cand.offer
+        blocked = None
+        for index, policy in enumerate(policies):
+            if offer.mandatory and policy.bypassable:
+                continue
+            if not in_scope(policy, offer, request):
+                continue
+            if policy.rule_type == "allow_override":
+                break
+            if policy.rule_type in _CUSTOMER_LEVEL:
+                if index not in memo:
+                    memo[index] = blocking(policy, offer, state, counts)
+                found = memo[index]
+            else:
+                found = blocking(policy, offer, state, counts)
+            if found is not None:
+                blocked = (policy, found)
+                break
+        if blocked is None:
+            kept.append(cand)
+        elif trace is not None:
+            policy, (reason, details) = blocked
+            inputs_seen = {"policy": policy.name, "ruleType": policy.rule_type, **details}
+            trace.drops.append(
+                Drop(offer.id, POLICY_NODE_ID, reason, policy.name, POLICY_STAGE, inputs_seen)
+            )
+    state.candidates = kept
+
+
+def apply_mutual_exclusions(
+    state: DecisionState, ordered: Sequence[Candidate], node_id: str
+) -> list[Candidate]:
+    """``ordered`` (best first) without the offers a ``mutual_exclusion`` policy excludes: of
+    the offers one names, only the best ranked stays (an offer exempted by a higher-priority
+    ``allow_override``, or mandatory under a bypassable policy, is neither removed nor
+    counted)."""
+    inputs = state.policies
+    if inputs is None:
+        return list(ordered)
+    groups = [
+        (index, p) for index, p in enumerate(inputs.policies) if p.rule_type == "mutual_exclusion"
+    ]
+    if not groups:
+        return list(ordered)
+    request = state.request
+    out: list[Candidate] = []
+    taken: dict[int, str] = {}  # policy index -> the offer that stays
+    for cand in ordered:
+        offer = cand.offer
+        subject = [
+            (index, policy)
+            for index, policy in groups
+            if offer.id in policy.config.offers
+            and in_scope(policy, offer, request)
+            and not (offer.mandatory and policy.bypassable)
+            and not _overridden(inputs.policies[:index], offer, request)
+        ]
+        removed_by = next(((p, taken[i]) for i, p in subject if i in taken), None)
+        if removed_by is None:
+            for index, _ in subject:
+                taken[index] = offer.id
+            out.append(cand)
+        elif state.trace is not None:
+            policy, winner = removed_by
+            reason = (
+                f"mutual_exclusion: {winner!r} ranks higher among "
+                f"{', '.join(policy.config.offers)} at scope={scope_label(policy)}"
+            )
+            state.trace.drops.append(
+                Drop(
+                    offer.id,
+                    node_id,
+                    reason,
+                    policy.name,
+                    POLICY_STAGE,
+                    {"policy": policy.name, "ruleType": policy.rule_type, "kept": winner},
+                )
+            )
+    return out
+
+
+def _overridden(higher: Sequence[Any], offer: Offer, request: DecisionRequest) -> bool:
+    return any(p.rule_type == "allow_override" and in_scope(p, offer, request) for p in higher)

@@ -1,0 +1,1 @@
+"""Decision experiments and constraints over a store: contact policies (``policies``)."""
