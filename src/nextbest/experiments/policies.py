@@ -50,7 +50,10 @@ def parse_policy(document: Any) -> Any:
             loc = tuple(err["loc"])
             if loc and loc[0] in POLICY_TYPES:  # the union's tag pydantic puts first
                 loc = loc[1:]
-            issues.append(FlowIssue(format_loc(loc, frozenset()), err["msg"]))
+            path = format_loc(loc, frozenset())
+            if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                path = "ruleType"  # a missing or unknown rule type: the message lists them
+            issues.append(FlowIssue(path, err["msg"]))
         raise FlowValidationError(issues) from None
 
 
