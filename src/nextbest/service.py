@@ -25,9 +25,11 @@ from typing import Any
 from .engine.catalog import CompiledCatalog
 from .engine.compiler import CompiledFlow
 from .errors import UnknownFlowError
+from .experiments.constraints import exhausted_offers
 from .experiments.policies import ContactPolicies
 from .host import Host
 from .models.decision import Decision, DecisionItem
+from .models.policies import PolicyInputs
 from .models.request import DecisionRequest, OfferHistory
 from .store import (
     ACCEPT_UNKNOWN_OFFERS_SETTING,
@@ -246,6 +248,9 @@ class DecisionService:
             updates["offer_history"] = offer_history(self.store, tenant_id, request.customer_id)
         request = request.model_copy(update=updates)
         policies = self.contact_policies.inputs(tenant_id, request.customer_id, now)
+        exhausted = exhausted_offers(self.store, tenant_id, catalog.constrained, now)
+        if exhausted:  # offers whose budget or stock is used up drop out
+            policies = dataclasses.replace(policies or PolicyInputs(), exhausted=exhausted)
         decision = self.host.decide(
             tenant_id, request, flow=flow, offers=catalog, policies=policies
         )

@@ -44,6 +44,11 @@ class CompiledCatalog:
         """Each offer with its static names, keyed by id (built on first use)."""
         return {offer.id: (offer, static) for offer, static in self.entries}
 
+    @cached_property
+    def constrained(self) -> tuple[Offer, ...]:
+        """The offers with a budget or a stock (built on first use)."""
+        return tuple(offer for offer, _ in self.entries if offer.constrained)
+
     @property
     def offers(self) -> tuple[Offer, ...]:
         """The offers, in tie-break order."""

@@ -10,7 +10,7 @@ it from every policy below. ``mutual_exclusion`` policies act on the ranking ins
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..models.decision import Candidate, Drop
@@ -21,6 +21,8 @@ from .state import DecisionState
 
 #: The node id contact-policy drops carry in the trace.
 POLICY_NODE_ID = "(contact-policies)"
+#: The node id of drops for a used-up budget or stock.
+CONSTRAINT_NODE_ID = "(offer-constraints)"
 #: The stage of contact-policy drops in the trace.
 POLICY_STAGE = "contact_policy"
 _CUSTOMER_LEVEL = frozenset(
@@ -128,8 +130,10 @@ def blocking(
 def apply_contact_policies(state: DecisionState) -> None:
     """Remove the candidates a policy blocks (see the module docstring)."""
     inputs = state.policies
-    if inputs is None or not inputs.policies:
+    if inputs is None or inputs.empty:
         return
+    if inputs.exhausted:
+        _drop_exhausted(state, inputs.exhausted)
     policies = [p for p in inputs.policies if p.rule_type != "mutual_exclusion"]
     if not policies:
         return
@@ -162,6 +166,21 @@ def apply_contact_policies(state: DecisionState) -> None:
             inputs_seen = {"policy": policy.name, "ruleType": policy.rule_type, **details}
             trace.drops.append(
                 Drop(offer.id, POLICY_NODE_ID, reason, policy.name, POLICY_STAGE, inputs_seen)
+            )
+    state.candidates = kept
+
+
+def _drop_exhausted(state: DecisionState, exhausted: Mapping[str, str]) -> None:
+    """Remove the offers whose budget or stock is used up (mandatory ones too: a constraint
+    is never bypassed)."""
+    kept = []
+    for cand in state.candidates:
+        reason = exhausted.get(cand.offer.id)
+        if reason is None:
+            kept.append(cand)
+        elif state.trace is not None:
+            state.trace.drops.append(
+                Drop(cand.offer.id, CONSTRAINT_NODE_ID, reason, None, "offer_constraint")
             )
     state.candidates = kept
 

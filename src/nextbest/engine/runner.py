@@ -74,7 +74,7 @@ def _run_steps(flow: CompiledFlow, state: DecisionState) -> None:
                 "ms": round((perf_counter() - started) * 1000, 4),
             }
         )
-    policies_due = state.policies is not None and bool(state.policies.policies)
+    policies_due = state.policies is not None and not state.policies.empty
     for step in flow.steps:
         if policies_due and step.node_type not in _SELECTION_NODES:
             policies_due = False  # after qualification, before scoring

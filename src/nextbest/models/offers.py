@@ -16,6 +16,14 @@ OfferStatus = Literal["active", "inactive", "draft", "paused", "retired", "archi
 OFFER_STATUSES: tuple[str, ...] = ("active", "inactive", "draft", "paused", "retired", "archived")
 
 
+class OfferBudget(CamelModel):
+    """What positive outcomes' values may consume of an offer: per UTC day and over its life.
+    The offer drops out of decisions once either is spent (see docs/flows.md)."""
+
+    daily: float | None = Field(None, gt=0, allow_inf_nan=False)
+    lifetime: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+
 class Offer(CamelModel):
     """One offer in the catalog."""
 
@@ -36,6 +44,10 @@ class Offer(CamelModel):
     #: before ``endAt``; a time without a zone is taken as UTC
     start_at: datetime | None = None
     end_at: datetime | None = None
+    #: constraints consumed by positive outcomes in respond: a budget of outcome value and a
+    #: stock of units (one per positive outcome); the offer drops out once one is used up
+    budget: OfferBudget | None = None
+    stock: int | None = Field(None, ge=0, le=2**53)
 
     @field_validator("start_at", "end_at")
     @classmethod
@@ -65,6 +77,14 @@ class Offer(CamelModel):
         if self.end_at is not None and as_of >= self.end_at:
             return f"ended: endAt {self.end_at.isoformat()} is at or before {as_of.isoformat()}"
         return None
+
+    @property
+    def constrained(self) -> bool:
+        """Whether the offer has a budget or a stock."""
+        return self.stock is not None or (
+            self.budget is not None
+            and (self.budget.daily is not None or self.budget.lifetime is not None)
+        )
 
 
 class OfferCatalog(CamelModel):

@@ -199,10 +199,17 @@ class PolicyCounts:
 @dataclass(frozen=True, slots=True)
 class PolicyInputs:
     """A tenant's active policies (highest priority first, then by name) and the counts they
-    read: what the service passes into a decision."""
+    read, and the offers whose budget or stock is used up (offer id -> reason): what the
+    service passes into a decision."""
 
-    policies: tuple[Any, ...]
+    policies: tuple[Any, ...] = ()
     counts: PolicyCounts = field(default_factory=PolicyCounts)
+    exhausted: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        """Whether there is nothing to apply."""
+        return not self.policies and not self.exhausted
 
 
 def period_starts(as_of: datetime) -> dict[str, date]:

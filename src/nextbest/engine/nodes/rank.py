@@ -29,7 +29,7 @@ class RankStep:
         ordered = sorted(state.candidates, key=_score_of, reverse=True)
         if any(c.offer.mandatory for c in ordered):
             ordered.sort(key=_not_mandatory)
-        if state.policies is not None and state.policies.policies:
+        if state.policies is not None and state.policies.policies:  # mutual exclusions
             ordered = apply_mutual_exclusions(state, ordered, self.node_id)
         if not ordered and state.flow.settings.fallback_offers:
             ordered = self._fallback(state)
