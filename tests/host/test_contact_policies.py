@@ -4,6 +4,7 @@ offers, UTC periods, and the trace entries naming the policy and the count that 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,9 +12,9 @@ from hostkit import AS_OF, flow, ids, inventory, offer, rank, request
 from hostkit import score as score_node
 
 from nextbest import Decision, FlowValidationError, Host
-from nextbest.experiments.policies import parse_policy
+from nextbest.experiments.policies import ContactPolicies, parse_policy
 from nextbest.models.policies import PolicyCounts, PolicyInputs, period_starts
-from nextbest.store import OfferSummary
+from nextbest.store import InteractionIn, OfferSummary, open_store
 
 NOON = datetime(2026, 3, 10, 12, tzinfo=UTC)  # AS_OF: a Tuesday
 OFFERS = [
@@ -132,6 +133,31 @@ def test_frequency_cap_scoped_to_a_category_or_channel(host: Host) -> None:
     assert ids(decide(host, [email], counts, channel="email")) == []
 
 
+def test_period_counts_use_the_utc_day_of_an_offset_as_of(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    try:
+        store.upgrade()
+        store.create_tenant("t1")
+        store.record_interaction(
+            "t1",
+            InteractionIn(customer_id="c1", outcome="impression", idempotency_key="k",
+                          occurred_at=datetime(2026, 3, 9, 23, 30, tzinfo=UTC)),
+        )  # fmt: skip
+        policies = ContactPolicies(store)
+        policies.put("t1", {"name": "cap", "ruleType": "frequency_cap",
+                            "config": {"max": 1, "period": "day"}})  # fmt: skip
+        # 2026-03-10 00:30 at +02:00 is 2026-03-09 22:30 UTC: the impression's day
+        local = datetime.fromisoformat("2026-03-10T00:30:00+02:00")
+        inputs = policies.inputs("t1", "c1", local)
+        assert inputs is not None and inputs.counts.periods["day"]["impressions"] == 1
+        utc_next_day = policies.inputs("t1", "c1", datetime(2026, 3, 10, 0, 30, tzinfo=UTC))
+        assert utc_next_day is not None
+        assert utc_next_day.counts.periods["day"]["impressions"] == 0
+        assert utc_next_day.counts.periods["week"]["impressions"] == 1  # Mon 9th, Tue 10th
+    finally:
+        store.close()
+
+
 def test_periods_are_utc_calendar_day_iso_week_and_month() -> None:
     starts = period_starts(datetime(2026, 3, 1, 23, 59, tzinfo=UTC))  # a Sunday
     assert {k: v.isoformat() for k, v in starts.items()} == {
@@ -199,7 +225,8 @@ def test_time_window_in_utc(host: Host) -> None:
     office = policy("office", "time_window", {"days": weekdays, "fromHour": 9, "toHour": 17})
     assert len(ids(decide(host, [office]))) == 3  # Tuesday 12:00 UTC
     # 17:00 is outside (toHour exclusive); so is a Sunday; +02:00 is converted to UTC
-    for as_of in ("2026-03-10T17:00:00Z", "2026-03-08T12:00:00Z", "2026-03-10T19:30:00+02:00"):
+    assert len(ids(decide(host, [office], asOf="2026-03-10T18:30:00+02:00"))) == 3
+    for as_of in ("2026-03-10T17:00:00Z", "2026-03-08T12:00:00Z", "2026-03-10T10:30:00+02:00"):
         decision = decide(host, [office], asOf=as_of)
         assert ids(decision) == [], as_of
     reason = policy_drops(decide(host, [office], asOf="2026-03-08T12:00:00Z"))["card"].reason

@@ -11,6 +11,7 @@ it from every policy below. ``mutual_exclusion`` policies act on the ranking ins
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC
 from typing import Any
 
 from ..models.decision import Candidate, Drop
@@ -83,10 +84,11 @@ def blocking(
             )
         return None
     if kind == "time_window":
-        day, hour = WEEKDAYS[as_of.weekday()], as_of.hour
+        utc = as_of.astimezone(UTC)  # a request's asOf may carry another offset
+        day, hour = WEEKDAYS[utc.weekday()], utc.hour
         if day not in cfg.days or not cfg.from_hour <= hour < cfg.to_hour:
             reason = (
-                f"time_window: {day} {as_of:%H:%M} UTC is outside {','.join(cfg.days)} "
+                f"time_window: {day} {utc:%H:%M} UTC is outside {','.join(cfg.days)} "
                 f"{cfg.from_hour:02d}:00-{cfg.to_hour:02d}:00 at scope={where}"
             )
             return reason, {"day": day, "hour": hour}

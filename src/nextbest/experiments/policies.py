@@ -122,8 +122,8 @@ class ContactPolicies:
         policies = self.active(tenant_id)
         if not policies:
             return None
-        if as_of.tzinfo is None:
-            as_of = as_of.replace(tzinfo=UTC)
+        # UTC periods whatever offset the request's asOf carries
+        as_of = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
         kinds = {p.rule_type for p in policies}
         return PolicyInputs(policies, self.counts(tenant_id, customer_id, as_of, kinds))
 
