@@ -11,7 +11,7 @@ it from every policy below. ``mutual_exclusion`` policies act on the ranking ins
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 from ..models.decision import Candidate, Drop
@@ -53,9 +53,10 @@ def in_scope(policy: Any, offer: Offer, request: DecisionRequest) -> bool:
 
 
 def blocking(
-    policy: Any, offer: Offer, state: DecisionState, counts: PolicyCounts
+    policy: Any, offer_id: str | None, state: DecisionState, counts: PolicyCounts
 ) -> tuple[str, dict[str, Any]] | None:
-    """Why ``policy`` removes ``offer`` (reason, inputs), or None when it lets it pass."""
+    """Why ``policy`` removes offer ``offer_id`` (reason, inputs), or None when it lets it
+    pass; customer-level types (caps, segments, time windows) ignore the offer."""
     kind, cfg, where = policy.rule_type, policy.config, scope_label(policy)
     as_of = state.as_of
     if kind == "frequency_cap":
@@ -93,7 +94,7 @@ def blocking(
             )
             return reason, {"day": day, "hour": hour}
         return None
-    summary = counts.offers.get(offer.id)
+    summary = counts.offers.get(offer_id) if offer_id is not None else None
     if summary is None:
         return None  # never seen: no cooldown or outcome suppression
     hours = (as_of - summary.last_at).total_seconds() / 3600.0
@@ -130,37 +131,65 @@ def blocking(
 
 
 def apply_contact_policies(state: DecisionState) -> None:
-    """Remove the candidates a policy blocks (see the module docstring)."""
+    """Remove the candidates a policy blocks (see the module docstring).
+
+    Each policy is answered once per decision before the candidates are walked: a
+    customer-level one blocks every offer in its scope or none, a per-offer one (cooldown,
+    outcome_based) only offers with history, found in the per-offer summaries. Policies that
+    block nothing are left out, so the walk per candidate is short.
+    """
     inputs = state.policies
     if inputs is None or inputs.empty:
         return
     if inputs.exhausted:
         _drop_exhausted(state, inputs.exhausted)
-    policies = [p for p in inputs.policies if p.rule_type != "mutual_exclusion"]
-    if not policies:
-        return
     counts, request, trace = inputs.counts, state.request, state.trace
-    memo: dict[int, tuple[str, dict[str, Any]] | None] = {}  # customer-level answers
+    # (policy, None: an override | a reason for every offer | reasons by offer id)
+    plan: list[tuple[Any, Any]] = []
+    for policy in inputs.policies:
+        kind = policy.rule_type
+        if kind == "mutual_exclusion":
+            continue
+        if kind == "allow_override":
+            plan.append((policy, None))
+        elif kind in _CUSTOMER_LEVEL:
+            found = blocking(policy, None, state, counts)
+            if found is not None:
+                plan.append((policy, found))
+        else:
+            # only an offer seen after the cutoff can be blocked: one comparison per summary
+            span = policy.config.hours / 24.0 if kind == "cooldown" else policy.config.days
+            cutoff = state.as_of - timedelta(days=span)
+            by_offer = {
+                offer_id: found
+                for offer_id, summary in counts.offers.items()
+                if summary.last_at > cutoff
+                and _may_block(policy, summary)
+                and (found := blocking(policy, offer_id, state, counts)) is not None
+            }
+            if by_offer:
+                plan.append((policy, by_offer))
+    if all(answer is None for _, answer in plan):
+        return  # nothing blocks (overrides alone change nothing)
     kept: list[Candidate] = []
     for cand in state.candidates:
         offer = cand.offer
         blocked = None
-        for index, policy in enumerate(policies):
+        for policy, answer in plan:
             if offer.mandatory and policy.bypassable:
                 continue
+            if isinstance(answer, dict):
+                found = answer.get(offer.id)
+                if found is None:
+                    continue
+            else:
+                found = answer
             if not in_scope(policy, offer, request):
                 continue
-            if policy.rule_type == "allow_override":
+            if found is None:  # an allow_override in scope
                 break
-            if policy.rule_type in _CUSTOMER_LEVEL:
-                if index not in memo:
-                    memo[index] = blocking(policy, offer, state, counts)
-                found = memo[index]
-            else:
-                found = blocking(policy, offer, state, counts)
-            if found is not None:
-                blocked = (policy, found)
-                break
+            blocked = (policy, found)
+            break
         if blocked is None:
             kept.append(cand)
         elif trace is not None:
@@ -170,6 +199,16 @@ def apply_contact_policies(state: DecisionState) -> None:
                 Drop(offer.id, POLICY_NODE_ID, reason, policy.name, POLICY_STAGE, inputs_seen)
             )
     state.candidates = kept
+
+
+def _may_block(policy: Any, summary: Any) -> bool:
+    """A cheap pre-check of a per-offer policy against an offer's summary (its time aside)."""
+    cfg = policy.config
+    if policy.rule_type != "outcome_based":
+        return True
+    if cfg.outcome is not None:
+        return bool(summary.last_outcome == cfg.outcome)
+    return bool(getattr(summary, cfg.classification) >= cfg.min_count)
 
 
 def _drop_exhausted(state: DecisionState, exhausted: Mapping[str, str]) -> None:
@@ -203,17 +242,22 @@ def apply_mutual_exclusions(
     if not groups:
         return list(ordered)
     request = state.request
+    named = frozenset().union(*(p.config.offers for _, p in groups))
+    overrides = any(p.rule_type == "allow_override" for p in inputs.policies)
     out: list[Candidate] = []
     taken: dict[int, str] = {}  # policy index -> the offer that stays
     for cand in ordered:
         offer = cand.offer
+        if offer.id not in named:
+            out.append(cand)
+            continue
         subject = [
             (index, policy)
             for index, policy in groups
             if offer.id in policy.config.offers
             and in_scope(policy, offer, request)
             and not (offer.mandatory and policy.bypassable)
-            and not _overridden(inputs.policies[:index], offer, request)
+            and not (overrides and _overridden(inputs.policies[:index], offer, request))
         ]
         removed_by = next(((p, taken[i]) for i, p in subject if i in taken), None)
         if removed_by is None:
