@@ -103,3 +103,12 @@ def test_schema_contact_policy(run: Callable[..., Result]) -> None:
         "mutual_exclusion",
         "allow_override",
     }
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "contact-policies"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_example_policies_are_valid(run: Callable[..., Result], db: str, name: str) -> None:
+    result = run("policies", "put", EXAMPLES / name, "--tenant", "acme", "--database", db)
+    assert result.exit_code == 0, result.output
