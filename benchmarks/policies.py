@@ -19,8 +19,8 @@ from pathlib import Path
 from decide import build, interleaved
 
 from nextbest import DecisionRequest, Host
-from nextbest.experiments.policies import parse_policy
 from nextbest.models.policies import PolicyCounts, PolicyInputs
+from nextbest.policies.documents import parse_policy
 from nextbest.service import DecisionService
 from nextbest.store import InteractionIn, OfferSummary, open_store
 

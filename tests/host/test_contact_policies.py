@@ -12,8 +12,8 @@ from hostkit import AS_OF, flow, ids, inventory, offer, rank, request
 from hostkit import score as score_node
 
 from nextbest import Decision, FlowValidationError, Host
-from nextbest.experiments.policies import ContactPolicies, parse_policy
 from nextbest.models.policies import PolicyCounts, PolicyInputs, period_starts
+from nextbest.policies.documents import ContactPolicies, parse_policy
 from nextbest.store import InteractionIn, OfferSummary, open_store
 
 NOON = datetime(2026, 3, 10, 12, tzinfo=UTC)  # AS_OF: a Tuesday

@@ -7,7 +7,7 @@ import json
 import click
 
 from ..errors import FlowValidationError
-from ..experiments.policies import ContactPolicies
+from ..policies.documents import ContactPolicies
 from .database import database_option
 from .server import _fail_validation, _load, _require_tenant, _store
 

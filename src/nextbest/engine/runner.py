@@ -22,10 +22,13 @@ def run_decision(
     host: HostAPI,
     tenant_id: str,
     request: DecisionRequest,
+    random_pick: int | None = None,
     policies: PolicyInputs | None = None,
 ) -> Decision:
-    """Run every step of ``flow`` over ``catalog`` for ``request`` (with the tenant's contact
-    ``policies`` applied after the selection phase, when given)."""
+    """Run every step of ``flow`` over ``catalog`` for ``request``. With ``random_pick`` (a
+    seed) the rank node returns one eligible offer picked with it instead of the best ones
+    (the control group's ``mode: random``). The tenant's contact ``policies``, when given,
+    apply after the selection phase."""
     as_of = request.as_of or datetime.now(UTC)
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
@@ -39,6 +42,7 @@ def run_decision(
         explain=request.explain,
         policies=policies,
     )
+    state.random_pick = random_pick
     try:
         _run_steps(flow, state)
     finally:

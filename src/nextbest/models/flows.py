@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..experiments.control import ControlGroupSettings
 from .base import CamelModel, Id
 from .offers import OfferStatus
 
@@ -199,6 +200,8 @@ MAX_FALLBACK_OFFERS = 50
 class FlowSettings(CamelModel):
     """Flow-wide settings. ``onPluginError``: ``isolate`` (default) records a failing plugin in
     the trace and applies the documented fallback; ``fail`` fails the whole decision.
+    ``controlGroup``: the flow's control group (overrides the tenant setting of that name;
+    see docs/learning.md).
 
     ``fallbackOffers``: offer ids returned, in this order and marked ``fallback``, when no
     offer is left after ranking. Flows and catalogs are stored apart, so an id is checked
@@ -206,6 +209,7 @@ class FlowSettings(CamelModel):
     lifecycle dates is skipped (a trace entry says why)."""
 
     on_plugin_error: Literal["isolate", "fail"] = "isolate"
+    control_group: ControlGroupSettings | None = None
     fallback_offers: tuple[Id, ...] = Field((), max_length=MAX_FALLBACK_OFFERS)
 
     @field_validator("fallback_offers")

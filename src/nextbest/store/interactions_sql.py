@@ -56,6 +56,8 @@ from nextbest.store.errors import (
 from nextbest.store.limits import MAX_RANK, data_problem, epoch_problem, id_problem
 from nextbest.store.outcomes import BUILTIN_OUTCOME_TYPES, OutcomeType, validate_custom_outcome
 
+#: The groups a recommendation may record (see nextbest.experiments).
+RECOMMENDATION_GROUPS = ("control", "treatment")
 # From this many new events on, summaries are aggregated with numpy instead of a Python fold.
 _VECTOR_MIN_EVENTS = 64
 # Ids per IN (...) list: well within every dialect's limit on parameters.
@@ -122,15 +124,16 @@ def insert_recommendation(
     customer_id: str,
     items: Sequence[tuple[int, str, float | None]],
     meta: tuple[str | None, str | None, str | None, int | None, float],
+    group: str | None = None,
 ) -> None:
     """Insert a recommendation and its items inside the caller's transaction (arguments
     checked by the caller); ``meta`` is (channel, placement, flow key, flow version, created
-    at)."""
+    at); ``group`` the customer's control-group assignment, if any."""
     cur.execute(
         "INSERT INTO recommendations (tenant_id, recommendation_id, customer_id, "
-        "channel, placement, flow_key, flow_version, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (tenant_id, recommendation_id, customer_id, *meta),
+        "channel, placement, flow_key, flow_version, created_at, assigned_group) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (tenant_id, recommendation_id, customer_id, *meta, group),
     )
     if items:
         cur.executemany(
@@ -239,8 +242,14 @@ class InteractionsSql(ConstraintsSql):
         flow_key: str | None = None,
         flow_version: int | None = None,
         created_at: datetime | None = None,
+        group: str | None = None,
     ) -> Recommendation:
         check_id("recommendation id", recommendation_id)
+        if group is not None and group not in RECOMMENDATION_GROUPS:
+            raise InvalidInputError(
+                f"group must be one of {', '.join(RECOMMENDATION_GROUPS)} or None, got {group!r}",
+                field="group",
+            )
         check_id("customer id", customer_id)
         check_optional_id("channel", channel)
         check_optional_id("placement", placement)
@@ -270,6 +279,7 @@ class InteractionsSql(ConstraintsSql):
                     customer_id,
                     [(i.rank, i.offer_id, i.score) for i in parsed],
                     (channel, placement, flow_key, flow_version, created),
+                    group,
                 )
         except Exception as exc:
             if self._is_integrity_error(exc):
@@ -287,6 +297,7 @@ class InteractionsSql(ConstraintsSql):
             flow_key,
             flow_version,
             from_epoch(created),
+            group,
         )
 
     def get_recommendation(self, tenant_id: str, recommendation_id: str) -> Recommendation | None:
@@ -295,8 +306,8 @@ class InteractionsSql(ConstraintsSql):
             return None
         with self._read() as cur:
             row = cur.execute(
-                "SELECT customer_id, channel, placement, flow_key, flow_version, created_at "
-                "FROM recommendations WHERE tenant_id = ? AND recommendation_id = ?",
+                "SELECT customer_id, channel, placement, flow_key, flow_version, created_at, "
+                "assigned_group FROM recommendations WHERE tenant_id = ? AND recommendation_id = ?",
                 (tenant_id, recommendation_id),
             ).fetchone()
             if row is None:
@@ -316,6 +327,7 @@ class InteractionsSql(ConstraintsSql):
             row[3],
             row[4],
             from_epoch(row[5]),
+            row[6],
         )
 
     def _resolve(

@@ -1,4 +1,4 @@
--- nextbest schema, version 7 (sqlite): what positive outcomes consumed of offers' budgets and
+-- nextbest schema, version 8 (sqlite): what positive outcomes consumed of offers' budgets and
 -- stock. One row per (tenant, offer, period): period 'total' (the offer's life) or a UTC day
 -- 'YYYY-MM-DD'; value is the outcome value consumed (at most the budget), units the positive
 -- outcomes counted against the stock (at most the stock).
