@@ -276,3 +276,19 @@ def test_inactive_policies_and_no_policies_change_nothing(host: Host) -> None:
     decision = decide(host, [], PolicyCounts())
     assert len(ids(decision)) == 3 and off.status == "inactive"
     assert AS_OF.startswith("2026-03-10T12") and NOON.weekday() == 1
+
+
+def test_a_control_groups_random_pick_obeys_the_policies(host: Host) -> None:
+    no_loans = policy("no-loans", "segment_exclusion", {"segments": ["s"]}, scope="category",
+                      scopeId="loans")  # fmt: skip
+    inputs = PolicyInputs((no_loans,), PolicyCounts())
+    doc = flow(inventory(), score_node(method="priority_weighted"), rank(maxCandidates=10))
+    compiled, catalog = host.load_flow(doc), host.load_offers(OFFERS)
+    picked = {
+        ids(
+            host.decide("t1", request(segments=["s"]), flow=compiled, offers=catalog,
+                        random_pick=seed, policies=inputs)
+        )[0]
+        for seed in range(40)
+    }  # fmt: skip
+    assert picked == {"card", "gift"}

@@ -4,12 +4,12 @@ exact under 8 concurrent responders (each on its own store handle, as separate p
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime
-
-from conftest import StoreFactory
 
 from nextbest.store import InteractionIn, Store
 
+StoreFactory = Callable[[], Store]
 RESPONDERS = 8
 EACH = 12
 
