@@ -24,7 +24,7 @@ HOST_LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine",),
     ("hookspecs", "plugins", "registration", "builtin"),
     ("host",),
-    ("service", "ingest", "notebook", "outbox"),
+    ("service", "ingest", "notebook", "outbox", "policies"),
     ("triggers",),
     ("api",),
     ("commands", "cli"),
@@ -39,6 +39,7 @@ ENGINE_LAYERS: tuple[tuple[str, ...], ...] = (
     ("plan",),
     ("state",),
     ("formulas",),
+    ("policies",),
     ("nodes", "nodes.base"),
     (
         "nodes.inventory",

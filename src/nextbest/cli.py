@@ -106,14 +106,20 @@ def validate_command(files: tuple[str, ...], kind: str) -> None:
 
 
 @cli.command("schema")
-@click.argument("what", type=click.Choice(["flow", "offers", "request", "trigger"]))
+@click.argument(
+    "what", type=click.Choice(["flow", "offers", "request", "trigger", "contact-policy"])
+)
 def schema_command(what: str) -> None:
-    """Print the JSON Schema of flow, offer catalog, decision request or trigger documents."""
+    """Print the JSON Schema of flow, offer catalog, decision request, trigger or contact
+    policy documents."""
     from .models.offers import OfferCatalog
+    from .models.policies import policy_schema
     from .models.request import DecisionRequest
     from .triggers.document import trigger_schema
 
-    if what == "trigger":
+    if what == "contact-policy":
+        schema = policy_schema()
+    elif what == "trigger":
         schema = trigger_schema()
     elif what == "flow":
         schema = _host().flow_schema()
@@ -128,6 +134,7 @@ def build_cli() -> click.Group:
     """The root group with every plugin's commands added."""
     from .commands.decide import decide_command
     from .commands.lift import lift_command
+    from .commands.policies import policies_group
     from .commands.server import register_server_commands
     from .commands.store import register_store_commands
     from .commands.triggers import triggers_group
@@ -136,6 +143,7 @@ def build_cli() -> click.Group:
     cli.add_command(decide_command)
     cli.add_command(triggers_group)
     cli.add_command(lift_command)
+    cli.add_command(policies_group)
     register_store_commands(cli)
     register_server_commands(cli)
     register_webhook_commands(cli)

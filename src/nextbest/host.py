@@ -21,6 +21,7 @@ from .errors import FlowValidationError, PluginError, UnknownFlowError
 from .hookcalls import call_impl, implementations
 from .models.decision import Decision
 from .models.offers import OfferCatalog
+from .models.policies import PolicyInputs
 from .models.request import DecisionRequest
 from .plugin_api import ContextChange, HostAPI, TriggerEvent
 from .plugins import make_plugin_manager
@@ -150,12 +151,15 @@ class Host:
         flow: CompiledFlow | None = None,
         offers: CompiledCatalog | None = None,
         random_pick: int | None = None,
+        policies: PolicyInputs | None = None,
     ) -> Decision:
         """Run a flow for one customer and return the ranked offers (and trace if asked).
 
         Without ``flow``/``offers`` the tenant's flow added with ``add_flow`` is used (the
         request's ``decisionFlowKey``, else the tenant's default). ``random_pick``: a seed
         with which the rank node returns one eligible offer at random (control groups).
+        ``policies``: the tenant's contact policies and the counts they read (the service
+        loads them from the store).
         """
         if not isinstance(request, DecisionRequest):
             request = DecisionRequest.model_validate(request)
@@ -164,7 +168,13 @@ class Host:
             flow = flow or found_flow
             offers = offers or found_offers
         return run_decision(
-            flow, offers, host=self, tenant_id=tenant_id, request=request, random_pick=random_pick
+            flow,
+            offers,
+            host=self,
+            tenant_id=tenant_id,
+            request=request,
+            random_pick=random_pick,
+            policies=policies,
         )
 
     def notify_outcome(self, tenant_id: str, interaction: Interaction) -> list[tuple[str, str]]:

@@ -38,8 +38,11 @@ from .experiments import (
     random_pick_seed,
 )
 from .host import Host
-from .models.decision import Decision, Trace
+from .models.decision import Decision, DecisionItem, Trace
+from .models.policies import PolicyInputs
 from .models.request import DecisionRequest, OfferHistory
+from .policies.constraints import exhausted_offers
+from .policies.documents import ContactPolicies
 from .store import (
     ACCEPT_UNKNOWN_OFFERS_SETTING,
     Correction,
@@ -79,22 +82,26 @@ class Recommendation:
             "flowKey": self.flow_key,
             "flowVersion": self.flow_version,
             "asOf": self.decision.as_of.isoformat(),
-            "decisions": [
-                {
-                    "offerId": item.offer_id,
-                    "name": item.name,
-                    "rank": item.rank,
-                    "score": item.score,
-                    "personalization": dict(item.personalization),
-                }
-                for item in self.decision.items
-            ],
+            "decisions": [_item_dict(item) for item in self.decision.items],
         }
         if self.decision.group is not None:
             out["group"] = self.decision.group
         if self.decision.trace is not None:
             out["trace"] = self.decision.trace_dict()
         return out
+
+
+def _item_dict(item: DecisionItem) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "offerId": item.offer_id,
+        "name": item.name,
+        "rank": item.rank,
+        "score": item.score,
+        "personalization": dict(item.personalization),
+    }
+    if item.fallback:
+        out["fallback"] = True  # a flow's fallback offer: nothing else was left
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +187,8 @@ class DecisionService:
         self._flows: dict[tuple[str, str, int], CompiledFlow] = {}
         self._catalogs: dict[str, tuple[float, CompiledCatalog]] = {}
         self._control_groups: dict[str, tuple[float, ControlGroupSettings | None]] = {}
+        #: the tenants' contact policies (cached; the API and CLI write through it)
+        self.contact_policies = ContactPolicies(store, ttl=offers_ttl)
 
     # -- flows and offers ----------------------------------------------------------------------
     def published_flow(self, tenant_id: str, key: str | None) -> tuple[CompiledFlow, int]:
@@ -281,17 +290,21 @@ class DecisionService:
         flow: CompiledFlow,
         catalog: CompiledCatalog,
         now: datetime,
+        policies: PolicyInputs | None = None,
     ) -> Decision:
-        """Run the flow, or not, as the customer's control group says, and mark the group."""
+        """Run the flow, or not, as the customer's control group says, and mark the group
+        (contact ``policies`` apply to every offer the flow gives, a random pick's too)."""
         assignment = self.assignment(tenant_id, flow, request.customer_id)
         if assignment is None or assignment.group != CONTROL:
-            decision = self.host.decide(tenant_id, request, flow=flow, offers=catalog)
+            decision = self.host.decide(
+                tenant_id, request, flow=flow, offers=catalog, policies=policies
+            )
         elif assignment.settings.mode == "random":
             seed = random_pick_seed(
                 tenant_id, request.customer_id, assignment.settings.salt, flow.key, now
             )
             decision = self.host.decide(
-                tenant_id, request, flow=flow, offers=catalog, random_pick=seed
+                tenant_id, request, flow=flow, offers=catalog, random_pick=seed, policies=policies
             )
         else:  # mode none: the flow does not run, the customer gets nothing
             as_of = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
@@ -344,7 +357,11 @@ class DecisionService:
         if flow.uses_offer_history and not request.offer_history:
             updates["offer_history"] = offer_history(self.store, tenant_id, request.customer_id)
         request = request.model_copy(update=updates)
-        decision = self._decide_in_group(tenant_id, request, flow, catalog, now)
+        policies = self.contact_policies.inputs(tenant_id, request.customer_id, now)
+        exhausted = exhausted_offers(self.store, tenant_id, catalog.constrained, now)
+        if exhausted:  # offers whose budget or stock is used up drop out
+            policies = dataclasses.replace(policies or PolicyInputs(), exhausted=exhausted)
+        decision = self._decide_in_group(tenant_id, request, flow, catalog, now, policies)
         return StoreDecision(flow.key, version, request, decision)
 
     def recommend(

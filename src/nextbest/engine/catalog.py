@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ..errors import FlowIssue, FlowValidationError
@@ -37,6 +38,16 @@ class CompiledCatalog:
         # stable sort by score: candidates keep this order through every step.
         offers = sorted(catalog.offers, key=lambda o: (-o.priority, o.id))
         return cls(tuple((offer, offer_scope(offer)) for offer in offers))
+
+    @cached_property
+    def by_id(self) -> dict[str, tuple[Offer, dict[str, Any]]]:
+        """Each offer with its static names, keyed by id (built on first use)."""
+        return {offer.id: (offer, static) for offer, static in self.entries}
+
+    @cached_property
+    def constrained(self) -> tuple[Offer, ...]:
+        """The offers with a budget or a stock (built on first use)."""
+        return tuple(offer for offer, _ in self.entries if offer.constrained)
 
     @property
     def offers(self) -> tuple[Offer, ...]:

@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 from time import perf_counter
 
 from ..models.decision import Decision, DecisionItem
+from ..models.policies import PolicyInputs
 from ..models.request import DecisionRequest
 from ..plugin_api import HostAPI
 from .catalog import CompiledCatalog
 from .compiler import CompiledFlow
+from .policies import POLICY_NODE_ID, apply_contact_policies
 from .state import DecisionState
 
 
@@ -21,10 +23,12 @@ def run_decision(
     tenant_id: str,
     request: DecisionRequest,
     random_pick: int | None = None,
+    policies: PolicyInputs | None = None,
 ) -> Decision:
     """Run every step of ``flow`` over ``catalog`` for ``request``. With ``random_pick`` (a
     seed) the rank node returns one eligible offer picked with it instead of the best ones
-    (the control group's ``mode: random``)."""
+    (the control group's ``mode: random``). The tenant's contact ``policies``, when given,
+    apply after the selection phase."""
     as_of = request.as_of or datetime.now(UTC)
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
@@ -36,6 +40,7 @@ def run_decision(
         request=request,
         as_of=as_of,
         explain=request.explain,
+        policies=policies,
     )
     state.random_pick = random_pick
     try:
@@ -53,6 +58,7 @@ def run_decision(
                 k: v for k, v in cand.computed.items() if fields is None or k in fields
             },
             category=cand.offer.category,
+            fallback=cand.fallback,
         )
         for position, cand in enumerate(state.ranked or (), start=1)
     ]
@@ -72,7 +78,11 @@ def _run_steps(flow: CompiledFlow, state: DecisionState) -> None:
                 "ms": round((perf_counter() - started) * 1000, 4),
             }
         )
+    policies_due = state.policies is not None and not state.policies.empty
     for step in flow.steps:
+        if policies_due and step.node_type not in _SELECTION_NODES:
+            policies_due = False  # after qualification, before scoring
+            _apply_policies(state)
         if trace is None:
             step.run(state)
             continue
@@ -88,3 +98,26 @@ def _run_steps(flow: CompiledFlow, state: DecisionState) -> None:
                 "candidatesOut": len(state.candidates),
             }
         )
+
+
+#: Node types of the selection phase; contact policies apply before the first other step.
+_SELECTION_NODES = frozenset({"inventory", "filter", "qualify", "compute"})
+
+
+def _apply_policies(state: DecisionState) -> None:
+    trace = state.trace
+    if trace is None:
+        apply_contact_policies(state)
+        return
+    t0 = perf_counter()
+    before = len(state.candidates)
+    apply_contact_policies(state)
+    trace.timings.append(
+        {
+            "nodeId": POLICY_NODE_ID,
+            "type": "contact_policies",
+            "ms": round((perf_counter() - t0) * 1000, 4),
+            "candidatesIn": before,
+            "candidatesOut": len(state.candidates),
+        }
+    )

@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import DecisionError
 from ..expressions import non_finite, plain_number
 from ..models.decision import Candidate, Drop, PluginFailure, Trace
+from ..models.policies import PolicyInputs
 from ..models.request import DecisionRequest
 from ..plugin_api import ContextProvider, ContextRequest, HostAPI
 from .catalog import CompiledCatalog
@@ -167,6 +168,7 @@ class DecisionState:
         "explain",
         "flow",
         "host",
+        "policies",
         "random_pick",
         "ranked",
         "request",
@@ -185,8 +187,11 @@ class DecisionState:
         request: DecisionRequest,
         as_of: datetime,
         explain: bool,
+        policies: PolicyInputs | None = None,
     ) -> None:
         self.flow = flow
+        #: the tenant's contact policies and the counts they read (None: no policies)
+        self.policies = policies
         self.host = host
         self.tenant_id = tenant_id
         self.request = request

@@ -96,9 +96,11 @@ class Trace:
     context: dict[str, Any] = field(default_factory=dict)
     failures: list[PluginFailure] = field(default_factory=list)
     timings: list[dict[str, Any]] = field(default_factory=list)
+    #: the flow's fallback offers returned because nothing else was left (in order)
+    fallback: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "dropped": [d.to_dict() for d in self.drops],
             "scores": {k: v.to_dict() for k, v in self.scores.items()},
             "fitAdjustments": {k: list(v) for k, v in self.adjustments.items()},
@@ -107,6 +109,9 @@ class Trace:
             "pluginFailures": [f.to_dict() for f in self.failures],
             "timings": list(self.timings),
         }
+        if self.fallback:
+            out["fallback"] = list(self.fallback)
+        return out
 
 
 class Candidate:
@@ -117,6 +122,7 @@ class Candidate:
         "_drop",
         "breakdown",
         "computed",
+        "fallback",
         "fit_multiplier",
         "offer",
         "scope",
@@ -129,6 +135,8 @@ class Candidate:
         self.score: float | None = None
         self.computed: dict[str, Any] = {}
         self.breakdown: ScoreBreakdown | None = None
+        #: a flow's fallback offer, returned because nothing else was left
+        self.fallback = False
         self._drop: str | None = None
         # (multiplier, reason, fitMultiplier after) from adjust_fit, moved to the trace by the
         # extension point with the name of the plugin that made them
@@ -173,9 +181,11 @@ class DecisionItem:
     score: float
     personalization: dict[str, Any] = field(default_factory=dict)
     category: str | None = None
+    #: a flow's fallback offer (``"fallback": true`` in JSON; the key is absent otherwise)
+    fallback: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "offerId": self.offer_id,
             "name": self.name,
             "rank": self.rank,
@@ -183,6 +193,9 @@ class DecisionItem:
             "category": self.category,
             "personalization": dict(self.personalization),
         }
+        if self.fallback:
+            out["fallback"] = True
+        return out
 
 
 @dataclass(slots=True)

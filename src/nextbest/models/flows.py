@@ -9,7 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..experiments.control import ControlGroupSettings
-from .base import CamelModel
+from .base import CamelModel, Id
+from .offers import OfferStatus
 
 STAGE_ALIASES = {"qualification": "eligibility", "applicability": "fit", "suitability": "match"}
 HARD_STAGES = frozenset({"eligibility", "fit"})
@@ -49,7 +50,7 @@ class InventoryConfig(CamelModel):
     scope: Literal["all", "category", "offers"] = "all"
     categories: tuple[str, ...] = ()
     offer_ids: tuple[str, ...] = ()
-    statuses: tuple[str, ...] = ("active",)
+    statuses: tuple[OfferStatus, ...] = ("active",)
 
     @model_validator(mode="after")
     def _scope_lists(self) -> InventoryConfig:
@@ -192,11 +193,29 @@ class ExtensionPointConfig(CamelModel):
     hook: Literal["pre_score", "score_override", "post_rank"]
 
 
+#: The most fallback offers a flow may name (the most decisions a request may ask for).
+MAX_FALLBACK_OFFERS = 50
+
+
 class FlowSettings(CamelModel):
     """Flow-wide settings. ``onPluginError``: ``isolate`` (default) records a failing plugin in
     the trace and applies the documented fallback; ``fail`` fails the whole decision.
     ``controlGroup``: the flow's control group (overrides the tenant setting of that name;
-    see docs/learning.md)."""
+    see docs/learning.md).
+
+    ``fallbackOffers``: offer ids returned, in this order and marked ``fallback``, when no
+    offer is left after ranking. Flows and catalogs are stored apart, so an id is checked
+    against the catalog at decision time: one that is missing, not ``active`` or outside its
+    lifecycle dates is skipped (a trace entry says why)."""
 
     on_plugin_error: Literal["isolate", "fail"] = "isolate"
     control_group: ControlGroupSettings | None = None
+    fallback_offers: tuple[Id, ...] = Field((), max_length=MAX_FALLBACK_OFFERS)
+
+    @field_validator("fallback_offers")
+    @classmethod
+    def _unique_fallbacks(cls, ids: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"fallback offers must be unique; repeated: {', '.join(repeated)}")
+        return ids

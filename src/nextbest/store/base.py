@@ -312,6 +312,17 @@ class DailySummary(ActivitySummary):
 
 
 @dataclass(frozen=True, slots=True)
+class OfferConsumption:
+    """What positive outcomes consumed of one offer's constraints: outcome value on one UTC
+    day and over the offer's life (each at most its budget), units (at most its stock)."""
+
+    offer_id: str
+    day_value: float = 0.0
+    total_value: float = 0.0
+    units: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class SummaryColumns:
     """All-time summaries of a tenant's customers as columns (one row per customer, by id).
 
@@ -812,6 +823,12 @@ class Store(Protocol):
 
     def get_offer_summaries(self, tenant_id: str, customer_id: str) -> dict[str, OfferSummary]:
         """Per-offer summaries of a customer, by offer id."""
+        ...
+
+    def offer_consumption(self, tenant_id: str, day: date) -> dict[str, OfferConsumption]:
+        """What positive outcomes consumed of the tenant's constrained offers: value on the UTC
+        ``day`` and over all time, units against the stock, by offer id (offers without
+        consumption are absent)."""
         ...
 
     def get_daily_summaries(

@@ -34,9 +34,9 @@ from nextbest.store.base import (
     from_epoch,
     to_epoch,
 )
+from nextbest.store.constraints_sql import ConstraintsSql
 from nextbest.store.core_sql import (
     Cursor,
-    SqlCore,
     batched,
     check_id,
     check_optional_id,
@@ -162,7 +162,7 @@ def _content(row: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(row[1:13])
 
 
-class InteractionsSql(SqlCore):
+class InteractionsSql(ConstraintsSql):
     """Outcome types, recommendations, interactions and summaries."""
 
     # -- dialect hook -----------------------------------------------------------------------
@@ -509,6 +509,8 @@ class InteractionsSql(SqlCore):
             if require_known_offer:  # raising rolls the insert back
                 self._check_known_offer(cur, tenant_id, interaction)
             self._apply_summaries(cur, tenant_id, [_event(row)])
+            if row[5] == "positive" and row[2] is not None:  # classification, offer id
+                self._consume(cur, tenant_id, row[2], row[7], now)
         return RecordResult(self._interaction((inserted[0], *row)), created=True)
 
     def record_interactions_bulk(

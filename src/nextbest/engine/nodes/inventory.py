@@ -1,4 +1,5 @@
-"""The ``inventory`` node: the offers a decision starts from (status, category or id scope)."""
+"""The ``inventory`` node: the offers a decision starts from (status, category or id scope,
+then the offers' lifecycle dates as of the decision's time)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ...models.decision import Candidate
+from ...models.decision import Candidate, Drop
 from ...models.flows import InventoryConfig
 from ..state import DecisionState
 from .base import SELECTION, BuildContext, NodeType, static_config
@@ -20,15 +21,16 @@ class InventoryStep:
     node_type: str = "inventory"
 
     def __post_init__(self) -> None:
-        # catalog id -> (catalog, the selected offers with their base scopes); a flow and a
-        # catalog are both immutable, so the selection is computed once per pair
-        self._selected: dict[int, tuple[Any, tuple[tuple[Any, dict[str, Any]], ...]]] = {}
+        # catalog id -> (catalog, the selected offers with their base scopes, whether any of
+        # them has lifecycle dates); a flow and a catalog are both immutable, so the selection
+        # is computed once per pair and only the dates are checked per decision
+        self._selected: dict[int, tuple[Any, tuple[tuple[Any, dict[str, Any]], ...], bool]] = {}
 
-    def _select(self, state: DecisionState) -> tuple[tuple[Any, dict[str, Any]], ...]:
+    def _select(self, state: DecisionState) -> tuple[tuple[tuple[Any, dict[str, Any]], ...], bool]:
         catalog = state.catalog
         cached = self._selected.get(id(catalog))
         if cached is not None and cached[0] is catalog:
-            return cached[1]
+            return cached[1], cached[2]
         cfg = self.config
         statuses = set(cfg.statuses)
         categories = set(cfg.categories) if cfg.scope == "category" else None
@@ -48,10 +50,11 @@ class InventoryStep:
                 base.setdefault(name, None)
             selected.append((offer, base))
         entry = tuple(selected)
+        dated = any(o.start_at is not None or o.end_at is not None for o, _ in entry)
         if len(self._selected) > 64:  # bound the cache when catalogs are rebuilt often
             self._selected.clear()
-        self._selected[id(catalog)] = (catalog, entry)
-        return entry
+        self._selected[id(catalog)] = (catalog, entry, dated)
+        return entry, dated
 
     def run(self, state: DecisionState) -> None:
         customer = {n: state.customer.get(n) for n in state.flow.customer_names}
@@ -59,7 +62,11 @@ class InventoryStep:
         history = state.request.offer_history if state.flow.uses_offer_history else None
         as_of = state.as_of
         out = []
-        for offer, base in self._select(state):
+        selected, dated = self._select(state)
+        for offer, base in selected:
+            if dated and (problem := offer.live_problem(as_of)) is not None:
+                state.drop(Candidate(offer), Drop(offer.id, self.node_id, problem))
+                continue
             scope = dict(base)
             scope.update(customer)  # holds fitMultiplier = 1.0 too
             if history is not None:

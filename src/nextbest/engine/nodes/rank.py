@@ -1,4 +1,5 @@
-"""The ``rank`` node: order by score (mandatory offers first) and cut at the limit."""
+"""The ``rank`` node: order by score (mandatory offers first) and cut at the limit; when nothing
+is left, the flow's fallback offers (``settings.fallbackOffers``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from ...models.decision import Candidate, Drop
 from ...models.flows import RankConfig
+from ..policies import apply_mutual_exclusions
 from ..state import DecisionState
 from .base import RANKING, BuildContext, Misplacements, NodeType, static_config
 
@@ -34,6 +36,10 @@ class RankStep:
             ordered.remove(chosen)
             ordered.insert(0, chosen)
             limit = 1
+        if state.policies is not None and state.policies.policies:  # mutual exclusions
+            ordered = apply_mutual_exclusions(state, ordered, self.node_id)
+        if not ordered and state.flow.settings.fallback_offers:
+            ordered = self._fallback(state)
         state.ranked = ordered[:limit]
         if state.trace is not None:
             for position, cand in enumerate(ordered[limit:], start=limit + 1):
@@ -52,6 +58,40 @@ class RankStep:
         for position, cand in enumerate(state.ranked, start=1):
             cand.scope["score"] = cand.score
             cand.scope["rank"] = position
+
+    def _fallback(self, state: DecisionState) -> list[Candidate]:
+        """The flow's fallback offers that are in the catalog, active and live at the
+        decision's time, in the order the flow names them (the others are trace entries)."""
+        by_id = state.catalog.by_id
+        customer = {n: state.customer.get(n) for n in state.flow.customer_names}
+        out = []
+        for offer_id in state.flow.settings.fallback_offers:
+            entry = by_id.get(offer_id)
+            if entry is None:
+                problem: str | None = "fallback offer is not in the catalog"
+            else:
+                offer, static = entry
+                problem = (
+                    f"fallback offer has status {offer.status!r}, not 'active'"
+                    if offer.status != "active"
+                    else offer.live_problem(state.as_of)
+                )
+            if problem is not None:
+                if state.trace is not None:
+                    state.trace.drops.append(Drop(offer_id, self.node_id, problem))
+                continue
+            scope = dict(static)
+            scope.update(customer)
+            scope["fitMultiplier"] = 1.0
+            for name in state.flow.offer_names:  # names no step before set: null
+                scope.setdefault(name, None)
+            cand = Candidate(offer, scope)
+            cand.fallback = True
+            cand.score = 0.0
+            out.append(cand)
+        if state.trace is not None:
+            state.trace.fallback = [c.offer.id for c in out]
+        return out
 
 
 def _score_of(cand: Candidate) -> float:
