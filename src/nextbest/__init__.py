@@ -40,6 +40,7 @@ from .plugin_api import (
     ValueProvider,
     ValueRequest,
 )
+from .service import DecisionService, StoreDecision
 from .store.base import Interaction
 from .version import __version__
 
@@ -54,6 +55,7 @@ __all__ = [
     "DecisionError",
     "DecisionItem",
     "DecisionRequest",
+    "DecisionService",
     "DecisionView",
     "Drop",
     "FlowIssue",
@@ -77,6 +79,7 @@ __all__ = [
     "RuleOutcome",
     "RuleType",
     "ScoreBreakdown",
+    "StoreDecision",
     "Trace",
     "TriggerEvent",
     "UnknownFlowError",

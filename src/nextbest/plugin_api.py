@@ -169,6 +169,15 @@ class ValueRequest:
     computed: Mapping[str, Any]
     tenant_id: str = ""
     host: HostAPI | None = None
+    #: the flow's ``defaultPropensity`` (what the dimension falls back to without a value)
+    default: float | None = None
+    #: the candidate's annotations (``Candidate.annotations``), for a provider to say what it
+    #: used (namespaced by the provider's plugin); stored with the recommendation's offer
+    annotations: dict[str, Any] | None = None
+    #: the time the decision is made as of (seeds reproducible random draws)
+    as_of: datetime | None = None
+    #: the exponent of the provider's dimension in the score (1 for the ``propensity`` method)
+    weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -180,14 +189,17 @@ class ValueProvider:
     ``mode="exponent"``: ``compute`` returns a number added to the dimension's exponent (None:
     the term is skipped, never a penalty). ``mode="value"``: ``compute`` returns the
     dimension's base value when the offer does not carry one (e.g. a propensity model).
-    ``requires(config)`` names the context names it reads.
+    ``mode="estimate"`` (``propensity`` only): ``compute`` returns the dimension's base value
+    even when the offer carries one (a learned estimate for which the offer's own value is the
+    prior); None falls back to the offer's value. ``requires(config)`` names the context names
+    it reads.
     """
 
     name: str
     dimension: Dimension
     config_model: type[BaseModel]
     compute: Callable[[ValueRequest], float | None]
-    mode: Literal["exponent", "value"] = "exponent"
+    mode: Literal["exponent", "value", "estimate"] = "exponent"
     requires: Callable[[Any], Iterable[str]] | None = None
     description: str = ""
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from time import perf_counter
 
-from ..models.decision import Decision, DecisionItem
+from ..hookcalls import call_impl, implementations
+from ..models.decision import Candidate, Decision, DecisionItem
 from ..models.request import DecisionRequest
 from ..plugin_api import HostAPI
 from .catalog import CompiledCatalog
 from .compiler import CompiledFlow
-from .state import DecisionState
+from .state import DecisionState, DecisionView
 
 
 def run_decision(
@@ -36,6 +37,7 @@ def run_decision(
     )
     try:
         _run_steps(flow, state)
+        _annotate(state)
     finally:
         state.log_failures()  # one line per plugin hook that failed, rate-limited per host
     fields = state.response_fields
@@ -49,6 +51,7 @@ def run_decision(
                 k: v for k, v in cand.computed.items() if fields is None or k in fields
             },
             category=cand.offer.category,
+            annotations=cand.annotations or {},
         )
         for position, cand in enumerate(state.ranked or (), start=1)
     ]
@@ -84,3 +87,26 @@ def _run_steps(flow: CompiledFlow, state: DecisionState) -> None:
                 "candidatesOut": len(state.candidates),
             }
         )
+
+
+def _annotate(state: DecisionState) -> None:
+    """Call the ``annotate_decision`` hooks with the ranked and every scored candidate (one
+    implementation at a time: a raise is a plugin failure in the trace, nothing else), then
+    copy every scored offer's annotations into the trace."""
+    ranked = state.ranked or []
+    impls = implementations(state.host.pm, "annotate_decision")
+    if impls and ranked:
+        view = DecisionView(state)
+        scored: list[Candidate] = list(state.candidates or ranked)
+        for impl in impls:
+            try:
+                call_impl(impl, decision=view, ranked=list(ranked), scored=list(scored))
+            except Exception as exc:
+                state.plugin_failed(
+                    impl.plugin_name, "annotate_decision", exc, None, "annotations skipped"
+                )
+    trace = state.trace
+    if trace is not None:
+        for cand in state.candidates or ranked:
+            if cand.annotations:
+                trace.annotations[cand.offer.id] = cand.annotations

@@ -96,9 +96,12 @@ class Trace:
     context: dict[str, Any] = field(default_factory=dict)
     failures: list[PluginFailure] = field(default_factory=list)
     timings: list[dict[str, Any]] = field(default_factory=list)
+    #: every scored offer's annotations (``Candidate.annotations``), by offer id
+    annotations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "annotations": {k: dict(v) for k, v in self.annotations.items()},
             "dropped": [d.to_dict() for d in self.drops],
             "scores": {k: v.to_dict() for k, v in self.scores.items()},
             "fitAdjustments": {k: list(v) for k, v in self.adjustments.items()},
@@ -115,6 +118,7 @@ class Candidate:
     __slots__ = (
         "_adjustments",
         "_drop",
+        "annotations",
         "breakdown",
         "computed",
         "fit_multiplier",
@@ -129,6 +133,10 @@ class Candidate:
         self.score: float | None = None
         self.computed: dict[str, Any] = {}
         self.breakdown: ScoreBreakdown | None = None
+        #: what plugins noted about this offer in this decision (value providers through
+        #: ``ValueRequest.annotations``, ``annotate_decision`` hooks), by plugin; created on
+        #: first use, stored with the recommendation for the offers returned
+        self.annotations: dict[str, Any] | None = None
         self._drop: str | None = None
         # (multiplier, reason, fitMultiplier after) from adjust_fit, moved to the trace by the
         # extension point with the name of the plugin that made them
@@ -173,9 +181,11 @@ class DecisionItem:
     score: float
     personalization: dict[str, Any] = field(default_factory=dict)
     category: str | None = None
+    #: what plugins noted about the offer (``Candidate.annotations``); empty when nothing
+    annotations: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "offerId": self.offer_id,
             "name": self.name,
             "rank": self.rank,
@@ -183,6 +193,9 @@ class DecisionItem:
             "category": self.category,
             "personalization": dict(self.personalization),
         }
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        return out
 
 
 @dataclass(slots=True)

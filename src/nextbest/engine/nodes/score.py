@@ -32,6 +32,8 @@ class Profile:
     name: str | None
     weights: dict[str, float]
     providers: tuple[tuple[ValueProvider, BaseModel, str], ...]  # provider, config, plugin
+    #: whether a provider estimates the propensity even of offers that carry one
+    estimates: bool = False
 
     @property
     def vector(self) -> tuple[float, float, float, float]:
@@ -101,11 +103,18 @@ class ScoreStep:
         raw = self._raw(state, cand, "propensity")
         if raw is not None:
             return _unit(raw), "formula"
+        if prof.estimates:
+            weight = 1.0 if self.method == "propensity" else prof.weights["propensity"]
+            for provider, config, plugin in prof.providers:
+                if provider.mode == "estimate":
+                    value = _call_provider(state, provider, config, plugin, cand, self, weight)
+                    if value is not None:
+                        return _unit(value), plugin
         if cand.offer.propensity is not None:
             return cand.offer.propensity, "offer"
         for provider, config, plugin in prof.providers:
             if provider.dimension == "propensity" and provider.mode == "value":
-                value = _call_provider(state, provider, config, plugin, cand)
+                value = _call_provider(state, provider, config, plugin, cand, self)
                 if value is not None:
                     return _unit(value), plugin
         return self.default_propensity, "default"
@@ -132,7 +141,7 @@ class ScoreStep:
         for cand, impact in zip(candidates, impacts, strict=True):
             offer = cand.offer
             prof = self._profile(state, cand) if overrides else self.default
-            if offer.propensity is not None and not has_p:
+            if offer.propensity is not None and not has_p and not prof.estimates:
                 p, p_src = offer.propensity, "offer"
             else:
                 p, p_src = self._propensity(state, cand, prof)
@@ -289,8 +298,16 @@ def _number(state: DecisionState, cand: Candidate, dim: str, value: Any) -> floa
 
 
 def _call_provider(
-    state: DecisionState, provider: ValueProvider, config: BaseModel, plugin: str, cand: Candidate
+    state: DecisionState,
+    provider: ValueProvider,
+    config: BaseModel,
+    plugin: str,
+    cand: Candidate,
+    step: ScoreStep | None = None,
+    weight: float = 1.0,
 ) -> float | None:
+    if cand.annotations is None:
+        cand.annotations = {}
     try:
         value = provider.compute(
             ValueRequest(
@@ -300,6 +317,10 @@ def _call_provider(
                 cand.computed,
                 state.tenant_id,
                 state.host,
+                None if step is None else step.default_propensity,
+                cand.annotations,
+                state.as_of,
+                weight,
             )
         )
         if value is None:
@@ -343,7 +364,8 @@ def _build(node: Any, ctx: BuildContext) -> ScoreStep:
             providers.append((provider, config, registry.owner("value_provider", provider.name)))
             for required in provider.requires(config) if provider.requires else ():
                 compiler.referenced.add(required)
-        return Profile(name, weights, tuple(providers))
+        estimates = any(provider.mode == "estimate" for provider, _, _ in providers)
+        return Profile(name, weights, tuple(providers), estimates)
 
     def named(name: str, at: str) -> Profile:
         if name not in profiles:
