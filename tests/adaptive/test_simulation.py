@@ -30,9 +30,7 @@ def run(sim: Sim, flow_key: str, rounds: int, truth: dict, first: int = 0) -> np
 def test_learned_propensities_converge_to_the_true_rates(sim: Sim) -> None:
     # every offer shown in every round, each converting with its own true rate: every cell
     # gets the same evidence, so each posterior mean must approach its truth
-    sim.publish(
-        flow("all", {"mode": "mean", "predictor": "attributes.segment"}, max_candidates=4)
-    )
+    sim.publish(flow("all", {"mode": "mean", "predictor": "attributes.segment"}, max_candidates=4))
     rounds = 600
     for i in range(rounds):
         segment = SEGMENTS[i % 2]
