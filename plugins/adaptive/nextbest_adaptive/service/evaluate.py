@@ -4,8 +4,9 @@ Each logged recommendation's first offer is the action ``a_i``; its logging prob
 ``pickProbability`` the decision noted (1 when the flow was deterministic or noted nothing), its
 reward a success outcome citing it (and the success outcomes' value). The target flow is run
 for the same customer, channel and placement as of the recommendation's time (its published
-version, with today's catalog and the store's current knowledge of the customer: request
-``attributes`` are not logged, so a target reading them sees none); ``π(a_i|x_i)`` is the
+version, with today's catalog, today's learned counts and the store's current knowledge of the
+customer; of the request's ``attributes`` only the one a logged predictor read is known, so a
+target reading others sees none); ``π(a_i|x_i)`` is the
 target's ``topProbability`` of ``a_i`` under Thompson sampling, else 1 when its first offer is
 ``a_i`` and 0 otherwise. The reward model is each (offer, channel) cell's posterior mean with a
 uniform prior (Laplace) over the logs themselves, times the offer's mean success value for the
@@ -112,6 +113,7 @@ def evaluate_flow(
             "customerId": rec.customer_id,
             "channel": rec.channel,
             "placement": rec.placement,
+            "attributes": _logged_attributes(rec.items[0].annotations),
             "decisionFlowKey": flow_key,
             "asOf": rec.created_at,
             "explain": True,
@@ -156,3 +158,13 @@ def evaluate_flow(
         ips(a["v"], a["t"], a["lp"], level=level),
         doubly_robust(a["v"], a["t"], a["lp"], a["qv"], a["qvt"], level=level),
     )
+
+
+def _logged_attributes(annotations: Any) -> dict[str, Any]:
+    """The request attributes a logged decision's predictor read (``attributes.x``), the
+    only request attributes the logs keep."""
+    note = (annotations or {}).get(NOTE) or {}
+    name = note.get("predictor")
+    if isinstance(name, str) and name.startswith("attributes."):
+        return {name[len("attributes.") :]: note.get("predictorValue")}
+    return {}

@@ -156,6 +156,8 @@ def _estimate(
     }
     if settings.predictor is not None:
         note["cell"] = label
+        note["predictor"] = settings.predictor
+        note["predictorValue"] = request.lookup(settings.predictor)
     return p, note
 
 
