@@ -138,7 +138,7 @@ def test_preview_of_every_customer_refuses_too_many_rows_one_by_one(
     assert _preview_all(api, "seen").json()["wouldFireCount"] == 2
     monkeypatch.setattr(engine_module, "MAX_ROW_PREVIEW", 1)
     refused = _preview_all(api, "seen")
-    assert refused.status_code == 422, refused.text
+    assert refused.status_code == 400, refused.text
     error = refused.json()["error"]
     assert error["code"] == "preview_too_large" and "metrics.impressions" in error["message"]
     assert _preview_all(api, "seen", limit=0).status_code == 400

@@ -282,19 +282,19 @@ def test_time_alone_crosses_a_metrics_trigger_at_the_next_run(api: Api) -> None:
     assert api.put(QUIET).status_code == 201
     assert api.put(SILENT).status_code == 201  # a CLV trigger beside it changes nothing
     api.present(NOW)
-    run = api.call("POST", "/api/v1/triggers/run")
+    run = api.call("POST", "/api/v1/trigger-runs")
     assert run.status_code == 200, run.text
     assert {t["key"]: t["fired"] for t in run.json()["triggers"]} == {"quiet": 0, "silent": 0}
     api.compute(NOW + 40 * DAY)  # a CLV batch evaluates the triggers reading CLV names only
     assert fired(api, "quiet") == [] and len(fired(api, "silent")) == 2
-    body = api.call("POST", "/api/v1/triggers/run").json()  # the present is NOW + 40 days
+    body = api.call("POST", "/api/v1/trigger-runs").json()  # the present is NOW + 40 days
     assert body["evaluated"] == 2
     assert {t["key"]: t["fired"] for t in body["triggers"]} == {"quiet": 2, "silent": 0}
     (event,) = [e for e in fired(api, "quiet") if e["customerId"] == "ada"]
     assert event["values"]["metrics.days_since_last_contact"] == pytest.approx(45, abs=0.01)
-    again = api.call("POST", "/api/v1/triggers/run").json()
+    again = api.call("POST", "/api/v1/trigger-runs").json()
     assert sum(t["fired"] for t in again["triggers"]) == 0  # still true: fired once
-    assert api.call("POST", "/api/v1/triggers/run", role="viewer").status_code == 403
+    assert api.call("POST", "/api/v1/trigger-runs", role="viewer").status_code == 403
 
 
 def test_a_batch_reads_the_metrics_a_trigger_needs_in_one_query(

@@ -94,6 +94,7 @@ def create_app(
 
     for module in (decisions, offers, flows, admin, customer_data, webhooks, triggers):
         app.include_router(module.router)
+    app.include_router(triggers.runs_router)
     app.include_router(plugin_router(host))
     return app
 

@@ -105,7 +105,12 @@ def list_triggers(
     return {"items": [trigger_json(t) for t in page.items], "nextCursor": page.next_cursor}
 
 
-@router.post("/run", summary="Evaluate every active trigger for every customer now")
+#: ``/api/v1/trigger-runs``: a run of every trigger (a path of its own: under
+#: ``/api/v1/triggers`` it would shadow a trigger keyed ``run``).
+runs_router = APIRouter(prefix="/api/v1/trigger-runs", tags=["triggers"], route_class=JsonRoute)
+
+
+@runs_router.post("", summary="Evaluate every active trigger for every customer now")
 def run_triggers(auth: Writer, engine: Engine) -> dict[str, Any]:
     """Evaluate the tenant's active triggers for every customer as of now and commit the
     firings (their webhooks go through the outbox): what time alone changes, e.g.
@@ -160,16 +165,7 @@ def trigger_events(
     return {"items": [event_json(e) for e in page.items], "nextCursor": page.next_cursor}
 
 
-@router.post(
-    "/{key}/preview",
-    summary="Who would fire now (nothing fired or written)",
-    responses={
-        422: {
-            "description": "A whole-tenant preview would resolve too many customers one at a "
-            "time (`preview_too_large`): pass `customerIds`."
-        }
-    },
-)
+@router.post("/{key}/preview", summary="Who would fire now (nothing fired or written)")
 def preview_trigger(
     key: TriggerKey, body: PreviewBody, auth: Reader, engine: Engine
 ) -> dict[str, Any]:
@@ -182,7 +178,7 @@ def preview_trigger(
       summaries, the plugins' names from their ``context_columns`` hooks), answered with
       ``evaluated``, ``transitions``, ``wouldFireCount`` and the first ``limit`` customers
       that would fire (by id). A condition reading a name no plugin gives as columns, over
-      more than 5,000 customers that may fire, is a 422 ``preview_too_large``.
+      more than 5,000 customers that may fire, is a 400 ``preview_too_large``.
     """
     stored = engine.store.get_trigger(auth.tenant_id, key)
     if stored is None:
@@ -195,7 +191,7 @@ def preview_trigger(
         try:
             found = engine.preview_population(auth.tenant_id, loaded, body.limit)
         except PreviewTooLargeError as exc:
-            raise ApiError(422, str(exc), code="preview_too_large") from None
+            raise ApiError(400, str(exc), code="preview_too_large") from None
         return {"key": key, "status": stored.status, **found}
     items = engine.preview(auth.tenant_id, loaded, body.customer_ids)
     return {
@@ -206,4 +202,4 @@ def preview_trigger(
     }
 
 
-__all__ = ["router"]
+__all__ = ["router", "runs_router"]

@@ -355,7 +355,7 @@ class TriggerEngine:
         recency) without any event or batch. The population's values are read as columns
         (:func:`~nextbest.triggers.context.population`: the summaries, the plugins'
         ``context_columns``), so a tenant costs about one batch; run it on a schedule
-        (``nextbest triggers run``, ``POST /api/v1/triggers/run``)."""
+        (``nextbest triggers run``, ``POST /api/v1/trigger-runs``)."""
         active = self.active(tenant_id)
         if not active:
             return []
