@@ -101,3 +101,38 @@ def posterior_scalar(
 def quantile_scalar(alpha: float, beta: float, q: float) -> float:
     """:func:`quantile` of one distribution, as a float."""
     return float(special.betaincinv(alpha, beta, q))
+
+
+#: standard deviations beyond which a draw is taken as impossible when pruning (a normal
+#: tail of 3e-6; Beta tails are thinner than that wherever the normal bound is below 1)
+PRUNE_SDS = 4.5
+
+
+def contenders(
+    rest: npt.ArrayLike,
+    weight: npt.ArrayLike,
+    alpha: npt.ArrayLike,
+    beta: npt.ArrayLike,
+    random: npt.ArrayLike,
+    fixed: npt.ArrayLike,
+    slots: int,
+) -> npt.NDArray[np.bool_]:
+    """The candidates that may reach one of the first ``slots`` ranks: those whose highest
+    plausible score (posterior mean + PRUNE_SDS standard deviations, at most 1) reaches the
+    ``slots``-th largest lowest plausible score. The others' pick probabilities are ~0, so
+    :func:`pick_probabilities` need not draw for them."""
+    r = np.asarray(rest, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    a = np.asarray(alpha, dtype=np.float64)
+    b = np.asarray(beta, dtype=np.float64)
+    rand = np.asarray(random, dtype=bool)
+    p = np.asarray(fixed, dtype=np.float64)
+    m = a / (a + b)
+    sd = np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+    lo_p = np.where(rand, np.clip(m - PRUNE_SDS * sd, 0.0, 1.0), p)
+    hi_p = np.where(rand, np.clip(m + PRUNE_SDS * sd, 0.0, 1.0), p)
+    lo, hi = r * lo_p**w, r * hi_p**w
+    if slots >= r.size:
+        return np.ones(r.size, dtype=bool)
+    threshold = np.partition(lo, r.size - slots)[r.size - slots]
+    return np.asarray(hi >= threshold)

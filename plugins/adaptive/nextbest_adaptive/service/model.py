@@ -7,9 +7,17 @@ import hashlib
 import math
 from typing import Any
 
+import numpy as np
+
 from nextbest import Candidate, DecisionView, HostAPI, ValueProvider, ValueRequest
 
-from ..core.beta import pick_probabilities, posterior_scalar, quantile_scalar, seeded_uniform
+from ..core.beta import (
+    contenders,
+    pick_probabilities,
+    posterior_scalar,
+    quantile_scalar,
+    seeded_uniform,
+)
 from .cells import NOTE, cell
 from .config import AdaptiveConfig, AdaptiveSettings
 from .counts import CountsService
@@ -31,6 +39,19 @@ class Learner:
 
     def __init__(self, counts: CountsService) -> None:
         self.counts = counts
+        self._labels: dict[tuple[str | None, str | None, Any], str] = {}
+
+    def _label(self, channel: str | None, predictor: str | None, value: Any) -> str:
+        """The cell's label, remembered for hashable values (labels are asked per offer)."""
+        if not isinstance(value, str | int | float | bool | None):
+            return cell(channel, predictor, value)
+        key = (channel, predictor, value)
+        label = self._labels.get(key)
+        if label is None:
+            label = cell(channel) if predictor is None else cell(channel, predictor, value)
+            if len(self._labels) < 10_000:  # predictors have few values; bound it anyway
+                self._labels[key] = label
+        return label
 
     def propensity(self, request: ValueRequest) -> float | None:
         """The candidate's propensity under the node's ``adaptive`` settings (None: the
@@ -48,9 +69,9 @@ class Learner:
         else:
             return None
         channel = request.lookup("request.channel")
-        label = cell(channel if isinstance(channel, str) else None)
-        if settings.predictor is not None:
-            label = cell(channel, settings.predictor, request.lookup(settings.predictor))
+        channel = channel if isinstance(channel, str) else None
+        value = None if settings.predictor is None else request.lookup(settings.predictor)
+        label = self._label(channel, settings.predictor, value)
         n, k = self.counts.offer_cells(request.tenant_id, offer.id).get(label, (0, 0))
         p, note = _estimate(settings, prior, n, k, request, label)
         note["source"] = "learned" if n > 0 else source
@@ -96,14 +117,17 @@ class Learner:
             draws = max(draws, int(note["draws"]))
         seed = decision_seed(decision.tenant_id, decision.request.customer_id, decision.as_of)
         digest = hashlib.blake2b(seed.encode(), digest_size=8).digest()
-        probs = pick_probabilities(
-            rest,
-            weight,
-            alpha,
-            beta,
-            random,
-            fixed,
-            max(1, len(ranked)),
+        slots = max(1, len(ranked))
+        # draw only for the candidates that may reach a returned slot (the others' chances
+        # are below 1e-5): usually a handful of the 50
+        keep = contenders(rest, weight, alpha, beta, random, fixed, slots)
+        for cand in ranked:
+            keep[index[id(cand)]] = True
+        kept = np.flatnonzero(keep)
+        probs = np.zeros((len(scored), slots))
+        probs[kept] = pick_probabilities(
+            *(np.asarray(x)[kept] for x in (rest, weight, alpha, beta, random, fixed)),
+            slots,
             draws,
             int.from_bytes(digest, "big"),
         )

@@ -34,6 +34,8 @@ class Profile:
     providers: tuple[tuple[ValueProvider, BaseModel, str], ...]  # provider, config, plugin
     #: whether a provider estimates the propensity even of offers that carry one
     estimates: bool = False
+    #: whether a provider adds exponent terms (else a score needs no per-offer dicts)
+    terms: bool = False
 
     @property
     def vector(self) -> tuple[float, float, float, float]:
@@ -157,7 +159,7 @@ class ScoreStep:
             e_raw = self._raw(state, cand, "emphasis") if has_e else None
             e = _unit(e_raw) if e_raw is not None else offer.priority / 100
             fit = cand.fit_multiplier
-            if not (explain or prof.providers):  # fast path: no dicts, no provider terms
+            if not (explain or prof.terms):  # fast path: no dicts, no provider terms
                 wp, wr, wi, we = prof.vector if overrides else default_vector
                 if (
                     (p == 0 and wp > 0)
@@ -365,7 +367,8 @@ def _build(node: Any, ctx: BuildContext) -> ScoreStep:
             for required in provider.requires(config) if provider.requires else ():
                 compiler.referenced.add(required)
         estimates = any(provider.mode == "estimate" for provider, _, _ in providers)
-        return Profile(name, weights, tuple(providers), estimates)
+        terms = any(provider.mode == "exponent" for provider, _, _ in providers)
+        return Profile(name, weights, tuple(providers), estimates, terms)
 
     def named(name: str, at: str) -> Profile:
         if name not in profiles:
