@@ -125,12 +125,11 @@ class Learner:
             keep[index[id(cand)]] = True
         kept = np.flatnonzero(keep)
         probs = np.zeros((len(scored), slots))
+        sub = [np.asarray(x)[kept] for x in (rest, weight, alpha, beta, random, fixed)]
         probs[kept] = pick_probabilities(
-            *(np.asarray(x)[kept] for x in (rest, weight, alpha, beta, random, fixed)),
-            slots,
-            draws,
+            sub[0], sub[1], sub[2], sub[3], sub[4], sub[5], slots, draws,
             int.from_bytes(digest, "big"),
-        )
+        )  # fmt: skip
         floor = 1.0 / (2 * draws)  # never 0 for an offer the policy did pick
         for i, note in enumerate(notes):
             if note is not None:
