@@ -37,6 +37,7 @@ from .plugin_api import (
     RuleOutcome,
     RuleType,
     TriggerEvent,
+    ValueBatch,
     ValueProvider,
     ValueRequest,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "Trace",
     "TriggerEvent",
     "UnknownFlowError",
+    "ValueBatch",
     "ValueProvider",
     "ValueRequest",
     "__version__",

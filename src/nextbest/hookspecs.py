@@ -261,9 +261,10 @@ def post_rank(decision: DecisionView, ranked: list[Candidate]) -> list[Candidate
 def annotate_decision(
     decision: DecisionView, ranked: list[Candidate], scored: list[Candidate]
 ) -> None:
-    """Called once per decision after the flow ran, when it returns at least one offer.
+    """Called once per decision after the flow ran, when at least one offer was scored.
 
-    Receives the ``DecisionView``, the ``ranked`` candidates returned (in rank order) and
+    Receives the ``DecisionView``, the ``ranked`` candidates returned (in rank order, maybe
+    none) and
     every ``scored`` candidate (those past the cut-off included). Set
     ``candidate.annotations[<your plugin>] = {...}`` (JSON values) to note what the decision
     used (a learned propensity, the probability that the policy picks the offer in its

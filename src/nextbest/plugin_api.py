@@ -2,7 +2,8 @@
 
 - What ``register_*`` hooks register: :class:`RuleType` (with :class:`RuleContext` and
   :class:`RuleOutcome`), :class:`ContextProvider` (with :class:`ContextRequest`) and
-  :class:`ValueProvider` (with :class:`ValueRequest`), and the ``register`` callbacks' types.
+  :class:`ValueProvider` (with :class:`ValueRequest`, or :class:`ValueBatch` for a whole
+  decision), and the ``register`` callbacks' types.
 - :class:`Registry`: everything the loaded plugins registered, with the plugin of each item
   (including the plugin-document namespaces that hold per-customer data).
 - :class:`HostAPI`: the part of :class:`~nextbest.Host` plugins may rely on.
@@ -180,6 +181,23 @@ class ValueRequest:
     weight: float = 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class ValueBatch:
+    """What a value provider's ``compute_batch`` receives: every candidate of a score node in
+    one decision (``offers`` and their ``annotations``, aligned), with what ``ValueRequest``
+    carries once. ``lookup`` resolves customer-level names only (the context, the request)."""
+
+    offers: Sequence[Offer]
+    config: BaseModel
+    lookup: Callable[[str], Any]
+    annotations: Sequence[dict[str, Any]]
+    tenant_id: str = ""
+    host: HostAPI | None = None
+    default: float | None = None
+    as_of: datetime | None = None
+    weight: float = 1.0
+
+
 @dataclass(frozen=True)
 class ValueProvider:
     """Contributes to one PRIE dimension of the ``formula`` score method.
@@ -202,6 +220,10 @@ class ValueProvider:
     mode: Literal["exponent", "value", "estimate"] = "exponent"
     requires: Callable[[Any], Iterable[str]] | None = None
     description: str = ""
+    #: ``estimate`` mode only: every candidate's value in one call (a sequence aligned with
+    #: ``ValueBatch.offers``; None entries fall back to the offer's value), used instead of
+    #: ``compute`` when the score node has one profile and no propensity formula
+    compute_batch: Callable[[ValueBatch], Sequence[float | None]] | None = None
 
 
 @dataclass

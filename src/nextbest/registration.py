@@ -118,6 +118,11 @@ def _value_cb(reg: Registry, plugin: str) -> RegisterValueProvider:
             raise PluginError(
                 f"plugin {plugin!r}: register_value_providers expects a ValueProvider"
             )
+        if provider.compute_batch is not None and provider.mode != "estimate":
+            raise PluginError(
+                f"plugin {plugin!r}: value provider {provider.name!r}: compute_batch is for "
+                "mode 'estimate' only"
+            )
         if provider.mode == "estimate" and provider.dimension != "propensity":
             raise PluginError(
                 f"plugin {plugin!r}: value provider {provider.name!r}: mode 'estimate' is "

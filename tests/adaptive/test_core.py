@@ -78,3 +78,16 @@ def test_off_policy_intervals_cover_the_true_value_at_about_the_nominal_rate() -
 def test_estimators_refuse_impossible_logging_probabilities() -> None:
     with pytest.raises(ValueError, match="logged probabilities"):
         ope.ips([1.0], [1.0], [0.0])
+
+
+def test_pruned_candidates_change_the_pick_probabilities_by_almost_nothing() -> None:
+    rng = np.random.default_rng(5)
+    n, slots = 40, 3
+    rest = rng.uniform(0.5, 1.5, n)
+    a = rng.uniform(1, 200, n)
+    b = rng.uniform(50, 2000, n)
+    args = (rest, np.ones(n), a, b, np.ones(n, bool), np.zeros(n))
+    keep = beta.contenders(*args, slots)
+    assert 0 < keep.sum() < n
+    full = beta.pick_probabilities(*args, slots, 4000, 9)
+    assert full[~keep].max() < 2 / 4000  # what pruning leaves out is (almost) never picked

@@ -12,6 +12,7 @@ from nextbest import (
     DecisionError,
     Host,
     PluginError,
+    ValueBatch,
     ValueProvider,
     ValueRequest,
     hookimpl,
@@ -112,3 +113,74 @@ def test_a_failing_annotate_decision_is_a_plugin_failure() -> None:
     assert (failure.hook, failure.action) == ("annotate_decision", "annotations skipped")
     with pytest.raises(DecisionError):
         decide(host, {"method": "propensity"}, settings={"onPluginError": "fail"})
+
+
+class BatchPlugin:
+    """An estimate provider answering for every candidate at once."""
+
+    def __init__(self, values: Any) -> None:
+        self.values = values
+        self.calls = 0
+
+    def batch(self, batch: ValueBatch) -> Any:
+        self.calls += 1
+        for note, offer in zip(batch.annotations, batch.offers, strict=True):
+            note["batch"] = {"offer": offer.id, "channel": batch.lookup("request.channel")}
+        return self.values(batch)
+
+    @hookimpl
+    def register_value_providers(self, register: Any) -> None:
+        register(
+            ValueProvider(
+                "est",
+                "propensity",
+                Learned,
+                lambda req: 0.01,  # asked offer by offer only when the batch fails
+                mode="estimate",
+                compute_batch=self.batch,
+            )
+        )
+
+
+@pytest.mark.parametrize("method", ["propensity", "formula"])
+def test_a_batch_estimate_is_asked_once_per_decision(method: str) -> None:
+    plugin = BatchPlugin(lambda b: [0.9 if o.id == "bare" else None for o in b.offers])
+    decision = decide(Host(plugins=[plugin]), {"method": method, "learned": 0.5})
+    assert plugin.calls == 1
+    scores = {i.offer_id: i for i in decision.items}
+    if method == "propensity":
+        assert scores["bare"].score == pytest.approx(0.9)
+        assert scores["known"].score == pytest.approx(0.2)  # None: the offer's own value
+    else:
+        assert decision.trace.scores["bare"].sources["propensity"] == "BatchPlugin"
+        assert decision.trace.scores["known"].sources["propensity"] == "offer"
+    assert scores["bare"].annotations == {"batch": {"offer": "bare", "channel": None}}
+
+
+@pytest.mark.parametrize(
+    "values", [lambda b: [float("nan")] * len(b.offers), lambda b: [0.5]], ids=["nan", "short"]
+)
+def test_a_failing_batch_is_a_plugin_failure_and_offers_are_asked_one_by_one(values: Any) -> None:
+    decision = decide(Host(plugins=[BatchPlugin(values)]), {"method": "propensity", "learned": 0.5})
+    assert [i.score for i in decision.items] == pytest.approx([0.01, 0.01])
+    failure = decision.trace.failures[0]
+    assert failure.hook == "value provider est" and failure.action == "asked offer by offer"
+
+
+def test_compute_batch_is_for_estimates_only() -> None:
+    class Wrong:
+        @hookimpl
+        def register_value_providers(self, register: Any) -> None:
+            register(
+                ValueProvider(
+                    "w",
+                    "propensity",
+                    Learned,
+                    lambda r: None,
+                    mode="value",
+                    compute_batch=lambda b: [],
+                )
+            )
+
+    with pytest.raises(PluginError, match="compute_batch"):
+        Host(plugins=[Wrong()])

@@ -90,12 +90,13 @@ def _run_steps(flow: CompiledFlow, state: DecisionState) -> None:
 
 
 def _annotate(state: DecisionState) -> None:
-    """Call the ``annotate_decision`` hooks with the ranked and every scored candidate (one
+    """Call the ``annotate_decision`` hooks with the ranked and every scored candidate (when
+    any offer was scored; one
     implementation at a time: a raise is a plugin failure in the trace, nothing else), then
     copy every scored offer's annotations into the trace."""
     ranked = state.ranked or []
     impls = implementations(state.host.pm, "annotate_decision")
-    if impls and ranked:
+    if impls and (ranked or state.candidates):
         view = DecisionView(state)
         scored: list[Candidate] = list(state.candidates or ranked)
         for impl in impls:

@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from nextbest import Candidate, DecisionView, HostAPI, ValueProvider, ValueRequest
+from nextbest import Candidate, DecisionView, HostAPI, ValueBatch, ValueProvider, ValueRequest
 
 from ..core.beta import (
     contenders,
     pick_probabilities,
     posterior_scalar,
+    quantile,
     quantile_scalar,
     seeded_uniform,
 )
@@ -79,6 +80,95 @@ class Learner:
             request.annotations[NOTE] = note
         return p
 
+    def propensities(self, batch: ValueBatch) -> list[float | None]:
+        """Every candidate's propensity at once (the decision's hot path): the same model as
+        :meth:`propensity`, vectorised; Thompson draws come from one generator seeded by the
+        decision, in the candidates' (tie-break) order."""
+        config = batch.config
+        assert isinstance(config, AdaptiveConfig)
+        settings = config.adaptive
+        if settings is None:
+            return [None] * len(batch.offers)
+        channel = batch.lookup("request.channel")
+        channel = channel if isinstance(channel, str) else None
+        value = None if settings.predictor is None else batch.lookup(settings.predictor)
+        label = self._label(channel, settings.predictor, value)
+        counts = self.counts.tenant_counts(batch.tenant_id)
+        priors: list[float] = []
+        ns: list[float] = []
+        ks: list[float] = []
+        sources = []
+        default = batch.default
+        nothing = (0, 0)
+        for offer in batch.offers:
+            if offer.propensity is not None:
+                priors.append(offer.propensity)
+                source = "catalog"
+            elif default is not None:
+                priors.append(default)
+                source = "default"
+            else:
+                priors.append(math.nan)
+                source = ""
+            cells = counts.get(offer.id)
+            got = cells.get(label, nothing) if cells else nothing
+            ns.append(got[0])
+            ks.append(got[1])
+            sources.append("learned" if got[0] > 0 else source)
+        prior = np.array(priors)
+        n = np.array(ns, dtype=np.float64)
+        k = np.array(ks, dtype=np.float64)
+        known = ~np.isnan(prior)
+        immature = n < settings.min_impressions
+        strength = np.where(immature, min(settings.prior_strength, IMMATURE_STRENGTH),
+                            settings.prior_strength)  # fmt: skip
+        m = np.clip(np.where(known, prior, 0.5), 1e-6, 1 - 1e-6)  # as core.beta.posterior
+        a = m * strength + k
+        b = (1 - m) * strength + (n - k)  # counts keep k <= n
+        means = a / (a + b)
+        random = settings.mode == "thompson"
+        if random:
+            seed = decision_seed(batch.tenant_id, batch.lookup("customer.id"), batch.as_of)
+            digest = hashlib.blake2b(seed.encode(), digest_size=8).digest()
+            p = np.random.default_rng(int.from_bytes(digest, "big")).beta(a, b)
+        else:
+            p = means.copy()
+            if immature.any():
+                p[immature] = quantile(a[immature], b[immature], settings.exploration_quantile)
+        rows = _Rows(
+            {  # arrays read one element at a time, only for the notes kept
+                "propensity": p,
+                "source": sources,
+                "immature": immature,
+                "impressions": n,
+                "positives": k,
+                "mean": means,
+                "alpha": a,
+                "beta": b,
+            },
+            {
+                "mode": settings.mode,
+                "random": random,
+                "weight": batch.weight,
+                "draws": settings.pick_draws,
+                **(
+                    {"cell": label, "predictor": settings.predictor, "predictorValue": value}
+                    if settings.predictor is not None
+                    else {}
+                ),
+            },
+        )
+        out: list[float | None] = []
+        for i, (notes, has_prior, pi) in enumerate(
+            zip(batch.annotations, known.tolist(), p.tolist(), strict=True)
+        ):
+            if has_prior:
+                out.append(pi)
+                notes[NOTE] = _PendingNote(rows, i)
+            else:
+                out.append(None)
+        return out
+
     def annotate(
         self, decision: DecisionView, ranked: list[Candidate], scored: list[Candidate]
     ) -> None:
@@ -86,10 +176,19 @@ class Learner:
         (``pickProbability``) and on every scored offer that of the first slot
         (``topProbability``)."""
         notes = [(c.annotations or {}).get(NOTE) for c in scored]
-        if not any(notes):
+        if all(n is None for n in notes):
+            return
+        # notes are written in full for the offers returned (stored) and, when the decision
+        # is explained, for every scored one (the trace); the others stay pending
+        for note in notes if decision.request.explain else (
+            (c.annotations or {}).get(NOTE) for c in ranked
+        ):  # fmt: skip
+            if isinstance(note, _PendingNote):
+                note.fill()
+        if not ranked:
             return
         index = {id(c): i for i, c in enumerate(scored)}
-        random = [bool(n and n["random"]) for n in notes]
+        random = [bool(n is not None and n["random"]) for n in notes]
         if not any(random):  # a deterministic policy: the offers shown had probability 1
             for position, cand in enumerate(ranked):
                 note = notes[index[id(cand)]]
@@ -138,6 +237,57 @@ class Learner:
             note = notes[index[id(cand)]]
             if note is not None:
                 note["pickProbability"] = max(floor, float(probs[index[id(cand)], position]))
+
+
+_INTEGERS = frozenset({"impressions", "positives"})
+
+
+class _Rows:
+    """A batch's values per candidate (columns: lists or numpy arrays) and those common to
+    all."""
+
+    __slots__ = ("columns", "common")
+
+    def __init__(self, columns: dict[str, Any], common: dict[str, Any]) -> None:
+        self.columns = columns
+        self.common = common
+
+
+class _PendingNote(dict):
+    """A candidate's note read from its batch's columns (``note[key]`` works at once) and
+    written out in full by :meth:`fill` only when it is kept (stored or traced): most of a
+    decision's candidates are neither, and building their notes would cost more than the
+    model itself."""
+
+    __slots__ = ("_filled", "_index", "_rows")
+
+    def __init__(self, rows: _Rows, index: int) -> None:
+        super().__init__()
+        self._rows = rows
+        self._index = index
+        self._filled = False
+
+    def __missing__(self, key: str) -> Any:
+        rows = self._rows
+        column = rows.columns.get(key)
+        if column is None:
+            return rows.common[key]
+        value = column[self._index]
+        if isinstance(value, np.generic):  # JSON takes plain numbers only
+            return int(value) if key in _INTEGERS else value.item()
+        return value
+
+    def fill(self) -> None:
+        """Write every field into the dict (keeping the ones already set)."""
+        if self._filled:
+            return
+        self._filled = True
+        rows = self._rows
+        for key in rows.columns:
+            if key not in self:
+                self[key] = self.__missing__(key)
+        for key, value in rows.common.items():
+            self.setdefault(key, value)
 
 
 def _estimate(
@@ -203,6 +353,12 @@ def _compute(request: ValueRequest) -> float | None:
     return learner_for(request.host).propensity(request)
 
 
+def _compute_batch(batch: ValueBatch) -> list[float | None]:
+    if batch.host is None or batch.host.store is None:
+        return [None] * len(batch.offers)
+    return learner_for(batch.host).propensities(batch)
+
+
 ADAPTIVE_PROPENSITY = ValueProvider(
     name="adaptive",
     dimension="propensity",
@@ -210,6 +366,7 @@ ADAPTIVE_PROPENSITY = ValueProvider(
     compute=_compute,
     mode="estimate",
     requires=_requires,
+    compute_batch=_compute_batch,
     description="the propensity learned from recorded outcomes (Beta-Bernoulli posterior "
     "per offer, channel and optional predictor; mean or Thompson draw)",
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, create_model
@@ -16,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 from ...expressions import CompiledExpression, EvaluationError
 from ...models.decision import Candidate, Drop, PluginFailure, ScoreBreakdown
 from ...models.flows import DEFAULT_WEIGHTS, ScoreConfigBase
-from ...plugin_api import ValueProvider, ValueRequest
+from ...plugin_api import ValueBatch, ValueProvider, ValueRequest
 from ..formulas import evaluate, formula_failed, lookup_for
 from ..state import DecisionState
 from .base import RANKING, BuildContext, Misplacements, NodeType, RawFormulas, SchemaParts
@@ -61,7 +62,12 @@ class ScoreStep:
         if self.method == "priority_weighted":
             self._simple(state, lambda c: (c.offer.priority / 100) * (c.offer.weight / 100))
         elif self.method == "propensity":
-            self._simple(state, lambda c: self._propensity(state, c, self.default)[0])
+            batch = self._batch(state, self.default) if "propensity" not in self.formulas else None
+            if batch is None:
+                self._simple(state, lambda c: self._propensity(state, c, self.default)[0])
+            else:
+                estimated = dict(zip(map(id, state.candidates), batch, strict=True))
+                self._simple(state, lambda c: self._estimated(state, c, estimated[id(c)])[0])
         else:
             self._prie(state)
 
@@ -121,6 +127,87 @@ class ScoreStep:
                     return _unit(value), plugin
         return self.default_propensity, "default"
 
+    def _batch(self, state: DecisionState, prof: Profile) -> list[float | None] | None:
+        """Every candidate's estimated propensity from the profile's first ``estimate``
+        provider with ``compute_batch`` (None: no such provider, or it failed: then each
+        candidate is asked on its own)."""
+        if not prof.estimates:
+            return None
+        for provider, config, plugin in prof.providers:
+            if provider.mode != "estimate" or provider.compute_batch is None:
+                continue
+            candidates = state.candidates
+            notes = []
+            for cand in candidates:
+                if cand.annotations is None:
+                    cand.annotations = {}
+                notes.append(cand.annotations)
+            weight = 1.0 if self.method == "propensity" else prof.weights["propensity"]
+            try:
+                values = list(
+                    provider.compute_batch(
+                        ValueBatch(
+                            [c.offer for c in candidates],
+                            config,
+                            state.customer_value,
+                            notes,
+                            state.tenant_id,
+                            state.host,
+                            self.default_propensity,
+                            state.as_of,
+                            weight,
+                        )
+                    )
+                )
+                if len(values) != len(candidates):
+                    raise ValueError(
+                        f"compute_batch returned {len(values)} values for {len(candidates)} offers"
+                    )
+                out: list[float | None] = []
+                for value in values:
+                    if value is None:
+                        out.append(None)
+                        continue
+                    number = float(value)
+                    if not math.isfinite(number):
+                        raise ValueError(f"value provider returned {number}")
+                    out.append(_unit(number))
+            except Exception as exc:
+                state.plugin_failed(
+                    plugin, f"value provider {provider.name}", exc, None, "asked offer by offer"
+                )
+                return None
+            return out
+        return None
+
+    def _estimated(
+        self, state: DecisionState, cand: Candidate, value: float | None
+    ) -> tuple[float, str]:
+        """A candidate's propensity given its batch estimate (None: the usual sources)."""
+        if value is not None:
+            return value, self._batch_owner
+        if cand.offer.propensity is not None:
+            return cand.offer.propensity, "offer"
+        return self._propensity_without_estimates(state, cand)
+
+    def _propensity_without_estimates(
+        self, state: DecisionState, cand: Candidate
+    ) -> tuple[float, str]:
+        for provider, config, plugin in self.default.providers:
+            if provider.dimension == "propensity" and provider.mode == "value":
+                value = _call_provider(state, provider, config, plugin, cand, self)
+                if value is not None:
+                    return _unit(value), plugin
+        return self.default_propensity, "default"
+
+    @cached_property
+    def _batch_owner(self) -> str:
+        return next(
+            plugin
+            for provider, _, plugin in self.default.providers
+            if provider.mode == "estimate" and provider.compute_batch is not None
+        )
+
     def _prie(self, state: DecisionState) -> None:
         explain = state.trace is not None
         formulas = self.formulas
@@ -140,10 +227,13 @@ class ScoreStep:
             self._prie_plain(state, impacts, top, default_vector)
             return
         kept = []
-        for cand, impact in zip(candidates, impacts, strict=True):
+        batch = None if (overrides or has_p) else self._batch(state, self.default)
+        for index, (cand, impact) in enumerate(zip(candidates, impacts, strict=True)):
             offer = cand.offer
             prof = self._profile(state, cand) if overrides else self.default
-            if offer.propensity is not None and not has_p and not prof.estimates:
+            if batch is not None:
+                p, p_src = self._estimated(state, cand, batch[index])
+            elif offer.propensity is not None and not has_p and not prof.estimates:
                 p, p_src = offer.propensity, "offer"
             else:
                 p, p_src = self._propensity(state, cand, prof)
