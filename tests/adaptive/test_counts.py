@@ -134,3 +134,28 @@ def test_the_stored_recommendation_keeps_what_the_decision_used(sim: Sim) -> Non
     assert note == rec["trace"]["annotations"][stored.items[0].offer_id]["adaptive"]
     assert note["source"] == "catalog" and note["random"] and 0 < note["pickProbability"] <= 1
     assert note["propensity"] == rec["decisions"][0]["score"]
+
+
+def test_a_profile_and_overrides_use_the_learned_propensities_offer_by_offer(sim: Sim) -> None:
+    # a channel override makes the node ask offer by offer; the profile's mode wins
+    document = flow("profiled", None, max_candidates=2)
+    weights = {"propensity": 1.0, "impact": 0.0, "relevance": 0.0, "emphasis": 0.0}
+    document["profiles"] = {"learning": {**weights, "adaptive": {"mode": "thompson"}}}
+    score = document["nodes"][1]["config"]
+    score.update(
+        {
+            "method": "formula",
+            "adaptive": {"mode": "mean"},
+            "formulas": {"impact": "1"},  # the offers have no businessValue
+            "strategyOverrides": [{"channel": "app", "profile": "learning"}],
+        }
+    )
+    sim.publish(document)
+    web = sim.recommend("c1", "young", "profiled", explain=True)
+    app = sim.recommend("c1", "young", "profiled", explain=True, channel="app")
+    assert {n["adaptive"]["mode"] for n in web["trace"]["annotations"].values()} == {"mean"}
+    notes = app["trace"]["annotations"]
+    assert {n["adaptive"]["mode"] for n in notes.values()} == {"thompson"}
+    stored = sim.store.get_recommendation(TENANT, app["recommendationId"])
+    assert stored is not None
+    assert all(0 < i.annotations["adaptive"]["pickProbability"] <= 1 for i in stored.items)
