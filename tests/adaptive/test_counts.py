@@ -13,6 +13,7 @@ from nextbest_adaptive.service.model import learner_for
 from simkit import TENANT, Sim, flow
 
 from nextbest import DecisionService
+from nextbest.store import InteractionIn
 
 THREADS = 8
 SENDERS = 3
@@ -159,3 +160,31 @@ def test_a_profile_and_overrides_use_the_learned_propensities_offer_by_offer(sim
     stored = sim.store.get_recommendation(TENANT, app["recommendationId"])
     assert stored is not None
     assert all(0 < i.annotations["adaptive"]["pickProbability"] <= 1 for i in stored.items)
+
+
+def test_a_bulk_import_credits_the_impressions_it_cites(sim: Sim) -> None:
+    sim.publish(flow("one", {"mode": "mean"}))
+    recs = [sim.recommend(f"c{i}", "young", "one") for i in range(3)]
+    rows = [
+        InteractionIn(
+            customer_id=rec["customerId"],
+            outcome=outcome,
+            idempotency_key=f"bulk-{i}-{outcome}",
+            offer_id=rec["decisions"][0]["offerId"],
+            recommendation_id=rec["recommendationId"],
+            rank=1,
+        )
+        for i, rec in enumerate(recs)
+        for outcome in (["click", "conversion"] if i else ["dismiss"])
+    ]
+    assert sim.store.record_interactions_bulk(TENANT, rows).inserted == 5
+    shown = [rec["decisions"][0]["offerId"] for rec in recs]
+
+    def cells() -> dict[str, list[int]]:
+        return {o: counts(sim)[o]["cells"]["web"] for o in set(shown)}
+
+    # a bulk write calls no outcome hook: nothing credited yet
+    assert cells() == {o: [shown.count(o), 0] for o in set(shown)}
+    sim.host.notify_interactions_imported(TENANT, {r["customerId"] for r in recs})
+    credited = {o: shown[1:].count(o) for o in set(shown)}  # c0 only dismissed
+    assert cells() == {o: [shown.count(o), credited[o]] for o in set(shown)}

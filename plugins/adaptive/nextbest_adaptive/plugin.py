@@ -45,6 +45,11 @@ def interactions_changed(
 
 
 @hookimpl
+def interactions_imported(host: HostAPI, tenant_id: str, customer_ids: frozenset[str]) -> None:
+    learner_for(host).counts.imported(tenant_id, customer_ids)
+
+
+@hookimpl
 def annotate_decision(
     decision: DecisionView, ranked: list[Candidate], scored: list[Candidate]
 ) -> None:

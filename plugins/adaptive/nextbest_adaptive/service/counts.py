@@ -31,6 +31,8 @@ from .cells import COUNTS, CREDITS, NOTE, item_cells
 #: positive: click, conversion, share, save and the tenant's own positive types)
 SUCCESS_SETTING = "adaptive.successOutcomes"
 _SETTINGS_TTL = 5.0
+#: a bulk import of more customers than this recounts the tenant instead
+IMPORT_RECHECK_LIMIT = 1000
 
 Cells = Mapping[str, list[int]]  # cell -> [impressions, positives]
 
@@ -174,6 +176,18 @@ class CountsService:
                 for i in self.store.iter_interactions(tenant_id, old.customer_id)
             )
             self._set_credit(tenant_id, old.recommendation_id, old.rank, old.offer_id, still)
+
+    def imported(self, tenant_id: str, customer_ids: Iterable[str]) -> None:
+        """After a bulk import: credit the impressions the customers' success outcomes cite
+        (one by one for up to ``IMPORT_RECHECK_LIMIT`` customers, else a tenant rebuild)."""
+        customers = sorted(customer_ids)
+        if len(customers) > IMPORT_RECHECK_LIMIT:
+            self.rebuild(tenant_id)
+            return
+        for customer_id in customers:
+            for i in self.store.iter_interactions(tenant_id, customer_id):
+                if i.recommendation_id is not None and self.is_success(tenant_id, i):
+                    self._set_credit(tenant_id, i.recommendation_id, i.rank, i.offer_id, True)
 
     def _set_credit(
         self,
