@@ -20,7 +20,8 @@ def cell(channel: str | None, predictor: str | None = None, value: Any = None) -
     label = channel if channel is not None else "-"
     if predictor is None:
         return label
-    return f"{label}|{predictor}={json.dumps(value, sort_keys=True, separators=(',', ':'))}"
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return f"{label}|{predictor}={text}"
 
 
 def item_cells(channel: str | None, note: Any) -> list[str]:

@@ -29,6 +29,16 @@ IMMATURE_STRENGTH = 2.0
 _STATE_KEY = "nextbest_adaptive"
 
 
+def _plain(value: Any) -> Any:
+    """A predictor's value as stored in a note: JSON scalars as they are (finite numbers),
+    anything else as its text, so a note never makes a recommendation unstorable."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return str(value)
+
+
 def decision_seed(tenant_id: str, customer_id: Any, as_of: Any) -> str:
     """The seed of a decision's draws: who it is for and the time it is made as of."""
     when = as_of.isoformat() if hasattr(as_of, "isoformat") else str(as_of)
@@ -152,7 +162,11 @@ class Learner:
                 "weight": batch.weight,
                 "draws": settings.pick_draws,
                 **(
-                    {"cell": label, "predictor": settings.predictor, "predictorValue": value}
+                    {
+                        "cell": label,
+                        "predictor": settings.predictor,
+                        "predictorValue": _plain(value),
+                    }
                     if settings.predictor is not None
                     else {}
                 ),
@@ -330,7 +344,7 @@ def _estimate(
     if settings.predictor is not None:
         note["cell"] = label
         note["predictor"] = settings.predictor
-        note["predictorValue"] = request.lookup(settings.predictor)
+        note["predictorValue"] = _plain(request.lookup(settings.predictor))
     return p, note
 
 
