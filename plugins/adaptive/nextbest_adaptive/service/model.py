@@ -23,9 +23,9 @@ from .cells import NOTE, cell
 from .config import AdaptiveConfig, AdaptiveSettings
 from .counts import CountsService
 
-#: the prior strength of an immature cell: weak, so its draws (or optimistic quantile) range
-#: widely and the offer gets shown until it has evidence
-IMMATURE_STRENGTH = 2.0
+#: the prior of an immature cell's exploration value: Beta(1, 1), uniform (the catalog's guess
+#: is not trusted to hold an offer back before it has evidence)
+EXPLORATION_PRIOR = 1.0
 _STATE_KEY = "nextbest_adaptive"
 
 
@@ -130,26 +130,30 @@ class Learner:
         k = np.array(ks, dtype=np.float64)
         known = ~np.isnan(prior)
         immature = n < settings.min_impressions
-        strength = np.where(immature, min(settings.prior_strength, IMMATURE_STRENGTH),
-                            settings.prior_strength)  # fmt: skip
+        strength = settings.prior_strength
         m = np.clip(np.where(known, prior, 0.5), 1e-6, 1 - 1e-6)  # as core.beta.posterior
         a = m * strength + k
         b = (1 - m) * strength + (n - k)  # counts keep k <= n
         means = a / (a + b)
-        random = settings.mode == "thompson"
-        if random:
+        thompson = settings.mode == "thompson"
+        if immature.any():  # explored: the evidence under a uniform prior, not the catalog's
+            a = np.where(immature, EXPLORATION_PRIOR + k, a)
+            b = np.where(immature, EXPLORATION_PRIOR + (n - k), b)
+        if thompson:
             seed = decision_seed(batch.tenant_id, batch.lookup("customer.id"), batch.as_of)
             digest = hashlib.blake2b(seed.encode(), digest_size=8).digest()
             p = np.random.default_rng(int.from_bytes(digest, "big")).beta(a, b)
         else:
             p = means.copy()
-            if immature.any():
+            if immature.any():  # an optimistic value
                 p[immature] = quantile(a[immature], b[immature], settings.exploration_quantile)
+        random = np.full(len(p), thompson)
         rows = _Rows(
             {  # arrays read one element at a time, only for the notes kept
                 "propensity": p,
                 "source": sources,
                 "immature": immature,
+                "random": random,
                 "impressions": n,
                 "positives": k,
                 "mean": means,
@@ -158,7 +162,6 @@ class Learner:
             },
             {
                 "mode": settings.mode,
-                "random": random,
                 "weight": batch.weight,
                 "draws": settings.pick_draws,
                 **(
@@ -202,13 +205,23 @@ class Learner:
         if not ranked:
             return
         index = {id(c): i for i, c in enumerate(scored)}
-        random = [bool(n is not None and n["random"]) for n in notes]
+        first = notes[0]
+        batch = isinstance(first, _PendingNote) and all(
+            isinstance(n, _PendingNote) and n._rows is first._rows for n in notes
+        )  # one batch's notes (the usual case): its columns are read at once
+        if isinstance(first, _PendingNote) and batch:
+            random = [bool(first._rows.columns["random"].any())]
+        else:
+            random = [bool(n is not None and n["random"]) for n in notes]
         if not any(random):  # a deterministic policy: the offers shown had probability 1
             for position, cand in enumerate(ranked):
                 note = notes[index[id(cand)]]
                 if note is not None:
                     note["pickProbability"] = 1.0
                     note["topProbability"] = 1.0 if position == 0 else 0.0
+            return
+        if batch:
+            self._pick_from_batch(decision, ranked, scored, notes, index)
             return
         rest, weight, alpha, beta, fixed = [], [], [], [], []
         draws = 10
@@ -228,6 +241,48 @@ class Learner:
             beta.append(note["beta"])
             fixed.append(p)
             draws = max(draws, int(note["draws"]))
+        self._pick(
+            decision, ranked, notes, index, (rest, weight, alpha, beta, random, fixed), draws
+        )
+
+    def _pick_from_batch(
+        self,
+        decision: DecisionView,
+        ranked: list[Candidate],
+        scored: list[Candidate],
+        notes: list[Any],
+        index: dict[int, int],
+    ) -> None:
+        rows: _Rows = notes[0]._rows
+        rows_at = np.fromiter((n._index for n in notes), dtype=np.intp, count=len(notes))
+        cols, common = rows.columns, rows.common
+        p = cols["propensity"][rows_at]
+        w = float(common["weight"])
+        scores = np.fromiter((c.score or 0.0 for c in scored), dtype=np.float64, count=len(scored))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rest = np.where(p > 0, scores / p**w, 0.0)
+        columns = (
+            rest,
+            np.full(len(notes), w),
+            cols["alpha"][rows_at],
+            cols["beta"][rows_at],
+            cols["random"][rows_at],
+            p,
+        )
+        self._pick(decision, ranked, notes, index, columns, int(common["draws"]))
+
+    def _pick(
+        self,
+        decision: DecisionView,
+        ranked: list[Candidate],
+        notes: list[Any],
+        index: dict[int, int],
+        columns: tuple[Any, ...],
+        draws: int,
+    ) -> None:
+        """Estimate and note the pick probabilities from the candidates' columns (rest of the
+        score, weight, alpha, beta, random, propensity used)."""
+        rest, weight, alpha, beta, random, fixed = columns
         seed = decision_seed(decision.tenant_id, decision.request.customer_id, decision.as_of)
         digest = hashlib.blake2b(seed.encode(), digest_size=8).digest()
         slots = max(1, len(ranked))
@@ -237,7 +292,7 @@ class Learner:
         for cand in ranked:
             keep[index[id(cand)]] = True
         kept = np.flatnonzero(keep)
-        probs = np.zeros((len(scored), slots))
+        probs = np.zeros((len(notes), slots))
         sub = [np.asarray(x)[kept] for x in (rest, weight, alpha, beta, random, fixed)]
         probs[kept] = pick_probabilities(
             sub[0], sub[1], sub[2], sub[3], sub[4], sub[5], slots, draws,
@@ -313,10 +368,10 @@ def _estimate(
     label: str,
 ) -> tuple[float, dict[str, Any]]:
     immature = n < settings.min_impressions
-    strength = (
-        min(settings.prior_strength, IMMATURE_STRENGTH) if immature else (settings.prior_strength)
-    )
-    a, b = posterior_scalar(prior, strength, n, k)
+    a, b = posterior_scalar(prior, settings.prior_strength, n, k)
+    mean = a / (a + b)
+    if immature:  # explored: the evidence under a uniform prior, not the catalog's
+        a, b = EXPLORATION_PRIOR + k, EXPLORATION_PRIOR + n - k
     random = settings.mode == "thompson"
     if random:
         customer = request.lookup("customer.id")
@@ -325,7 +380,7 @@ def _estimate(
     elif immature:
         p = quantile_scalar(a, b, settings.exploration_quantile)
     else:
-        p = a / (a + b)
+        p = mean
     if not math.isfinite(p):
         p = a / (a + b)
     note: dict[str, Any] = {
@@ -335,7 +390,7 @@ def _estimate(
         "immature": immature,
         "impressions": int(n),
         "positives": int(k),
-        "mean": a / (a + b),
+        "mean": mean,
         "alpha": a,
         "beta": b,
         "weight": request.weight,
