@@ -8,7 +8,9 @@
    attached, for customers from different segments, and explains each decision;
 4. acts on a prediction: a trigger for valuable at-risk customers, with the retention flow
    attached, fires in the next batch; the firing goes through the outbox to a webhook receiver
-   started on this machine, which checks the Standard Webhooks signature and prints what it got.
+   started on this machine, which checks the Standard Webhooks signature and prints what it got;
+5. measures a flow's lift: a control group on the cross-sell flow for a simulated population with
+   a known truth, and the lift table (examples/lift_demo.py; docs/learning.md).
 
 The database lives in a temporary directory that is removed at exit; ``--keep`` keeps it (its
 path is printed) to look at with ``nextbest clv show ... --database sqlite:///PATH``.
@@ -33,6 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
+from lift_demo import lift_demo
 from nextbest_clv.cli import parse_as_of, print_result, progress_bar
 from nextbest_clv.service import RECORDS_NAMESPACE, service_for
 from nextbest_clv.service.batch_compute import compute_records
@@ -286,6 +289,7 @@ def run(database: Path) -> None:
             # The record the decision used: as of the decision's asOf (the batch's record).
             explain(decision, service.get(TENANT, customer, as_of=parse_as_of(AS_OF)))
         trigger_demo(store, host)
+        lift_demo(store, host, ROOT)
     finally:
         store.close()
 

@@ -18,6 +18,7 @@ SOURCE_ROOTS = (ROOT / "src", *sorted(p for p in (ROOT / "plugins").iterdir() if
 #: The host's modules and packages from the bottom up: each imports only from its own layer or
 #: the layers below. Keep docs/architecture.md in step.
 HOST_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("experiments",),  # pure: the store validates settings and aggregates with its types
     ("errors", "version", "documents", "expressions", "models", "store", "hookcalls"),
     ("plugin_api",),
     ("engine",),

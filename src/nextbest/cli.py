@@ -127,6 +127,7 @@ def schema_command(what: str) -> None:
 def build_cli() -> click.Group:
     """The root group with every plugin's commands added."""
     from .commands.decide import decide_command
+    from .commands.lift import lift_command
     from .commands.server import register_server_commands
     from .commands.store import register_store_commands
     from .commands.triggers import triggers_group
@@ -134,6 +135,7 @@ def build_cli() -> click.Group:
 
     cli.add_command(decide_command)
     cli.add_command(triggers_group)
+    cli.add_command(lift_command)
     register_store_commands(cli)
     register_server_commands(cli)
     register_webhook_commands(cli)

@@ -149,11 +149,13 @@ class Host:
         *,
         flow: CompiledFlow | None = None,
         offers: CompiledCatalog | None = None,
+        random_pick: int | None = None,
     ) -> Decision:
         """Run a flow for one customer and return the ranked offers (and trace if asked).
 
         Without ``flow``/``offers`` the tenant's flow added with ``add_flow`` is used (the
-        request's ``decisionFlowKey``, else the tenant's default).
+        request's ``decisionFlowKey``, else the tenant's default). ``random_pick``: a seed
+        with which the rank node returns one eligible offer at random (control groups).
         """
         if not isinstance(request, DecisionRequest):
             request = DecisionRequest.model_validate(request)
@@ -161,7 +163,9 @@ class Host:
             found_flow, found_offers = self._lookup(tenant_id, request.decision_flow_key)
             flow = flow or found_flow
             offers = offers or found_offers
-        return run_decision(flow, offers, host=self, tenant_id=tenant_id, request=request)
+        return run_decision(
+            flow, offers, host=self, tenant_id=tenant_id, request=request, random_pick=random_pick
+        )
 
     def notify_outcome(self, tenant_id: str, interaction: Interaction) -> list[tuple[str, str]]:
         """Call every ``outcome_recorded`` hook with this host; a failing plugin is logged,

@@ -14,19 +14,31 @@ included (``customer_forgotten`` hooks).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .engine.catalog import CompiledCatalog
 from .engine.compiler import CompiledFlow
 from .errors import UnknownFlowError
+from .experiments import (
+    CONTROL,
+    CONTROL_GROUP_SETTING,
+    LIFT_WINDOW_DAYS,
+    Assignment,
+    ControlGroupSettings,
+    assign,
+    control_group_problem,
+    lift_report,
+    random_pick_seed,
+)
 from .host import Host
-from .models.decision import Decision
+from .models.decision import Decision, Trace
 from .models.request import DecisionRequest, OfferHistory
 from .store import (
     ACCEPT_UNKNOWN_OFFERS_SETTING,
@@ -48,6 +60,7 @@ _OFFER_PAGE = 1000
 #: (offers managed elsewhere); by default such an outcome is refused (UnknownOfferError).
 ACCEPT_UNKNOWN_OFFERS = ACCEPT_UNKNOWN_OFFERS_SETTING
 _SECONDS_PER_DAY = 86_400.0
+_log = logging.getLogger("nextbest.service")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +91,10 @@ class Recommendation:
                 for item in self.decision.items
             ],
         }
+        if self.decision.group is not None:
+            out["group"] = self.decision.group
         if self.decision.trace is not None:
-            out["trace"] = self.decision.trace.to_dict()
+            out["trace"] = self.decision.trace_dict()
         return out
 
 
@@ -165,6 +180,7 @@ class DecisionService:
         self._lock = threading.Lock()
         self._flows: dict[tuple[str, str, int], CompiledFlow] = {}
         self._catalogs: dict[str, tuple[float, CompiledCatalog]] = {}
+        self._control_groups: dict[str, tuple[float, ControlGroupSettings | None]] = {}
 
     # -- flows and offers ----------------------------------------------------------------------
     def published_flow(self, tenant_id: str, key: str | None) -> tuple[CompiledFlow, int]:
@@ -218,14 +234,104 @@ class DecisionService:
         with self._lock:
             self._catalogs.pop(tenant_id, None)
 
+    # -- control groups ------------------------------------------------------------------------
+    def tenant_control_group(self, tenant_id: str) -> ControlGroupSettings | None:
+        """The tenant setting ``controlGroup`` (read again after ``offers_ttl`` seconds)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._control_groups.get(tenant_id)
+        if cached is not None and now - cached[0] < self.offers_ttl:
+            return cached[1]
+        tenant = self.store.get_tenant(tenant_id)
+        raw = None if tenant is None else tenant.settings.get(CONTROL_GROUP_SETTING)
+        settings = None
+        if raw is not None:
+            # the store checks the setting on every write; one written before that check
+            # existed may be invalid: the tenant then has no control group, and the log says why
+            problem = control_group_problem(raw)
+            if problem is None:
+                settings = ControlGroupSettings.model_validate(raw)
+            else:
+                _log.warning(
+                    "tenant %r: setting %s ignored (%s); fix it with "
+                    "`nextbest tenants settings %s --set controlGroup=...`",
+                    tenant_id,
+                    CONTROL_GROUP_SETTING,
+                    problem,
+                    tenant_id,
+                )
+        with self._lock:
+            self._control_groups[tenant_id] = (now, settings)
+        return settings
+
+    def assignment(self, tenant_id: str, flow: CompiledFlow, customer_id: str) -> Assignment | None:
+        """The customer's control group for ``flow``: the flow's setting ``controlGroup``,
+        else the tenant's; None when neither has one."""
+        settings = flow.settings.control_group
+        if settings is not None:
+            return assign(settings, tenant_id, customer_id, source="flow")
+        settings = self.tenant_control_group(tenant_id)
+        if settings is None:
+            return None
+        return assign(settings, tenant_id, customer_id, source="tenant")
+
+    def _decide_in_group(
+        self,
+        tenant_id: str,
+        request: DecisionRequest,
+        flow: CompiledFlow,
+        catalog: CompiledCatalog,
+        now: datetime,
+    ) -> Decision:
+        """Run the flow, or not, as the customer's control group says, and mark the group."""
+        assignment = self.assignment(tenant_id, flow, request.customer_id)
+        if assignment is None or assignment.group != CONTROL:
+            decision = self.host.decide(tenant_id, request, flow=flow, offers=catalog)
+        elif assignment.settings.mode == "random":
+            seed = random_pick_seed(
+                tenant_id, request.customer_id, assignment.settings.salt, flow.key, now
+            )
+            decision = self.host.decide(
+                tenant_id, request, flow=flow, offers=catalog, random_pick=seed
+            )
+        else:  # mode none: the flow does not run, the customer gets nothing
+            as_of = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+            trace = Trace() if request.explain else None
+            decision = Decision(tenant_id, request.customer_id, flow.key, as_of, [], trace)
+        if assignment is not None:
+            decision.group = assignment.group
+            if request.explain:
+                decision.group_reason = assignment.explain()
+        return decision
+
+    def lift_report(
+        self,
+        tenant_id: str,
+        flow_key: str,
+        *,
+        until: datetime,
+        since: datetime | None = None,
+    ) -> dict[str, Any]:
+        """The lift report of a flow's control group in [since, until) (default: the
+        ``LIFT_WINDOW_DAYS`` before ``until``): the store's aggregates through
+        :func:`nextbest.experiments.lift_report`. UnknownFlowError when the tenant has no flow
+        ``flow_key``; InvalidInputError naming ``since``/``until`` for a bad window."""
+        if self.store.get_flow(tenant_id, flow_key) is None:
+            raise UnknownFlowError(f"flow {flow_key!r} not found")
+        if since is None:
+            since = until - timedelta(days=LIFT_WINDOW_DAYS)
+        return lift_report(self.store.lift_aggregates(tenant_id, flow_key, since, until))
+
     # -- decisions -----------------------------------------------------------------------------
     def decide(self, tenant_id: str, request: DecisionRequest | Mapping[str, Any]) -> StoreDecision:
         """Decide for one customer with the tenant's published flow, without saving anything.
 
         ``metrics`` are filled from the customer's all-time summary when the flow reads any
         ``metrics.*`` name (values given in the request win); ``offerHistory`` from the per-offer
-        summaries when the flow uses it and the request gives none. Raises UnknownFlowError
-        when the tenant has no such published flow.
+        summaries when the flow uses it and the request gives none. With a control group (the
+        flow's or the tenant's setting ``controlGroup``) the decision carries the customer's
+        ``group``; a control customer gets no offer or one eligible offer at random. Raises
+        UnknownFlowError when the tenant has no such published flow.
         """
         if not isinstance(request, DecisionRequest):
             request = DecisionRequest.model_validate(request)
@@ -239,7 +345,7 @@ class DecisionService:
         if flow.uses_offer_history and not request.offer_history:
             updates["offer_history"] = offer_history(self.store, tenant_id, request.customer_id)
         request = request.model_copy(update=updates)
-        decision = self.host.decide(tenant_id, request, flow=flow, offers=catalog)
+        decision = self._decide_in_group(tenant_id, request, flow, catalog, now)
         return StoreDecision(flow.key, version, request, decision)
 
     def recommend(
@@ -264,6 +370,7 @@ class DecisionService:
             flow_key=decided.flow_key,
             flow_version=decided.flow_version,
             created_at=decision.as_of,
+            group=decision.group,
         )
         self.host.notify_recommendation_saved(tenant_id, saved)
         return Recommendation(recommendation_id, decided.flow_key, decided.flow_version, decision)

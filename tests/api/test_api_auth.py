@@ -30,6 +30,7 @@ ENDPOINTS: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/api/v1/outcome-types", None, {"viewer", "editor", "admin"}),
     ("POST", "/api/v1/outcome-types", {"name": "vip", "classification": "positive"}, {"admin"}),
     ("GET", "/api/v1/keys", None, {"admin"}),
+    ("GET", "/api/v1/reports/lift?flow=cross-sell", None, {"viewer", "editor", "admin"}),
     ("POST", "/api/v1/keys", {"role": "viewer"}, {"admin"}),
     ("GET", "/api/v1/recorder/whoami", None, {"admin"}),
 ]

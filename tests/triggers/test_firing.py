@@ -1,7 +1,8 @@
 """Trigger semantics through the API and the real CLV plugin: one firing per crossing, none
 while the condition stays true, re-arm, cooldown, paused, segment entry, a crossing by time
 alone caught by the batch, a firing within a second of the respond that caused it, attached
-offers whose recommendationId respond accepts, and deterministic event ids."""
+offers whose recommendationId respond accepts, a control group's firing, and deterministic
+event ids."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from triggerkit import DAY, NOW, SILENT, Api, fired, history
 
 from nextbest import TriggerEvent, hookimpl
+from nextbest.experiments import ControlGroupSettings, assign
 from nextbest.triggers import engine_for
 
 
@@ -358,3 +360,32 @@ def test_a_change_naming_a_customer_twice_is_evaluated_once_per_customer(api: Ap
     engine.context_changed("acme", change)  # the last of ada's rows counts: 45
     events = {e["customerId"]: e for e in fired(api, "silent")}
     assert sorted(events) == ["ada", "bob"] and events["ada"]["values"][name] == 45
+
+
+def test_a_firing_follows_the_control_group(api: Api) -> None:
+    # a salt that puts ada in the control group (share 0.5, mode none)
+    salt = next(
+        s
+        for s in map(str, range(100))
+        if assign(ControlGroupSettings(share=0.5, salt=s), "acme", "ada").group == "control"
+    )
+    flow = {
+        "key": "winback",
+        "version": 2,
+        "settings": {"controlGroup": {"share": 0.5, "salt": salt}},
+        "nodes": [
+            {"type": "inventory", "id": "all"},
+            {"type": "score", "id": "s", "config": {"method": "priority_weighted"}},
+            {"type": "rank", "id": "rank"},
+        ],
+    }
+    assert api.call("POST", "/api/v1/flows", json=flow).status_code == 201
+    assert api.call("POST", "/api/v1/flows/winback/versions/1/publish").status_code == 200
+    history(api, "ada", [10, 5])
+    api.put({"key": "loyal", "name": "Third", "when": "customer.clv.frequency >= 3",
+             "flow": "winback"})  # fmt: skip
+    api.respond("ada", "third")
+    (event,) = fired(api, "loyal")
+    assert event["group"] == "control" and event["offers"] == []
+    stored = api.store.get_recommendation("acme", event["recommendationId"])
+    assert stored is not None and stored.group == "control" and stored.items == []

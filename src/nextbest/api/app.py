@@ -14,7 +14,7 @@ from ..outbox import Deliverer, WebhookSettings
 from ..service import DecisionService
 from ..store import Store
 from ..version import __version__ as _version
-from . import admin, customer_data, decisions, flows, offers, triggers, webhooks
+from . import admin, customer_data, decisions, flows, offers, reports, triggers, webhooks
 from .body_limit import BodyLimitMiddleware, resolve_max_body_bytes
 from .errors import install_error_handlers
 from .openapi import create_documented_app
@@ -92,7 +92,7 @@ def create_app(
         """``{"status": "ok"}`` while the server answers."""
         return {"status": "ok"}
 
-    for module in (decisions, offers, flows, admin, customer_data, webhooks, triggers):
+    for module in (decisions, offers, flows, admin, customer_data, webhooks, triggers, reports):
         app.include_router(module.router)
     app.include_router(triggers.runs_router)
     app.include_router(plugin_router(host))

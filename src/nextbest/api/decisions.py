@@ -55,7 +55,9 @@ _RESPOND_FIELDS = {
 @router.post("/recommend", summary="Ranked offers for one customer")
 def recommend(body: RecommendBody, auth: Writer, service: Service) -> dict[str, Any]:
     """Run the tenant's published flow (``decisionFlowKey``, else the default one) for a
-    customer; the result is stored so outcomes can cite ``recommendationId`` + ``rank``."""
+    customer; the result is stored so outcomes can cite ``recommendationId`` + ``rank``.
+    With a control group (flow or tenant setting ``controlGroup``, docs/learning.md) the answer
+    carries ``group``: ``control`` (no offer, or one at random) or ``treatment``."""
     request = DecisionRequest(
         customer_id=body.customer_id,
         channel=body.channel,

@@ -374,7 +374,8 @@ def tenants_settings(
 
     acceptUnknownOffers=true lets outcomes name offers that are not in the tenant's catalog
     (offers managed elsewhere); by default such an outcome is refused. default_flow_key is the
-    flow recommend runs when a request names none.
+    flow recommend runs when a request names none. controlGroup='{"share": 0.1, "salt": "q4",
+    "mode": "none"}' gives the tenant's flows a control group (docs/learning.md).
     """
     update: dict[str, Any] = {key: None for key in removals}
     for change in changes:

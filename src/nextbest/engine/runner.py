@@ -21,8 +21,11 @@ def run_decision(
     host: HostAPI,
     tenant_id: str,
     request: DecisionRequest,
+    random_pick: int | None = None,
 ) -> Decision:
-    """Run every step of ``flow`` over ``catalog`` for ``request``."""
+    """Run every step of ``flow`` over ``catalog`` for ``request``. With ``random_pick`` (a
+    seed) the rank node returns one eligible offer picked with it instead of the best ones
+    (the control group's ``mode: random``)."""
     as_of = request.as_of or datetime.now(UTC)
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
@@ -35,6 +38,7 @@ def run_decision(
         as_of=as_of,
         explain=request.explain,
     )
+    state.random_pick = random_pick
     try:
         _run_steps(flow, state)
         _annotate(state)

@@ -167,6 +167,7 @@ class DecisionState:
         "explain",
         "flow",
         "host",
+        "random_pick",
         "ranked",
         "request",
         "response_fields",
@@ -195,6 +196,9 @@ class DecisionState:
         self.customer: dict[str, Any] = {}
         self.candidates: list[Candidate] = []
         self.ranked: list[Candidate] | None = None
+        #: a seed: rank picks one candidate with it instead of ordering by score (a control
+        #: group's ``mode: random``); None ranks by score
+        self.random_pick: int | None = None
         self.catalog = catalog
         self.response_fields: tuple[str, ...] | None = None
         self._resolved_providers: set[str] = set()

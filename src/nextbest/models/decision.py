@@ -208,6 +208,10 @@ class Decision:
     as_of: datetime
     items: list[DecisionItem]
     trace: Trace | None = None
+    #: the customer's control group (``control`` / ``treatment``) when one is configured
+    group: str | None = None
+    #: why the customer is in its group (shown in the trace as ``controlGroup``)
+    group_reason: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -217,6 +221,18 @@ class Decision:
             "asOf": self.as_of.isoformat(),
             "decisions": [i.to_dict() for i in self.items],
         }
+        if self.group is not None:
+            out["group"] = self.group
         if self.trace is not None:
-            out["trace"] = self.trace.to_dict()
+            out["trace"] = self.trace_dict()
+        return out
+
+    def trace_dict(self) -> dict[str, Any]:
+        """The trace as JSON, with ``controlGroup`` (why the customer is in its group) when a
+        control group is configured."""
+        if self.trace is None:
+            raise ValueError("the decision has no trace: it was made without explain")
+        out = self.trace.to_dict()
+        if self.group_reason is not None:
+            out["controlGroup"] = dict(self.group_reason)
         return out

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..experiments.control import ControlGroupSettings
 from .base import CamelModel
 
 STAGE_ALIASES = {"qualification": "eligibility", "applicability": "fit", "suitability": "match"}
@@ -193,6 +194,9 @@ class ExtensionPointConfig(CamelModel):
 
 class FlowSettings(CamelModel):
     """Flow-wide settings. ``onPluginError``: ``isolate`` (default) records a failing plugin in
-    the trace and applies the documented fallback; ``fail`` fails the whole decision."""
+    the trace and applies the documented fallback; ``fail`` fails the whole decision.
+    ``controlGroup``: the flow's control group (overrides the tenant setting of that name;
+    see docs/learning.md)."""
 
     on_plugin_error: Literal["isolate", "fail"] = "isolate"
+    control_group: ControlGroupSettings | None = None

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +43,9 @@ from nextbest.store.outcomes import (
     OutcomeType,
     outcome_value_problem,
 )
+
+if TYPE_CHECKING:
+    from nextbest.experiments import LiftAggregates
 
 T = TypeVar("T")
 JSONDict = dict[str, Any]
@@ -137,6 +140,8 @@ class Recommendation:
     flow_key: str | None
     flow_version: int | None
     created_at: datetime
+    #: the customer's control group (``control`` or ``treatment``), None without one
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,6 +421,8 @@ class FiringRecommendation:
     items: Sequence[tuple[int, str, float | None]]
     flow_key: str
     flow_version: int
+    #: the customer's control group when the flow or tenant has one (stored with it)
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -631,8 +638,10 @@ class Store(Protocol):
         flow_key: str | None = None,
         flow_version: int | None = None,
         created_at: datetime | None = None,
+        group: str | None = None,
     ) -> Recommendation:
-        """Store what a recommend call returned."""
+        """Store what a recommend call returned; ``group`` is the customer's control group
+        (``control`` / ``treatment``) when the flow or tenant has one."""
         ...
 
     def get_recommendation(self, tenant_id: str, recommendation_id: str) -> Recommendation | None:
@@ -648,6 +657,15 @@ class Store(Protocol):
 
     def resolve_recommendation(self, tenant_id: str, recommendation_id: str, rank: int) -> str:
         """The offer id at ``rank``; UnknownRecommendationError or UnknownRankError."""
+        ...
+
+    def lift_aggregates(
+        self, tenant_id: str, flow_key: str, since: datetime, until: datetime
+    ) -> LiftAggregates:
+        """A flow's customers per control group in [since, until) with their successes and
+        values, overall and per offer, summed in SQL (the rule: ``store/lift_sql.py`` and
+        docs/learning.md). InvalidInputError (field ``since``/``until``/``flow key``) for a
+        window outside the store's or an empty one."""
         ...
 
     # -- interactions -----------------------------------------------------------------------

@@ -57,6 +57,8 @@ from nextbest.store.errors import (
 from nextbest.store.limits import MAX_RANK, data_problem, epoch_problem, id_problem
 from nextbest.store.outcomes import BUILTIN_OUTCOME_TYPES, OutcomeType, validate_custom_outcome
 
+#: The groups a recommendation may record (see nextbest.experiments).
+RECOMMENDATION_GROUPS = ("control", "treatment")
 # From this many new events on, summaries are aggregated with numpy instead of a Python fold.
 _VECTOR_MIN_EVENTS = 64
 # Ids per IN (...) list: well within every dialect's limit on parameters.
@@ -123,15 +125,17 @@ def insert_recommendation(
     customer_id: str,
     items: Sequence[tuple[int, str, float | None] | tuple[int, str, float | None, str | None]],
     meta: tuple[str | None, str | None, str | None, int | None, float],
+    group: str | None = None,
 ) -> None:
     """Insert a recommendation and its items inside the caller's transaction (arguments
     checked by the caller); an item is (rank, offer id, score[, annotations as JSON text]);
-    ``meta`` is (channel, placement, flow key, flow version, created at)."""
+    ``meta`` is (channel, placement, flow key, flow version, created at); ``group`` the
+    customer's control-group assignment, if any."""
     cur.execute(
         "INSERT INTO recommendations (tenant_id, recommendation_id, customer_id, "
-        "channel, placement, flow_key, flow_version, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (tenant_id, recommendation_id, customer_id, *meta),
+        "channel, placement, flow_key, flow_version, created_at, assigned_group) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (tenant_id, recommendation_id, customer_id, *meta, group),
     )
     if items:
         cur.executemany(
@@ -263,8 +267,14 @@ class InteractionsSql(SqlCore):
         flow_key: str | None = None,
         flow_version: int | None = None,
         created_at: datetime | None = None,
+        group: str | None = None,
     ) -> Recommendation:
         check_id("recommendation id", recommendation_id)
+        if group is not None and group not in RECOMMENDATION_GROUPS:
+            raise InvalidInputError(
+                f"group must be one of {', '.join(RECOMMENDATION_GROUPS)} or None, got {group!r}",
+                field="group",
+            )
         check_id("customer id", customer_id)
         check_optional_id("channel", channel)
         check_optional_id("placement", placement)
@@ -299,6 +309,7 @@ class InteractionsSql(SqlCore):
                         for i, note in zip(parsed, notes, strict=True)
                     ],
                     (channel, placement, flow_key, flow_version, created),
+                    group,
                 )
         except Exception as exc:
             if self._is_integrity_error(exc):
@@ -316,6 +327,7 @@ class InteractionsSql(SqlCore):
             flow_key,
             flow_version,
             from_epoch(created),
+            group,
         )
 
     def get_recommendation(self, tenant_id: str, recommendation_id: str) -> Recommendation | None:
@@ -324,8 +336,8 @@ class InteractionsSql(SqlCore):
             return None
         with self._read() as cur:
             row = cur.execute(
-                "SELECT customer_id, channel, placement, flow_key, flow_version, created_at "
-                "FROM recommendations WHERE tenant_id = ? AND recommendation_id = ?",
+                "SELECT customer_id, channel, placement, flow_key, flow_version, created_at, "
+                "assigned_group FROM recommendations WHERE tenant_id = ? AND recommendation_id = ?",
                 (tenant_id, recommendation_id),
             ).fetchone()
             if row is None:
@@ -345,6 +357,7 @@ class InteractionsSql(SqlCore):
             row[3],
             row[4],
             from_epoch(row[5]),
+            row[6],
         )
 
     def iter_recommendations(
@@ -369,7 +382,7 @@ class InteractionsSql(SqlCore):
             with self._read() as cur:
                 heads = cur.execute(
                     "SELECT recommendation_id, customer_id, channel, placement, flow_key, "
-                    f"flow_version, created_at FROM recommendations WHERE {where} "
+                    f"flow_version, created_at, assigned_group FROM recommendations WHERE {where} "
                     "AND (created_at > ? OR (created_at = ? AND recommendation_id > ?)) "
                     "ORDER BY created_at, recommendation_id LIMIT ?",
                     (*args, after[0], after[0], after[1], _RECOMMENDATION_PAGE),
@@ -387,8 +400,9 @@ class InteractionsSql(SqlCore):
                     items[r[0]].append(_item(r[1:]))
             for h in heads:
                 yield Recommendation(
-                    h[0], tenant_id, h[1], items[h[0]], h[2], h[3], h[4], h[5], from_epoch(h[6])
-                )
+                    h[0], tenant_id, h[1], items[h[0]], h[2], h[3], h[4], h[5], from_epoch(h[6]),
+                    h[7],
+                )  # fmt: skip
             if len(heads) < _RECOMMENDATION_PAGE:
                 return
             after = (heads[-1][6], heads[-1][0])

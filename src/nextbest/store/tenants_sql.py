@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from nextbest.experiments.control import CONTROL_GROUP_SETTING, control_group_problem
 from nextbest.store import keys as keyring
 from nextbest.store.base import ApiKey, JSONDict, Tenant, from_epoch
 from nextbest.store.core_sql import (
@@ -32,6 +33,7 @@ ACCEPT_UNKNOWN_OFFERS_SETTING = "acceptUnknownOffers"
 TENANT_SETTINGS: dict[str, str] = {
     ACCEPT_UNKNOWN_OFFERS_SETTING: "must be true or false",
     DEFAULT_FLOW_SETTING: "must be a flow key (an id)",
+    CONTROL_GROUP_SETTING: "must be a control group: {share: 0 to 0.5, salt, mode: none|random}",
 }
 #: The key id inside a plaintext key (``keys.new_key`` makes 16 hex digits).
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
@@ -42,6 +44,8 @@ def tenant_setting_problem(key: str, value: Any) -> str | None:
     (unset) is always accepted, and so is any value of a key the host does not read."""
     if value is None or key not in TENANT_SETTINGS:
         return None
+    if key == CONTROL_GROUP_SETTING:
+        return control_group_problem(value)
     if key == ACCEPT_UNKNOWN_OFFERS_SETTING:
         ok = isinstance(value, bool)
     else:

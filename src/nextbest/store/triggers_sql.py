@@ -307,6 +307,7 @@ class TriggersSql(SqlCore):
                         f.customer_id,
                         list(rec.items),
                         (None, None, rec.flow_key, rec.flow_version, f.fired_at),
+                        rec.group,
                     )
             for participant in participants:
                 participant(cur, tenant_id, firings)

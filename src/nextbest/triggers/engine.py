@@ -721,6 +721,8 @@ class TriggerEngine:
         payload["recommendationId"] = rid
         payload["flowKey"] = decided.flow_key
         payload["flowVersion"] = decided.flow_version
+        if decided.decision.group is not None:
+            payload["group"] = decided.decision.group
         payload["offers"] = [
             {
                 "recommendationId": rid,
@@ -737,6 +739,7 @@ class TriggerEngine:
             [(item.rank, item.offer_id, item.score) for item in items],
             decided.flow_key,
             decided.flow_version,
+            decided.decision.group,
         )
 
     # -- preview ------------------------------------------------------------------------------

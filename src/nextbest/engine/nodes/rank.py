@@ -27,6 +27,13 @@ class RankStep:
         ordered = sorted(state.candidates, key=_score_of, reverse=True)
         if any(c.offer.mandatory for c in ordered):
             ordered.sort(key=_not_mandatory)
+        if state.random_pick is not None and ordered:
+            # a control customer's random eligible offer: uniform over the candidates in
+            # their tie-break order (scores play no part), the rest dropped
+            chosen = state.candidates[state.random_pick % len(state.candidates)]
+            ordered.remove(chosen)
+            ordered.insert(0, chosen)
+            limit = 1
         state.ranked = ordered[:limit]
         if state.trace is not None:
             for position, cand in enumerate(ordered[limit:], start=limit + 1):
@@ -35,7 +42,11 @@ class RankStep:
                     Drop(
                         cand.offer.id,
                         self.node_id,
-                        f"ranked {position}, below the cut-off of {limit}",
+                        (
+                            f"ranked {position}, below the cut-off of {limit}"
+                            if state.random_pick is None
+                            else "control group (mode random): another offer was picked"
+                        ),
                     ),
                 )
         for position, cand in enumerate(state.ranked, start=1):

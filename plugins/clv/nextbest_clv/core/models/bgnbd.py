@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
+from scipy.stats import nbinom
 
 from ._hypergeometric import near_one
 from ._optim import fit_mle, split_value_and_gradient
@@ -201,6 +202,69 @@ class BetaGeoModel:
         t_arr = horizon(t)
         zero = np.zeros(())
         return np.asarray(self._purchases_if_alive(t_arr, zero, zero), dtype=np.float64)
+
+    def probability_of_no_purchase(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """P(Y(t) = 0 | x, t_x, T): no purchase in (T, T + t].
+
+        A BG/NBD customer drops out only right after a purchase, so one who buys nothing stays
+        as they are: P(dead) + P(alive) E[exp(-lambda t)], with lambda ~ Gamma(r + x,
+        alpha + T) given the history, i.e. (1 - P(alive)) + P(alive) ((alpha + T) /
+        (alpha + T + t))^(r + x).
+        """
+        x, tx, big_t = customer_arrays(frequency, recency, T)
+        t_arr = horizon(t)
+        alive = self.probability_alive(x, tx, big_t)
+        quiet = np.exp(
+            (self.r + x) * (np.log(self.alpha + big_t) - np.log(self.alpha + big_t + t_arr))
+        )
+        return np.asarray(1.0 - alive + alive * quiet, dtype=np.float64)
+
+    def time_to_next_purchase(
+        self, frequency: ArrayLike, T: ArrayLike, *, quantile: float | None = 0.5
+    ) -> FloatArray:
+        """The time from T to the next purchase of a customer who is alive at T (in the
+        model's unit): while alive, purchases are Poisson(lambda) with lambda ~ Gamma(r + x,
+        alpha + T) given the history, so the waiting time is Lomax (Pareto II) with shape
+        r + x and scale alpha + T. ``quantile`` q gives (alpha + T) ((1 - q)^(-1/(r+x)) - 1)
+        (the median by default); None gives the mean (alpha + T) / (r + x - 1), infinite when
+        r + x <= 1 (the waiting time then has no mean). Weighting by P(alive) is the
+        caller's: a customer who dropped out buys never.
+        """
+        x, _, big_t = customer_arrays(frequency, np.zeros_like(np.asarray(frequency, float)), T)
+        shape, scale = self.r + x, self.alpha + big_t
+        if quantile is None:
+            with np.errstate(divide="ignore"):
+                return np.asarray(np.where(shape > 1, scale / (shape - 1), np.inf))
+        if not 0 < quantile < 1:
+            raise DataError("quantile must be between 0 and 1 (exclusive), or None for the mean")
+        return np.asarray(scale * np.expm1(-np.log1p(-quantile) / shape), dtype=np.float64)
+
+    def probability_of_purchases(self, t: ArrayLike, n: ArrayLike) -> FloatArray:
+        """P(X(t) = n): a new customer makes exactly ``n`` repeat purchases in (0, t]
+        (Fader, Hardie & Lee 2005, eq. 8); ``t`` and ``n`` broadcast with numpy rules.
+
+        With p0 = alpha / (alpha + t) and NB(j) = Gamma(r+j) / (Gamma(r) j!) p0^r (1-p0)^j,
+        the customer either is still alive after n purchases, B(a, b+n)/B(a, b) NB(n), or
+        dropped out at the n-th, B(a+1, b+n-1)/B(a, b) P(NB >= n) (n > 0): terms in log
+        space, the negative binomial tail from scipy's survival function (no 1 - CDF
+        cancellation).
+        """
+        t_arr = horizon(t)
+        n_arr = np.asarray(n, dtype=np.float64)
+        if not np.all(np.isfinite(n_arr)) or np.any(n_arr < 0) or np.any(n_arr % 1 != 0):
+            raise DataError("n (the number of purchases) must be whole numbers >= 0")
+        r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        t_arr, n_arr = np.broadcast_arrays(t_arr, n_arr)
+        p0 = alpha / (alpha + t_arr)
+        log_nb = nbinom.logpmf(n_arr, r, p0)
+        alive = np.exp(betaln(a, b + n_arr) - betaln(a, b) + log_nb)
+        positive = n_arr > 0
+        m = np.where(positive, n_arr, 1.0)  # (n = 0 has no dropout term)
+        tail = nbinom.sf(m - 1, r, p0)  # P(NB >= n)
+        dropped = np.exp(betaln(a + 1, b + m - 1) - betaln(a, b)) * tail
+        return np.asarray(alive + np.where(positive, dropped, 0.0), dtype=np.float64)
 
     def sample(
         self, T: ArrayLike, *, seed: int | np.random.Generator | None = None
