@@ -1,16 +1,16 @@
 """Off-policy evaluation: what another flow would have achieved on the logged recommendations.
 
-Each logged recommendation's first offer is the action ``a_i``; its logging probability is the
-``pickProbability`` the decision noted (1 when the flow was deterministic or noted nothing), its
-reward a success outcome citing it (and the success outcomes' value). The target flow is run
-for the same customer, channel and placement as of the recommendation's time (its published
-version, with today's catalog, today's learned counts and the store's current knowledge of the
-customer; of the request's ``attributes`` only the one a logged predictor read is known, so a
-target reading others sees none); ``π(a_i|x_i)`` is the
-target's ``topProbability`` of ``a_i`` under Thompson sampling, else 1 when its first offer is
-``a_i`` and 0 otherwise. The reward model is each (offer, channel) cell's posterior mean with a
-uniform prior (Laplace) over the logs themselves, times the offer's mean success value for the
-value estimate.
+Each logged recommendation's first offer is the action ``a_i`` (recommendations of a control
+group's customers are skipped: the flow's policy did not choose them); its logging probability
+is the ``pickProbability`` the decision noted (1 when the flow was deterministic or noted
+nothing); its reward is 1 when a success outcome cites it (value: their values' sum). The
+target flow is run for the same customer, channel and placement as of the recommendation's time
+(its published version, with today's catalog, today's learned counts and the store's current
+knowledge of the customer; of the request's ``attributes`` only the one a logged predictor read
+is known, so a target reading others sees none). ``π(a_i|x_i)`` is the target's
+``topProbability`` of ``a_i`` under Thompson sampling, else 1 when its first offer is ``a_i``
+and 0 otherwise. The reward model is each (offer, channel) cell's success rate in the logs with
+a uniform prior (Laplace), times the offer's mean success value for the value estimate.
 """
 
 from __future__ import annotations
@@ -88,7 +88,11 @@ def evaluate_flow(
         got[1] += i.value
     logs = []
     cell_stats: dict[tuple[str, str], list[float]] = {}
+    control = 0
     for rec in store.iter_recommendations(tenant_id, since=since):
+        if rec.group == "control":  # not decided by the logging flow's policy (lift's baseline)
+            control += 1
+            continue
         if not rec.items:
             continue
         top = rec.items[0]
@@ -107,7 +111,7 @@ def evaluate_flow(
         return rate, rate * (value / k if k else 0.0)
 
     cols: dict[str, list[float]] = {k: [] for k in ("r", "v", "t", "lp", "q", "qv", "qt", "qvt")}
-    skipped = 0
+    skipped = control
     for done, (rec, action, logged_p, r, v) in enumerate(logs, start=1):
         request = {
             "customerId": rec.customer_id,
