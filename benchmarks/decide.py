@@ -25,6 +25,12 @@ RULE_EXPR = "coalesce(attributes.income, 0) >= offer.attributes.minIncome"
 
 def build() -> tuple[Host, Any, Any, dict[str, Any]]:
     host = Host()
+    offers, flow, request = documents()
+    return host, host.load_flow(flow), host.load_offers(offers), request
+
+
+def documents() -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """The benchmark's offers, flow and request (benchmarks/adaptive.py reuses them)."""
     offers = [
         {
             "id": f"offer-{i:02d}",
@@ -101,7 +107,7 @@ def build() -> tuple[Host, Any, Any, dict[str, Any]]:
         "metrics": {"orders": 12},
         "asOf": "2026-11-25T00:00:00Z",
     }
-    return host, host.load_flow(flow), host.load_offers(offers), request
+    return offers, flow, request
 
 
 def best_of(fn: Any, repeat: int = 5) -> float:

@@ -37,9 +37,11 @@ from .plugin_api import (
     RuleOutcome,
     RuleType,
     TriggerEvent,
+    ValueBatch,
     ValueProvider,
     ValueRequest,
 )
+from .service import DecisionService, StoreDecision
 from .store.base import Interaction
 from .version import __version__
 
@@ -54,6 +56,7 @@ __all__ = [
     "DecisionError",
     "DecisionItem",
     "DecisionRequest",
+    "DecisionService",
     "DecisionView",
     "Drop",
     "FlowIssue",
@@ -77,9 +80,11 @@ __all__ = [
     "RuleOutcome",
     "RuleType",
     "ScoreBreakdown",
+    "StoreDecision",
     "Trace",
     "TriggerEvent",
     "UnknownFlowError",
+    "ValueBatch",
     "ValueProvider",
     "ValueRequest",
     "__version__",

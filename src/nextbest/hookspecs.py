@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         RegisterValueProvider,
         TriggerEvent,
     )
-    from .store.base import Interaction
+    from .store.base import Interaction, Recommendation
 
 hookspec = pluggy.HookspecMarker("nextbest")
 hookimpl = pluggy.HookimplMarker("nextbest")
@@ -115,6 +115,18 @@ def outcome_recorded(host: HostAPI, tenant_id: str, interaction: Interaction) ->
     ``Interaction``. Use it to update derived data or invalidate caches. An implementation may
     accept only the arguments it needs. A raise is logged and does not undo the recorded
     outcome. Returns nothing.
+    """
+
+
+@hookspec
+def recommendation_saved(host: HostAPI, tenant_id: str, recommendation: Recommendation) -> None:
+    """Called after a recommendation (what a recommend call returned) was committed to
+    ``host.store``, once per recommendation.
+
+    ``recommendation`` is the stored record: its ranked items and, per item, the annotations
+    plugins made during the decision (``RecommendationItem.annotations``). Use it to count
+    what was shown (impressions). A raise is logged and does not undo the save. Returns
+    nothing.
     """
 
 
@@ -242,6 +254,23 @@ def post_rank(decision: DecisionView, ranked: list[Candidate]) -> list[Candidate
     Receives the ``DecisionView`` and the ranked list of ``Candidate`` objects. Return a
     reordered list made of the same candidates (it may leave some out), or None to keep the
     order. Implementations run in turn, each seeing the previous one's order.
+    """
+
+
+@hookspec
+def annotate_decision(
+    decision: DecisionView, ranked: list[Candidate], scored: list[Candidate]
+) -> None:
+    """Called once per decision after the flow ran, when at least one offer was scored.
+
+    Receives the ``DecisionView``, the ``ranked`` candidates returned (in rank order, maybe
+    none) and
+    every ``scored`` candidate (those past the cut-off included). Set
+    ``candidate.annotations[<your plugin>] = {...}`` (JSON values) to note what the decision
+    used (a learned propensity, the probability that the policy picks the offer in its
+    slot): annotations of returned offers are stored with the recommendation, and every
+    scored offer's appear in the trace. A raise is a plugin failure of the decision (the
+    flow's ``onPluginError`` applies). Returns nothing.
     """
 
 

@@ -26,7 +26,7 @@ from .models.request import DecisionRequest
 from .plugin_api import ContextChange, HostAPI, TriggerEvent
 from .plugins import make_plugin_manager
 from .registration import collect
-from .store.base import Interaction, Store
+from .store.base import Interaction, Recommendation, Store
 
 log = logging.getLogger("nextbest")
 T = TypeVar("T")
@@ -184,6 +184,15 @@ class Host:
         Returns (plugin, error) pairs for the implementations that failed.
         """
         return self._notify("outcome_recorded", tenant_id=tenant_id, interaction=interaction)
+
+    def notify_recommendation_saved(
+        self, tenant_id: str, recommendation: Recommendation
+    ) -> list[tuple[str, str]]:
+        """Call every ``recommendation_saved`` hook with this host (after the recommendation
+        was committed); failures are logged and returned as (plugin, error)."""
+        return self._notify(
+            "recommendation_saved", tenant_id=tenant_id, recommendation=recommendation
+        )
 
     def notify_interactions_imported(
         self, tenant_id: str, customer_ids: Iterable[str]

@@ -2,7 +2,8 @@
 
 - What ``register_*`` hooks register: :class:`RuleType` (with :class:`RuleContext` and
   :class:`RuleOutcome`), :class:`ContextProvider` (with :class:`ContextRequest`) and
-  :class:`ValueProvider` (with :class:`ValueRequest`), and the ``register`` callbacks' types.
+  :class:`ValueProvider` (with :class:`ValueRequest`, or :class:`ValueBatch` for a whole
+  decision), and the ``register`` callbacks' types.
 - :class:`Registry`: everything the loaded plugins registered, with the plugin of each item
   (including the plugin-document namespaces that hold per-customer data).
 - :class:`HostAPI`: the part of :class:`~nextbest.Host` plugins may rely on.
@@ -169,6 +170,32 @@ class ValueRequest:
     computed: Mapping[str, Any]
     tenant_id: str = ""
     host: HostAPI | None = None
+    #: the flow's ``defaultPropensity`` (what the dimension falls back to without a value)
+    default: float | None = None
+    #: the candidate's annotations (``Candidate.annotations``), for a provider to say what it
+    #: used (namespaced by the provider's plugin); stored with the recommendation's offer
+    annotations: dict[str, Any] | None = None
+    #: the time the decision is made as of (seeds reproducible random draws)
+    as_of: datetime | None = None
+    #: the exponent of the provider's dimension in the score (1 for the ``propensity`` method)
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ValueBatch:
+    """What a value provider's ``compute_batch`` receives: every candidate of a score node in
+    one decision (``offers`` and their ``annotations``, aligned), with what ``ValueRequest``
+    carries once. ``lookup`` resolves customer-level names only (the context, the request)."""
+
+    offers: Sequence[Offer]
+    config: BaseModel
+    lookup: Callable[[str], Any]
+    annotations: Sequence[dict[str, Any]]
+    tenant_id: str = ""
+    host: HostAPI | None = None
+    default: float | None = None
+    as_of: datetime | None = None
+    weight: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -180,16 +207,23 @@ class ValueProvider:
     ``mode="exponent"``: ``compute`` returns a number added to the dimension's exponent (None:
     the term is skipped, never a penalty). ``mode="value"``: ``compute`` returns the
     dimension's base value when the offer does not carry one (e.g. a propensity model).
-    ``requires(config)`` names the context names it reads.
+    ``mode="estimate"`` (``propensity`` only): ``compute`` returns the dimension's base value
+    even when the offer carries one (a learned estimate for which the offer's own value is the
+    prior); None falls back to the offer's value. ``requires(config)`` names the context names
+    it reads.
     """
 
     name: str
     dimension: Dimension
     config_model: type[BaseModel]
     compute: Callable[[ValueRequest], float | None]
-    mode: Literal["exponent", "value"] = "exponent"
+    mode: Literal["exponent", "value", "estimate"] = "exponent"
     requires: Callable[[Any], Iterable[str]] | None = None
     description: str = ""
+    #: ``estimate`` mode only: every candidate's value in one call (a sequence aligned with
+    #: ``ValueBatch.offers``; None entries fall back to the offer's value), used instead of
+    #: ``compute`` when the score node has one profile and no propensity formula
+    compute_batch: Callable[[ValueBatch], Sequence[float | None]] | None = None
 
 
 @dataclass

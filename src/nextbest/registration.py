@@ -118,6 +118,16 @@ def _value_cb(reg: Registry, plugin: str) -> RegisterValueProvider:
             raise PluginError(
                 f"plugin {plugin!r}: register_value_providers expects a ValueProvider"
             )
+        if provider.compute_batch is not None and provider.mode != "estimate":
+            raise PluginError(
+                f"plugin {plugin!r}: value provider {provider.name!r}: compute_batch is for "
+                "mode 'estimate' only"
+            )
+        if provider.mode == "estimate" and provider.dimension != "propensity":
+            raise PluginError(
+                f"plugin {plugin!r}: value provider {provider.name!r}: mode 'estimate' is "
+                "for the propensity dimension only"
+            )
         _claim(reg, "value_provider", provider.name, plugin)
         for fname, finfo in provider.config_model.model_fields.items():
             _claim(reg, "score config field", finfo.alias or fname, plugin)

@@ -49,6 +49,7 @@ from .store import (
     ForgetResult,
     Interaction,
     InteractionIn,
+    RecommendationItem,
     RecordResult,
     Store,
 )
@@ -367,16 +368,20 @@ class DecisionService:
     def recommend(
         self, tenant_id: str, request: DecisionRequest | Mapping[str, Any]
     ) -> Recommendation:
-        """Decide for one customer like :meth:`decide` and save the result, so outcomes can
-        cite its ``recommendationId`` and ranks."""
+        """Decide for one customer like :meth:`decide` and save the result (with the plugins'
+        annotations of each offer), so outcomes can cite its ``recommendationId`` and ranks;
+        then call the ``recommendation_saved`` hooks."""
         decided = self.decide(tenant_id, request)
         decision, request = decided.decision, decided.request
         recommendation_id = uuid.uuid4().hex
-        self.store.save_recommendation(
+        saved = self.store.save_recommendation(
             tenant_id,
             recommendation_id,
             request.customer_id,
-            [(item.rank, item.offer_id, item.score) for item in decision.items],
+            [
+                RecommendationItem(item.rank, item.offer_id, item.score, item.annotations or None)
+                for item in decision.items
+            ],
             channel=request.channel,
             placement=request.placement,
             flow_key=decided.flow_key,
@@ -384,6 +389,7 @@ class DecisionService:
             created_at=decision.as_of,
             group=decision.group,
         )
+        self.host.notify_recommendation_saved(tenant_id, saved)
         return Recommendation(recommendation_id, decided.flow_key, decided.flow_version, decision)
 
     # -- outcomes ------------------------------------------------------------------------------

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from time import perf_counter
 
-from ..models.decision import Decision, DecisionItem
+from ..hookcalls import call_impl, implementations
+from ..models.decision import Candidate, Decision, DecisionItem
 from ..models.policies import PolicyInputs
 from ..models.request import DecisionRequest
 from ..plugin_api import HostAPI
 from .catalog import CompiledCatalog
 from .compiler import CompiledFlow
 from .policies import POLICY_NODE_ID, apply_contact_policies
-from .state import DecisionState
+from .state import DecisionState, DecisionView
 
 
 def run_decision(
@@ -45,6 +46,7 @@ def run_decision(
     state.random_pick = random_pick
     try:
         _run_steps(flow, state)
+        _annotate(state)
     finally:
         state.log_failures()  # one line per plugin hook that failed, rate-limited per host
     fields = state.response_fields
@@ -59,6 +61,7 @@ def run_decision(
             },
             category=cand.offer.category,
             fallback=cand.fallback,
+            annotations=cand.annotations or {},
         )
         for position, cand in enumerate(state.ranked or (), start=1)
     ]
@@ -121,3 +124,27 @@ def _apply_policies(state: DecisionState) -> None:
             "candidatesOut": len(state.candidates),
         }
     )
+
+
+def _annotate(state: DecisionState) -> None:
+    """Call the ``annotate_decision`` hooks with the ranked and every scored candidate (when
+    any offer was scored; one
+    implementation at a time: a raise is a plugin failure in the trace, nothing else), then
+    copy every scored offer's annotations into the trace."""
+    ranked = state.ranked or []
+    impls = implementations(state.host.pm, "annotate_decision")
+    if impls and (ranked or state.candidates):
+        view = DecisionView(state)
+        scored: list[Candidate] = list(state.candidates or ranked)
+        for impl in impls:
+            try:
+                call_impl(impl, decision=view, ranked=list(ranked), scored=list(scored))
+            except Exception as exc:
+                state.plugin_failed(
+                    impl.plugin_name, "annotate_decision", exc, None, "annotations skipped"
+                )
+    trace = state.trace
+    if trace is not None:
+        for cand in state.candidates or ranked:
+            if cand.annotations:
+                trace.annotations[cand.offer.id] = cand.annotations

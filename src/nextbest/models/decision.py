@@ -98,9 +98,12 @@ class Trace:
     timings: list[dict[str, Any]] = field(default_factory=list)
     #: the flow's fallback offers returned because nothing else was left (in order)
     fallback: list[str] = field(default_factory=list)
+    #: every scored offer's annotations (``Candidate.annotations``), by offer id
+    annotations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
+            "annotations": {k: dict(v) for k, v in self.annotations.items()},
             "dropped": [d.to_dict() for d in self.drops],
             "scores": {k: v.to_dict() for k, v in self.scores.items()},
             "fitAdjustments": {k: list(v) for k, v in self.adjustments.items()},
@@ -120,6 +123,7 @@ class Candidate:
     __slots__ = (
         "_adjustments",
         "_drop",
+        "annotations",
         "breakdown",
         "computed",
         "fallback",
@@ -137,6 +141,10 @@ class Candidate:
         self.breakdown: ScoreBreakdown | None = None
         #: a flow's fallback offer, returned because nothing else was left
         self.fallback = False
+        #: what plugins noted about this offer in this decision (value providers through
+        #: ``ValueRequest.annotations``, ``annotate_decision`` hooks), by plugin; created on
+        #: first use, stored with the recommendation for the offers returned
+        self.annotations: dict[str, Any] | None = None
         self._drop: str | None = None
         # (multiplier, reason, fitMultiplier after) from adjust_fit, moved to the trace by the
         # extension point with the name of the plugin that made them
@@ -183,6 +191,8 @@ class DecisionItem:
     category: str | None = None
     #: a flow's fallback offer (``"fallback": true`` in JSON; the key is absent otherwise)
     fallback: bool = False
+    #: what plugins noted about the offer (``Candidate.annotations``); empty when nothing
+    annotations: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -195,6 +205,8 @@ class DecisionItem:
         }
         if self.fallback:
             out["fallback"] = True
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
         return out
 
 

@@ -118,11 +118,13 @@ class FlowInfo:
 
 @dataclass(frozen=True, slots=True)
 class RecommendationItem:
-    """One ranked offer of a recommendation (rank starts at 1)."""
+    """One ranked offer of a recommendation (rank starts at 1) and, when plugins noted
+    something about it during the decision, their ``annotations`` (a JSON object by plugin)."""
 
     rank: int
     offer_id: str
     score: float | None = None
+    annotations: JSONDict | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -662,6 +664,13 @@ class Store(Protocol):
         """A stored recommendation, or None."""
         ...
 
+    def iter_recommendations(
+        self, tenant_id: str, since: datetime | None = None, flow_key: str | None = None
+    ) -> Iterator[Recommendation]:
+        """A tenant's stored recommendations (made at or after ``since``; of the flow
+        ``flow_key``), oldest first, with their items; read in pages."""
+        ...
+
     def resolve_recommendation(self, tenant_id: str, recommendation_id: str, rank: int) -> str:
         """The offer id at ``rank``; UnknownRecommendationError or UnknownRankError."""
         ...
@@ -887,6 +896,21 @@ class Store(Protocol):
         finite numbers and 64-bit integers. InvalidInputError (and nothing changes) for an
         invalid or repeated key, a text that is refused, or a text count that differs from the
         key count. Return the count written."""
+        ...
+
+    def update_documents(
+        self,
+        tenant_id: str,
+        keys: Iterable[tuple[str, str]],
+        update: Callable[[dict[tuple[str, str], Any]], Mapping[tuple[str, str], Any]],
+    ) -> dict[tuple[str, str], Any]:
+        """Read-modify-write plugin documents atomically: in one write transaction, holding a
+        lock on each ``(namespace, key)`` (taken in sorted order), ``update(current)``
+        receives the current documents of ``keys`` (absent ones left out) and returns the
+        documents to write (by ``(namespace, key)``, among ``keys``). Concurrent updates of a
+        document run one after the other, in every process (counters stay exact). ``update``
+        may run again when the database retries the transaction, so it must only compute
+        from its argument. Returns what was written."""
         ...
 
     def get_document(self, namespace: str, tenant_id: str, key: str) -> Any | None:

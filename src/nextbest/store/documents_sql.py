@@ -310,6 +310,49 @@ class DocumentsSql(SqlCore):
             return self._write(write, attempts=1)
         return self._write(write)
 
+    def update_documents(
+        self,
+        tenant_id: str,
+        keys: Iterable[tuple[str, str]],
+        update: Callable[[dict[tuple[str, str], Any]], Mapping[tuple[str, str], Any]],
+    ) -> dict[tuple[str, str], Any]:
+        check_tenant_id(tenant_id)
+        # one lock order for every writer, so two updates never wait for each other in a circle
+        wanted = sorted(set(keys))
+        for namespace, key in wanted:
+            check_id("namespace", namespace)
+            check_id("document key", key)
+        now = self.clock()
+
+        def write(cur: Cursor) -> dict[tuple[str, str], Any]:
+            current: dict[tuple[str, str], Any] = {}
+            for namespace, key in wanted:
+                self._lock(cur, "document", namespace, tenant_id, key)
+                row = cur.execute(
+                    "SELECT document FROM documents WHERE namespace = ? AND tenant_id = ? "
+                    "AND doc_key = ?",
+                    (namespace, tenant_id, key),
+                ).fetchone()
+                if row is not None:
+                    current[(namespace, key)] = json.loads(row[0])
+            new = dict(update(current))
+            stray = sorted(set(new) - set(wanted))
+            if stray:
+                raise InvalidInputError(
+                    f"update_documents: the update returned keys it was not given: {stray[:5]}",
+                    field="document key",
+                )
+            cur.executemany(
+                _UPSERT_DOCUMENT,
+                [
+                    (ns, tenant_id, key, json_text(f"document {key!r} in {ns!r}", doc), now)
+                    for (ns, key), doc in new.items()
+                ],
+            )
+            return new
+
+        return self._write(write)
+
     def get_document(self, namespace: str, tenant_id: str, key: str) -> Any | None:
         check_id("namespace", namespace)
         check_tenant_id(tenant_id)

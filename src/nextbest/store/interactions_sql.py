@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -122,13 +123,14 @@ def insert_recommendation(
     tenant_id: str,
     recommendation_id: str,
     customer_id: str,
-    items: Sequence[tuple[int, str, float | None]],
+    items: Sequence[tuple[int, str, float | None] | tuple[int, str, float | None, str | None]],
     meta: tuple[str | None, str | None, str | None, int | None, float],
     group: str | None = None,
 ) -> None:
     """Insert a recommendation and its items inside the caller's transaction (arguments
-    checked by the caller); ``meta`` is (channel, placement, flow key, flow version, created
-    at); ``group`` the customer's control-group assignment, if any."""
+    checked by the caller); an item is (rank, offer id, score[, annotations as JSON text]);
+    ``meta`` is (channel, placement, flow key, flow version, created at); ``group`` the
+    customer's control-group assignment, if any."""
     cur.execute(
         "INSERT INTO recommendations (tenant_id, recommendation_id, customer_id, "
         "channel, placement, flow_key, flow_version, created_at, assigned_group) "
@@ -138,9 +140,32 @@ def insert_recommendation(
     if items:
         cur.executemany(
             "INSERT INTO recommendation_items (tenant_id, recommendation_id, rank, "
-            "offer_id, score) VALUES (?, ?, ?, ?, ?)",
-            [(tenant_id, recommendation_id, *item) for item in items],
+            "offer_id, score, annotations) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (tenant_id, recommendation_id, *item[:4], *(None,) * (4 - len(item)))
+                for item in items
+            ],
         )
+
+
+_RECOMMENDATION_PAGE = 500
+
+
+def _annotations_text(item: RecommendationItem) -> str | None:
+    """An item's annotations as JSON text (None when it has none), checked like a document."""
+    if item.annotations is None or not item.annotations:
+        return None
+    if not isinstance(item.annotations, dict):
+        raise InvalidInputError(
+            f"annotations of rank {item.rank} must be a JSON object", field="annotations"
+        )
+    return json_text(f"annotations of rank {item.rank}", item.annotations, "annotations")
+
+
+def _item(row: Sequence[Any]) -> RecommendationItem:
+    """A recommendation item from (rank, offer id, score, annotations text)."""
+    notes = None if row[3] is None else json.loads(row[3])
+    return RecommendationItem(int(row[0]), row[1], row[2], notes)
 
 
 def _event(row: Sequence[Any]) -> summaries.Event:
@@ -254,9 +279,11 @@ class InteractionsSql(ConstraintsSql):
         check_optional_id("channel", channel)
         check_optional_id("placement", placement)
         parsed = [i if isinstance(i, RecommendationItem) else RecommendationItem(*i) for i in items]
+        notes: list[str | None] = []
         for item in parsed:
             _check_int("rank", item.rank)
             check_id("offer id", item.offer_id)
+            notes.append(_annotations_text(item))
         ranks = [i.rank for i in parsed]
         if len(set(ranks)) != len(ranks):
             raise InvalidInputError(f"ranks must be distinct, got {ranks}", field="rank")
@@ -277,7 +304,10 @@ class InteractionsSql(ConstraintsSql):
                     tenant_id,
                     recommendation_id,
                     customer_id,
-                    [(i.rank, i.offer_id, i.score) for i in parsed],
+                    [
+                        (i.rank, i.offer_id, i.score, note)
+                        for i, note in zip(parsed, notes, strict=True)
+                    ],
                     (channel, placement, flow_key, flow_version, created),
                     group,
                 )
@@ -313,7 +343,7 @@ class InteractionsSql(ConstraintsSql):
             if row is None:
                 return None
             items = cur.execute(
-                "SELECT rank, offer_id, score FROM recommendation_items "
+                "SELECT rank, offer_id, score, annotations FROM recommendation_items "
                 "WHERE tenant_id = ? AND recommendation_id = ? ORDER BY rank",
                 (tenant_id, recommendation_id),
             ).fetchall()
@@ -321,7 +351,7 @@ class InteractionsSql(ConstraintsSql):
             recommendation_id,
             tenant_id,
             row[0],
-            [RecommendationItem(int(r[0]), r[1], r[2]) for r in items],
+            [_item(r) for r in items],
             row[1],
             row[2],
             row[3],
@@ -329,6 +359,53 @@ class InteractionsSql(ConstraintsSql):
             from_epoch(row[5]),
             row[6],
         )
+
+    def iter_recommendations(
+        self, tenant_id: str, since: datetime | None = None, flow_key: str | None = None
+    ) -> Iterator[Recommendation]:
+        check_optional_id("flow key", flow_key)
+        start = -math.inf
+        if since is not None:
+            start = to_epoch(since)
+            problem = epoch_problem(start)
+            if problem is not None:
+                raise InvalidInputError(f"since {problem}", field="since")
+        if not valid_tenant_id(tenant_id):
+            return
+        where = "tenant_id = ? AND created_at >= ?"
+        args: tuple[Any, ...] = (tenant_id, start)
+        if flow_key is not None:
+            where += " AND flow_key = ?"
+            args += (flow_key,)
+        after: tuple[float, str] = (-math.inf, "")
+        while True:
+            with self._read() as cur:
+                heads = cur.execute(
+                    "SELECT recommendation_id, customer_id, channel, placement, flow_key, "
+                    f"flow_version, created_at, assigned_group FROM recommendations WHERE {where} "
+                    "AND (created_at > ? OR (created_at = ? AND recommendation_id > ?)) "
+                    "ORDER BY created_at, recommendation_id LIMIT ?",
+                    (*args, after[0], after[0], after[1], _RECOMMENDATION_PAGE),
+                ).fetchall()
+                if not heads:
+                    return
+                items: dict[str, list[RecommendationItem]] = {h[0]: [] for h in heads}
+                marks = ", ".join("?" for _ in heads)
+                for r in cur.execute(
+                    "SELECT recommendation_id, rank, offer_id, score, annotations "
+                    "FROM recommendation_items WHERE tenant_id = ? "
+                    f"AND recommendation_id IN ({marks}) ORDER BY recommendation_id, rank",
+                    (tenant_id, *items),
+                ).fetchall():
+                    items[r[0]].append(_item(r[1:]))
+            for h in heads:
+                yield Recommendation(
+                    h[0], tenant_id, h[1], items[h[0]], h[2], h[3], h[4], h[5], from_epoch(h[6]),
+                    h[7],
+                )  # fmt: skip
+            if len(heads) < _RECOMMENDATION_PAGE:
+                return
+            after = (heads[-1][6], heads[-1][0])
 
     def _resolve(
         self,

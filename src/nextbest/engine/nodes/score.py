@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, create_model
@@ -16,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 from ...expressions import CompiledExpression, EvaluationError
 from ...models.decision import Candidate, Drop, PluginFailure, ScoreBreakdown
 from ...models.flows import DEFAULT_WEIGHTS, ScoreConfigBase
-from ...plugin_api import ValueProvider, ValueRequest
+from ...plugin_api import ValueBatch, ValueProvider, ValueRequest
 from ..formulas import evaluate, formula_failed, lookup_for
 from ..state import DecisionState
 from .base import RANKING, BuildContext, Misplacements, NodeType, RawFormulas, SchemaParts
@@ -32,6 +33,10 @@ class Profile:
     name: str | None
     weights: dict[str, float]
     providers: tuple[tuple[ValueProvider, BaseModel, str], ...]  # provider, config, plugin
+    #: whether a provider estimates the propensity even of offers that carry one
+    estimates: bool = False
+    #: whether a provider adds exponent terms (else a score needs no per-offer dicts)
+    terms: bool = False
 
     @property
     def vector(self) -> tuple[float, float, float, float]:
@@ -57,7 +62,12 @@ class ScoreStep:
         if self.method == "priority_weighted":
             self._simple(state, lambda c: (c.offer.priority / 100) * (c.offer.weight / 100))
         elif self.method == "propensity":
-            self._simple(state, lambda c: self._propensity(state, c, self.default)[0])
+            batch = self._batch(state, self.default) if "propensity" not in self.formulas else None
+            if batch is None:
+                self._simple(state, lambda c: self._propensity(state, c, self.default)[0])
+            else:
+                estimated = dict(zip(map(id, state.candidates), batch, strict=True))
+                self._simple(state, lambda c: self._estimated(state, c, estimated[id(c)])[0])
         else:
             self._prie(state)
 
@@ -101,14 +111,102 @@ class ScoreStep:
         raw = self._raw(state, cand, "propensity")
         if raw is not None:
             return _unit(raw), "formula"
+        if prof.estimates:
+            weight = 1.0 if self.method == "propensity" else prof.weights["propensity"]
+            for provider, config, plugin in prof.providers:
+                if provider.mode == "estimate":
+                    value = _call_provider(state, provider, config, plugin, cand, self, weight)
+                    if value is not None:
+                        return _unit(value), plugin
         if cand.offer.propensity is not None:
             return cand.offer.propensity, "offer"
         for provider, config, plugin in prof.providers:
             if provider.dimension == "propensity" and provider.mode == "value":
-                value = _call_provider(state, provider, config, plugin, cand)
+                value = _call_provider(state, provider, config, plugin, cand, self)
                 if value is not None:
                     return _unit(value), plugin
         return self.default_propensity, "default"
+
+    def _batch(self, state: DecisionState, prof: Profile) -> list[float | None] | None:
+        """Every candidate's estimated propensity from the profile's first ``estimate``
+        provider with ``compute_batch`` (None: no such provider, or it failed: then each
+        candidate is asked on its own)."""
+        if not prof.estimates:
+            return None
+        for provider, config, plugin in prof.providers:
+            if provider.mode != "estimate" or provider.compute_batch is None:
+                continue
+            candidates = state.candidates
+            notes = []
+            for cand in candidates:
+                if cand.annotations is None:
+                    cand.annotations = {}
+                notes.append(cand.annotations)
+            weight = 1.0 if self.method == "propensity" else prof.weights["propensity"]
+            try:
+                values = list(
+                    provider.compute_batch(
+                        ValueBatch(
+                            [c.offer for c in candidates],
+                            config,
+                            state.customer_value,
+                            notes,
+                            state.tenant_id,
+                            state.host,
+                            self.default_propensity,
+                            state.as_of,
+                            weight,
+                        )
+                    )
+                )
+                if len(values) != len(candidates):
+                    raise ValueError(
+                        f"compute_batch returned {len(values)} values for {len(candidates)} offers"
+                    )
+                out: list[float | None] = []
+                for value in values:
+                    if value is None:
+                        out.append(None)
+                        continue
+                    number = float(value)
+                    if not math.isfinite(number):
+                        raise ValueError(f"value provider returned {number}")
+                    out.append(_unit(number))
+            except Exception as exc:
+                state.plugin_failed(
+                    plugin, f"value provider {provider.name}", exc, None, "asked offer by offer"
+                )
+                return None
+            return out
+        return None
+
+    def _estimated(
+        self, state: DecisionState, cand: Candidate, value: float | None
+    ) -> tuple[float, str]:
+        """A candidate's propensity given its batch estimate (None: the usual sources)."""
+        if value is not None:
+            return value, self._batch_owner
+        if cand.offer.propensity is not None:
+            return cand.offer.propensity, "offer"
+        return self._propensity_without_estimates(state, cand)
+
+    def _propensity_without_estimates(
+        self, state: DecisionState, cand: Candidate
+    ) -> tuple[float, str]:
+        for provider, config, plugin in self.default.providers:
+            if provider.dimension == "propensity" and provider.mode == "value":
+                value = _call_provider(state, provider, config, plugin, cand, self)
+                if value is not None:
+                    return _unit(value), plugin
+        return self.default_propensity, "default"
+
+    @cached_property
+    def _batch_owner(self) -> str:
+        return next(
+            plugin
+            for provider, _, plugin in self.default.providers
+            if provider.mode == "estimate" and provider.compute_batch is not None
+        )
 
     def _prie(self, state: DecisionState) -> None:
         explain = state.trace is not None
@@ -129,10 +227,13 @@ class ScoreStep:
             self._prie_plain(state, impacts, top, default_vector)
             return
         kept = []
-        for cand, impact in zip(candidates, impacts, strict=True):
+        batch = None if (overrides or has_p) else self._batch(state, self.default)
+        for index, (cand, impact) in enumerate(zip(candidates, impacts, strict=True)):
             offer = cand.offer
             prof = self._profile(state, cand) if overrides else self.default
-            if offer.propensity is not None and not has_p:
+            if batch is not None:
+                p, p_src = self._estimated(state, cand, batch[index])
+            elif offer.propensity is not None and not has_p and not prof.estimates:
                 p, p_src = offer.propensity, "offer"
             else:
                 p, p_src = self._propensity(state, cand, prof)
@@ -148,7 +249,7 @@ class ScoreStep:
             e_raw = self._raw(state, cand, "emphasis") if has_e else None
             e = _unit(e_raw) if e_raw is not None else offer.priority / 100
             fit = cand.fit_multiplier
-            if not (explain or prof.providers):  # fast path: no dicts, no provider terms
+            if not (explain or prof.terms):  # fast path: no dicts, no provider terms
                 wp, wr, wi, we = prof.vector if overrides else default_vector
                 if (
                     (p == 0 and wp > 0)
@@ -289,8 +390,16 @@ def _number(state: DecisionState, cand: Candidate, dim: str, value: Any) -> floa
 
 
 def _call_provider(
-    state: DecisionState, provider: ValueProvider, config: BaseModel, plugin: str, cand: Candidate
+    state: DecisionState,
+    provider: ValueProvider,
+    config: BaseModel,
+    plugin: str,
+    cand: Candidate,
+    step: ScoreStep | None = None,
+    weight: float = 1.0,
 ) -> float | None:
+    if cand.annotations is None:
+        cand.annotations = {}
     try:
         value = provider.compute(
             ValueRequest(
@@ -300,6 +409,10 @@ def _call_provider(
                 cand.computed,
                 state.tenant_id,
                 state.host,
+                None if step is None else step.default_propensity,
+                cand.annotations,
+                state.as_of,
+                weight,
             )
         )
         if value is None:
@@ -343,7 +456,9 @@ def _build(node: Any, ctx: BuildContext) -> ScoreStep:
             providers.append((provider, config, registry.owner("value_provider", provider.name)))
             for required in provider.requires(config) if provider.requires else ():
                 compiler.referenced.add(required)
-        return Profile(name, weights, tuple(providers))
+        estimates = any(provider.mode == "estimate" for provider, _, _ in providers)
+        terms = any(provider.mode == "exponent" for provider, _, _ in providers)
+        return Profile(name, weights, tuple(providers), estimates, terms)
 
     def named(name: str, at: str) -> Profile:
         if name not in profiles:

@@ -1,0 +1,1 @@
+"""The numeric core: arrays in, arrays out; numpy, scipy and pydantic only, no I/O."""

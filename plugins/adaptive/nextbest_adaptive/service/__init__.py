@@ -1,0 +1,1 @@
+"""The plugin's service: counts kept in plugin documents, the decision-time model, the logs."""

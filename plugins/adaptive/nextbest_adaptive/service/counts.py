@@ -1,0 +1,264 @@
+"""Impressions and positives per (offer, cell), kept exact in plugin documents.
+
+- An impression is an offer of a *stored* recommendation (what recommend returned and saved;
+  a decide without saving shows nothing). ``recommendation_saved`` adds 1 to the offer's
+  channel cell and, when the decision split by a predictor, to that cell too.
+- A positive is an outcome of a success class that cites a stored recommendation (its
+  ``recommendationId`` and rank, or its offer); it is credited at most once per impression
+  (a click then a conversion of the same offer count once), checked in the same transaction as
+  the increment, so concurrent and retried outcomes never count twice. Outcomes citing no
+  recommendation have no impression to be compared with and are not counted.
+
+Every update is one ``store.update_documents`` transaction (locks per document: exact across
+threads and processes); decisions read the tenant's counts from a cache refreshed after
+``ttl`` seconds and updated at once by this process's own writes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nextbest import HostAPI, Interaction
+from nextbest.store import Recommendation, RecommendationItem, Store
+
+from .cells import COUNTS, CREDITS, NOTE, item_cells
+
+#: tenant setting: the outcome names that count as success (default: every outcome classified
+#: positive: click, conversion, share, save and the tenant's own positive types)
+SUCCESS_SETTING = "adaptive.successOutcomes"
+_SETTINGS_TTL = 5.0
+#: a bulk import of more customers than this recounts the tenant instead
+IMPORT_RECHECK_LIMIT = 1000
+
+Cells = Mapping[str, list[int]]  # cell -> [impressions, positives]
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    """What a rebuild found and wrote."""
+
+    recommendations: int
+    impressions: int
+    positives: int
+    offers: int
+
+
+def _cells_of(doc: Any) -> dict[str, list[int]]:
+    cells = doc.get("cells") if isinstance(doc, dict) else None
+    if not isinstance(cells, dict):
+        return {}
+    return {k: [int(v[0]), int(v[1])] for k, v in cells.items()}
+
+
+def _item_at(rec: Recommendation, rank: int | None, offer_id: str | None) -> RecommendationItem:
+    for item in rec.items:
+        if (rank is not None and item.rank == rank) or (rank is None and item.offer_id == offer_id):
+            return item
+    raise LookupError(f"recommendation {rec.recommendation_id} has no such item")
+
+
+class CountsService:
+    """A host's counts: reads for decisions, exact updates from the host's notifications."""
+
+    def __init__(self, host: HostAPI, ttl: float = 1.0) -> None:
+        self.host = host
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, dict[str, dict[str, list[int]]]]] = {}
+        self._success: dict[str, tuple[float, frozenset[str] | None]] = {}
+
+    @property
+    def store(self) -> Store:
+        store = self.host.store
+        if store is None:
+            raise RuntimeError("the adaptive plugin needs a host with a store")
+        return store
+
+    # -- reads ---------------------------------------------------------------------------------
+    def offer_cells(self, tenant_id: str, offer_id: str) -> dict[str, list[int]]:
+        """The cells of one offer (impressions, positives), from the tenant's cached counts."""
+        return self.tenant_counts(tenant_id).get(offer_id, {})
+
+    def tenant_counts(self, tenant_id: str) -> dict[str, dict[str, list[int]]]:
+        """Every offer's cells (cached for ``ttl`` seconds)."""
+        now = time.monotonic()
+        cached = self._cache.get(tenant_id)  # a dict read is atomic: no lock on the hot path
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        if self.host.store is None:
+            return {}
+        docs = self.store.get_documents(COUNTS, tenant_id)
+        counts = {key: _cells_of(doc) for key, doc in docs.items()}
+        with self._lock:
+            self._cache[tenant_id] = (now, counts)
+        return counts
+
+    def success_outcomes(self, tenant_id: str) -> frozenset[str] | None:
+        """The tenant's success outcomes (None: every outcome classified positive)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._success.get(tenant_id)
+        if cached is not None and now - cached[0] < _SETTINGS_TTL:
+            return cached[1]
+        tenant = self.store.get_tenant(tenant_id)
+        names = None if tenant is None else tenant.settings.get(SUCCESS_SETTING)
+        success = frozenset(str(n) for n in names) if isinstance(names, list | tuple) else None
+        with self._lock:
+            self._success[tenant_id] = (now, success)
+        return success
+
+    def is_success(self, tenant_id: str, interaction: Interaction) -> bool:
+        """Whether the outcome counts as a success for the tenant."""
+        success = self.success_outcomes(tenant_id)
+        if success is None:
+            return interaction.classification == "positive"
+        return interaction.outcome in success
+
+    # -- updates -------------------------------------------------------------------------------
+    def _remember(self, tenant_id: str, written: Mapping[tuple[str, str], Any]) -> None:
+        with self._lock:
+            cached = self._cache.get(tenant_id)
+            if cached is None:
+                return
+            for (namespace, key), doc in written.items():
+                if namespace == COUNTS:
+                    cached[1][key] = _cells_of(doc)
+
+    def record_impressions(self, tenant_id: str, recommendation: Recommendation) -> None:
+        """Count the offers of a stored recommendation as impressions."""
+        if not recommendation.items:
+            return
+        adds: dict[str, list[str]] = {}
+        for item in recommendation.items:
+            note = (item.annotations or {}).get(NOTE)
+            adds.setdefault(item.offer_id, []).extend(item_cells(recommendation.channel, note))
+
+        def update(current: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
+            out = {}
+            for offer_id, cells in adds.items():
+                have = _cells_of(current.get((COUNTS, offer_id)))
+                for c in cells:
+                    have.setdefault(c, [0, 0])[0] += 1
+                out[(COUNTS, offer_id)] = {"cells": have}
+            return out
+
+        written = self.store.update_documents(tenant_id, [(COUNTS, o) for o in adds], update)
+        self._remember(tenant_id, written)
+
+    def record_outcome(self, tenant_id: str, interaction: Interaction) -> bool:
+        """Credit a success outcome to the impression it cites (once per impression); returns
+        whether a positive was added."""
+        if interaction.recommendation_id is None or not self.is_success(tenant_id, interaction):
+            return False
+        return self._set_credit(
+            tenant_id, interaction.recommendation_id, interaction.rank, interaction.offer_id, True
+        )
+
+    def recheck(self, tenant_id: str, interactions: Iterable[Interaction]) -> None:
+        """After corrections or deletions: the impressions the changed outcomes cite are
+        credited exactly when a success outcome citing them is still recorded."""
+        seen: set[tuple[str, str, int | None, str | None]] = set()
+        for old in interactions:
+            if old.recommendation_id is None:
+                continue
+            key = (old.customer_id, old.recommendation_id, old.rank, old.offer_id)
+            if key in seen:
+                continue
+            seen.add(key)
+            still = any(
+                i.recommendation_id == old.recommendation_id
+                and (i.rank == old.rank if old.rank is not None else i.offer_id == old.offer_id)
+                and self.is_success(tenant_id, i)
+                for i in self.store.iter_interactions(tenant_id, old.customer_id)
+            )
+            self._set_credit(tenant_id, old.recommendation_id, old.rank, old.offer_id, still)
+
+    def imported(self, tenant_id: str, customer_ids: Iterable[str]) -> None:
+        """After a bulk import: credit the impressions the customers' success outcomes cite
+        (one by one for up to ``IMPORT_RECHECK_LIMIT`` customers, else a tenant rebuild)."""
+        customers = sorted(customer_ids)
+        if len(customers) > IMPORT_RECHECK_LIMIT:
+            self.rebuild(tenant_id)
+            return
+        for customer_id in customers:
+            for i in self.store.iter_interactions(tenant_id, customer_id):
+                if i.recommendation_id is not None and self.is_success(tenant_id, i):
+                    self._set_credit(tenant_id, i.recommendation_id, i.rank, i.offer_id, True)
+
+    def _set_credit(
+        self,
+        tenant_id: str,
+        recommendation_id: str,
+        rank: int | None,
+        offer_id: str | None,
+        credited: bool,
+    ) -> bool:
+        rec = self.store.get_recommendation(tenant_id, recommendation_id)
+        if rec is None:
+            return False
+        try:
+            item = _item_at(rec, rank, offer_id)
+        except LookupError:
+            return False
+        cells = item_cells(rec.channel, (item.annotations or {}).get(NOTE))
+        keys = [(COUNTS, item.offer_id), (CREDITS, recommendation_id)]
+
+        def update(current: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
+            ranks = current.get((CREDITS, recommendation_id))
+            ranks = [r for r in ranks if isinstance(r, int)] if isinstance(ranks, list) else []
+            if (item.rank in ranks) == credited:
+                return {}
+            have = _cells_of(current.get((COUNTS, item.offer_id)))
+            step = 1 if credited else -1
+            for c in cells:
+                counts = have.setdefault(c, [0, 0])
+                counts[1] = max(0, counts[1] + step)
+            ranks = sorted({*ranks, item.rank} if credited else set(ranks) - {item.rank})
+            return {(COUNTS, item.offer_id): {"cells": have}, (CREDITS, recommendation_id): ranks}
+
+        written = self.store.update_documents(tenant_id, keys, update)
+        self._remember(tenant_id, written)
+        return bool(written)
+
+    # -- rebuild -------------------------------------------------------------------------------
+    def rebuild(self, tenant_id: str) -> RebuildResult:
+        """Recount every stored recommendation and outcome of the tenant and replace the
+        stored counts (run it while no outcome is being recorded: updates made during the
+        rebuild may be overwritten)."""
+        store = self.store
+        cells: dict[str, dict[str, list[int]]] = {}
+        items: dict[tuple[str, int], tuple[str, list[str]]] = {}
+        by_offer: dict[tuple[str, str], int] = {}
+        recs = impressions = positives = 0
+        for rec in store.iter_recommendations(tenant_id):
+            recs += 1
+            for item in rec.items:
+                split = item_cells(rec.channel, (item.annotations or {}).get(NOTE))
+                items[(rec.recommendation_id, item.rank)] = (item.offer_id, split)
+                by_offer[(rec.recommendation_id, item.offer_id)] = item.rank
+                offer = cells.setdefault(item.offer_id, {})
+                for c in split:
+                    offer.setdefault(c, [0, 0])[0] += 1
+                impressions += 1
+        credits: dict[str, set[int]] = {}
+        for i in store.iter_interactions(tenant_id):
+            rec_id = i.recommendation_id
+            if rec_id is None or not self.is_success(tenant_id, i):
+                continue
+            rank = i.rank if i.rank is not None else by_offer.get((rec_id, i.offer_id or ""))
+            if rank is None or (rec_id, rank) not in items or rank in credits.get(rec_id, ()):
+                continue
+            credits.setdefault(rec_id, set()).add(rank)
+            offer_id, split = items[(rec_id, rank)]
+            for c in split:
+                cells[offer_id][c][1] += 1
+            positives += 1
+        store.put_documents(COUNTS, tenant_id, {o: {"cells": c} for o, c in cells.items()}, True)
+        store.put_documents(CREDITS, tenant_id, {r: sorted(v) for r, v in credits.items()}, True)
+        with self._lock:
+            self._cache.pop(tenant_id, None)
+        return RebuildResult(recs, impressions, positives, len(cells))
