@@ -228,3 +228,23 @@ def test_an_invalid_stored_tenant_setting_is_ignored_with_a_warning(
         body = _recommend(api, "ada")
     assert "group" not in body and body["decisions"]
     assert "controlGroup.share" in caplog.text and "'acme'" in caplog.text
+
+
+def test_refunds_netting_a_mean_to_almost_zero_are_a_report_not_a_500(api: Api) -> None:
+    api.store.update_tenant_settings("acme", {"controlGroup": {"share": 0.5, "salt": "r"}})
+    groups: dict[str, list[str]] = {"treatment": [], "control": []}
+    for customer in CUSTOMERS:
+        groups[_recommend(api, customer)["group"]].append(customer)
+    treated, control = groups["treatment"], groups["control"]
+    assert len(treated) >= 2 and len(control) >= 2
+    _respond(api, treated[0], "t0", "conversion", 100.0)
+    _respond(api, treated[1], "t1", "refund", -99.99)
+    _respond(api, control[0], "c0", "conversion", 10.0)
+    _respond(api, control[1], "c1", "conversion", 20.0)
+    response = api.get(
+        "/api/v1/reports/lift", params={"flow": "cross-sell", "since": "2026-01-01T00:00:00Z"}
+    )
+    assert response.status_code == 200, response.text
+    value = response.json()["flow"]["valuePerCustomer"]
+    # Two successes per group support neither interval: omitted, not invented.
+    assert value["absoluteLift"] is None and value["relativeLift"] is None

@@ -58,7 +58,7 @@ def test_welch_matches_scipy() -> None:
     rng = np.random.default_rng(7)
     a = rng.exponential(12.0, 300)
     b = rng.exponential(9.0, 120)
-    interval = welch_difference(totals(a, 0), totals(b, 0))
+    interval = welch_difference(totals(a, len(a)), totals(b, len(b)))  # every one a success
     assert interval is not None
     expected = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
     assert interval.estimate == pytest.approx(a.mean() - b.mean())
@@ -69,6 +69,21 @@ def test_welch_matches_scipy() -> None:
 def test_welch_needs_two_customers_per_group() -> None:
     one = GroupTotals(1, 0, 5.0, 25.0)
     assert welch_difference(one, GroupTotals(5, 0, 5.0, 5.0)) is None
+
+
+def test_intervals_the_data_cannot_support_are_omitted_not_invented() -> None:
+    """A mean near 0 (refunds netting out) gave an OverflowError (a 500); a group with 0 or
+    all successes a zero-width relative interval; a value interval on a handful of
+    successes, or on no spread, a false precision. Each is now None."""
+    assert relative_lift(0.005, 4.0, 10.0, 1.0) is None  # se 800 times the mean
+    assert relative_lift(5.0, 1.0, 10.0, 6.0) is None  # control mean < 2 se
+    assert relative_lift(0.5, 0.0, 0.4, 0.1) is None  # no spread
+    few = GroupTotals(100, 3, 300.0, 30_000.0)
+    many = GroupTotals(100, 30, 3_000.0, 300_000.0)
+    assert welch_difference(many, few) is None  # 3 control successes
+    flat = GroupTotals(50, 50, 500.0, 5_000.0)  # every customer 10.0
+    assert welch_difference(flat, flat) is None
+    assert welch_difference(many, many) is not None
 
 
 def test_relative_lift_is_none_without_a_positive_control_mean() -> None:

@@ -127,16 +127,18 @@ def welch_difference(
     treatment: GroupTotals, control: GroupTotals, confidence: float = CONFIDENCE
 ) -> Interval | None:
     """Difference of mean values with the Welch t interval; None unless both groups have at
-    least two customers."""
+    least two customers and :data:`MIN_SUCCESSES_FOR_VALUE` successes, and some variance."""
     if treatment.customers < 2 or control.customers < 2:
+        return None
+    if min(treatment.successes, control.successes) < MIN_SUCCESSES_FOR_VALUE:
         return None
     m1, v1 = _mean_var(treatment)
     m2, v2 = _mean_var(control)
     s1, s2 = v1 / treatment.customers, v2 / control.customers
     d = m1 - m2
     se2 = s1 + s2
-    if se2 == 0.0:
-        return Interval(d, d, d)
+    if se2 == 0.0:  # no spread to measure: no interval, not an exact one
+        return None
     df = se2 * se2 / (s1 * s1 / (treatment.customers - 1) + s2 * s2 / (control.customers - 1))
     from scipy import stats  # see _z
 
@@ -145,12 +147,24 @@ def welch_difference(
     return Interval(d, d - half, d + half)
 
 
+#: The least mean / standard error a relative lift needs in both groups: below it the log of
+#: the mean is not near-normal (and a mean near 0 makes any ratio meaningless).
+MIN_MEAN_TO_SE = 2.0
+#: The least successes per group behind a value-per-customer interval: values are mostly 0,
+#: so the interval rests on the customers with a value, not on all customers (with fewer, the
+#: Welch interval covers far less than it says: 75% at 3 control successes).
+MIN_SUCCESSES_FOR_VALUE = 10
+
+
 def relative_lift(
     m1: float, se1: float, m2: float, se2: float, confidence: float = CONFIDENCE
 ) -> Interval | None:
     """m1 / m2 - 1 with the delta-method interval of log(m1 / m2); ``se`` are the standard
-    errors of the means. None unless both means are positive."""
-    if not (m1 > 0.0 and m2 > 0.0):
+    errors of the means. None unless both means are positive and at least
+    :data:`MIN_MEAN_TO_SE` standard errors from 0 (and both standard errors positive)."""
+    if not (m1 > 0.0 and m2 > 0.0 and se1 > 0.0 and se2 > 0.0):
+        return None
+    if m1 < MIN_MEAN_TO_SE * se1 or m2 < MIN_MEAN_TO_SE * se2:
         return None
     ratio = m1 / m2
     se_log = math.sqrt((se1 / m1) ** 2 + (se2 / m2) ** 2)
@@ -174,7 +188,7 @@ def _figures(t: GroupTotals, c: GroupTotals, confidence: float) -> dict[str, Any
     """Success rate and value per customer, treatment vs control, with the lifts."""
     diff = difference_of_proportions(t.successes, t.customers, c.successes, c.customers, confidence)
     rate_rel = None
-    if t.customers and c.customers:
+    if 0 < t.successes < t.customers and 0 < c.successes < c.customers:
         p1, p2 = t.successes / t.customers, c.successes / c.customers
         rate_rel = relative_lift(
             p1,
@@ -185,7 +199,7 @@ def _figures(t: GroupTotals, c: GroupTotals, confidence: float) -> dict[str, Any
         )
     value_diff = welch_difference(t, c, confidence)
     value_rel = None
-    if t.customers >= 2 and c.customers >= 2:
+    if value_diff is not None:  # the same conditions as the absolute interval
         m1, v1 = _mean_var(t)
         m2, v2 = _mean_var(c)
         value_rel = relative_lift(
@@ -217,6 +231,9 @@ METHODS = {
     "absoluteLift": "treatment - control; success rate: Newcombe hybrid score interval; "
     "value per customer: Welch t interval",
     "relativeLift": "treatment / control - 1; delta method on the log of the ratio",
+    "omitted": "an interval is null when the data cannot support it: a relative lift needs "
+    "both means at least 2 standard errors above 0 (a success rate strictly between 0 and 1); "
+    "a value interval needs 10 successes per group and some spread",
 }
 
 

@@ -68,6 +68,7 @@ JOIN members m ON m.customer_id = r.customer_id
 JOIN recommendation_items it
   ON it.tenant_id = r.tenant_id AND it.recommendation_id = r.recommendation_id
 WHERE r.tenant_id = ? AND r.flow_key = ? AND r.created_at >= ? AND r.created_at < ?
+  AND r.assigned_group = m.grp
 GROUP BY m.grp, it.offer_id
 UNION ALL
 SELECT 'mixed', NULL, NULL, COUNT(*), 0, 0.0, 0.0 FROM firsts WHERE g_min <> g_max
