@@ -91,3 +91,41 @@ def test_no_eligible_offer_means_no_pick(host: Host) -> None:
     only_adults = host.load_offers([OFFERS[-1]])
     request = {"customerId": "c1", "attributes": {"age": 9}}
     assert host.decide("t", request, flow=flow, offers=only_adults, random_pick=7).items == []
+
+
+def test_a_control_customer_gets_at_most_one_fallback_offer(host: Host) -> None:
+    def adults_only(offer_id: str) -> dict[str, object]:
+        return {
+            "id": f"adults-{offer_id}",
+            "ruleType": "attribute_condition",
+            "scope": "offer",
+            "scopeId": offer_id,
+            "config": {"attribute": "age", "operator": "gte", "value": 18},
+        }
+
+    strict = {**FLOW, "settings": {"fallbackOffers": ["a", "b", "c"]}}
+    rules = [adults_only(o) for o in ("a", "b", "c", "d", "e", "adults")]
+    strict["nodes"] = [
+        FLOW["nodes"][0],
+        {"type": "qualify", "id": "q", "config": {"rules": rules}},
+        *FLOW["nodes"][2:],
+    ]
+    flow, catalog = host.load_flow(strict), host.load_offers(OFFERS)
+    request = {"customerId": "c1", "attributes": {"age": 9}}  # nothing qualifies
+    treated = host.decide("t", request, flow=flow, offers=catalog)
+    assert [i.offer_id for i in treated.items] == ["a", "b", "c"]  # the flow's fallbacks
+    picked = host.decide("t", request, flow=flow, offers=catalog, random_pick=7)
+    assert len(picked.items) == 1 and picked.items[0].fallback
+
+
+def test_the_decide_text_shows_the_group() -> None:
+    from types import SimpleNamespace
+
+    from nextbest.commands.decide import format_decision
+
+    decision = SimpleNamespace(
+        customer_id="c1", flow_key="f", as_of=datetime(2026, 6, 1, tzinfo=UTC), items=[],
+        trace=None, group="control", group_reason={"reason": "draw 0.12 < share 0.2"},
+    )  # fmt: skip
+    text = format_decision(decision)
+    assert "group: control (draw 0.12 < share 0.2)" in text and "no offer (control group)" in text

@@ -376,8 +376,13 @@ def format_decision(decision: Any) -> str:
     """A readable table of ranked offers, then the explanation when there is one."""
     lines = [f"customer {decision.customer_id}  flow {decision.flow_key}  as of "
              f"{decision.as_of:%Y-%m-%d %H:%M}"]  # fmt: skip
+    group = getattr(decision, "group", None)
+    if group is not None:
+        reason = getattr(decision, "group_reason", None) or {}
+        why = f" ({reason['reason']})" if isinstance(reason.get("reason"), str) else ""
+        lines.append(f"  group: {group}{why}")
     if not decision.items:
-        lines.append("  no offer qualified")
+        lines.append("  no offer (control group)" if group == "control" else "  no offer qualified")
     for item in decision.items:
         extra = "  ".join(f"{k}={v}" for k, v in item.personalization.items())
         lines.append(f"  #{item.rank}  {item.offer_id:<22} score {item.score:.4f}  {extra}")

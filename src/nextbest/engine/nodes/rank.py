@@ -29,13 +29,14 @@ class RankStep:
         ordered = sorted(state.candidates, key=_score_of, reverse=True)
         if any(c.offer.mandatory for c in ordered):
             ordered.sort(key=_not_mandatory)
+        if state.random_pick is not None:
+            limit = 1  # a control customer gets one offer, a fallback one included
         if state.random_pick is not None and ordered:
             # a control customer's random eligible offer: uniform over the candidates in
             # their tie-break order (scores play no part), the rest dropped
             chosen = state.candidates[state.random_pick % len(state.candidates)]
             ordered.remove(chosen)
             ordered.insert(0, chosen)
-            limit = 1
         if state.policies is not None and state.policies.policies:  # mutual exclusions
             ordered = apply_mutual_exclusions(state, ordered, self.node_id)
         if not ordered and state.flow.settings.fallback_offers:
