@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from nextbest_adaptive.service.model import learner_for
-from simkit import TENANT, Sim, flow
+from simkit import TENANT, TRUTH, Sim, flow
 
 from nextbest import DecisionService
 from nextbest.store import InteractionIn
@@ -188,3 +188,24 @@ def test_a_bulk_import_credits_the_impressions_it_cites(sim: Sim) -> None:
     sim.host.notify_interactions_imported(TENANT, {r["customerId"] for r in recs})
     credited = {o: shown[1:].count(o) for o in set(shown)}  # c0 only dismissed
     assert cells() == {o: [shown.count(o), credited[o]] for o in set(shown)}
+
+
+def test_a_control_customers_random_offer_is_noted_with_its_true_probability(sim: Sim) -> None:
+    """A control group in mode random picks uniformly among the candidates: the note says so
+    (1 / candidates), not the flow policy's probability."""
+    document = flow("ctl", {"mode": "mean"})
+    document["settings"] = {"controlGroup": {"share": 0.5, "mode": "random", "salt": "s"}}
+    sim.publish(document)
+    seen = {"control": 0, "treatment": 0}
+    for i in range(12):
+        rec = sim.recommend(f"k{i}", "young", "ctl")
+        stored = sim.store.get_recommendation(TENANT, rec["recommendationId"])
+        assert stored is not None
+        (item,) = stored.items
+        note = item.annotations["adaptive"]
+        seen[rec["group"]] += 1
+        if rec["group"] == "control":
+            assert note["controlRandom"] and note["pickProbability"] == 1 / len(TRUTH)
+        else:
+            assert "controlRandom" not in note and note["pickProbability"] == 1.0
+    assert seen["control"] and seen["treatment"]

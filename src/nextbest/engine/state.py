@@ -150,6 +150,12 @@ class DecisionView:
         """The key of the flow being run."""
         return self._state.flow.key
 
+    @property
+    def random_pick(self) -> bool:
+        """Whether the offer returned is a control group's random pick (``mode: random``:
+        uniform over the candidates that reached ``rank``), not the flow's ranking."""
+        return self._state.random_pick is not None
+
     def get(self, name: str) -> Any:
         """A customer-level context name (``customer.x``, ``attributes.y``), or None."""
         return self._state.customer_value(name)

@@ -205,6 +205,14 @@ class Learner:
         if not ranked:
             return
         index = {id(c): i for i, c in enumerate(scored)}
+        if decision.random_pick:  # a control customer's offer: uniform over the candidates
+            for cand in ranked:
+                note = notes[index[id(cand)]] if id(cand) in index else None
+                if note is not None:
+                    note["pickProbability"] = 1.0 / len(scored)
+                    note["topProbability"] = 1.0 / len(scored)
+                    note["controlRandom"] = True
+            return
         first = notes[0]
         batch = isinstance(first, _PendingNote) and all(
             isinstance(n, _PendingNote) and n._rows is first._rows for n in notes
