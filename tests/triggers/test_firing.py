@@ -419,13 +419,17 @@ def test_an_evaluation_of_older_values_does_not_undo_a_newer_one(api: Api) -> No
     assert len(fired(api, "silent")) == 1
 
 
-def test_a_batch_evaluates_triggers_on_a_probabilistic_models_fields(api: Api) -> None:
+def test_a_batch_evaluates_triggers_on_a_probabilistic_models_fields(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The batch passes the RFM fields as columns; a trigger that reads only a model field
     (resolved through the provider) is evaluated by the batch all the same."""
     import random
 
     from nextbest_clv.service import service_for
     from nextbest_clv.service.fits import fit_tenant_model
+
+    from nextbest.triggers import engine as engine_module
 
     rng = random.Random(4)
     for i in range(40):
@@ -435,8 +439,24 @@ def test_a_batch_evaluates_triggers_on_a_probabilistic_models_fields(api: Api) -
     service.update_settings("acme", {"model": "bgnbd"})
     fit_tenant_model(api.store, "acme", "bgnbd", service.get_settings("acme"), penalizer=0.01)
     doc = {**SILENT, "key": "fading", "when": "customer.clv.probability_alive < 0.95"}
-    assert api.put(doc).status_code == 201
+    churn = {**SILENT, "key": "churning", "when": "customer.clv.churn_probability >= 0.05"}
+    assert api.put(doc).status_code == 201 and api.put(churn).status_code == 201
+    calls = []
+    real = engine_module.resolve_customer
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "resolve_customer", counting)
     api.compute(NOW + 400 * DAY)
     events = fired(api, "fading")
     assert events, "the batch did not evaluate the model-field trigger"
     assert all(e["values"]["customer.clv.probability_alive"] < 0.95 for e in events)
+    assert calls == []  # the model's fields came with the batch, as columns
+    # churn is the model's, as the stored record says (not the RFM rule's)
+    (first, *_) = fired(api, "churning")
+    record = service.get("acme", first["customerId"], as_of=NOW + 400 * DAY)
+    name = "customer.clv.churn_probability"
+    assert first["values"][name] == pytest.approx(record["churnProbability"])
+    assert first["context"]["clv"]["customer.clv.model"] == "bgnbd"

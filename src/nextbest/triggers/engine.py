@@ -161,13 +161,20 @@ def _unique(change: ContextChange) -> ContextChange:
 
 def _token(change: ContextChange, trigger: LoadedTrigger) -> tuple[Any, ...]:
     """What identifies a change and a trigger between :meth:`TriggerEngine.previous_wanted`
-    and the evaluation: the change's time and customers (count, first, last), the trigger's
-    incarnation and version (a trigger replaced or re-created between is read afresh)."""
+    and the evaluation: the change's time, customers (count, first, last) and columns, the
+    trigger's incarnation and version (a trigger replaced or re-created between is read
+    afresh)."""
     ids = change.customer_ids
     count = len(ids)
     first, last = (ids[0], ids[-1]) if count else (None, None)
     stored = trigger.stored
-    return (change.as_of, count, first, last, stored.uid, stored.updated_at)
+    # The columns themselves (by identity; the host's metrics columns are made anew each
+    # time): a notifier that changed a column since it asked (a model's fields added after
+    # the RFM write, say) is read afresh.
+    columns = tuple(
+        sorted((n, id(c)) for n, c in change.values.items() if n not in METRICS_COLUMNS)
+    )
+    return (change.as_of, count, first, last, stored.uid, stored.updated_at, columns)
 
 
 class PreviewTooLargeError(ValueError):

@@ -4,14 +4,16 @@ Used by ``nextbest clv compute``, ``POST /api/v1/clv/compute`` and the scheduler
 probabilistic model the stored fit is looked up first, so a model that was never fitted fails
 before anything is written; the model fields of every customer are then computed as of the
 batch's ``asOf`` from that fit and stored in one transaction. At the end the service's batch
-listeners are called with the RFM records as columns (the plugin tells the host there; a
-probabilistic model's fields are not among the columns).
+listeners are called with the records as columns (the plugin tells the host there): the RFM
+fields and, for a probabilistic model, the model's fields as the records read them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from nextbest_clv.service.facade import ClvService
 from nextbest_clv.service.model_records import ModelBatchResult
@@ -44,9 +46,31 @@ def compute_records(
     if settings.model != "rfm":
         model_result = service.models.compute_batch(tenant_id, settings, as_of=result.as_of)
         service.invalidate_tenant(tenant_id)
+        _add_model_columns(result, model_result)
     for listener in list(service.batch_listeners):
         listener(tenant_id, result)
     return result, model_result
+
+
+def _add_model_columns(result: BatchResult, model_result: ModelBatchResult) -> None:
+    """Put the model's fields into the batch's columns for its listeners, aligned with the
+    stored records, as the records read them: the model's ``churnProbability`` where it has
+    one (the RFM one otherwise), null fields for a customer without them, and ``model``."""
+    ids = result.customer_ids
+    if not ids:
+        return
+    n = len(ids)
+    position = {c: i for i, c in enumerate(model_result.customer_ids)}
+    at = np.fromiter((position.get(c, -1) for c in ids), dtype=np.int64, count=n)
+    has = at >= 0
+    for name, values in model_result.columns.items():
+        column = np.full(n, np.nan)
+        column[has] = np.asarray(values, dtype=np.float64)[at[has]]
+        if name == "churnProbability" and "churnProbability" in result.columns:
+            rfm = np.asarray(result.columns["churnProbability"], dtype=np.float64)
+            column = np.where(np.isfinite(column), column, rfm)
+        result.columns[name] = column
+    result.columns["model"] = np.full(n, model_result.model, dtype=object)
 
 
 def result_json(result: BatchResult, model_result: ModelBatchResult | None) -> dict[str, Any]:

@@ -102,6 +102,10 @@ class ModelBatchResult:
     duration_seconds: float
     failed: int = 0
     failures: list[dict[str, str]] = field(default_factory=list)
+    #: The fields computed, as columns (record field -> values aligned with
+    #: ``customer_ids``), for the batch's listeners (not part of the JSON).
+    customer_ids: list[str] = field(default_factory=list, repr=False, compare=False)
+    columns: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """camelCase JSON."""
@@ -319,6 +323,15 @@ class ModelRecords:
             }
         self.store.put_documents(MODEL_RECORDS_NAMESPACE, tenant_id, documents, replace=True)
         computed = sum(1 for d in documents.values() if d["probabilityAlive"] is not None)
+        model_columns: dict[str, Any] = {}
+        if fields is not None:
+            model_columns = {
+                "probabilityAlive": fields.probability_alive,
+                "expectedPurchases90d": fields.expected_purchases_90d,
+                "expectedRevenue12m": fields.expected_revenue_12m,
+                "clv": fields.clv,
+                "churnProbability": fields.churn_probability,
+            }
         return ModelBatchResult(
             tenant_id=tenant_id,
             model=settings.model,
@@ -328,6 +341,8 @@ class ModelRecords:
             duration_seconds=time.perf_counter() - started,
             failed=len(failures),
             failures=failures[:_MAX_LISTED_FAILURES],
+            customer_ids=columns.ids.tolist() if fields is not None else [],
+            columns=model_columns,
         )
 
     # -- numeric glue -------------------------------------------------------------------------
