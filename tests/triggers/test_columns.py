@@ -187,6 +187,8 @@ def test_the_engine_finds_the_same_transitions_with_and_without_the_column_form(
         )
     }
     monkeypatch.setattr(api.store, "trigger_states", lambda *args, **kwargs: states)
+    disarmed = frozenset(c for c, state in states.items() if not state.armed)
+    monkeypatch.setattr(api.store, "disarmed_customers", lambda *args, **kwargs: disarmed)
     fast = engine.evaluate("acme", trigger, change, commit=False)
     plain = dataclasses.replace(trigger, when_columns=None, rearm_columns=None)
     slow = engine.evaluate("acme", plain, change, commit=False)

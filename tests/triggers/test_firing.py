@@ -460,3 +460,26 @@ def test_a_batch_evaluates_triggers_on_a_probabilistic_models_fields(
     name = "customer.clv.churn_probability"
     assert first["values"][name] == pytest.approx(record["churnProbability"])
     assert first["context"]["clv"]["customer.clv.model"] == "bgnbd"
+
+
+def test_a_large_change_reads_the_disarmed_ids_then_only_its_candidates(api: Api) -> None:
+    """Above 2,000 customers a change reads the disarmed customers' ids in one query and the
+    full states of its candidates only; the outcome equals a small change's."""
+    from nextbest import ContextChange
+
+    engine = engine_for(api.host)
+    assert engine is not None
+    api.present(NOW)
+    assert api.put(SILENT).status_code == 201
+    name = "customer.clv.recency_days"
+    ids = [f"c{i:04d}" for i in range(2500)]
+    first = [40 if i % 5 == 0 else 3 for i in range(2500)]
+    engine.context_changed("acme", ContextChange(ids, {name: first}, as_of=NOW, provider="clv"))
+    assert len(api.store.disarmed_customers("acme", "silent")) == 500
+    # Time passes: the fired ones stay fired, every tenth of the others crosses, one re-arms.
+    second = [40 if i % 5 == 0 else (35 if i % 10 == 1 else 3) for i in range(2500)]
+    second[0] = 2
+    later = ContextChange(ids, {name: second}, as_of=NOW + 60, provider="clv")
+    (evaluation,) = engine.context_changed("acme", later)
+    assert evaluation.transitions == {"fire": 250, "suppress": 0, "rearm": 1}
+    assert len(api.store.disarmed_customers("acme", "silent")) == 749

@@ -801,6 +801,11 @@ class Store(Protocol):
         ``with_values`` the ``crossed`` values are not read (None), for bulk reads."""
         ...
 
+    def disarmed_customers(self, tenant_id: str, key: str) -> frozenset[str]:
+        """The customers whose state for the trigger is disarmed (fired, not re-armed): one
+        query returning ids only, for a batch that reads full states of its candidates."""
+        ...
+
     def commit_trigger_changes(
         self,
         tenant_id: str,

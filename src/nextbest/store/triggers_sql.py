@@ -203,6 +203,17 @@ class TriggersSql(SqlCore):
         with self._read() as cur:
             return self._states(cur, tenant_id, key, customer_ids, with_values)
 
+    def disarmed_customers(self, tenant_id: str, key: str) -> frozenset[str]:
+        check_tenant_id(tenant_id)
+        check_id("trigger key", key)
+        with self._read() as cur:
+            rows = cur.execute(
+                "SELECT customer_id FROM trigger_states WHERE tenant_id = ? AND trigger_key = ? "
+                "AND armed = 0",
+                (tenant_id, key),
+            ).fetchall()
+        return frozenset(r[0] for r in rows)
+
     def _states(
         self,
         cur: Cursor,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -465,8 +465,7 @@ class TriggerEngine:
             if not any(n in given.values for n in compiled.names):
                 continue
             change, _ = self._with_metrics(tenant_id, compiled.names, given)
-            states = self._read_states(tenant_id, compiled.key, ids)
-            picked = self._candidates(trigger, change, ids, states)
+            states, picked = self._states_and_candidates(trigger, tenant_id, change, ids)
             key = (tenant_id, compiled.key)
             token = _token(change, trigger)
             with self._lock:
@@ -486,13 +485,28 @@ class TriggerEngine:
             for key in [k for k, v in self._prefetched.items() if now - v[0] >= _PREFETCH_SECONDS]:
                 del self._prefetched[key]
 
-    def _read_states(self, tenant_id: str, key: str, ids: list[str]) -> Mapping[str, TriggerState]:
-        """A trigger's states for ``ids``: by id (with the stored values) for a few, the
-        whole table in one query (without them) for many."""
-        bulk = len(ids) > _BULK_STATES
-        return self.store.trigger_states(
-            tenant_id, key, None if bulk else ids, with_values=not bulk
+    def _states_and_candidates(
+        self, trigger: LoadedTrigger, tenant_id: str, change: ContextChange, ids: list[str]
+    ) -> tuple[Mapping[str, TriggerState], list[int] | None]:
+        """The candidates of a change (:meth:`_candidates`) and the stored states they need:
+        for a few customers, their states by id with the stored values; for many, the ids of
+        the disarmed customers first (one query of ids), then the states of the candidates
+        only (every state when the condition has no column form), without the values."""
+        key = trigger.compiled.key
+        if len(ids) <= _BULK_STATES:
+            states = self.store.trigger_states(tenant_id, key, ids)
+            disarmed = {c for c, state in states.items() if not state.armed}
+            return states, self._candidates(trigger, change, ids, disarmed)
+        picked = self._candidates(
+            trigger, change, ids, self.store.disarmed_customers(tenant_id, key)
         )
+        if picked is None:
+            return self.store.trigger_states(tenant_id, key, with_values=False), None
+        chosen = [ids[i] for i in picked]
+        states = (
+            self.store.trigger_states(tenant_id, key, chosen, with_values=False) if chosen else {}
+        )
+        return states, picked
 
     def _states_for(
         self, trigger: LoadedTrigger, tenant_id: str, change: ContextChange, ids: list[str]
@@ -506,8 +520,7 @@ class TriggerEngine:
             fresh = time.monotonic() - read_at < _PREFETCH_SECONDS
             if token == _token(change, trigger) and fresh:
                 return states, picked
-        states = self._read_states(tenant_id, trigger.compiled.key, ids)
-        return states, self._candidates(trigger, change, ids, states)
+        return self._states_and_candidates(trigger, tenant_id, change, ids)
 
     def _present(self, as_of: float) -> bool:
         now = self.clock()
@@ -589,7 +602,7 @@ class TriggerEngine:
         trigger: LoadedTrigger,
         change: ContextChange,
         ids: list[str],
-        states: Mapping[str, TriggerState],
+        disarmed: Set[str],
     ) -> list[int] | None:
         """The customers (indices into ``ids``) whose state may change, when the column forms
         can tell from the change's columns: the armed ones for whom ``when`` may be true, the
@@ -601,7 +614,6 @@ class TriggerEngine:
             return None
         count = len(ids)
         when_truth = when({n: change.values[n] for n in compiled.when.names}, count)
-        disarmed = {cid for cid, state in states.items() if not state.armed}
         if not disarmed:
             return np.flatnonzero(when_truth.may).tolist()
         may_rearm: np.ndarray
@@ -820,8 +832,7 @@ class TriggerEngine:
         now = (clock or self.clock)()
         change = population(self.host, tenant_id, compiled.names, now)
         ids = list(change.customer_ids)
-        states = self.store.trigger_states(tenant_id, compiled.key, with_values=False)
-        candidates = self._candidates(trigger, change, ids, states)
+        states, candidates = self._states_and_candidates(trigger, tenant_id, change, ids)
         missing = sorted(n for n in compiled.names if n not in change.values)
         resolved = len(ids) if candidates is None else len(candidates)
         if missing and resolved > MAX_ROW_PREVIEW:
