@@ -460,6 +460,8 @@ def test_a_batch_evaluates_triggers_on_a_probabilistic_models_fields(
     name = "customer.clv.churn_probability"
     assert first["values"][name] == pytest.approx(record["churnProbability"])
     assert first["context"]["clv"]["customer.clv.model"] == "bgnbd"
+    # The record read before the write was an RFM one: no previous model values from it.
+    assert first["previousValues"][name] is None
 
 
 def test_a_large_change_reads_the_disarmed_ids_then_only_its_candidates(api: Api) -> None:

@@ -251,6 +251,7 @@ class TriggersSql(SqlCore):
         if not changes:
             return []
         check_ids("customer id", [c.customer_id for c in changes])
+        now = self.clock()
         rows = [
             (
                 tenant_id,
@@ -260,7 +261,9 @@ class TriggersSql(SqlCore):
                 c.generation,
                 c.last_fired_at,
                 None if c.crossed is None else json_text("crossed values", c.crossed),
-                self.clock() if c.as_of is None else c.as_of,
+                # (never ahead of this clock: a batch as of a few minutes ahead must not
+                # shut out the responds of those minutes)
+                now if c.as_of is None else min(c.as_of, now),
             )
             for c in changes
         ]

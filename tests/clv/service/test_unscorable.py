@@ -340,3 +340,22 @@ def test_the_finite_mask_of_the_core() -> None:
     last = np.array([T0 - 86_400.0, T0 - 2 * 86_400.0])
     batch, _ = score_batch(last, last - 86_400.0, [3, 2], [1e307, 10.0], T0, ClvSettings())
     assert batch.finite().tolist() == [False, True]
+
+
+def test_the_batch_listeners_see_no_model_fields_for_a_failed_customer() -> None:
+    from nextbest_clv.service.batch_compute import _add_model_columns
+    from nextbest_clv.service.model_records import ModelBatchResult
+    from nextbest_clv.service.tenant_batch import BatchResult
+
+    result = BatchResult("acme", 0.0, None, 3, {}, 0, [], 0.0, ["a", "b", "c"],
+                         {"churnProbability": np.array([0.1, 0.2, 0.3])})  # fmt: skip
+    model = ModelBatchResult(
+        "acme", "bgnbd", "bgnbd/v1", 1, 1, 0.0, 1, [], ["a"],
+        {"probabilityAlive": np.array([0.9]), "churnProbability": np.array([0.5])},
+        frozenset({"b"}),
+    )  # fmt: skip
+    _add_model_columns(result, model)
+    alive = result.columns["probabilityAlive"]
+    assert alive[0] == 0.9 and np.isnan(alive[1]) and np.isnan(alive[2])
+    assert result.columns["churnProbability"].tolist() == [0.5, 0.2, 0.3]  # RFM where none
+    assert result.columns["model"].tolist() == ["bgnbd", None, "bgnbd"]  # b failed; c no data

@@ -38,6 +38,7 @@ PROVIDER = "clv"
 #: Above this many changed customers, a watched tenant is recomputed as one batch.
 ONE_BY_ONE = 500
 _NAMES = frozenset(CONTEXT_FIELDS)
+_CHURN_NAME = "customer.clv.churn_probability"
 _MODEL_NAMES = {
     name
     for name, field in CONTEXT_FIELDS.items()
@@ -130,7 +131,11 @@ def notify_batch(host: HostAPI, tenant_id: str, result: BatchResult) -> None:
     values = _batch_values(result.columns)
     previous: dict[str, list[Any]] = {}
     if result.previous:
-        previous = {name: [None] * len(result.customer_ids) for name in values}
+        # The records read before the write are the RFM ones: with a model, its names (and
+        # its churn, on another scale than the RFM rule's) have no previous value there.
+        rfm_only = "model" in result.columns
+        known = [n for n in values if not (rfm_only and (n in _MODEL_NAMES or n == _CHURN_NAME))]
+        previous = {name: [None] * len(result.customer_ids) for name in known}
         for i, customer in enumerate(result.customer_ids):
             before = result.previous.get(customer)
             if isinstance(before, dict):

@@ -55,7 +55,8 @@ def compute_records(
 def _add_model_columns(result: BatchResult, model_result: ModelBatchResult) -> None:
     """Put the model's fields into the batch's columns for its listeners, aligned with the
     stored records, as the records read them: the model's ``churnProbability`` where it has
-    one (the RFM one otherwise), null fields for a customer without them, and ``model``."""
+    one (the RFM one otherwise), null fields for a customer without them (no data, or failed:
+    fields that are not finite), and ``model`` (null for a failed customer)."""
     ids = result.customer_ids
     if not ids:
         return
@@ -70,7 +71,12 @@ def _add_model_columns(result: BatchResult, model_result: ModelBatchResult) -> N
             rfm = np.asarray(result.columns["churnProbability"], dtype=np.float64)
             column = np.where(np.isfinite(column), column, rfm)
         result.columns[name] = column
-    result.columns["model"] = np.full(n, model_result.model, dtype=object)
+    # A customer the model failed has no model record: no model, as reading it says.
+    failed = model_result.failed_ids
+    model = np.full(n, model_result.model, dtype=object)
+    if failed:
+        model[np.fromiter((c in failed for c in ids), dtype=bool, count=n)] = None
+    result.columns["model"] = model
 
 
 def result_json(result: BatchResult, model_result: ModelBatchResult | None) -> dict[str, Any]:

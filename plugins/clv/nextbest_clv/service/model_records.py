@@ -106,6 +106,8 @@ class ModelBatchResult:
     #: ``customer_ids``), for the batch's listeners (not part of the JSON).
     customer_ids: list[str] = field(default_factory=list, repr=False, compare=False)
     columns: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: The customers without a model record (failed or refused): no model fields at all.
+    failed_ids: frozenset[str] = field(default_factory=frozenset, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """camelCase JSON."""
@@ -324,13 +326,16 @@ class ModelRecords:
         self.store.put_documents(MODEL_RECORDS_NAMESPACE, tenant_id, documents, replace=True)
         computed = sum(1 for d in documents.values() if d["probabilityAlive"] is not None)
         model_columns: dict[str, Any] = {}
-        if fields is not None:
+        model_ids: list[str] = []
+        if fields is not None:  # the customers with a record of finite fields only
+            ok = np.asarray(columns.ok, dtype=bool)
+            model_ids = columns.ids[ok].tolist()
             model_columns = {
-                "probabilityAlive": fields.probability_alive,
-                "expectedPurchases90d": fields.expected_purchases_90d,
-                "expectedRevenue12m": fields.expected_revenue_12m,
-                "clv": fields.clv,
-                "churnProbability": fields.churn_probability,
+                "probabilityAlive": fields.probability_alive[ok],
+                "expectedPurchases90d": fields.expected_purchases_90d[ok],
+                "expectedRevenue12m": fields.expected_revenue_12m[ok],
+                "clv": fields.clv[ok],
+                "churnProbability": fields.churn_probability[ok],
             }
         return ModelBatchResult(
             tenant_id=tenant_id,
@@ -341,8 +346,9 @@ class ModelRecords:
             duration_seconds=time.perf_counter() - started,
             failed=len(failures),
             failures=failures[:_MAX_LISTED_FAILURES],
-            customer_ids=columns.ids.tolist() if fields is not None else [],
+            customer_ids=model_ids,
             columns=model_columns,
+            failed_ids=frozenset(failed),
         )
 
     # -- numeric glue -------------------------------------------------------------------------
