@@ -10,7 +10,10 @@
    attached, fires in the next batch; the firing goes through the outbox to a webhook receiver
    started on this machine, which checks the Standard Webhooks signature and prints what it got;
 5. measures a flow's lift: a control group on the cross-sell flow for a simulated population with
-   a known truth, and the lift table (examples/lift_demo.py; docs/learning.md).
+   a known truth, and the lift table (examples/lift_demo.py; docs/learning.md);
+6. learns propensities from outcomes: three offers with a guessed catalog propensity and a known
+   true response rate, Thompson sampling over 600 recommend -> respond rounds, the learned
+   propensities printed as they move towards the truth (examples/learning_demo.py).
 
 The database lives in a temporary directory that is removed at exit; ``--keep`` keeps it (its
 path is printed) to look at with ``nextbest clv show ... --database sqlite:///PATH``.
@@ -35,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
+from learning_demo import learning_demo
 from lift_demo import lift_demo
 from nextbest_clv.cli import parse_as_of, print_result, progress_bar
 from nextbest_clv.service import RECORDS_NAMESPACE, service_for
@@ -290,6 +294,7 @@ def run(database: Path) -> None:
             explain(decision, service.get(TENANT, customer, as_of=parse_as_of(AS_OF)))
         trigger_demo(store, host)
         lift_demo(store, host, ROOT)
+        learning_demo(store, host)
     finally:
         store.close()
 
