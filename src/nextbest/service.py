@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from .engine.catalog import CompiledCatalog
@@ -116,6 +117,23 @@ class StoreDecision:
     decision: Decision
 
 
+#: The ``metrics.*`` values (without the prefix) of a customer without interactions.
+NEW_CUSTOMER_METRICS: Mapping[str, Any] = MappingProxyType(
+    {
+        "interactions": 0,
+        "impressions": 0,
+        "positive": 0,
+        "negative": 0,
+        "neutral": 0,
+        "conversions": 0,
+        "total_value": 0.0,
+        "average_value": None,
+        "days_since_last_contact": None,
+        "days_since_first_contact": None,
+    }
+)
+
+
 def customer_metrics(store: Store, tenant_id: str, customer_id: str, now: datetime) -> dict:
     """The ``metrics.*`` values of a customer from the all-time summary (zeros when new).
 
@@ -124,18 +142,7 @@ def customer_metrics(store: Store, tenant_id: str, customer_id: str, now: dateti
     """
     summary = store.get_customer_summary(tenant_id, customer_id)
     if summary is None:
-        return {
-            "interactions": 0,
-            "impressions": 0,
-            "positive": 0,
-            "negative": 0,
-            "neutral": 0,
-            "conversions": 0,
-            "total_value": 0.0,
-            "average_value": None,
-            "days_since_last_contact": None,
-            "days_since_first_contact": None,
-        }
+        return dict(NEW_CUSTOMER_METRICS)
     return {
         "interactions": summary.interactions,
         "impressions": summary.impressions,

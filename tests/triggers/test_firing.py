@@ -301,6 +301,22 @@ def test_time_alone_crosses_a_metrics_trigger_at_the_next_run(api: Api) -> None:
     assert api.call("POST", "/api/v1/trigger-runs", role="viewer").status_code == 403
 
 
+def _count_resolutions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The customers the trigger engine resolves one at a time from now on (a list that
+    grows)."""
+    from nextbest.triggers import engine as engine_module
+
+    calls: list[str] = []
+    real = engine_module.resolve_customer
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "resolve_customer", counting)
+    return calls
+
+
 def test_a_batch_reads_the_metrics_a_trigger_needs_in_one_query(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -311,14 +327,7 @@ def test_a_batch_reads_the_metrics_a_trigger_needs_in_one_query(
     both = {**SILENT, "key": "both",
             "when": "customer.clv.recency_days >= 30 and metrics.interactions >= 1"}  # fmt: skip
     assert api.put(both).status_code == 201
-    calls = []
-    real = engine_module.resolve_customer
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args[2])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(engine_module, "resolve_customer", counting)
+    calls = _count_resolutions(monkeypatch)
     monkeypatch.setattr(engine_module, "_METRICS_IN_BULK", 50)  # 60 customers count as many
     api.compute(NOW + 40 * DAY)
     events = fired(api, "both")
@@ -429,8 +438,6 @@ def test_a_batch_evaluates_triggers_on_a_probabilistic_models_fields(
     from nextbest_clv.service import service_for
     from nextbest_clv.service.fits import fit_tenant_model
 
-    from nextbest.triggers import engine as engine_module
-
     rng = random.Random(4)
     for i in range(40):
         days = sorted({rng.randint(1, 300) for _ in range(rng.randint(2, 6))}, reverse=True)
@@ -441,14 +448,7 @@ def test_a_batch_evaluates_triggers_on_a_probabilistic_models_fields(
     doc = {**SILENT, "key": "fading", "when": "customer.clv.probability_alive < 0.95"}
     churn = {**SILENT, "key": "churning", "when": "customer.clv.churn_probability >= 0.05"}
     assert api.put(doc).status_code == 201 and api.put(churn).status_code == 201
-    calls = []
-    real = engine_module.resolve_customer
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args[2])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(engine_module, "resolve_customer", counting)
+    calls = _count_resolutions(monkeypatch)
     api.compute(NOW + 400 * DAY)
     events = fired(api, "fading")
     assert events, "the batch did not evaluate the model-field trigger"

@@ -10,20 +10,12 @@ import click
 
 from ..errors import UnknownFlowError
 from ..service import DecisionService
-from ..store import InvalidInputError, parse_time
+from ..store import InvalidInputError
 from .database import database_option
+from .options import time_option
 from .server import _host, _require_tenant, _store
 
 __all__ = ["lift_command"]
-
-
-def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 def _number(value: float | None, percent: bool = False) -> str:
@@ -98,9 +90,9 @@ def render_table(report: dict[str, Any]) -> str:
 @click.option("--tenant", "tenant_id", required=True, help="The tenant.")
 @click.option("--flow", "flow_key", required=True, help="The flow's key.")
 @click.option(
-    "--since", callback=_time, help="Start of the window (default: 30 days before --until)."
+    "--since", callback=time_option, help="Start of the window (default: 30 days before --until)."
 )
-@click.option("--until", callback=_time, help="End of the window (default: now).")
+@click.option("--until", callback=time_option, help="End of the window (default: now).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @database_option
 def lift_command(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import click
 
 from ..documents import DocumentSyntaxError, parse_json
-from ..store import document_problem
+from ..store import document_problem, parse_time
 
 
 def option_value(key: str, text: str, param_hint: str) -> Any:
@@ -24,3 +25,14 @@ def option_value(key: str, text: str, param_hint: str) -> Any:
     if problem is not None:
         raise click.BadParameter(f"{key}: the value {problem}", param_hint=param_hint)
     return value
+
+
+def time_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    """A click callback: an ISO-8601 option as an aware UTC datetime (None when not given); a
+    bad time is a usage error naming the option."""
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None

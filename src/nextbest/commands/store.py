@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from nextbest.commands.database import database_option, open_database
-from nextbest.commands.options import option_value
+from nextbest.commands.options import option_value, time_option
 from nextbest.errors import PluginError
 from nextbest.ingest import (
     DECIMALS,
@@ -40,7 +40,6 @@ from nextbest.store import (
     InteractionIn,
     InteractionNotFoundError,
     StoreError,
-    parse_time,
     tenant_setting_problem,
 )
 
@@ -493,15 +492,6 @@ def interactions_delete(key: str, tenant_id: str, yes: bool, database: str | Non
     )
 
 
-def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 @interactions_group.command("correct")
 @click.argument("key")
 @tenant_option
@@ -510,7 +500,9 @@ def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
 @click.option("--offer-id", help="The offer (drops a recommendationId + rank citation).")
 @click.option("--channel", help="The channel.")
 @click.option("--value", type=float, help="The value (a refund's is <= 0).")
-@click.option("--timestamp", callback=_time, help="When it happened (ISO-8601; UTC if no zone).")
+@click.option(
+    "--timestamp", callback=time_option, help="When it happened (ISO-8601; UTC if no zone)."
+)
 @database_option
 def interactions_correct(
     key: str,

@@ -14,7 +14,7 @@ import numpy as np
 from ..host import Host
 from ..models.request import DecisionRequest
 from ..plugin_api import ContextChange, ContextProvider, ContextRequest
-from ..service import customer_metrics
+from ..service import NEW_CUSTOMER_METRICS, customer_metrics
 
 log = logging.getLogger("nextbest.triggers")
 
@@ -132,14 +132,7 @@ def population(host: Host, tenant_id: str, names: Iterable[str], as_of: float) -
 
 
 #: The ``metrics.*`` of a customer without interactions (as :func:`customer_metrics` gives).
-_NEW_CUSTOMER: dict[str, Any] = {
-    "metrics.interactions": 0,
-    "metrics.conversions": 0,
-    "metrics.total_value": 0.0,
-    "metrics.average_value": None,
-    "metrics.days_since_last_contact": None,
-    "metrics.days_since_first_contact": None,
-}
+_NEW_CUSTOMER: dict[str, Any] = {f"metrics.{k}": v for k, v in NEW_CUSTOMER_METRICS.items()}
 
 
 def _metrics_of(summary: Any, wanted: frozenset[str], as_of: float) -> dict[str, list[Any]]:
