@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -234,33 +234,17 @@ class Host:
     def watched_context_names(self, tenant_id: str) -> frozenset[str]:
         """The union of every ``watched_context_names`` answer for ``tenant_id``; a failing
         plugin is logged and counts as watching nothing."""
-        names: set[str] = set()
-        for impl in implementations(self.pm, "watched_context_names"):
-            try:
-                answer = call_impl(impl, host=self, tenant_id=tenant_id)
-            except Exception:
-                log.exception("plugin %r failed in watched_context_names", impl.plugin_name)
-                continue
-            if answer:
-                names.update(answer)
-        return frozenset(names)
+        answers = self._answers("watched_context_names", tenant_id=tenant_id)
+        return frozenset(name for answer in answers if answer for name in answer)
 
     def previous_wanted(self, tenant_id: str, change: ContextChange) -> frozenset[str]:
         """The customers of a change about to be committed whose previous values someone wants
         (the union of the ``context_changing`` hooks); a failing plugin is logged and wants
         none."""
-        wanted: set[str] = set()
         if len(change.customer_ids) == 0:
             return frozenset()
-        for impl in implementations(self.pm, "context_changing"):
-            try:
-                answer = call_impl(impl, host=self, tenant_id=tenant_id, change=change)
-            except Exception:
-                log.exception("plugin %r failed in context_changing", impl.plugin_name)
-                continue
-            if answer:
-                wanted.update(answer)
-        return frozenset(wanted)
+        answers = self._answers("context_changing", tenant_id=tenant_id, change=change)
+        return frozenset(c for answer in answers if answer for c in answer)
 
     def context_columns(
         self, tenant_id: str, names: Iterable[str], as_of: float
@@ -268,17 +252,21 @@ class Host:
         """Every ``context_columns`` answer for ``names`` (each plugin's columns for the whole
         tenant); a failing plugin is logged and left out (its names are then resolved one
         customer at a time)."""
-        wanted = frozenset(names)
-        answers = []
-        for impl in implementations(self.pm, "context_columns"):
+        answers = self._answers(
+            "context_columns", tenant_id=tenant_id, names=frozenset(names), as_of=as_of
+        )
+        return [answer for answer in answers if isinstance(answer, ContextChange)]
+
+    def _answers(self, hook: str, **kwargs: Any) -> Iterator[Any]:
+        """Each implementation's answer to a collecting hook, called with this host one plugin
+        at a time; a plugin that raises is logged and gives no answer."""
+        for impl in implementations(self.pm, hook):
             try:
-                answer = call_impl(impl, host=self, tenant_id=tenant_id, names=wanted, as_of=as_of)
+                answer = call_impl(impl, host=self, **kwargs)
             except Exception:
-                log.exception("plugin %r failed in context_columns", impl.plugin_name)
+                log.exception("plugin %r failed in %s", impl.plugin_name, hook)
                 continue
-            if isinstance(answer, ContextChange):
-                answers.append(answer)
-        return answers
+            yield answer
 
     def notify_trigger_fired(self, tenant_id: str, event: TriggerEvent) -> list[tuple[str, str]]:
         """Call every ``trigger_fired`` hook with this host (after the firing was committed);
