@@ -33,8 +33,9 @@ HOST_LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine",),
     ("hookspecs", "plugins", "registration", "builtin"),
     ("host",),
-    ("service", "ingest", "notebook", "outbox", "policies"),
+    ("service", "ingest", "notebook", "outbox", "policies", "profiles"),
     ("triggers",),
+    ("ui",),
     ("api",),
     ("commands", "cli"),
     ("",),  # the package itself: the public API

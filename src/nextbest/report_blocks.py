@@ -22,6 +22,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, Literal
 
 ChartKind = Literal["line", "bar", "histogram", "heatmap", "band"]
@@ -32,7 +33,8 @@ TextKind = Literal["paragraph", "note"]
 #: Ids of tables and names of form fields: they become query parameters and HTML ids.
 _ID = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
-Scalar = str | int | float | bool | None
+#: A table cell's or stat's value; times are shown in UTC.
+Scalar = str | int | float | bool | datetime | date | None
 
 
 def _check_id(value: str, what: str) -> None:
