@@ -40,6 +40,7 @@ EDGES = (
     "nextbest_clv.scheduler",
     "nextbest_clv.decisions",
     "nextbest_clv.notebook",
+    "nextbest_clv.report_pages",
 )
 SHARED = ("nextbest_clv", "nextbest_clv.errors")
 #: Reference data sets (file readers): import nothing of the host or the rest of the plugin.

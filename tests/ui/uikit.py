@@ -24,6 +24,7 @@ PEPPER = b"ui-test-pepper"
 NOW = datetime.now(UTC).replace(microsecond=0)
 FLOW = {
     "key": "main",
+    "version": 2,
     "nodes": [
         {"type": "inventory", "id": "all", "config": {"scope": "all", "statuses": ["active"]}},
         {"type": "score", "id": "score", "config": {"method": "priority_weighted"}},
