@@ -60,7 +60,7 @@ class Ui:
 
 def seed(store: Store) -> dict[tuple[str, str], str]:
     keys = {}
-    for tenant in ("acme", "globex"):
+    for tenant in ("acme", "globex", "empty"):
         store.create_tenant(tenant)
         for role in ("viewer", "admin"):
             keys[(tenant, role)] = store.create_api_key(tenant, role)[1]
@@ -146,7 +146,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def ui(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ui]:
-    monkeypatch.setenv("NEXTBEST_PLUGINS", "builtin,report")
+    monkeypatch.setenv("NEXTBEST_PLUGINS", "builtin,report,clv")
     monkeypatch.delenv("NEXTBEST_UI_SECRET", raising=False)
     host = Host(store=store)
     keys = seed(store)

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from ..errors import PageInputError
 from ..plugin_api import HostAPI, PageRequest
 from ..report_blocks import Block, Section, Table
 from ..store import Store
@@ -235,7 +236,10 @@ def ui_router(host: HostAPI, store: Store) -> APIRouter:
         if page is None:
             raise PageFailure(404, f"no report page {name!r}")
         params = dict(request.query_params)
-        as_of = page_as_of(params)
+        try:
+            as_of = page_as_of(params)
+        except PageInputError as exc:
+            raise PageFailure(400, exc.message, exc.field) from None
         return page, PageRequest(host, session.tenant_id, params, as_of, csv_table=csv_table)
 
     @router.get(f"{PREFIX}/{{name}}")
