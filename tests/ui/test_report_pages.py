@@ -12,12 +12,12 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
-from uikit import NOW, Ui
-
-from nextbest.store import InteractionIn, to_epoch
 from nextbest_clv.report_pages import value_column
 from nextbest_clv.service import service_for
 from nextbest_clv.service.record_columns import record_columns
+from uikit import NOW, Ui
+
+from nextbest.store import InteractionIn, to_epoch
 
 PAGES = ["overview", "distribution", "at-risk", "customer", "offers", "lift", "triggers"]
 
