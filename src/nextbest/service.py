@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -177,11 +177,24 @@ def offer_history(store: Store, tenant_id: str, customer_id: str) -> dict[str, O
     }
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class DecisionService:
     """Recommendations and outcomes for every tenant of one store. Safe to share between
-    threads: compiled flows and catalogs are immutable, the caches are lock-protected."""
+    threads: compiled flows and catalogs are immutable, the caches are lock-protected.
+    ``clock`` is the time a decision is made as of when its request gives no ``asOf``
+    (default: the current time, UTC)."""
 
-    def __init__(self, host: Host, store: Store, *, offers_ttl: float = OFFERS_TTL_SECONDS) -> None:
+    def __init__(
+        self,
+        host: Host,
+        store: Store,
+        *,
+        offers_ttl: float = OFFERS_TTL_SECONDS,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         if host.store is not store:
             # plugins reach the store through the host: both must mean one database
             raise ValueError(
@@ -191,6 +204,9 @@ class DecisionService:
         self.host = host
         self.store = store
         self.offers_ttl = offers_ttl
+        #: "now" of a decision whose request gives no ``asOf`` (an aware UTC datetime); a test
+        #: or a replay passes its own clock to make decisions reproducible
+        self.clock: Callable[[], datetime] = clock or _utc_now
         self._lock = threading.Lock()
         self._flows: dict[tuple[str, str, int], CompiledFlow] = {}
         self._catalogs: dict[str, tuple[float, CompiledCatalog]] = {}
@@ -357,7 +373,7 @@ class DecisionService:
             request = DecisionRequest.model_validate(request)
         flow, version = self.published_flow(tenant_id, request.decision_flow_key)
         catalog = self.catalog(tenant_id)
-        now = request.as_of or datetime.now(UTC)
+        now = request.as_of or self.clock()
         updates: dict[str, Any] = {"as_of": now}
         if any(name.startswith("metrics.") for name in flow.customer_names):
             metrics = customer_metrics(self.store, tenant_id, request.customer_id, now)
