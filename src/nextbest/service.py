@@ -47,6 +47,7 @@ from .policies.documents import ContactPolicies
 from .store import (
     ACCEPT_UNKNOWN_OFFERS_SETTING,
     Correction,
+    FlowVersion,
     ForgetResult,
     Interaction,
     InteractionIn,
@@ -232,14 +233,26 @@ class DecisionService:
             raise UnknownFlowError(
                 f"flow {key!r} has no published version: publish one of its versions first"
             )
-        cache_key = (tenant_id, key, stored.version)
+        return self._compiled(tenant_id, stored), stored.version
+
+    def flow_version(self, tenant_id: str, key: str, version: int) -> CompiledFlow:
+        """Version ``version`` of the tenant's flow ``key``, compiled, published or not (to
+        evaluate or replay a version). UnknownFlowError when the flow has no such version."""
+        stored = self.store.get_flow(tenant_id, key, version)
+        if stored is None:
+            raise UnknownFlowError(f"flow {key!r} has no version {version}")
+        return self._compiled(tenant_id, stored)
+
+    def _compiled(self, tenant_id: str, stored: FlowVersion) -> CompiledFlow:
+        """A stored flow version compiled (once: versions never change)."""
+        cache_key = (tenant_id, stored.key, stored.version)
         with self._lock:
             flow = self._flows.get(cache_key)
         if flow is None:
             flow = self.host.load_flow(stored.document)
             with self._lock:
                 self._flows[cache_key] = flow
-        return flow, stored.version
+        return flow
 
     def catalog(self, tenant_id: str) -> CompiledCatalog:
         """The tenant's offers as a compiled catalog (cached for ``offers_ttl`` seconds)."""
@@ -359,7 +372,13 @@ class DecisionService:
         return lift_report(self.store.lift_aggregates(tenant_id, flow_key, since, until))
 
     # -- decisions -----------------------------------------------------------------------------
-    def decide(self, tenant_id: str, request: DecisionRequest | Mapping[str, Any]) -> StoreDecision:
+    def decide(
+        self,
+        tenant_id: str,
+        request: DecisionRequest | Mapping[str, Any],
+        *,
+        flow_version: int | None = None,
+    ) -> StoreDecision:
         """Decide for one customer with the tenant's published flow, without saving anything.
 
         ``metrics`` are filled from the customer's all-time summary when the flow reads any
@@ -367,11 +386,19 @@ class DecisionService:
         summaries when the flow uses it and the request gives none. With a control group (the
         flow's or the tenant's setting ``controlGroup``) the decision carries the customer's
         ``group``; a control customer gets no offer or one eligible offer at random. Raises
-        UnknownFlowError when the tenant has no such published flow.
+        UnknownFlowError when the tenant has no such published flow. With ``flow_version`` that
+        version of the request's ``decisionFlowKey`` (required then) runs instead of the
+        published one (UnknownFlowError when the flow has no such version).
         """
         if not isinstance(request, DecisionRequest):
             request = DecisionRequest.model_validate(request)
-        flow, version = self.published_flow(tenant_id, request.decision_flow_key)
+        if flow_version is None:
+            flow, version = self.published_flow(tenant_id, request.decision_flow_key)
+        else:
+            if request.decision_flow_key is None:
+                raise UnknownFlowError("a flow version needs the flow's key (decisionFlowKey)")
+            flow = self.flow_version(tenant_id, request.decision_flow_key, flow_version)
+            version = flow_version
         catalog = self.catalog(tenant_id)
         now = request.as_of or self.clock()
         updates: dict[str, Any] = {"as_of": now}
