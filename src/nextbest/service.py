@@ -418,11 +418,13 @@ class DecisionService:
     def recommend(
         self, tenant_id: str, request: DecisionRequest | Mapping[str, Any]
     ) -> Recommendation:
-        """Decide for one customer like :meth:`decide` and save the result (with the plugins'
-        annotations of each offer), so outcomes can cite its ``recommendationId`` and ranks;
-        then call the ``recommendation_saved`` hooks."""
+        """Decide for one customer like :meth:`decide`, call the ``recommendation_saving``
+        hooks, and save the result (with the plugins' annotations of each offer), so outcomes
+        can cite its ``recommendationId`` and ranks; then call the ``recommendation_saved``
+        hooks."""
         decided = self.decide(tenant_id, request)
         decision, request = decided.decision, decided.request
+        self.host.notify_recommendation_saving(tenant_id, decision)
         recommendation_id = uuid.uuid4().hex
         saved = self.store.save_recommendation(
             tenant_id,
@@ -451,13 +453,17 @@ class DecisionService:
 
     def record_outcome(self, tenant_id: str, interaction: InteractionIn) -> RecordResult:
         """Record an outcome (idempotent by its key) and, when it is new, call the
-        ``outcome_recorded`` hooks after the store committed it. An ``offer_id`` must be in the
+        ``outcome_recording`` hooks inside the store's transaction and the ``outcome_recorded``
+        hooks after the store committed it. An ``offer_id`` must be in the
         tenant's catalog (see :meth:`requires_known_offers`), checked in the store's
         transaction. Store errors propagate (UnknownOutcomeError, UnknownOfferError,
         UnknownRecommendationError, UnknownRankError, InvalidInputError) and leave nothing
         written."""
         result = self.store.record_interaction(
-            tenant_id, interaction, require_known_offer=self.requires_known_offers(tenant_id)
+            tenant_id,
+            interaction,
+            require_known_offer=self.requires_known_offers(tenant_id),
+            participants=self.host.outcome_participants(tenant_id),
         )
         if result.created:
             self.host.notify_outcome(tenant_id, result.interaction)

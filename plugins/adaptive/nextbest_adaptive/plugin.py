@@ -14,7 +14,7 @@ from nextbest import (
     RegisterValueProvider,
     hookimpl,
 )
-from nextbest.store import Recommendation
+from nextbest.store import OutcomeTransaction, Recommendation
 
 from .service.model import ADAPTIVE_PROPENSITY, learner_for
 
@@ -30,8 +30,15 @@ def recommendation_saved(host: HostAPI, tenant_id: str, recommendation: Recommen
 
 
 @hookimpl
+def outcome_recording(
+    host: HostAPI, interaction: Interaction, transaction: OutcomeTransaction
+) -> None:
+    learner_for(host).counts.record_outcome_in(transaction, interaction)
+
+
+@hookimpl
 def outcome_recorded(host: HostAPI, tenant_id: str, interaction: Interaction) -> None:
-    learner_for(host).counts.record_outcome(tenant_id, interaction)
+    learner_for(host).counts.recorded(tenant_id, interaction)
 
 
 @hookimpl

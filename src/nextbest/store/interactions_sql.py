@@ -27,6 +27,8 @@ from nextbest.store.base import (
     InteractionColumns,
     InteractionIn,
     OfferSummary,
+    OutcomeParticipant,
+    OutcomeTransaction,
     Recommendation,
     RecommendationItem,
     RecordResult,
@@ -197,6 +199,10 @@ class InteractionsSql(ConstraintsSql):
         fold the new ones into the summaries exactly as :meth:`_apply_summaries` would; return
         how many were new."""
 
+    @abstractmethod
+    def _outcome_transaction(self, cur: Cursor, tenant_id: str) -> OutcomeTransaction:
+        """What an outcome's participants may do in its transaction ``cur`` (``sql.py``)."""
+
     # -- outcome types ----------------------------------------------------------------------
     def create_outcome_type(
         self, tenant_id: str, name: str, classification: str, kind: str = "response"
@@ -335,18 +341,24 @@ class InteractionsSql(ConstraintsSql):
         if not valid_tenant_id(tenant_id):
             return None
         with self._read() as cur:
-            row = cur.execute(
-                "SELECT customer_id, channel, placement, flow_key, flow_version, created_at, "
-                "assigned_group FROM recommendations WHERE tenant_id = ? AND recommendation_id = ?",
-                (tenant_id, recommendation_id),
-            ).fetchone()
-            if row is None:
-                return None
-            items = cur.execute(
-                "SELECT rank, offer_id, score, annotations FROM recommendation_items "
-                "WHERE tenant_id = ? AND recommendation_id = ? ORDER BY rank",
-                (tenant_id, recommendation_id),
-            ).fetchall()
+            return self._recommendation_in(cur, tenant_id, recommendation_id)
+
+    def _recommendation_in(
+        self, cur: Cursor, tenant_id: str, recommendation_id: str
+    ) -> Recommendation | None:
+        """A stored recommendation, read in the caller's transaction."""
+        row = cur.execute(
+            "SELECT customer_id, channel, placement, flow_key, flow_version, created_at, "
+            "assigned_group FROM recommendations WHERE tenant_id = ? AND recommendation_id = ?",
+            (tenant_id, recommendation_id),
+        ).fetchone()
+        if row is None:
+            return None
+        items = cur.execute(
+            "SELECT rank, offer_id, score, annotations FROM recommendation_items "
+            "WHERE tenant_id = ? AND recommendation_id = ? ORDER BY rank",
+            (tenant_id, recommendation_id),
+        ).fetchall()
         return Recommendation(
             recommendation_id,
             tenant_id,
@@ -566,7 +578,12 @@ class InteractionsSql(ConstraintsSql):
                 )
 
     def record_interaction(
-        self, tenant_id: str, interaction: InteractionIn, *, require_known_offer: bool = False
+        self,
+        tenant_id: str,
+        interaction: InteractionIn,
+        *,
+        require_known_offer: bool = False,
+        participants: Sequence[OutcomeParticipant] = (),
     ) -> RecordResult:
         now = self.clock()
         with self._writing() as cur:
@@ -588,7 +605,12 @@ class InteractionsSql(ConstraintsSql):
             self._apply_summaries(cur, tenant_id, [_event(row)])
             if row[5] == "positive" and row[2] is not None:  # classification, offer id
                 self._consume(cur, tenant_id, row[2], row[7], now)
-        return RecordResult(self._interaction((inserted[0], *row)), created=True)
+            recorded = self._interaction((inserted[0], *row))
+            if participants:
+                transaction = self._outcome_transaction(cur, tenant_id)
+                for participant in participants:
+                    participant(transaction, recorded)
+        return RecordResult(recorded, created=True)
 
     def record_interactions_bulk(
         self,
