@@ -60,6 +60,22 @@ def test_a_participant_writes_with_the_outcome_and_not_for_a_retry(store: Store)
     assert rec is not None and rec.items[0].annotations == {"p": 1}
 
 
+def test_a_participant_reads_one_item_of_a_recommendation(store: Store) -> None:
+    items = [RecommendationItem(1, "a", 0.5, {"p": 1}), RecommendationItem(2, "b", 0.4, None)]
+    store.save_recommendation("acme", "r1", "c1", items, channel="web")
+    read: list[Any] = []
+
+    def reader(tx: OutcomeTransaction, interaction: Interaction) -> None:
+        read.extend(tx.get_recommendation("r1", rank) for rank in (2, 9))
+        read.append(tx.get_recommendation("nope", 1))
+
+    store.record_interaction("acme", outcome("k1"), participants=[reader])
+    two, nine, missing = read
+    assert two is not None and two.channel == "web" and two.customer_id == "c1"
+    assert [(i.rank, i.offer_id, i.annotations) for i in two.items] == [(2, "b", None)]
+    assert nine is not None and nine.items == [] and missing is None
+
+
 def test_a_raising_participant_rolls_the_outcome_back(store: Store) -> None:
     def failing(tx: OutcomeTransaction, interaction: Interaction) -> None:
         counter([])(tx, interaction)

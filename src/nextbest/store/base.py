@@ -499,8 +499,12 @@ class OutcomeTransaction(Protocol):
         """The tenant's settings as the transaction sees them."""
         ...
 
-    def get_recommendation(self, recommendation_id: str) -> Recommendation | None:
-        """A stored recommendation of the tenant, as :meth:`Store.get_recommendation`."""
+    def get_recommendation(
+        self, recommendation_id: str, rank: int | None = None
+    ) -> Recommendation | None:
+        """A stored recommendation of the tenant, as :meth:`Store.get_recommendation`; with
+        ``rank`` its ``items`` hold only that rank's item (none when it has no such rank): one
+        read instead of every item's."""
         ...
 
     def update_documents(

@@ -346,13 +346,16 @@ class DocumentsSql(SqlCore):
         current: dict[tuple[str, str], Any] = {}
         for namespace, key in wanted:
             self._lock(cur, "document", namespace, tenant_id, key)
-            row = cur.execute(
-                "SELECT document FROM documents WHERE namespace = ? AND tenant_id = ? "
-                "AND doc_key = ?",
-                (namespace, tenant_id, key),
-            ).fetchone()
-            if row is not None:
-                current[(namespace, key)] = json.loads(row[0])
+        # then one read of them all (after every lock, so what it sees is what they guard)
+        for batch in batched(wanted, _IN_BATCH // 2):
+            pairs = " OR ".join("(namespace = ? AND doc_key = ?)" for _ in batch)
+            rows = cur.execute(
+                f"SELECT namespace, doc_key, document FROM documents WHERE tenant_id = ? "
+                f"AND ({pairs})",
+                (tenant_id, *(part for pair in batch for part in pair)),
+            ).fetchall()
+            for namespace, key, text in rows:
+                current[(namespace, key)] = json.loads(text)
         new = dict(update(current))
         stray = sorted(set(new) - set(wanted))
         if stray:

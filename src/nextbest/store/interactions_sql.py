@@ -175,6 +175,11 @@ def _event(row: Sequence[Any]) -> summaries.Event:
     return (row[1], row[2], *row[4:9])
 
 
+def check_rank(rank: object) -> None:
+    """InvalidInputError (field ``rank``) unless ``rank`` is an int from 1 to ``MAX_RANK``."""
+    _check_int("rank", rank)
+
+
 def _check_int(what: str, value: object) -> None:
     """InvalidInputError naming ``what`` unless ``value`` is an int from 1 to ``MAX_RANK``."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RANK:
@@ -344,9 +349,34 @@ class InteractionsSql(ConstraintsSql):
             return self._recommendation_in(cur, tenant_id, recommendation_id)
 
     def _recommendation_in(
-        self, cur: Cursor, tenant_id: str, recommendation_id: str
+        self, cur: Cursor, tenant_id: str, recommendation_id: str, rank: int | None = None
     ) -> Recommendation | None:
-        """A stored recommendation, read in the caller's transaction."""
+        """A stored recommendation, read in the caller's transaction; with ``rank`` only that
+        item is read (``items`` holds it alone, or nothing when it has no such rank)."""
+        if rank is not None:
+            rows = cur.execute(
+                "SELECT r.customer_id, r.channel, r.placement, r.flow_key, r.flow_version, "
+                "r.created_at, r.assigned_group, i.rank, i.offer_id, i.score, i.annotations "
+                "FROM recommendations r LEFT JOIN recommendation_items i "
+                "ON i.tenant_id = r.tenant_id AND i.recommendation_id = r.recommendation_id "
+                "AND i.rank = ? WHERE r.tenant_id = ? AND r.recommendation_id = ?",
+                (rank, tenant_id, recommendation_id),
+            ).fetchone()
+            if rows is None:
+                return None
+            items = [] if rows[7] is None else [_item(rows[7:11])]
+            return Recommendation(
+                recommendation_id,
+                tenant_id,
+                rows[0],
+                items,
+                rows[1],
+                rows[2],
+                rows[3],
+                rows[4],
+                from_epoch(rows[5]),
+                rows[6],
+            )
         row = cur.execute(
             "SELECT customer_id, channel, placement, flow_key, flow_version, created_at, "
             "assigned_group FROM recommendations WHERE tenant_id = ? AND recommendation_id = ?",

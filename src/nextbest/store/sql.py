@@ -21,7 +21,7 @@ from nextbest.store.base import Recommendation
 from nextbest.store.catalog_sql import CatalogSql
 from nextbest.store.core_sql import Cursor, check_id
 from nextbest.store.documents_sql import DocumentsSql, document_update_keys
-from nextbest.store.interactions_sql import InteractionsSql
+from nextbest.store.interactions_sql import InteractionsSql, check_rank
 from nextbest.store.lift_sql import LiftSql
 from nextbest.store.outbox_sql import OutboxSql
 from nextbest.store.tenants_sql import TenantsSql
@@ -65,9 +65,13 @@ class _OutcomeTransaction:
         settings = {} if row is None else json.loads(row[0])
         return settings if isinstance(settings, dict) else {}
 
-    def get_recommendation(self, recommendation_id: str) -> Recommendation | None:
+    def get_recommendation(
+        self, recommendation_id: str, rank: int | None = None
+    ) -> Recommendation | None:
         check_id("recommendation id", recommendation_id)
-        return self._store._recommendation_in(self._cur, self.tenant_id, recommendation_id)
+        if rank is not None:
+            check_rank(rank)
+        return self._store._recommendation_in(self._cur, self.tenant_id, recommendation_id, rank)
 
     def update_documents(
         self,

@@ -261,7 +261,7 @@ class CountsService:
             rank,
             offer_id,
             credited,
-            lambda rec_id: store.get_recommendation(tenant_id, rec_id),
+            lambda rec_id, _rank: store.get_recommendation(tenant_id, rec_id),
             lambda keys, update: store.update_documents(tenant_id, keys, update),
         )
         self._remember(tenant_id, written)
@@ -274,13 +274,13 @@ class CountsService:
         rank: int | None,
         offer_id: str | None,
         credited: bool,
-        get_recommendation: Callable[[str], Recommendation | None],
+        get_recommendation: Callable[[str, int | None], Recommendation | None],
         update_documents: Callable[[Iterable[tuple[str, str]], Update], Written],
     ) -> Written:
         """Set whether the impression ``(recommendation, rank or offer)`` is credited with a
         positive, reading and writing through the given functions (the store's, or those of
         an outcome's transaction); returns what was written (nothing when it already was)."""
-        rec = get_recommendation(recommendation_id)
+        rec = get_recommendation(recommendation_id, rank)  # (with rank: that item alone)
         if rec is None:
             return {}
         try:
