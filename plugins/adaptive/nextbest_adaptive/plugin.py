@@ -8,6 +8,7 @@ import click
 
 from nextbest import (
     Candidate,
+    Decision,
     DecisionView,
     HostAPI,
     Interaction,
@@ -16,7 +17,7 @@ from nextbest import (
 )
 from nextbest.store import OutcomeTransaction, Recommendation
 
-from .service.model import ADAPTIVE_PROPENSITY, learner_for
+from .service.model import ADAPTIVE_PROPENSITY, Learner, learner_for
 
 
 @hookimpl
@@ -54,6 +55,11 @@ def interactions_changed(
 @hookimpl
 def interactions_imported(host: HostAPI, tenant_id: str, customer_ids: frozenset[str]) -> None:
     learner_for(host).counts.imported(tenant_id, customer_ids)
+
+
+@hookimpl
+def recommendation_saving(decision: Decision) -> None:
+    Learner.complete(decision.items)
 
 
 @hookimpl

@@ -19,6 +19,7 @@ after its commit, from ``outcome_recorded``).
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -41,6 +42,7 @@ IMPORT_RECHECK_LIMIT = 1000
 _PENDING_LIMIT = 10_000
 
 Written = dict[tuple[str, str], Any]
+_GENERATIONS = itertools.count(1)
 Update = Callable[[dict[tuple[str, str], Any]], Mapping[tuple[str, str], Any]]
 
 Cells = Mapping[str, list[int]]  # cell -> [impressions, positives]
@@ -77,7 +79,8 @@ class CountsService:
         self.host = host
         self.ttl = ttl
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, dict[str, dict[str, list[int]]]]] = {}
+        #: tenant -> (when read, counts by offer and cell, generation)
+        self._cache: dict[str, tuple[float, dict[str, dict[str, list[int]]], int]] = {}
         self._success: dict[str, tuple[float, frozenset[str] | None]] = {}
         #: (tenant, interaction id) -> what its outcome_recording wrote, until the commit
         self._pending: dict[tuple[str, int], Written] = {}
@@ -96,17 +99,26 @@ class CountsService:
 
     def tenant_counts(self, tenant_id: str) -> dict[str, dict[str, list[int]]]:
         """Every offer's cells (cached for ``ttl`` seconds)."""
+        return self.tenant_counts_generation(tenant_id)[1]
+
+    def tenant_counts_generation(
+        self, tenant_id: str
+    ) -> tuple[int, dict[str, dict[str, list[int]]]]:
+        """:meth:`tenant_counts` with their generation: a number that changes whenever the
+        cached counts do (a re-read or this process's own write), so what a caller derived
+        from them can be reused while it is the same."""
         now = time.monotonic()
         cached = self._cache.get(tenant_id)  # a dict read is atomic: no lock on the hot path
         if cached is not None and now - cached[0] < self.ttl:
-            return cached[1]
+            return cached[2], cached[1]
         if self.host.store is None:
-            return {}
+            return 0, {}
         docs = self.store.get_documents(COUNTS, tenant_id)
         counts = {key: _cells_of(doc) for key, doc in docs.items()}
+        generation = next(_GENERATIONS)
         with self._lock:
-            self._cache[tenant_id] = (now, counts)
-        return counts
+            self._cache[tenant_id] = (now, counts, generation)
+        return generation, counts
 
     def success_outcomes(
         self, tenant_id: str, settings: Callable[[], Mapping[str, Any]] | None = None
@@ -149,6 +161,7 @@ class CountsService:
             for (namespace, key), doc in written.items():
                 if namespace == COUNTS:
                     cached[1][key] = _cells_of(doc)
+            self._cache[tenant_id] = (cached[0], cached[1], next(_GENERATIONS))
 
     def record_impressions(self, tenant_id: str, recommendation: Recommendation) -> None:
         """Count the offers of a stored recommendation as impressions."""

@@ -163,6 +163,8 @@ class ScoreStep:
                     raise ValueError(
                         f"compute_batch returned {len(values)} values for {len(candidates)} offers"
                     )
+                if None not in values and _all_units(values):  # the usual case, at once
+                    return [float(v) for v in values if v is not None]
                 out: list[float | None] = []
                 for value in values:
                     if value is None:
@@ -226,8 +228,12 @@ class ScoreStep:
         if not (explain or overrides or has_p or has_r or has_e or self.default.providers):
             self._prie_plain(state, impacts, top, default_vector)
             return
-        kept = []
         batch = None if (overrides or has_p) else self._batch(state, self.default)
+        if batch is not None and not (explain or has_r or has_e or self.default.terms):
+            # only a batch estimate of the propensity: the plain loop, with its values
+            self._prie_plain(state, impacts, top, default_vector, batch)
+            return
+        kept = []
         for index, (cand, impact) in enumerate(zip(candidates, impacts, strict=True)):
             offer = cand.offer
             prof = self._profile(state, cand) if overrides else self.default
@@ -316,18 +322,26 @@ class ScoreStep:
         impacts: list[float],
         top: float,
         weights: tuple[float, float, float, float],
+        estimates: list[float | None] | None = None,
     ) -> None:
-        """PRIE for the common case (one profile, no dimension formulas, no value providers,
-        no trace): the same arithmetic as the general loop, without its bookkeeping."""
+        """PRIE for the common case (one profile, no dimension formulas, no value providers
+        but a batch estimate of the propensity, ``estimates``; no trace): the same arithmetic
+        as the general loop, without its bookkeeping."""
         wp, wr, wi, we = weights
         channel, placement = state.request.channel, state.request.placement
         penalty, default_p = self.relevance_penalty, self.default_propensity
         kept = []
-        for cand, impact in zip(state.candidates, impacts, strict=True):
+        candidates = state.candidates
+        for index, (cand, impact) in enumerate(zip(candidates, impacts, strict=True)):
             offer = cand.offer
-            p = offer.propensity
-            if p is None:
-                p = default_p
+            if estimates is not None:
+                p = estimates[index]
+                if p is None:  # not estimated: the usual sources
+                    p = self._estimated(state, cand, None)[0]
+            else:
+                p = offer.propensity
+                if p is None:
+                    p = default_p
             channels, placements = offer.channels, offer.placements
             fits = (not channels or channel in channels) and (
                 not placements or placement in placements
@@ -365,6 +379,15 @@ class ScoreStep:
                 inputs={"factors": factors, "weights": exponents},
             ),
         )
+
+
+def _all_units(values: list[Any]) -> bool:
+    """Whether every value is a number in [0, 1] (a non-finite one makes the sum non-finite;
+    a sum that overflows only sends the values to the one-by-one check)."""
+    try:
+        return math.isfinite(sum(values)) and min(values) >= 0.0 and max(values) <= 1.0
+    except TypeError:
+        return False
 
 
 def _unit(value: float) -> float:
