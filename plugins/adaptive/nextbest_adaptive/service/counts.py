@@ -19,6 +19,7 @@ after its commit, from ``outcome_recorded``).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import threading
 import time
@@ -43,6 +44,8 @@ _PENDING_LIMIT = 10_000
 
 Written = dict[tuple[str, str], Any]
 _GENERATIONS = itertools.count(1)
+#: offers changed by this process's writes remembered between two reads of a tenant's counts
+_CHANGES_LIMIT = 10_000
 Update = Callable[[dict[tuple[str, str], Any]], Mapping[tuple[str, str], Any]]
 
 Cells = Mapping[str, list[int]]  # cell -> [impressions, positives]
@@ -82,6 +85,10 @@ class CountsService:
         #: tenant -> (when read, counts by offer and cell, generation)
         self._cache: dict[str, tuple[float, dict[str, dict[str, list[int]]], int]] = {}
         self._success: dict[str, tuple[float, frozenset[str] | None]] = {}
+        #: tenant -> the generation of its last read, and since then the generations and
+        #: offers of this process's writes (in order), so a model updates only those offers
+        self._read_at: dict[str, int] = {}
+        self._changes: dict[str, tuple[list[int], list[str]]] = {}
         #: (tenant, interaction id) -> what its outcome_recording wrote, until the commit
         self._pending: dict[tuple[str, int], Written] = {}
 
@@ -118,7 +125,19 @@ class CountsService:
         generation = next(_GENERATIONS)
         with self._lock:
             self._cache[tenant_id] = (now, counts, generation)
+            self._read_at[tenant_id] = generation
+            self._changes[tenant_id] = ([], [])
         return generation, counts
+
+    def changed_since(self, tenant_id: str, generation: int) -> set[str] | None:
+        """The offers whose cached cells changed after ``generation`` (a generation of
+        :meth:`tenant_counts_generation`), or None when the counts were read again since (any
+        offer may have changed)."""
+        with self._lock:
+            if generation < self._read_at.get(tenant_id, 0):
+                return None
+            generations, offers = self._changes.get(tenant_id, ([], []))
+            return set(offers[bisect.bisect_right(generations, generation) :])
 
     def success_outcomes(
         self, tenant_id: str, settings: Callable[[], Mapping[str, Any]] | None = None
@@ -158,10 +177,18 @@ class CountsService:
             cached = self._cache.get(tenant_id)
             if cached is None:
                 return
+            generation = next(_GENERATIONS)
+            generations, offers = self._changes.setdefault(tenant_id, ([], []))
+            if len(offers) > _CHANGES_LIMIT:  # as if read again: models are rebuilt
+                self._read_at[tenant_id] = generation
+                generations.clear()
+                offers.clear()
             for (namespace, key), doc in written.items():
                 if namespace == COUNTS:
                     cached[1][key] = _cells_of(doc)
-            self._cache[tenant_id] = (cached[0], cached[1], next(_GENERATIONS))
+                    generations.append(generation)
+                    offers.append(key)
+            self._cache[tenant_id] = (cached[0], cached[1], generation)
 
     def record_impressions(self, tenant_id: str, recommendation: Recommendation) -> None:
         """Count the offers of a stored recommendation as impressions."""

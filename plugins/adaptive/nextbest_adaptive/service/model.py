@@ -138,26 +138,50 @@ class Learner:
         offers = batch.offers
         key = (batch.tenant_id, label, settings, batch.default, batch.weight)
         model = self._models.get(key)
-        if model is None or not model.fits(generation, offers):
-            model = _Model.build(settings, counts, generation, label, value, batch)
+        if model is not None and model.generation != generation:
+            changed = self.counts.changed_since(batch.tenant_id, model.generation)
+            model = None if changed is None else model.updated(changed, counts, generation)
+        at = None if model is None else model.positions(offers)
+        if at is None:  # offers the model lacks (or another catalog's): a model with them
+            model = _Model.build(
+                settings, counts, generation, label, value, batch, None if model is None
+                else model.offers,
+            )  # fmt: skip
+            at = model.positions(offers)
+        assert model is not None and at is not None
+        if model is not self._models.get(key):
             if len(self._models) >= _MODELS_LIMIT:
                 self._models.clear()  # (a bound; the working set is a few flows' cells)
             self._models[key] = model
+        same = at is _SAME
         if model.thompson:
             seed = decision_seed(batch.tenant_id, batch.lookup("customer.id"), batch.as_of)
-            drawn = seeded_generator(seed).beta(model.a, model.b)
-            rows = _Rows(model, drawn)
-            out = _unmasked(rows.propensity) if model.all_known else model.masked(rows.propensity)
+            generator = seeded_generator(seed)
+            if same:
+                drawn = generator.beta(model.a, model.b)
+                rows = _Rows(model, drawn)
+                values: list[float] = rows.propensity
+            else:
+                where = np.fromiter(at, dtype=np.intp, count=len(offers))
+                drawn = generator.beta(model.a[where], model.b[where])
+                full = np.zeros(len(model.offers))
+                full[where] = drawn
+                rows = _Rows(model, full)
+                values = drawn.tolist()
         else:
             assert model.rows is not None
-            rows, out = model.rows, model.out
+            rows = model.rows
+            values = rows.propensity if same else [rows.propensity[i] for i in at]
+        known = model.known if same else [model.known[i] for i in at]
+        everyone = model.all_known or all(known)
+        out = _unmasked(values) if everyone else _masked(values, known)
         marker = _Marker(rows)
-        if model.all_known:
+        if everyone:
             for notes in batch.annotations:
                 notes[NOTE] = marker
         else:
-            for notes, known in zip(batch.annotations, model.known, strict=True):
-                if known:
+            for notes, has_prior in zip(batch.annotations, known, strict=True):
+                if has_prior:
                     notes[NOTE] = marker
         return out
 
@@ -324,12 +348,35 @@ def _note_picks(
             note["pickProbability"] = max(floor, float(probs[i, position]))
 
 
+#: :meth:`_Model.positions` of the very offers the model was built from
+_SAME: list[int] = []
+
+
 class _Model:
     """What a batch of offers' estimates derive from the counts, the offers and the settings
-    alone: kept by the learner and reused while they are the same."""
+    alone: kept by the learner, reused while they are the same and updated for the offers
+    whose counts this process changed (a full rebuild when the counts are read again)."""
 
-    __slots__ = ("a", "all_known", "b", "columns", "common", "draws", "generation", "index",
-                 "known", "offers", "out", "rows", "thompson", "weight")  # fmt: skip
+    __slots__ = (
+        "a",
+        "all_known",
+        "b",
+        "columns",
+        "common",
+        "default",
+        "draws",
+        "generation",
+        "index",
+        "known",
+        "label",
+        "mean_mode_p",
+        "offers",
+        "out",
+        "rows",
+        "settings",
+        "thompson",
+        "weight",
+    )  # fmt: skip
 
     a: npt.NDArray[np.float64]
     b: npt.NDArray[np.float64]
@@ -338,27 +385,37 @@ class _Model:
     columns: dict[str, list[Any]]
     #: the notes' fields common to every offer
     common: dict[str, Any]
+    default: float | None
     draws: int
     generation: int
     #: offer id -> position in ``offers``
     index: dict[str, int]
     known: list[bool]
+    label: str
+    #: the propensities of ``mean`` mode (the posterior mean, or the optimistic quantile)
+    mean_mode_p: npt.NDArray[np.float64]
     offers: list[Any]
     #: the propensities returned (``mean``; None for an offer without a prior)
     out: list[float | None]
     #: the estimates of a ``mean`` decision (a Thompson one's are drawn per decision)
     rows: _Rows | None
+    settings: AdaptiveSettings
     thompson: bool
     weight: float
 
-    def fits(self, generation: int, offers: Sequence[Any]) -> bool:
-        """Whether the model holds for these counts and offers (the same objects)."""
-        # list equality compares by identity first: the same catalog's offers match at C speed
-        return generation == self.generation and self.offers == offers
-
-    def masked(self, values: list[float]) -> list[float | None]:
-        """``values`` with None for the offers that have no prior."""
-        return [v if k else None for v, k in zip(values, self.known, strict=True)]
+    def positions(self, offers: Sequence[Any]) -> list[int] | None:
+        """Where ``offers`` sit in the model (:data:`_SAME`: they are its own list), or None
+        when it lacks one of them (an offer it has not seen, or another catalog's object)."""
+        if self.offers == offers:  # identity first: the same candidates match at C speed
+            return _SAME
+        index, mine = self.index, self.offers
+        at = []
+        for offer in offers:
+            i = index.get(offer.id)
+            if i is None or mine[i] is not offer:
+                return None
+            at.append(i)
+        return at
 
     @classmethod
     def build(
@@ -369,14 +426,85 @@ class _Model:
         label: str,
         value: Any,
         batch: ValueBatch,
+        previous: Sequence[Any] | None = None,
     ) -> _Model:
+        """A model of the batch's offers (first the ``previous`` model's other offers, so the
+        candidate lists of many decisions share one model)."""
+        offers = list(batch.offers)
+        if previous:
+            ids = {offer.id for offer in offers}
+            kept = [offer for offer in previous if offer.id not in ids]
+            if len(kept) <= 4 * len(offers) + 100:  # (a bound when catalogs churn)
+                offers = kept + offers
+        model = cls()
+        model.settings = settings
+        model.label = label
+        model.default = batch.default
+        model.thompson = settings.mode == "thompson"
+        model.generation = generation
+        model.offers = offers
+        model.index = {offer.id: i for i, offer in enumerate(offers)}
+        model.weight = float(batch.weight)
+        model.draws = settings.pick_draws
+        model.common = {
+            "mode": settings.mode,
+            "random": model.thompson,
+            "weight": batch.weight,
+            "draws": settings.pick_draws,
+            **(
+                {
+                    "cell": label,
+                    "predictor": settings.predictor,
+                    "predictorValue": _plain(value),
+                }
+                if settings.predictor is not None
+                else {}
+            ),
+        }
+        est = model._estimates(offers, counts)
+        model.known = est["known"]
+        model.a, model.b, model.mean_mode_p = est["a"], est["b"], est["p"]
+        model.columns = {k: est[k] for k in _COLUMNS}
+        model._finish()
+        return model
+
+    def updated(
+        self, changed: set[str], counts: Mapping[str, Mapping[str, list[int]]], generation: int
+    ) -> _Model:
+        """A copy with the ``changed`` offers' estimates recomputed from ``counts`` (this
+        model stays as it is: other decisions may be reading it)."""
+        model = _Model()
+        for name in _Model.__slots__:
+            setattr(model, name, getattr(self, name))
+        model.generation = generation
+        at = [self.index[o] for o in changed if o in self.index]
+        if not at:
+            return model
+        est = self._estimates([self.offers[i] for i in at], counts)
+        where = np.asarray(at, dtype=np.intp)
+        model.a, model.b, model.mean_mode_p = self.a.copy(), self.b.copy(), self.mean_mode_p.copy()
+        model.a[where], model.b[where], model.mean_mode_p[where] = est["a"], est["b"], est["p"]
+        model.known = list(self.known)
+        model.columns = {k: list(v) for k, v in self.columns.items()}
+        for j, i in enumerate(at):
+            model.known[i] = est["known"][j]
+            for name in _COLUMNS:
+                model.columns[name][i] = est[name][j]
+        model._finish()
+        return model
+
+    def _estimates(
+        self, offers: Sequence[Any], counts: Mapping[str, Mapping[str, list[int]]]
+    ) -> dict[str, Any]:
+        """The posteriors of ``offers`` (arrays ``a``, ``b``, ``p``: the ``mean``-mode value,
+        and the note columns as lists)."""
+        settings, label, default = self.settings, self.label, self.default
         priors: list[float] = []
         ns: list[int] = []
         ks: list[int] = []
         sources = []
-        default = batch.default
         nothing = (0, 0)
-        for offer in batch.offers:
+        for offer in offers:
             if offer.propensity is not None:
                 priors.append(offer.propensity)
                 source = "catalog"
@@ -404,17 +532,14 @@ class _Model:
         if immature.any():  # explored: the evidence under a uniform prior, not the catalog's
             a = np.where(immature, EXPLORATION_PRIOR + k, a)
             b = np.where(immature, EXPLORATION_PRIOR + (n - k), b)
-        model = cls()
-        model.thompson = settings.mode == "thompson"
-        model.generation = generation
-        model.offers = list(batch.offers)
-        model.index = {offer.id: i for i, offer in enumerate(model.offers)}
-        model.known = known.tolist()
-        model.all_known = bool(known.all())
-        model.a, model.b = a, b
-        model.weight = float(batch.weight)
-        model.draws = settings.pick_draws
-        model.columns = {
+        p = means.copy()
+        if immature.any():  # an optimistic value
+            p[immature] = quantile(a[immature], b[immature], settings.exploration_quantile)
+        return {
+            "a": a,
+            "b": b,
+            "p": p,
+            "known": known.tolist(),
             "source": sources,
             "immature": immature.tolist(),
             "impressions": ns,
@@ -423,31 +548,23 @@ class _Model:
             "alpha": a.tolist(),
             "beta": b.tolist(),
         }
-        model.common = {
-            "mode": settings.mode,
-            "random": model.thompson,
-            "weight": batch.weight,
-            "draws": settings.pick_draws,
-            **(
-                {
-                    "cell": label,
-                    "predictor": settings.predictor,
-                    "predictorValue": _plain(value),
-                }
-                if settings.predictor is not None
-                else {}
-            ),
-        }
-        if model.thompson:
-            model.rows, model.out = None, []  # drawn per decision
+
+    def _finish(self) -> None:
+        self.all_known = all(self.known)
+        if self.thompson:
+            self.rows, self.out = None, []  # drawn per decision
         else:
-            p = means.copy()
-            if immature.any():  # an optimistic value
-                p[immature] = quantile(a[immature], b[immature], settings.exploration_quantile)
-            model.rows = _Rows(model, p)
-            propensity = model.rows.propensity
-            model.out = _unmasked(propensity) if model.all_known else model.masked(propensity)
-        return model
+            self.rows = _Rows(self, self.mean_mode_p)
+            propensity = self.rows.propensity
+            self.out = _unmasked(propensity) if self.all_known else _masked(propensity, self.known)
+
+
+_COLUMNS = ("source", "immature", "impressions", "positives", "mean", "alpha", "beta")
+
+
+def _masked(values: list[float], known: list[bool]) -> list[float | None]:
+    """``values`` with None for the offers that have no prior."""
+    return [v if k else None for v, k in zip(values, known, strict=True)]
 
 
 def _unmasked(values: list[float]) -> list[float | None]:
