@@ -51,3 +51,18 @@ def test_a_reused_model_equals_a_fresh_one(sim: Sim) -> None:
     assert after == (notes(fresh, "all"), notes(fresh, "some"))
     assert notes(sim.host, "all", "senior") == notes(fresh, "all", "senior")
     assert set(after[1]) == {"b", "c"} and set(after[0]) == set(TRUTH)
+
+
+def test_the_plain_score_loop_scores_as_the_explained_one(sim: Sim) -> None:
+    # without explain the score node takes its plain loop with the batch's propensities;
+    # with explain the general one: the same scores, the same ranking
+    for mode in ("mean", "thompson"):
+        sim.publish(flow(mode, {"mode": mode, "minImpressions": 3}, max_candidates=4))
+        for i in range(8):
+            sim.round(mode, f"{mode}{i}", TRUTH)
+        body = {"customerId": "p", "channel": "web", "decisionFlowKey": mode,
+                "asOf": "2026-06-01T00:00:00Z"}  # fmt: skip
+        service = DecisionService(sim.host, sim.store)
+        plain = service.decide(TENANT, body).decision.items
+        explained = service.decide(TENANT, {**body, "explain": True}).decision.items
+        assert [(i.offer_id, i.score) for i in plain] == [(i.offer_id, i.score) for i in explained]

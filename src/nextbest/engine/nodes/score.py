@@ -231,7 +231,7 @@ class ScoreStep:
         batch = None if (overrides or has_p) else self._batch(state, self.default)
         if batch is not None and not (explain or has_r or has_e or self.default.terms):
             # only a batch estimate of the propensity: the plain loop, with its values
-            self._prie_plain(state, impacts, top, default_vector, batch)
+            self._prie_estimated(state, impacts, top, default_vector, batch)
             return
         kept = []
         for index, (cand, impact) in enumerate(zip(candidates, impacts, strict=True)):
@@ -322,26 +322,56 @@ class ScoreStep:
         impacts: list[float],
         top: float,
         weights: tuple[float, float, float, float],
-        estimates: list[float | None] | None = None,
     ) -> None:
-        """PRIE for the common case (one profile, no dimension formulas, no value providers
-        but a batch estimate of the propensity, ``estimates``; no trace): the same arithmetic
-        as the general loop, without its bookkeeping."""
+        """PRIE for the common case (one profile, no dimension formulas, no value providers,
+        no trace): the same arithmetic as the general loop, without its bookkeeping."""
         wp, wr, wi, we = weights
         channel, placement = state.request.channel, state.request.placement
         penalty, default_p = self.relevance_penalty, self.default_propensity
         kept = []
-        candidates = state.candidates
-        for index, (cand, impact) in enumerate(zip(candidates, impacts, strict=True)):
+        for cand, impact in zip(state.candidates, impacts, strict=True):
             offer = cand.offer
-            if estimates is not None:
-                p = estimates[index]
-                if p is None:  # not estimated: the usual sources
-                    p = self._estimated(state, cand, None)[0]
-            else:
-                p = offer.propensity
-                if p is None:
-                    p = default_p
+            p = offer.propensity
+            if p is None:
+                p = default_p
+            channels, placements = offer.channels, offer.placements
+            fits = (not channels or channel in channels) and (
+                not placements or placement in placements
+            )
+            r = 1.0 if fits else penalty
+            i = min(1.0, impact / top) if top > 0 else 0.0
+            e = offer.priority / 100
+            if (
+                (p == 0 and wp > 0)
+                or (r == 0 and wr > 0)
+                or (i == 0 and wi > 0)
+                or (e == 0 and we > 0)
+            ):
+                factors = {"propensity": p, "relevance": r, "impact": i, "emphasis": e}
+                self._eliminate(state, cand, factors, dict(self.default.weights))
+                continue
+            cand.score = cand.fit_multiplier * p**wp * r**wr * i**wi * e**we
+            kept.append(cand)
+        state.candidates = kept
+
+    def _prie_estimated(
+        self,
+        state: DecisionState,
+        impacts: list[float],
+        top: float,
+        weights: tuple[float, float, float, float],
+        estimates: list[float | None],
+    ) -> None:
+        """:meth:`_prie_plain` with the propensities a batch provider estimated (an offer it
+        did not estimate takes the usual sources); kept apart so the catalog case stays as
+        lean as it is."""
+        wp, wr, wi, we = weights
+        channel, placement = state.request.channel, state.request.placement
+        penalty = self.relevance_penalty
+        kept = []
+        for cand, impact, estimate in zip(state.candidates, impacts, estimates, strict=True):
+            offer = cand.offer
+            p = estimate if estimate is not None else self._estimated(state, cand, None)[0]
             channels, placements = offer.channels, offer.placements
             fits = (not channels or channel in channels) and (
                 not placements or placement in placements
