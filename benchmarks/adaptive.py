@@ -6,8 +6,8 @@ baselines measured in the same run.
   split by a segment predictor, the counts of a matured tenant) vs the same flow with catalog
   propensities (target <= 1.3x).
 - respond (a conversion citing a stored recommendation, the plugin's costliest case: the
-  recommendation read and a counts transaction) with the plugin loaded vs without, on SQLite
-  (target <= 1.2x).
+  recommendation item read and the counts and credit documents updated inside the outcome's
+  transaction) with the plugin loaded vs without, on SQLite (target <= 1.2x).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from .engine.state import DecisionView
-    from .models.decision import Candidate
+    from .models.decision import Candidate, Decision
     from .plugin_api import (
         ContextChange,
         HostAPI,
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         RegisterValueProvider,
         TriggerEvent,
     )
-    from .store.base import Interaction, Recommendation
+    from .store.base import Interaction, OutcomeTransaction, Recommendation
 
 hookspec = pluggy.HookspecMarker("nextbest")
 hookimpl = pluggy.HookimplMarker("nextbest")
@@ -117,6 +117,36 @@ def outcome_recorded(host: HostAPI, tenant_id: str, interaction: Interaction) ->
     ``Interaction``. Use it to update derived data or invalidate caches. An implementation may
     accept only the arguments it needs. A raise is logged and does not undo the recorded
     outcome. Returns nothing.
+    """
+
+
+@hookspec
+def outcome_recording(
+    host: HostAPI, tenant_id: str, interaction: Interaction, transaction: OutcomeTransaction
+) -> None:
+    """Called inside the store transaction that records a *new* outcome (never for an
+    idempotent retry), after its summaries and before its commit, so a plugin's derived data
+    commits with the outcome in ONE transaction (exact counters without a second write).
+
+    ``interaction`` is the outcome as it will be stored; ``transaction`` (a
+    ``nextbest.store.OutcomeTransaction``) reads the tenant's settings and a stored
+    recommendation and updates plugin documents in that transaction: use only it, not
+    ``host.store``, while the transaction is open. Keep it short: the outcome's locks are held.
+    A raise rolls the outcome back and fails the call that recorded it. The
+    ``outcome_recorded`` hooks run after the commit as usual. Returns nothing.
+    """
+
+
+@hookspec
+def recommendation_saving(host: HostAPI, tenant_id: str, decision: Decision) -> None:
+    """Called when a decision is about to be saved as a recommendation (recommend), before
+    the store writes it; decisions that are not saved call nothing.
+
+    ``decision.items[i].annotations`` are what the plugins noted during the decision (see
+    ``annotate_decision``) and are stored as they are after this hook: complete here what only
+    a stored recommendation needs and would cost every decision (the adaptive plugin's pick
+    probabilities). A raise is logged and the recommendation is saved with the annotations as
+    they are. Returns nothing.
     """
 
 

@@ -26,7 +26,13 @@ from .models.request import DecisionRequest
 from .plugin_api import ContextChange, HostAPI, TriggerEvent
 from .plugins import make_plugin_manager
 from .registration import collect
-from .store.base import Interaction, Recommendation, Store
+from .store.base import (
+    Interaction,
+    OutcomeParticipant,
+    OutcomeTransaction,
+    Recommendation,
+    Store,
+)
 
 log = logging.getLogger("nextbest")
 T = TypeVar("T")
@@ -185,6 +191,49 @@ class Host:
         """
         return self._notify("outcome_recorded", tenant_id=tenant_id, interaction=interaction)
 
+    def outcome_participants(self, tenant_id: str) -> tuple[OutcomeParticipant, ...]:
+        """The participants to pass to ``store.record_interaction``: one that calls every
+        ``outcome_recording`` hook inside the outcome's transaction (none when no plugin
+        implements it, so recording costs nothing more). A raising implementation is logged
+        with its plugin and re-raised: the outcome rolls back."""
+        impls = implementations(self.pm, "outcome_recording")
+        if not impls:
+            return ()
+
+        def participant(transaction: OutcomeTransaction, interaction: Interaction) -> None:
+            for impl in impls:
+                try:
+                    call_impl(
+                        impl,
+                        host=self,
+                        tenant_id=tenant_id,
+                        interaction=interaction,
+                        transaction=transaction,
+                    )
+                except Exception:
+                    log.warning(
+                        "plugin %r failed in outcome_recording (tenant %r): the outcome is "
+                        "rolled back",
+                        impl.plugin_name,
+                        tenant_id,
+                        exc_info=True,
+                    )
+                    raise
+
+        return (participant,)
+
+    def notify_recommendation_saving(
+        self, tenant_id: str, decision: Decision
+    ) -> list[tuple[str, str]]:
+        """Call every ``recommendation_saving`` hook with this host (before the decision is
+        saved as a recommendation); failures are logged and returned as (plugin, error)."""
+        return self._notify(
+            "recommendation_saving",
+            tenant_id=tenant_id,
+            decision=decision,
+            action="the recommendation is saved with the annotations as they are",
+        )
+
     def notify_recommendation_saved(
         self, tenant_id: str, recommendation: Recommendation
     ) -> list[tuple[str, str]]:
@@ -273,9 +322,11 @@ class Host:
         failures are logged and returned as (plugin, error)."""
         return self._notify("trigger_fired", tenant_id=tenant_id, event=event)
 
-    def _notify(self, hook: str, **kwargs: Any) -> list[tuple[str, str]]:
+    def _notify(
+        self, hook: str, *, action: str = "what was committed stands", **kwargs: Any
+    ) -> list[tuple[str, str]]:
         """Call every implementation of an after-commit hook; a failing plugin is logged, never
-        raised: what was committed stands."""
+        raised: what was committed stands (``action``: what happens instead, for the log)."""
         failures = []
         for impl in implementations(self.pm, hook):
             try:
@@ -290,7 +341,7 @@ class Host:
                     failures=1,
                     offers=0,
                     error=error,
-                    action="what was committed stands",
+                    action=action,
                     where=f"tenant {kwargs['tenant_id']!r}",
                     unit="call",
                 )

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -47,6 +47,7 @@ from .policies.documents import ContactPolicies
 from .store import (
     ACCEPT_UNKNOWN_OFFERS_SETTING,
     Correction,
+    FlowVersion,
     ForgetResult,
     Interaction,
     InteractionIn,
@@ -177,11 +178,24 @@ def offer_history(store: Store, tenant_id: str, customer_id: str) -> dict[str, O
     }
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class DecisionService:
     """Recommendations and outcomes for every tenant of one store. Safe to share between
-    threads: compiled flows and catalogs are immutable, the caches are lock-protected."""
+    threads: compiled flows and catalogs are immutable, the caches are lock-protected.
+    ``clock`` is the time a decision is made as of when its request gives no ``asOf``
+    (default: the current time, UTC)."""
 
-    def __init__(self, host: Host, store: Store, *, offers_ttl: float = OFFERS_TTL_SECONDS) -> None:
+    def __init__(
+        self,
+        host: Host,
+        store: Store,
+        *,
+        offers_ttl: float = OFFERS_TTL_SECONDS,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         if host.store is not store:
             # plugins reach the store through the host: both must mean one database
             raise ValueError(
@@ -191,6 +205,9 @@ class DecisionService:
         self.host = host
         self.store = store
         self.offers_ttl = offers_ttl
+        #: "now" of a decision whose request gives no ``asOf`` (an aware UTC datetime); a test
+        #: or a replay passes its own clock to make decisions reproducible
+        self.clock: Callable[[], datetime] = clock or _utc_now
         self._lock = threading.Lock()
         self._flows: dict[tuple[str, str, int], CompiledFlow] = {}
         self._catalogs: dict[str, tuple[float, CompiledCatalog]] = {}
@@ -216,14 +233,26 @@ class DecisionService:
             raise UnknownFlowError(
                 f"flow {key!r} has no published version: publish one of its versions first"
             )
-        cache_key = (tenant_id, key, stored.version)
+        return self._compiled(tenant_id, stored), stored.version
+
+    def flow_version(self, tenant_id: str, key: str, version: int) -> CompiledFlow:
+        """Version ``version`` of the tenant's flow ``key``, compiled, published or not (to
+        evaluate or replay a version). UnknownFlowError when the flow has no such version."""
+        stored = self.store.get_flow(tenant_id, key, version)
+        if stored is None:
+            raise UnknownFlowError(f"flow {key!r} has no version {version}")
+        return self._compiled(tenant_id, stored)
+
+    def _compiled(self, tenant_id: str, stored: FlowVersion) -> CompiledFlow:
+        """A stored flow version compiled (once: versions never change)."""
+        cache_key = (tenant_id, stored.key, stored.version)
         with self._lock:
             flow = self._flows.get(cache_key)
         if flow is None:
             flow = self.host.load_flow(stored.document)
             with self._lock:
                 self._flows[cache_key] = flow
-        return flow, stored.version
+        return flow
 
     def catalog(self, tenant_id: str) -> CompiledCatalog:
         """The tenant's offers as a compiled catalog (cached for ``offers_ttl`` seconds)."""
@@ -343,7 +372,13 @@ class DecisionService:
         return lift_report(self.store.lift_aggregates(tenant_id, flow_key, since, until))
 
     # -- decisions -----------------------------------------------------------------------------
-    def decide(self, tenant_id: str, request: DecisionRequest | Mapping[str, Any]) -> StoreDecision:
+    def decide(
+        self,
+        tenant_id: str,
+        request: DecisionRequest | Mapping[str, Any],
+        *,
+        flow_version: int | None = None,
+    ) -> StoreDecision:
         """Decide for one customer with the tenant's published flow, without saving anything.
 
         ``metrics`` are filled from the customer's all-time summary when the flow reads any
@@ -351,13 +386,21 @@ class DecisionService:
         summaries when the flow uses it and the request gives none. With a control group (the
         flow's or the tenant's setting ``controlGroup``) the decision carries the customer's
         ``group``; a control customer gets no offer or one eligible offer at random. Raises
-        UnknownFlowError when the tenant has no such published flow.
+        UnknownFlowError when the tenant has no such published flow. With ``flow_version`` that
+        version of the request's ``decisionFlowKey`` (required then) runs instead of the
+        published one (UnknownFlowError when the flow has no such version).
         """
         if not isinstance(request, DecisionRequest):
             request = DecisionRequest.model_validate(request)
-        flow, version = self.published_flow(tenant_id, request.decision_flow_key)
+        if flow_version is None:
+            flow, version = self.published_flow(tenant_id, request.decision_flow_key)
+        else:
+            if request.decision_flow_key is None:
+                raise UnknownFlowError("a flow version needs the flow's key (decisionFlowKey)")
+            flow = self.flow_version(tenant_id, request.decision_flow_key, flow_version)
+            version = flow_version
         catalog = self.catalog(tenant_id)
-        now = request.as_of or datetime.now(UTC)
+        now = request.as_of or self.clock()
         updates: dict[str, Any] = {"as_of": now}
         if any(name.startswith("metrics.") for name in flow.customer_names):
             metrics = customer_metrics(self.store, tenant_id, request.customer_id, now)
@@ -375,11 +418,13 @@ class DecisionService:
     def recommend(
         self, tenant_id: str, request: DecisionRequest | Mapping[str, Any]
     ) -> Recommendation:
-        """Decide for one customer like :meth:`decide` and save the result (with the plugins'
-        annotations of each offer), so outcomes can cite its ``recommendationId`` and ranks;
-        then call the ``recommendation_saved`` hooks."""
+        """Decide for one customer like :meth:`decide`, call the ``recommendation_saving``
+        hooks, and save the result (with the plugins' annotations of each offer), so outcomes
+        can cite its ``recommendationId`` and ranks; then call the ``recommendation_saved``
+        hooks."""
         decided = self.decide(tenant_id, request)
         decision, request = decided.decision, decided.request
+        self.host.notify_recommendation_saving(tenant_id, decision)
         recommendation_id = uuid.uuid4().hex
         saved = self.store.save_recommendation(
             tenant_id,
@@ -408,13 +453,17 @@ class DecisionService:
 
     def record_outcome(self, tenant_id: str, interaction: InteractionIn) -> RecordResult:
         """Record an outcome (idempotent by its key) and, when it is new, call the
-        ``outcome_recorded`` hooks after the store committed it. An ``offer_id`` must be in the
+        ``outcome_recording`` hooks inside the store's transaction and the ``outcome_recorded``
+        hooks after the store committed it. An ``offer_id`` must be in the
         tenant's catalog (see :meth:`requires_known_offers`), checked in the store's
         transaction. Store errors propagate (UnknownOutcomeError, UnknownOfferError,
         UnknownRecommendationError, UnknownRankError, InvalidInputError) and leave nothing
         written."""
         result = self.store.record_interaction(
-            tenant_id, interaction, require_known_offer=self.requires_known_offers(tenant_id)
+            tenant_id,
+            interaction,
+            require_known_offer=self.requires_known_offers(tenant_id),
+            participants=self.host.outcome_participants(tenant_id),
         )
         if result.created:
             self.host.notify_outcome(tenant_id, result.interaction)

@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from nextbest import Host
+from nextbest import DecisionService, Host
 from nextbest.api import create_app
 from nextbest.store import Store, open_store
 
@@ -55,6 +56,22 @@ def flow(key: str, adaptive: dict[str, Any] | None, max_candidates: int = 1) -> 
             {"type": "rank", "id": "top", "config": {"maxCandidates": max_candidates}},
         ],
     }
+
+
+#: when the simulation's first decision is made; each later one a second after the previous
+SIM_START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class SimClock:
+    """The decisions' time source: every call is one second after the previous one, so a
+    simulation's Thompson draws (seeded by customer and time) are the same on every run."""
+
+    def __init__(self, start: datetime = SIM_START) -> None:
+        self.now = start - timedelta(seconds=1)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
 
 
 @dataclass
@@ -143,5 +160,7 @@ def sim(sim_store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sim]:
     for offer_id in TRUTH:
         store.put_offer(TENANT, offer(offer_id))
     host = Host(store=store)
-    with TestClient(create_app(host, store), raise_server_exceptions=False) as client:
+    service = DecisionService(host, store, clock=SimClock())
+    app = create_app(host, store, service=service)
+    with TestClient(app, raise_server_exceptions=False) as client:
         yield Sim(client, store, host, key)

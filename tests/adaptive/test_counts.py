@@ -209,3 +209,26 @@ def test_a_control_customers_random_offer_is_noted_with_its_true_probability(sim
         else:
             assert "controlRandom" not in note and note["pickProbability"] == 1.0
     assert seen["control"] and seen["treatment"]
+
+
+def test_pick_probabilities_wait_for_the_save_and_match_the_explained_decision(sim: Sim) -> None:
+    """Under Thompson sampling the pick probabilities (many draws) are computed only for a
+    decision that is explained or saved; the saved ones are those explain shows."""
+    sim.publish(flow("t", {"mode": "thompson", "predictor": "attributes.segment"}, 2))
+    for i in range(30):  # some evidence, so the offers' posteriors differ
+        sim.round("t", f"w{i}", TRUTH)
+    service = DecisionService(sim.host, sim.store)
+    body = {"customerId": "c1", "channel": "web", "attributes": {"segment": "young"},
+            "decisionFlowKey": "t", "asOf": "2026-03-01T00:00:00Z"}  # fmt: skip
+    plain = service.decide(TENANT, body).decision
+    assert len(plain.items) == 2
+    assert all("pickProbability" not in i.annotations["adaptive"] for i in plain.items)
+    explained = service.decide(TENANT, {**body, "explain": True}).decision
+    assert sim.host.notify_recommendation_saving(TENANT, plain) == []  # what recommend calls
+    notes = [i.annotations["adaptive"] for i in plain.items]
+    assert notes == [i.annotations["adaptive"] for i in explained.items]
+    assert all(0 < n["pickProbability"] <= 1 and 0 <= n["topProbability"] <= 1 for n in notes)
+    rec = sim.recommend("c2", "senior", "t")  # through the API, not explained: stored complete
+    stored = sim.store.get_recommendation(TENANT, rec["recommendationId"])
+    assert stored is not None
+    assert all(0 < i.annotations["adaptive"]["pickProbability"] <= 1 for i in stored.items)

@@ -61,6 +61,29 @@ def test_the_commands(sim: Sim, tmp_path: Path) -> None:
     result = runner.invoke(build_cli(), ["evaluate", "--tenant", TENANT, "--flow", "nope",
                                          "--database", db])  # fmt: skip
     assert result.exit_code == 1 and "nope" in result.output
+    # a version that is not published: offer c for everyone (true success rate 0.05)
+    only_c = flow("fixed", None)
+    only_c["nodes"][0]["config"] = {"scope": "offers", "offerIds": ["c"]}
+    assert sim.store.save_flow(TENANT, "fixed", only_c) == 2
+    result = runner.invoke(build_cli(), ["evaluate", "--tenant", TENANT, "--flow", "fixed@2",
+                                         "--json", "--database", db])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["flowKey"] == "fixed" and body["flowVersion"] == 2
+    dr = body["successRate"]["doublyRobust"]
+    truth_c = 0.5 * TRUTH["c"]["young"] + 0.5 * TRUTH["c"]["senior"]
+    assert abs(dr["estimate"] - truth_c) <= 4 * dr["stdError"]
+    args = ["evaluate", "--tenant", TENANT, "--flow", "fixed", "--json", "--database", db]
+    published = json.loads(runner.invoke(build_cli(), args).stdout)
+    assert published["flowVersion"] is None
+    assert dr["estimate"] < published["successRate"]["doublyRobust"]["estimate"] - 0.05
+    result = runner.invoke(build_cli(), ["evaluate", "--tenant", TENANT, "--flow", "fixed@9",
+                                         "--database", db])  # fmt: skip
+    assert result.exit_code == 1 and "no version 9" in result.output
+    for bad in ("fixed@x", "fixed@0", "@2"):
+        result = runner.invoke(build_cli(), ["evaluate", "--tenant", TENANT, "--flow", bad,
+                                             "--database", db])  # fmt: skip
+        assert result.exit_code == 2 and "--flow" in result.output and "KEY@N" in result.output
     before = sim.store.get_documents("adaptive.counts", TENANT)
     result = runner.invoke(build_cli(), ["adaptive", "rebuild", "--tenant", TENANT,
                                          "--database", db])  # fmt: skip

@@ -49,7 +49,7 @@ class EstimatePlugin:
         register(ValueProvider("est", self.dimension, Learned, self.compute, mode="estimate"))  # type: ignore[arg-type]
 
 
-def decide(host: Host, score: dict[str, Any], **extra: Any) -> Any:
+def decide(host: Host, score: dict[str, Any], explain: bool = True, **extra: Any) -> Any:
     flow = {
         "key": "f",
         "version": 2,
@@ -60,7 +60,7 @@ def decide(host: Host, score: dict[str, Any], **extra: Any) -> Any:
         ],
         **extra,
     }
-    request = {"customerId": "c1", "explain": True}
+    request = {"customerId": "c1", "explain": explain}
     return host.decide("t1", request, flow=host.load_flow(flow), offers=host.load_offers(OFFERS))
 
 
@@ -155,6 +155,26 @@ def test_a_batch_estimate_is_asked_once_per_decision(method: str) -> None:
         assert decision.trace.scores["bare"].sources["propensity"] == "BatchPlugin"
         assert decision.trace.scores["known"].sources["propensity"] == "offer"
     assert scores["bare"].annotations == {"batch": {"offer": "bare", "channel": None}}
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[0.9, None], [1.5, -0.2], [0.3, 0.6]],  # (known, bare): None, out of [0, 1], plain
+    ids=str,
+)
+def test_a_batch_scores_the_same_without_a_trace(values: list[float | None]) -> None:
+    # without explain the score node takes its plain loop with the batch's values: the same
+    # scores as the explained (general) loop, values clamped to [0, 1], None the usual sources
+    def estimates(b: ValueBatch) -> list[float | None]:
+        return [values[0] if o.id == "known" else values[1] for o in b.offers]
+
+    score = {"method": "formula", "learned": 0.5}
+    plain = decide(Host(plugins=[BatchPlugin(estimates)]), score, explain=False)
+    explained = decide(Host(plugins=[BatchPlugin(estimates)]), score)
+    assert plain.trace is None and plain.items
+    assert [(i.offer_id, i.score) for i in plain.items] == [
+        (i.offer_id, i.score) for i in explained.items
+    ]
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import json
 import click
 
 from nextbest import DecisionService, Host, NextbestError, database_option, open_database
-from nextbest.store import parse_time
+from nextbest.store import MAX_FLOW_VERSION, parse_time
 
 from .service.evaluate import evaluate_flow
 from .service.model import learner_for
@@ -44,7 +44,11 @@ def rebuild_command(tenant: str, database: str | None) -> None:
 @click.command("evaluate")
 @_tenant
 @click.option(
-    "--flow", "flow_key", required=True, help="The flow to evaluate (its published version)."
+    "--flow",
+    "flow_key",
+    required=True,
+    metavar="KEY[@N]",
+    help="The flow to evaluate: KEY (its published version) or KEY@N (its version N).",
 )
 @click.option(
     "--since", default=None, metavar="TIME", help="Only recommendations made since (ISO)."
@@ -55,7 +59,9 @@ def evaluate_command(
     tenant: str, flow_key: str, since: str | None, as_json: bool, database: str | None
 ) -> None:
     """Estimate, from TENANT's logged recommendations and outcomes, the success rate and value
-    per recommendation that flow KEY would have had (IPS and doubly robust, 95% intervals)."""
+    per recommendation that flow KEY (or its version N) would have had (IPS and doubly robust,
+    95% intervals)."""
+    flow_key, version = _flow_and_version(flow_key)
     start = None
     if since is not None:
         try:
@@ -68,15 +74,21 @@ def evaluate_command(
         host = Host(store=store)
         try:
             result = evaluate_flow(
-                DecisionService(host, store), learner_for(host).counts, tenant, flow_key, start
+                DecisionService(host, store),
+                learner_for(host).counts,
+                tenant,
+                flow_key,
+                start,
+                flow_version=version,
             )
         except NextbestError as exc:
             raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
+    label = flow_key if version is None else f"{flow_key}@{version}"
     click.echo(
-        f"flow {flow_key}: {result.logged} logged recommendations "
+        f"flow {label}: {result.logged} logged recommendations "
         f"(success rate {result.logged_success_rate:.4f}, value {result.logged_value:.2f})"
     )
     for label, a, b in (
@@ -87,3 +99,16 @@ def evaluate_command(
             f"  {label:12s} IPS {a.value:.4f} [{a.low:.4f}, {a.high:.4f}]   "
             f"DR {b.value:.4f} [{b.low:.4f}, {b.high:.4f}]"
         )
+
+
+def _flow_and_version(text: str) -> tuple[str, int | None]:
+    """``KEY`` or ``KEY@N`` (N a flow version, 1 to MAX_FLOW_VERSION) as (key, version)."""
+    key, at, number = text.rpartition("@")
+    if not at:
+        return text, None
+    if not key or not number.isdigit() or not 1 <= int(number) <= MAX_FLOW_VERSION:
+        raise click.BadParameter(
+            f"{text!r}: expected KEY or KEY@N with N a flow version from 1 to {MAX_FLOW_VERSION}",
+            param_hint="--flow",
+        )
+    return key, int(number)

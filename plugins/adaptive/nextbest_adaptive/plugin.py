@@ -8,15 +8,16 @@ import click
 
 from nextbest import (
     Candidate,
+    Decision,
     DecisionView,
     HostAPI,
     Interaction,
     RegisterValueProvider,
     hookimpl,
 )
-from nextbest.store import Recommendation
+from nextbest.store import OutcomeTransaction, Recommendation
 
-from .service.model import ADAPTIVE_PROPENSITY, learner_for
+from .service.model import ADAPTIVE_PROPENSITY, Learner, learner_for
 
 
 @hookimpl
@@ -30,8 +31,15 @@ def recommendation_saved(host: HostAPI, tenant_id: str, recommendation: Recommen
 
 
 @hookimpl
+def outcome_recording(
+    host: HostAPI, interaction: Interaction, transaction: OutcomeTransaction
+) -> None:
+    learner_for(host).counts.record_outcome_in(transaction, interaction)
+
+
+@hookimpl
 def outcome_recorded(host: HostAPI, tenant_id: str, interaction: Interaction) -> None:
-    learner_for(host).counts.record_outcome(tenant_id, interaction)
+    learner_for(host).counts.recorded(tenant_id, interaction)
 
 
 @hookimpl
@@ -47,6 +55,11 @@ def interactions_changed(
 @hookimpl
 def interactions_imported(host: HostAPI, tenant_id: str, customer_ids: frozenset[str]) -> None:
     learner_for(host).counts.imported(tenant_id, customer_ids)
+
+
+@hookimpl
+def recommendation_saving(decision: Decision) -> None:
+    Learner.complete(decision.items)
 
 
 @hookimpl

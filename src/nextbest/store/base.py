@@ -504,6 +504,42 @@ class TriggerEventRecord:
 FiringParticipant = Callable[[Any, str, Sequence[Firing]], None]
 
 
+class OutcomeTransaction(Protocol):
+    """What a participant in the transaction that records an outcome may read and write (see
+    :data:`OutcomeParticipant`): only through this object, never through the store, whose
+    other calls would need a transaction of their own."""
+
+    tenant_id: str
+
+    def tenant_settings(self) -> dict[str, Any]:
+        """The tenant's settings as the transaction sees them."""
+        ...
+
+    def get_recommendation(
+        self, recommendation_id: str, rank: int | None = None
+    ) -> Recommendation | None:
+        """A stored recommendation of the tenant, as :meth:`Store.get_recommendation`; with
+        ``rank`` its ``items`` hold only that rank's item (none when it has no such rank): one
+        read instead of every item's."""
+        ...
+
+    def update_documents(
+        self,
+        keys: Iterable[tuple[str, str]],
+        update: Callable[[dict[tuple[str, str], Any]], Mapping[tuple[str, str], Any]],
+    ) -> dict[tuple[str, str], Any]:
+        """:meth:`Store.update_documents` inside the outcome's transaction (the same locks:
+        concurrent updates of a document run one after the other)."""
+        ...
+
+
+#: A participant in recording an outcome: called inside the transaction that inserts a *new*
+#: outcome (never for an idempotent retry), after its summaries, with the transaction and the
+#: outcome as it will be stored. What it writes commits or rolls back with the outcome; a
+#: raise rolls everything back (the caller sees the error).
+OutcomeParticipant = Callable[[OutcomeTransaction, Interaction], None]
+
+
 @runtime_checkable
 class Store(Protocol):
     """Storage for tenants, keys, offers, flows, outcomes, summaries and plugin documents.
@@ -719,10 +755,16 @@ class Store(Protocol):
 
     # -- interactions -----------------------------------------------------------------------
     def record_interaction(
-        self, tenant_id: str, interaction: InteractionIn, *, require_known_offer: bool = False
+        self,
+        tenant_id: str,
+        interaction: InteractionIn,
+        *,
+        require_known_offer: bool = False,
+        participants: Sequence[OutcomeParticipant] = (),
     ) -> RecordResult:
         """Record one outcome and update the summaries in the same transaction; idempotent by
-        ``(tenant_id, idempotency_key)``.
+        ``(tenant_id, idempotency_key)``. A new outcome's ``participants`` write in that
+        transaction too (:data:`OutcomeParticipant`); a retry calls none.
 
         With ``require_known_offer`` an ``offer_id`` given without a recommendation must be in
         the tenant's catalog, checked in the same transaction (UnknownOfferError otherwise); an

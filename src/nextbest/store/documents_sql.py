@@ -152,6 +152,16 @@ def suspect_texts(texts: Sequence[object]) -> Sequence[int]:
     return range(len(texts))
 
 
+def document_update_keys(keys: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (namespace, key) pairs of an update, checked, once each, in the one lock order
+    every writer uses (so two updates never wait for each other in a circle)."""
+    wanted = sorted(set(keys))
+    for namespace, key in wanted:
+        check_id("namespace", namespace)
+        check_id("document key", key)
+    return wanted
+
+
 class DocumentsSql(SqlCore):
     """Plugin documents and leases."""
 
@@ -317,41 +327,50 @@ class DocumentsSql(SqlCore):
         update: Callable[[dict[tuple[str, str], Any]], Mapping[tuple[str, str], Any]],
     ) -> dict[tuple[str, str], Any]:
         check_tenant_id(tenant_id)
-        # one lock order for every writer, so two updates never wait for each other in a circle
-        wanted = sorted(set(keys))
-        for namespace, key in wanted:
-            check_id("namespace", namespace)
-            check_id("document key", key)
+        wanted = document_update_keys(keys)
         now = self.clock()
+        return self._write(
+            lambda cur: self._update_documents_in(cur, tenant_id, wanted, update, now)
+        )
 
-        def write(cur: Cursor) -> dict[tuple[str, str], Any]:
-            current: dict[tuple[str, str], Any] = {}
-            for namespace, key in wanted:
-                self._lock(cur, "document", namespace, tenant_id, key)
-                row = cur.execute(
-                    "SELECT document FROM documents WHERE namespace = ? AND tenant_id = ? "
-                    "AND doc_key = ?",
-                    (namespace, tenant_id, key),
-                ).fetchone()
-                if row is not None:
-                    current[(namespace, key)] = json.loads(row[0])
-            new = dict(update(current))
-            stray = sorted(set(new) - set(wanted))
-            if stray:
-                raise InvalidInputError(
-                    f"update_documents: the update returned keys it was not given: {stray[:5]}",
-                    field="document key",
-                )
-            cur.executemany(
-                _UPSERT_DOCUMENT,
-                [
-                    (ns, tenant_id, key, json_text(f"document {key!r} in {ns!r}", doc), now)
-                    for (ns, key), doc in new.items()
-                ],
+    def _update_documents_in(
+        self,
+        cur: Cursor,
+        tenant_id: str,
+        wanted: list[tuple[str, str]],
+        update: Callable[[dict[tuple[str, str], Any]], Mapping[tuple[str, str], Any]],
+        now: float,
+    ) -> dict[tuple[str, str], Any]:
+        """:meth:`update_documents` in the caller's transaction (``wanted``: checked keys in
+        lock order, from :func:`document_update_keys`)."""
+        current: dict[tuple[str, str], Any] = {}
+        for namespace, key in wanted:
+            self._lock(cur, "document", namespace, tenant_id, key)
+        # then one read of them all (after every lock, so what it sees is what they guard)
+        for batch in batched(wanted, _IN_BATCH // 2):
+            pairs = " OR ".join("(namespace = ? AND doc_key = ?)" for _ in batch)
+            rows = cur.execute(
+                f"SELECT namespace, doc_key, document FROM documents WHERE tenant_id = ? "
+                f"AND ({pairs})",
+                (tenant_id, *(part for pair in batch for part in pair)),
+            ).fetchall()
+            for namespace, key, text in rows:
+                current[(namespace, key)] = json.loads(text)
+        new = dict(update(current))
+        stray = sorted(set(new) - set(wanted))
+        if stray:
+            raise InvalidInputError(
+                f"update_documents: the update returned keys it was not given: {stray[:5]}",
+                field="document key",
             )
-            return new
-
-        return self._write(write)
+        cur.executemany(
+            _UPSERT_DOCUMENT,
+            [
+                (ns, tenant_id, key, json_text(f"document {key!r} in {ns!r}", doc), now)
+                for (ns, key), doc in new.items()
+            ],
+        )
+        return new
 
     def get_document(self, namespace: str, tenant_id: str, key: str) -> Any | None:
         check_id("namespace", namespace)

@@ -27,6 +27,8 @@ from nextbest.store.base import (
     InteractionColumns,
     InteractionIn,
     OfferSummary,
+    OutcomeParticipant,
+    OutcomeTransaction,
     Recommendation,
     RecommendationItem,
     RecordResult,
@@ -173,6 +175,11 @@ def _event(row: Sequence[Any]) -> summaries.Event:
     return (row[1], row[2], *row[4:9])
 
 
+def check_rank(rank: object) -> None:
+    """InvalidInputError (field ``rank``) unless ``rank`` is an int from 1 to ``MAX_RANK``."""
+    _check_int("rank", rank)
+
+
 def _check_int(what: str, value: object) -> None:
     """InvalidInputError naming ``what`` unless ``value`` is an int from 1 to ``MAX_RANK``."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RANK:
@@ -196,6 +203,10 @@ class InteractionsSql(ConstraintsSql):
         """Insert rows (INTERACTION_COLUMNS order), skipping idempotency keys already used, and
         fold the new ones into the summaries exactly as :meth:`_apply_summaries` would; return
         how many were new."""
+
+    @abstractmethod
+    def _outcome_transaction(self, cur: Cursor, tenant_id: str) -> OutcomeTransaction:
+        """What an outcome's participants may do in its transaction ``cur`` (``sql.py``)."""
 
     # -- outcome types ----------------------------------------------------------------------
     def create_outcome_type(
@@ -335,18 +346,49 @@ class InteractionsSql(ConstraintsSql):
         if not valid_tenant_id(tenant_id):
             return None
         with self._read() as cur:
-            row = cur.execute(
-                "SELECT customer_id, channel, placement, flow_key, flow_version, created_at, "
-                "assigned_group FROM recommendations WHERE tenant_id = ? AND recommendation_id = ?",
-                (tenant_id, recommendation_id),
+            return self._recommendation_in(cur, tenant_id, recommendation_id)
+
+    def _recommendation_in(
+        self, cur: Cursor, tenant_id: str, recommendation_id: str, rank: int | None = None
+    ) -> Recommendation | None:
+        """A stored recommendation, read in the caller's transaction; with ``rank`` only that
+        item is read (``items`` holds it alone, or nothing when it has no such rank)."""
+        if rank is not None:
+            rows = cur.execute(
+                "SELECT r.customer_id, r.channel, r.placement, r.flow_key, r.flow_version, "
+                "r.created_at, r.assigned_group, i.rank, i.offer_id, i.score, i.annotations "
+                "FROM recommendations r LEFT JOIN recommendation_items i "
+                "ON i.tenant_id = r.tenant_id AND i.recommendation_id = r.recommendation_id "
+                "AND i.rank = ? WHERE r.tenant_id = ? AND r.recommendation_id = ?",
+                (rank, tenant_id, recommendation_id),
             ).fetchone()
-            if row is None:
+            if rows is None:
                 return None
-            items = cur.execute(
-                "SELECT rank, offer_id, score, annotations FROM recommendation_items "
-                "WHERE tenant_id = ? AND recommendation_id = ? ORDER BY rank",
-                (tenant_id, recommendation_id),
-            ).fetchall()
+            items = [] if rows[7] is None else [_item(rows[7:11])]
+            return Recommendation(
+                recommendation_id,
+                tenant_id,
+                rows[0],
+                items,
+                rows[1],
+                rows[2],
+                rows[3],
+                rows[4],
+                from_epoch(rows[5]),
+                rows[6],
+            )
+        row = cur.execute(
+            "SELECT customer_id, channel, placement, flow_key, flow_version, created_at, "
+            "assigned_group FROM recommendations WHERE tenant_id = ? AND recommendation_id = ?",
+            (tenant_id, recommendation_id),
+        ).fetchone()
+        if row is None:
+            return None
+        items = cur.execute(
+            "SELECT rank, offer_id, score, annotations FROM recommendation_items "
+            "WHERE tenant_id = ? AND recommendation_id = ? ORDER BY rank",
+            (tenant_id, recommendation_id),
+        ).fetchall()
         return Recommendation(
             recommendation_id,
             tenant_id,
@@ -566,7 +608,12 @@ class InteractionsSql(ConstraintsSql):
                 )
 
     def record_interaction(
-        self, tenant_id: str, interaction: InteractionIn, *, require_known_offer: bool = False
+        self,
+        tenant_id: str,
+        interaction: InteractionIn,
+        *,
+        require_known_offer: bool = False,
+        participants: Sequence[OutcomeParticipant] = (),
     ) -> RecordResult:
         now = self.clock()
         with self._writing() as cur:
@@ -588,7 +635,12 @@ class InteractionsSql(ConstraintsSql):
             self._apply_summaries(cur, tenant_id, [_event(row)])
             if row[5] == "positive" and row[2] is not None:  # classification, offer id
                 self._consume(cur, tenant_id, row[2], row[7], now)
-        return RecordResult(self._interaction((inserted[0], *row)), created=True)
+            recorded = self._interaction((inserted[0], *row))
+            if participants:
+                transaction = self._outcome_transaction(cur, tenant_id)
+                for participant in participants:
+                    participant(transaction, recorded)
+        return RecordResult(recorded, created=True)
 
     def record_interactions_bulk(
         self,

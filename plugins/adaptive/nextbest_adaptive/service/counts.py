@@ -9,21 +9,26 @@
   the increment, so concurrent and retried outcomes never count twice. Outcomes citing no
   recommendation have no impression to be compared with and are not counted.
 
-Every update is one ``store.update_documents`` transaction (locks per document: exact across
-threads and processes); decisions read the tenant's counts from a cache refreshed after
-``ttl`` seconds and updated at once by this process's own writes.
+Every update is one ``update_documents`` call (locks per document: exact across threads and
+processes). A respond's positive is written inside the outcome's own transaction (the host's
+``outcome_recording`` hook: one commit for the outcome and its count); corrections, imports and
+impressions use ``store.update_documents``. Decisions read the tenant's counts from a cache
+refreshed after ``ttl`` seconds and updated at once by this process's own writes (a respond's
+after its commit, from ``outcome_recorded``).
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from nextbest import HostAPI, Interaction
-from nextbest.store import Recommendation, RecommendationItem, Store
+from nextbest.store import OutcomeTransaction, Recommendation, RecommendationItem, Store
 
 from .cells import COUNTS, CREDITS, NOTE, item_cells
 
@@ -33,6 +38,15 @@ SUCCESS_SETTING = "adaptive.successOutcomes"
 _SETTINGS_TTL = 5.0
 #: a bulk import of more customers than this recounts the tenant instead
 IMPORT_RECHECK_LIMIT = 1000
+#: responds whose in-transaction writes wait for their commit to reach the cache (entries are
+#: taken right after the commit; a rolled-back outcome's would stay: bounded)
+_PENDING_LIMIT = 10_000
+
+Written = dict[tuple[str, str], Any]
+_GENERATIONS = itertools.count(1)
+#: offers changed by this process's writes remembered between two reads of a tenant's counts
+_CHANGES_LIMIT = 10_000
+Update = Callable[[dict[tuple[str, str], Any]], Mapping[tuple[str, str], Any]]
 
 Cells = Mapping[str, list[int]]  # cell -> [impressions, positives]
 
@@ -68,8 +82,15 @@ class CountsService:
         self.host = host
         self.ttl = ttl
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, dict[str, dict[str, list[int]]]]] = {}
+        #: tenant -> (when read, counts by offer and cell, generation)
+        self._cache: dict[str, tuple[float, dict[str, dict[str, list[int]]], int]] = {}
         self._success: dict[str, tuple[float, frozenset[str] | None]] = {}
+        #: tenant -> the generation of its last read, and since then the generations and
+        #: offers of this process's writes (in order), so a model updates only those offers
+        self._read_at: dict[str, int] = {}
+        self._changes: dict[str, tuple[list[int], list[str]]] = {}
+        #: (tenant, interaction id) -> what its outcome_recording wrote, until the commit
+        self._pending: dict[tuple[str, int], Written] = {}
 
     @property
     def store(self) -> Store:
@@ -85,35 +106,67 @@ class CountsService:
 
     def tenant_counts(self, tenant_id: str) -> dict[str, dict[str, list[int]]]:
         """Every offer's cells (cached for ``ttl`` seconds)."""
+        return self.tenant_counts_generation(tenant_id)[1]
+
+    def tenant_counts_generation(
+        self, tenant_id: str
+    ) -> tuple[int, dict[str, dict[str, list[int]]]]:
+        """:meth:`tenant_counts` with their generation: a number that changes whenever the
+        cached counts do (a re-read or this process's own write), so what a caller derived
+        from them can be reused while it is the same."""
         now = time.monotonic()
         cached = self._cache.get(tenant_id)  # a dict read is atomic: no lock on the hot path
         if cached is not None and now - cached[0] < self.ttl:
-            return cached[1]
+            return cached[2], cached[1]
         if self.host.store is None:
-            return {}
+            return 0, {}
         docs = self.store.get_documents(COUNTS, tenant_id)
         counts = {key: _cells_of(doc) for key, doc in docs.items()}
+        generation = next(_GENERATIONS)
         with self._lock:
-            self._cache[tenant_id] = (now, counts)
-        return counts
+            self._cache[tenant_id] = (now, counts, generation)
+            self._read_at[tenant_id] = generation
+            self._changes[tenant_id] = ([], [])
+        return generation, counts
 
-    def success_outcomes(self, tenant_id: str) -> frozenset[str] | None:
-        """The tenant's success outcomes (None: every outcome classified positive)."""
+    def changed_since(self, tenant_id: str, generation: int) -> set[str] | None:
+        """The offers whose cached cells changed after ``generation`` (a generation of
+        :meth:`tenant_counts_generation`), or None when the counts were read again since (any
+        offer may have changed)."""
+        with self._lock:
+            if generation < self._read_at.get(tenant_id, 0):
+                return None
+            generations, offers = self._changes.get(tenant_id, ([], []))
+            return set(offers[bisect.bisect_right(generations, generation) :])
+
+    def success_outcomes(
+        self, tenant_id: str, settings: Callable[[], Mapping[str, Any]] | None = None
+    ) -> frozenset[str] | None:
+        """The tenant's success outcomes (None: every outcome classified positive); read with
+        ``settings`` (inside a transaction) when the cached ones are stale."""
         now = time.monotonic()
         with self._lock:
             cached = self._success.get(tenant_id)
         if cached is not None and now - cached[0] < _SETTINGS_TTL:
             return cached[1]
-        tenant = self.store.get_tenant(tenant_id)
-        names = None if tenant is None else tenant.settings.get(SUCCESS_SETTING)
+        if settings is None:
+            tenant = self.store.get_tenant(tenant_id)
+            names = None if tenant is None else tenant.settings.get(SUCCESS_SETTING)
+        else:
+            names = settings().get(SUCCESS_SETTING)
         success = frozenset(str(n) for n in names) if isinstance(names, list | tuple) else None
         with self._lock:
             self._success[tenant_id] = (now, success)
         return success
 
-    def is_success(self, tenant_id: str, interaction: Interaction) -> bool:
+    def is_success(
+        self,
+        tenant_id: str,
+        interaction: Interaction,
+        settings: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> bool:
         """Whether the outcome counts as a success for the tenant."""
-        success = self.success_outcomes(tenant_id)
+        success = self.success_outcomes(tenant_id, settings)
         if success is None:
             return interaction.classification == "positive"
         return interaction.outcome in success
@@ -124,9 +177,18 @@ class CountsService:
             cached = self._cache.get(tenant_id)
             if cached is None:
                 return
+            generation = next(_GENERATIONS)
+            generations, offers = self._changes.setdefault(tenant_id, ([], []))
+            if len(offers) > _CHANGES_LIMIT:  # as if read again: models are rebuilt
+                self._read_at[tenant_id] = generation
+                generations.clear()
+                offers.clear()
             for (namespace, key), doc in written.items():
                 if namespace == COUNTS:
                     cached[1][key] = _cells_of(doc)
+                    generations.append(generation)
+                    offers.append(key)
+            self._cache[tenant_id] = (cached[0], cached[1], generation)
 
     def record_impressions(self, tenant_id: str, recommendation: Recommendation) -> None:
         """Count the offers of a stored recommendation as impressions."""
@@ -150,13 +212,48 @@ class CountsService:
         self._remember(tenant_id, written)
 
     def record_outcome(self, tenant_id: str, interaction: Interaction) -> bool:
-        """Credit a success outcome to the impression it cites (once per impression); returns
-        whether a positive was added."""
+        """Credit a success outcome to the impression it cites (once per impression), in a
+        transaction of its own; returns whether a positive was added."""
         if interaction.recommendation_id is None or not self.is_success(tenant_id, interaction):
             return False
         return self._set_credit(
             tenant_id, interaction.recommendation_id, interaction.rank, interaction.offer_id, True
         )
+
+    def record_outcome_in(self, transaction: OutcomeTransaction, interaction: Interaction) -> bool:
+        """:meth:`record_outcome` inside the transaction recording the outcome (the
+        ``outcome_recording`` hook): the credit commits with the outcome. What it wrote reaches
+        the cache after the commit (:meth:`recorded`)."""
+        tenant_id = transaction.tenant_id
+        written: Written = {}
+        if interaction.recommendation_id is not None and self.is_success(
+            tenant_id, interaction, transaction.tenant_settings
+        ):
+            written = self._credit(
+                tenant_id,
+                interaction.recommendation_id,
+                interaction.rank,
+                interaction.offer_id,
+                True,
+                transaction.get_recommendation,
+                transaction.update_documents,
+            )
+        with self._lock:
+            if len(self._pending) >= _PENDING_LIMIT:
+                self._pending.pop(next(iter(self._pending)))
+            self._pending[(tenant_id, interaction.interaction_id)] = written
+        return bool(written)
+
+    def recorded(self, tenant_id: str, interaction: Interaction) -> None:
+        """After an outcome's commit (``outcome_recorded``): what :meth:`record_outcome_in`
+        wrote reaches the cache; an outcome recorded without it (a caller that stored it
+        itself and notified the host) is credited now, in a transaction of its own."""
+        with self._lock:
+            written = self._pending.pop((tenant_id, interaction.interaction_id), None)
+        if written is None:
+            self.record_outcome(tenant_id, interaction)
+        elif written:
+            self._remember(tenant_id, written)
 
     def recheck(self, tenant_id: str, interactions: Iterable[Interaction]) -> None:
         """After corrections or deletions: the impressions the changed outcomes cite are
@@ -197,13 +294,39 @@ class CountsService:
         offer_id: str | None,
         credited: bool,
     ) -> bool:
-        rec = self.store.get_recommendation(tenant_id, recommendation_id)
+        store = self.store
+        written = self._credit(
+            tenant_id,
+            recommendation_id,
+            rank,
+            offer_id,
+            credited,
+            lambda rec_id, _rank: store.get_recommendation(tenant_id, rec_id),
+            lambda keys, update: store.update_documents(tenant_id, keys, update),
+        )
+        self._remember(tenant_id, written)
+        return bool(written)
+
+    @staticmethod
+    def _credit(
+        tenant_id: str,
+        recommendation_id: str,
+        rank: int | None,
+        offer_id: str | None,
+        credited: bool,
+        get_recommendation: Callable[[str, int | None], Recommendation | None],
+        update_documents: Callable[[Iterable[tuple[str, str]], Update], Written],
+    ) -> Written:
+        """Set whether the impression ``(recommendation, rank or offer)`` is credited with a
+        positive, reading and writing through the given functions (the store's, or those of
+        an outcome's transaction); returns what was written (nothing when it already was)."""
+        rec = get_recommendation(recommendation_id, rank)  # (with rank: that item alone)
         if rec is None:
-            return False
+            return {}
         try:
             item = _item_at(rec, rank, offer_id)
         except LookupError:
-            return False
+            return {}
         cells = item_cells(rec.channel, (item.annotations or {}).get(NOTE))
         keys = [(COUNTS, item.offer_id), (CREDITS, recommendation_id)]
 
@@ -220,9 +343,7 @@ class CountsService:
             ranks = sorted({*ranks, item.rank} if credited else set(ranks) - {item.rank})
             return {(COUNTS, item.offer_id): {"cells": have}, (CREDITS, recommendation_id): ranks}
 
-        written = self.store.update_documents(tenant_id, keys, update)
-        self._remember(tenant_id, written)
-        return bool(written)
+        return update_documents(keys, update)
 
     # -- rebuild -------------------------------------------------------------------------------
     def rebuild(self, tenant_id: str) -> RebuildResult:

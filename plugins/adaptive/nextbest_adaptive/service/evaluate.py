@@ -5,9 +5,10 @@ group's customers are skipped: the flow's policy did not choose them); its loggi
 is the ``pickProbability`` the decision noted (1 when the flow was deterministic or noted
 nothing); its reward is 1 when a success outcome cites it (value: their values' sum). The
 target flow is run for the same customer, channel and placement as of the recommendation's time
-(its published version, with today's catalog, today's learned counts and the store's current
-knowledge of the customer; of the request's ``attributes`` only the one a logged predictor read
-is known, so a target reading others sees none). ``π(a_i|x_i)`` is the target's
+(its published version or the one asked for, with today's catalog, today's learned counts and
+the store's current knowledge of the customer; of the request's ``attributes`` only the one a
+logged predictor read is known, so a target reading others sees none). ``π(a_i|x_i)`` is the
+target's
 ``topProbability`` of ``a_i`` under Thompson sampling, else 1 when its first offer is ``a_i``
 and 0 otherwise. The reward model is each (offer, channel) cell's success rate in the logs with
 a uniform prior (Laplace), times the offer's mean success value for the value estimate.
@@ -34,6 +35,8 @@ class Evaluation:
     """The estimates of a flow's success rate and value per recommendation."""
 
     flow_key: str
+    #: the evaluated version (None: the published one)
+    flow_version: int | None
     logged: int
     skipped: int
     logged_success_rate: float
@@ -57,6 +60,7 @@ class Evaluation:
 
         return {
             "flowKey": self.flow_key,
+            "flowVersion": self.flow_version,
             "logged": self.logged,
             "skipped": self.skipped,
             "loggedSuccessRate": self.logged_success_rate,
@@ -73,12 +77,19 @@ def evaluate_flow(
     flow_key: str,
     since: datetime | None = None,
     *,
+    flow_version: int | None = None,
     level: float = 0.95,
     progress: Callable[[int], None] | None = None,
 ) -> Evaluation:
     """Estimate ``flow_key``'s success rate and value per recommendation from the tenant's
-    logged recommendations (made at or after ``since``) and their outcomes."""
+    logged recommendations (made at or after ``since``) and their outcomes: its published
+    version, or ``flow_version``. UnknownFlowError (before anything is read) when the flow has
+    no published version or no such version."""
     store = service.store
+    if flow_version is None:
+        service.published_flow(tenant_id, flow_key)
+    else:
+        service.flow_version(tenant_id, flow_key, flow_version)
     rewards: dict[tuple[str, int], list[float]] = {}
     for i in store.iter_interactions(tenant_id):
         if i.recommendation_id is None or i.rank is None or not counts.is_success(tenant_id, i):
@@ -122,7 +133,7 @@ def evaluate_flow(
             "asOf": rec.created_at,
             "explain": True,
         }
-        decided = service.decide(tenant_id, request).decision
+        decided = service.decide(tenant_id, request, flow_version=flow_version).decision
         if progress is not None:
             progress(done)
         items = decided.items
@@ -153,6 +164,7 @@ def evaluate_flow(
     a = {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()}
     return Evaluation(
         flow_key,
+        flow_version,
         len(logs),
         skipped,
         float(a["r"].mean()) if a["r"].size else float("nan"),

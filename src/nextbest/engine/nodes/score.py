@@ -163,6 +163,8 @@ class ScoreStep:
                     raise ValueError(
                         f"compute_batch returned {len(values)} values for {len(candidates)} offers"
                     )
+                if None not in values and _all_units(values):  # the usual case, at once
+                    return [float(v) for v in values if v is not None]
                 out: list[float | None] = []
                 for value in values:
                     if value is None:
@@ -226,8 +228,12 @@ class ScoreStep:
         if not (explain or overrides or has_p or has_r or has_e or self.default.providers):
             self._prie_plain(state, impacts, top, default_vector)
             return
-        kept = []
         batch = None if (overrides or has_p) else self._batch(state, self.default)
+        if batch is not None and not (explain or has_r or has_e or self.default.terms):
+            # only a batch estimate of the propensity: the plain loop, with its values
+            self._prie_estimated(state, impacts, top, default_vector, batch)
+            return
+        kept = []
         for index, (cand, impact) in enumerate(zip(candidates, impacts, strict=True)):
             offer = cand.offer
             prof = self._profile(state, cand) if overrides else self.default
@@ -348,6 +354,44 @@ class ScoreStep:
             kept.append(cand)
         state.candidates = kept
 
+    def _prie_estimated(
+        self,
+        state: DecisionState,
+        impacts: list[float],
+        top: float,
+        weights: tuple[float, float, float, float],
+        estimates: list[float | None],
+    ) -> None:
+        """:meth:`_prie_plain` with the propensities a batch provider estimated (an offer it
+        did not estimate takes the usual sources); kept apart so the catalog case stays as
+        lean as it is."""
+        wp, wr, wi, we = weights
+        channel, placement = state.request.channel, state.request.placement
+        penalty = self.relevance_penalty
+        kept = []
+        for cand, impact, estimate in zip(state.candidates, impacts, estimates, strict=True):
+            offer = cand.offer
+            p = estimate if estimate is not None else self._estimated(state, cand, None)[0]
+            channels, placements = offer.channels, offer.placements
+            fits = (not channels or channel in channels) and (
+                not placements or placement in placements
+            )
+            r = 1.0 if fits else penalty
+            i = min(1.0, impact / top) if top > 0 else 0.0
+            e = offer.priority / 100
+            if (
+                (p == 0 and wp > 0)
+                or (r == 0 and wr > 0)
+                or (i == 0 and wi > 0)
+                or (e == 0 and we > 0)
+            ):
+                factors = {"propensity": p, "relevance": r, "impact": i, "emphasis": e}
+                self._eliminate(state, cand, factors, dict(self.default.weights))
+                continue
+            cand.score = cand.fit_multiplier * p**wp * r**wr * i**wi * e**we
+            kept.append(cand)
+        state.candidates = kept
+
     def _eliminate(
         self,
         state: DecisionState,
@@ -365,6 +409,15 @@ class ScoreStep:
                 inputs={"factors": factors, "weights": exponents},
             ),
         )
+
+
+def _all_units(values: list[Any]) -> bool:
+    """Whether every value is a number in [0, 1] (a non-finite one makes the sum non-finite;
+    a sum that overflows only sends the values to the one-by-one check)."""
+    try:
+        return math.isfinite(sum(values)) and min(values) >= 0.0 and max(values) <= 1.0
+    except TypeError:
+        return False
 
 
 def _unit(value: float) -> float:
