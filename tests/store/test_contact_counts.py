@@ -69,7 +69,10 @@ def test_bulk_paths_agree_with_single_records(store: Store) -> None:
     assert _counts(store) == EXPECTED
     many = [_row(f"m{i}", "impression", "y", "sms", DAY1, cust=f"m{i % 7}") for i in range(200)]
     store.record_interactions_bulk("acme", many)
-    assert sum(c.impressions for i in range(7) for c in store.get_contact_counts("acme", f"m{i}")) == 200
+    assert (
+        sum(c.impressions for i in range(7) for c in store.get_contact_counts("acme", f"m{i}"))
+        == 200
+    )
 
 
 def test_removals_take_contacts_away(store: Store) -> None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, date, datetime
 from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from typing import Any
 
 from nextbest.store.base import OfferConsumption
@@ -37,7 +37,9 @@ _CONSUME = (
     "units = CASE WHEN units < ? THEN units + 1 ELSE units END "
     "WHERE tenant_id = ? AND offer_id = ? AND period = ? RETURNING value, units"
 )
-_READ = "SELECT value, units FROM offer_consumption WHERE tenant_id = ? AND offer_id = ? AND period = ?"
+_READ = (
+    "SELECT value, units FROM offer_consumption WHERE tenant_id = ? AND offer_id = ? AND period = ?"
+)
 # never below zero (a float residue of the differences aside, the amounts are what was added)
 _GIVE_BACK = (
     "UPDATE offer_consumption SET "
