@@ -67,8 +67,9 @@ def test_a_category_scoped_total_cap_counts_that_category(api: Api) -> None:
     category = CATEGORY[target]
     others = [o for o in shown if CATEGORY[o] != category]
     assert others
+    cap = {"max": 1, "counts": "responses"}
     put(api, "per-category", {"ruleType": "customer_total_cap", "scope": "category",
-                              "scopeId": category, "config": {"max": 1, "counts": "responses"}})  # fmt: skip
+                              "scopeId": category, "config": cap})  # fmt: skip
     contact(api, others[0], "o1", outcome="click")
     contact(api, target, "t1")  # an impression, not a response
     assert blocked(api) == {}
