@@ -7,7 +7,9 @@ them blocking, so every step still runs on every offer) vs no policies. Issue 13
 the decision benchmark with learned propensities and a contact policy is <= 1.3x.
 Service: ``DecisionService.decide`` on SQLite with those policies and 10 constrained offers
 (which adds the reads of the daily summaries, the offer summaries and the consumption) vs the
-same tenant without them.
+same tenant without them; and with two more policies reading the contact counts (a cap scoped
+to an offer and a cross_channel_cap: one more read of the customer's counts per day, offer and
+channel).
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ POLICIES = [
     {"name": "hours", "ruleType": "time_window", "config": {"fromHour": 0, "toHour": 24}},
     {"name": "pair", "ruleType": "mutual_exclusion", "config": {"offers": ["offer-00", "x"]}},
 ]
+#: Policies counting per offer and channel (the contact counts), none blocking.
+SCOPED = [
+    {"name": "per-offer", "ruleType": "frequency_cap", "scope": "offer", "scopeId": "offer-01",
+     "config": {"max": 50, "period": "week"}},
+    {"name": "channels", "ruleType": "cross_channel_cap",
+     "config": {"maxChannels": 3, "period": "week"}},
+]  # fmt: skip
 
 
 def engine_ratio() -> tuple[float, float]:
@@ -63,17 +72,17 @@ def engine_ratio() -> tuple[float, float]:
     return base, policed
 
 
-def service_ratio(workdir: Path) -> tuple[float, float]:
+def service_ratio(workdir: Path) -> tuple[float, float, float, float]:
     _, flow, catalog, request_doc = build()
     store = open_store(f"sqlite:///{workdir / 'bench.db'}")
     store.upgrade()
     service = DecisionService(Host(store=store), store)
     now = datetime.now(UTC)
-    for tenant in ("plain", "policed"):
+    for tenant in ("plain", "policed", "scoped"):
         store.create_tenant(tenant)
         for index, offer in enumerate(catalog.offers):
             document = offer.model_dump(mode="json", by_alias=True, exclude_none=True)
-            if tenant == "policed" and index < 10:
+            if tenant != "plain" and index < 10:
                 document |= {"budget": {"daily": 1e9, "lifetime": 1e12}, "stock": 10**9}
             store.put_offer(tenant, document)
         store.publish_flow(tenant, flow.key, store.save_flow(tenant, flow.key, request_flow()))
@@ -81,11 +90,13 @@ def service_ratio(workdir: Path) -> tuple[float, float]:
             store.record_interaction(
                 tenant,
                 InteractionIn(customer_id="c1", outcome="impression", idempotency_key=f"k{i}",
-                              offer_id=catalog.offers[i % 20].id,
+                              offer_id=catalog.offers[i % 20].id, channel=("web", "app")[i % 2],
                               occurred_at=now - timedelta(days=i)),
             )  # fmt: skip
     for policy in POLICIES:
         service.contact_policies.put("policed", policy)
+    for policy in POLICIES + SCOPED:
+        service.contact_policies.put("scoped", policy)
     request = dict(request_doc, customerId="c1")
     request.pop("asOf")
     n = 100
@@ -95,8 +106,9 @@ def service_ratio(workdir: Path) -> tuple[float, float]:
             service.decide(tenant, request)
 
     base, policed = (t / n for t in interleaved(lambda: run("plain"), lambda: run("policed"), 5))
+    base2, scoped = (t / n for t in interleaved(lambda: run("plain"), lambda: run("scoped"), 5))
     store.close()
-    return base, policed
+    return base, policed, base2, scoped
 
 
 _FLOW: dict = {}
@@ -118,11 +130,16 @@ def main() -> None:
         f"-> ratio {policed / base:.2f} (issue 13: <= 1.3 with learned propensities too)"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        base, policed = service_ratio(Path(tmp))
+        base, policed, base2, scoped = service_ratio(Path(tmp))
     print(
         f"  service on SQLite (policies + 10 constrained offers, their store reads): "
         f"{base * 1e6:,.0f} us without, {policed * 1e6:,.0f} us with -> ratio "
         f"{policed / base:.2f}"
+    )
+    print(
+        f"  service on SQLite, plus an offer-scoped cap and a cross_channel_cap (the contact "
+        f"counts read): {base2 * 1e6:,.0f} us without, {scoped * 1e6:,.0f} us with -> ratio "
+        f"{scoped / base2:.2f}"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
@@ -459,3 +460,21 @@ def test_control_characters_in_ids_are_rejected_rows_on_both_stores(
     ]
     assert report.stored == 2
     assert list(any_store.customer_summary_columns("acme").customer_ids) == ["ok1", "ok3"]
+
+
+def test_ingest_command_does_not_consume_budgets_or_stock(store: Store, tmp_path: Path) -> None:
+    # imported conversions are history: the constraints limit live responses only (flows.md)
+    store.put_offer("acme", {"id": "o1", "budget": {"daily": 5, "lifetime": 5}, "stock": 1})
+    data = tmp_path / "sales.csv"
+    data.write_text(
+        "customer_id,timestamp,value,outcome,offer_id\n"
+        "c1,2024-01-05,4,conversion,o1\nc2,2024-01-05,4,conversion,o1\n"
+    )
+    args = ["ingest", str(data), "--tenant", "acme", "--database", store.url]
+    result = CliRunner().invoke(_cli(), args)
+    assert result.exit_code == 0, result.output
+    assert "stored: 2" in result.output
+    assert store.offer_consumption("acme", date(2024, 1, 5)) == {}
+    assert store.offer_consumption("acme", datetime.now(UTC).date()) == {}
+    # the imported contacts are counted for the contact policies
+    assert [c.conversions for c in store.get_contact_counts("acme", "c1")] == [1]

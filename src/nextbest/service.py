@@ -408,7 +408,7 @@ class DecisionService:
         if flow.uses_offer_history and not request.offer_history:
             updates["offer_history"] = offer_history(self.store, tenant_id, request.customer_id)
         request = request.model_copy(update=updates)
-        policies = self.contact_policies.inputs(tenant_id, request.customer_id, now)
+        policies = self.contact_policies.inputs(tenant_id, request.customer_id, now, catalog.by_id)
         exhausted = exhausted_offers(self.store, tenant_id, catalog.constrained, now)
         if exhausted:  # offers whose budget or stock is used up drop out
             policies = dataclasses.replace(policies or PolicyInputs(), exhausted=exhausted)

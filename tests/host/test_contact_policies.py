@@ -292,3 +292,61 @@ def test_a_control_groups_random_pick_obeys_the_policies(host: Host) -> None:
         for seed in range(40)
     }  # fmt: skip
     assert picked == {"card", "gift"}
+
+
+# -- scoped counts and cross-channel caps ---------------------------------------------------------
+def test_scoped_caps_read_the_counts_of_their_scope(host: Host) -> None:
+    cards = policy("cards", "frequency_cap", {"max": 1, "period": "week"}, scope="category",
+                   scopeId="cards")  # fmt: skip
+    # many contacts in all, none with a card: nothing blocked
+    quiet = PolicyCounts(periods(week=5), scoped={"category:cards": {"week": {"impressions": 0}}})
+    assert sorted(ids(decide(host, [cards], quiet))) == ["card", "gift", "loan"]
+    busy = PolicyCounts(periods(week=1), scoped={"category:cards": {"week": {"impressions": 1}}})
+    assert ids(decide(host, [cards], busy)) == ["loan"]
+    total = policy("loan-total", "customer_total_cap", {"max": 2, "counts": "conversions"},
+                   scope="offer", scopeId="loan")  # fmt: skip
+    counts = PolicyCounts(
+        all_time={"conversions": 9}, scoped={"offer:loan": {"all": {"conversions": 2}}}
+    )
+    decision = decide(host, [total], counts)
+    assert sorted(ids(decision)) == ["card", "gift"]
+    reason = policy_drops(decision)["loan"].reason
+    assert reason.startswith("customer_total_cap exceeded: 2 conversions at scope=offer:loan")
+
+
+def test_cross_channel_cap_keeps_contacts_on_the_channels_already_used(host: Host) -> None:
+    cap = policy("one", "cross_channel_cap", {"maxChannels": 1, "period": "week"})
+    used = {"week": {"web": {"impressions": 2, "responses": 0}, "app": {"responses": 1}}}
+    counts = PolicyCounts(channels=used)
+    assert len(ids(decide(host, [cap], counts, channel="web"))) == 3
+    assert len(ids(decide(host, [cap], counts))) == 3  # no channel: adds none
+    decision = decide(host, [cap], counts, channel="email")
+    assert ids(decision) == []
+    drop = policy_drops(decision)["card"]
+    assert drop.reason.startswith(
+        "cross_channel_cap exceeded: 1 channels/week (web) at scope=global; 'email' would be"
+    )
+    assert drop.inputs["channels"] == ["web"]
+    # counting responses, the channel used is app
+    responses = policy("one", "cross_channel_cap", {"maxChannels": 1, "period": "week",
+                                                     "counts": "responses"})  # fmt: skip
+    assert ids(decide(host, [responses], counts, channel="web")) == []
+    assert len(ids(decide(host, [responses], counts, channel="app"))) == 3
+    # two channels allowed: a second one is still open
+    two = policy("two", "cross_channel_cap", {"maxChannels": 2, "period": "week"})
+    assert len(ids(decide(host, [two], counts, channel="email"))) == 3
+    # a mandatory offer skips it unless it is not bypassable
+    must = [offer("card", mandatory=True), offer("loan")]
+    assert ids(decide(host, [cap], counts, offers=must, channel="email")) == ["card"]
+    strict = policy("one", "cross_channel_cap", {"maxChannels": 1, "period": "week"},
+                    bypassable=False)  # fmt: skip
+    assert ids(decide(host, [strict], counts, offers=must, channel="email")) == []
+
+
+def test_cross_channel_cap_config_is_validated() -> None:
+    with pytest.raises(FlowValidationError) as caught:
+        policy("x", "cross_channel_cap", {"maxChannels": 0})
+    assert sorted(i.path for i in caught.value.issues) == ["config.maxChannels", "config.period"]
+    with pytest.raises(FlowValidationError, match="cross_channel_cap counts channels"):
+        policy("x", "cross_channel_cap", {"maxChannels": 1, "period": "day"}, scope="channel",
+               scopeId="web")  # fmt: skip

@@ -22,23 +22,53 @@ def test_mandatory_offer_ranks_first_even_with_a_lower_score(host: Host) -> None
     assert "below the cut-off of 2" in drops(decision)["mid"].reason
 
 
-def test_mandatory_offer_is_still_subject_to_hard_rules(host: Host) -> None:
-    offers = [{"id": "must", "mandatory": True}, {"id": "other"}]
-    doc = flow(
+def _gated(bypassable: bool | None, stage: str = "eligibility") -> dict[str, Any]:
+    extra = {} if bypassable is None else {"bypassable": bypassable}
+    return flow(
         inventory(),
         qualify(
             rule(
                 "gate",
                 "attribute_condition",
                 {"attribute": "age", "operator": "gte", "value": 18},
-                scope="offer",
-                scopeId="must",
+                stage=stage,
+                **extra,
             )
         ),
         score(method="priority_weighted"),
         rank(),
     )
-    assert ids(decide(host, doc, offers, attributes={"age": 12})) == ["other"]
+
+
+def test_mandatory_offer_bypasses_a_failing_bypassable_rule(host: Host) -> None:
+    offers = [{"id": "must", "mandatory": True}, {"id": "other"}]
+    # the default is bypassable: the mandatory offer skips the rule, the other one is dropped
+    for bypassable in (None, True):
+        assert ids(decide(host, _gated(bypassable), offers, attributes={"age": 12})) == ["must"]
+    # a soft rule is bypassed too: the mandatory offer keeps its full fit
+    out = decide(host, _gated(None, "match"), offers, attributes={"age": 12}, explain=True)
+    adjustments = out.trace.adjustments
+    assert adjustments["must"] == [
+        {
+            "nodeId": "q",
+            "ruleId": "gate",
+            "stage": "match",
+            "bypassed": True,
+            "reason": "mandatory offer: bypassable rule skipped",
+            "plugin": "builtin",
+        }
+    ]
+    assert adjustments["other"][0]["fitMultiplier"] == 0.5
+
+
+def test_mandatory_offer_is_still_subject_to_non_bypassable_rules(host: Host) -> None:
+    offers = [{"id": "must", "mandatory": True}, {"id": "other"}]
+    doc = _gated(False)
+    assert ids(decide(host, doc, offers, attributes={"age": 12})) == []
+    assert ids(decide(host, doc, offers, attributes={"age": 30})) == ["must", "other"]
+    explained = decide(host, doc, offers, attributes={"age": 12}, explain=True)
+    assert {d.offer_id for d in explained.trace.drops} == {"must", "other"}
+    assert "must" not in explained.trace.adjustments
 
 
 class _Counter:

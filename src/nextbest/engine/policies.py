@@ -16,7 +16,7 @@ from typing import Any
 
 from ..models.decision import Candidate, Drop
 from ..models.offers import Offer
-from ..models.policies import WEEKDAYS, PolicyCounts
+from ..models.policies import COUNTED_SCOPES, WEEKDAYS, PolicyCounts
 from ..models.request import DecisionRequest
 from .state import DecisionState
 
@@ -27,7 +27,7 @@ CONSTRAINT_NODE_ID = "(offer-constraints)"
 #: The stage of contact-policy drops in the trace.
 POLICY_STAGE = "contact_policy"
 _CUSTOMER_LEVEL = frozenset(
-    {"frequency_cap", "customer_total_cap", "segment_exclusion", "time_window"}
+    {"frequency_cap", "customer_total_cap", "cross_channel_cap", "segment_exclusion", "time_window"}
 )
 
 
@@ -59,8 +59,11 @@ def blocking(
     pass; customer-level types (caps, segments, time windows) ignore the offer."""
     kind, cfg, where = policy.rule_type, policy.config, scope_label(policy)
     as_of = state.as_of
+    # caps scoped to an offer, category, subcategory or channel count the contacts in scope
+    scoped = counts.scoped.get(where) if policy.scope in COUNTED_SCOPES else None
     if kind == "frequency_cap":
-        seen = counts.periods.get(cfg.period, {}).get(cfg.counts, 0)
+        periods = counts.periods if scoped is None else scoped
+        seen = periods.get(cfg.period, {}).get(cfg.counts, 0)
         if seen >= cfg.max:
             reason = (
                 f"frequency_cap exceeded: {seen}/{cfg.period} at scope={where} "
@@ -69,12 +72,27 @@ def blocking(
             return reason, {"count": seen, "max": cfg.max, "period": cfg.period}
         return None
     if kind == "customer_total_cap":
-        seen = counts.all_time.get(cfg.counts, 0)
+        total = counts.all_time if scoped is None else scoped.get("all", {})
+        seen = total.get(cfg.counts, 0)
         if seen >= cfg.max:
             reason = (
                 f"customer_total_cap exceeded: {seen} {cfg.counts} at scope={where} (max {cfg.max})"
             )
             return reason, {"count": seen, "max": cfg.max}
+        return None
+    if kind == "cross_channel_cap":
+        on = counts.channels.get(cfg.period, {})
+        used = sorted(ch for ch, seen_on in on.items() if seen_on.get(cfg.counts, 0) > 0)
+        channel = state.request.channel
+        # a request on a channel already used (or on none) adds no channel
+        if len(used) >= cfg.max_channels and channel is not None and channel not in used:
+            reason = (
+                f"cross_channel_cap exceeded: {len(used)} channels/{cfg.period} "
+                f"({', '.join(used)}) at scope={where}; {channel!r} would be another "
+                f"(max {cfg.max_channels} channels with {cfg.counts} per {cfg.period}, UTC)"
+            )
+            details = {"count": len(used), "channels": used, "max": cfg.max_channels}
+            return reason, {**details, "period": cfg.period}
         return None
     if kind == "segment_exclusion":
         hit = [s for s in cfg.segments if s in state.request.segments]

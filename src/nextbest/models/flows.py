@@ -31,6 +31,9 @@ class Rule(CamelModel):
     priority: int = 0
     status: Literal["active", "inactive"] = "active"
     multiplier: float | None = Field(None, ge=0, le=1)
+    #: mandatory offers skip a bypassable rule; ``bypassable: false`` (a legal gate such as an
+    #: age check) applies to them too, as for contact policies
+    bypassable: bool = True
 
     @field_validator("stage", mode="before")
     @classmethod

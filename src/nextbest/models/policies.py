@@ -24,6 +24,7 @@ from .flows import SLUG
 POLICY_TYPES = (
     "frequency_cap",
     "customer_total_cap",
+    "cross_channel_cap",
     "cooldown",
     "outcome_based",
     "segment_exclusion",
@@ -34,14 +35,22 @@ POLICY_TYPES = (
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 #: The days of the week in ``datetime.weekday()`` order (Monday first).
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-#: What a cap counts: impressions (offers shown) or every recorded interaction.
-Counted = Literal["impressions", "interactions"]
+#: What a cap counts: impressions (interactions of kind impression: offers shown), responses
+#: (the other kind: clicks, dismissals, conversions, ...), conversions (outcome
+#: ``conversion``) or every recorded interaction.
+Counted = Literal["impressions", "responses", "conversions", "interactions"]
+#: Every ``Counted`` value.
+COUNTED: tuple[str, ...] = ("impressions", "responses", "conversions", "interactions")
+#: Scopes whose caps count only the contacts in scope (a segment is the request's, so a
+#: segment-scoped cap counts all the customer's contacts).
+COUNTED_SCOPES = frozenset({"offer", "category", "subcategory", "channel"})
 _MAX_COUNT = 1_000_000
 
 
 class FrequencyCapConfig(CamelModel):
     """At most ``max`` contacts of the customer in the current UTC ``period`` (a calendar day,
-    an ISO week from Monday, a calendar month), counted from the daily summaries."""
+    an ISO week from Monday, a calendar month) in the policy's scope: with an offer, a category
+    or subcategory, or on a channel (global and segment scopes: every contact)."""
 
     max: int = Field(ge=0, le=_MAX_COUNT)
     period: Literal["day", "week", "month"]
@@ -49,9 +58,18 @@ class FrequencyCapConfig(CamelModel):
 
 
 class CustomerTotalCapConfig(CamelModel):
-    """At most ``max`` contacts of the customer over all time (the all-time summary)."""
+    """At most ``max`` contacts of the customer over all time in the policy's scope."""
 
     max: int = Field(ge=0, le=_MAX_COUNT)
+    counts: Counted = "impressions"
+
+
+class CrossChannelCapConfig(CamelModel):
+    """At most ``maxChannels`` distinct channels on which the customer was contacted in the
+    current UTC ``period``: once reached, offers go out only on those channels."""
+
+    max_channels: int = Field(ge=1, le=1000)
+    period: Literal["day", "week", "month"]
     counts: Counted = "impressions"
 
 
@@ -142,6 +160,11 @@ class _PolicyBase(CamelModel):
             raise ValueError(f"scope {self.scope!r} needs a scopeId")
         if self.scope == "global" and self.scope_id is not None:
             raise ValueError("scope 'global' takes no scopeId")
+        if getattr(self, "rule_type", None) == "cross_channel_cap" and self.scope == "channel":
+            raise ValueError(
+                "a cross_channel_cap counts channels: its scope is global, category, "
+                "subcategory, offer or segment, not channel"
+            )
         if getattr(self, "rule_type", None) == "mutual_exclusion" and self.scope not in (
             "global",
             "channel",
@@ -165,6 +188,7 @@ def _policy(rule_type: str, config: type[CamelModel], required: bool = True) -> 
 _MODELS = (
     _policy("frequency_cap", FrequencyCapConfig),
     _policy("customer_total_cap", CustomerTotalCapConfig),
+    _policy("cross_channel_cap", CrossChannelCapConfig),
     _policy("cooldown", CooldownConfig),
     _policy("outcome_based", OutcomeBasedConfig),
     _policy("segment_exclusion", SegmentExclusionConfig),
@@ -186,14 +210,19 @@ def policy_schema() -> dict[str, Any]:
 class PolicyCounts:
     """What the store's summaries say about one customer, as of a decision's time (UTC).
 
-    ``periods``: contacts in the current day, week and month, each as
-    ``{"impressions": n, "interactions": n}``; ``all_time`` the same over every day;
-    ``offers`` the per-offer summaries (last interaction, last outcome, counts).
+    ``periods``: contacts in the current day, week and month, each as ``{counted: n}`` (every
+    :data:`COUNTED` value); ``all_time`` the same over every day; ``offers`` the per-offer
+    summaries (last interaction, last outcome, counts). ``scoped``: for caps scoped to an
+    offer, category, subcategory or channel, by scope label (``offer:X``), the contacts in
+    that scope per period and over all time (``"all"``). ``channels``: per period, the
+    customer's contacts on each channel (for ``cross_channel_cap``).
     """
 
     periods: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     all_time: Mapping[str, int] = field(default_factory=dict)
     offers: Mapping[str, OfferSummary] = field(default_factory=dict)
+    scoped: Mapping[str, Mapping[str, Mapping[str, int]]] = field(default_factory=dict)
+    channels: Mapping[str, Mapping[str, Mapping[str, int]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,29 +6,36 @@ caches each tenant's active policies (writes through it invalidate at once; othe
 writes are seen within ``ttl`` seconds) and reads, per decision, only the summaries the
 active policies need: the customer's daily summaries of the current month and ISO week for
 ``frequency_cap``, the all-time summary for ``customer_total_cap``, the per-offer summaries for
-``cooldown`` and ``outcome_based``. No raw interaction is read.
+``cooldown`` and ``outcome_based``, and the customer's contact counts (per day, offer and
+channel) once when a cap is scoped to an offer, category, subcategory or channel or a
+``cross_channel_cap`` is active (since the month's start; all of them for a scoped
+``customer_total_cap``). No raw interaction is read.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from ..engine.compiler import format_loc
+from ..engine.policies import scope_label
 from ..errors import FlowIssue, FlowValidationError
+from ..models.offers import Offer
 from ..models.policies import (
+    COUNTED,
+    COUNTED_SCOPES,
     POLICY_ADAPTER,
     POLICY_TYPES,
     PolicyCounts,
     PolicyInputs,
     period_starts,
 )
-from ..store import Store
+from ..store import ContactCount, Store
 
 #: The document namespace holding contact policies (the host's own; plugins use theirs).
 POLICIES_NAMESPACE = "nextbest.contact-policies"
@@ -116,21 +123,36 @@ class ContactPolicies:
             self._active[tenant_id] = (now, policies)
         return policies
 
-    def inputs(self, tenant_id: str, customer_id: str, as_of: datetime) -> PolicyInputs | None:
+    def inputs(
+        self,
+        tenant_id: str,
+        customer_id: str,
+        as_of: datetime,
+        offers: Mapping[str, tuple[Offer, Any]] | None = None,
+    ) -> PolicyInputs | None:
         """The active policies with the counts they read for one customer as of ``as_of``
-        (UTC), or None when the tenant has no active policy."""
+        (UTC), or None when the tenant has no active policy. ``offers`` (the catalog by id)
+        places past contacts in a category or subcategory; contacts with offers outside it
+        count in no category."""
         policies = self.active(tenant_id)
         if not policies:
             return None
         # UTC periods whatever offset the request's asOf carries
         as_of = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
-        kinds = {p.rule_type for p in policies}
-        return PolicyInputs(policies, self.counts(tenant_id, customer_id, as_of, kinds))
+        counts = self.counts(tenant_id, customer_id, as_of, policies, offers or {})
+        return PolicyInputs(policies, counts)
 
     def counts(
-        self, tenant_id: str, customer_id: str, as_of: datetime, kinds: set[str]
+        self,
+        tenant_id: str,
+        customer_id: str,
+        as_of: datetime,
+        policies: Iterable[Any],
+        catalog: Mapping[str, tuple[Offer, Any]],
     ) -> PolicyCounts:
-        """What ``kinds`` of policies read of one customer, from the store's summaries."""
+        """What ``policies`` read of one customer, from the store's summaries."""
+        policies = tuple(policies)
+        kinds = {p.rule_type for p in policies}
         periods: dict[str, dict[str, int]] = {}
         if "frequency_cap" in kinds:
             starts = period_starts(as_of)
@@ -138,18 +160,77 @@ class ContactPolicies:
             days = self.store.get_daily_summaries(tenant_id, customer_id, first, as_of.date())
             for period, start in starts.items():
                 inside = [d for d in days if d.day >= start]
-                periods[period] = {
-                    "impressions": sum(d.impressions for d in inside),
-                    "interactions": sum(d.interactions for d in inside),
-                }
+                periods[period] = _totals(inside)
         all_time: dict[str, int] = {}
         if "customer_total_cap" in kinds:
             summary = self.store.get_customer_summary(tenant_id, customer_id)
-            all_time = {
-                "impressions": summary.impressions if summary else 0,
-                "interactions": summary.interactions if summary else 0,
-            }
-        offers = {}
+            all_time = _totals([summary] if summary else [])
+        offer_summaries = {}
         if kinds & {"cooldown", "outcome_based"}:
-            offers = self.store.get_offer_summaries(tenant_id, customer_id)
-        return PolicyCounts(periods, all_time, offers)
+            offer_summaries = self.store.get_offer_summaries(tenant_id, customer_id)
+        scoped_caps = [
+            p
+            for p in policies
+            if p.rule_type in ("frequency_cap", "customer_total_cap") and p.scope in COUNTED_SCOPES
+        ]
+        scoped: dict[str, dict[str, dict[str, int]]] = {}
+        channels: dict[str, dict[str, dict[str, int]]] = {}
+        if scoped_caps or "cross_channel_cap" in kinds:
+            starts = period_starts(as_of)
+            whole = any(p.rule_type == "customer_total_cap" for p in scoped_caps)
+            rows = self.store.get_contact_counts(
+                tenant_id, customer_id, None if whole else min(starts.values())
+            )
+            end = as_of.date()  # like the daily summaries: days after the decision's are out
+            for policy in scoped_caps:
+                label = scope_label(policy)
+                if label not in scoped:
+                    matching = [r for r in rows if _in_scope(policy, r, catalog)]
+                    scoped[label] = {
+                        period: _contact_totals(r for r in matching if start <= r.day <= end)
+                        for period, start in starts.items()
+                    }
+                    scoped[label]["all"] = _contact_totals(matching)
+            if "cross_channel_cap" in kinds:
+                for period, start in starts.items():
+                    on: dict[str, dict[str, int]] = {}
+                    for r in rows:
+                        if r.channel is not None and start <= r.day <= end:
+                            seen = on.setdefault(r.channel, dict.fromkeys(COUNTED, 0))
+                            for name in COUNTED:
+                                seen[name] += getattr(r, name)
+                    channels[period] = on
+        return PolicyCounts(periods, all_time, offer_summaries, scoped, channels)
+
+
+def _totals(summaries: Iterable[Any]) -> dict[str, int]:
+    """Every ``COUNTED`` value summed over summaries (daily or all-time)."""
+    out = dict.fromkeys(COUNTED, 0)
+    for s in summaries:
+        out["impressions"] += s.impressions
+        out["interactions"] += s.interactions
+        out["responses"] += s.interactions - s.impressions
+        out["conversions"] += s.conversions
+    return out
+
+
+def _contact_totals(rows: Iterable[ContactCount]) -> dict[str, int]:
+    out = dict.fromkeys(COUNTED, 0)
+    for r in rows:
+        for name in COUNTED:
+            out[name] += getattr(r, name)
+    return out
+
+
+def _in_scope(policy: Any, row: ContactCount, catalog: Mapping[str, tuple[Offer, Any]]) -> bool:
+    """Whether a contact counts for a cap scoped to an offer, (sub)category or channel."""
+    scope, scope_id = policy.scope, policy.scope_id
+    if scope == "channel":
+        return row.channel == scope_id
+    if scope == "offer":
+        return row.offer_id == scope_id
+    found = catalog.get(row.offer_id) if row.offer_id is not None else None
+    if found is None:
+        return False
+    offer = found[0]
+    return bool((offer.category if scope == "category" else offer.sub_category) == scope_id)

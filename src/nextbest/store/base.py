@@ -341,6 +341,21 @@ class OfferConsumption:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactCount:
+    """A customer's interactions on one UTC day with one offer on one channel (None: the
+    interactions without an offer / a channel): every one, impressions, responses (the
+    other kind) and conversions (outcome ``conversion``)."""
+
+    day: date
+    offer_id: str | None
+    channel: str | None
+    interactions: int
+    impressions: int
+    responses: int
+    conversions: int
+
+
+@dataclass(frozen=True, slots=True)
 class SummaryColumns:
     """All-time summaries of a tenant's customers as columns (one row per customer, by id).
 
@@ -918,6 +933,14 @@ class Store(Protocol):
         """What positive outcomes consumed of the tenant's constrained offers: value on the UTC
         ``day`` and over all time, units against the stock, by offer id (offers without
         consumption are absent)."""
+        ...
+
+    def get_contact_counts(
+        self, tenant_id: str, customer_id: str, start: date | None = None
+    ) -> list[ContactCount]:
+        """A customer's contacts per UTC day, offer and channel from ``start`` on (every day
+        when None), by day; read by contact policies scoped to an offer, category or
+        channel."""
         ...
 
     def get_daily_summaries(

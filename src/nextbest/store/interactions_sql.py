@@ -37,7 +37,7 @@ from nextbest.store.base import (
     from_epoch,
     to_epoch,
 )
-from nextbest.store.constraints_sql import ConstraintsSql
+from nextbest.store.contacts_sql import ContactsSql, contact_of
 from nextbest.store.core_sql import (
     Cursor,
     batched,
@@ -194,7 +194,7 @@ def _content(row: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(row[1:13])
 
 
-class InteractionsSql(ConstraintsSql):
+class InteractionsSql(ContactsSql):
     """Outcome types, recommendations, interactions and summaries."""
 
     # -- dialect hook -----------------------------------------------------------------------
@@ -633,8 +633,9 @@ class InteractionsSql(ConstraintsSql):
             if require_known_offer:  # raising rolls the insert back
                 self._check_known_offer(cur, tenant_id, interaction)
             self._apply_summaries(cur, tenant_id, [_event(row)])
+            self._count_contacts(cur, tenant_id, [contact_of(row)])
             if row[5] == "positive" and row[2] is not None:  # classification, offer id
-                self._consume(cur, tenant_id, row[2], row[7], now)
+                self._consume(cur, tenant_id, row, inserted[0], now)
             recorded = self._interaction((inserted[0], *row))
             if participants:
                 transaction = self._outcome_transaction(cur, tenant_id)
@@ -798,6 +799,8 @@ class InteractionsSql(ConstraintsSql):
                 cur.executemany(summaries.delete_sql(table), deletes[table])
             if writes[table]:
                 cur.executemany(summaries.replace_sql(table), writes[table])
+        self._count_contacts(cur, tenant_id, [contact_of(old[1:]) for old in removed], -1)
+        self._give_back(cur, tenant_id, [old[0] for old in removed])
 
     def _customer_events(
         self, cur: Cursor, tenant_id: str, customer_ids: Sequence[str]
@@ -895,6 +898,11 @@ class InteractionsSql(ConstraintsSql):
             old = self._take(cur, tenant_id, idempotency_key, interaction.customer_id)
             new_id = cur.execute(f"{_INSERT_INTERACTION} RETURNING interaction_id", row).fetchone()
             self._apply_summaries(cur, tenant_id, [_event(row)])
+            self._count_contacts(cur, tenant_id, [contact_of(row)])
+            # the old outcome gave its consumption back (``_take``); the corrected one consumes
+            # as a new response would, today
+            if row[5] == "positive" and row[2] is not None:
+                self._consume(cur, tenant_id, row, new_id[0], now)
         return Correction(
             self._interaction(old), self._interaction((new_id[0], *row)), changed=True
         )
@@ -910,7 +918,14 @@ class InteractionsSql(ConstraintsSql):
             self._require_tenant(cur, tenant_id)
             self._lock_customers(cur, tenant_id, [customer_id])
             deleted: dict[str, int] = {}
-            for table in ("interactions", *summaries.TABLES):
+            # the consumption of the customer's outcomes stays (erasing a customer does not
+            # undo what was given out); the per-outcome record of it names them, so it goes
+            for table in (
+                "interactions",
+                *summaries.TABLES,
+                "customer_contact_counts",
+                "outcome_consumption",
+            ):
                 cur.execute(
                     f"DELETE FROM {table} WHERE tenant_id = ? AND customer_id = ?",
                     (tenant_id, customer_id),

@@ -56,7 +56,7 @@ _BULK_INSERT = (
     + ", ".join(f"%s::{t}[]" for t in _ARRAY_TYPES)
     + ") ON CONFLICT (tenant_id, idempotency_key) DO NOTHING "
     "RETURNING interaction_id, customer_id, offer_id, outcome, classification, kind, value, "
-    "occurred_at"
+    "occurred_at, channel"
 )
 
 
@@ -253,7 +253,11 @@ class PostgresStore(SqlStore):
         assert isinstance(cur, _PgCursor)
         cur._cursor.execute(_BULK_INSERT, columns)
         inserted = sorted(cur._cursor.fetchall())  # by interaction id: recording order
-        self._apply_summaries(cur, tenant_id, [tuple(r[1:]) for r in inserted])
+        self._apply_summaries(cur, tenant_id, [tuple(r[1:8]) for r in inserted])
+        # (customer, offer, channel, kind, outcome, occurred at)
+        self._count_contacts(
+            cur, tenant_id, [(r[1], r[2], r[8], r[5], r[3], r[7]) for r in inserted]
+        )
         return len(inserted)
 
     def _upsert_json_documents(self, cur: Cursor, rows: Iterable[Sequence[Any]]) -> int:

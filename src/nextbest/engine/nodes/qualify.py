@@ -38,6 +38,7 @@ class PreparedRule:
     prepared: Any
     plugin: str
     memo_key: int | None = None  # set for customer-level rules: evaluated once per decision
+    bypassable: bool = True  # mandatory offers skip it
     evaluate: Any = None  # the rule type's evaluator, hoisted for the hot loop
 
     def __post_init__(self) -> None:
@@ -59,6 +60,7 @@ class QualifyStep:
     node_type: str = "qualify"
 
     def __post_init__(self) -> None:
+        self._bypassable = any(r.bypassable for r in self.rules)
         # offer id -> (offer, its rules, its offer-level rules), checked by identity
         self._static: dict[str, tuple[Any, tuple[PreparedRule, ...], tuple[PreparedRule, ...]]]
         self._static = {}
@@ -128,6 +130,8 @@ class QualifyStep:
             else:
                 rules = self._rules_for(offer, request.channel, request.segments,
                                         offer_level_only)  # fmt: skip
+            if offer.mandatory and self._bypassable:
+                rules = self._bypass(state, offer.id, rules)
             for rule in rules:
                 try:
                     key = rule.memo_key
@@ -218,6 +222,29 @@ class QualifyStep:
                 kept.append(cand)
         state.candidates = kept
 
+    def _bypass(
+        self, state: DecisionState, offer_id: str, rules: Sequence[PreparedRule]
+    ) -> Sequence[PreparedRule]:
+        """A mandatory offer's rules without the bypassable ones (each noted in the trace as
+        an adjustment with ``bypassed: true``): mandatory offers bypass qualification except
+        rules marked ``bypassable: false``."""
+        kept = [r for r in rules if not r.bypassable]
+        trace = state.trace
+        if trace is not None:
+            for rule in rules:
+                if rule.bypassable:
+                    trace.adjustments.setdefault(offer_id, []).append(
+                        {
+                            "nodeId": self.node_id,
+                            "ruleId": rule.id,
+                            "stage": rule.stage,
+                            "bypassed": True,
+                            "reason": "mandatory offer: bypassable rule skipped",
+                            "plugin": rule.plugin,
+                        }
+                    )
+        return kept
+
 
 def _trace_inputs(result: RuleOutcome | None) -> dict[str, Any]:
     """A rule's inputs as the trace keeps them: JSON values, non-finite numbers as null."""
@@ -304,6 +331,7 @@ def _build_qualify(node: Any, ctx: BuildContext) -> QualifyStep:
                     value,
                     registry.owner("rule_type", rule_type.name),
                     memo_key,
+                    bypassable=rule.bypassable,
                 ),
             )
         )
