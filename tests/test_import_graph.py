@@ -24,7 +24,7 @@ HOST_LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine",),
     ("hookspecs", "plugins", "registration", "builtin"),
     ("host",),
-    ("service", "ingest", "notebook", "outbox", "policies"),
+    ("service", "ingest", "notebook", "outbox", "policies", "simulate"),
     ("triggers",),
     ("api",),
     ("commands", "cli"),

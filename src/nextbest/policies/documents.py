@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from ..models.policies import (
     PolicyInputs,
     period_starts,
 )
-from ..store import Store
+from ..store import CustomerSummary, DailySummary, OfferSummary, Store
 
 #: The document namespace holding contact policies (the host's own; plugins use theirs).
 POLICIES_NAMESPACE = "nextbest.contact-policies"
@@ -131,25 +131,42 @@ class ContactPolicies:
         self, tenant_id: str, customer_id: str, as_of: datetime, kinds: set[str]
     ) -> PolicyCounts:
         """What ``kinds`` of policies read of one customer, from the store's summaries."""
-        periods: dict[str, dict[str, int]] = {}
+        days: list[DailySummary] = []
         if "frequency_cap" in kinds:
-            starts = period_starts(as_of)
-            first = min(starts.values())
+            first = min(period_starts(as_of).values())
             days = self.store.get_daily_summaries(tenant_id, customer_id, first, as_of.date())
-            for period, start in starts.items():
-                inside = [d for d in days if d.day >= start]
-                periods[period] = {
-                    "impressions": sum(d.impressions for d in inside),
-                    "interactions": sum(d.interactions for d in inside),
-                }
-        all_time: dict[str, int] = {}
+        summary = None
         if "customer_total_cap" in kinds:
             summary = self.store.get_customer_summary(tenant_id, customer_id)
-            all_time = {
-                "impressions": summary.impressions if summary else 0,
-                "interactions": summary.interactions if summary else 0,
-            }
-        offers = {}
+        offers: dict[str, OfferSummary] = {}
         if kinds & {"cooldown", "outcome_based"}:
             offers = self.store.get_offer_summaries(tenant_id, customer_id)
-        return PolicyCounts(periods, all_time, offers)
+        return policy_counts(as_of, kinds, days, summary, offers)
+
+
+def policy_counts(
+    as_of: datetime,
+    kinds: set[str] | frozenset[str],
+    days: Sequence[DailySummary],
+    summary: CustomerSummary | None,
+    offers: Mapping[str, OfferSummary],
+) -> PolicyCounts:
+    """What ``kinds`` of policies read of one customer as of ``as_of`` (UTC), from its daily
+    summaries (at least those of the current month and week), its all-time summary and its
+    per-offer summaries, however they were read (one customer, or a whole tenant at once)."""
+    periods: dict[str, dict[str, int]] = {}
+    if "frequency_cap" in kinds:
+        for period, start in period_starts(as_of).items():
+            inside = [d for d in days if start <= d.day <= as_of.date()]
+            periods[period] = {
+                "impressions": sum(d.impressions for d in inside),
+                "interactions": sum(d.interactions for d in inside),
+            }
+    all_time: dict[str, int] = {}
+    if "customer_total_cap" in kinds:
+        all_time = {
+            "impressions": summary.impressions if summary else 0,
+            "interactions": summary.interactions if summary else 0,
+        }
+    chosen = dict(offers) if kinds & {"cooldown", "outcome_based"} else {}
+    return PolicyCounts(periods, all_time, chosen)

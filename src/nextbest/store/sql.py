@@ -18,6 +18,7 @@ from nextbest.store.documents_sql import DocumentsSql
 from nextbest.store.interactions_sql import InteractionsSql
 from nextbest.store.lift_sql import LiftSql
 from nextbest.store.outbox_sql import OutboxSql
+from nextbest.store.simulations_sql import SimulationsSql
 from nextbest.store.tenants_sql import TenantsSql
 from nextbest.store.triggers_sql import TriggersSql
 from nextbest.store.webhooks_sql import WebhooksSql
@@ -34,5 +35,6 @@ class SqlStore(
     WebhooksSql,
     OutboxSql,
     LiftSql,
+    SimulationsSql,
 ):
     """Implementation of :class:`nextbest.store.Store` over a SQL connection."""
