@@ -134,6 +134,7 @@ def build_cli() -> click.Group:
     """The root group with every plugin's commands added."""
     from .commands.decide import decide_command
     from .commands.lift import lift_command
+    from .commands.simulate import simulate_command
     from .commands.policies import policies_group
     from .commands.server import register_server_commands
     from .commands.store import register_store_commands
@@ -143,6 +144,7 @@ def build_cli() -> click.Group:
     cli.add_command(decide_command)
     cli.add_command(triggers_group)
     cli.add_command(lift_command)
+    cli.add_command(simulate_command)
     cli.add_command(policies_group)
     register_store_commands(cli)
     register_server_commands(cli)

@@ -22,6 +22,7 @@ from . import (
     flows,
     offers,
     reports,
+    simulations,
     triggers,
     webhooks,
 )
@@ -102,7 +103,9 @@ def create_app(
         """``{"status": "ok"}`` while the server answers."""
         return {"status": "ok"}
 
-    for module in (decisions, offers, flows, admin, customer_data, webhooks, triggers, reports):
+    for module in (
+        decisions, offers, flows, admin, customer_data, webhooks, triggers, reports, simulations
+    ):
         app.include_router(module.router)
     app.include_router(contact_policies.router)
     app.include_router(triggers.runs_router)
