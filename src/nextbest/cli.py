@@ -134,9 +134,9 @@ def build_cli() -> click.Group:
     """The root group with every plugin's commands added."""
     from .commands.decide import decide_command
     from .commands.lift import lift_command
-    from .commands.simulate import simulate_command
     from .commands.policies import policies_group
     from .commands.server import register_server_commands
+    from .commands.simulate import simulate_command
     from .commands.store import register_store_commands
     from .commands.triggers import triggers_group
     from .commands.webhooks import register_webhook_commands

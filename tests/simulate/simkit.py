@@ -38,8 +38,7 @@ ENGAGED: dict[str, Any] = {
                         "ruleType": "metric_condition",
                         "scope": "category",
                         "scopeId": "upsell",
-                        "config": {"metric": "metrics.conversions", "operator": "gte",
-                                   "value": 3},
+                        "config": {"metric": "metrics.conversions", "operator": "gte", "value": 3},
                     },
                     {
                         "id": "retention-needs-value",

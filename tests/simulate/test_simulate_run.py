@@ -144,16 +144,18 @@ def test_compare_counts_changed_top_offers(store: Store) -> None:
         for cid in change["exampleCustomerIds"]:
             assert (v1[cid] or "(none)", v2[cid] or "(none)") == (change["from"], change["to"])
     # v2 shows one offer per customer
-    assert all(set(e["byRank"]) == {"1"} for e in result["flows"][1]["overall"]["offerMix"].values())
+    assert all(
+        set(e["byRank"]) == {"1"} for e in result["flows"][1]["overall"]["offerMix"].values()
+    )
 
 
 def test_unknown_flow_and_version(store: Store) -> None:
     svc = service(store)
-    with pytest.raises(UnknownFlowError, match="^flow: "):
+    with pytest.raises(UnknownFlowError, match=r"^flow: "):
         run_simulation(svc, "acme", options(flow="nope"))
-    with pytest.raises(UnknownFlowError, match="^version: flow 'retention' has no version 9"):
+    with pytest.raises(UnknownFlowError, match=r"^version: flow 'retention' has no version 9"):
         run_simulation(svc, "acme", options(flow="retention", version=9))
-    with pytest.raises(UnknownFlowError, match="^compare: "):
+    with pytest.raises(UnknownFlowError, match=r"^compare: "):
         run_simulation(svc, "acme", options(flow="retention", compare="nope@1"))
     with pytest.raises(InvalidInputError) as caught:
         run_simulation(svc, "acme", options(flow="retention", by="customer.nobody"))

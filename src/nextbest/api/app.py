@@ -104,7 +104,15 @@ def create_app(
         return {"status": "ok"}
 
     for module in (
-        decisions, offers, flows, admin, customer_data, webhooks, triggers, reports, simulations
+        decisions,
+        offers,
+        flows,
+        admin,
+        customer_data,
+        webhooks,
+        triggers,
+        reports,
+        simulations,
     ):
         app.include_router(module.router)
     app.include_router(contact_policies.router)

@@ -55,9 +55,7 @@ def start_simulation(body: Options, auth: Writer, service: Service) -> Any:
     except UnknownFlowError as exc:
         raise ApiError(404, str(exc), code="flow_not_found") from None
     location = f"{router.prefix}/{record.simulation_id}"
-    return JSONResponse(
-        simulation_json(record), status_code=202, headers={"Location": location}
-    )
+    return JSONResponse(simulation_json(record), status_code=202, headers={"Location": location})
 
 
 @router.get("", summary="List simulations, newest first (cursor pagination)")
@@ -89,9 +87,7 @@ def read_run(
     tenant's)."""
     record = get_simulation(service.store, auth.tenant_id, simulation_id)
     if record is None:
-        raise ApiError(
-            404, f"simulation {simulation_id!r} not found", code="simulation_not_found"
-        )
+        raise ApiError(404, f"simulation {simulation_id!r} not found", code="simulation_not_found")
     return simulation_json(record)
 
 

@@ -1,4 +1,7 @@
-"""``nextbest simulate``: a flow over a tenant's customers, nothing recorded (docs/simulation.md)."""
+"""``nextbest simulate``: a flow over a tenant's customers, nothing recorded.
+
+See docs/simulation.md.
+"""
 
 from __future__ import annotations
 
@@ -61,8 +64,9 @@ def render_report(result: dict[str, Any]) -> str:
     ]
     for flow in result["flows"]:
         lines.append("")
-        lines.extend(_summary_lines(f"flow {flow['flowKey']}@{flow['flowVersion']}",
-                                    flow["overall"]))
+        lines.extend(
+            _summary_lines(f"flow {flow['flowKey']}@{flow['flowVersion']}", flow["overall"])
+        )
         for value, tally in flow["byValue"].items():
             lines.extend(_summary_lines(f"  {result['by']} = {value}", tally))
         errors = flow["errors"]
@@ -152,7 +156,7 @@ def simulate_command(
         except UnknownFlowError as exc:
             raise click.ClickException(str(exc)) from None
         except InvalidInputError as exc:
-            hint = _OPTION.get(exc.field or "", None)
+            hint = _OPTION.get(exc.field or "")
             raise click.BadParameter(str(exc), param_hint=hint) from None
         finally:
             if bar is not None:

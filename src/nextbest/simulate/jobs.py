@@ -67,9 +67,9 @@ def get_simulation(store: Store, tenant_id: str, simulation_id: str) -> Simulati
     """A run of the tenant with its result (None: no such run of this tenant); a run whose
     process died is reported failed, interrupted."""
     record = store.get_simulation(tenant_id, simulation_id)
-    if record is not None and record.status in ("queued", "running"):
-        if mark_interrupted(store):
-            record = store.get_simulation(tenant_id, simulation_id)
+    stale = record is not None and record.status in ("queued", "running")
+    if stale and mark_interrupted(store):
+        record = store.get_simulation(tenant_id, simulation_id)
     return record
 
 
@@ -117,9 +117,7 @@ def submit(
     if options.compare is not None:
         load_flow(service, tenant_id, options.compare, "compare")
     store = service.store
-    record = store.create_simulation(
-        tenant_id, new_simulation_id(time.time()), options.to_dict()
-    )
+    record = store.create_simulation(tenant_id, new_simulation_id(time.time()), options.to_dict())
     if background:
         thread = threading.Thread(
             target=execute,

@@ -93,9 +93,10 @@ def narrow(
     seed: int | None,
     by_values: list[str | None] | None,
 ) -> None:
-    """Keep the customers whose ``by`` value (``by_values``, as results key them) is ``segment`` (InvalidInputError naming
-    ``segment`` when none has it), then a sample of ``sample`` drawn with ``seed`` (the same
-    seed over the same customers draws the same sample; kept in id order)."""
+    """Keep the customers whose ``by`` value (``by_values``, as results key them) is
+    ``segment`` (InvalidInputError naming ``segment`` when none has it), then a sample of
+    ``sample`` drawn with ``seed`` (the same seed over the same customers draws the same
+    sample; kept in id order)."""
     if segment is not None:
         if by is None or by_values is None:
             raise InvalidInputError(

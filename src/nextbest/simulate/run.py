@@ -35,9 +35,9 @@ CHUNK = 2000
 Progress = Callable[[int, int], None]
 
 
-def load_flow(service: DecisionService, tenant_id: str, ref: FlowRef, field: str) -> tuple[
-    CompiledFlow, int
-]:
+def load_flow(
+    service: DecisionService, tenant_id: str, ref: FlowRef, field: str
+) -> tuple[CompiledFlow, int]:
     """The flow ``ref`` names, compiled: a version of it, else its published version.
     UnknownFlowError naming ``field`` (and the version) when the tenant has no such flow."""
     if ref.version is None:
@@ -171,15 +171,21 @@ def run_simulation(
                 )
                 try:
                     decision = host.decide(
-                        tenant_id, request, flow=flow, offers=catalog, policies=inputs,
+                        tenant_id,
+                        request,
+                        flow=flow,
+                        offers=catalog,
+                        policies=inputs,
                         context=context,
                     )
                 except Exception as exc:  # counted and quoted; the run goes on
                     tallies[n].failed(cid, exc)
                     tops.append(None)
                     continue
-                shown = [Shown(it.offer_id, it.rank, *price(offers, it.offer_id))
-                         for it in decision.items]
+                shown = [
+                    Shown(it.offer_id, it.rank, *price(offers, it.offer_id))
+                    for it in decision.items
+                ]
                 blocking: list[str] = []
                 if not shown:  # why: the same decision again, explained
                     explained = host.decide(
@@ -215,8 +221,7 @@ def run_simulation(
         "contactPolicies": sorted(p.name for p in policies) if policies else [],
         "exhaustedOffers": sorted(exhausted),
         "controlGroup": {
-            "treatment": "every customer is simulated with the flow (control groups not held "
-            "out)",
+            "treatment": "every customer is simulated with the flow (control groups not held out)",
             "wouldBeControl": control,
         },
         "perCustomerContext": sorted(names - set(population.context)),

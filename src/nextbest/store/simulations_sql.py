@@ -30,9 +30,7 @@ from nextbest.store.errors import InvalidInputError
 #: The statuses of a run; the last two are final.
 SIMULATION_STATUSES = ("queued", "running", "done", "failed")
 _FINAL = ("done", "failed")
-_COLUMNS = (
-    "simulation_id, status, inputs, created_at, updated_at, finished_at, done, total, error"
-)
+_COLUMNS = "simulation_id, status, inputs, created_at, updated_at, finished_at, done, total, error"
 #: The longest error text kept (the first errors of a run are in its result, not here).
 MAX_ERROR_CHARS = 2000
 _MAX_COUNT = 2**62
