@@ -5,9 +5,9 @@ comparison of two flows' top offers."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 #: How many blocking rules a summary lists (the most frequent first).
 TOP_RULES = 10
@@ -21,9 +21,9 @@ MAX_TRANSITIONS = 50
 NONE_VALUE = "(none)"
 
 
-@dataclass(frozen=True, slots=True)
-class Shown:
-    """One offer a decision would show: its rank, and propensity and value (None: unpriced)."""
+class Shown(NamedTuple):
+    """One offer a decision would show: its rank, and propensity and value (None: unpriced).
+    A named tuple: one is made per offer shown, and tuples are the cheapest to make."""
 
     offer_id: str
     rank: int
@@ -185,9 +185,6 @@ def group_value(value: Any) -> str | None:
     return str(value)
 
 
-def price(offers: Mapping[str, Any], offer_id: str) -> tuple[float | None, float]:
+def price(offer: Any) -> tuple[float | None, float]:
     """An offer's catalog propensity (None when it has none) and business value."""
-    offer = offers.get(offer_id)
-    if offer is None:
-        return None, 0.0
     return offer.propensity, float(offer.business_value)

@@ -129,12 +129,13 @@ def run_simulation(
     if by is not None:
         by_values = _by_values(population, by, as_of)
     exhausted = exhausted_offers(store, tenant_id, catalog.constrained, as_of)
-    offers = {offer.id: offer for offer in catalog.offers}
+    prices = {offer.id: price(offer) for offer in catalog.offers}
     tallies = [FlowTally(f.key, version) for _, f, version in flows]
     comparison = Comparison() if len(flows) == 2 else None
     reads_metrics = [any(n.startswith("metrics.") for n in f.customer_names) for _, f, _ in flows]
     reads_history = [f.uses_offer_history for _, f, _ in flows]
     columns = list(population.context.items())
+    template = DecisionRequest(customer_id="simulated", as_of=as_of)
     ids = population.customer_ids
     total = len(ids)
     control = 0
@@ -163,11 +164,13 @@ def run_simulation(
             group = None if by_values is None else by_values[i]
             tops: list[str | None] = []
             for n, (_, flow, _) in enumerate(flows):
-                request = DecisionRequest.model_construct(
-                    customer_id=cid,
-                    metrics=metrics if reads_metrics[n] else {},
-                    offer_history=history if reads_history[n] else {},
-                    as_of=as_of,
+                # a copy of a validated request: the ids come from the store, valid already
+                request = template.model_copy(
+                    update={
+                        "customer_id": cid,
+                        "metrics": metrics if reads_metrics[n] else {},
+                        "offer_history": history if reads_history[n] else {},
+                    }
                 )
                 try:
                     decision = host.decide(
@@ -183,8 +186,7 @@ def run_simulation(
                     tops.append(None)
                     continue
                 shown = [
-                    Shown(it.offer_id, it.rank, *price(offers, it.offer_id))
-                    for it in decision.items
+                    Shown(it.offer_id, it.rank, *prices[it.offer_id]) for it in decision.items
                 ]
                 blocking: list[str] = []
                 if not shown:  # why: the same decision again, explained
