@@ -185,9 +185,7 @@ def run_simulation(
                     tallies[n].failed(cid, exc)
                     tops.append(None)
                     continue
-                shown = [
-                    Shown(it.offer_id, it.rank, *prices[it.offer_id]) for it in decision.items
-                ]
+                shown = [Shown(it.offer_id, it.rank, *prices[it.offer_id]) for it in decision.items]
                 blocking: list[str] = []
                 if not shown:  # why: the same decision again, explained
                     explained = host.decide(
