@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from simkit import seed_tenant
+from populationkit import seed_tenant
 
 from nextbest.store import Store, open_store
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from simkit import AS_OF_TEXT
+from populationkit import AS_OF_TEXT
 
 from nextbest import Host
 from nextbest.api import create_app

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from simkit import AS_OF_TEXT, seed_tenant, service
+from populationkit import AS_OF_TEXT, seed_tenant, service
 
 from nextbest.cli import build_cli
 from nextbest.simulate import parse_options, run_simulation

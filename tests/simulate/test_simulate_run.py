@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from simkit import AS_OF, AS_OF_TEXT, MONTHLY_CAP, OFFERS, service
+from populationkit import AS_OF, AS_OF_TEXT, MONTHLY_CAP, OFFERS, service
 
 from nextbest import ContextProvider, DecisionService, Host, hookimpl
 from nextbest.errors import UnknownFlowError
@@ -239,3 +239,18 @@ def test_another_tenant_has_no_customers(store: Store) -> None:
     result = run_simulation(svc, "globex", options(flow="engaged"))
     assert result["customers"] == 0
     assert result["flows"][0]["overall"]["offerMix"] == {}
+
+
+def test_a_continuous_breakdown_is_bounded(store: Store) -> None:
+    from nextbest.simulate.result import MAX_GROUPS, OTHER_VALUE, FlowTally
+
+    tally = FlowTally("f", 1)
+    for i in range(MAX_GROUPS + 5):
+        tally.add(str(i), [])
+    assert len(tally.by_value) == MAX_GROUPS + 1
+    assert tally.by_value[OTHER_VALUE].customers == 5
+    svc = service(store)
+    result = run_simulation(svc, "acme", options(flow="engaged", by="metrics.total_value"))
+    by_value = result["flows"][0]["byValue"]
+    assert result["by"] == "metrics.total_value"
+    assert sum(t["customers"] for t in by_value.values()) == result["customers"]

@@ -5,6 +5,7 @@ the comparison of two flows. ``options`` parses what is asked, ``population`` re
 ``run`` decides in chunks, ``result`` tallies, ``jobs`` runs simulations in the background with
 their state in the store."""
 
+from .jobs import get_simulation, list_simulations, simulation_json, submit
 from .options import FlowRef, SimulationOptions, parse_flow_ref, parse_options
 from .run import CHUNK, run_simulation
 
@@ -12,7 +13,11 @@ __all__ = [
     "CHUNK",
     "FlowRef",
     "SimulationOptions",
+    "get_simulation",
+    "list_simulations",
     "parse_flow_ref",
     "parse_options",
     "run_simulation",
+    "simulation_json",
+    "submit",
 ]

@@ -19,6 +19,11 @@ MAX_EXAMPLES = 5
 MAX_TRANSITIONS = 50
 #: The breakdown value of customers without one.
 NONE_VALUE = "(none)"
+#: At most this many breakdown values are kept apart (in the order customers are met, by id);
+#: customers with further values count under :data:`OTHER_VALUE` (a continuous ``by`` such
+#: as ``metrics.total_value`` would otherwise make a result as large as the tenant).
+MAX_GROUPS = 100
+OTHER_VALUE = "(other)"
 
 
 class Shown(NamedTuple):
@@ -108,6 +113,10 @@ class FlowTally:
         self.overall.add(shown, blocking)
         if group is not None:
             tally = self.by_value.get(group)
+            if tally is None:
+                if len(self.by_value) >= MAX_GROUPS:
+                    group = OTHER_VALUE
+                tally = self.by_value.get(group)
             if tally is None:
                 tally = self.by_value[group] = Tally()
             tally.add(shown, blocking)
