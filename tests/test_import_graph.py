@@ -33,7 +33,7 @@ HOST_LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine",),
     ("hookspecs", "plugins", "registration", "builtin"),
     ("host",),
-    ("service", "ingest", "notebook", "outbox", "policies", "profiles"),
+    ("service", "ingest", "notebook", "outbox", "policies", "profiles", "simulate"),
     ("triggers",),
     ("ui",),
     ("api",),

@@ -253,6 +253,17 @@ def context_columns(
 
 
 @hookspec
+def report_dimensions(host: HostAPI, tenant_id: str) -> Iterable[str] | None:
+    """Return the context names this plugin suggests for breaking reports down by (or None).
+
+    A population simulation (``nextbest simulate``, ``POST /api/v1/simulations``) without an
+    explicit breakdown uses the first name suggested (plugins in load order); the names must
+    be customer-level context names a provider of yours supplies (a segment, a tier). Keep it
+    cheap and free of I/O: it is asked once per report.
+    """
+
+
+@hookspec
 def trigger_fired(host: HostAPI, tenant_id: str, event: TriggerEvent) -> None:
     """Called after a trigger firing was committed, for triggers whose ``actions`` include
     ``hook: true``: once per firing, in firing order. ``event.payload`` is the event document

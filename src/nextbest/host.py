@@ -158,6 +158,7 @@ class Host:
         offers: CompiledCatalog | None = None,
         random_pick: int | None = None,
         policies: PolicyInputs | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> Decision:
         """Run a flow for one customer and return the ranked offers (and trace if asked).
 
@@ -165,7 +166,9 @@ class Host:
         request's ``decisionFlowKey``, else the tenant's default). ``random_pick``: a seed
         with which the rank node returns one eligible offer at random (control groups).
         ``policies``: the tenant's contact policies and the counts they read (the service
-        loads them from the store).
+        loads them from the store). ``context``: customer-level values read beforehand
+        (e.g. a tenant's columns from ``context_columns``); a provider whose names are all in it
+        is not called, the rest resolve as usual.
         """
         if not isinstance(request, DecisionRequest):
             request = DecisionRequest.model_validate(request)
@@ -181,6 +184,7 @@ class Host:
             request=request,
             random_pick=random_pick,
             policies=policies,
+            context=context,
         )
 
     def notify_outcome(self, tenant_id: str, interaction: Interaction) -> list[tuple[str, str]]:
@@ -294,6 +298,14 @@ class Host:
             return frozenset()
         answers = self._answers("context_changing", tenant_id=tenant_id, change=change)
         return frozenset(c for answer in answers if answer for c in answer)
+
+    def report_dimensions(self, tenant_id: str) -> list[str]:
+        """The context names plugins suggest for breaking reports down by (every
+        ``report_dimensions`` answer, in plugin order, each name once); a failing plugin is
+        logged and suggests nothing."""
+        answers = self._answers("report_dimensions", tenant_id=tenant_id)
+        names = (name for answer in answers if answer for name in answer)
+        return list(dict.fromkeys(n for n in names if isinstance(n, str)))
 
     def context_columns(
         self, tenant_id: str, names: Iterable[str], as_of: float

@@ -47,10 +47,12 @@ from .policies.documents import ContactPolicies
 from .store import (
     ACCEPT_UNKNOWN_OFFERS_SETTING,
     Correction,
+    CustomerSummary,
     FlowVersion,
     ForgetResult,
     Interaction,
     InteractionIn,
+    OfferSummary,
     RecommendationItem,
     RecordResult,
     Store,
@@ -141,7 +143,13 @@ def customer_metrics(store: Store, tenant_id: str, customer_id: str, now: dateti
     ``days_since_last_contact`` and ``days_since_first_contact`` are None for a customer without
     interactions; ``average_value`` is the total value per conversion (None without one).
     """
-    summary = store.get_customer_summary(tenant_id, customer_id)
+    return metrics_of(store.get_customer_summary(tenant_id, customer_id), now)
+
+
+def metrics_of(summary: CustomerSummary | None, now: datetime) -> dict:
+    """The ``metrics.*`` values (without the prefix) of a customer's all-time summary as of
+    ``now`` (None: a new customer), as :func:`customer_metrics` gives them; for summaries read
+    in bulk."""
     if summary is None:
         return dict(NEW_CUSTOMER_METRICS)
     return {
@@ -166,6 +174,11 @@ def customer_metrics(store: Store, tenant_id: str, customer_id: str, now: dateti
 
 def offer_history(store: Store, tenant_id: str, customer_id: str) -> dict[str, OfferHistory]:
     """Per-offer history of a customer from the store's offer summaries."""
+    return offer_history_of(store.get_offer_summaries(tenant_id, customer_id))
+
+
+def offer_history_of(summaries: Mapping[str, OfferSummary]) -> dict[str, OfferHistory]:
+    """Per-offer history from a customer's offer summaries (read one by one or in bulk)."""
     return {
         offer_id: OfferHistory(
             last_seen_at=s.last_at,
@@ -174,7 +187,7 @@ def offer_history(store: Store, tenant_id: str, customer_id: str) -> dict[str, O
             negative=s.negative,
             conversions=s.conversions,
         )
-        for offer_id, s in store.get_offer_summaries(tenant_id, customer_id).items()
+        for offer_id, s in summaries.items()
     }
 
 
@@ -517,5 +530,7 @@ __all__ = [
     "Recommendation",
     "StoreDecision",
     "customer_metrics",
+    "metrics_of",
     "offer_history",
+    "offer_history_of",
 ]

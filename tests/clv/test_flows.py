@@ -238,3 +238,8 @@ def test_score_without_record_outside_store_host(store: Store) -> None:
     decision = decide(host, clv_flow(), "ada")
     assert decision["trace"]["context"]["customer.clv_score"] is None
     assert T0 > 0
+
+
+def test_the_segment_is_the_suggested_report_breakdown(host: Host) -> None:
+    """report_dimensions: reports (simulations) break down by the CLV segment by default."""
+    assert host.report_dimensions("acme")[0] == "customer.clv.segment"

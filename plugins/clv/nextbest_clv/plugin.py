@@ -25,7 +25,7 @@ from nextbest_clv.decisions.changes import (
     previous_wanted,
     refresh_customers,
 )
-from nextbest_clv.decisions.context import CLV_CONTEXT
+from nextbest_clv.decisions.context import CLV_CONTEXT, SEGMENT_NAME
 from nextbest_clv.decisions.functions import FUNCTIONS
 from nextbest_clv.decisions.rules import PROPENSITY_THRESHOLD
 from nextbest_clv.decisions.value import CLV_VALUE
@@ -116,6 +116,12 @@ def context_columns(
 ) -> ContextChange | None:
     service = attach(host)
     return None if service is None else population_columns(service, tenant_id, names, as_of)
+
+
+@hookimpl
+def report_dimensions(host: HostAPI, tenant_id: str) -> list[str]:
+    del host, tenant_id  # every tenant: the CLV segment is the natural breakdown
+    return [SEGMENT_NAME]
 
 
 @hookimpl

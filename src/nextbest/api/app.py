@@ -24,6 +24,7 @@ from . import (
     offers,
     profiles,
     reports,
+    simulations,
     triggers,
     webhooks,
 )
@@ -114,6 +115,7 @@ def create_app(
         webhooks,
         triggers,
         reports,
+        simulations,
     ):
         app.include_router(module.router)
     app.include_router(contact_policies.router)

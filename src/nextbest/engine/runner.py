@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from time import perf_counter
+from typing import Any
 
 from ..hookcalls import call_impl, implementations
 from ..models.decision import Candidate, Decision, DecisionItem
@@ -25,11 +27,13 @@ def run_decision(
     request: DecisionRequest,
     random_pick: int | None = None,
     policies: PolicyInputs | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> Decision:
     """Run every step of ``flow`` over ``catalog`` for ``request``. With ``random_pick`` (a
     seed) the rank node returns one eligible offer picked with it instead of the best ones
     (the control group's ``mode: random``). The tenant's contact ``policies``, when given,
-    apply after the selection phase."""
+    apply after the selection phase. ``context``: customer-level values read beforehand (see
+    :meth:`DecisionState.resolve_customer_names`)."""
     as_of = request.as_of or datetime.now(UTC)
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
@@ -45,7 +49,7 @@ def run_decision(
     )
     state.random_pick = random_pick
     try:
-        _run_steps(flow, state)
+        _run_steps(flow, state, context)
         _annotate(state)
     finally:
         state.log_failures()  # one line per plugin hook that failed, rate-limited per host
@@ -68,11 +72,13 @@ def run_decision(
     return Decision(tenant_id, request.customer_id, flow.key, as_of, items, state.trace)
 
 
-def _run_steps(flow: CompiledFlow, state: DecisionState) -> None:
+def _run_steps(
+    flow: CompiledFlow, state: DecisionState, context: Mapping[str, Any] | None = None
+) -> None:
     """Resolve the context, then run every step (timing each one when explaining)."""
     trace = state.trace
     started = perf_counter() if trace is not None else 0.0
-    state.resolve_customer_names()
+    state.resolve_customer_names(context)
     if trace is not None:
         trace.timings.append(
             {

@@ -216,11 +216,32 @@ class DecisionState:
         self._failures: dict[tuple[str, str], _HookFailures] | None = None  # on first failure
 
     # -- context -------------------------------------------------------------------------
-    def resolve_customer_names(self) -> None:
+    def resolve_customer_names(self, given: Mapping[str, Any] | None = None) -> None:
         """Resolve the customer-level names the flow references, one provider call each
-        (the grouping by provider is done once, when the flow is compiled)."""
+        (the grouping by provider is done once, when the flow is compiled).
+
+        ``given``: values read beforehand (a whole tenant read as columns); a provider whose
+        names are all given is not called, the others resolve what is missing.
+        """
+        if not given:
+            for provider, wanted in self.flow.context_plan:
+                self._run_provider(provider, wanted)
+            return
+        customer = self.customer
         for provider, wanted in self.flow.context_plan:
-            self._run_provider(provider, wanted)
+            missing = wanted.difference(given)
+            for name in wanted - missing:
+                value = given[name]
+                if value is not None and type(value) not in _PLAIN:
+                    value = self._finite_context_value(provider, name, value)
+                customer[name] = value
+            if missing:
+                self._run_provider(provider, frozenset(missing))
+            else:
+                self._resolved_providers.add(provider.name)
+                if self.trace is not None:
+                    for name in sorted(wanted):
+                        self.trace.context[name] = jsonable(customer[name])
 
     def _run_provider(self, provider: ContextProvider, wanted: frozenset[str]) -> None:
         self._resolved_providers.add(provider.name)

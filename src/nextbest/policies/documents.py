@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -35,7 +36,7 @@ from ..models.policies import (
     PolicyInputs,
     period_starts,
 )
-from ..store import ContactCount, Store
+from ..store import ContactCount, CustomerSummary, DailySummary, OfferSummary, Store
 
 #: The document namespace holding contact policies (the host's own; plugins use theirs).
 POLICIES_NAMESPACE = "nextbest.contact-policies"
@@ -152,55 +153,104 @@ class ContactPolicies:
     ) -> PolicyCounts:
         """What ``policies`` read of one customer, from the store's summaries."""
         policies = tuple(policies)
-        kinds = {p.rule_type for p in policies}
-        periods: dict[str, dict[str, int]] = {}
-        if "frequency_cap" in kinds:
-            starts = period_starts(as_of)
-            first = min(starts.values())
-            days = self.store.get_daily_summaries(tenant_id, customer_id, first, as_of.date())
-            for period, start in starts.items():
-                inside = [d for d in days if d.day >= start]
-                periods[period] = _totals(inside)
-        all_time: dict[str, int] = {}
-        if "customer_total_cap" in kinds:
-            summary = self.store.get_customer_summary(tenant_id, customer_id)
-            all_time = _totals([summary] if summary else [])
-        offer_summaries = {}
-        if kinds & {"cooldown", "outcome_based"}:
-            offer_summaries = self.store.get_offer_summaries(tenant_id, customer_id)
-        scoped_caps = [
-            p
-            for p in policies
-            if p.rule_type in ("frequency_cap", "customer_total_cap") and p.scope in COUNTED_SCOPES
-        ]
-        scoped: dict[str, dict[str, dict[str, int]]] = {}
-        channels: dict[str, dict[str, dict[str, int]]] = {}
-        if scoped_caps or "cross_channel_cap" in kinds:
-            starts = period_starts(as_of)
-            whole = any(p.rule_type == "customer_total_cap" for p in scoped_caps)
-            rows = self.store.get_contact_counts(
-                tenant_id, customer_id, None if whole else min(starts.values())
+        need = counts_needed(policies, as_of)
+        days: Sequence[DailySummary] = ()
+        if need.daily_from is not None:
+            days = self.store.get_daily_summaries(
+                tenant_id, customer_id, need.daily_from, as_of.date()
             )
-            end = as_of.date()  # like the daily summaries: days after the decision's are out
-            for policy in scoped_caps:
-                label = scope_label(policy)
-                if label not in scoped:
-                    matching = [r for r in rows if _in_scope(policy, r, catalog)]
-                    scoped[label] = {
-                        period: _contact_totals(r for r in matching if start <= r.day <= end)
-                        for period, start in starts.items()
-                    }
-                    scoped[label]["all"] = _contact_totals(matching)
-            if "cross_channel_cap" in kinds:
-                for period, start in starts.items():
-                    on: dict[str, dict[str, int]] = {}
-                    for r in rows:
-                        if r.channel is not None and start <= r.day <= end:
-                            seen = on.setdefault(r.channel, dict.fromkeys(COUNTED, 0))
-                            for name in COUNTED:
-                                seen[name] += getattr(r, name)
-                    channels[period] = on
-        return PolicyCounts(periods, all_time, offer_summaries, scoped, channels)
+        summary = None
+        if need.summary:
+            summary = self.store.get_customer_summary(tenant_id, customer_id)
+        offers: Mapping[str, OfferSummary] = {}
+        if need.offers:
+            offers = self.store.get_offer_summaries(tenant_id, customer_id)
+        contacts: Sequence[ContactCount] = ()
+        if need.contacts:
+            contacts = self.store.get_contact_counts(tenant_id, customer_id, need.contacts_from)
+        return policy_counts(as_of, policies, catalog, days, summary, offers, contacts)
+
+
+@dataclass(frozen=True, slots=True)
+class CountsNeeded:
+    """Which summaries policies read as of a time: the daily ones from ``daily_from`` (None:
+    none), the all-time one, the per-offer ones, the contact counts (from ``contacts_from``;
+    None with ``contacts``: all of them)."""
+
+    daily_from: date | None
+    summary: bool
+    offers: bool
+    contacts: bool
+    contacts_from: date | None
+
+
+def counts_needed(policies: Iterable[Any], as_of: datetime) -> CountsNeeded:
+    """What :func:`policy_counts` needs read for ``policies`` as of ``as_of`` (UTC)."""
+    policies = tuple(policies)
+    kinds = {p.rule_type for p in policies}
+    first = min(period_starts(as_of).values())
+    scoped = [p for p in policies if _scoped_cap(p)]
+    whole = any(p.rule_type == "customer_total_cap" for p in scoped)
+    return CountsNeeded(
+        daily_from=first if "frequency_cap" in kinds else None,
+        summary="customer_total_cap" in kinds,
+        offers=bool(kinds & {"cooldown", "outcome_based"}),
+        contacts=bool(scoped) or "cross_channel_cap" in kinds,
+        contacts_from=None if whole else first,
+    )
+
+
+def _scoped_cap(policy: Any) -> bool:
+    return policy.rule_type in ("frequency_cap", "customer_total_cap") and (
+        policy.scope in COUNTED_SCOPES
+    )
+
+
+def policy_counts(
+    as_of: datetime,
+    policies: Iterable[Any],
+    catalog: Mapping[str, tuple[Offer, Any]],
+    days: Sequence[DailySummary],
+    summary: CustomerSummary | None,
+    offers: Mapping[str, OfferSummary],
+    contacts: Sequence[ContactCount],
+) -> PolicyCounts:
+    """What ``policies`` read of one customer as of ``as_of`` (UTC), from what
+    :func:`counts_needed` names, however it was read (one customer, or a whole tenant at
+    once): its daily summaries, all-time summary, per-offer summaries and contact counts."""
+    policies = tuple(policies)
+    kinds = {p.rule_type for p in policies}
+    starts = period_starts(as_of)
+    end = as_of.date()  # days after the decision's are out
+    periods: dict[str, dict[str, int]] = {}
+    if "frequency_cap" in kinds:
+        for period, start in starts.items():
+            periods[period] = _totals(d for d in days if start <= d.day <= end)
+    all_time: dict[str, int] = {}
+    if "customer_total_cap" in kinds:
+        all_time = _totals([summary] if summary else [])
+    offer_summaries = dict(offers) if kinds & {"cooldown", "outcome_based"} else {}
+    scoped: dict[str, dict[str, dict[str, int]]] = {}
+    for policy in policies:
+        label = scope_label(policy)
+        if _scoped_cap(policy) and label not in scoped:
+            matching = [r for r in contacts if _in_scope(policy, r, catalog)]
+            scoped[label] = {
+                period: _contact_totals(r for r in matching if start <= r.day <= end)
+                for period, start in starts.items()
+            }
+            scoped[label]["all"] = _contact_totals(matching)
+    channels: dict[str, dict[str, dict[str, int]]] = {}
+    if "cross_channel_cap" in kinds:
+        for period, start in starts.items():
+            on: dict[str, dict[str, int]] = {}
+            for r in contacts:
+                if r.channel is not None and start <= r.day <= end:
+                    seen = on.setdefault(r.channel, dict.fromkeys(COUNTED, 0))
+                    for name in COUNTED:
+                        seen[name] += getattr(r, name)
+            channels[period] = on
+    return PolicyCounts(periods, all_time, offer_summaries, scoped, channels)
 
 
 def _totals(summaries: Iterable[Any]) -> dict[str, int]:

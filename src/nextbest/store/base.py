@@ -555,6 +555,24 @@ class OutcomeTransaction(Protocol):
 OutcomeParticipant = Callable[[OutcomeTransaction, Interaction], None]
 
 
+@dataclass(frozen=True, slots=True)
+class SimulationRecord:
+    """A stored population simulation: its inputs, status (queued, running, done, failed),
+    progress (``done`` of ``total`` customers), times (epoch seconds; ``updated_at`` is the
+    running process's heartbeat) and its result (when done; left out of listings) or error."""
+
+    simulation_id: str
+    status: str
+    inputs: dict[str, Any]
+    created_at: float
+    updated_at: float
+    finished_at: float | None = None
+    done: int = 0
+    total: int | None = None
+    error: str | None = None
+    result: dict[str, Any] | None = None
+
+
 @runtime_checkable
 class Store(Protocol):
     """Storage for tenants, keys, offers, flows, outcomes, summaries and plugin documents.
@@ -943,6 +961,13 @@ class Store(Protocol):
         channel."""
         ...
 
+    def tenant_contact_counts(
+        self, tenant_id: str, start: date | None = None
+    ) -> dict[str, list[ContactCount]]:
+        """Every customer's contact counts from ``start`` on (every day when None), by customer
+        id (one read; population simulations)."""
+        ...
+
     def get_daily_summaries(
         self,
         tenant_id: str,
@@ -951,6 +976,21 @@ class Store(Protocol):
         end: date | None = None,
     ) -> list[DailySummary]:
         """Per-day summaries of a customer in ``[start, end]`` (inclusive), by day."""
+        ...
+
+    def customer_summaries(self, tenant_id: str) -> dict[str, CustomerSummary]:
+        """Every customer's all-time summary, by customer id (one read for a whole tenant)."""
+        ...
+
+    def tenant_offer_summaries(self, tenant_id: str) -> dict[str, dict[str, OfferSummary]]:
+        """Every customer's per-offer summaries (customer id -> offer id -> summary), one read."""
+        ...
+
+    def tenant_daily_summaries(
+        self, tenant_id: str, start: date, end: date
+    ) -> dict[str, list[DailySummary]]:
+        """Every customer's daily summaries of the days in [start, end], oldest first, by
+        customer id (one read)."""
         ...
 
     def customer_summary_columns(self, tenant_id: str) -> SummaryColumns:
@@ -966,6 +1006,43 @@ class Store(Protocol):
     ) -> InteractionColumns:
         """Interactions (optionally only these outcomes, ``start <= occurred_at < end``) as
         columns ordered by customer and time."""
+        ...
+
+    # -- population simulations -----------------------------------------------------------
+    def create_simulation(
+        self, tenant_id: str, simulation_id: str, inputs: dict[str, Any]
+    ) -> SimulationRecord:
+        """Store a new run, ``queued``, with its ``inputs`` (a JSON document)."""
+        ...
+
+    def update_simulation(
+        self,
+        tenant_id: str,
+        simulation_id: str,
+        *,
+        status: str | None = None,
+        done: int | None = None,
+        total: int | None = None,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Record a run's progress, status, result or error and beat its heartbeat
+        (``updated_at``); False when the run is unknown or already finished (done, failed)."""
+        ...
+
+    def get_simulation(self, tenant_id: str, simulation_id: str) -> SimulationRecord | None:
+        """A run of the tenant with its result, or None (another tenant's run is None)."""
+        ...
+
+    def list_simulations(
+        self, tenant_id: str, cursor: str | None = None, limit: int = 50
+    ) -> Page[SimulationRecord]:
+        """The tenant's runs, newest first, without their results."""
+        ...
+
+    def fail_stale_simulations(self, stale_before: float, error: str) -> int:
+        """Mark failed (with ``error``) every queued or running run whose heartbeat is older
+        than ``stale_before`` (epoch seconds): its process died. Returns how many."""
         ...
 
     # -- plugin documents -------------------------------------------------------------------

@@ -114,3 +114,36 @@ class ContactsSql(ConstraintsSql):
             )
             for day, offer_id, channel, n, impressions, responses, conversions in rows
         ]
+
+    def tenant_contact_counts(
+        self, tenant_id: str, start: date | None = None
+    ) -> dict[str, list[ContactCount]]:
+        if start is not None and not isinstance(start, date):
+            raise TypeError("start must be a date")
+        if not valid_tenant_id(tenant_id):
+            return {}
+        sql = (
+            f"SELECT customer_id, day, offer_id, channel, {', '.join(_COUNTERS)} "
+            "FROM customer_contact_counts WHERE tenant_id = ?"
+        )
+        params: list[Any] = [tenant_id]
+        if start is not None:
+            sql += " AND day >= ?"
+            params.append(start.isoformat())
+        with self._read() as cur:
+            rows = cur.execute(sql + " ORDER BY customer_id, day, offer_id, channel", params)
+            rows = rows.fetchall()
+        out: dict[str, list[ContactCount]] = {}
+        for cid, day, offer_id, channel, n, impressions, responses, conversions in rows:
+            out.setdefault(cid, []).append(
+                ContactCount(
+                    date.fromisoformat(day),
+                    offer_id or None,
+                    channel or None,
+                    int(n),
+                    int(impressions),
+                    int(responses),
+                    int(conversions),
+                )
+            )
+        return out

@@ -1064,6 +1064,51 @@ class InteractionsSql(ContactsSql):
             for r in rows
         ]
 
+    def customer_summaries(self, tenant_id: str) -> dict[str, CustomerSummary]:
+        if not valid_tenant_id(tenant_id):
+            return {}
+        with self._read() as cur:
+            rows = cur.execute(
+                f"SELECT {_SUMMARY_COLUMNS}, customer_id FROM customer_summaries "
+                "WHERE tenant_id = ? ORDER BY customer_id",
+                (tenant_id,),
+            ).fetchall()
+        return {r[10]: CustomerSummary(customer_id=r[10], **self._counts(r)) for r in rows}
+
+    def tenant_offer_summaries(self, tenant_id: str) -> dict[str, dict[str, OfferSummary]]:
+        if not valid_tenant_id(tenant_id):
+            return {}
+        with self._read() as cur:
+            rows = cur.execute(
+                f"SELECT {_SUMMARY_COLUMNS}, customer_id, offer_id FROM customer_offer_summaries "
+                "WHERE tenant_id = ? ORDER BY customer_id, offer_id",
+                (tenant_id,),
+            ).fetchall()
+        out: dict[str, dict[str, OfferSummary]] = {}
+        for r in rows:
+            out.setdefault(r[10], {})[r[11]] = OfferSummary(
+                customer_id=r[10], offer_id=r[11], **self._counts(r)
+            )
+        return out
+
+    def tenant_daily_summaries(
+        self, tenant_id: str, start: date, end: date
+    ) -> dict[str, list[DailySummary]]:
+        if not valid_tenant_id(tenant_id):
+            return {}
+        with self._read() as cur:
+            rows = cur.execute(
+                f"SELECT {_SUMMARY_COLUMNS}, customer_id, day FROM customer_daily_summaries "
+                "WHERE tenant_id = ? AND day >= ? AND day <= ? ORDER BY customer_id, day",
+                (tenant_id, start.isoformat(), end.isoformat()),
+            ).fetchall()
+        out: dict[str, list[DailySummary]] = {}
+        for r in rows:
+            out.setdefault(r[10], []).append(
+                DailySummary(customer_id=r[10], day=date.fromisoformat(r[11]), **self._counts(r))
+            )
+        return out
+
     def customer_summary_columns(self, tenant_id: str) -> SummaryColumns:
         rows = []
         if valid_tenant_id(tenant_id):  # else no such tenant: no rows

@@ -26,6 +26,7 @@ from nextbest.store.interactions_sql import InteractionsSql, check_rank
 from nextbest.store.lift_sql import LiftSql
 from nextbest.store.outbox_sql import OutboxSql
 from nextbest.store.report_sql import ReportSql
+from nextbest.store.simulations_sql import SimulationsSql
 from nextbest.store.tenants_sql import TenantsSql
 from nextbest.store.triggers_sql import TriggersSql
 from nextbest.store.webhooks_sql import WebhooksSql
@@ -43,6 +44,7 @@ class SqlStore(
     OutboxSql,
     LiftSql,
     ReportSql,
+    SimulationsSql,
 ):
     """Implementation of :class:`nextbest.store.Store` over a SQL connection."""
 

@@ -16,14 +16,16 @@ from nextbest.store import to_epoch
 from nextbest_clv.errors import NoInteractionsError
 from nextbest_clv.service import attach
 
-__all__ = ["CLV_CONTEXT", "CONTEXT_FIELDS", "SCORE_NAME"]
+__all__ = ["CLV_CONTEXT", "CONTEXT_FIELDS", "SCORE_NAME", "SEGMENT_NAME"]
 
 SCORE_NAME = "customer.clv_score"
 PREFIX = "customer.clv."
+#: The customer's CLV segment: the plugin's suggested report breakdown (``report_dimensions``).
+SEGMENT_NAME = PREFIX + "segment"
 #: Context name -> record field.
 CONTEXT_FIELDS: Mapping[str, str] = {
     SCORE_NAME: "clvScore",
-    PREFIX + "segment": "segment",
+    SEGMENT_NAME: "segment",
     PREFIX + "churn_probability": "churnProbability",
     PREFIX + "predicted_revenue": "predictedRevenue",
     PREFIX + "recency_days": "rfmRecency",
