@@ -74,7 +74,7 @@ def value_histogram(values: ArrayLike, bins: int = VALUE_BINS) -> list[dict[str,
     edges = np.linspace(low, high, bins + 1)
     inside = v <= high
     counts = np.histogram(v[inside], bins=edges)[0]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"from": float(edges[i]), "to": float(edges[i + 1]), "count": int(counts[i])}
         for i in range(bins)
     ]
@@ -145,8 +145,7 @@ def prediction_error(
     codes = np.asarray(segment_codes, dtype=np.int64)
     out = _errors(p, a)
     out["deciles"] = [
-        {"decile": i, **_errors(p[idx], a[idx])}
-        for i, idx in enumerate(decile_groups(p), 1)
+        {"decile": i, **_errors(p[idx], a[idx])} for i, idx in enumerate(decile_groups(p), 1)
     ]
     out["segments"] = {
         name: _errors(p[codes == c], a[codes == c]) for c, name in enumerate(segments)

@@ -261,7 +261,9 @@ def list_snapshots(
     return page, (page[-1]["id"] if more and page else None)
 
 
-def get_snapshot(store: Store, tenant_id: str, snapshot_id: str, field: str = "id") -> dict[str, Any]:
+def get_snapshot(
+    store: Store, tenant_id: str, snapshot_id: str, field: str = "id"
+) -> dict[str, Any]:
     """One snapshot summary of the tenant.
 
     Raises:
