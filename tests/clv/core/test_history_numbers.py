@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from nextbest_clv.core.history import (
     decile_groups,
     migration_matrix,

@@ -7,9 +7,6 @@ import math
 
 import pytest
 from clvkit import DAY, T0, add_interactions, worked_tenant
-
-from nextbest import Host
-from nextbest.store import Store
 from nextbest_clv.errors import ClvInputError, HorizonNotPassedError, SnapshotNotFoundError
 from nextbest_clv.service import ClvService, service_for
 from nextbest_clv.service import history as history_module
@@ -26,6 +23,9 @@ from nextbest_clv.service.history_compare import (
     score_due,
     score_snapshot,
 )
+
+from nextbest import Host
+from nextbest.store import Store
 
 HORIZON = 30.4375 * DAY  # lifespanMonths 1
 
