@@ -19,13 +19,23 @@ SOURCE_ROOTS = (ROOT / "src", *sorted(p for p in (ROOT / "plugins").iterdir() if
 #: the layers below. Keep docs/architecture.md in step.
 HOST_LAYERS: tuple[tuple[str, ...], ...] = (
     ("experiments",),  # pure: the store validates settings and aggregates with its types
-    ("errors", "version", "documents", "expressions", "models", "store", "hookcalls"),
+    (
+        "errors",
+        "version",
+        "documents",
+        "expressions",
+        "models",
+        "store",
+        "hookcalls",
+        "report_blocks",
+    ),
     ("plugin_api",),
     ("engine",),
     ("hookspecs", "plugins", "registration", "builtin"),
     ("host",),
-    ("service", "ingest", "notebook", "outbox", "policies"),
+    ("service", "ingest", "notebook", "outbox", "policies", "profiles"),
     ("triggers",),
+    ("ui",),
     ("api",),
     ("commands", "cli"),
     ("",),  # the package itself: the public API

@@ -5,7 +5,8 @@
   ``nextbest.store`` (the store protocol) and ``nextbest.api`` (auth and errors for routes).
 - The plugin's layers, from the bottom: the numeric core (``nextbest_clv.core``), the
   tenant-level service (``nextbest_clv.service``), back-testing (``nextbest_clv.backtest``) and
-  the edges (``plugin``, ``api``, ``cli``, ``scheduler``, ``decisions``, ``notebook``);
+  the edges (``plugin``, ``api``, ``cli``, ``scheduler``, ``decisions``, ``notebook``,
+  ``report_pages``);
   ``nextbest_clv.errors`` is shared and ``nextbest_clv.datasets`` (reference data read from
   files) stands alone. The core imports nothing from the host and nothing of the plugin outside
   the core (so does the pure back-test evaluation, ``nextbest_clv.backtest.evaluate``), uses
@@ -40,6 +41,7 @@ EDGES = (
     "nextbest_clv.scheduler",
     "nextbest_clv.decisions",
     "nextbest_clv.notebook",
+    "nextbest_clv.report_pages",
 )
 SHARED = ("nextbest_clv", "nextbest_clv.errors")
 #: Reference data sets (file readers): import nothing of the host or the rest of the plugin.

@@ -135,6 +135,7 @@ def build_cli() -> click.Group:
     from .commands.decide import decide_command
     from .commands.lift import lift_command
     from .commands.policies import policies_group
+    from .commands.report import report_command
     from .commands.server import register_server_commands
     from .commands.store import register_store_commands
     from .commands.triggers import triggers_group
@@ -144,6 +145,7 @@ def build_cli() -> click.Group:
     cli.add_command(triggers_group)
     cli.add_command(lift_command)
     cli.add_command(policies_group)
+    cli.add_command(report_command)
     register_store_commands(cli)
     register_server_commands(cli)
     register_webhook_commands(cli)

@@ -42,3 +42,18 @@ class DecisionError(NextbestError):
 
 class UnknownFlowError(DecisionError, LookupError):
     """No (published) flow with that key exists for the tenant."""
+
+
+class PageInputError(NextbestError, ValueError):
+    """A report page's query parameter is invalid: ``field`` names it (``query.<name>``) and
+    the message says the rule. The report answers 400 with both, never a 500."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class PageNotFoundError(NextbestError, LookupError):
+    """What a report page was asked to show does not exist for the tenant (an unknown
+    customer, a run that is gone): the report answers 404 with the message."""

@@ -12,12 +12,13 @@ way and checked by mypy.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
+    from datetime import datetime
 
     import click
     from fastapi import APIRouter
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         RegisterContext,
         RegisterCustomerData,
         RegisterFunction,
+        RegisterReportPage,
         RegisterRuleType,
         RegisterValueProvider,
         TriggerEvent,
@@ -290,4 +292,31 @@ def register_routes(router: APIRouter, host: HostAPI) -> None:
     Called when the FastAPI app is built, with a ``fastapi.APIRouter`` mounted at the app root
     and the ``Host``. Use the dependencies in ``nextbest.api.auth`` to require a tenant and a
     role, so plugin routes follow the same tenant and key rules as the host's. Returns nothing.
+    """
+
+
+@hookspec
+def register_report_pages(register: RegisterReportPage) -> None:
+    """Register pages of the web report (``/ui/`` of ``nextbest serve``, ``nextbest report``).
+
+    Called once when a Host is created. Call ``register(ReportPage(name, title, order,
+    render))`` per page. ``render`` receives a ``PageRequest`` (host, tenant id, query
+    parameters, as_of, offline) and returns blocks (``nextbest.report_blocks``: stats, charts,
+    tables, text, forms, sections), never HTML: the host renders them, checks access and keeps
+    tenants apart. A page name taken twice is an error naming both plugins. Returns nothing.
+    """
+
+
+@hookspec
+def customer_profile_sections(
+    host: HostAPI, tenant_id: str, customer_id: str, as_of: datetime
+) -> Mapping[str, Any] | None:
+    """Return this plugin's sections of a customer's profile, or None when it has none.
+
+    Asked by ``GET /api/v1/customers/{id}/profile`` and the report's customer page, after the
+    host checked that the customer exists in ``tenant_id``: a mapping of section name (the
+    plugin's own, e.g. ``loyalty``) to a JSON object, what the plugin knows of the customer
+    as of ``as_of``. It reads and never writes. A raise is logged and leaves the section out, with
+    the failure noted in the profile's ``failedSections``. A name answered by two plugins is
+    kept once (the first) and the other noted there too.
     """

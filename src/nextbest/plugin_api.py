@@ -10,6 +10,8 @@
 - :class:`FormulaCompiler`: what ``RuleType.prepare`` receives to compile formulas.
 - :class:`ContextChange`: what a plugin tells the host when customers' context values changed
   (``host.context_changed``), and :class:`TriggerEvent`, what ``trigger_fired`` receives.
+- :class:`ReportPage` (``register_report_pages``) and :class:`PageRequest`, what its render
+  callable receives; it returns blocks of ``nextbest.report_blocks``.
 
 This module sits below the engine and the Host, so every layer can name these types.
 """
@@ -23,12 +25,16 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from .errors import PageInputError
+from .report_blocks import TableQuery
+
 if TYPE_CHECKING:
     import pluggy
 
     from .expressions import CompiledExpression
     from .models.offers import Offer
     from .models.request import DecisionRequest
+    from .report_blocks import Block
     from .store.base import Interaction, Store
 
 T = TypeVar("T")
@@ -237,6 +243,8 @@ class Registry:
     #: Plugin-document namespaces whose keys are customer ids (``register_customer_data``):
     #: forgetting a customer deletes the customer's document in each, in the same transaction.
     customer_data: list[str] = field(default_factory=list)
+    #: Report pages by name (``register_report_pages``), shown in ``order``.
+    report_pages: dict[str, ReportPage] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def owner(self, kind: str, name: str) -> str:
@@ -288,6 +296,103 @@ class TriggerEvent:
     customer_id: str
     fired_at: float
     payload: Mapping[str, Any]
+
+
+#: The most rows a table's CSV export holds (``PageRequest.table`` with ``csv``).
+CSV_MAX_ROWS = 5000
+#: The most rows one page of a table shows.
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """What a report page's render callable receives.
+
+    ``host`` (its ``store`` holds the tenant's data), ``tenant_id`` (the signed-in tenant: a
+    page shows nothing of any other), ``params`` (the query parameters, text), ``as_of`` (the
+    time the page is about, UTC), ``offline`` (rendered for the one-file export: no server
+    will answer forms or links, so every table shows its first page) and ``csv_table`` (the
+    id of the table whose CSV is being exported, else None).
+    """
+
+    host: HostAPI
+    tenant_id: str
+    params: Mapping[str, str]
+    as_of: datetime
+    offline: bool = False
+    csv_table: str | None = None
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        """The query parameter ``name`` (stripped), or ``default`` when absent or blank."""
+        value = self.params.get(name)
+        if value is None or not value.strip():
+            return default
+        return value.strip()
+
+    def int_param(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        """An integer query parameter in [minimum, maximum]; else ``PageInputError``."""
+        raw = self.param(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise PageInputError(f"query.{name}", f"must be an integer, got {raw[:40]!r}") from None
+        if not minimum <= value <= maximum:
+            raise PageInputError(f"query.{name}", f"must be between {minimum} and {maximum}")
+        return value
+
+    def table(
+        self,
+        table_id: str,
+        *,
+        sortable: Sequence[str],
+        default_sort: str,
+        descending: bool = True,
+        page_size: int = 25,
+    ) -> TableQuery:
+        """The rows of table ``table_id`` to return, from ``<id>.sort`` (one of ``sortable``),
+        ``<id>.desc`` (``1``/``0``) and ``<id>.page`` (from 1). For the table's CSV export:
+        the first :data:`CSV_MAX_ROWS` rows in the requested order; offline: page 1."""
+        if default_sort not in sortable:
+            raise ValueError(f"table {table_id!r}: default_sort must be one of sortable")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"table {table_id!r}: page_size must be in 1..{MAX_PAGE_SIZE}")
+        sort = self.param(f"{table_id}.sort", default_sort) or default_sort
+        if sort not in sortable:
+            raise PageInputError(f"query.{table_id}.sort", f"must be one of {', '.join(sortable)}")
+        desc_raw = self.param(f"{table_id}.desc")
+        if desc_raw not in (None, "0", "1"):
+            raise PageInputError(f"query.{table_id}.desc", "must be 0 or 1")
+        desc = descending if desc_raw is None else desc_raw == "1"
+        if self.csv_table == table_id:
+            return TableQuery(table_id, sort, desc, 1, CSV_MAX_ROWS, csv=True)
+        page = (
+            1
+            if self.offline
+            else self.int_param(f"{table_id}.page", 1, minimum=1, maximum=1_000_000)
+        )
+        return TableQuery(table_id, sort, desc, page, page_size)
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    """A page of the report (``register_report_pages``).
+
+    ``name``: its URL segment (``/ui/<name>``) and anchor in the export: 1-40 characters of
+    a-z, 0-9 and '-', unique over all plugins. ``title``: the heading and the nav entry.
+    ``order``: the place in the nav (lower first; ties by name; the host's pages use 100
+    (overview) to 900, plugins choose their own). ``render(PageRequest)`` returns the page's
+    blocks (``nextbest.report_blocks``), never HTML; it may raise ``PageInputError`` (400) or
+    ``PageNotFoundError`` (404). It reads and never writes. ``description``: a line under the
+    title.
+    """
+
+    name: str
+    title: str
+    order: int
+    render: Callable[[PageRequest], Sequence[Block]]
+    description: str = ""
 
 
 class FormulaCompiler(Protocol):
@@ -385,3 +490,5 @@ RegisterValueProvider = Callable[[ValueProvider], None]
 #: ``register_customer_data(register)``: call ``register(namespace)`` per plugin-document
 #: namespace whose keys are customer ids.
 RegisterCustomerData = Callable[[str], None]
+#: ``register_report_pages(register)``: call ``register(ReportPage(...))`` per page.
+RegisterReportPage = Callable[[ReportPage], None]

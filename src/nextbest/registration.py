@@ -16,15 +16,18 @@ from .plugin_api import (
     RegisterContext,
     RegisterCustomerData,
     RegisterFunction,
+    RegisterReportPage,
     RegisterRuleType,
     RegisterValueProvider,
     Registry,
+    ReportPage,
     RuleType,
     ValueProvider,
 )
 from .store.limits import id_problem
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_PAGE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 _CONTEXT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*\.?$")
 
 
@@ -37,6 +40,7 @@ def collect(pm: pluggy.PluginManager) -> Registry:
         (pm.hook.register_context, _context_cb),
         (pm.hook.register_value_providers, _value_cb),
         (pm.hook.register_customer_data, _customer_data_cb),
+        (pm.hook.register_report_pages, _report_page_cb),
     )
     for hook, make_cb in hooks:
         # get_hookimpls() lists implementations in loading order (pluggy's own call order is
@@ -146,5 +150,26 @@ def _customer_data_cb(reg: Registry, plugin: str) -> RegisterCustomerData:
             )
         _claim(reg, "customer data namespace", namespace, plugin)
         reg.customer_data.append(namespace)
+
+    return register
+
+
+def _report_page_cb(reg: Registry, plugin: str) -> RegisterReportPage:
+    def register(page: ReportPage) -> None:
+        if not isinstance(page, ReportPage):
+            raise PluginError(f"plugin {plugin!r}: register_report_pages expects a ReportPage")
+        if not _PAGE_NAME.match(page.name):
+            raise PluginError(
+                f"plugin {plugin!r}: report page name {page.name!r} must be 1-40 characters "
+                "of a-z, 0-9 and '-', starting with a letter"
+            )
+        if not page.title.strip() or not callable(page.render):
+            raise PluginError(
+                f"plugin {plugin!r}: report page {page.name!r} needs a title and a callable render"
+            )
+        if isinstance(page.order, bool) or not isinstance(page.order, int):
+            raise PluginError(f"plugin {plugin!r}: report page {page.name!r}: order must be an int")
+        _claim(reg, "report page", page.name, plugin)
+        reg.report_pages[page.name] = page
 
     return register

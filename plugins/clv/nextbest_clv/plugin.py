@@ -12,6 +12,7 @@ from nextbest import (
     RegisterContext,
     RegisterCustomerData,
     RegisterFunction,
+    RegisterReportPage,
     RegisterRuleType,
     RegisterValueProvider,
     hookimpl,
@@ -34,6 +35,10 @@ from nextbest_clv.service.history import forget_customer as forget_snapshot_cust
 from nextbest_clv.service.settings_repository import CONFIG_NAMESPACE
 
 if TYPE_CHECKING:  # the CLI and the API are imported only when the host builds them
+    from collections.abc import Mapping
+    from datetime import datetime
+    from typing import Any
+
     import click
     from fastapi import APIRouter
 
@@ -139,3 +144,19 @@ def register_routes(router: APIRouter, host: HostAPI) -> None:
     from nextbest_clv.api import add_routes
 
     add_routes(router, host)
+
+
+@hookimpl
+def register_report_pages(register: RegisterReportPage) -> None:
+    from nextbest_clv.report_pages import register_pages
+
+    register_pages(register)
+
+
+@hookimpl
+def customer_profile_sections(
+    host: HostAPI, tenant_id: str, customer_id: str, as_of: datetime
+) -> Mapping[str, Any] | None:
+    from nextbest_clv.report_pages import profile_sections
+
+    return profile_sections(host, tenant_id, customer_id, as_of)

@@ -13,6 +13,7 @@ from ..host import Host
 from ..outbox import Deliverer, WebhookSettings
 from ..service import DecisionService
 from ..store import Store
+from ..ui.routes import ui_router
 from ..version import __version__ as _version
 from . import (
     admin,
@@ -21,6 +22,7 @@ from . import (
     decisions,
     flows,
     offers,
+    profiles,
     reports,
     triggers,
     webhooks,
@@ -50,7 +52,7 @@ def create_app(
 ) -> FastAPI:
     """Build the API for ``host`` on ``store``: recommend, respond, offers, flows, outcome
     types, keys and webhooks under ``/api/v1``, plugin routes, ``/healthz``,
-    ``/openapi.json``, ``/docs``.
+    ``/openapi.json``, ``/docs``, and the report at ``/ui/`` (docs/report.md).
 
     ``host`` must be the host of ``store`` (``Host(store=store)``): plugin routes and hooks
     reach the store through the host, so both must mean the same database.
@@ -102,11 +104,22 @@ def create_app(
         """``{"status": "ok"}`` while the server answers."""
         return {"status": "ok"}
 
-    for module in (decisions, offers, flows, admin, customer_data, webhooks, triggers, reports):
+    for module in (
+        decisions,
+        offers,
+        flows,
+        admin,
+        customer_data,
+        profiles,
+        webhooks,
+        triggers,
+        reports,
+    ):
         app.include_router(module.router)
     app.include_router(contact_policies.router)
     app.include_router(triggers.runs_router)
     app.include_router(plugin_router(host))
+    app.include_router(ui_router(host, store))  # the report in the browser, /ui/
     return app
 
 

@@ -127,6 +127,7 @@ def _demo_banner(key: str, host: str, port: int) -> str:
         '-d \'{"customerId": "ada", "channel": "web", "attributes": '
         '{"age": 36, "income": 72000, "homeowner": true}}\'\n'
         f"docs: {base}/docs\n"
+        f"report: {base}/ui/ (sign in with tenant {DEMO_TENANT!r} and the key above)\n"
     )
 
 
@@ -177,8 +178,8 @@ def serve_command(
     allow_private: bool | None,
     retry_schedule: str | None,
 ) -> None:
-    """Run the HTTP API with uvicorn (OpenAPI at /openapi.json, docs at /docs) and, unless
-    --no-webhook-deliverer, a webhook deliverer in a background thread."""
+    """Run the HTTP API with uvicorn (OpenAPI at /openapi.json, docs at /docs, the web report
+    at /ui/) and, unless --no-webhook-deliverer, a webhook deliverer in a background thread."""
     import uvicorn
 
     from ..api import create_app
@@ -196,6 +197,7 @@ def serve_command(
             webhook_settings=settings,
             deliver_webhooks=not no_deliverer,
         )
+        click.echo(f"report: http://{bind_host}:{port}/ui/", err=True)
         uvicorn.run(app, host=bind_host, port=port, log_level=log_level)
 
 

@@ -313,6 +313,22 @@ class DailySummary(ActivitySummary):
     day: date
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferActivity:
+    """A tenant's interactions of one offer (None: naming none) and channel (None: without
+    one) in one UTC period starting at ``period_start``: impressions, responses, positive
+    responses, conversions and the sum of values (net of refunds)."""
+
+    period_start: datetime
+    offer_id: str | None
+    channel: str | None
+    impressions: int
+    responses: int
+    positive: int
+    conversions: int
+    value: float
+
+
 @dataclass(frozen=True, slots=True)
 class OfferConsumption:
     """What positive outcomes consumed of one offer's constraints: outcome value on one UTC
@@ -682,6 +698,23 @@ class Store(Protocol):
         values, overall and per offer, summed in SQL (the rule: ``store/lift_sql.py`` and
         docs/learning.md). InvalidInputError (field ``since``/``until``/``flow key``) for a
         window outside the store's or an empty one."""
+        ...
+
+    def customer_recommendations(
+        self, tenant_id: str, customer_id: str, limit: int = 10
+    ) -> list[Recommendation]:
+        """The customer's ``limit`` (1-100) latest recommendations, newest first, with their
+        items (one read by the customer index)."""
+        ...
+
+    def offer_activity(
+        self, tenant_id: str, since: datetime, until: datetime, period: str = "day"
+    ) -> list[OfferActivity]:
+        """Per UTC period (``day`` or ISO ``week``), offer and channel: the impressions,
+        responses, positive responses, conversions and value of the tenant's interactions
+        that occurred in [since, until), summed in one SQL statement, ordered by period,
+        offer and channel. InvalidInputError (field ``since``/``until``/``period``) for a
+        window outside the store's, an empty one or one over ``MAX_ACTIVITY_DAYS``."""
         ...
 
     # -- interactions -----------------------------------------------------------------------
