@@ -15,10 +15,12 @@ the scheduler) stores one snapshot as plugin documents (so no table of its own):
   (ids as JSON, segment codes as bytes, predictions as float64), so any two snapshots can be
   compared (segment migration) and a snapshot's predictions scored against what happened.
 
-The value of a customer is the record's ``predictedRevenue`` for the ``rfm`` model (a
-prediction over ``lifespanMonths`` months of 30.4375 days) and the model's
-``expectedRevenue12m`` for a probabilistic one (365.25 days); customers without a value (a
-model without data for them) are counted but carry no prediction.
+The value of a customer (segment values, the value histogram and quantiles) is the record's
+``predictedRevenue`` for the ``rfm`` model and the model's discounted ``clv`` for a
+probabilistic one, as the report shows it. The prediction (scored against what happened) is
+``predictedRevenue`` for ``rfm`` (over ``lifespanMonths`` months of 30.4375 days) and
+``expectedRevenue12m`` for a probabilistic model (365.25 days); customers without model fields
+(no transactions) are counted but carry no value or prediction.
 
 Retention: the tenant's ``historyRetention`` setting (default 100) keeps that many snapshots;
 older ones (summary and customers) are deleted when a new one is stored.
@@ -98,6 +100,16 @@ def _snapshot_id(as_of: float) -> str:
     return f"{stamp}-{uuid.uuid4().hex[:8]}"
 
 
+def _numbers(raw: Any, n: int) -> NDArray[np.float64]:
+    """A record column as float64, NaN where missing (a model without data: null)."""
+    if raw is None:
+        return np.full(n, np.nan)
+    array = np.asarray(raw)
+    if array.dtype == object:  # nulls among the numbers
+        array = np.asarray([np.nan if v is None else v for v in array], dtype=object)
+    return np.asarray(array, dtype=np.float64)
+
+
 def _summary(
     snapshot_id: str,
     tenant_id: str,
@@ -108,20 +120,25 @@ def _summary(
     failed: int,
     scores: NDArray[np.int64],
     codes: NDArray[np.int64],
+    value_field: str,
     values: NDArray[np.float64],
     field: str,
+    predictions: NDArray[np.float64],
     horizon_days: float,
     chunks: int,
 ) -> dict[str, Any]:
-    has = np.isfinite(values)
+    known = np.isfinite(values)
     segments = {
         name: {
             "customers": int((codes == c).sum()),
-            "value": float(values[(codes == c) & has].sum()),
+            "value": float(values[(codes == c) & known].sum()),
         }
         for c, name in enumerate(SEGMENTS)
     }
-    predicted = values[has]
+    worth = values[known]
+    value_total = float(worth.sum())
+    has = np.isfinite(predictions)
+    predicted = predictions[has]
     total = float(predicted.sum())
     deciles = [
         {"decile": i, "customers": int(idx.size), "predicted": float(predicted[idx].sum())}
@@ -138,13 +155,13 @@ def _summary(
         "customers": int(codes.size),
         "failed": int(failed),
         "segments": segments,
-        "totalValue": total,
-        "averageValue": total / int(has.sum()) if has.any() else None,
+        "totalValue": value_total,
+        "averageValue": value_total / int(known.sum()) if known.any() else None,
         "score": {"histogram": score_histogram(scores), "quantiles": quantiles(scores)},
         "value": {
-            "field": field,
-            "histogram": value_histogram(predicted),
-            "quantiles": quantiles(predicted),
+            "field": value_field,
+            "histogram": value_histogram(worth),
+            "quantiles": quantiles(worth),
         },
         "prediction": {
             "field": field,
@@ -153,7 +170,10 @@ def _summary(
             "customers": int(has.sum()),
             "total": total,
             "deciles": deciles,
-            "segments": {name: segments[name]["value"] for name in SEGMENTS},
+            "segments": {
+                name: float(predictions[(codes == c) & has].sum())
+                for c, name in enumerate(SEGMENTS)
+            },
         },
         "parts": chunks,
         "drift": None,
@@ -180,14 +200,9 @@ def record_snapshot(
         (SEGMENTS.index(s) for s in columns["segment"]), dtype=np.int64, count=len(customer_ids)
     )
     scores = np.asarray(columns["clvScore"], dtype=np.int64)
-    raw = columns.get(field)
-    if raw is None:
-        values = np.full(len(customer_ids), np.nan)
-    else:
-        array = np.asarray(raw)
-        if array.dtype == object:  # nulls among the numbers
-            array = np.asarray([np.nan if v is None else v for v in array], dtype=object)
-        values = array.astype(np.float64)
+    value_field = "predictedRevenue" if settings.model == "rfm" else "clv"
+    values = _numbers(columns.get(value_field), len(customer_ids))
+    predictions = _numbers(columns.get(field), len(customer_ids))
     snapshot_id = _snapshot_id(as_of)
     parts: dict[str, Any] = {}
     for n, start in enumerate(range(0, len(customer_ids), CHUNK)):
@@ -195,7 +210,7 @@ def record_snapshot(
         parts[f"{snapshot_id}/{n:05d}"] = {
             "ids": _pack(json.dumps(customer_ids[start:end], ensure_ascii=False).encode()),
             "segments": _pack(codes[start:end].astype(np.uint8).tobytes()),
-            "predicted": _pack(values[start:end].astype("<f8").tobytes()),
+            "predicted": _pack(predictions[start:end].astype("<f8").tobytes()),
         }
     summary = _summary(
         snapshot_id,
@@ -207,8 +222,10 @@ def record_snapshot(
         failed,
         scores,
         codes,
+        value_field,
         values,
         field,
+        predictions,
         horizon_days,
         len(parts),
     )
