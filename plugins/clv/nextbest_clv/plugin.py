@@ -148,9 +148,11 @@ def register_routes(router: APIRouter, host: HostAPI) -> None:
 
 @hookimpl
 def register_report_pages(register: RegisterReportPage) -> None:
+    from nextbest_clv.report_history import register_history_pages
     from nextbest_clv.report_pages import register_pages
 
     register_pages(register)
+    register_history_pages(register)
 
 
 @hookimpl
