@@ -316,7 +316,8 @@ def customer_profile_sections(
     Asked by ``GET /api/v1/customers/{id}/profile`` and the report's customer page, after the
     host checked that the customer exists in ``tenant_id``: a mapping of section name (the
     plugin's own, e.g. ``loyalty``) to a JSON object, what the plugin knows of the customer
-    as of ``as_of``. It reads and never writes. A raise is logged and leaves the section out, with
+    as of ``as_of``. It changes nothing a caller could see (filling the plugin's own caches
+    aside). A raise is logged and leaves the section out, with
     the failure noted in the profile's ``failedSections``. A name answered by two plugins is
     kept once (the first) and the other noted there too.
     """

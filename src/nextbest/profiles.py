@@ -1,7 +1,7 @@
 """A customer's unified profile: the host's data about one customer (all-time summary, latest
 interactions and recommendations) and every plugin's sections (``customer_profile_sections``),
 as one JSON document. ``GET /api/v1/customers/{id}/profile`` answers it and the report's
-customer page shows it. Reading a profile writes nothing."""
+customer page shows it. The host writes nothing to build it."""
 
 from __future__ import annotations
 

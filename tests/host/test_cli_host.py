@@ -207,7 +207,7 @@ def test_plugins_json(run: Callable[..., Result]) -> None:
     result = run("plugins", "--json")
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert [p["name"] for p in data] == ["builtin", "triggers"]
+    assert [p["name"] for p in data] == ["builtin", "report", "triggers"]
     assert data[0]["version"]
     assert "register_rule_types" in data[0]["hooks"]
     table = run("plugins")

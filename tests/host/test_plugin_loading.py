@@ -20,7 +20,7 @@ def plugin_names(h: Host) -> list[str]:
 def test_allow_list_loads_only_named_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEXTBEST_PLUGINS", "builtin")
     h = Host()
-    assert plugin_names(h) == ["builtin", "triggers"]
+    assert plugin_names(h) == ["builtin", "report", "triggers"]
     assert {"segment_required", "expression"} <= set(h.registry.rule_types)
 
 
@@ -32,20 +32,24 @@ def test_allow_list_unset_loads_the_builtin_entry_point(monkeypatch: pytest.Monk
 def test_empty_allow_list_loads_no_external_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEXTBEST_PLUGINS", "")
     h = Host()
-    assert plugin_names(h) == ["builtin", "triggers"]  # the host's own plugin is not external
+    assert plugin_names(h) == [
+        "builtin",
+        "report",
+        "triggers",
+    ]  # the host's own plugin is not external
     assert "segment_required" in h.registry.rule_types
 
 
 def test_allow_list_does_not_need_to_name_the_builtin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEXTBEST_PLUGINS", "some-other-plugin")
-    assert plugin_names(Host()) == ["builtin", "triggers"]
+    assert plugin_names(Host()) == ["builtin", "report", "triggers"]
 
 
 def test_without_the_builtin_no_rule_types_exist(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEXTBEST_PLUGINS", "")
     monkeypatch.setenv("NEXTBEST_DISABLE_PLUGINS", "builtin")
     h = Host()
-    assert plugin_names(h) == ["triggers"]  # the host's other built-in plugin
+    assert plugin_names(h) == ["report", "triggers"]  # the host's other built-in plugins
     assert h.registry.rule_types == {}
     with pytest.raises(FlowValidationError) as info:  # no rule types: every rule is unknown
         h.load_flow(flow(inventory(), qualify(rule("r", "segment_required", {})), score(), rank()))
@@ -58,14 +62,14 @@ def test_explicit_plugins_load_with_an_empty_allow_list(monkeypatch: pytest.Monk
     monkeypatch.setenv("NEXTBEST_PLUGINS", "")
     monkeypatch.setenv("NEXTBEST_DISABLE_PLUGINS", "builtin")
     h = Host(plugins=[CountingPlugin()])
-    assert plugin_names(h) == ["CountingPlugin", "triggers"]
+    assert plugin_names(h) == ["CountingPlugin", "report", "triggers"]
     assert set(h.registry.rule_types) == {"counting"}
 
 
 def test_block_list_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEXTBEST_PLUGINS", "builtin")
     monkeypatch.setenv("NEXTBEST_DISABLE_PLUGINS", "other, builtin")
-    assert plugin_names(Host()) == ["triggers"]
+    assert plugin_names(Host()) == ["report", "triggers"]
     monkeypatch.delenv("NEXTBEST_PLUGINS")
     assert "builtin" not in plugin_names(Host())
 
@@ -157,7 +161,7 @@ def test_same_plugin_twice_is_an_error() -> None:
 def test_list_plugins_reports_name_version_hooks() -> None:
     pm = make_plugin_manager(plugins=[CountingPlugin()])
     infos = {p.name: p for p in list_plugins(pm)}
-    assert set(infos) == {"builtin", "triggers", "CountingPlugin"}
+    assert set(infos) == {"builtin", "report", "triggers", "CountingPlugin"}
     assert infos["builtin"].version  # the distribution's version
     assert infos["builtin"].hooks == (
         "register_context",

@@ -114,3 +114,35 @@ def test_pages_are_registered_and_checked() -> None:
         Host(plugins=[_pages(page), _pages(ReportPage("mine", "Other", 2, lambda r: []))])
     with pytest.raises(PluginError, match="needs a title"):
         Host(plugins=[_pages(ReportPage("x", " ", 1, lambda r: []))])
+
+
+def test_profile_sections_attribute_failures_to_their_plugin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nextbest.profiles import plugin_sections
+
+    monkeypatch.setenv("NEXTBEST_PLUGINS", "builtin")
+
+    class Good:
+        @hookimpl
+        def customer_profile_sections(self, host, tenant_id, customer_id, as_of):  # type: ignore[no-untyped-def]
+            return {"loyalty": {"points": 3, "customer": customer_id}}
+
+    class Twice:
+        @hookimpl
+        def customer_profile_sections(self, customer_id):  # type: ignore[no-untyped-def]
+            return {"loyalty": {"points": 999}, "bad": {"x": float("nan")}}
+
+    class Broken:
+        @hookimpl
+        def customer_profile_sections(self):  # type: ignore[no-untyped-def]
+            raise RuntimeError("boom")
+
+    host = Host(plugins=[Good(), Twice(), Broken()])
+    sections, failed = plugin_sections(host, "t1", "c1", NOW)
+    assert sections == {"loyalty": {"points": 3, "customer": "c1"}}
+    assert [(f["plugin"], f["reason"]) for f in failed] == [
+        ("Twice", "section 'loyalty' answered twice"),
+        ("Twice", "section 'bad' is not JSON"),
+        ("Broken", "RuntimeError"),
+    ]

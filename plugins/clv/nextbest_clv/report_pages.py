@@ -46,7 +46,7 @@ from nextbest import (
 from nextbest.store import from_epoch, to_epoch
 from nextbest_clv.errors import ClvError, ModelNotFittedError, NoInteractionsError
 from nextbest_clv.report_history import distribution_over_time, overview_trend
-from nextbest_clv.service import service_for
+from nextbest_clv.service import attach, service_for
 from nextbest_clv.service.record_columns import RecordColumns, record_columns
 from nextbest_clv.service.records import SEGMENTS
 
@@ -372,7 +372,9 @@ def profile_sections(
 ) -> Mapping[str, Any] | None:
     """The customer's CLV record as of ``as_of`` (section ``clv``), or the reason there is
     none (``error`` with the plugin's code)."""
-    service = service_for(host)
+    service = attach(host)
+    if service is None:  # a host without a store has no records
+        return None
     try:
         return {"clv": service.get(tenant_id, customer_id, to_epoch(as_of))}
     except NoInteractionsError:
