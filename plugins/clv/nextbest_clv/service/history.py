@@ -88,7 +88,8 @@ def prediction_basis(settings: ClvSettings) -> tuple[str, float]:
 
 
 def _pack(data: bytes) -> str:
-    return base64.b64encode(zlib.compress(data, 6)).decode("ascii")
+    # Level 1: most of the size gain at a fraction of the time of the default level.
+    return base64.b64encode(zlib.compress(data, 1)).decode("ascii")
 
 
 def _unpack(text: str) -> bytes:
@@ -98,6 +99,17 @@ def _unpack(text: str) -> bytes:
 def _snapshot_id(as_of: float) -> str:
     stamp = datetime.fromtimestamp(as_of, UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     return f"{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def _segment_codes(names: Any) -> NDArray[np.int64]:
+    """Segment names -> their index in :data:`SEGMENTS` (vectorised)."""
+    by_name = np.argsort(np.asarray(SEGMENTS))
+    ordered = np.asarray(SEGMENTS)[by_name]
+    values = np.asarray(names).astype(str)
+    at = np.searchsorted(ordered, values).clip(0, len(SEGMENTS) - 1)
+    if not np.all(ordered[at] == values):
+        raise ValueError(f"unknown segment among {sorted(set(values.tolist()))}")
+    return by_name[at].astype(np.int64)
 
 
 def _numbers(raw: Any, n: int) -> NDArray[np.float64]:
@@ -196,9 +208,7 @@ def record_snapshot(
     ``customer_ids``, as ``BatchResult`` holds them) in one transaction per namespace, apply
     the retention, and return the summary."""
     field, horizon_days = prediction_basis(settings)
-    codes = np.fromiter(
-        (SEGMENTS.index(s) for s in columns["segment"]), dtype=np.int64, count=len(customer_ids)
-    )
+    codes = _segment_codes(columns["segment"])
     scores = np.asarray(columns["clvScore"], dtype=np.int64)
     value_field = "predictedRevenue" if settings.model == "rfm" else "clv"
     values = _numbers(columns.get(value_field), len(customer_ids))
