@@ -13,7 +13,8 @@
    a known truth, and the lift table (examples/lift_demo.py; docs/learning.md);
 6. learns propensities from outcomes: three offers with a guessed catalog propensity and a known
    true response rate, Thompson sampling over 600 recommend -> respond rounds, the learned
-   propensities printed as they move towards the truth (examples/learning_demo.py).
+   propensities printed as they move towards the truth (examples/learning_demo.py);
+7. writes the tenant's web report as one offline HTML file (docs/report.md) and prints its path.
 
 The database lives in a temporary directory that is removed at exit; ``--keep`` keeps it (its
 path is printed) to look at with ``nextbest clv show ... --database sqlite:///PATH``.
@@ -48,8 +49,9 @@ from nextbest import Host
 from nextbest.documents import load_document
 from nextbest.ingest import ingest_file
 from nextbest.outbox import Deliverer, TargetPolicy, WebhookSettings, add_endpoint
-from nextbest.store import Store, open_store
+from nextbest.store import Store, from_epoch, open_store
 from nextbest.triggers import engine_for
+from nextbest.ui.export import export_report
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANT = "demo"
@@ -243,6 +245,14 @@ def trigger_demo(store: Store, host: Host) -> None:
     receiver.server.shutdown()
 
 
+def report_demo(host: Host) -> None:
+    """The web report of the demo tenant as one offline file (what `nextbest report` writes);
+    kept after the demo, its path printed."""
+    out = Path(tempfile.gettempdir()) / "nextbest-demo-report.html"
+    out.write_text(export_report(host, TENANT, from_epoch(parse_as_of(AS_OF))), encoding="utf-8")
+    print(f"\nThe web report as of {AS_OF}, one file that opens offline: {out}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="The nextbest + nextbest-clv demo.")
     parser.add_argument(
@@ -295,6 +305,7 @@ def run(database: Path) -> None:
         trigger_demo(store, host)
         lift_demo(store, host, ROOT)
         learning_demo(store, host)
+        report_demo(host)
     finally:
         store.close()
 

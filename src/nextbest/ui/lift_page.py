@@ -52,7 +52,9 @@ def render_lift(request: PageRequest) -> list[Block]:
     flows = [f.key for f in store.list_flows(request.tenant_id, limit=200).items]
     if not flows:
         return [Text("The tenant has no flows yet.", kind="note")]
-    flow = request.param("flow", flows[0]) or flows[0]
+    default = store.default_flow_key(request.tenant_id)
+    first = default if default in flows else flows[0]
+    flow = request.param("flow", first) or first
     if flow not in flows:
         raise PageInputError("query.flow", "must be one of the tenant's flows")
     days = request.int_param("days", DEFAULT_DAYS, minimum=1, maximum=MAX_DAYS)
