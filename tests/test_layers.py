@@ -42,6 +42,7 @@ EDGES = (
     "nextbest_clv.decisions",
     "nextbest_clv.notebook",
     "nextbest_clv.report_pages",
+    "nextbest_clv.report_history",
 )
 SHARED = ("nextbest_clv", "nextbest_clv.errors")
 #: Reference data sets (file readers): import nothing of the host or the rest of the plugin.

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from clvkit import FakeClock, worked_tenant
 from nextbest_clv.scheduler import ClvScheduler, next_run
 from nextbest_clv.service import CONFIG_NAMESPACE, SCHEDULE_STATE_KEY, ClvService
+from nextbest_clv.service.history import list_snapshots
 
 from nextbest.store import Store
 
@@ -41,9 +42,12 @@ def test_runs_when_due_and_only_once_across_processes(store: Store) -> None:
     state = store.get_document(CONFIG_NAMESPACE, "acme", SCHEDULE_STATE_KEY)
     assert state["lastRun"] == ts("2024-07-01T03:15:00")
     assert state["lastResult"]["counts"]["high"] >= 1
+    assert state["lastResult"]["snapshot"] == results[0].snapshot  # the history's snapshot
     clock.advance(24 * 3600)
     assert len(second.run_due()) == 1  # the next day's slot, run by whichever process is first
     assert first.run_due() == []
+    snapshots, _ = list_snapshots(store, "acme")
+    assert [s["asOf"] for s in snapshots] == ["2024-07-02T03:15:00Z", "2024-07-01T03:15:00Z"]
 
 
 def test_tenants_without_schedule_are_skipped(store: Store) -> None:

@@ -16,7 +16,17 @@ from uikit import PEPPER, seed
 from nextbest.cli import build_cli
 from nextbest.store import open_store
 
-PAGES = ["overview", "distribution", "at-risk", "customer", "offers", "lift", "triggers"]
+PAGES = [
+    "overview",
+    "distribution",
+    "migration",
+    "at-risk",
+    "predicted-vs-actual",
+    "customer",
+    "offers",
+    "lift",
+    "triggers",
+]
 
 
 @pytest.fixture

@@ -19,7 +19,17 @@ from uikit import NOW, Ui
 
 from nextbest.store import InteractionIn, to_epoch
 
-PAGES = ["overview", "distribution", "at-risk", "customer", "offers", "lift", "triggers"]
+PAGES = [
+    "overview",
+    "distribution",
+    "migration",
+    "at-risk",
+    "predicted-vs-actual",
+    "customer",
+    "offers",
+    "lift",
+    "triggers",
+]
 
 
 def test_nav_lists_every_page_in_order(ui: Ui) -> None:

@@ -9,18 +9,26 @@ rules (``nextbest.api.require_role``) and its one error shape (``nextbest.api.Ap
 - ``GET  /api/v1/clv/backtests``: stored back-tests, newest first (``?model=``, ``?limit=``);
   any role.
 - ``GET  /api/v1/clv/fits``: stored model fits, newest first (``?model=``); any role.
+- ``GET  /api/v1/clv/snapshots``: the CLV history's snapshots, newest first (``?limit=``,
+  ``?cursor=``); ``GET /api/v1/clv/snapshots/{snapshotId}``: one; any role.
+- ``GET  /api/v1/clv/migration``: segment migration between two snapshots (``?from=&to=``,
+  default the two newest); any role.
+- ``GET  /api/v1/clv/drift``: predicted vs actual: the stored scores and the snapshots waiting
+  for their horizon, or (``?snapshot=``) one snapshot scored now; any role.
 
 Every ``asOf`` is ISO-8601 text within the store's window of times (``nextbest.store.parse_time``:
 [1900-01-01, 2200-01-01) UTC); anything else answers 400 naming the field (``query.asOf``,
 ``body.asOf``). A customer without interactions answers 404 with code ``clv_no_interactions``;
 a customer whose stored data cannot give a record (unusable values, numbers that would not be
 finite) 422 ``clv_unscorable_customer``; a probabilistic model that was never fitted 409
-``clv_model_not_fitted``; a fit that fails 422 ``clv_fit_failed``.
+``clv_model_not_fitted``; a fit that fails 422 ``clv_fit_failed``. A snapshot id that is not one
+of the tenant's snapshots answers 404 ``clv_snapshot_not_found`` naming the parameter; scoring a
+snapshot before its horizon has passed 409 ``clv_horizon_not_passed``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -34,10 +42,12 @@ from nextbest_clv.backtest.runs import list_backtests
 from nextbest_clv.errors import (
     ClvInputError,
     ClvSettingsError,
+    HorizonNotPassedError,
     ModelFitError,
     ModelNotFittedError,
     NoInteractionsError,
     NoTransactionsError,
+    SnapshotNotFoundError,
     UnknownModelError,
     UnscorableCustomerError,
 )
@@ -45,6 +55,8 @@ from nextbest_clv.scheduler import ClvScheduler
 from nextbest_clv.service import ClvService, attach, service_for
 from nextbest_clv.service.batch_compute import compute_records, result_json
 from nextbest_clv.service.fits import list_fits
+from nextbest_clv.service.history import get_snapshot, list_snapshots
+from nextbest_clv.service.history_compare import drift_report, migration, score_snapshot
 
 __all__ = ["add_routes"]
 
@@ -100,11 +112,21 @@ def _epoch(value: datetime | None) -> float | None:
 
 
 @contextmanager
-def _errors(as_of: str = "asOf") -> Iterator[None]:
+def _errors(as_of: str = "asOf", fields: Mapping[str, str] | None = None) -> Iterator[None]:
     """CLV errors in the host's error shape; an error about ``asOf`` names it as the route
-    received it (``as_of``: ``query.asOf`` or ``body.asOf``)."""
+    received it (``as_of``: ``query.asOf`` or ``body.asOf``), an error about another input as
+    ``fields`` maps it (``from`` -> ``query.from``)."""
+    names = dict(fields or {})
     try:
         yield
+    except SnapshotNotFoundError as exc:
+        field = names.get(exc.field, exc.field)
+        details = [{"field": field, "message": str(exc)}]
+        raise ApiError(404, str(exc), code=exc.code, details=details) from None
+    except HorizonNotPassedError as exc:
+        field = names.get(exc.field, exc.field)
+        details = [{"field": field, "message": str(exc)}]
+        raise ApiError(409, str(exc), code=exc.code, details=details) from None
     except NoInteractionsError as exc:
         raise ApiError(404, str(exc), code=exc.code) from None
     except UnscorableCustomerError as exc:
@@ -113,8 +135,8 @@ def _errors(as_of: str = "asOf") -> Iterator[None]:
         details = [{"field": f"body.{f}" if f else "body", "message": m} for f, m in exc.problems]
         raise ApiError(400, str(exc), code=exc.code, details=details) from None
     except ClvInputError as exc:
-        field = as_of if exc.field == "asOf" else exc.field
-        details = [] if field is None else [{"field": field, "message": str(exc)}]
+        named = as_of if exc.field == "asOf" else names.get(exc.field or "", exc.field)
+        details = [] if named is None else [{"field": named, "message": str(exc)}]
         raise ApiError(400, str(exc), code=exc.code, details=details) from None
     except ModelNotFittedError as exc:
         raise ApiError(409, str(exc), code=exc.code) from None
@@ -219,6 +241,84 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
     ) -> dict[str, Any]:
         """The tenant's stored model fits (every version), newest first."""
         return {"fits": list_fits(service().store, auth.tenant_id, model=model)}
+
+    @router.get(
+        "/api/v1/clv/snapshots",
+        tags=["clv"],
+        summary="CLV history snapshots",
+        responses={404: {"description": "The cursor is not a snapshot (clv_snapshot_not_found)."}},
+    )
+    def snapshots(
+        auth: Reader,
+        limit: Annotated[int, Query(ge=1, le=1000, description="snapshots per page")] = 50,
+        cursor: Annotated[
+            Id | None, Query(description="the last snapshot id of the previous page")
+        ] = None,
+    ) -> dict[str, Any]:
+        """The tenant's stored CLV snapshots (one per full batch compute), newest first;
+        ``nextCursor`` gives the next page (null on the last)."""
+        with _errors(fields={"cursor": "query.cursor"}):
+            page, after = list_snapshots(service().store, auth.tenant_id, limit=limit, after=cursor)
+        return {"snapshots": page, "nextCursor": after}
+
+    @router.get(
+        "/api/v1/clv/snapshots/{snapshotId}",
+        tags=["clv"],
+        summary="CLV history snapshot",
+        responses={404: {"description": "No such snapshot (clv_snapshot_not_found)."}},
+    )
+    def snapshot(
+        auth: Reader, snapshot_id: Annotated[Id, Path(alias="snapshotId")]
+    ) -> dict[str, Any]:
+        """One stored CLV snapshot of the tenant."""
+        with _errors(fields={"id": "path.snapshotId"}):
+            return get_snapshot(service().store, auth.tenant_id, snapshot_id)
+
+    @router.get(
+        "/api/v1/clv/migration",
+        tags=["clv"],
+        summary="CLV segment migration",
+        responses={404: {"description": "No such snapshot (clv_snapshot_not_found)."}},
+    )
+    def segment_migration(
+        auth: Reader,
+        from_id: Annotated[
+            Id | None, Query(alias="from", description="the earlier snapshot id")
+        ] = None,
+        to_id: Annotated[Id | None, Query(alias="to", description="the later snapshot id")] = None,
+    ) -> dict[str, Any]:
+        """Customers per segment in one snapshot against another (default: the two newest):
+        a from -> to matrix of customer counts, and the customers only in one of them."""
+        names = {"from": "query.from", "to": "query.to"}
+        with _errors(fields=names):
+            return migration(service().store, auth.tenant_id, from_id, to_id)
+
+    @router.get(
+        "/api/v1/clv/drift",
+        tags=["clv"],
+        summary="CLV predicted vs actual",
+        responses={
+            404: {"description": "No such snapshot (clv_snapshot_not_found)."},
+            409: {"description": "The snapshot's horizon has not passed (clv_horizon_not_passed)."},
+        },
+    )
+    def drift(
+        auth: Reader,
+        snapshot_id: Annotated[
+            Id | None, Query(alias="snapshot", description="score this snapshot now")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Predicted vs actual: each snapshot's predictions scored against what its customers
+        spent in its horizon (stored once a later batch passes the horizon), newest first, and
+        the snapshots still waiting; with ``snapshot``, that one scored now."""
+        svc = service()
+        names = {"snapshot": "query.snapshot", "id": "query.snapshot"}
+        with _errors(fields=names):
+            if snapshot_id is None:
+                return drift_report(svc.store, auth.tenant_id)
+            summary = get_snapshot(svc.store, auth.tenant_id, snapshot_id, field="snapshot")
+            settings = svc.get_settings(auth.tenant_id)
+            return score_snapshot(svc.store, auth.tenant_id, settings, summary, svc.clock())
 
     _run_scheduler_with_app(router, host)
 

@@ -1,4 +1,5 @@
-"""``nextbest clv ...`` commands: compute, show, settings, schedule, fit, backtest, models.
+"""``nextbest clv ...`` commands: compute, show, settings, schedule, fit, backtest, models,
+and the history: snapshots, migration, drift.
 
 Every command takes ``--tenant`` and ``--database URL`` (environment NEXTBEST_DATABASE_URL;
 default ``sqlite:///nextbest.db``), the host's ``database_option``, and opens the database with
@@ -19,10 +20,18 @@ from nextbest import Host, database_option, open_database, option_value
 from nextbest.store import parse_time
 from nextbest_clv.backtest.runs import compare_models, run_backtest
 from nextbest_clv.core.estimators import TRANSACTION_MODELS
-from nextbest_clv.errors import AsOfBeforeLastInteractionError, ClvError
+from nextbest_clv.errors import (
+    AsOfBeforeLastInteractionError,
+    ClvError,
+    ClvInputError,
+    HorizonNotPassedError,
+    SnapshotNotFoundError,
+)
 from nextbest_clv.service import SEGMENTS, BatchResult, ClvService, service_for
 from nextbest_clv.service.batch_compute import compute_records, result_json
 from nextbest_clv.service.fits import FITTABLE_MODELS, fit_tenant_model
+from nextbest_clv.service.history import get_snapshot, list_snapshots
+from nextbest_clv.service.history_compare import drift_report, migration, score_snapshot
 from nextbest_clv.service.model_records import ModelBatchResult
 
 __all__ = ["clv_group", "parse_as_of"]
@@ -438,3 +447,145 @@ def models_command(
         f"`nextbest clv settings --tenant {tenant} --set model={result['recommended']}` and "
         f"`nextbest clv fit --tenant {tenant}`"
     )
+
+
+@contextmanager
+def _options(names: dict[str, str]) -> Iterator[None]:
+    """History errors about an input as a usage error of its option (``names``: the service's
+    field -> the option)."""
+    try:
+        yield
+    except (SnapshotNotFoundError, HorizonNotPassedError, ClvInputError) as exc:
+        hint = names.get(exc.field or "")
+        if hint is None:
+            raise
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+@clv_group.command("snapshots")
+@_tenant
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--cursor", default=None, metavar="ID", help="Start after this snapshot id.")
+@click.option("--id", "snapshot_id", default=None, metavar="ID", help="Show this snapshot.")
+@_database
+@click.option("--json", "as_json", is_flag=True, help="Print the snapshots as JSON.")
+def snapshots_command(
+    tenant: str,
+    limit: int,
+    cursor: str | None,
+    snapshot_id: str | None,
+    database: str | None,
+    as_json: bool,
+) -> None:
+    """List the tenant's CLV history snapshots (one per full batch compute), newest first."""
+    with _service(database) as service, _options({"cursor": "--cursor", "id": "--id"}):
+        service.require_tenant(tenant)
+        if snapshot_id is not None:
+            page, after = [get_snapshot(service.store, tenant, snapshot_id)], None
+        else:
+            page, after = list_snapshots(service.store, tenant, limit=limit, after=cursor)
+    if as_json:
+        out = page[0] if snapshot_id is not None else {"snapshots": page, "nextCursor": after}
+        click.echo(json.dumps(out, indent=2))
+        return
+    if not page:
+        click.echo(f"tenant {tenant}: no CLV snapshots yet (each full batch compute stores one)")
+        return
+    click.echo(
+        f"  {'id':<34}{'asOf':<22}{'model':<10}{'customers':>10}{'total value':>16}"
+        + "".join(f"{name:>9}" for name in SEGMENTS)
+    )
+    for doc in page:
+        counts = "".join(f"{doc['segments'][name]['customers']:>9}" for name in SEGMENTS)
+        click.echo(
+            f"  {doc['id']:<34}{doc['asOf']:<22}{doc['model']:<10}{doc['customers']:>10}"
+            f"{_money(doc['totalValue']):>16}{counts}"
+        )
+    if after is not None:
+        click.echo(f"more: --cursor {after}")
+
+
+@clv_group.command("migration")
+@_tenant
+@click.option("--from", "from_id", default=None, metavar="ID", help="The earlier snapshot.")
+@click.option("--to", "to_id", default=None, metavar="ID", help="The later snapshot.")
+@_database
+@click.option("--json", "as_json", is_flag=True, help="Print the migration as JSON.")
+def migration_command(
+    tenant: str, from_id: str | None, to_id: str | None, database: str | None, as_json: bool
+) -> None:
+    """Segment migration between two CLV snapshots (default: the two newest): customers per
+    segment before (rows) and after (columns)."""
+    with _service(database) as service, _options({"from": "--from", "to": "--to"}):
+        service.require_tenant(tenant)
+        result = migration(service.store, tenant, from_id, to_id)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(
+        f"tenant {tenant}: {result['from']['id']} ({result['from']['asOf']}) -> "
+        f"{result['to']['id']} ({result['to']['asOf']})"
+    )
+    corner = "from/to"
+    click.echo(f"  {corner:<10}" + "".join(f"{t:>9}" for t in SEGMENTS) + f"{'left':>9}")
+    for s in SEGMENTS:
+        row = "".join(f"{result['matrix'][s][t]:>9}" for t in SEGMENTS)
+        click.echo(f"  {s:<10}{row}{result['left'][s]:>9}")
+    click.echo(f"  {'joined':<10}" + "".join(f"{result['joined'][t]:>9}" for t in SEGMENTS))
+    click.echo(f"  stayed {result['stayed']}, moved {result['moved']}")
+
+
+def _print_drift(run: dict[str, Any]) -> None:
+    click.echo(
+        f"snapshot {run['snapshot']} ({run['model']}, {run['field']}): {run['asOf']} .. "
+        f"{run['horizonEnd']}, {run['customers']} customer(s)"
+    )
+    click.echo(
+        f"  predicted {_money(run['predicted'])}, actual {_money(run['actual'])}, "
+        f"MAE {_money(run['mae'])}, RMSE {_money(run['rmse'])}, bias {_money(run['bias'])}"
+    )
+    click.echo(f"  {'decile':<8}{'customers':>10}{'predicted':>14}{'actual':>14}{'bias':>12}")
+    for row in run["deciles"]:
+        click.echo(
+            f"  {row['decile']:<8}{row['customers']:>10}{_money(row['predicted']):>14}"
+            f"{_money(row['actual']):>14}{_money(row['bias']):>12}"
+        )
+
+
+@clv_group.command("drift")
+@_tenant
+@click.option(
+    "--snapshot", "snapshot_id", default=None, metavar="ID", help="Score this snapshot now."
+)
+@_database
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def drift_command(
+    tenant: str, snapshot_id: str | None, database: str | None, as_json: bool
+) -> None:
+    """Predicted vs actual: each CLV snapshot's predictions scored against what its customers
+    spent in the horizon (stored once a later batch passes it), or one snapshot scored now."""
+    names = {"snapshot": "--snapshot", "id": "--snapshot"}
+    with _service(database) as service, _options(names):
+        service.require_tenant(tenant)
+        if snapshot_id is None:
+            result = drift_report(service.store, tenant)
+        else:
+            summary = get_snapshot(service.store, tenant, snapshot_id, field="snapshot")
+            settings = service.get_settings(tenant)
+            result = score_snapshot(service.store, tenant, settings, summary, service.clock())
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    if snapshot_id is not None:
+        _print_drift(result)
+        return
+    if not result["scored"]:
+        click.echo(f"tenant {tenant}: no snapshot's horizon has passed yet")
+    for run in result["scored"]:
+        _print_drift(run)
+    for waiting in result["pending"]:
+        click.echo(f"waiting: {waiting['snapshot']} until {waiting['horizonEnd']}")

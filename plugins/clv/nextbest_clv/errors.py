@@ -14,11 +14,13 @@ __all__ = [
     "ClvError",
     "ClvInputError",
     "ClvSettingsError",
+    "HorizonNotPassedError",
     "ModelFitError",
     "ModelNotFittedError",
     "NoInteractionsError",
     "NoStoreError",
     "NoTransactionsError",
+    "SnapshotNotFoundError",
     "UnknownModelError",
     "UnscorableCustomerError",
 ]
@@ -111,3 +113,34 @@ class ModelNotFittedError(ClvError, LookupError):
         )
         self.tenant_id = tenant_id
         self.model = model
+
+
+class SnapshotNotFoundError(ClvError, LookupError):
+    """No CLV snapshot with this id for this tenant (another tenant's ids are not found
+    either); ``field`` names the input that gave the id (``id``, ``from``, ``to``, ...)."""
+
+    code = "clv_snapshot_not_found"
+
+    def __init__(self, tenant_id: str, snapshot_id: str, *, field: str = "id") -> None:
+        super().__init__(
+            f"tenant {tenant_id!r} has no CLV snapshot {snapshot_id!r}: list them with "
+            "GET /api/v1/clv/snapshots or `nextbest clv snapshots`"
+        )
+        self.tenant_id = tenant_id
+        self.snapshot_id = snapshot_id
+        self.field = field
+
+
+class HorizonNotPassedError(ClvError, ValueError):
+    """A snapshot's predictions were to be scored before the end of their horizon."""
+
+    code = "clv_horizon_not_passed"
+
+    def __init__(self, snapshot_id: str, horizon_end: str, *, field: str = "snapshot") -> None:
+        super().__init__(
+            f"the predictions of snapshot {snapshot_id!r} run until {horizon_end}: they can be "
+            "scored against what happened only after that"
+        )
+        self.snapshot_id = snapshot_id
+        self.horizon_end = horizon_end
+        self.field = field

@@ -31,6 +31,7 @@ from nextbest_clv.decisions.rules import PROPENSITY_THRESHOLD
 from nextbest_clv.decisions.value import CLV_VALUE
 from nextbest_clv.service import CUSTOMER_NAMESPACES, attach
 from nextbest_clv.service.fits import FITS_NAMESPACE, forget_mentions
+from nextbest_clv.service.history import forget_customer as forget_snapshot_customer
 from nextbest_clv.service.settings_repository import CONFIG_NAMESPACE
 
 if TYPE_CHECKING:  # the CLI and the API are imported only when the host builds them
@@ -133,6 +134,8 @@ def customer_forgotten(host: HostAPI, tenant_id: str, customer_id: str) -> None:
         # the last batch's failures: drop this one.
         for namespace in (FITS_NAMESPACE, BACKTESTS_NAMESPACE, CONFIG_NAMESPACE):
             forget_mentions(service.store, namespace, tenant_id, customer_id)
+        # The history's snapshots keep each customer's segment and prediction: drop this one.
+        forget_snapshot_customer(service.store, tenant_id, customer_id)
 
 
 @hookimpl
@@ -151,9 +154,11 @@ def register_routes(router: APIRouter, host: HostAPI) -> None:
 
 @hookimpl
 def register_report_pages(register: RegisterReportPage) -> None:
+    from nextbest_clv.report_history import register_history_pages
     from nextbest_clv.report_pages import register_pages
 
     register_pages(register)
+    register_history_pages(register)
 
 
 @hookimpl

@@ -45,6 +45,7 @@ from nextbest import (
 )
 from nextbest.store import from_epoch, to_epoch
 from nextbest_clv.errors import ClvError, ModelNotFittedError, NoInteractionsError
+from nextbest_clv.report_history import distribution_over_time, overview_trend
 from nextbest_clv.service import attach, service_for
 from nextbest_clv.service.record_columns import RecordColumns, record_columns
 from nextbest_clv.service.records import SEGMENTS
@@ -87,7 +88,11 @@ def _no_customers(records: RecordColumns) -> Text | None:
 
 
 def render_overview(request: PageRequest) -> list[Block]:
-    """Page 1, Overview."""
+    """Page 1, Overview, then the trend since the previous snapshots."""
+    return [*_overview_now(request), *overview_trend(request)]
+
+
+def _overview_now(request: PageRequest) -> list[Block]:
     records = _records(request)
     if isinstance(records, Text):
         return [records]
@@ -147,7 +152,11 @@ def render_overview(request: PageRequest) -> list[Block]:
 
 
 def render_distribution(request: PageRequest) -> list[Block]:
-    """Page 2, CLV distribution: the histograms now."""
+    """Page 2, CLV distribution: the histograms now, then over time (the snapshots)."""
+    return [*_distribution_now(request), *distribution_over_time(request)]
+
+
+def _distribution_now(request: PageRequest) -> list[Block]:
     records = _records(request)
     if isinstance(records, Text):
         return [records]

@@ -26,6 +26,7 @@ from nextbest_clv.errors import ClvSettingsError, ModelNotFittedError
 from nextbest_clv.service import RECORDS_NAMESPACE, ClvService, service_for
 from nextbest_clv.service.batch_compute import compute_records
 from nextbest_clv.service.fits import fit_tenant_model
+from nextbest_clv.service.history import get_snapshot, load_customers
 from nextbest_clv.service.model_records import MODEL_RECORDS_NAMESPACE
 from nextbest_clv.service.tenant_data import load_transactions
 from scipy import integrate, stats
@@ -290,3 +291,27 @@ def test_sbg_records_from_subscription_outcomes(store: Store, clock: FakeClock) 
     assert (ended["probabilityAlive"], ended["churnProbability"], ended["clv"]) == (0.0, 1.0, 0.0)
     buyer = service.get("acme", "buyer", as_of=T0)
     assert buyer["model"] == "sbg" and buyer["probabilityAlive"] is None
+
+
+def test_history_snapshot_with_a_model(service: ClvService, store: Store) -> None:
+    """With a probabilistic model the snapshot's value is the discounted ``clv`` and its
+    prediction ``expectedRevenue12m`` over 365.25 days; the customer without transactions is
+    counted but carries neither."""
+    fit = use_model(service, "bgnbd")
+    result, model_result = compute_records(service, "acme", as_of=T0)
+    assert model_result is not None and result.snapshot is not None
+    snap = get_snapshot(store, "acme", result.snapshot)
+    assert (snap["model"], snap["fit"]) == ("bgnbd", model_result.fit)
+    assert fit["version"] == 1 and snap["fit"] == "bgnbd/v1"
+    assert snap["value"]["field"] == "clv" and snap["prediction"]["field"] == "expectedRevenue12m"
+    assert snap["prediction"]["horizonDays"] == 365.25
+    ids, expected, _ = expected_fields(store, fit)
+    assert snap["customers"] == len(ids) + 1  # the buyers and "browser"
+    assert snap["totalValue"] == pytest.approx(float(np.sum(expected["clv"])), rel=1e-9)
+    assert snap["prediction"]["total"] == pytest.approx(
+        float(np.sum(expected["expectedRevenue12m"])), rel=1e-9
+    )
+    customers = load_customers(store, "acme", snap)
+    by_id = dict(zip(customers.ids.tolist(), customers.predicted.tolist(), strict=True))
+    assert np.isnan(by_id["browser"])
+    assert [by_id[c] for c in ids] == pytest.approx(expected["expectedRevenue12m"].tolist())

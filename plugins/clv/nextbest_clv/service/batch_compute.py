@@ -6,16 +6,24 @@ before anything is written; the model fields of every customer are then computed
 batch's ``asOf`` from that fit and stored in one transaction. At the end the service's batch
 listeners are called with the records as columns (the plugin tells the host there): the RFM
 fields and, for a probabilistic model, the model's fields as the records read them.
+
+A full batch (no segment) that stored records then keeps a snapshot of the tenant's
+distribution (:mod:`~nextbest_clv.service.history`; its id is ``snapshot`` in the result) and
+scores the earlier snapshots whose horizon has passed by its asOf
+(:func:`~nextbest_clv.service.history_compare.score_due`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from nextbest_clv.service.facade import ClvService
+from nextbest_clv.service.history import record_snapshot
+from nextbest_clv.service.history_compare import score_due
 from nextbest_clv.service.model_records import ModelBatchResult
 from nextbest_clv.service.tenant_batch import BatchResult
 
@@ -49,6 +57,20 @@ def compute_records(
         _add_model_columns(result, model_result)
     for listener in list(service.batch_listeners):
         listener(tenant_id, result)
+    if segment is None and result.computed:
+        summary = record_snapshot(
+            service.store,
+            tenant_id,
+            settings,
+            as_of=result.as_of,
+            taken_at=service.clock(),
+            customer_ids=result.customer_ids,
+            columns=result.columns,
+            failed=result.failed,
+            fit=None if model_result is None else model_result.fit,
+        )
+        score_due(service.store, tenant_id, settings, result.as_of)
+        result = dataclasses.replace(result, snapshot=summary["id"])
     return result, model_result
 
 

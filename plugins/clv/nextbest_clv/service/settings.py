@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from croniter import croniter
-from pydantic import Field, StrictFloat, ValidationError, field_validator
+from pydantic import Field, StrictFloat, StrictInt, ValidationError, field_validator
 
 from nextbest_clv.core.rfm_settings import RfmSettings
 from nextbest_clv.errors import ClvSettingsError
@@ -48,7 +48,9 @@ class ClvSettings(RfmSettings):
     snapshot is reused before it is rebuilt from the store; default 3600),
     ``recordMaxAgeSeconds`` (a read "as of now" is served from a stored record only while the
     record's asOf is at most this many seconds old; default 86400) and ``schedule`` (a
-    five-field cron expression for the scheduled batch compute, UTC; None: no schedule).
+    five-field cron expression for the scheduled batch compute, UTC; None: no schedule) and
+    ``historyRetention`` (how many snapshots of the CLV history a tenant keeps, 2 to 10,000;
+    default 100).
 
     Probabilistic models: ``model`` (``rfm``, ``bgnbd``, ``paretonbd`` or ``sbg``),
     ``transactionOutcomes`` (outcomes that count as purchases; default ``conversion``),
@@ -63,6 +65,7 @@ class ClvSettings(RfmSettings):
         default=86400.0, alias="recordMaxAgeSeconds", gt=0.0
     )
     schedule: str | None = Field(default=None, alias="schedule")
+    history_retention: StrictInt = Field(default=100, alias="historyRetention", ge=2, le=10_000)
     # Probabilistic models (see nextbest_clv.core.probabilistic and docs/clv.md "Models").
     model: ModelName = Field(default="rfm", alias="model")
     transaction_outcomes: tuple[str, ...] = Field(

@@ -61,6 +61,8 @@ class BatchResult:
     columns: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     #: The stored records before the batch of the customers the previous askers named.
     previous: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: The id of the CLV history snapshot a full batch stored (``batch_compute``), else None.
+    snapshot: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The camelCase JSON of the result."""
@@ -73,6 +75,7 @@ class BatchResult:
             "failed": self.failed,
             "failures": list(self.failures),
             "durationSeconds": round(self.duration_seconds, 6),
+            "snapshot": self.snapshot,
         }
 
 
