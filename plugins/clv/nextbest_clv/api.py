@@ -202,7 +202,7 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
     def backtests(
         auth: Reader,
         model: Annotated[
-            Literal["bgnbd", "paretonbd"] | None, Query(description="only this model")
+            Literal["bgnbd", "paretonbd", "mbgnbd"] | None, Query(description="only this model")
         ] = None,
         limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     ) -> dict[str, Any]:
@@ -214,7 +214,8 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
     def fits(
         auth: Reader,
         model: Annotated[
-            Literal["bgnbd", "paretonbd", "sbg"] | None, Query(description="only this model")
+            Literal["bgnbd", "paretonbd", "mbgnbd", "sbg"] | None,
+            Query(description="only this model"),
         ] = None,
     ) -> dict[str, Any]:
         """The tenant's stored model fits (every version), newest first."""

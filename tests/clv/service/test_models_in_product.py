@@ -14,10 +14,8 @@ from click.testing import CliRunner
 from clvkit import DAY, T0, FakeClock, add_interactions
 from fastapi.testclient import TestClient
 from modelkit import add_buyers, add_subscriber
-from nextbest_clv.core.estimators import SpendModel
+from nextbest_clv.core.estimators import SpendModel, transaction_model_from_params
 from nextbest_clv.core.models import (
-    BetaGeoModel,
-    ParetoNBDModel,
     ShiftedBetaGeometricModel,
     customer_lifetime_value,
     summarize_transactions,
@@ -60,8 +58,7 @@ def expected_fields(store: Store, fit: dict[str, Any], months: int = 12, rate: f
     s = summarize_transactions(
         data.customer_ids, data.days, data.values, observation_end="2024-07-01"
     )
-    cls = BetaGeoModel if fit["model"] == "bgnbd" else ParetoNBDModel
-    model = cls.from_params(**fit["params"])
+    model = transaction_model_from_params(fit["model"], fit["params"])
     value = SpendModel.from_json(fit["spend"]).expected_value(s.frequency, s.monetary_value)
     x, tx, big_t = s.frequency, s.recency, s.T
     out = {
@@ -126,14 +123,15 @@ def test_single_compute_equals_batch(service: ClvService, store: Store) -> None:
 def test_churn_probability_is_one_minus_alive_in_90_days(service: ClvService, store: Store) -> None:
     """Checked by integrating over the posterior of the dropout process given alive now."""
     h = 90 / 7
-    for name in ("bgnbd", "paretonbd"):
+    for name in ("bgnbd", "paretonbd", "mbgnbd"):
         fit = use_model(service, name)
         ids, _, (model, x, tx, big_t) = expected_fields(store, fit)
         for i in (0, 3, 11):
             alive_now = float(model.probability_alive(x[i], tx[i], big_t[i]))
-            if name == "bgnbd":  # lambda ~ Gamma(r + x, alpha + T), p ~ Beta(a, b + x)
+            if name != "paretonbd":  # lambda ~ Gamma(r + x, alpha + T), p ~ Beta(a, b + x)
                 k, c = model.r + x[i], h / (model.alpha + big_t[i])
-                pdf = stats.beta(model.a, model.b + x[i]).pdf
+                chances = x[i] + (name == "mbgnbd")  # MBG/NBD: one after the first purchase
+                pdf = stats.beta(model.a, model.b + chances).pdf
                 stay = integrate.quad(lambda p, f=pdf, c=c, k=k: f(p) * (1 + c * p) ** -k, 0, 1)[0]
             else:  # mu ~ Gamma(s, beta + T)
                 pdf = stats.gamma(model.s, scale=1 / (model.beta + big_t[i])).pdf

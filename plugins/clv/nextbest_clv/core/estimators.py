@@ -1,6 +1,6 @@
 """Tenant-level model fits from a customer summary (pure: arrays in, fitted models out).
 
-The transaction models (``bgnbd``, ``paretonbd``) come with a spend model: Gamma-Gamma fitted
+The transaction models (``bgnbd``, ``paretonbd``, ``mbgnbd``) come with a spend model: Gamma-Gamma fitted
 on the repeat customers with a positive average value, or, when that fit is impossible (no
 repeat values, q <= 1 so the mean spend does not exist, no convergence), the mean repeat
 transaction value of the data (``SpendModel.gamma_gamma`` is then None and ``reason`` says why).
@@ -22,6 +22,7 @@ from nextbest_clv.core.models import (
     DataError,
     FitError,
     GammaGammaModel,
+    ModifiedBetaGeoModel,
     ParetoNBDModel,
 )
 
@@ -38,9 +39,9 @@ __all__ = [
 ]
 
 #: Purchase-frequency models, by setting name.
-TRANSACTION_MODELS: tuple[str, ...] = ("bgnbd", "paretonbd")
+TRANSACTION_MODELS: tuple[str, ...] = ("bgnbd", "paretonbd", "mbgnbd")
 FloatArray = NDArray[np.float64]
-TransactionFit = BetaGeoModel | ParetoNBDModel
+TransactionFit = BetaGeoModel | ParetoNBDModel | ModifiedBetaGeoModel
 
 
 def fit_transaction_model(
@@ -51,7 +52,7 @@ def fit_transaction_model(
     *,
     penalizer: float = 0.0,
 ) -> TransactionFit:
-    """Fit the purchase model ``name`` (``bgnbd`` or ``paretonbd``) to per-customer x, t_x, T;
+    """Fit the purchase model ``name`` (one of :data:`TRANSACTION_MODELS`) to per-customer x, t_x, T;
     customers with T = 0 are left out (their likelihood is 1).
 
     Raises:
@@ -149,14 +150,19 @@ def prediction_T(T: ArrayLike) -> FloatArray:
 
 def transaction_model_from_params(name: str, params: dict[str, float]) -> TransactionFit:
     """A transaction model from stored parameters."""
-    if _transaction_class(name) is BetaGeoModel:
-        return BetaGeoModel.from_params(params["r"], params["alpha"], params["a"], params["b"])
+    model_class = _transaction_class(name)
+    if model_class is BetaGeoModel or model_class is ModifiedBetaGeoModel:
+        return model_class.from_params(params["r"], params["alpha"], params["a"], params["b"])
     return ParetoNBDModel.from_params(params["r"], params["alpha"], params["s"], params["beta"])
 
 
-def _transaction_class(name: str) -> type[BetaGeoModel] | type[ParetoNBDModel]:
+def _transaction_class(
+    name: str,
+) -> type[BetaGeoModel] | type[ParetoNBDModel] | type[ModifiedBetaGeoModel]:
     if name == "bgnbd":
         return BetaGeoModel
+    if name == "mbgnbd":
+        return ModifiedBetaGeoModel
     if name == "paretonbd":
         return ParetoNBDModel
     raise UnknownModelError(

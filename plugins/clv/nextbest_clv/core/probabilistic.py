@@ -1,6 +1,6 @@
 """Per-customer fields of a probabilistic CLV record (pure: fitted model and arrays in).
 
-Transaction models (BG/NBD, Pareto/NBD with a spend model), times in weeks, as of the end of
+Transaction models (BG/NBD, Pareto/NBD, MBG/NBD, with a spend model), times in weeks, as of
 the customer's observation (T):
 
 - ``probabilityAlive``: P(alive now | x, t_x, T), the model's ``probability_alive``;
@@ -14,6 +14,8 @@ the customer's observation (T):
   - BG/NBD (a customer drops out after a purchase with probability p): given alive at T,
     lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + x); no dropout in (T, T + h] has
     probability E[exp(-lambda p h)] = 2F1(r + x, a; a + b + x; -h / (alpha + T)).
+  - MBG/NBD: the same with p ~ Beta(a, b + x + 1) (a dropout chance after the first purchase
+    too).
   - Pareto/NBD (lifetime ~ Exponential(mu)): given alive at T, mu ~ Gamma(s, beta + T), so
     E[exp(-mu h)] = ((beta + T) / (beta + T + h))^s.
 
@@ -43,6 +45,7 @@ from nextbest_clv.core.estimators import SpendModel, TransactionFit, prediction_
 from nextbest_clv.core.models import (
     DAYS_PER_MONTH,
     BetaGeoModel,
+    ModifiedBetaGeoModel,
     ParetoNBDModel,
     ShiftedBetaGeometricModel,
     customer_lifetime_value,
@@ -120,19 +123,22 @@ def alive_after(
     x = np.asarray(frequency, dtype=np.float64)
     big_t = np.asarray(T, dtype=np.float64)
     alive_now = model.probability_alive(x, recency, big_t)
-    if isinstance(model, BetaGeoModel):
+    if isinstance(model, BetaGeoModel | ModifiedBetaGeoModel):
         # E[(1 + p h / (alpha + T))^-(r + x)] over p ~ Beta(a, b + x): 2F1(r + x, a; a + b + x;
         # -h / (alpha + T)), by Pfaff's transformation ((alpha + T) / (alpha + T + h))^a
         # 2F1(a, a + b - r; a + b + x; w), w = h / (alpha + T + h) in [0, 1): no argument
         # below -1 (where scipy's 2F1 fails for large x), parameters that do not grow with x.
+        # MBG/NBD: an alive customer has had x + 1 dropout chances, p ~ Beta(a, b + x + 1).
         r, alpha, a, b = model.r, model.alpha, model.a, model.b
+        if isinstance(model, ModifiedBetaGeoModel):
+            b = b + 1.0
         log_kept = np.log(alpha + big_t) - np.log(alpha + big_t + h)  # ln(1 - w)
         w = -np.expm1(log_kept)
         g = near_one(hyp2f1(a, a + b - r, a + b + x, w), a, a + b - r, a + b + x, w, -log_kept)
         stay = np.exp(a * log_kept) * g
     elif isinstance(model, ParetoNBDModel):
         stay = np.exp(model.s * (np.log(model.beta + big_t) - np.log(model.beta + big_t + h)))
-    else:  # pragma: no cover - the TransactionFit union has two members
+    else:  # pragma: no cover - the TransactionFit union has no other members
         raise TypeError(f"not a transaction model: {type(model).__name__}")
     return np.asarray(alive_now * stay, dtype=np.float64)
 
