@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from clvkit import T0, add_interactions
 from fastapi.testclient import TestClient
 from modelkit import add_buyers, ingest_cdnow
-from nextbest_clv.backtest.evaluate import backtest, decile_table, error_stats
+from nextbest_clv.backtest.evaluate import backtest, decile_table, error_stats, rmse_margin
 from nextbest_clv.backtest.plot import plot_backtest
 from nextbest_clv.backtest.runs import compare_models, list_backtests, run_backtest
 from nextbest_clv.core.estimators import check_fit
@@ -215,10 +215,16 @@ def test_compare_models_recommends_the_lowest_holdout_error(store: Store) -> Non
         store, "acme", ClvSettings(), calibration_end=T0 - 120 * 86_400, clock=lambda: T0
     )
     rmse = {run["model"]: run["transactions"]["rmse"] for run in result["runs"]}
-    assert set(rmse) == {"bgnbd", "paretonbd"}
+    assert set(rmse) == {"bgnbd", "paretonbd", "mbgnbd"}
     assert result["recommended"] == min(rmse, key=rmse.__getitem__)
     assert result["runs"][0]["model"] == result["recommended"]
-    assert len(list_backtests(store, "acme")) == 2  # both runs stored
+    margin = result["margin"]
+    assert margin["second"] == result["runs"][1]["model"]
+    assert margin["rmseDifference"] == pytest.approx(
+        result["runs"][1]["transactions"]["rmse"] - result["runs"][0]["transactions"]["rmse"]
+    )
+    assert margin["withinNoise"] == (margin["rmseDifference"] < 2 * margin["standardError"])
+    assert len(list_backtests(store, "acme")) == 3  # every run stored
 
 
 def test_cdnow_through_the_store_and_cli(store: Store, tmp_path: Path) -> None:
@@ -243,8 +249,10 @@ def test_cdnow_through_the_store_and_cli(store: Store, tmp_path: Path) -> None:
     assert bg["transactions"]["predicted"] == pytest.approx(1653.4, abs=0.05)
     assert bg["transactions"]["actual"] == pareto["transactions"]["actual"] == 1882.0
     assert bg["spendModel"]["params"]["p"] == pytest.approx(6.25, abs=0.005)
-    assert result["recommended"] == "paretonbd"  # RMSE 1.6028 < 1.6080
-    assert pareto["transactions"]["rmse"] < bg["transactions"]["rmse"]
+    assert pareto["transactions"]["rmse"] < bg["transactions"]["rmse"]  # 1.6028 < 1.6080
+    # The gaps between the models are far inside the noise of 2,357 customers.
+    assert result["margin"]["withinNoise"] is True
+    assert result["margin"]["standardError"] > result["margin"]["rmseDifference"]
     plot = tmp_path / "cdnow.png"
     out = runner.invoke(
         cli,
@@ -299,9 +307,9 @@ def test_degenerate_fit_is_a_clear_error_in_backtests(store: Store) -> None:
     with pytest.raises(ModelFitError) as info:
         compare_models(store, "acme", settings, calibration_end=T_CAL)
     text = str(info.value)
-    for model in ("bgnbd", "paretonbd"):
+    for model in ("bgnbd", "paretonbd", "mbgnbd"):
         assert re.search(f"{model}: (cannot fit {model}|the {model} fit is degenerate)", text)
-    assert text.count("The data do not determine the model") == 2
+    assert text.count("The data do not determine the model") == 3
 
 
 def test_comparison_goes_on_when_one_model_is_degenerate(
@@ -319,7 +327,27 @@ def test_comparison_goes_on_when_one_model_is_degenerate(
 
     monkeypatch.setattr(evaluate_module, "check_fit", paretonbd_degenerate)
     result = compare_models(store, "acme", ClvSettings(), calibration_end=T0 - 120 * 86_400.0)
-    assert [r["model"] for r in result["runs"]] == ["bgnbd"]
-    assert result["recommended"] == "bgnbd"
-    assert result["failed"][0]["model"] == "paretonbd"
+    assert sorted(r["model"] for r in result["runs"]) == ["bgnbd", "mbgnbd"]
+    assert result["recommended"] == result["runs"][0]["model"]
+    assert [f["model"] for f in result["failed"]] == ["paretonbd"]
     assert "degenerate" in result["failed"][0]["reason"]
+
+
+def test_the_rmse_margin_standard_error_against_a_paired_bootstrap() -> None:
+    rng = np.random.default_rng(13)
+    n = 3000
+    shared = rng.standard_normal(n) * rng.gamma(0.5, 2.0, n)  # heavy-tailed, shared errors
+    best = shared + 0.3 * rng.standard_normal(n)
+    second = 1.08 * shared + 0.3 * rng.standard_normal(n)
+    margin = rmse_margin(best, second)
+    draws = rng.integers(0, n, (2000, n))
+    boot = np.sqrt(np.mean(second[draws] ** 2, axis=1)) - np.sqrt(np.mean(best[draws] ** 2, axis=1))
+    assert margin["standardError"] == pytest.approx(boot.std(), rel=0.1)
+    assert margin["rmseDifference"] == pytest.approx(
+        np.sqrt(np.mean(second**2)) - np.sqrt(np.mean(best**2))
+    )
+    assert margin["withinNoise"] is False  # 8% apart on shared errors: a real difference
+    noisy = rmse_margin(best, best + 0.01 * rng.standard_normal(n) * (rng.random(n) < 0.5))
+    assert noisy["withinNoise"] is True
+    with pytest.raises(ValueError):
+        rmse_margin(best, second[:-1])

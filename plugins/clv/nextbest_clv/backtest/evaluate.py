@@ -45,6 +45,7 @@ __all__ = [
     "backtest",
     "decile_table",
     "error_stats",
+    "rmse_margin",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -104,6 +105,11 @@ class BacktestReport:
     deciles: list[DecileRow]
     weekly: WeeklyCurve
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Per-customer holdout transaction errors (predicted - actual), in the summary's customer
+    #: order (the same for every model on one split); not part of the JSON.
+    transaction_errors: FloatArray = field(
+        default_factory=lambda: np.zeros(0), repr=False, compare=False
+    )
 
     def to_json(self) -> dict[str, Any]:
         """The report as a JSON object (camelCase keys)."""
@@ -142,6 +148,43 @@ def error_stats(predicted: ArrayLike, actual: ArrayLike) -> ErrorStats:
         rmse=float(math.sqrt(np.mean(err * err))),
         bias=float(np.mean(err)),
     )
+
+
+#: A margin between two models' RMSEs below this many standard errors is within noise.
+NOISE_STANDARD_ERRORS = 2.0
+
+
+def rmse_margin(best_errors: ArrayLike, second_errors: ArrayLike) -> dict[str, Any]:
+    """How far apart two models' per-customer RMSEs are, relative to sampling noise.
+
+    The customers are a sample; the difference D = RMSE_2 - RMSE_1 of two models scored on the
+    same customers has a standard error from the paired squared errors (delta method): with
+    m_k = mean(e_k^2), D = sqrt(m_2) - sqrt(m_1) and Var D ~ g' S g / n, g = (-1/(2 sqrt m_1),
+    1/(2 sqrt m_2)), S the covariance of (e_1^2, e_2^2) across customers. The margin is
+    "within noise" when D < 2 standard errors (about a 95% two-sided test of no difference).
+    """
+    e1 = np.asarray(best_errors, dtype=np.float64)
+    e2 = np.asarray(second_errors, dtype=np.float64)
+    if e1.shape != e2.shape or e1.ndim != 1 or e1.size < 2:
+        raise ValueError("need the two models' errors on the same customers (at least two)")
+    sq = np.stack([e1 * e1, e2 * e2])
+    m1, m2 = sq.mean(axis=1)
+    rmse1, rmse2 = math.sqrt(m1), math.sqrt(m2)
+    if rmse1 == 0 or rmse2 == 0:
+        se = 0.0
+    else:
+        g = np.array([-0.5 / rmse1, 0.5 / rmse2])
+        se = float(math.sqrt(max(float(g @ np.cov(sq) @ g), 0.0) / e1.size))
+    difference = rmse2 - rmse1
+    return {
+        "rmseDifference": difference,
+        "standardError": se,
+        "withinNoise": bool(difference < NOISE_STANDARD_ERRORS * se),
+        "noise": (
+            f"{NOISE_STANDARD_ERRORS:g} standard errors of the RMSE difference (paired per-"
+            "customer squared errors, delta method)"
+        ),
+    }
 
 
 def decile_table(
@@ -254,6 +297,7 @@ def backtest(
         revenue=error_stats(predicted_spend, actual_spend),
         deciles=decile_table(predicted, actual, predicted_spend, actual_spend),
         weekly=weekly,
+        transaction_errors=np.asarray(predicted - actual, dtype=np.float64),
     )
 
 

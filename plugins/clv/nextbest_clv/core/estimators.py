@@ -1,9 +1,10 @@
 """Tenant-level model fits from a customer summary (pure: arrays in, fitted models out).
 
-The transaction models (``bgnbd``, ``paretonbd``, ``mbgnbd``) come with a spend model: Gamma-Gamma fitted
-on the repeat customers with a positive average value, or, when that fit is impossible (no
-repeat values, q <= 1 so the mean spend does not exist, no convergence), the mean repeat
-transaction value of the data (``SpendModel.gamma_gamma`` is then None and ``reason`` says why).
+The transaction models (``bgnbd``, ``paretonbd``, ``mbgnbd``) come with a spend model:
+Gamma-Gamma fitted on the repeat customers with a positive average value, or, when that fit is
+impossible (no repeat values, q <= 1 so the mean spend does not exist, no convergence), the mean
+repeat transaction value of the data (``SpendModel.gamma_gamma`` is then None and ``reason``
+says why).
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ def fit_transaction_model(
     *,
     penalizer: float = 0.0,
 ) -> TransactionFit:
-    """Fit the purchase model ``name`` (one of :data:`TRANSACTION_MODELS`) to per-customer x, t_x, T;
-    customers with T = 0 are left out (their likelihood is 1).
+    """Fit the purchase model ``name`` (one of :data:`TRANSACTION_MODELS`) to per-customer
+    x, t_x, T; customers with T = 0 are left out (their likelihood is 1).
 
     Raises:
         UnknownModelError: another name.
