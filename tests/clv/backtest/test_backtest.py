@@ -124,6 +124,22 @@ def test_tiny_backtest_counts_and_predictions() -> None:
     assert report.transactions.bias == pytest.approx(errors.mean())
     assert sum(r.customers for r in report.deciles) == 8
     assert sum(r.actual for r in report.deciles) == 4.0
+    # Tracking over both periods, from 2024-01-01 to 2024-02-28 (58 days: 9 weeks, the last of
+    # 2 days); the repeat days by week, by hand: e h h i | a g g | a | b g | a e e | | | a | c.
+    tracking = report.tracking
+    assert tracking["weeks"] == pytest.approx([1, 2, 3, 4, 5, 6, 7, 8, 58 / 7])
+    assert tracking["calibrationWeeks"] == pytest.approx(30 / 7)
+    assert tracking["actual"] == [4.0, 7.0, 8.0, 10.0, 13.0, 13.0, 13.0, 14.0, 15.0]
+    assert tracking["actualIncrements"] == [4.0, 3.0, 1.0, 2.0, 3.0, 0.0, 0.0, 1.0, 1.0]
+    births = (30 - summary.T * 7) / 7  # first transaction, weeks from 2024-01-01
+    for week, value in zip(tracking["weeks"], tracking["expected"], strict=True):
+        direct = sum(float(model.expected_purchases(max(week - b, 0.0))) for b in births)
+        assert value == pytest.approx(direct, rel=1e-9)
+    assert np.sum(tracking["expectedIncrements"]) == pytest.approx(tracking["expected"][-1])
+    histogram = report.calibration_histogram
+    # Calibration repeat days: a 2, b 1, c 0, e 2, f 0, g 3, h 2, i 1.
+    assert histogram["actual"] == [2.0, 2.0, 3.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+    assert sum(histogram["expected"]) == pytest.approx(8.0)
 
 
 def test_report_json_fields() -> None:
@@ -147,6 +163,15 @@ def test_report_json_fields() -> None:
         "actualSpend",
     }
     assert set(doc["weekly"]) == {"weeks", "predicted", "actual"}
+    assert set(doc["tracking"]) == {
+        "weeks",
+        "calibrationWeeks",
+        "expected",
+        "expectedIncrements",
+        "actual",
+        "actualIncrements",
+    }
+    assert doc["calibrationHistogram"]["labels"][-1] == "7+"
     assert doc["spendModel"]["model"] in {"gammagamma", "mean"}
     json.dumps(doc)  # JSON-serialisable as stored
 
