@@ -5,6 +5,7 @@ subscription outcomes, settings, and clear errors over Python, HTTP and the CLI.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,14 @@ from nextbest.api import create_app
 from nextbest.cli import build_cli
 from nextbest.store import Store
 
-EXTRA = ("probabilityAlive", "expectedPurchases90d", "expectedRevenue12m", "clv", "model")
+EXTRA = (
+    "probabilityAlive",
+    "expectedPurchases90d",
+    "expectedRevenue12m",
+    "clv",
+    "expectedNextPurchaseAt",
+    "model",
+)
 MONTH_DAYS = 365.25 / 12
 
 
@@ -79,7 +87,7 @@ def test_batch_records_carry_the_models_predictions(service: ClvService, store: 
     assert result.computed == 151
     assert model_result is not None and model_result.fit == "bgnbd/v1"
     assert (model_result.computed, model_result.without_data) == (150, 1)
-    ids, expected, _ = expected_fields(store, fit)
+    ids, expected, (model, x, _, big_t) = expected_fields(store, fit)
     for i, cid in enumerate(ids):
         record = service.get("acme", cid, as_of=T0)
         assert record["source"] == "cached" and record["model"] == "bgnbd"
@@ -97,6 +105,10 @@ def test_batch_records_carry_the_models_predictions(service: ClvService, store: 
         ]
         for name, values in expected.items():
             assert record[name] == pytest.approx(float(values[i]), rel=1e-9, abs=1e-12), name
+        # The median of the Lomax wait of the purchase clock, (alpha + T)(2^(1/(r+x)) - 1).
+        weeks = (model.alpha + big_t[i]) * (2 ** (1 / (model.r + x[i])) - 1)
+        at = datetime.fromisoformat(record["expectedNextPurchaseAt"]).timestamp()
+        assert at == pytest.approx(T0 + weeks * 7 * 86_400, abs=1e-3)
     # A customer without purchases: null model fields, the RFM churn probability.
     browser = service.get("acme", "browser", as_of=T0)
     assert {k: browser[k] for k in EXTRA} == {**dict.fromkeys(EXTRA[:-1]), "model": "bgnbd"}
@@ -115,6 +127,8 @@ def test_single_compute_equals_batch(service: ClvService, store: Store) -> None:
         for name in (*EXTRA[:-1], "churnProbability"):
             if record[name] is None:  # the browser has no purchases
                 assert single[name] is None and cid == "browser"
+            elif isinstance(record[name], str):
+                assert single[name] == record[name]
             else:
                 assert single[name] == pytest.approx(record[name], rel=1e-12), (cid, name)
     assert store.get_document(MODEL_RECORDS_NAMESPACE, "acme", "c5")["fit"] == "paretonbd/v1"

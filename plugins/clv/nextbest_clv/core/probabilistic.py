@@ -8,6 +8,12 @@ the customer's observation (T):
 - ``expectedRevenue12m``: E[purchases in the next 365.25 days] times the expected value per
   transaction (Gamma-Gamma's conditional expectation), undiscounted;
 - ``clv``: ``customer_lifetime_value`` over ``clvMonths`` months at ``discountRateMonthly``;
+- ``nextPurchaseDays`` (served as ``expectedNextPurchaseAt``, the as-of time plus this many
+  days): the median time to the next purchase of the customer were they alive, i.e. the
+  median of the Lomax wait of the purchase clock given the history (lambda ~ Gamma(r + x,
+  alpha + T)): (alpha + T) (2^(1/(r+x)) - 1) in the model's unit. The median, not the mean:
+  the mean is infinite when r + x <= 1 (a one-time buyer with r < 1). It ignores dropout (a
+  customer who is gone buys never): read it beside ``probabilityAlive``;
 - ``churnProbability`` = 1 - P(alive in 90 days), where P(alive at T + h) is
   P(alive at T) times the probability of not dropping out in (T, T + h] given alive at T:
 
@@ -78,6 +84,8 @@ class ModelFields:
     expected_revenue_12m: FloatArray
     clv: FloatArray
     churn_probability: FloatArray
+    #: Median days to the next purchase if alive (transaction models; None for subscriptions).
+    next_purchase_days: FloatArray | None = None
 
     def finite(self) -> NDArray[np.bool_]:
         """Per customer, whether every field is a finite number (extreme parameters or values
@@ -89,6 +97,7 @@ class ModelFields:
                 self.expected_revenue_12m,
                 self.clv,
                 self.churn_probability,
+                *(() if self.next_purchase_days is None else (self.next_purchase_days,)),
             )
         )
         return np.asarray(np.all(np.isfinite(stacked), axis=0), dtype=bool)
@@ -102,6 +111,8 @@ class ModelFields:
             "clv": self.clv,
             "churnProbability": self.churn_probability,
         }
+        if self.next_purchase_days is not None:
+            names["expectedNextPurchaseAt"] = self.next_purchase_days
         return [name for name, values in names.items() if not np.isfinite(values[i])]
 
     def record(self, i: int, model: str) -> dict[str, float | str]:
@@ -175,12 +186,14 @@ def transaction_fields(
         discount_rate_monthly=discount_rate_monthly,
         time_unit_days=time_unit_days,
     )
+    wait = model.time_to_next_purchase(x, big_t) * time_unit_days
     return ModelFields(
         probability_alive=np.asarray(alive, dtype=np.float64),
         expected_purchases_90d=np.asarray(purchases[0], dtype=np.float64),
         expected_revenue_12m=np.asarray(purchases[1] * value, dtype=np.float64),
         clv=np.asarray(clv, dtype=np.float64),
         churn_probability=1.0 - alive_after(model, x, tx, big_t, h90),
+        next_purchase_days=np.asarray(wait, dtype=np.float64),
     )
 
 
