@@ -3,6 +3,8 @@ rules (``nextbest.api.require_role``) and its one error shape (``nextbest.api.Ap
 
 - ``GET  /api/v1/customers/{customerId}/clv``: the record (``cached`` or ``computed``); any role.
 - ``POST /api/v1/customers/{customerId}/clv``: recompute now; editor, admin.
+- ``GET  /api/v1/customers/{customerId}/clv/alive-path``: P(alive) along the customer's
+  history under the tenant's transaction model; any role.
 - ``POST /api/v1/clv/compute``: batch (``{"segment"?, "asOf"?}``); editor, admin.
 - ``GET  /api/v1/clv/settings``: any role; ``PUT``: replace the settings; admin.
 - ``GET  /api/v1/clv/distribution``: counts per segment and score histogram; any role.
@@ -70,6 +72,14 @@ _RECORD_ERRORS: dict[int | str, dict[str, Any]] = {
     422: {
         "description": "The customer's record cannot be computed from their values "
         "(clv_unscorable_customer), or a model fit failed (clv_fit_failed)."
+    },
+}
+_ALIVE_PATH_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The model was never fitted (clv_model_not_fitted)."},
+    422: {
+        "description": "The tenant's model is not a transaction model (clv_fit_failed), the "
+        "customer has no transactions (clv_no_transactions) or cannot be scored "
+        "(clv_unscorable_customer)."
     },
 }
 _BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -146,6 +156,23 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
         and stored (``source: computed``)."""
         with _errors("query.asOf"):
             return service().get(auth.tenant_id, customer_id, as_of=_epoch(as_of))
+
+    @router.get(
+        "/api/v1/customers/{customerId}/clv/alive-path",
+        tags=["clv"],
+        summary="P(alive) along the customer's history",
+        responses=_ALIVE_PATH_ERRORS,
+    )
+    def get_alive_path(
+        auth: Reader,
+        customer_id: CustomerId,
+        as_of: AsOfQuery = None,
+    ) -> dict[str, Any]:
+        """P(alive) after each of the customer's transactions and between them, under the
+        tenant's fitted transaction model, for a plot (``points``: ``at``, ``purchases``,
+        ``probabilityAlive``)."""
+        with _errors("query.asOf"):
+            return service().alive_path(auth.tenant_id, customer_id, as_of=_epoch(as_of))
 
     @router.post(
         "/api/v1/customers/{customerId}/clv",

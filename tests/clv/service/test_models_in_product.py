@@ -302,3 +302,33 @@ def test_sbg_records_from_subscription_outcomes(store: Store, clock: FakeClock) 
     assert (ended["probabilityAlive"], ended["churnProbability"], ended["clv"]) == (0.0, 1.0, 0.0)
     buyer = service.get("acme", "buyer", as_of=T0)
     assert buyer["model"] == "sbg" and buyer["probabilityAlive"] is None
+
+
+def test_the_alive_path_over_the_api(service: ClvService, store: Store) -> None:
+    key = store.create_api_key("acme", "viewer")[1]
+    headers = {"Authorization": f"Bearer {key}", "X-Tenant-Id": "acme"}
+    url = "/api/v1/customers/c5/clv/alive-path?asOf=2024-07-01T00:00:00Z"
+
+    def get(path: str = url) -> Any:  # a fresh app: it reads the settings changed here
+        return TestClient(create_app(Host(store=store), store)).get(path, headers=headers)
+
+    response = get()  # the rfm model has no alive path
+    assert response.status_code == 422 and "transaction model" in response.text
+    service.update_settings("acme", {"model": "paretonbd"})
+    assert get().status_code == 409
+    fit = use_model(service, "paretonbd")
+    body = get().json()
+    assert body["customerId"] == "c5" and body["fit"] == "paretonbd/v1"
+    points = body["points"]
+    assert points[-1]["at"][:10] == "2024-07-01"
+    assert points[0]["at"] == body["firstPurchaseAt"]
+    # The last point is the record's P(alive) (the same history as of the same day).
+    ids, expected, _ = expected_fields(store, fit)
+    record_alive = float(expected["probabilityAlive"][ids.index("c5")])
+    assert points[-1]["probabilityAlive"] == pytest.approx(record_alive, rel=1e-9)
+    assert points[-1]["purchases"] == len(body["purchases"])
+    missing = get("/api/v1/customers/nobody/clv/alive-path")
+    assert missing.status_code == 422
+    assert missing.json()["error"]["code"] == "clv_no_transactions"
+    bad = get("/api/v1/customers/c5/clv/alive-path?asOf=yesterday")
+    assert bad.status_code == 400 and "asOf" in bad.text
