@@ -4,8 +4,9 @@ At a time tau after the first purchase (in the model's unit), the customer's his
 x(tau) repeat purchases, the last at t_x(tau), observed for T = tau; the alive path is
 ``model.probability_alive(x(tau), t_x(tau), tau)``. It is evaluated just after each repeat
 purchase (the history includes it; for BG/NBD P(alive) is then 1 / (1 + a/(b+x-1)), the
-dropout chance after that purchase) and on an even grid between, so a plot shows how P(alive) decays during
-silences and jumps at each purchase. At tau = 0 the new-customer limit is used (T = 1e-6).
+dropout chance after that purchase) and on an even grid between, so a plot shows how
+P(alive) decays during silences and jumps at each purchase. At tau = 0 the new-customer
+limit is used (T = 1e-6).
 """
 
 from __future__ import annotations
