@@ -212,6 +212,7 @@ def test_the_spec_lists_each_routes_own_clv_errors_and_they_are_sent(
     assert model["name"] == "model" and model["schema"]["anyOf"][0]["enum"] == [
         "bgnbd",
         "paretonbd",
+        "mbgnbd",
     ]
     # What the spec says is what is sent, with a probabilistic model that was never fitted.
     admin = headers(keys["admin"])

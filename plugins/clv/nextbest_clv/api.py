@@ -3,6 +3,8 @@ rules (``nextbest.api.require_role``) and its one error shape (``nextbest.api.Ap
 
 - ``GET  /api/v1/customers/{customerId}/clv``: the record (``cached`` or ``computed``); any role.
 - ``POST /api/v1/customers/{customerId}/clv``: recompute now; editor, admin.
+- ``GET  /api/v1/customers/{customerId}/clv/alive-path``: P(alive) along the customer's
+  history under the tenant's transaction model; any role.
 - ``POST /api/v1/clv/compute``: batch (``{"segment"?, "asOf"?}``); editor, admin.
 - ``GET  /api/v1/clv/settings``: any role; ``PUT``: replace the settings; admin.
 - ``GET  /api/v1/clv/distribution``: counts per segment and score histogram; any role.
@@ -82,6 +84,14 @@ _RECORD_ERRORS: dict[int | str, dict[str, Any]] = {
     422: {
         "description": "The customer's record cannot be computed from their values "
         "(clv_unscorable_customer), or a model fit failed (clv_fit_failed)."
+    },
+}
+_ALIVE_PATH_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The model was never fitted (clv_model_not_fitted)."},
+    422: {
+        "description": "The tenant's model is not a transaction model (clv_fit_failed), the "
+        "customer has no transactions (clv_no_transactions) or cannot be scored "
+        "(clv_unscorable_customer)."
     },
 }
 _BATCH_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -169,6 +179,23 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
         with _errors("query.asOf"):
             return service().get(auth.tenant_id, customer_id, as_of=_epoch(as_of))
 
+    @router.get(
+        "/api/v1/customers/{customerId}/clv/alive-path",
+        tags=["clv"],
+        summary="P(alive) along the customer's history",
+        responses=_ALIVE_PATH_ERRORS,
+    )
+    def get_alive_path(
+        auth: Reader,
+        customer_id: CustomerId,
+        as_of: AsOfQuery = None,
+    ) -> dict[str, Any]:
+        """P(alive) after each of the customer's transactions and between them, under the
+        tenant's fitted transaction model, for a plot (``points``: ``at``, ``purchases``,
+        ``probabilityAlive``)."""
+        with _errors("query.asOf"):
+            return service().alive_path(auth.tenant_id, customer_id, as_of=_epoch(as_of))
+
     @router.post(
         "/api/v1/customers/{customerId}/clv",
         tags=["clv"],
@@ -224,7 +251,7 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
     def backtests(
         auth: Reader,
         model: Annotated[
-            Literal["bgnbd", "paretonbd"] | None, Query(description="only this model")
+            Literal["bgnbd", "paretonbd", "mbgnbd"] | None, Query(description="only this model")
         ] = None,
         limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     ) -> dict[str, Any]:
@@ -236,7 +263,8 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
     def fits(
         auth: Reader,
         model: Annotated[
-            Literal["bgnbd", "paretonbd", "sbg"] | None, Query(description="only this model")
+            Literal["bgnbd", "paretonbd", "mbgnbd", "sbg"] | None,
+            Query(description="only this model"),
         ] = None,
     ) -> dict[str, Any]:
         """The tenant's stored model fits (every version), newest first."""

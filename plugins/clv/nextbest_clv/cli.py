@@ -442,6 +442,17 @@ def models_command(
         )
     for failure in result["failed"]:
         click.echo(f"  {failure['model']:<10}failed: {failure['reason']}", err=True)
+    margin = result["margin"]
+    if margin is not None:
+        click.echo(
+            f"margin over {margin['second']}: RMSE {margin['rmseDifference']:.4f} lower "
+            f"(standard error {margin['standardError']:.4f})"
+        )
+        if margin["withinNoise"]:
+            click.echo(
+                f"caveat: the margin is within noise ({margin['noise']}); the models predict "
+                "this holdout about equally well, so prefer the simpler or the one you trust"
+            )
     click.echo(
         f"recommended: {result['recommended']} ({result['criterion']}); use it with "
         f"`nextbest clv settings --tenant {tenant} --set model={result['recommended']}` and "

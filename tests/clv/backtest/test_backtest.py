@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from clvkit import T0, add_interactions
 from fastapi.testclient import TestClient
 from modelkit import add_buyers, ingest_cdnow
-from nextbest_clv.backtest.evaluate import backtest, decile_table, error_stats
+from nextbest_clv.backtest.evaluate import backtest, decile_table, error_stats, rmse_margin
 from nextbest_clv.backtest.plot import plot_backtest
 from nextbest_clv.backtest.runs import compare_models, list_backtests, run_backtest
 from nextbest_clv.core.estimators import check_fit
@@ -124,6 +124,22 @@ def test_tiny_backtest_counts_and_predictions() -> None:
     assert report.transactions.bias == pytest.approx(errors.mean())
     assert sum(r.customers for r in report.deciles) == 8
     assert sum(r.actual for r in report.deciles) == 4.0
+    # Tracking over both periods, from 2024-01-01 to 2024-02-28 (58 days: 9 weeks, the last of
+    # 2 days); the repeat days by week, by hand: e h h i | a g g | a | b g | a e e | | | a | c.
+    tracking = report.tracking
+    assert tracking["weeks"] == pytest.approx([1, 2, 3, 4, 5, 6, 7, 8, 58 / 7])
+    assert tracking["calibrationWeeks"] == pytest.approx(30 / 7)
+    assert tracking["actual"] == [4.0, 7.0, 8.0, 10.0, 13.0, 13.0, 13.0, 14.0, 15.0]
+    assert tracking["actualIncrements"] == [4.0, 3.0, 1.0, 2.0, 3.0, 0.0, 0.0, 1.0, 1.0]
+    births = (30 - summary.T * 7) / 7  # first transaction, weeks from 2024-01-01
+    for week, value in zip(tracking["weeks"], tracking["expected"], strict=True):
+        direct = sum(float(model.expected_purchases(max(week - b, 0.0))) for b in births)
+        assert value == pytest.approx(direct, rel=1e-9)
+    assert np.sum(tracking["expectedIncrements"]) == pytest.approx(tracking["expected"][-1])
+    histogram = report.calibration_histogram
+    # Calibration repeat days: a 2, b 1, c 0, e 2, f 0, g 3, h 2, i 1.
+    assert histogram["actual"] == [2.0, 2.0, 3.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+    assert sum(histogram["expected"]) == pytest.approx(8.0)
 
 
 def test_report_json_fields() -> None:
@@ -147,6 +163,15 @@ def test_report_json_fields() -> None:
         "actualSpend",
     }
     assert set(doc["weekly"]) == {"weeks", "predicted", "actual"}
+    assert set(doc["tracking"]) == {
+        "weeks",
+        "calibrationWeeks",
+        "expected",
+        "expectedIncrements",
+        "actual",
+        "actualIncrements",
+    }
+    assert doc["calibrationHistogram"]["labels"][-1] == "7+"
     assert doc["spendModel"]["model"] in {"gammagamma", "mean"}
     json.dumps(doc)  # JSON-serialisable as stored
 
@@ -215,10 +240,16 @@ def test_compare_models_recommends_the_lowest_holdout_error(store: Store) -> Non
         store, "acme", ClvSettings(), calibration_end=T0 - 120 * 86_400, clock=lambda: T0
     )
     rmse = {run["model"]: run["transactions"]["rmse"] for run in result["runs"]}
-    assert set(rmse) == {"bgnbd", "paretonbd"}
+    assert set(rmse) == {"bgnbd", "paretonbd", "mbgnbd"}
     assert result["recommended"] == min(rmse, key=rmse.__getitem__)
     assert result["runs"][0]["model"] == result["recommended"]
-    assert len(list_backtests(store, "acme")) == 2  # both runs stored
+    margin = result["margin"]
+    assert margin["second"] == result["runs"][1]["model"]
+    assert margin["rmseDifference"] == pytest.approx(
+        result["runs"][1]["transactions"]["rmse"] - result["runs"][0]["transactions"]["rmse"]
+    )
+    assert margin["withinNoise"] == (margin["rmseDifference"] < 2 * margin["standardError"])
+    assert len(list_backtests(store, "acme")) == 3  # every run stored
 
 
 def test_cdnow_through_the_store_and_cli(store: Store, tmp_path: Path) -> None:
@@ -243,8 +274,10 @@ def test_cdnow_through_the_store_and_cli(store: Store, tmp_path: Path) -> None:
     assert bg["transactions"]["predicted"] == pytest.approx(1653.4, abs=0.05)
     assert bg["transactions"]["actual"] == pareto["transactions"]["actual"] == 1882.0
     assert bg["spendModel"]["params"]["p"] == pytest.approx(6.25, abs=0.005)
-    assert result["recommended"] == "paretonbd"  # RMSE 1.6028 < 1.6080
-    assert pareto["transactions"]["rmse"] < bg["transactions"]["rmse"]
+    assert pareto["transactions"]["rmse"] < bg["transactions"]["rmse"]  # 1.6028 < 1.6080
+    # The gaps between the models are far inside the noise of 2,357 customers.
+    assert result["margin"]["withinNoise"] is True
+    assert result["margin"]["standardError"] > result["margin"]["rmseDifference"]
     plot = tmp_path / "cdnow.png"
     out = runner.invoke(
         cli,
@@ -299,9 +332,9 @@ def test_degenerate_fit_is_a_clear_error_in_backtests(store: Store) -> None:
     with pytest.raises(ModelFitError) as info:
         compare_models(store, "acme", settings, calibration_end=T_CAL)
     text = str(info.value)
-    for model in ("bgnbd", "paretonbd"):
+    for model in ("bgnbd", "paretonbd", "mbgnbd"):
         assert re.search(f"{model}: (cannot fit {model}|the {model} fit is degenerate)", text)
-    assert text.count("The data do not determine the model") == 2
+    assert text.count("The data do not determine the model") == 3
 
 
 def test_comparison_goes_on_when_one_model_is_degenerate(
@@ -319,7 +352,27 @@ def test_comparison_goes_on_when_one_model_is_degenerate(
 
     monkeypatch.setattr(evaluate_module, "check_fit", paretonbd_degenerate)
     result = compare_models(store, "acme", ClvSettings(), calibration_end=T0 - 120 * 86_400.0)
-    assert [r["model"] for r in result["runs"]] == ["bgnbd"]
-    assert result["recommended"] == "bgnbd"
-    assert result["failed"][0]["model"] == "paretonbd"
+    assert sorted(r["model"] for r in result["runs"]) == ["bgnbd", "mbgnbd"]
+    assert result["recommended"] == result["runs"][0]["model"]
+    assert [f["model"] for f in result["failed"]] == ["paretonbd"]
     assert "degenerate" in result["failed"][0]["reason"]
+
+
+def test_the_rmse_margin_standard_error_against_a_paired_bootstrap() -> None:
+    rng = np.random.default_rng(13)
+    n = 3000
+    shared = rng.standard_normal(n) * rng.gamma(0.5, 2.0, n)  # heavy-tailed, shared errors
+    best = shared + 0.3 * rng.standard_normal(n)
+    second = 1.08 * shared + 0.3 * rng.standard_normal(n)
+    margin = rmse_margin(best, second)
+    draws = rng.integers(0, n, (2000, n))
+    boot = np.sqrt(np.mean(second[draws] ** 2, axis=1)) - np.sqrt(np.mean(best[draws] ** 2, axis=1))
+    assert margin["standardError"] == pytest.approx(boot.std(), rel=0.1)
+    assert margin["rmseDifference"] == pytest.approx(
+        np.sqrt(np.mean(second**2)) - np.sqrt(np.mean(best**2))
+    )
+    assert margin["withinNoise"] is False  # 8% apart on shared errors: a real difference
+    noisy = rmse_margin(best, best + 0.01 * rng.standard_normal(n) * (rng.random(n) < 0.5))
+    assert noisy["withinNoise"] is True
+    with pytest.raises(ValueError):
+        rmse_margin(best, second[:-1])

@@ -5,6 +5,7 @@ subscription outcomes, settings, and clear errors over Python, HTTP and the CLI.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,8 @@ from click.testing import CliRunner
 from clvkit import DAY, T0, FakeClock, add_interactions
 from fastapi.testclient import TestClient
 from modelkit import add_buyers, add_subscriber
-from nextbest_clv.core.estimators import SpendModel
+from nextbest_clv.core.estimators import SpendModel, transaction_model_from_params
 from nextbest_clv.core.models import (
-    BetaGeoModel,
-    ParetoNBDModel,
     ShiftedBetaGeometricModel,
     customer_lifetime_value,
     summarize_transactions,
@@ -36,7 +35,14 @@ from nextbest.api import create_app
 from nextbest.cli import build_cli
 from nextbest.store import Store
 
-EXTRA = ("probabilityAlive", "expectedPurchases90d", "expectedRevenue12m", "clv", "model")
+EXTRA = (
+    "probabilityAlive",
+    "expectedPurchases90d",
+    "expectedRevenue12m",
+    "clv",
+    "expectedNextPurchaseAt",
+    "model",
+)
 MONTH_DAYS = 365.25 / 12
 
 
@@ -61,8 +67,7 @@ def expected_fields(store: Store, fit: dict[str, Any], months: int = 12, rate: f
     s = summarize_transactions(
         data.customer_ids, data.days, data.values, observation_end="2024-07-01"
     )
-    cls = BetaGeoModel if fit["model"] == "bgnbd" else ParetoNBDModel
-    model = cls.from_params(**fit["params"])
+    model = transaction_model_from_params(fit["model"], fit["params"])
     value = SpendModel.from_json(fit["spend"]).expected_value(s.frequency, s.monetary_value)
     x, tx, big_t = s.frequency, s.recency, s.T
     out = {
@@ -83,7 +88,7 @@ def test_batch_records_carry_the_models_predictions(service: ClvService, store: 
     assert result.computed == 151
     assert model_result is not None and model_result.fit == "bgnbd/v1"
     assert (model_result.computed, model_result.without_data) == (150, 1)
-    ids, expected, _ = expected_fields(store, fit)
+    ids, expected, (model, x, _, big_t) = expected_fields(store, fit)
     for i, cid in enumerate(ids):
         record = service.get("acme", cid, as_of=T0)
         assert record["source"] == "cached" and record["model"] == "bgnbd"
@@ -101,6 +106,10 @@ def test_batch_records_carry_the_models_predictions(service: ClvService, store: 
         ]
         for name, values in expected.items():
             assert record[name] == pytest.approx(float(values[i]), rel=1e-9, abs=1e-12), name
+        # The median of the Lomax wait of the purchase clock, (alpha + T)(2^(1/(r+x)) - 1).
+        weeks = (model.alpha + big_t[i]) * (2 ** (1 / (model.r + x[i])) - 1)
+        at = datetime.fromisoformat(record["expectedNextPurchaseAt"]).timestamp()
+        assert at == pytest.approx(T0 + weeks * 7 * 86_400, abs=1e-3)
     # A customer without purchases: null model fields, the RFM churn probability.
     browser = service.get("acme", "browser", as_of=T0)
     assert {k: browser[k] for k in EXTRA} == {**dict.fromkeys(EXTRA[:-1]), "model": "bgnbd"}
@@ -119,6 +128,8 @@ def test_single_compute_equals_batch(service: ClvService, store: Store) -> None:
         for name in (*EXTRA[:-1], "churnProbability"):
             if record[name] is None:  # the browser has no purchases
                 assert single[name] is None and cid == "browser"
+            elif isinstance(record[name], str):
+                assert single[name] == record[name]
             else:
                 assert single[name] == pytest.approx(record[name], rel=1e-12), (cid, name)
     assert store.get_document(MODEL_RECORDS_NAMESPACE, "acme", "c5")["fit"] == "paretonbd/v1"
@@ -127,14 +138,15 @@ def test_single_compute_equals_batch(service: ClvService, store: Store) -> None:
 def test_churn_probability_is_one_minus_alive_in_90_days(service: ClvService, store: Store) -> None:
     """Checked by integrating over the posterior of the dropout process given alive now."""
     h = 90 / 7
-    for name in ("bgnbd", "paretonbd"):
+    for name in ("bgnbd", "paretonbd", "mbgnbd"):
         fit = use_model(service, name)
         ids, _, (model, x, tx, big_t) = expected_fields(store, fit)
         for i in (0, 3, 11):
             alive_now = float(model.probability_alive(x[i], tx[i], big_t[i]))
-            if name == "bgnbd":  # lambda ~ Gamma(r + x, alpha + T), p ~ Beta(a, b + x)
+            if name != "paretonbd":  # lambda ~ Gamma(r + x, alpha + T), p ~ Beta(a, b + x)
                 k, c = model.r + x[i], h / (model.alpha + big_t[i])
-                pdf = stats.beta(model.a, model.b + x[i]).pdf
+                chances = x[i] + (name == "mbgnbd")  # MBG/NBD: one after the first purchase
+                pdf = stats.beta(model.a, model.b + chances).pdf
                 stay = integrate.quad(lambda p, f=pdf, c=c, k=k: f(p) * (1 + c * p) ** -k, 0, 1)[0]
             else:  # mu ~ Gamma(s, beta + T)
                 pdf = stats.gamma(model.s, scale=1 / (model.beta + big_t[i])).pdf
@@ -315,3 +327,33 @@ def test_history_snapshot_with_a_model(service: ClvService, store: Store) -> Non
     by_id = dict(zip(customers.ids.tolist(), customers.predicted.tolist(), strict=True))
     assert np.isnan(by_id["browser"])
     assert [by_id[c] for c in ids] == pytest.approx(expected["expectedRevenue12m"].tolist())
+
+
+def test_the_alive_path_over_the_api(service: ClvService, store: Store) -> None:
+    key = store.create_api_key("acme", "viewer")[1]
+    headers = {"Authorization": f"Bearer {key}", "X-Tenant-Id": "acme"}
+    url = "/api/v1/customers/c5/clv/alive-path?asOf=2024-07-01T00:00:00Z"
+
+    def get(path: str = url) -> Any:  # a fresh app: it reads the settings changed here
+        return TestClient(create_app(Host(store=store), store)).get(path, headers=headers)
+
+    response = get()  # the rfm model has no alive path
+    assert response.status_code == 422 and "transaction model" in response.text
+    service.update_settings("acme", {"model": "paretonbd"})
+    assert get().status_code == 409
+    fit = use_model(service, "paretonbd")
+    body = get().json()
+    assert body["customerId"] == "c5" and body["fit"] == "paretonbd/v1"
+    points = body["points"]
+    assert points[-1]["at"][:10] == "2024-07-01"
+    assert points[0]["at"] == body["firstPurchaseAt"]
+    # The last point is the record's P(alive) (the same history as of the same day).
+    ids, expected, _ = expected_fields(store, fit)
+    record_alive = float(expected["probabilityAlive"][ids.index("c5")])
+    assert points[-1]["probabilityAlive"] == pytest.approx(record_alive, rel=1e-9)
+    assert points[-1]["purchases"] == len(body["purchases"])
+    missing = get("/api/v1/customers/nobody/clv/alive-path")
+    assert missing.status_code == 422
+    assert missing.json()["error"]["code"] == "clv_no_transactions"
+    bad = get("/api/v1/customers/c5/clv/alive-path?asOf=yesterday")
+    assert bad.status_code == 400 and "asOf" in bad.text

@@ -16,6 +16,12 @@ Pure: a transaction log (customer ids, dates, values) in, a :class:`BacktestRepo
   actual totals and means.
 - Weekly curve: cumulative predicted and actual repeat transactions of the cohort at the end of
   each holdout week (the last week may be partial).
+- Tracking curve (``tracking``): the same across calibration and holdout, from the first
+  transaction day: expected cumulative repeat transactions of the cohort by week (each customer
+  counted from their first transaction, ``fit_quality.tracking_curve``) against the actual
+  ones, with the weekly increments (Fader, Hardie & Lee 2005, figure 3).
+- Calibration histogram (``calibrationHistogram``): customers with 0..6 and 7+ repeat
+  transactions in calibration, actual against expected (``calibration_histogram``).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from nextbest_clv.core.estimators import (
     prediction_T,
 )
 from nextbest_clv.core.models import DataError, summarize_transactions
+from nextbest_clv.core.models.fit_quality import calibration_histogram, tracking_curve
 
 __all__ = [
     "BacktestReport",
@@ -45,6 +52,7 @@ __all__ = [
     "backtest",
     "decile_table",
     "error_stats",
+    "rmse_margin",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -103,7 +111,14 @@ class BacktestReport:
     revenue: ErrorStats
     deciles: list[DecileRow]
     weekly: WeeklyCurve
+    tracking: dict[str, Any] = field(default_factory=dict)
+    calibration_histogram: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Per-customer holdout transaction errors (predicted - actual), in the summary's customer
+    #: order (the same for every model on one split); not part of the JSON.
+    transaction_errors: FloatArray = field(
+        default_factory=lambda: np.zeros(0), repr=False, compare=False
+    )
 
     def to_json(self) -> dict[str, Any]:
         """The report as a JSON object (camelCase keys)."""
@@ -122,6 +137,8 @@ class BacktestReport:
             "revenue": asdict(self.revenue),
             "deciles": [_camel(asdict(row)) for row in self.deciles],
             "weekly": asdict(self.weekly),
+            "tracking": dict(self.tracking),
+            "calibrationHistogram": dict(self.calibration_histogram),
             **self.extra,
         }
 
@@ -142,6 +159,43 @@ def error_stats(predicted: ArrayLike, actual: ArrayLike) -> ErrorStats:
         rmse=float(math.sqrt(np.mean(err * err))),
         bias=float(np.mean(err)),
     )
+
+
+#: A margin between two models' RMSEs below this many standard errors is within noise.
+NOISE_STANDARD_ERRORS = 2.0
+
+
+def rmse_margin(best_errors: ArrayLike, second_errors: ArrayLike) -> dict[str, Any]:
+    """How far apart two models' per-customer RMSEs are, relative to sampling noise.
+
+    The customers are a sample; the difference D = RMSE_2 - RMSE_1 of two models scored on the
+    same customers has a standard error from the paired squared errors (delta method): with
+    m_k = mean(e_k^2), D = sqrt(m_2) - sqrt(m_1) and Var D ~ g' S g / n, g = (-1/(2 sqrt m_1),
+    1/(2 sqrt m_2)), S the covariance of (e_1^2, e_2^2) across customers. The margin is
+    "within noise" when D < 2 standard errors (about a 95% two-sided test of no difference).
+    """
+    e1 = np.asarray(best_errors, dtype=np.float64)
+    e2 = np.asarray(second_errors, dtype=np.float64)
+    if e1.shape != e2.shape or e1.ndim != 1 or e1.size < 2:
+        raise ValueError("need the two models' errors on the same customers (at least two)")
+    sq = np.stack([e1 * e1, e2 * e2])
+    m1, m2 = sq.mean(axis=1)
+    rmse1, rmse2 = math.sqrt(m1), math.sqrt(m2)
+    if rmse1 == 0 or rmse2 == 0:
+        se = 0.0
+    else:
+        g = np.array([-0.5 / rmse1, 0.5 / rmse2])
+        se = float(math.sqrt(max(float(g @ np.cov(sq) @ g), 0.0) / e1.size))
+    difference = rmse2 - rmse1
+    return {
+        "rmseDifference": difference,
+        "standardError": se,
+        "withinNoise": bool(difference < NOISE_STANDARD_ERRORS * se),
+        "noise": (
+            f"{NOISE_STANDARD_ERRORS:g} standard errors of the RMSE difference (paired per-"
+            "customer squared errors, delta method)"
+        ),
+    }
 
 
 def decile_table(
@@ -239,6 +293,8 @@ def backtest(
     )
     actual_spend = actual * summary.monetary_value_holdout
     weekly = _weekly_curve(fit, summary, ids, days, cal_end, end)
+    tracking = _tracking(fit, summary, ids, days, start, cal_end, end)
+    histogram = calibration_histogram(fit, x, big_t, max_count=7).to_dict()
     return BacktestReport(
         model=model,
         calibration_start=str(start),
@@ -254,6 +310,9 @@ def backtest(
         revenue=error_stats(predicted_spend, actual_spend),
         deciles=decile_table(predicted, actual, predicted_spend, actual_spend),
         weekly=weekly,
+        tracking=tracking,
+        calibration_histogram=histogram,
+        transaction_errors=np.asarray(predicted - actual, dtype=np.float64),
     )
 
 
@@ -286,6 +345,45 @@ def _weekly_curve(
         predicted=[float(v) for v in predicted],
         actual=[float(v) for v in actual],
     )
+
+
+def _tracking(
+    fit: TransactionFit,
+    summary: Any,
+    ids: NDArray[Any],
+    days: NDArray[np.datetime64],
+    start: np.datetime64,
+    cal_end: np.datetime64,
+    end: np.datetime64,
+) -> dict[str, Any]:
+    """Expected and actual cumulative repeat transactions of the calibration cohort at the end
+    of each week from the first transaction day (the last week may be partial)."""
+    # Day d after the first transaction day is time d/7; week k ends at day 7k (as the
+    # holdout curve counts from the calibration end).
+    total_days = int((end - start) / _DAY)
+    n_weeks = math.ceil(total_days / 7)
+    week_days = np.minimum(np.arange(1, n_weeks + 1) * 7, total_days)
+    cal_weeks = int((cal_end - start) / _DAY) / 7.0
+    births = cal_weeks - np.asarray(summary.T, dtype=np.float64)  # first transaction, weeks
+    curve = tracking_curve(fit, births, week_days / 7.0)
+    # Actual: distinct (customer, day) of the cohort after each customer's first day.
+    cohort = np.isin(ids, summary.customer_ids) & (days <= end)
+    codes = np.unique(ids[cohort], return_inverse=True)[1].reshape(-1).astype(np.int64)
+    offsets = ((days[cohort] - start) / _DAY).astype(np.int64)
+    pairs = np.unique(codes * (total_days + 1) + offsets)
+    customer, day = pairs // (total_days + 1), pairs % (total_days + 1)
+    first = np.zeros(customer.size, dtype=bool)
+    first[np.unique(customer, return_index=True)[1]] = True  # sorted by customer, then day
+    repeat_weeks = (day[~first] - 1) // 7  # repeat days are >= 1
+    actual = np.cumsum(np.bincount(repeat_weeks, minlength=n_weeks)[:n_weeks])
+    return {
+        "weeks": [float(w) for w in week_days / 7.0],
+        "calibrationWeeks": cal_weeks,
+        "expected": curve.cumulative.tolist(),
+        "expectedIncrements": curve.increments.tolist(),
+        "actual": [float(v) for v in actual],
+        "actualIncrements": [float(v) for v in np.diff(actual, prepend=0)],
+    }
 
 
 def _days(dates: ArrayLike) -> NDArray[np.datetime64]:

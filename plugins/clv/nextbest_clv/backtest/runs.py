@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from nextbest.store import Store
-from nextbest_clv.backtest.evaluate import backtest
+from nextbest_clv.backtest.evaluate import FloatArray, backtest, rmse_margin
 from nextbest_clv.core.estimators import TRANSACTION_MODELS
 from nextbest_clv.errors import ModelFitError, NoTransactionsError
 from nextbest_clv.service.fits import excluded_customers
@@ -71,8 +71,8 @@ def _run(
     penalizer: float,
     now: float,
     store_result: bool,
-) -> dict[str, Any]:
-    report = backtest(
+) -> tuple[dict[str, Any], FloatArray]:
+    result = backtest(
         data.customer_ids,
         data.days,
         data.values,
@@ -80,7 +80,8 @@ def _run(
         holdout_end=holdout_end,
         model=model,
         penalizer=penalizer,
-    ).to_json()
+    )
+    report = result.to_json()
     run_at = iso_time(now)
     key = f"{run_at}/{model}/{uuid.uuid4().hex[:8]}"
     doc = {
@@ -94,7 +95,7 @@ def _run(
     }
     if store_result:
         store.put_documents(BACKTESTS_NAMESPACE, tenant_id, {key: doc})
-    return doc
+    return doc, result.transaction_errors
 
 
 def run_backtest(
@@ -128,7 +129,10 @@ def run_backtest(
     data = _load(store, tenant_id, settings, holdout_end)
     cal = default_calibration_end(data) if calibration_end is None else epoch_day(calibration_end)
     end = None if holdout_end is None else epoch_day(holdout_end)
-    return _run(store, tenant_id, data, model, settings, cal, end, penalizer, clock(), store_result)
+    doc, _ = _run(
+        store, tenant_id, data, model, settings, cal, end, penalizer, clock(), store_result
+    )
+    return doc
 
 
 def compare_models(
@@ -144,8 +148,11 @@ def compare_models(
 ) -> dict[str, Any]:
     """Back-test every transaction model on one split and recommend one (see the module doc).
 
-    Returns ``{"recommended", "criterion", "calibrationEnd", "holdoutEnd", "runs": [...],
-    "failed": [{"model", "reason"}]}``; ``runs`` are the stored back-tests, best first.
+    Returns ``{"recommended", "criterion", "margin", "calibrationEnd", "holdoutEnd", "runs":
+    [...], "failed": [{"model", "reason"}]}``; ``runs`` are the stored back-tests, best first;
+    ``margin`` (None with fewer than two runs) compares the best with the second best:
+    ``{"second", "rmseDifference", "standardError", "withinNoise", "noise"}`` (see
+    :func:`~nextbest_clv.backtest.evaluate.rmse_margin`).
 
     Raises:
         NoTransactionsError: the tenant has no transactions.
@@ -158,12 +165,13 @@ def compare_models(
     cal = default_calibration_end(data) if calibration_end is None else epoch_day(calibration_end)
     end = None if holdout_end is None else epoch_day(holdout_end)
     now = clock()
-    runs, failed = [], []
+    runs, failed, errors = [], [], {}
     for model in TRANSACTION_MODELS:
         try:
-            runs.append(
-                _run(store, tenant_id, data, model, settings, cal, end, penalizer, now, False)
+            doc, errors[model] = _run(
+                store, tenant_id, data, model, settings, cal, end, penalizer, now, False
             )
+            runs.append(doc)
         except ModelFitError as exc:
             failed.append({"model": model, "reason": str(exc)})
     if not runs:
@@ -175,9 +183,18 @@ def compare_models(
     )
     if store_result:
         store.put_documents(BACKTESTS_NAMESPACE, tenant_id, {r["id"]: r for r in runs})
+    margin = (
+        {
+            "second": runs[1]["model"],
+            **rmse_margin(errors[runs[0]["model"]], errors[runs[1]["model"]]),
+        }
+        if len(runs) > 1 and errors[runs[0]["model"]].size > 1
+        else None
+    )
     return {
         "recommended": runs[0]["model"],
         "criterion": "lowest per-customer RMSE of holdout repeat transactions",
+        "margin": margin,
         "calibrationEnd": runs[0]["calibrationEnd"],
         "holdoutEnd": runs[0]["holdoutEnd"],
         "runs": runs,

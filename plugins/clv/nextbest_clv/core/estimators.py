@@ -1,9 +1,10 @@
 """Tenant-level model fits from a customer summary (pure: arrays in, fitted models out).
 
-The transaction models (``bgnbd``, ``paretonbd``) come with a spend model: Gamma-Gamma fitted
-on the repeat customers with a positive average value, or, when that fit is impossible (no
-repeat values, q <= 1 so the mean spend does not exist, no convergence), the mean repeat
-transaction value of the data (``SpendModel.gamma_gamma`` is then None and ``reason`` says why).
+The transaction models (``bgnbd``, ``paretonbd``, ``mbgnbd``) come with a spend model:
+Gamma-Gamma fitted on the repeat customers with a positive average value, or, when that fit is
+impossible (no repeat values, q <= 1 so the mean spend does not exist, no convergence), the mean
+repeat transaction value of the data (``SpendModel.gamma_gamma`` is then None and ``reason``
+says why).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from nextbest_clv.core.models import (
     DataError,
     FitError,
     GammaGammaModel,
+    ModifiedBetaGeoModel,
     ParetoNBDModel,
 )
 
@@ -38,9 +40,9 @@ __all__ = [
 ]
 
 #: Purchase-frequency models, by setting name.
-TRANSACTION_MODELS: tuple[str, ...] = ("bgnbd", "paretonbd")
+TRANSACTION_MODELS: tuple[str, ...] = ("bgnbd", "paretonbd", "mbgnbd")
 FloatArray = NDArray[np.float64]
-TransactionFit = BetaGeoModel | ParetoNBDModel
+TransactionFit = BetaGeoModel | ParetoNBDModel | ModifiedBetaGeoModel
 
 
 def fit_transaction_model(
@@ -51,8 +53,8 @@ def fit_transaction_model(
     *,
     penalizer: float = 0.0,
 ) -> TransactionFit:
-    """Fit the purchase model ``name`` (``bgnbd`` or ``paretonbd``) to per-customer x, t_x, T;
-    customers with T = 0 are left out (their likelihood is 1).
+    """Fit the purchase model ``name`` (one of :data:`TRANSACTION_MODELS`) to per-customer
+    x, t_x, T; customers with T = 0 are left out (their likelihood is 1).
 
     Raises:
         UnknownModelError: another name.
@@ -149,14 +151,19 @@ def prediction_T(T: ArrayLike) -> FloatArray:
 
 def transaction_model_from_params(name: str, params: dict[str, float]) -> TransactionFit:
     """A transaction model from stored parameters."""
-    if _transaction_class(name) is BetaGeoModel:
-        return BetaGeoModel.from_params(params["r"], params["alpha"], params["a"], params["b"])
+    model_class = _transaction_class(name)
+    if model_class is BetaGeoModel or model_class is ModifiedBetaGeoModel:
+        return model_class.from_params(params["r"], params["alpha"], params["a"], params["b"])
     return ParetoNBDModel.from_params(params["r"], params["alpha"], params["s"], params["beta"])
 
 
-def _transaction_class(name: str) -> type[BetaGeoModel] | type[ParetoNBDModel]:
+def _transaction_class(
+    name: str,
+) -> type[BetaGeoModel] | type[ParetoNBDModel] | type[ModifiedBetaGeoModel]:
     if name == "bgnbd":
         return BetaGeoModel
+    if name == "mbgnbd":
+        return ModifiedBetaGeoModel
     if name == "paretonbd":
         return ParetoNBDModel
     raise UnknownModelError(

@@ -1,6 +1,6 @@
 """Per-customer fields of a probabilistic CLV record (pure: fitted model and arrays in).
 
-Transaction models (BG/NBD, Pareto/NBD with a spend model), times in weeks, as of the end of
+Transaction models (BG/NBD, Pareto/NBD, MBG/NBD, with a spend model), times in weeks, as of
 the customer's observation (T):
 
 - ``probabilityAlive``: P(alive now | x, t_x, T), the model's ``probability_alive``;
@@ -8,12 +8,20 @@ the customer's observation (T):
 - ``expectedRevenue12m``: E[purchases in the next 365.25 days] times the expected value per
   transaction (Gamma-Gamma's conditional expectation), undiscounted;
 - ``clv``: ``customer_lifetime_value`` over ``clvMonths`` months at ``discountRateMonthly``;
+- ``nextPurchaseDays`` (served as ``expectedNextPurchaseAt``, the as-of time plus this many
+  days): the median time to the next purchase of the customer were they alive, i.e. the
+  median of the Lomax wait of the purchase clock given the history (lambda ~ Gamma(r + x,
+  alpha + T)): (alpha + T) (2^(1/(r+x)) - 1) in the model's unit. The median, not the mean:
+  the mean is infinite when r + x <= 1 (a one-time buyer with r < 1). It ignores dropout (a
+  customer who is gone buys never): read it beside ``probabilityAlive``;
 - ``churnProbability`` = 1 - P(alive in 90 days), where P(alive at T + h) is
   P(alive at T) times the probability of not dropping out in (T, T + h] given alive at T:
 
   - BG/NBD (a customer drops out after a purchase with probability p): given alive at T,
     lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + x); no dropout in (T, T + h] has
     probability E[exp(-lambda p h)] = 2F1(r + x, a; a + b + x; -h / (alpha + T)).
+  - MBG/NBD: the same with p ~ Beta(a, b + x + 1) (a dropout chance after the first purchase
+    too).
   - Pareto/NBD (lifetime ~ Exponential(mu)): given alive at T, mu ~ Gamma(s, beta + T), so
     E[exp(-mu h)] = ((beta + T) / (beta + T + h))^s.
 
@@ -43,6 +51,7 @@ from nextbest_clv.core.estimators import SpendModel, TransactionFit, prediction_
 from nextbest_clv.core.models import (
     DAYS_PER_MONTH,
     BetaGeoModel,
+    ModifiedBetaGeoModel,
     ParetoNBDModel,
     ShiftedBetaGeometricModel,
     customer_lifetime_value,
@@ -75,6 +84,8 @@ class ModelFields:
     expected_revenue_12m: FloatArray
     clv: FloatArray
     churn_probability: FloatArray
+    #: Median days to the next purchase if alive (transaction models; None for subscriptions).
+    next_purchase_days: FloatArray | None = None
 
     def finite(self) -> NDArray[np.bool_]:
         """Per customer, whether every field is a finite number (extreme parameters or values
@@ -86,6 +97,7 @@ class ModelFields:
                 self.expected_revenue_12m,
                 self.clv,
                 self.churn_probability,
+                *(() if self.next_purchase_days is None else (self.next_purchase_days,)),
             )
         )
         return np.asarray(np.all(np.isfinite(stacked), axis=0), dtype=bool)
@@ -99,6 +111,8 @@ class ModelFields:
             "clv": self.clv,
             "churnProbability": self.churn_probability,
         }
+        if self.next_purchase_days is not None:
+            names["expectedNextPurchaseAt"] = self.next_purchase_days
         return [name for name, values in names.items() if not np.isfinite(values[i])]
 
     def record(self, i: int, model: str) -> dict[str, float | str]:
@@ -120,19 +134,22 @@ def alive_after(
     x = np.asarray(frequency, dtype=np.float64)
     big_t = np.asarray(T, dtype=np.float64)
     alive_now = model.probability_alive(x, recency, big_t)
-    if isinstance(model, BetaGeoModel):
+    if isinstance(model, BetaGeoModel | ModifiedBetaGeoModel):
         # E[(1 + p h / (alpha + T))^-(r + x)] over p ~ Beta(a, b + x): 2F1(r + x, a; a + b + x;
         # -h / (alpha + T)), by Pfaff's transformation ((alpha + T) / (alpha + T + h))^a
         # 2F1(a, a + b - r; a + b + x; w), w = h / (alpha + T + h) in [0, 1): no argument
         # below -1 (where scipy's 2F1 fails for large x), parameters that do not grow with x.
+        # MBG/NBD: an alive customer has had x + 1 dropout chances, p ~ Beta(a, b + x + 1).
         r, alpha, a, b = model.r, model.alpha, model.a, model.b
+        if isinstance(model, ModifiedBetaGeoModel):
+            b = b + 1.0
         log_kept = np.log(alpha + big_t) - np.log(alpha + big_t + h)  # ln(1 - w)
         w = -np.expm1(log_kept)
         g = near_one(hyp2f1(a, a + b - r, a + b + x, w), a, a + b - r, a + b + x, w, -log_kept)
         stay = np.exp(a * log_kept) * g
     elif isinstance(model, ParetoNBDModel):
         stay = np.exp(model.s * (np.log(model.beta + big_t) - np.log(model.beta + big_t + h)))
-    else:  # pragma: no cover - the TransactionFit union has two members
+    else:  # pragma: no cover - the TransactionFit union has no other members
         raise TypeError(f"not a transaction model: {type(model).__name__}")
     return np.asarray(alive_now * stay, dtype=np.float64)
 
@@ -169,12 +186,14 @@ def transaction_fields(
         discount_rate_monthly=discount_rate_monthly,
         time_unit_days=time_unit_days,
     )
+    wait = model.time_to_next_purchase(x, big_t) * time_unit_days
     return ModelFields(
         probability_alive=np.asarray(alive, dtype=np.float64),
         expected_purchases_90d=np.asarray(purchases[0], dtype=np.float64),
         expected_revenue_12m=np.asarray(purchases[1] * value, dtype=np.float64),
         clv=np.asarray(clv, dtype=np.float64),
         churn_probability=1.0 - alive_after(model, x, tx, big_t, h90),
+        next_purchase_days=np.asarray(wait, dtype=np.float64),
     )
 
 

@@ -65,6 +65,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from nextbest.store import Store
+from nextbest_clv.service.alive_paths import customer_alive_path
 from nextbest_clv.service.distribution import distribution_report
 from nextbest_clv.service.model_records import MODEL_RECORDS_NAMESPACE, ModelRecords
 from nextbest_clv.service.record_cache import RecordCache, when_key
@@ -246,6 +247,24 @@ class ClvService:
         as_of = self.clock() if as_of is None else as_of
         cols = self.store.customer_summary_columns(tenant_id)
         return distribution_report(cols, settings, as_of)
+
+    def alive_path(
+        self, tenant_id: str, customer_id: str, as_of: float | None = None
+    ) -> dict[str, Any]:
+        """P(alive) along the customer's history as of ``as_of`` (None: now) under the
+        tenant's fitted transaction model (see :mod:`nextbest_clv.service.alive_paths`).
+
+        Raises:
+            TenantNotFoundError, ClvInputError: as :meth:`get`.
+            ModelFitError: the tenant's model is not a transaction model.
+            ModelNotFittedError: it was never fitted.
+            NoTransactionsError: the customer has no transactions.
+        """
+        as_of = checked_epoch(as_of, "asOf")
+        self.require_tenant(tenant_id)
+        settings = self.get_settings(tenant_id)
+        when = self.clock() if as_of is None else as_of
+        return customer_alive_path(self.store, tenant_id, customer_id, settings, when)
 
     def require_tenant(self, tenant_id: str) -> None:
         """Raise TenantNotFoundError when the tenant does not exist."""

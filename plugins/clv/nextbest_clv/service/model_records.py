@@ -2,7 +2,8 @@
 
 When a tenant's ``model`` setting is ``bgnbd``, ``paretonbd`` or ``sbg``, each CLV record gets
 the fields of :mod:`nextbest_clv.core.probabilistic` (``probabilityAlive``,
-``expectedPurchases90d``, ``expectedRevenue12m``, ``clv``, ``model``) and its
+``expectedPurchases90d``, ``expectedRevenue12m``, ``clv``, ``expectedNextPurchaseAt`` (null for
+``sbg``), ``model``) and its
 ``churnProbability`` becomes the model's 1 - P(alive in 90 days). They are stored as plugin
 documents in :data:`MODEL_RECORDS_NAMESPACE` (key: customer id), each marked with the fit it
 came from (``<model>/v<version>``), a fingerprint of the model settings, the customer's
@@ -42,7 +43,7 @@ from nextbest.store import Store, to_epoch
 from nextbest_clv.core.estimators import SpendModel, transaction_model_from_params
 from nextbest_clv.core.models import DataError, ShiftedBetaGeometricModel, summarize_transactions
 from nextbest_clv.core.probabilistic import ModelFields, subscription_fields, transaction_fields
-from nextbest_clv.core.subscriptions import Subscriptions
+from nextbest_clv.core.subscriptions import DAY_SECONDS, Subscriptions
 from nextbest_clv.errors import ModelFitError, UnscorableCustomerError
 from nextbest_clv.service.fits import require_fit
 from nextbest_clv.service.records import (
@@ -75,6 +76,8 @@ MODEL_RECORDS_NAMESPACE = "clv.model-records"
 #: Fields a probabilistic model adds to the served record, in order.
 MODEL_RECORD_FIELDS: tuple[str, ...] = MODEL_FIELDS
 _FIT_TTL_SECONDS = 5.0
+#: A median wait for the next purchase beyond 100 years is shown as null (never).
+_NEVER_DAYS = 36_525.0
 _PROB_SETTINGS = (
     "model",
     "transaction_outcomes",
@@ -234,7 +237,7 @@ class ModelRecords:
         if fields is not None and ids.size and not fields.finite()[0]:
             raise UnscorableCustomerError(tenant_id, customer_id, _not_finite(fit, fields, 0))
         doc: dict[str, Any] = (
-            fields.record(0, settings.model) if fields is not None and ids.size else {}
+            _record(fields, 0, settings.model, when) if fields is not None and ids.size else {}
         )
         doc = {**_null_fields(settings.model), **doc, "computedAt": iso_time(when), **mark}
         if keep:
@@ -313,7 +316,7 @@ class ModelRecords:
                 continue
             i = position.get(customer)
             values = (
-                fields.record(i, settings.model)
+                _record(fields, i, settings.model, when)
                 if i is not None and fields is not None
                 else _null_fields(settings.model)
             )
@@ -400,6 +403,16 @@ class ModelRecords:
                 clv_months=settings.clv_months,
                 discount_rate_monthly=settings.discount_rate_monthly,
             )
+
+
+def _record(fields: ModelFields, i: int, model: str, when: float) -> dict[str, Any]:
+    """Customer ``i``'s stored fields: the model's, and ``expectedNextPurchaseAt`` (``when``
+    plus the median wait if alive; null for subscriptions and for a wait over
+    :data:`_NEVER_DAYS`, a customer who practically never buys)."""
+    days = fields.next_purchase_days
+    wait = None if days is None else float(days[i])
+    at = None if wait is None or wait > _NEVER_DAYS else iso_time(when + wait * DAY_SECONDS)
+    return {**fields.record(i, model), "expectedNextPurchaseAt": at}
 
 
 def _not_finite(fit: dict[str, Any], fields: ModelFields, i: int) -> str:

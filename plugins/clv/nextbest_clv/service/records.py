@@ -314,6 +314,7 @@ MODEL_FIELDS: tuple[str, ...] = (
     "expectedPurchases90d",
     "expectedRevenue12m",
     "clv",
+    "expectedNextPurchaseAt",
     "model",
 )
 

@@ -23,8 +23,8 @@ __all__ = [
 ]
 
 #: The per-tenant ``model`` setting: the spec's RFM record or a probabilistic model.
-ModelName = Literal["rfm", "bgnbd", "paretonbd", "sbg"]
-MODEL_NAMES: tuple[str, ...] = ("rfm", "bgnbd", "paretonbd", "sbg")
+ModelName = Literal["rfm", "bgnbd", "paretonbd", "mbgnbd", "sbg"]
+MODEL_NAMES: tuple[str, ...] = ("rfm", "bgnbd", "paretonbd", "mbgnbd", "sbg")
 
 #: Fields that change the records (weights, thresholds, percentiles); a change of any of them
 #: makes stored records stale. TTLs and the schedule do not.

@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 from nextbest_clv.core.errors import ModelFitError
 from nextbest_clv.core.estimators import NEW_CUSTOMER_T, fit_transaction_model
+from nextbest_clv.core.models.bgbb import BetaGeoBetaBinomModel
 from nextbest_clv.core.models.bgnbd import BetaGeoModel
 from nextbest_clv.core.models.gammagamma import GammaGammaModel
+from nextbest_clv.core.models.mbgnbd import ModifiedBetaGeoModel
 from nextbest_clv.core.models.paretonbd import ParetoNBDModel
 from nextbest_clv.core.models.sbg import ShiftedBetaGeometricModel
 from nextbest_clv.core.probabilistic import alive_after
@@ -24,6 +26,7 @@ from scipy import integrate, special
 
 T_VALUES = (1e-6, 0.01, 1.0, 39.0, 1000.0)
 HORIZONS = np.array([[0.5], [10.0], [365.0]])
+COUNTS = np.array([0.0, 1.0, 7.0, 100.0])
 
 
 def _customers() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -132,6 +135,26 @@ def test_closed_forms_are_finite_everywhere() -> None:
             check("bgnbd log-likelihood", params, bg.log_likelihood_of(x, tx, big_t))
             for h in (0.5, 13.0, 52.0):
                 check("bgnbd alive after h", params, alive_after(bg, x, tx, big_t, h))
+            check("bgnbd P(n)", params, bg.probability_of_purchases(HORIZONS, COUNTS))
+            check(
+                "bgnbd conditional P(n)",
+                params,
+                bg.conditional_probability_of_purchases(13.0, 2, x, tx, big_t),
+            )
+            check("bgnbd P(none)", params, bg.probability_of_no_purchase(13.0, x, tx, big_t))
+            check("bgnbd wait", params, bg.time_to_next_purchase(x, big_t))
+            mbg = ModifiedBetaGeoModel.from_params(*params)
+            check("mbgnbd probability_alive", params, mbg.probability_alive(x, tx, big_t))
+            check(
+                "mbgnbd conditional",
+                params,
+                mbg.conditional_expected_purchases(HORIZONS, x, tx, big_t),
+            )
+            check("mbgnbd expected", params, mbg.expected_purchases(HORIZONS))
+            check("mbgnbd log-likelihood", params, mbg.log_likelihood_of(x, tx, big_t))
+            check("mbgnbd P(n)", params, mbg.probability_of_purchases(HORIZONS, COUNTS))
+            check("mbgnbd P(none)", params, mbg.probability_of_no_purchase(13.0, x, tx, big_t))
+            check("mbgnbd alive after h", params, alive_after(mbg, x, tx, big_t, 13.0))
         for params in itertools.product(
             (0.05, 0.5, 5.0), (0.1, 5.0, 500.0), (0.05, 0.5, 5.0), (0.1, 5.0, 500.0)
         ):
@@ -145,6 +168,38 @@ def test_closed_forms_are_finite_everywhere() -> None:
             check("paretonbd expected", params, pn.expected_purchases(HORIZONS))
             check("paretonbd log-likelihood", params, pn.log_likelihood_of(x, tx, big_t))
             check("paretonbd alive after h", params, alive_after(pn, x, tx, big_t, 13.0))
+            check("paretonbd P(n)", params, pn.probability_of_purchases(HORIZONS, COUNTS))
+            check(
+                "paretonbd conditional P(n)",
+                params,
+                pn.conditional_probability_of_purchases(13.0, 2, x, tx, big_t),
+            )
+            check("paretonbd P(none)", params, pn.probability_of_no_purchase(13.0, x, tx, big_t))
+            check(
+                "paretonbd DERT",
+                params,
+                pn.discounted_expected_residual_transactions(0.0027, x, tx, big_t),
+            )
+        # DERT by quadrature is slower: a coarser grid of BG/NBD and MBG/NBD parameters.
+        for params in itertools.product((0.05, 5.0), (0.1, 500.0), (0.05, 1.0, 3.0), (0.05, 5.0)):
+            for model in (BetaGeoModel, ModifiedBetaGeoModel):
+                fitted = model.from_params(*params)
+                dert = fitted.discounted_expected_residual_transactions(0.0027, x, tx, big_t)
+                check(f"{model.__name__} DERT", params, dert)
+        periods = np.array([1.0, 6.0, 6.0, 6.0, 40.0, 40.0])
+        times = np.array([0.0, 1.0, 6.0, 0.0, 40.0, 39.0])
+        counts = np.array([0.0, 1.0, 6.0, 0.0, 40.0, 3.0])
+        for params in itertools.product((0.05, 1.0, 50.0), repeat=4):
+            bb = BetaGeoBetaBinomModel.from_params(*params)
+            check("bgbb log-likelihood", params, bb.log_likelihood_of(counts, times, periods))
+            check("bgbb probability_alive", params, bb.probability_alive(counts, times, periods))
+            check(
+                "bgbb conditional",
+                params,
+                bb.conditional_expected_purchases([[1.0], [10.0]], counts, times, periods),
+            )
+            check("bgbb expected", params, bb.expected_purchases([1.0, 6.0, 40.0]))
+            check("bgbb P(n)", params, bb.probability_of_purchases(40.0, np.arange(41.0)))
         frequency = np.array([1.0, 2.0, 10.0, 200.0])
         spend = np.array([0.01, 5.0, 100.0, 1e5])
         for params in itertools.product((0.1, 1.0, 6.0), (1.01, 1.5, 40.0), (0.1, 10.0, 1e4)):

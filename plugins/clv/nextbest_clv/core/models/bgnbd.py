@@ -24,11 +24,12 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
-from scipy.stats import nbinom
 
 from ._hypergeometric import near_one
 from ._optim import fit_mle, split_value_and_gradient
 from ._validation import customer_arrays, horizon, positive_array, positive_params
+from .counts import bgnbd_count_pmf, purchase_counts, purchase_wait
+from .dert import dert_by_integration
 from .errors import DataError, FitError
 
 FloatArray = NDArray[np.float64]
@@ -229,42 +230,43 @@ class BetaGeoModel:
         alpha + T) given the history, so the waiting time is Lomax (Pareto II) with shape
         r + x and scale alpha + T. ``quantile`` q gives (alpha + T) ((1 - q)^(-1/(r+x)) - 1)
         (the median by default); None gives the mean (alpha + T) / (r + x - 1), infinite when
-        r + x <= 1 (the waiting time then has no mean). Weighting by P(alive) is the
-        caller's: a customer who dropped out buys never.
+        r + x <= 1 (the waiting time then has no mean). A BG/NBD customer drops out only right
+        after a purchase, so one alive at T does make that purchase. Weighting by P(alive) is
+        the caller's: a customer who dropped out buys never.
         """
         x, _, big_t = customer_arrays(frequency, np.zeros_like(np.asarray(frequency, float)), T)
-        shape, scale = self.r + x, self.alpha + big_t
-        if quantile is None:
-            with np.errstate(divide="ignore"):
-                return np.asarray(np.where(shape > 1, scale / (shape - 1), np.inf))
-        if not 0 < quantile < 1:
-            raise DataError("quantile must be between 0 and 1 (exclusive), or None for the mean")
-        return np.asarray(scale * np.expm1(-np.log1p(-quantile) / shape), dtype=np.float64)
+        return purchase_wait(self.r + x, self.alpha + big_t, quantile)
 
     def probability_of_purchases(self, t: ArrayLike, n: ArrayLike) -> FloatArray:
         """P(X(t) = n): a new customer makes exactly ``n`` repeat purchases in (0, t]
-        (Fader, Hardie & Lee 2005, eq. 8); ``t`` and ``n`` broadcast with numpy rules.
-
-        With p0 = alpha / (alpha + t) and NB(j) = Gamma(r+j) / (Gamma(r) j!) p0^r (1-p0)^j,
-        the customer either is still alive after n purchases, B(a, b+n)/B(a, b) NB(n), or
-        dropped out at the n-th, B(a+1, b+n-1)/B(a, b) P(NB >= n) (n > 0): terms in log
-        space, the negative binomial tail from scipy's survival function (no 1 - CDF
-        cancellation).
-        """
+        (Fader, Hardie & Lee 2005, eq. 8; see :func:`~.counts.bgnbd_count_pmf`); ``t`` and
+        ``n`` broadcast with numpy rules."""
         t_arr = horizon(t)
-        n_arr = np.asarray(n, dtype=np.float64)
-        if not np.all(np.isfinite(n_arr)) or np.any(n_arr < 0) or np.any(n_arr % 1 != 0):
-            raise DataError("n (the number of purchases) must be whole numbers >= 0")
-        r, alpha, a, b = self.r, self.alpha, self.a, self.b
-        t_arr, n_arr = np.broadcast_arrays(t_arr, n_arr)
-        p0 = alpha / (alpha + t_arr)
-        log_nb = nbinom.logpmf(n_arr, r, p0)
-        alive = np.exp(betaln(a, b + n_arr) - betaln(a, b) + log_nb)
-        positive = n_arr > 0
-        m = np.where(positive, n_arr, 1.0)  # (n = 0 has no dropout term)
-        tail = nbinom.sf(m - 1, r, p0)  # P(NB >= n)
-        dropped = np.exp(betaln(a + 1, b + m - 1) - betaln(a, b)) * tail
-        return np.asarray(alive + np.where(positive, dropped, 0.0), dtype=np.float64)
+        n_arr = purchase_counts(n)
+        return bgnbd_count_pmf(self.r, self.alpha, self.a, self.b, t_arr, n_arr)
+
+    def conditional_probability_of_purchases(
+        self, t: ArrayLike, n: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """P(n purchases in (T, T + t] | x, t_x, T): dead, (1 - P(alive)) [n = 0], or alive
+        and then a new customer with lambda ~ Gamma(r + x, alpha + T), p ~ Beta(a, b + x)
+        (see :mod:`~.counts`). All arguments broadcast."""
+        x, tx, big_t = customer_arrays(frequency, recency, T)
+        t_arr = horizon(t)
+        n_arr = purchase_counts(n)
+        alive = self.probability_alive(x, tx, big_t)
+        fresh = bgnbd_count_pmf(self.r + x, self.alpha + big_t, self.a, self.b + x, t_arr, n_arr)
+        return np.asarray(alive * fresh + (1.0 - alive) * (n_arr == 0), dtype=np.float64)
+
+    def discounted_expected_residual_transactions(
+        self, delta: float, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """DERT at continuous discount rate ``delta`` per time unit (see :mod:`~.dert`), by
+        quadrature of the conditional expectation; one value per customer."""
+        x, tx, big_t = customer_arrays(frequency, recency, T)
+        shape = x.shape
+        values = dert_by_integration(self, delta, x.ravel(), tx.ravel(), big_t.ravel())
+        return values.reshape(shape)
 
     def sample(
         self, T: ArrayLike, *, seed: int | np.random.Generator | None = None

@@ -45,6 +45,8 @@ from scipy.special import digamma, exprel, gammaln
 
 from ._optim import fit_mle, split_value_and_gradient
 from ._validation import customer_arrays, horizon, positive_array, positive_params
+from .counts import pareto_nbd_count_pmf, purchase_counts, purchase_wait
+from .dert import pareto_nbd_dert
 from .errors import FitError
 
 FloatArray = NDArray[np.float64]
@@ -682,6 +684,54 @@ class ParetoNBDModel:
         """Unconditional E[X(t)] for a customer just acquired (Fader & Hardie note, eq. 27)."""
         horizon_t = horizon(t)
         return self.r / self.alpha * _dropout_integral(self.s, self.beta, horizon_t)
+
+    def probability_of_purchases(self, t: ArrayLike, n: ArrayLike) -> FloatArray:
+        """P(X(t) = n): a new customer makes exactly ``n`` repeat purchases in (0, t] (see
+        :func:`~.counts.pareto_nbd_count_pmf`); ``t`` and ``n`` broadcast."""
+        t_arr = horizon(t)
+        n_arr = purchase_counts(n)
+        return pareto_nbd_count_pmf(self.r, self.alpha, self.s, self.beta, t_arr, n_arr)
+
+    def conditional_probability_of_purchases(
+        self, t: ArrayLike, n: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """P(n purchases in (T, T + t] | x, t_x, T): dead, (1 - P(alive)) [n = 0], or alive
+        and then a new customer with lambda ~ Gamma(r + x, alpha + T), mu ~ Gamma(s, beta + T)
+        (see :mod:`~.counts`). All arguments broadcast."""
+        x, tx, big_t = customer_arrays(frequency, recency, T)
+        t_arr = horizon(t)
+        n_arr = purchase_counts(n)
+        alive = self.probability_alive(x, tx, big_t)
+        fresh = pareto_nbd_count_pmf(
+            self.r + x, self.alpha + big_t, self.s, self.beta + big_t, t_arr, n_arr
+        )
+        return np.asarray(alive * fresh + (1.0 - alive) * (n_arr == 0), dtype=np.float64)
+
+    def probability_of_no_purchase(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """P(Y(t) = 0 | x, t_x, T): no purchase in (T, T + t] (dead at T, or alive and no
+        purchase before the window ends or they die)."""
+        return self.conditional_probability_of_purchases(t, 0.0, frequency, recency, T)
+
+    def time_to_next_purchase(
+        self, frequency: ArrayLike, T: ArrayLike, *, quantile: float | None = 0.5
+    ) -> FloatArray:
+        """The waiting time from T to the next purchase of a customer alive at T were they to
+        stay alive: Lomax with shape r + x and scale alpha + T, as for BG/NBD (see
+        :meth:`BetaGeoModel.time_to_next_purchase`). A Pareto/NBD customer can die before that
+        purchase (with probability E[mu / (lambda + mu)]); this is the purchase clock alone."""
+        x, _, big_t = customer_arrays(frequency, np.zeros_like(np.asarray(frequency, float)), T)
+        return purchase_wait(self.r + x, self.alpha + big_t, quantile)
+
+    def discounted_expected_residual_transactions(
+        self, delta: float, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> FloatArray:
+        """DERT at continuous discount rate ``delta`` per time unit: Fader, Hardie & Lee's
+        (2005) closed form (see :mod:`~.dert`)."""
+        x, big_t, terms = self._customer_terms(frequency, recency, T)
+        p_alive = np.exp(terms.log_alive_term - terms.log_bracket)
+        return pareto_nbd_dert(self.r, self.alpha, self.s, self.beta, delta, x, big_t, p_alive)
 
     def sample(
         self, T: ArrayLike, *, seed: int | np.random.Generator | None = None
