@@ -13,7 +13,7 @@ TABLES = (
     "interactions, customer_summaries, customer_offer_summaries, customer_daily_summaries, "
     "webhook_deliveries, outbox_events, webhook_endpoints, "
     "trigger_events, trigger_states, triggers, "
-    "offer_consumption, documents, locks, tenants"
+    "offer_consumption, simulations, documents, locks, tenants"
 )
 
 
