@@ -1,2 +1,0 @@
--- LOCAL ONLY, never committed: stands in for the policies branch's 0010 so 0011 loads here
-SELECT 1;
