@@ -96,6 +96,7 @@ def test_schema_contact_policy(run: Callable[..., Result]) -> None:
     assert tags == {
         "frequency_cap",
         "customer_total_cap",
+        "cross_channel_cap",
         "cooldown",
         "outcome_based",
         "segment_exclusion",
