@@ -14,6 +14,7 @@ from modelkit import ingest_cdnow
 from nextbest_clv.core.model_segments import (
     ModelTiers,
     build_tiers,
+    clv_percentile,
     model_segment,
     model_segment_codes,
 )
@@ -76,6 +77,10 @@ def test_tiers_rank_the_active_customers_and_at_risk_overrides() -> None:
     ]
     with pytest.raises(ValueError, match="finite"):
         model_segment(float("nan"), 1.0, tiers)
+    # Mid-rank percentile among all six known customers (at risk included).
+    got = clv_percentile([0.0, 20.0, 1000.0, 2000.0, np.nan], tiers)
+    assert got[:4].tolist() == pytest.approx([100 / 12, 100 * 5 / 12, 100 * 11 / 12, 100.0])
+    assert np.isnan(got[4])
 
 
 def test_no_active_customer_puts_everyone_at_risk_or_low() -> None:
@@ -169,6 +174,7 @@ def _decide(host: Host, customer: str) -> dict[str, Any]:
         "revenue": "customer.clv.predicted_revenue",
         "value": "customer.clv.value",
         "churn": "customer.clv.churn_probability",
+        "percentile": "customer.clv.value_percentile",
     }
     flow = {
         "key": "segments",
@@ -180,16 +186,17 @@ def _decide(host: Host, customer: str) -> dict[str, Any]:
                 "id": "c",
                 "config": {"fields": [{"name": k, "formula": f} for k, f in names.items()]},
             },
-            {"type": "score", "id": "s", "config": {"method": "formula"}},
+            {"type": "score", "id": "s", "config": {"method": "formula", "clvWeight": 1.0}},
             {"type": "rank", "id": "r", "config": {"maxCandidates": 5}},
             {"type": "response", "id": "out", "config": {"fields": list(names)}},
         ],
     }
     offers = host.load_offers([{"id": "o", "name": "O", "businessValue": 10, "propensity": 0.5}])
-    request = {"customerId": customer, "asOf": "1998-07-01T00:00:00Z"}
-    decision = host.decide("acme", request, flow=host.load_flow(flow), offers=offers)
-    personalization: dict[str, Any] = decision.to_dict()["decisions"][0]["personalization"]
-    return personalization
+    request = {"customerId": customer, "asOf": "1998-07-01T00:00:00Z", "explain": True}
+    decision = host.decide("acme", request, flow=host.load_flow(flow), offers=offers).to_dict()
+    personalization: dict[str, Any] = decision["decisions"][0]["personalization"]
+    terms = decision["trace"]["scores"]["o"]["terms"]
+    return {**personalization, "term": terms}
 
 
 def test_decisions_and_reports_read_the_models_figures(store: Store, cdnow: ClvService) -> None:
@@ -205,12 +212,17 @@ def test_decisions_and_reports_read_the_models_figures(store: Store, cdnow: ClvS
         if columns["segment"][i] in ("high", "low"):
             break
     got = _decide(host, customer)
+    terms = got.pop("term")
     assert got == {
         "segment": columns["segment"][i],
         "revenue": columns["predictedRevenue"][i],
         "value": columns["clv"][i],
         "churn": columns["churnProbability"][i],
+        "percentile": columns["clvPercentile"][i],
     }
+    # The value provider's term is the model's percentile, not the RFM clvScore.
+    assert columns["clvPercentile"][i] != columns["clvScore"][i]
+    assert terms[0]["exponent"] == pytest.approx(1.0 * columns["clvPercentile"][i] / 100)
     assert got["revenue"] == round(got["value"], 2)
     del rfm
 

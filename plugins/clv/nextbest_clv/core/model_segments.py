@@ -18,14 +18,20 @@ answer as the batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from nextbest_clv.core.rfm import SEGMENT_ORDER, Segment
 
-__all__ = ["ModelTiers", "build_tiers", "model_segment", "model_segment_codes"]
+__all__ = [
+    "ModelTiers",
+    "build_tiers",
+    "clv_percentile",
+    "model_segment",
+    "model_segment_codes",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +43,16 @@ class ModelTiers:
         clv_high: ``clv`` at or above this is ``high`` (None: no customer is active).
         clv_low: ``clv`` at or above this (and below ``clv_high``) is ``medium``.
         customers: customers the thresholds were computed from (all, at risk or not).
+        clv_sorted: their ``clv``, sorted (for :func:`clv_percentile`).
     """
 
     at_risk_probability_alive: float
     clv_high: float | None
     clv_low: float | None
     customers: int
+    clv_sorted: NDArray[np.float64] = field(
+        default_factory=lambda: np.zeros(0), repr=False, compare=False
+    )
 
     def to_json(self) -> dict[str, float | int | None]:
         """camelCase JSON."""
@@ -73,7 +83,21 @@ def build_tiers(
     if active.any():
         hi, lo = np.percentile(value[active], [high_percentile, low_percentile])
         high, low = float(hi), float(lo)
-    return ModelTiers(at_risk_probability_alive, high, low, int(known.sum()))
+    ordered = np.sort(value[known])
+    ordered.flags.writeable = False
+    return ModelTiers(at_risk_probability_alive, high, low, int(known.sum()), ordered)
+
+
+def clv_percentile(clv: ArrayLike, tiers: ModelTiers) -> NDArray[np.float64]:
+    """The mid-rank percentile (0-100) of each ``clv`` among the tenant's customers (all of
+    them, at risk or not): ``100 (count(< x) + count(<= x)) / (2 n)``, the model's
+    counterpart of the RFM ``clvScore``. NaN for a NaN ``clv`` or when there are no customers."""
+    value = np.asarray(clv, dtype=np.float64)
+    ordered = tiers.clv_sorted
+    if ordered.size == 0:
+        return np.full(value.shape, np.nan)
+    counts = np.searchsorted(ordered, value, "left") + np.searchsorted(ordered, value, "right")
+    return np.where(np.isfinite(value), 100.0 * counts / (2 * ordered.size), np.nan)
 
 
 def model_segment_codes(

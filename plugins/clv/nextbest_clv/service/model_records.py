@@ -46,7 +46,12 @@ from numpy.typing import NDArray
 
 from nextbest.store import Store, to_epoch
 from nextbest_clv.core.estimators import SpendModel, transaction_model_from_params
-from nextbest_clv.core.model_segments import ModelTiers, build_tiers, model_segment_codes
+from nextbest_clv.core.model_segments import (
+    ModelTiers,
+    build_tiers,
+    clv_percentile,
+    model_segment_codes,
+)
 from nextbest_clv.core.models import DataError, ShiftedBetaGeometricModel, summarize_transactions
 from nextbest_clv.core.probabilistic import ModelFields, subscription_fields, transaction_fields
 from nextbest_clv.core.rfm import SEGMENT_ORDER
@@ -415,6 +420,9 @@ class ModelRecords:
                 "churnProbability": fields.churn_probability[ok],
                 "predictedRevenue": model_revenue(fields.clv[ok]),
                 "segment": columns.segments()[ok],
+                "clvPercentile": clv_percentile(fields.clv[ok], columns.tiers)
+                if columns.tiers is not None
+                else np.full(int(ok.sum()), np.nan),
             }
         return ModelBatchResult(
             tenant_id=tenant_id,
@@ -502,6 +510,8 @@ def _record(
     if tiers is not None:
         code = int(model_segment_codes([alive], [clv], tiers)[0])
         out["segment"] = SEGMENT_ORDER[code].value if code >= 0 else None
+        percentile = float(clv_percentile([clv], tiers)[0])
+        out["clvPercentile"] = percentile if np.isfinite(percentile) else None
     return out
 
 

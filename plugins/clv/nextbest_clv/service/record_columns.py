@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from nextbest_clv.core.model_segments import clv_percentile
 from nextbest_clv.service.facade import ClvService
 from nextbest_clv.service.model_records import model_revenue
 from nextbest_clv.service.summary_rows import score_rows
@@ -88,6 +89,7 @@ def record_columns(
             if model.fields is not None:
                 values[has] = getattr(model.fields, attribute)[at[has]]
             columns[name] = values
+        columns["clvPercentile"] = np.full(len(ids), np.nan)
         if model.fields is not None:
             # The record fields the model replaces (model_records): churn, revenue, segment.
             churn = np.array(columns["churnProbability"], dtype=np.float64)
@@ -101,6 +103,10 @@ def record_columns(
             known = np.array([v is not None for v in picked.tolist()], dtype=bool)
             segment[np.flatnonzero(has)[known]] = picked[known]
             columns["segment"] = segment.astype(str)
+            if model.tiers is not None:
+                columns["clvPercentile"][has] = clv_percentile(
+                    model.fields.clv[at[has]], model.tiers
+                )
         columns["model"] = np.full(len(ids), settings.model, dtype=object)
     failures.sort(key=lambda f: f["customerId"])
     return RecordColumns(as_of=when, model=settings.model, columns=columns, failures=failures)
