@@ -85,7 +85,10 @@ def test_tiers_rank_the_active_customers_and_at_risk_overrides() -> None:
 
 def test_no_active_customer_puts_everyone_at_risk_or_low() -> None:
     tiers = build_tiers(
-        [0.1, 0.2], [5.0, 6.0], at_risk_probability_alive=0.5, high_percentile=75.0,
+        [0.1, 0.2],
+        [5.0, 6.0],
+        at_risk_probability_alive=0.5,
+        high_percentile=75.0,
         low_percentile=25.0,
     )
     assert tiers == ModelTiers(0.5, None, None, 2)
@@ -128,7 +131,7 @@ def test_cdnow_segments_follow_the_model(cdnow: ClvService, store: Store, model:
     snapshot = get_snapshot(store, "acme", result.snapshot)
     assert {s: snapshot["segments"][s]["customers"] for s in SEGMENTS} == EXPECTED[model]
     ids = columns["customerId"].tolist()
-    served = {c: cdnow.get("acme", c, as_of=AS_OF) for c in ids[:: 7]}
+    served = {c: cdnow.get("acme", c, as_of=AS_OF) for c in ids[::7]}
     assert all(r["segment"] == segment[ids.index(c)] for c, r in served.items())
 
     # A single compute, nothing stored and a fresh service: the same segment.
@@ -258,7 +261,9 @@ def test_choosing_a_model_never_fitted_is_refused(store: Store, tmp_path: Path) 
 
     db = ["--database", f"sqlite:///{tmp_path / 'clv.db'}"]
     cli = build_cli()
-    out = CliRunner().invoke(cli, ["clv", "settings", "--tenant", "acme", "--set", "model=bgnbd", *db])
+    out = CliRunner().invoke(
+        cli, ["clv", "settings", "--tenant", "acme", "--set", "model=bgnbd", *db]
+    )
     assert out.exit_code == 1 and "nextbest clv fit --tenant acme --model bgnbd" in out.output
 
     # Fitting while the setting is rfm says so and how to switch; then switching works.
@@ -266,7 +271,9 @@ def test_choosing_a_model_never_fitted_is_refused(store: Store, tmp_path: Path) 
     assert out.exit_code == 0, out.output
     assert "model setting is rfm" in out.output
     assert "nextbest clv settings --tenant acme --set model=bgnbd" in out.output
-    out = CliRunner().invoke(cli, ["clv", "settings", "--tenant", "acme", "--set", "model=bgnbd", *db])
+    out = CliRunner().invoke(
+        cli, ["clv", "settings", "--tenant", "acme", "--set", "model=bgnbd", *db]
+    )
     assert out.exit_code == 0, out.output
     out = CliRunner().invoke(cli, ["clv", "fit", "--tenant", "acme", "--model", "bgnbd", *db])
     assert out.exit_code == 0 and "model setting is" not in out.output

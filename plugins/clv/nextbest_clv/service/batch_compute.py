@@ -81,8 +81,10 @@ _REPLACED = ("churnProbability", "predictedRevenue")
 def _add_model_columns(result: BatchResult, model_result: ModelBatchResult) -> None:
     """Put the model's fields into the batch's columns for its listeners, aligned with the
     stored records, as the records read them: the model's ``churnProbability``,
-    ``predictedRevenue`` and ``segment`` where it has them (the RFM ones otherwise), null fields for a customer without them (no data, or failed:
-    fields that are not finite), and ``model`` (null for a failed customer)."""
+    ``predictedRevenue`` and ``segment`` where it has them (the RFM ones otherwise), null
+    fields for a customer without them (no data, or failed: fields that are not finite), and
+    ``model`` (null for a failed customer). A full batch's ``counts`` become the counts of
+    these segments."""
     ids = result.customer_ids
     if not ids:
         return

@@ -166,9 +166,7 @@ class ModelColumns:
         out = np.full(len(self.ids), None, dtype=object)
         if self.fields is None or self.tiers is None:
             return out
-        codes = model_segment_codes(
-            self.fields.probability_alive, self.fields.clv, self.tiers
-        )
+        codes = model_segment_codes(self.fields.probability_alive, self.fields.clv, self.tiers)
         names = np.array([s.value for s in SEGMENT_ORDER], dtype=object)
         good = (codes >= 0) & self.ok
         out[good] = names[codes[good]]
@@ -236,12 +234,18 @@ class ModelRecords:
         now = self.clock()
         with self._lock:
             cached = self._tiers.get(key)
-        if cached is not None and (as_of is not None or now - cached[0] < settings.snapshot_ttl_seconds):
+        if cached is not None and (
+            as_of is not None or now - cached[0] < settings.snapshot_ttl_seconds
+        ):
             return cached[1]
         return self.columns(tenant_id, settings, when, as_of=as_of).tiers  # type: ignore[return-value]
 
     def _keep_tiers(
-        self, tenant_id: str, fit: dict[str, Any], settings: ClvSettings, as_of: float | None,
+        self,
+        tenant_id: str,
+        fit: dict[str, Any],
+        settings: ClvSettings,
+        as_of: float | None,
         tiers: ModelTiers,
     ) -> None:
         key = (tenant_id, _fit_id(fit), _fingerprint(settings), as_of)

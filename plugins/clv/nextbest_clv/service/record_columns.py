@@ -4,7 +4,8 @@ The rows a batch as of the same time would store, with the same numbers: the RFM
 customers :func:`~nextbest_clv.service.summary_rows.score_rows` scores and, for a probabilistic
 model, the fields :meth:`~nextbest_clv.service.model_records.ModelRecords.columns` gives from
 the tenant's latest fit (``churnProbability``, ``predictedRevenue`` and ``segment`` then
-become the model's, null fields for a customer without data). Customers a batch would list as failed are in ``failures`` instead.
+become the model's, null fields for a customer without data). Customers a batch would list
+as failed are in ``failures`` instead.
 So each row equals what ``ClvService.get(tenant, customer, as_of=...)`` answers for an explicit
 ``as_of``. Two store queries (summaries, interactions) whatever the number of customers.
 """
