@@ -305,8 +305,8 @@ class ModelRecords:
             raise UnscorableCustomerError(tenant_id, customer_id, _not_finite(fit, fields, 0))
         doc: dict[str, Any] = {}
         if fields is not None and ids.size:
-            tiers = self.tiers(tenant_id, settings, when, as_of)
-            doc = _record(fields, 0, settings.model, when, tiers)
+            placed = _Placed.of(fields, self.tiers(tenant_id, settings, when, as_of))
+            doc = _record(fields, 0, settings.model, when, placed)
         doc = {**_null_fields(settings.model), **doc, "computedAt": iso_time(when), **mark}
         if keep:
             self.store.put_documents(MODEL_RECORDS_NAMESPACE, tenant_id, {customer_id: doc})
@@ -384,6 +384,8 @@ class ModelRecords:
         position = {cid: i for i, cid in enumerate(columns.ids.tolist())}
         mark = {"fit": _fit_id(fit), "settings": _fingerprint(settings)}
         computed_at = iso_time(when)
+        assert columns.tiers is not None
+        placed = _Placed.of(fields, columns.tiers) if fields is not None else None
         last_us = np.rint(cols.last_at * 1e6).astype(np.int64).tolist()
         interactions = cols.interactions.tolist()
         totals = cols.total_value.tolist()
@@ -399,8 +401,8 @@ class ModelRecords:
                 continue
             i = position.get(customer)
             values = (
-                _record(fields, i, settings.model, when, columns.tiers)
-                if i is not None and fields is not None
+                _record(fields, i, settings.model, when, placed)
+                if i is not None and fields is not None and placed is not None
                 else _null_fields(settings.model)
             )
             documents[customer] = {
@@ -424,9 +426,7 @@ class ModelRecords:
                 "churnProbability": fields.churn_probability[ok],
                 "predictedRevenue": model_revenue(fields.clv[ok]),
                 "segment": columns.segments()[ok],
-                "clvPercentile": clv_percentile(fields.clv[ok], columns.tiers)
-                if columns.tiers is not None
-                else np.full(int(ok.sum()), np.nan),
+                "clvPercentile": clv_percentile(fields.clv[ok], columns.tiers),
             }
         return ModelBatchResult(
             tenant_id=tenant_id,
@@ -498,25 +498,45 @@ def model_revenue(clv: Any) -> Any:
     return np.round(np.asarray(clv, dtype=np.float64), 2)
 
 
+@dataclass(frozen=True)
+class _Placed:
+    """Per customer (aligned with the fields), what the model's tiers give the record:
+    ``predictedRevenue``, ``segment`` (None: no model segment) and ``clvPercentile``."""
+
+    revenue: list[float]
+    segment: list[str | None]
+    percentile: list[float | None]
+
+    @classmethod
+    def of(cls, fields: ModelFields, tiers: ModelTiers) -> _Placed:
+        """Vectorised over every customer of ``fields``."""
+        names = np.array([s.value for s in SEGMENT_ORDER] + [None], dtype=object)
+        codes = model_segment_codes(fields.probability_alive, fields.clv, tiers)
+        percentile = clv_percentile(fields.clv, tiers)
+        return cls(
+            revenue=model_revenue(fields.clv).tolist(),
+            segment=names[codes].tolist(),  # code -1 (not finite) -> the trailing None
+            percentile=[p if np.isfinite(p) else None for p in percentile.tolist()],
+        )
+
+
 def _record(
-    fields: ModelFields, i: int, model: str, when: float, tiers: ModelTiers | None
+    fields: ModelFields, i: int, model: str, when: float, placed: _Placed
 ) -> dict[str, Any]:
     """Customer ``i``'s stored fields: the model's, ``expectedNextPurchaseAt`` (``when``
     plus the median wait if alive; null for subscriptions and for a wait over
     :data:`_NEVER_DAYS`, a customer who practically never buys), and the record fields the
-    model replaces: ``segment`` (from ``tiers``) and ``predictedRevenue`` (the ``clv``)."""
+    model replaces or adds from its tiers (``placed``)."""
     days = fields.next_purchase_days
     wait = None if days is None else float(days[i])
     at = None if wait is None or wait > _NEVER_DAYS else iso_time(when + wait * DAY_SECONDS)
-    out = {**fields.record(i, model), "expectedNextPurchaseAt": at}
-    clv, alive = float(fields.clv[i]), float(fields.probability_alive[i])
-    out["predictedRevenue"] = float(model_revenue(clv))
-    if tiers is not None:
-        code = int(model_segment_codes([alive], [clv], tiers)[0])
-        out["segment"] = SEGMENT_ORDER[code].value if code >= 0 else None
-        percentile = float(clv_percentile([clv], tiers)[0])
-        out["clvPercentile"] = percentile if np.isfinite(percentile) else None
-    return out
+    return {
+        **fields.record(i, model),
+        "expectedNextPurchaseAt": at,
+        "predictedRevenue": placed.revenue[i],
+        "segment": placed.segment[i],
+        "clvPercentile": placed.percentile[i],
+    }
 
 
 def _not_finite(fit: dict[str, Any], fields: ModelFields, i: int) -> str:
