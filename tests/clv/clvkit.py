@@ -86,3 +86,16 @@ def worked_tenant(store: Store, tenant: str = "acme") -> None:
 
 def days(n: float) -> timedelta:
     return timedelta(days=n)
+
+
+def store_settings_unchecked(store: Store, tenant: str, **changes: object) -> None:
+    """Write a tenant's CLV settings straight to the store, past ``update_settings``' checks:
+    a tenant whose settings name a model with no stored fit (settings stored before the check,
+    or fits removed). Services re-read settings after their few-second TTL (or a fresh one)."""
+    from nextbest_clv.service.settings import ClvSettings, merge_settings
+    from nextbest_clv.service.settings_repository import CONFIG_NAMESPACE, SETTINGS_KEY
+
+    doc = store.get_document(CONFIG_NAMESPACE, tenant, SETTINGS_KEY)
+    current = ClvSettings.model_validate(doc) if doc else ClvSettings()
+    merged = merge_settings(current, changes)
+    store.put_documents(CONFIG_NAMESPACE, tenant, {SETTINGS_KEY: merged.to_json()})

@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 import pytest
-from clvkit import T0, worked_tenant
+from clvkit import T0, store_settings_unchecked, worked_tenant
 from fastapi.testclient import TestClient
 
 from nextbest import Host
@@ -195,7 +195,7 @@ def test_lifespan_runs_the_scheduler(store: Store) -> None:
 
 
 def test_the_spec_lists_each_routes_own_clv_errors_and_they_are_sent(
-    client: TestClient, keys: dict[str, str]
+    client: TestClient, keys: dict[str, str], store: Store
 ) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     record = paths["/api/v1/customers/{customerId}/clv"]
@@ -216,7 +216,11 @@ def test_the_spec_lists_each_routes_own_clv_errors_and_they_are_sent(
     ]
     # What the spec says is what is sent, with a probabilistic model that was never fitted.
     admin = headers(keys["admin"])
-    assert client.put("/api/v1/clv/settings", json={"model": "bgnbd"}, headers=admin).is_success
+    got = client.put("/api/v1/clv/settings", json={"model": "bgnbd"}, headers=admin)
+    assert got.status_code == 400 and got.json()["error"]["details"][0]["field"] == "body.model"
+    # Settings stored before that check (or whose fits were removed): a fresh app reads them.
+    store_settings_unchecked(store, "acme", model="bgnbd")
+    client = TestClient(create_app(Host(store=store), store))
     got = client.get(f"/api/v1/customers/ada/clv?asOf={AS_OF}", headers=admin)
     assert got.status_code == 409 and got.json()["error"]["code"] == "clv_model_not_fitted"
     got = client.get(f"/api/v1/clv/distribution?asOf={AS_OF}", headers=admin)

@@ -443,8 +443,8 @@ def test_a_batch_evaluates_triggers_on_a_probabilistic_models_fields(
         days = sorted({rng.randint(1, 300) for _ in range(rng.randint(2, 6))}, reverse=True)
         history(api, f"c{i:02d}", days)
     service = service_for(api.host)
-    service.update_settings("acme", {"model": "bgnbd"})
     fit_tenant_model(api.store, "acme", "bgnbd", service.get_settings("acme"), penalizer=0.01)
+    service.update_settings("acme", {"model": "bgnbd"})
     doc = {**SILENT, "key": "fading", "when": "customer.clv.probability_alive < 0.95"}
     churn = {**SILENT, "key": "churning", "when": "customer.clv.churn_probability >= 0.05"}
     assert api.put(doc).status_code == 201 and api.put(churn).status_code == 201

@@ -274,6 +274,14 @@ def fit_command(
         )
         service.models.forget(tenant)
         service.invalidate_tenant(tenant)
+    if settings.model != name:
+        # stderr, so --json output stays one JSON document
+        click.echo(
+            f"note: tenant {tenant}'s model setting is {settings.model}, so its records do not "
+            f"use this fit; to switch: `nextbest clv settings --tenant {tenant} --set "
+            f"model={name}`",
+            err=True,
+        )
     if as_json:
         click.echo(json.dumps(doc, indent=2))
         return

@@ -212,8 +212,8 @@ def model_tenant(store: Store, clock: FakeClock) -> ClvService:
     add_interactions(store, "acme", "later", [T0 + 5 * DAY], [20.0])
     clock.advance(10 * DAY)
     service = ClvService(store, clock)
-    service.update_settings("acme", {"model": "bgnbd"})
     fit_tenant_model(store, "acme", "bgnbd", service.get_settings("acme"), end=T0)
+    service.update_settings("acme", {"model": "bgnbd"})
     compute_records(service, "acme", as_of=T0)
     return service
 

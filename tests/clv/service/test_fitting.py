@@ -184,16 +184,18 @@ def test_cli_fit_and_fits_route(store: Store, tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     doc = json.loads(out.stdout)
     assert doc["version"] == 1 and doc["dataSpan"]["end"] == "2024-07-01"
-    out = runner.invoke(
-        build_cli(),
-        ["clv", "settings", "--tenant", "acme", "--set", "model=paretonbd", "--database", db],
-    )
+    assert "model setting is rfm" in out.stderr  # and how to switch (stdout stays JSON)
+    settings = ["clv", "settings", "--tenant", "acme", "--set", "model=paretonbd", "--database", db]
+    out = runner.invoke(build_cli(), settings)
+    assert out.exit_code == 1 and "never been fitted" in out.output  # fit it first
+    fit = ["clv", "fit", "--tenant", "acme", "--end", "2024-07-01", "--database", db]
+    out = runner.invoke(build_cli(), [*fit, "--model", "paretonbd"])
+    assert out.exit_code == 0 and "paretonbd fit version 1" in out.stdout, out.output
+    out = runner.invoke(build_cli(), settings)
     assert out.exit_code == 0, out.output
-    out = runner.invoke(
-        build_cli(), ["clv", "fit", "--tenant", "acme", "--end", "2024-07-01", "--database", db]
-    )
+    out = runner.invoke(build_cli(), fit)  # the tenant's model by default
     assert out.exit_code == 0, out.output
-    assert "paretonbd fit version 1" in out.stdout and "log-likelihood" in out.stdout
+    assert "paretonbd fit version 2" in out.stdout and "log-likelihood" in out.stdout
     out = runner.invoke(
         build_cli(), ["clv", "fit", "--tenant", "acme", "--model", "sbg", "--database", db]
     )
@@ -203,7 +205,7 @@ def test_cli_fit_and_fits_route(store: Store, tmp_path: Path) -> None:
     key = store.create_api_key("acme", "viewer")[1]
     headers = {"Authorization": f"Bearer {key}", "X-Tenant-Id": "acme"}
     fits = client.get("/api/v1/clv/fits", headers=headers).json()["fits"]
-    assert sorted(f["model"] for f in fits) == ["bgnbd", "paretonbd"]
+    assert sorted(f["model"] for f in fits) == ["bgnbd", "paretonbd", "paretonbd"]
     only = client.get("/api/v1/clv/fits?model=bgnbd", headers=headers).json()["fits"]
     assert [f["version"] for f in only] == [1]
     assert client.get("/api/v1/clv/fits?model=rfm", headers=headers).status_code == 400

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from clvkit import DAY, T0, FakeClock, add_interactions
+from clvkit import DAY, T0, FakeClock, add_interactions, store_settings_unchecked
 from fastapi.testclient import TestClient
 from modelkit import add_buyers, add_subscriber
 from nextbest_clv.core.estimators import SpendModel, transaction_model_from_params
@@ -27,6 +27,7 @@ from nextbest_clv.service.batch_compute import compute_records
 from nextbest_clv.service.fits import fit_tenant_model
 from nextbest_clv.service.history import get_snapshot, load_customers
 from nextbest_clv.service.model_records import MODEL_RECORDS_NAMESPACE
+from nextbest_clv.service.settings import merge_settings
 from nextbest_clv.service.tenant_data import load_transactions
 from scipy import integrate, stats
 
@@ -54,8 +55,10 @@ def service(store: Store, clock: FakeClock) -> ClvService:
 
 
 def use_model(service: ClvService, model: str, **settings: Any) -> dict[str, Any]:
+    # Fit first: a model never fitted cannot be chosen.
+    chosen = merge_settings(service.get_settings("acme"), {"model": model, **settings})
+    fit = fit_tenant_model(service.store, "acme", model, chosen, end=T0)
     service.update_settings("acme", {"model": model, **settings})
-    fit = fit_tenant_model(service.store, "acme", model, service.get_settings("acme"), end=T0)
     service.models.forget("acme")
     service.invalidate_tenant("acme")
     return fit
@@ -184,8 +187,14 @@ def test_rfm_default_has_no_model_fields(service: ClvService) -> None:
     assert not set(EXTRA) & set(record)
 
 
-def test_never_fitted_is_a_clear_error(service: ClvService, store: Store, tmp_path: Path) -> None:
-    service.update_settings("acme", {"model": "bgnbd"})
+def test_never_fitted_is_a_clear_error(
+    service: ClvService, store: Store, clock: FakeClock, tmp_path: Path
+) -> None:
+    with pytest.raises(ClvSettingsError, match="nextbest clv fit --tenant acme --model bgnbd"):
+        service.update_settings("acme", {"model": "bgnbd"})
+    # Settings stored before that check (or whose fits were removed) still fail clearly.
+    store_settings_unchecked(store, "acme", model="bgnbd")
+    clock.advance(10)  # past the settings' cache
     with pytest.raises(ModelNotFittedError, match="nextbest clv fit --tenant acme --model bgnbd"):
         service.get("acme", "c1", as_of=T0)
     stored = store.get_documents(RECORDS_NAMESPACE, "acme")
@@ -339,7 +348,7 @@ def test_the_alive_path_over_the_api(service: ClvService, store: Store) -> None:
 
     response = get()  # the rfm model has no alive path
     assert response.status_code == 422 and "transaction model" in response.text
-    service.update_settings("acme", {"model": "paretonbd"})
+    store_settings_unchecked(store, "acme", model="paretonbd")  # never fitted
     assert get().status_code == 409
     fit = use_model(service, "paretonbd")
     body = get().json()

@@ -16,12 +16,14 @@ from nextbest.store import to_epoch
 from nextbest_clv.errors import NoInteractionsError
 from nextbest_clv.service import attach
 
-__all__ = ["CLV_CONTEXT", "CONTEXT_FIELDS", "SCORE_NAME", "SEGMENT_NAME"]
+__all__ = ["CLV_CONTEXT", "CONTEXT_FIELDS", "PERCENTILE_NAME", "SCORE_NAME", "SEGMENT_NAME"]
 
 SCORE_NAME = "customer.clv_score"
 PREFIX = "customer.clv."
 #: The customer's CLV segment: the plugin's suggested report breakdown (``report_dimensions``).
 SEGMENT_NAME = PREFIX + "segment"
+#: With a model: the percentile (0-100) of the customer's ``clv`` among the tenant's customers.
+PERCENTILE_NAME = PREFIX + "value_percentile"
 #: Context name -> record field.
 CONTEXT_FIELDS: Mapping[str, str] = {
     SCORE_NAME: "clvScore",
@@ -36,6 +38,7 @@ CONTEXT_FIELDS: Mapping[str, str] = {
     PREFIX + "expected_purchases_90d": "expectedPurchases90d",
     PREFIX + "expected_revenue_12m": "expectedRevenue12m",
     PREFIX + "value": "clv",
+    PERCENTILE_NAME: "clvPercentile",
     PREFIX + "model": "model",
 }
 
@@ -62,5 +65,5 @@ CLV_CONTEXT = ContextProvider(
     description="the customer's CLV record: customer.clv_score and customer.clv.segment, "
     "churn_probability, predicted_revenue, recency_days, frequency, monetary, and with a "
     "probabilistic model probability_alive, expected_purchases_90d, expected_revenue_12m, "
-    "value (discounted CLV) and model",
+    "value (discounted CLV), value_percentile (its percentile, 0-100) and model",
 )

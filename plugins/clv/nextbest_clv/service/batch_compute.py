@@ -74,11 +74,17 @@ def compute_records(
     return result, model_result
 
 
+#: Record fields whose model figure replaces the RFM one where the model has it.
+_REPLACED = ("churnProbability", "predictedRevenue")
+
+
 def _add_model_columns(result: BatchResult, model_result: ModelBatchResult) -> None:
     """Put the model's fields into the batch's columns for its listeners, aligned with the
-    stored records, as the records read them: the model's ``churnProbability`` where it has
-    one (the RFM one otherwise), null fields for a customer without them (no data, or failed:
-    fields that are not finite), and ``model`` (null for a failed customer)."""
+    stored records, as the records read them: the model's ``churnProbability``,
+    ``predictedRevenue`` and ``segment`` where it has them (the RFM ones otherwise), null
+    fields for a customer without them (no data, or failed: fields that are not finite), and
+    ``model`` (null for a failed customer). A full batch's ``counts`` become the counts of
+    these segments."""
     ids = result.customer_ids
     if not ids:
         return
@@ -87,12 +93,24 @@ def _add_model_columns(result: BatchResult, model_result: ModelBatchResult) -> N
     at = np.fromiter((position.get(c, -1) for c in ids), dtype=np.int64, count=n)
     has = at >= 0
     for name, values in model_result.columns.items():
+        if name == "segment":
+            continue
         column = np.full(n, np.nan)
         column[has] = np.asarray(values, dtype=np.float64)[at[has]]
-        if name == "churnProbability" and "churnProbability" in result.columns:
-            rfm = np.asarray(result.columns["churnProbability"], dtype=np.float64)
+        if name in _REPLACED and name in result.columns:
+            rfm = np.asarray(result.columns[name], dtype=np.float64)
             column = np.where(np.isfinite(column), column, rfm)
         result.columns[name] = column
+    if "segment" in model_result.columns and "segment" in result.columns:
+        segments = np.asarray(result.columns["segment"]).astype(object)
+        picked = np.asarray(model_result.columns["segment"], dtype=object)[at[has]]
+        known = np.array([s is not None for s in picked.tolist()], dtype=bool)
+        rows = np.flatnonzero(has)[known]
+        segments[rows] = picked[known]
+        result.columns["segment"] = segments.astype(str)
+        if result.segment is None:  # a full batch counts the segments the records read
+            for name in result.counts:
+                result.counts[name] = int((result.columns["segment"] == name).sum())
     # A customer the model failed has no model record: no model, as reading it says.
     failed = model_result.failed_ids
     model = np.full(n, model_result.model, dtype=object)

@@ -4,7 +4,11 @@ When a tenant's ``model`` setting is ``bgnbd``, ``paretonbd`` or ``sbg``, each C
 the fields of :mod:`nextbest_clv.core.probabilistic` (``probabilityAlive``,
 ``expectedPurchases90d``, ``expectedRevenue12m``, ``clv``, ``expectedNextPurchaseAt`` (null for
 ``sbg``), ``model``) and its
-``churnProbability`` becomes the model's 1 - P(alive in 90 days). They are stored as plugin
+``churnProbability`` becomes the model's 1 - P(alive in 90 days), ``predictedRevenue`` the
+model's ``clv`` (rounded to cents) and ``segment`` the model segment
+(:mod:`nextbest_clv.core.model_segments`: ``at_risk`` below ``atRiskProbabilityAlive``, else
+a tier of ``clv`` against the thresholds of :meth:`ModelRecords.tiers`, the same for a batch
+and a single read). They are stored as plugin
 documents in :data:`MODEL_RECORDS_NAMESPACE` (key: customer id), each marked with the fit it
 came from (``<model>/v<version>``), a fingerprint of the model settings, the customer's
 summary (interaction count, last interaction time) and the asOf it was computed for
@@ -17,7 +21,8 @@ still matches the summary: a historic read does not replace the current fields).
 a time stores fields only for customers whose last interaction is at or before it.
 
 A customer without a transaction (or, for ``sbg``, without a subscription) has the model
-fields set to null and keeps the RFM ``churnProbability``.
+fields set to null and keeps the RFM ``churnProbability``, ``predictedRevenue`` and
+``segment``.
 
 One customer never fails the tenant: a customer with an event the store's rules refuse
 (:func:`~nextbest_clv.service.tenant_data.unusable_events`) or whose fields are not finite
@@ -41,8 +46,15 @@ from numpy.typing import NDArray
 
 from nextbest.store import Store, to_epoch
 from nextbest_clv.core.estimators import SpendModel, transaction_model_from_params
+from nextbest_clv.core.model_segments import (
+    ModelTiers,
+    build_tiers,
+    clv_percentile,
+    model_segment_codes,
+)
 from nextbest_clv.core.models import DataError, ShiftedBetaGeometricModel, summarize_transactions
 from nextbest_clv.core.probabilistic import ModelFields, subscription_fields, transaction_fields
+from nextbest_clv.core.rfm import SEGMENT_ORDER
 from nextbest_clv.core.subscriptions import DAY_SECONDS, Subscriptions
 from nextbest_clv.errors import ModelFitError, UnscorableCustomerError
 from nextbest_clv.service.fits import require_fit
@@ -85,10 +97,17 @@ _PROB_SETTINGS = (
     "subscription_end_outcomes",
     "clv_months",
     "discount_rate_monthly",
+    "at_risk_probability_alive",
+    "segment_high_percentile",
+    "segment_low_percentile",
 )
+#: Cached tier thresholds kept per tenant (explicit asOf reads add entries).
+_MAX_CACHED_TIERS = 64
 
 
 _MAX_LISTED_FAILURES = 100
+#: RFM record fields a model's figures replace in the served record (see docs/clv.md).
+_REPLACED_FIELDS = ("churnProbability", "predictedRevenue", "segment")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +159,18 @@ class ModelColumns:
     fields: ModelFields | None
     ok: NDArray[np.bool_]
     failed: dict[str, str]
+    tiers: ModelTiers | None = None
+
+    def segments(self) -> NDArray[np.object_]:
+        """The model segment per customer of ``ids`` (None where the fields are not finite)."""
+        out = np.full(len(self.ids), None, dtype=object)
+        if self.fields is None or self.tiers is None:
+            return out
+        codes = model_segment_codes(self.fields.probability_alive, self.fields.clv, self.tiers)
+        names = np.array([s.value for s in SEGMENT_ORDER], dtype=object)
+        good = (codes >= 0) & self.ok
+        out[good] = names[codes[good]]
+        return out
 
 
 def _fingerprint(settings: ClvSettings) -> str:
@@ -163,6 +194,8 @@ class ModelRecords:
         self.clock = clock
         self._lock = threading.Lock()
         self._fits: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        # (tenant, fit id, settings fingerprint, explicit asOf or None) -> (built at, tiers)
+        self._tiers: dict[tuple[str, str, str, float | None], tuple[float, ModelTiers]] = {}
 
     def fit(self, tenant_id: str, model: str) -> dict[str, Any]:
         """The tenant's latest fit of ``model`` (re-read after a few seconds).
@@ -186,6 +219,40 @@ class ModelRecords:
         with self._lock:
             for key in [k for k in self._fits if k[0] == tenant_id]:
                 del self._fits[key]
+            for tkey in [k for k in self._tiers if k[0] == tenant_id]:
+                del self._tiers[tkey]
+
+    def tiers(
+        self, tenant_id: str, settings: ClvSettings, when: float, as_of: float | None
+    ) -> ModelTiers:
+        """The thresholds of the tenant's model segments (:mod:`~nextbest_clv.core.
+        model_segments`): those of the latest batch, or of every customer's fields as of
+        ``when``, reused for ``snapshotTtlSeconds`` like the RFM snapshot (for an explicit
+        ``as_of``: those as of that time)."""
+        fit = self.fit(tenant_id, settings.model)
+        key = (tenant_id, _fit_id(fit), _fingerprint(settings), as_of)
+        now = self.clock()
+        with self._lock:
+            cached = self._tiers.get(key)
+        if cached is not None and (
+            as_of is not None or now - cached[0] < settings.snapshot_ttl_seconds
+        ):
+            return cached[1]
+        return self.columns(tenant_id, settings, when, as_of=as_of).tiers  # type: ignore[return-value]
+
+    def _keep_tiers(
+        self,
+        tenant_id: str,
+        fit: dict[str, Any],
+        settings: ClvSettings,
+        as_of: float | None,
+        tiers: ModelTiers,
+    ) -> None:
+        key = (tenant_id, _fit_id(fit), _fingerprint(settings), as_of)
+        with self._lock:
+            if len(self._tiers) >= _MAX_CACHED_TIERS:
+                self._tiers.clear()
+            self._tiers[key] = (self.clock(), tiers)
 
     # -- one customer -------------------------------------------------------------------------
     def fields_for(
@@ -236,18 +303,23 @@ class ModelRecords:
             raise UnscorableCustomerError(tenant_id, customer_id, rejected[customer_id])
         if fields is not None and ids.size and not fields.finite()[0]:
             raise UnscorableCustomerError(tenant_id, customer_id, _not_finite(fit, fields, 0))
-        doc: dict[str, Any] = (
-            _record(fields, 0, settings.model, when) if fields is not None and ids.size else {}
-        )
+        doc: dict[str, Any] = {}
+        if fields is not None and ids.size:
+            placed = _Placed.of(fields, self.tiers(tenant_id, settings, when, as_of))
+            doc = _record(fields, 0, settings.model, when, placed)
         doc = {**_null_fields(settings.model), **doc, "computedAt": iso_time(when), **mark}
         if keep:
             self.store.put_documents(MODEL_RECORDS_NAMESPACE, tenant_id, {customer_id: doc})
         return _public(doc)
 
     # -- batch --------------------------------------------------------------------------------
-    def columns(self, tenant_id: str, settings: ClvSettings, when: float) -> ModelColumns:
+    def columns(
+        self, tenant_id: str, settings: ClvSettings, when: float, *, as_of: float | None = None
+    ) -> ModelColumns:
         """The model fields of every customer of the tenant as of ``when`` (epoch seconds), from
-        the tenant's latest fit, nothing stored (see :class:`ModelColumns`).
+        the tenant's latest fit, nothing stored (see :class:`ModelColumns`), with the segment
+        thresholds of these customers (kept for single reads; ``as_of``: the read's explicit
+        asOf, None for "now").
 
         Raises:
             ModelNotFittedError: the tenant's model was never fitted.
@@ -276,7 +348,15 @@ class ModelRecords:
         for i in np.flatnonzero(~ok).tolist():
             assert fields is not None
             failed[str(ids[i])] = _not_finite(fit, fields, i)
-        return ModelColumns(settings.model, fit, ids, fields, ok, failed)
+        tiers = build_tiers(
+            fields.probability_alive[ok] if fields is not None else [],
+            fields.clv[ok] if fields is not None else [],
+            at_risk_probability_alive=settings.at_risk_probability_alive,
+            high_percentile=settings.segment_high_percentile,
+            low_percentile=settings.segment_low_percentile,
+        )
+        self._keep_tiers(tenant_id, fit, settings, as_of, tiers)
+        return ModelColumns(settings.model, fit, ids, fields, ok, failed, tiers)
 
     def compute_batch(
         self, tenant_id: str, settings: ClvSettings, as_of: float | None = None
@@ -295,12 +375,17 @@ class ModelRecords:
         as_of = checked_epoch(as_of, "asOf")
         started = time.perf_counter()
         when = self.clock() if as_of is None else as_of
-        columns = self.columns(tenant_id, settings, when)
+        columns = self.columns(tenant_id, settings, when, as_of=as_of)
         fit, fields, failed = columns.fit, columns.fields, columns.failed
+        if as_of is not None:  # a batch's thresholds also answer later reads "as of now"
+            assert columns.tiers is not None
+            self._keep_tiers(tenant_id, fit, settings, None, columns.tiers)
         cols = self.store.customer_summary_columns(tenant_id)
         position = {cid: i for i, cid in enumerate(columns.ids.tolist())}
         mark = {"fit": _fit_id(fit), "settings": _fingerprint(settings)}
         computed_at = iso_time(when)
+        assert columns.tiers is not None
+        placed = _Placed.of(fields, columns.tiers) if fields is not None else None
         last_us = np.rint(cols.last_at * 1e6).astype(np.int64).tolist()
         interactions = cols.interactions.tolist()
         totals = cols.total_value.tolist()
@@ -316,8 +401,8 @@ class ModelRecords:
                 continue
             i = position.get(customer)
             values = (
-                _record(fields, i, settings.model, when)
-                if i is not None and fields is not None
+                _record(fields, i, settings.model, when, placed)
+                if i is not None and fields is not None and placed is not None
                 else _null_fields(settings.model)
             )
             documents[customer] = {
@@ -339,6 +424,9 @@ class ModelRecords:
                 "expectedRevenue12m": fields.expected_revenue_12m[ok],
                 "clv": fields.clv[ok],
                 "churnProbability": fields.churn_probability[ok],
+                "predictedRevenue": model_revenue(fields.clv[ok]),
+                "segment": columns.segments()[ok],
+                "clvPercentile": clv_percentile(fields.clv[ok], columns.tiers),
             }
         return ModelBatchResult(
             tenant_id=tenant_id,
@@ -405,14 +493,50 @@ class ModelRecords:
             )
 
 
-def _record(fields: ModelFields, i: int, model: str, when: float) -> dict[str, Any]:
-    """Customer ``i``'s stored fields: the model's, and ``expectedNextPurchaseAt`` (``when``
+def model_revenue(clv: Any) -> Any:
+    """The record's ``predictedRevenue`` under a model: its ``clv`` rounded to cents."""
+    return np.round(np.asarray(clv, dtype=np.float64), 2)
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """Per customer (aligned with the fields), what the model's tiers give the record:
+    ``predictedRevenue``, ``segment`` (None: no model segment) and ``clvPercentile``."""
+
+    revenue: list[float]
+    segment: list[str | None]
+    percentile: list[float | None]
+
+    @classmethod
+    def of(cls, fields: ModelFields, tiers: ModelTiers) -> _Placed:
+        """Vectorised over every customer of ``fields``."""
+        names = np.array([s.value for s in SEGMENT_ORDER] + [None], dtype=object)
+        codes = model_segment_codes(fields.probability_alive, fields.clv, tiers)
+        percentile = clv_percentile(fields.clv, tiers)
+        return cls(
+            revenue=model_revenue(fields.clv).tolist(),
+            segment=names[codes].tolist(),  # code -1 (not finite) -> the trailing None
+            percentile=[p if np.isfinite(p) else None for p in percentile.tolist()],
+        )
+
+
+def _record(
+    fields: ModelFields, i: int, model: str, when: float, placed: _Placed
+) -> dict[str, Any]:
+    """Customer ``i``'s stored fields: the model's, ``expectedNextPurchaseAt`` (``when``
     plus the median wait if alive; null for subscriptions and for a wait over
-    :data:`_NEVER_DAYS`, a customer who practically never buys)."""
+    :data:`_NEVER_DAYS`, a customer who practically never buys), and the record fields the
+    model replaces or adds from its tiers (``placed``)."""
     days = fields.next_purchase_days
     wait = None if days is None else float(days[i])
     at = None if wait is None or wait > _NEVER_DAYS else iso_time(when + wait * DAY_SECONDS)
-    return {**fields.record(i, model), "expectedNextPurchaseAt": at}
+    return {
+        **fields.record(i, model),
+        "expectedNextPurchaseAt": at,
+        "predictedRevenue": placed.revenue[i],
+        "segment": placed.segment[i],
+        "clvPercentile": placed.percentile[i],
+    }
 
 
 def _not_finite(fit: dict[str, Any], fields: ModelFields, i: int) -> str:
@@ -426,6 +550,8 @@ def _not_finite(fit: dict[str, Any], fields: ModelFields, i: int) -> str:
 
 def _public(doc: dict[str, Any]) -> dict[str, Any]:
     out = {name: doc.get(name) for name in MODEL_RECORD_FIELDS}
-    if doc.get("churnProbability") is not None:
-        out["churnProbability"] = doc["churnProbability"]
+    # The record fields the model replaces (the RFM ones stay for a customer without data).
+    for name in _REPLACED_FIELDS:
+        if doc.get(name) is not None:
+            out[name] = doc[name]
     return out

@@ -3,8 +3,9 @@
 The rows a batch as of the same time would store, with the same numbers: the RFM fields of the
 customers :func:`~nextbest_clv.service.summary_rows.score_rows` scores and, for a probabilistic
 model, the fields :meth:`~nextbest_clv.service.model_records.ModelRecords.columns` gives from
-the tenant's latest fit (``churnProbability`` then becomes the model's, null fields for a
-customer without data). Customers a batch would list as failed are in ``failures`` instead.
+the tenant's latest fit (``churnProbability``, ``predictedRevenue`` and ``segment`` then
+become the model's, null fields for a customer without data). Customers a batch would list
+as failed are in ``failures`` instead.
 So each row equals what ``ClvService.get(tenant, customer, as_of=...)`` answers for an explicit
 ``as_of``. Two store queries (summaries, interactions) whatever the number of customers.
 """
@@ -17,7 +18,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from nextbest_clv.core.model_segments import clv_percentile
 from nextbest_clv.service.facade import ClvService
+from nextbest_clv.service.model_records import model_revenue
 from nextbest_clv.service.summary_rows import score_rows
 from nextbest_clv.service.times import checked_epoch
 
@@ -66,7 +69,7 @@ def record_columns(
         "segment": batch.segments() if batch is not None else np.zeros(0, str),
     }
     if settings.model != "rfm":
-        model = service.models.columns(tenant_id, settings, when)
+        model = service.models.columns(tenant_id, settings, when, as_of=as_of)
         ids: NDArray[np.str_] = columns["customerId"]
         keep = np.array([c not in model.failed for c in ids.tolist()], dtype=bool)
         failures += [{"customerId": c, "reason": model.failed[c]} for c in ids[~keep].tolist()]
@@ -87,10 +90,24 @@ def record_columns(
             if model.fields is not None:
                 values[has] = getattr(model.fields, attribute)[at[has]]
             columns[name] = values
+        columns["clvPercentile"] = np.full(len(ids), np.nan)
         if model.fields is not None:
+            # The record fields the model replaces (model_records): churn, revenue, segment.
             churn = np.array(columns["churnProbability"], dtype=np.float64)
             churn[has] = model.fields.churn_probability[at[has]]
             columns["churnProbability"] = churn
+            revenue = np.array(columns["predictedRevenue"], dtype=np.float64)
+            revenue[has] = model_revenue(model.fields.clv[at[has]])
+            columns["predictedRevenue"] = revenue
+            segment = np.asarray(columns["segment"]).astype(object)
+            picked = model.segments()[at[has]]
+            known = np.array([v is not None for v in picked.tolist()], dtype=bool)
+            segment[np.flatnonzero(has)[known]] = picked[known]
+            columns["segment"] = segment.astype(str)
+            if model.tiers is not None:
+                columns["clvPercentile"][has] = clv_percentile(
+                    model.fields.clv[at[has]], model.tiers
+                )
         columns["model"] = np.full(len(ids), settings.model, dtype=object)
     failures.sort(key=lambda f: f["customerId"])
     return RecordColumns(as_of=when, model=settings.model, columns=columns, failures=failures)

@@ -315,6 +315,7 @@ MODEL_FIELDS: tuple[str, ...] = (
     "expectedRevenue12m",
     "clv",
     "expectedNextPurchaseAt",
+    "clvPercentile",
     "model",
 )
 

@@ -56,7 +56,9 @@ class ClvSettings(RfmSettings):
     ``transactionOutcomes`` (outcomes that count as purchases; default ``conversion``),
     ``subscriptionStartOutcomes`` / ``subscriptionEndOutcomes`` (``subscribe`` / ``cancel``)
     and ``subscriptionPeriodDays`` (one billing period, default a month) for ``sbg``,
-    ``clvMonths`` (12 or 24) and ``discountRateMonthly`` (default 0.01) for the ``clv`` field.
+    ``clvMonths`` (12 or 24) and ``discountRateMonthly`` (default 0.01) for the ``clv`` field,
+    ``atRiskProbabilityAlive`` (default 0.5): with a model active a customer whose P(alive) is
+    below it is ``at_risk`` and the others are tiered by the model's ``clv``.
     An outcome cannot both start and end a subscription.
     """
 
@@ -83,6 +85,11 @@ class ClvSettings(RfmSettings):
     clv_months: Literal[12, 24] = Field(default=12, alias="clvMonths")
     discount_rate_monthly: StrictFloat = Field(
         default=0.01, alias="discountRateMonthly", ge=0.0, lt=1.0
+    )
+    # With a model active, P(alive) below this makes a customer ``at_risk`` (instead of
+    # atRiskDays of silence): more likely gone than alive (nextbest_clv.core.model_segments).
+    at_risk_probability_alive: StrictFloat = Field(
+        default=0.5, alias="atRiskProbabilityAlive", gt=0.0, lt=1.0
     )
 
     @classmethod

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from nextbest.store import Store
+from nextbest_clv.errors import ClvSettingsError
+from nextbest_clv.service.fits import latest_fit
 from nextbest_clv.service.settings import ClvSettings, merge_settings, settings_fingerprint
 from nextbest_clv.service.tenant_data import require_tenant
 
@@ -83,12 +85,26 @@ class SettingsRepository:
         defaults with ``replace``; validate and store them.
 
         Raises:
-            ClvSettingsError: naming each invalid field.
+            ClvSettingsError: naming each invalid field, or ``model`` when it changes to a
+                probabilistic model never fitted for the tenant (with the command to fit it).
             TenantNotFoundError: the tenant does not exist.
         """
         require_tenant(self.store, tenant_id)
         before = self.get(tenant_id)
         after = merge_settings(ClvSettings() if replace else before, changes)
+        if after.model not in ("rfm", before.model) and not latest_fit(
+            self.store, tenant_id, after.model
+        ):
+            # Refused now rather than every record failing later with "never fitted".
+            raise ClvSettingsError(
+                [
+                    (
+                        "model",
+                        f"{after.model!r} has never been fitted for tenant {tenant_id!r}: run "
+                        f"`nextbest clv fit --tenant {tenant_id} --model {after.model}` first",
+                    )
+                ]
+            )
         self.store.put_documents(CONFIG_NAMESPACE, tenant_id, {SETTINGS_KEY: after.to_json()})
         if after.schedule != before.schedule:
             state = {"since": self.clock(), "schedule": after.schedule}
