@@ -392,6 +392,4 @@ def test_fallback_offers_with_used_up_stock_or_budget_are_dropped(host: Host) ->
     decision = _fallback_decision(host, [], exhausted={"card": "stock used up (0 left)"})
     assert ids(decision) == ["gift", "loan"]
     assert decision.trace is not None
-    assert any(
-        d.offer_id == "card" and d.stage == "offer_constraint" for d in decision.trace.drops
-    )
+    assert any(d.offer_id == "card" and d.stage == "offer_constraint" for d in decision.trace.drops)

@@ -17,7 +17,6 @@ a uniform prior (Laplace), times the offer's mean success value for the value es
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
