@@ -16,6 +16,7 @@ from .errors import (
     PageInputError,
     PageNotFoundError,
     PluginError,
+    StoredPolicyError,
     UnknownFlowError,
 )
 from .hookspecs import hookimpl, hookspec
@@ -116,6 +117,7 @@ __all__ = [
     "Stat",
     "Stats",
     "StoreDecision",
+    "StoredPolicyError",
     "Table",
     "TableQuery",
     "Text",

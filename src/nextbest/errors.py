@@ -44,6 +44,23 @@ class UnknownFlowError(DecisionError, LookupError):
     """No (published) flow with that key exists for the tenant."""
 
 
+class StoredPolicyError(DecisionError):
+    """A contact policy stored for the tenant no longer validates (written around the API, or
+    by an older version): decisions are refused rather than made without it, since the broken
+    policy may be a legal limit such as a do-not-contact exclusion. ``policy`` names it;
+    ``issues`` lists its problems. Fix it with ``PUT`` or remove it with ``DELETE
+    /api/v1/contact-policies/{name}``."""
+
+    def __init__(self, policy: str, issues: Sequence[FlowIssue]) -> None:
+        self.policy = policy
+        self.issues = list(issues)
+        problems = "; ".join(str(i) for i in self.issues)
+        super().__init__(
+            f"stored contact policy {policy!r} is invalid ({problems}); decisions are refused "
+            f"until it is fixed (PUT) or removed (DELETE /api/v1/contact-policies/{policy})"
+        )
+
+
 class PageInputError(NextbestError, ValueError):
     """A report page's query parameter is invalid: ``field`` names it (``query.<name>``) and
     the message says the rule. The report answers 400 with both, never a 500."""

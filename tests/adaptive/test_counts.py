@@ -12,7 +12,7 @@ from typing import Any
 from nextbest_adaptive.service.model import learner_for
 from simkit import TENANT, TRUTH, Sim, flow
 
-from nextbest import DecisionService
+from nextbest import DecisionService, Host
 from nextbest.store import InteractionIn
 
 THREADS = 8
@@ -232,3 +232,30 @@ def test_pick_probabilities_wait_for_the_save_and_match_the_explained_decision(s
     stored = sim.store.get_recommendation(TENANT, rec["recommendationId"])
     assert stored is not None
     assert all(0 < i.annotations["adaptive"]["pickProbability"] <= 1 for i in stored.items)
+
+
+def test_a_respond_in_another_process_credits_the_same_cells(sim: Sim) -> None:
+    """The process that saved a recommendation remembers its items' cells and reads nothing
+    back; another process (here a second host over the same store) reads the item instead,
+    and both credit the same cells, once."""
+    sim.publish(flow("split", {"mode": "mean", "predictor": "attributes.segment"}, 2))
+    first = sim.recommend("c1", "young", "split")
+    second = sim.recommend("c2", "senior", "split")
+    other = DecisionService(Host(store=sim.store), sim.store)
+    expected: dict[tuple[str, str], int] = {}
+    for rec, rank, segment in ((first, 1, "young"), (second, 2, "senior")):
+        item = next(d for d in rec["decisions"] if d["rank"] == rank)
+        outcome = InteractionIn(
+            customer_id=rec["customerId"],
+            outcome="conversion",
+            idempotency_key=f"{rec['recommendationId']}-{rank}",
+            recommendation_id=rec["recommendationId"],
+            rank=rank,
+        )
+        other.record_outcome(TENANT, outcome)
+        assert sim.respond(rec, "click", rank=rank).status_code == 200  # same item: no 2nd credit
+        for cell in ("web", f'web|attributes.segment="{segment}"'):
+            expected[(item["offerId"], cell)] = expected.get((item["offerId"], cell), 0) + 1
+    stored = counts(sim)
+    for (offer_id, cell), positives in expected.items():
+        assert stored[offer_id]["cells"][cell][1] == positives

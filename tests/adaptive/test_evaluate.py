@@ -93,3 +93,25 @@ def test_the_commands(sim: Sim, tmp_path: Path) -> None:
     result = runner.invoke(build_cli(), ["adaptive", "rebuild", "--tenant", "nobody",
                                          "--database", db])  # fmt: skip
     assert result.exit_code == 1 and "nobody" in result.output
+
+
+@pytest.mark.parametrize("sim_store", ["sqlite"], indirect=True)
+def test_evaluating_without_logs_prints_valid_json_and_says_so(sim: Sim, tmp_path: Path) -> None:
+    sim.publish(flow("fixed", None))
+    # a logged recommendation with nothing in it (no offer shown) is skipped, not dropped
+    empty = flow("empty", None)
+    empty["nodes"][0]["config"] = {"scope": "offers", "offerIds": ["nope"]}
+    sim.publish(empty)
+    assert sim.recommend("c1", "young", "empty")["decisions"] == []
+    db = f"sqlite:///{tmp_path / 'sim.db'}"
+    runner = CliRunner()
+    args = ["evaluate", "--tenant", TENANT, "--flow", "fixed", "--database", db]
+    result = runner.invoke(build_cli(), [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
+    assert body["logged"] == 0 and body["skipped"] == 1
+    assert body["loggedSuccessRate"] is None
+    assert body["successRate"]["ips"]["estimate"] is None
+    result = runner.invoke(build_cli(), args)
+    assert result.exit_code == 0 and "nothing to evaluate" in result.stdout
+    assert "nan" not in result.stdout.lower()

@@ -7,6 +7,8 @@ from typing import Any
 
 from apikit import Api, error_of, fields_of
 
+from nextbest.policies.documents import POLICIES_NAMESPACE
+
 CAP = {"ruleType": "frequency_cap", "config": {"max": 2, "period": "day"}, "priority": 10}
 
 
@@ -94,3 +96,23 @@ def test_cooldown_from_the_offer_summaries(api: Api) -> None:
     assert offers[0] not in [d["offerId"] for d in body["decisions"]]
     (drop,) = [d for d in body["trace"]["dropped"] if d["offerId"] == offers[0]]
     assert drop["reason"].startswith("cooldown: offer last seen 0.0 h ago, needs 24 h")
+
+
+def test_a_stored_policy_that_no_longer_validates_refuses_decisions_with_a_409(api: Api) -> None:
+    # written around the API (or by an older version): a cross-channel cap cannot be scoped
+    # to a channel; the broken policy might be a legal limit, so decisions are refused
+    broken = {"name": "legal", "ruleType": "cross_channel_cap", "scope": "channel",
+              "scopeId": "email", "config": {"maxChannels": 1, "period": "week"}}  # fmt: skip
+    api.store.put_documents(POLICIES_NAMESPACE, "acme", {"legal": broken})
+    body = {"customerId": "ada"}
+    response = api.client.post("/api/v1/recommend", json=body, headers=api.headers())
+    error = error_of(response, 409)
+    assert error["code"] == "invalid_contact_policy" and "'legal'" in error["message"]
+    assert all(f.startswith("contactPolicies.legal") for f in fields_of(error))
+    # another tenant is unaffected; the policy can still be read and fixed through the API
+    other = api.client.post("/api/v1/recommend", json=body, headers=api.headers(tenant="globex"))
+    assert other.status_code == 200, other.text
+    assert [p["name"] for p in api.get("/api/v1/contact-policies").json()["items"]] == ["legal"]
+    fixed = {k: v for k, v in broken.items() if k not in ("scope", "scopeId")}
+    assert put(api, "legal", fixed).status_code == 200
+    assert api.client.post("/api/v1/recommend", json=body, headers=api.headers()).status_code == 200

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostkit import AS_OF, flow, ids, inventory, offer, rank, request
+from hostkit import AS_OF, flow, ids, inventory, offer, qualify, rank, request, rule
 from hostkit import score as score_node
 
 from nextbest import Decision, FlowValidationError, Host
@@ -350,3 +350,46 @@ def test_cross_channel_cap_config_is_validated() -> None:
     with pytest.raises(FlowValidationError, match="cross_channel_cap counts channels"):
         policy("x", "cross_channel_cap", {"maxChannels": 1, "period": "day"}, scope="channel",
                scopeId="web")  # fmt: skip
+
+
+# -- fallback offers are contacts too -------------------------------------------------------------
+def _fallback_decision(
+    h: Host, policies: list[Any], counts: PolicyCounts | None = None, **inputs: Any
+) -> Decision:
+    ordered = sorted(policies, key=lambda p: (-p.priority, p.name))
+    doc = flow(
+        inventory(),
+        qualify(rule("none", "expression", {"expression": "priority > 1000"})),
+        score_node(method="priority_weighted"),
+        rank(maxCandidates=10),
+        settings={"fallbackOffers": ["gift", "card", "loan"]},
+    )
+    return h.decide(
+        "t1",
+        request(**inputs.pop("req", {})),
+        flow=h.load_flow(doc),
+        offers=h.load_offers(OFFERS),
+        policies=PolicyInputs(tuple(ordered), counts or PolicyCounts(), **inputs),
+    )
+
+
+def test_fallback_offers_obey_contact_policies(host: Host) -> None:
+    assert ids(_fallback_decision(host, [])) == ["gift", "card", "loan"]
+    cap = policy("cap", "frequency_cap", {"max": 0, "period": "day"})
+    decision = _fallback_decision(host, [cap])
+    assert ids(decision) == []
+    assert policy_drops(decision)["gift"].reason.startswith("frequency_cap exceeded: 0/day")
+    dnc = policy("dnc", "segment_exclusion", {"segments": ["do-not-contact"]})
+    assert ids(_fallback_decision(host, [dnc], req={"segments": ["do-not-contact"]})) == []
+    loans = policy("no-loans", "segment_exclusion", {"segments": ["s"]}, scope="category",
+                   scopeId="loans")  # fmt: skip
+    assert ids(_fallback_decision(host, [loans], req={"segments": ["s"]})) == ["gift", "card"]
+    pair = policy("one-card", "mutual_exclusion", {"offers": ["card", "gift"]})
+    assert ids(_fallback_decision(host, [pair])) == ["gift", "loan"]
+
+
+def test_fallback_offers_with_used_up_stock_or_budget_are_dropped(host: Host) -> None:
+    decision = _fallback_decision(host, [], exhausted={"card": "stock used up (0 left)"})
+    assert ids(decision) == ["gift", "loan"]
+    assert decision.trace is not None
+    assert any(d.offer_id == "card" and d.stage == "offer_constraint" for d in decision.trace.drops)

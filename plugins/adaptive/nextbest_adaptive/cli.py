@@ -84,9 +84,16 @@ def evaluate_command(
         except NextbestError as exc:
             raise click.ClickException(str(exc)) from exc
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         return
     label = flow_key if version is None else f"{flow_key}@{version}"
+    if result.logged - result.skipped <= 0:
+        click.echo(
+            f"flow {label}: nothing to evaluate ({result.logged} logged recommendations with an "
+            f"offer, {result.skipped} skipped: control group, nothing shown or no logging "
+            "probability)"
+        )
+        return
     click.echo(
         f"flow {label}: {result.logged} logged recommendations "
         f"(success rate {result.logged_success_rate:.4f}, value {result.logged_value:.2f})"

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import WithJsonSchema
 
-from ..errors import UnknownFlowError
+from ..errors import FlowValidationError, UnknownFlowError
 from ..ingest import RESERVED_KEY_PREFIX
 from ..models.request import DecisionRequest
 from ..service import ACCEPT_UNKNOWN_OFFERS, DecisionService
@@ -72,6 +72,16 @@ def recommend(body: RecommendBody, auth: Writer, service: Service) -> dict[str, 
         result = service.recommend(auth.tenant_id, request)
     except UnknownFlowError as exc:
         raise field_error("body.decisionFlowKey", str(exc), "unknown_flow") from None
+    except FlowValidationError as exc:
+        # the request is fine; the published flow or catalog stored for the tenant no longer
+        # validates (written around the API, or by an older version): say what to fix
+        details = [{"field": f"stored.{i.path}", "message": i.message} for i in exc.issues]
+        raise ApiError(
+            409,
+            f"the tenant's stored flow or offers do not validate; fix and publish again: {exc}",
+            code="invalid_stored_flow",
+            details=details,
+        ) from None
     return result.to_dict()
 
 

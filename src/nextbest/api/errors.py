@@ -18,7 +18,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 from starlette.staticfiles import StaticFiles
 
-from ..errors import FlowIssue, FlowValidationError, UnknownFlowError
+from ..errors import (
+    DecisionError,
+    FlowIssue,
+    FlowValidationError,
+    StoredPolicyError,
+    UnknownFlowError,
+)
 from ..store import (
     ConflictError,
     InvalidInputError,
@@ -191,6 +197,16 @@ def store_error(exc: Exception) -> ApiError:
         return field_error("body.rank", str(exc), "unknown_rank")
     if isinstance(exc, UnknownFlowError):
         return field_error("body.decisionFlowKey", str(exc), "unknown_flow")
+    if isinstance(exc, StoredPolicyError):
+        # the request is fine; the tenant's stored configuration is not: name what to fix
+        details = [
+            {"field": f"contactPolicies.{exc.policy}.{i.path}".rstrip("."), "message": i.message}
+            for i in exc.issues
+        ]
+        return ApiError(409, str(exc), code="invalid_contact_policy", details=details)
+    if isinstance(exc, DecisionError):
+        # a plugin failed under a flow's ``onPluginError: fail``: the flow's own rule
+        return ApiError(503, str(exc), code="decision_failed")
     if isinstance(exc, NotFoundError):
         return ApiError(404, str(exc))
     if isinstance(exc, ConflictError):
@@ -274,6 +290,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SchemaNotReadyError, on_store)
     app.add_exception_handler(StoreUnavailableError, on_store)
     app.add_exception_handler(UnknownFlowError, on_store)
+    app.add_exception_handler(DecisionError, on_store)
     app.add_exception_handler(Exception, on_unexpected)
 
 

@@ -14,6 +14,7 @@ channel) once when a cap is scoped to an offer, category, subcategory or channel
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,7 +26,7 @@ from pydantic import ValidationError
 
 from ..engine.compiler import format_loc
 from ..engine.policies import scope_label
-from ..errors import FlowIssue, FlowValidationError
+from ..errors import FlowIssue, FlowValidationError, StoredPolicyError
 from ..models.offers import Offer
 from ..models.policies import (
     COUNTED,
@@ -37,6 +38,8 @@ from ..models.policies import (
     period_starts,
 )
 from ..store import ContactCount, CustomerSummary, DailySummary, OfferSummary, Store
+
+log = logging.getLogger(__name__)
 
 #: The document namespace holding contact policies (the host's own; plugins use theirs).
 POLICIES_NAMESPACE = "nextbest.contact-policies"
@@ -63,6 +66,15 @@ def parse_policy(document: Any) -> Any:
                 path = "ruleType"  # a missing or unknown rule type: the message lists them
             issues.append(FlowIssue(path, err["msg"]))
         raise FlowValidationError(issues) from None
+
+
+def _list_order(document: Any) -> tuple[float, str]:
+    """Highest priority first, then by name; a stored document that lacks them (written
+    around the API) still sorts, so it can be listed and fixed."""
+    priority = document.get("priority") if isinstance(document, dict) else None
+    name = document.get("name") if isinstance(document, dict) else None
+    number = float(priority) if isinstance(priority, int | float) else 0.0
+    return -number, str(name)
 
 
 def policy_document(policy: Any) -> dict[str, Any]:
@@ -97,7 +109,7 @@ class ContactPolicies:
     def list(self, tenant_id: str) -> list[dict[str, Any]]:
         """Every policy of the tenant, highest priority first, then by name."""
         documents = self.store.get_documents(POLICIES_NAMESPACE, tenant_id)
-        return sorted(documents.values(), key=lambda d: (-d["priority"], d["name"]))
+        return sorted(documents.values(), key=_list_order)
 
     def remove(self, tenant_id: str, name: str) -> bool:
         """Delete a policy; whether it existed."""
@@ -118,7 +130,16 @@ class ContactPolicies:
             cached = self._active.get(tenant_id)
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
-        models = [parse_policy(d) for d in self.list(tenant_id)]
+        models = []
+        for document in self.list(tenant_id):
+            try:
+                models.append(parse_policy(document))
+            except FlowValidationError as exc:
+                name = str(document.get("name", "?")) if isinstance(document, dict) else "?"
+                log.error(
+                    "tenant %r: stored contact policy %r is invalid: %s", tenant_id, name, exc
+                )
+                raise StoredPolicyError(name, exc.issues) from None
         policies = tuple(p for p in models if p.status == "active")
         with self._lock:
             self._active[tenant_id] = (now, policies)

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache
+
 from nextbest import HostAPI, Interaction
 from nextbest.store import OutcomeTransaction, Recommendation, RecommendationItem, Store
 
@@ -49,6 +51,10 @@ _CHANGES_LIMIT = 10_000
 Update = Callable[[dict[tuple[str, str], Any]], Mapping[tuple[str, str], Any]]
 
 Cells = Mapping[str, list[int]]  # cell -> [impressions, positives]
+#: what a respond needs of a recommendation this process saved: rank -> (offer id, cells)
+SavedItems = dict[int, tuple[str, list[str]]]
+#: saved recommendations remembered so a respond citing one need not read it back
+_SAVED_LIMIT = 50_000
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,10 @@ class CountsService:
         self._changes: dict[str, tuple[list[int], list[str]]] = {}
         #: (tenant, interaction id) -> what its outcome_recording wrote, until the commit
         self._pending: dict[tuple[str, int], Written] = {}
+        #: (tenant, recommendation id) -> its items' offers and cells, for recommendations this
+        #: process saved (stored recommendations never change: a respond citing one reads
+        #: nothing; one forgotten since is refused by the host before the plugin is asked)
+        self._saved: LRUCache[tuple[str, str], SavedItems] = LRUCache(_SAVED_LIMIT)
 
     @property
     def store(self) -> Store:
@@ -195,9 +205,12 @@ class CountsService:
         if not recommendation.items:
             return
         adds: dict[str, list[str]] = {}
+        saved: SavedItems = {}
         for item in recommendation.items:
             note = (item.annotations or {}).get(NOTE)
-            adds.setdefault(item.offer_id, []).extend(item_cells(recommendation.channel, note))
+            cells = item_cells(recommendation.channel, note)
+            saved[item.rank] = (item.offer_id, cells)
+            adds.setdefault(item.offer_id, []).extend(cells)
 
         def update(current: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
             out = {}
@@ -210,6 +223,8 @@ class CountsService:
 
         written = self.store.update_documents(tenant_id, [(COUNTS, o) for o in adds], update)
         self._remember(tenant_id, written)
+        with self._lock:
+            self._saved[(tenant_id, recommendation.recommendation_id)] = saved
 
     def record_outcome(self, tenant_id: str, interaction: Interaction) -> bool:
         """Credit a success outcome to the impression it cites (once per impression), in a
@@ -307,8 +322,8 @@ class CountsService:
         self._remember(tenant_id, written)
         return bool(written)
 
-    @staticmethod
     def _credit(
+        self,
         tenant_id: str,
         recommendation_id: str,
         rank: int | None,
@@ -320,30 +335,54 @@ class CountsService:
         """Set whether the impression ``(recommendation, rank or offer)`` is credited with a
         positive, reading and writing through the given functions (the store's, or those of
         an outcome's transaction); returns what was written (nothing when it already was)."""
-        rec = get_recommendation(recommendation_id, rank)  # (with rank: that item alone)
-        if rec is None:
-            return {}
-        try:
-            item = _item_at(rec, rank, offer_id)
-        except LookupError:
-            return {}
-        cells = item_cells(rec.channel, (item.annotations or {}).get(NOTE))
-        keys = [(COUNTS, item.offer_id), (CREDITS, recommendation_id)]
+        found = self._saved_item(tenant_id, recommendation_id, rank, offer_id)
+        if found is None:
+            rec = get_recommendation(recommendation_id, rank)  # (with rank: that item alone)
+            if rec is None:
+                return {}
+            try:
+                item = _item_at(rec, rank, offer_id)
+            except LookupError:
+                return {}
+            found = (
+                item.rank,
+                item.offer_id,
+                item_cells(rec.channel, (item.annotations or {}).get(NOTE)),
+            )
+        item_rank, item_offer, cells = found
+        keys = [(COUNTS, item_offer), (CREDITS, recommendation_id)]
 
         def update(current: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
             ranks = current.get((CREDITS, recommendation_id))
             ranks = [r for r in ranks if isinstance(r, int)] if isinstance(ranks, list) else []
-            if (item.rank in ranks) == credited:
+            if (item_rank in ranks) == credited:
                 return {}
-            have = _cells_of(current.get((COUNTS, item.offer_id)))
+            have = _cells_of(current.get((COUNTS, item_offer)))
             step = 1 if credited else -1
             for c in cells:
                 counts = have.setdefault(c, [0, 0])
                 counts[1] = max(0, counts[1] + step)
-            ranks = sorted({*ranks, item.rank} if credited else set(ranks) - {item.rank})
-            return {(COUNTS, item.offer_id): {"cells": have}, (CREDITS, recommendation_id): ranks}
+            ranks = sorted({*ranks, item_rank} if credited else set(ranks) - {item_rank})
+            return {(COUNTS, item_offer): {"cells": have}, (CREDITS, recommendation_id): ranks}
 
         return update_documents(keys, update)
+
+    def _saved_item(
+        self, tenant_id: str, recommendation_id: str, rank: int | None, offer_id: str | None
+    ) -> tuple[int, str, list[str]] | None:
+        """(rank, offer id, cells) of an item of a recommendation this process saved, or None
+        (not remembered: read it; or no such item)."""
+        with self._lock:
+            saved = self._saved.get((tenant_id, recommendation_id))
+        if saved is None:
+            return None
+        if rank is not None:
+            hit = saved.get(rank)
+            return None if hit is None else (rank, hit[0], hit[1])
+        for item_rank, (item_offer, cells) in saved.items():
+            if item_offer == offer_id:
+                return item_rank, item_offer, cells
+        return None
 
     # -- rebuild -------------------------------------------------------------------------------
     def rebuild(self, tenant_id: str) -> RebuildResult:

@@ -16,6 +16,7 @@ a uniform prior (Laplace), times the offer's mean success value for the value es
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -49,13 +50,13 @@ class Evaluation:
     def to_dict(self) -> dict[str, Any]:
         """JSON shape (camelCase)."""
 
-        def est(e: Estimate) -> dict[str, float | int]:
+        def est(e: Estimate) -> dict[str, float | int | None]:
             d = asdict(e)
             return {
-                "estimate": d["value"],
-                "stdError": d["std_error"],
-                "low": d["low"],
-                "high": d["high"],
+                "estimate": _finite(d["value"]),
+                "stdError": _finite(d["std_error"]),
+                "low": _finite(d["low"]),
+                "high": _finite(d["high"]),
             }
 
         return {
@@ -63,8 +64,8 @@ class Evaluation:
             "flowVersion": self.flow_version,
             "logged": self.logged,
             "skipped": self.skipped,
-            "loggedSuccessRate": self.logged_success_rate,
-            "loggedValue": self.logged_value,
+            "loggedSuccessRate": _finite(self.logged_success_rate),
+            "loggedValue": _finite(self.logged_value),
             "successRate": {"ips": est(self.success_ips), "doublyRobust": est(self.success_dr)},
             "value": {"ips": est(self.value_ips), "doublyRobust": est(self.value_dr)},
         }
@@ -99,12 +100,13 @@ def evaluate_flow(
         got[1] += i.value
     logs = []
     cell_stats: dict[tuple[str, str], list[float]] = {}
-    control = 0
+    control = empty = 0
     for rec in store.iter_recommendations(tenant_id, since=since):
         if rec.group == "control":  # not decided by the logging flow's policy (lift's baseline)
             control += 1
             continue
-        if not rec.items:
+        if not rec.items:  # nothing was shown: no action to weigh
+            empty += 1
             continue
         top = rec.items[0]
         note = (top.annotations or {}).get(NOTE) or {}
@@ -122,7 +124,7 @@ def evaluate_flow(
         return rate, rate * (value / k if k else 0.0)
 
     cols: dict[str, list[float]] = {k: [] for k in ("r", "v", "t", "lp", "q", "qv", "qt", "qvt")}
-    skipped = control
+    skipped = control + empty
     for done, (rec, action, logged_p, r, v) in enumerate(logs, start=1):
         request = {
             "customerId": rec.customer_id,
@@ -174,6 +176,11 @@ def evaluate_flow(
         ips(a["v"], a["t"], a["lp"], level=level),
         doubly_robust(a["v"], a["t"], a["lp"], a["qv"], a["qvt"], level=level),
     )
+
+
+def _finite(x: float | int) -> float | int | None:
+    """``x``, or None (JSON null) when it is NaN or infinite: no estimate without logs."""
+    return x if math.isfinite(x) else None
 
 
 def _logged_attributes(annotations: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ...models.decision import Candidate, Drop
 from ...models.flows import RankConfig
-from ..policies import apply_mutual_exclusions
+from ..policies import apply_contact_policies, apply_mutual_exclusions
 from ..state import DecisionState
 from .base import RANKING, BuildContext, Misplacements, NodeType, static_config
 
@@ -62,7 +62,8 @@ class RankStep:
 
     def _fallback(self, state: DecisionState) -> list[Candidate]:
         """The flow's fallback offers that are in the catalog, active and live at the
-        decision's time, in the order the flow names them (the others are trace entries)."""
+        decision's time, and that no contact policy or used-up budget or stock removes, in the
+        order the flow names them (the others are trace entries)."""
         by_id = state.catalog.by_id
         customer = {n: state.customer.get(n) for n in state.flow.customer_names}
         out = []
@@ -90,6 +91,13 @@ class RankStep:
             cand.fallback = True
             cand.score = 0.0
             out.append(cand)
+        if out and state.policies is not None and not state.policies.empty:
+            # a fallback offer is still a contact: the contact policies and a used-up budget
+            # or stock apply to it as to any other offer (drops explained the same way)
+            kept, state.candidates = state.candidates, out
+            apply_contact_policies(state)
+            out, state.candidates = state.candidates, kept
+            out = apply_mutual_exclusions(state, out, self.node_id)
         if state.trace is not None:
             state.trace.fallback = [c.offer.id for c in out]
         return out

@@ -133,6 +133,8 @@ class ScoreStep:
         candidate is asked on its own)."""
         if not prof.estimates:
             return None
+        if not state.candidates:  # everything was removed upstream: nothing to estimate
+            return []
         for provider, config, plugin in prof.providers:
             if provider.mode != "estimate" or provider.compute_batch is None:
                 continue
@@ -413,7 +415,9 @@ class ScoreStep:
 
 def _all_units(values: list[Any]) -> bool:
     """Whether every value is a number in [0, 1] (a non-finite one makes the sum non-finite;
-    a sum that overflows only sends the values to the one-by-one check)."""
+    a sum that overflows only sends the values to the one-by-one check). True when empty."""
+    if not values:
+        return True
     try:
         return math.isfinite(sum(values)) and min(values) >= 0.0 and max(values) <= 1.0
     except TypeError:
