@@ -263,7 +263,7 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
     def fits(
         auth: Reader,
         model: Annotated[
-            Literal["bgnbd", "paretonbd", "mbgnbd", "sbg"] | None,
+            Literal["bgnbd", "paretonbd", "mbgnbd", "bgbb", "sbg"] | None,
             Query(description="only this model"),
         ] = None,
     ) -> dict[str, Any]:
