@@ -240,7 +240,7 @@ def test_compare_models_recommends_the_lowest_holdout_error(store: Store) -> Non
         store, "acme", ClvSettings(), calibration_end=T0 - 120 * 86_400, clock=lambda: T0
     )
     rmse = {run["model"]: run["transactions"]["rmse"] for run in result["runs"]}
-    assert set(rmse) == {"bgnbd", "paretonbd", "mbgnbd"}
+    assert set(rmse) == {"bgnbd", "paretonbd", "mbgnbd", "bgbb"}
     assert result["recommended"] == min(rmse, key=rmse.__getitem__)
     assert result["runs"][0]["model"] == result["recommended"]
     margin = result["margin"]
@@ -249,7 +249,9 @@ def test_compare_models_recommends_the_lowest_holdout_error(store: Store) -> Non
         result["runs"][1]["transactions"]["rmse"] - result["runs"][0]["transactions"]["rmse"]
     )
     assert margin["withinNoise"] == (margin["rmseDifference"] < 2 * margin["standardError"])
-    assert len(list_backtests(store, "acme")) == 3  # every run stored
+    assert len(list_backtests(store, "acme")) == 4  # every run stored
+    assert result["notApplicable"][0]["model"] == "sbg" and result["subscription"] is None
+    assert "no subscriptions" in result["notApplicable"][0]["reason"]
 
 
 def test_cdnow_through_the_store_and_cli(store: Store, tmp_path: Path) -> None:
@@ -352,7 +354,7 @@ def test_comparison_goes_on_when_one_model_is_degenerate(
 
     monkeypatch.setattr(evaluate_module, "check_fit", paretonbd_degenerate)
     result = compare_models(store, "acme", ClvSettings(), calibration_end=T0 - 120 * 86_400.0)
-    assert sorted(r["model"] for r in result["runs"]) == ["bgnbd", "mbgnbd"]
+    assert sorted(r["model"] for r in result["runs"]) == ["bgbb", "bgnbd", "mbgnbd"]
     assert result["recommended"] == result["runs"][0]["model"]
     assert [f["model"] for f in result["failed"]] == ["paretonbd"]
     assert "degenerate" in result["failed"][0]["reason"]
