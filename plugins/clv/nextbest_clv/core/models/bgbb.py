@@ -88,19 +88,23 @@ def _log_likelihood(
     base_ab = betaln(alpha, beta)
     base_gd = betaln(gamma, delta)
     alive = betaln(alpha + x, beta + n - x) - base_ab + betaln(gamma, delta + n) - base_gd
-    gaps = int(np.max(n - tx)) if x.size else 0
-    if gaps == 0:
+    gap = n - tx
+    top = int(np.max(gap)) if x.size else 0
+    if top == 0:
         return np.asarray(alive)
-    i = np.arange(gaps, dtype=np.float64)[None, :]
-    xc, txc, nc = x[:, None], tx[:, None], n[:, None]
-    dead = (
-        betaln(alpha + xc, beta + txc - xc + i)
-        - base_ab
-        + betaln(gamma + 1.0, delta + txc + i)
-        - base_gd
-    )
-    dead = np.where(i < nc - txc, dead, -np.inf)  # i = 0 .. n - t_x - 1
-    return np.asarray(np.logaddexp(alive, logsumexp(dead, axis=1)))
+    # The dead-before-n terms depend on (x, t_x) and i only; n sets how many are summed. So
+    # compute them once per distinct (x, t_x) and take running log-sums (customers with many
+    # opportunities share a few thousand (x, t_x) pairs at most).
+    pairs, which = np.unique(np.stack([x, tx], axis=1), axis=0, return_inverse=True)
+    i = np.arange(top, dtype=np.float64)[None, :]
+    px, ptx = pairs[:, :1], pairs[:, 1:]
+    terms = (
+        betaln(alpha + px, beta + ptx - px + i) - base_ab + betaln(gamma + 1.0, delta + ptx + i)
+    ) - base_gd
+    running = np.logaddexp.accumulate(terms, axis=1)  # i = 0 .. k - 1 summed at column k - 1
+    column = np.maximum(gap - 1, 0).astype(np.intp)
+    dead = np.where(gap > 0, running[which.ravel(), column], -np.inf)
+    return np.asarray(np.logaddexp(alive, dead))
 
 
 @dataclass(frozen=True)
