@@ -251,7 +251,8 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
     def backtests(
         auth: Reader,
         model: Annotated[
-            Literal["bgnbd", "paretonbd", "mbgnbd"] | None, Query(description="only this model")
+            Literal["bgnbd", "paretonbd", "mbgnbd", "bgbb"] | None,
+            Query(description="only this model"),
         ] = None,
         limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     ) -> dict[str, Any]:
