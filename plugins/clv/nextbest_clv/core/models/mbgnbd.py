@@ -123,9 +123,14 @@ class ModifiedBetaGeoModel:
         x, tx, big_t = x.ravel(), tx.ravel(), big_t.ravel()
         if not np.any(x > 0):
             raise FitError("MBG/NBD: no customer has a repeat purchase (all frequency = 0)")
-        rows, counts = np.unique(np.stack([x, tx, big_t], axis=1), axis=0, return_counts=True)
-        ux, utx, ut = rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy()
-        weights = counts.astype(np.float64)
+        # Identical customers grouped (lexsort: np.unique over rows is several times slower).
+        order = np.lexsort((big_t, tx, x))
+        sx, stx, st = x[order], tx[order], big_t[order]
+        first = np.ones(sx.size, dtype=bool)
+        first[1:] = (np.diff(sx) != 0) | (np.diff(stx) != 0) | (np.diff(st) != 0)
+        starts = np.flatnonzero(first)
+        ux, utx, ut = sx[starts], stx[starts], st[starts]
+        weights = np.diff(np.append(starts, sx.size)).astype(np.float64)
 
         def objective(theta: FloatArray) -> float:
             r, alpha, a, b = (float(v) for v in theta)
