@@ -444,16 +444,17 @@ def models_command(
     )
     for run in result["runs"]:
         tx, rev = run["transactions"], run["revenue"]
-        if run["model"] == "bgbb":  # scored in opportunities, turned into transactions
-            click.echo(
-                f"  (bgbb: opportunities of {run['periodDays']:g} days, "
-                f"{run['transactionsPerOpportunity']:.3f} transactions per opportunity)"
-            )
         click.echo(
             f"  {run['model']:<10}{run['logLikelihood']:>12.2f}{tx['predicted']:>10.1f}"
             f"{tx['actual']:>10.1f}{tx['mae']:>9.4f}{tx['rmse']:>9.4f}{tx['bias']:>9.4f}"
             f"{rev['predicted']:>12.2f}{rev['actual']:>13.2f}"
         )
+        if run["model"] == "bgbb":  # scored in opportunities, turned into transactions
+            click.echo(
+                f"  (bgbb: opportunities of {run['periodDays']:g} days, "
+                f"{run['transactionsPerOpportunity']:.3f} transactions per opportunity; its "
+                "log-likelihood is of opportunities, not comparable with the others)"
+            )
     for failure in result["failed"]:
         click.echo(f"  {failure['model']:<10}failed: {failure['reason']}", err=True)
     for item in result["notApplicable"]:
