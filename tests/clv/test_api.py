@@ -204,15 +204,16 @@ def test_the_spec_lists_each_routes_own_clv_errors_and_they_are_sent(
         assert "clv_unscorable_customer" in record[method]["responses"]["422"]["description"]
     compute = paths["/api/v1/clv/compute"]["post"]["responses"]
     assert "clv_fit_failed" in compute["422"]["description"]
-    # The distribution is RFM over the summaries: it never fits nor needs a fitted model.
+    # With a model active the distribution counts the model's segments: it needs the fit.
     distribution = paths["/api/v1/clv/distribution"]["get"]["responses"]
-    assert "422" not in distribution
-    assert "clv_model_not_fitted" not in distribution["409"]["description"]  # only "busy"
+    assert "clv_fit_failed" in distribution["422"]["description"]
+    assert "clv_model_not_fitted" in distribution["409"]["description"]
     model = paths["/api/v1/clv/backtests"]["get"]["parameters"][0]
     assert model["name"] == "model" and model["schema"]["anyOf"][0]["enum"] == [
         "bgnbd",
         "paretonbd",
         "mbgnbd",
+        "bgbb",
     ]
     # What the spec says is what is sent, with a probabilistic model that was never fitted.
     admin = headers(keys["admin"])
@@ -224,7 +225,7 @@ def test_the_spec_lists_each_routes_own_clv_errors_and_they_are_sent(
     got = client.get(f"/api/v1/customers/ada/clv?asOf={AS_OF}", headers=admin)
     assert got.status_code == 409 and got.json()["error"]["code"] == "clv_model_not_fitted"
     got = client.get(f"/api/v1/clv/distribution?asOf={AS_OF}", headers=admin)
-    assert got.status_code == 200, got.text
+    assert got.status_code == 409 and got.json()["error"]["code"] == "clv_model_not_fitted"
     got = client.get("/api/v1/clv/backtests?model=sbg", headers=admin)
     assert got.status_code == 400 and "model" in str(got.json()["error"]["details"])
 

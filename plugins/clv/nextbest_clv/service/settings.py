@@ -23,8 +23,8 @@ __all__ = [
 ]
 
 #: The per-tenant ``model`` setting: the spec's RFM record or a probabilistic model.
-ModelName = Literal["rfm", "bgnbd", "paretonbd", "mbgnbd", "sbg"]
-MODEL_NAMES: tuple[str, ...] = ("rfm", "bgnbd", "paretonbd", "mbgnbd", "sbg")
+ModelName = Literal["rfm", "bgnbd", "paretonbd", "mbgnbd", "bgbb", "sbg"]
+MODEL_NAMES: tuple[str, ...] = ("rfm", "bgnbd", "paretonbd", "mbgnbd", "bgbb", "sbg")
 
 #: Fields that change the records (weights, thresholds, percentiles); a change of any of them
 #: makes stored records stale. TTLs and the schedule do not.
@@ -52,7 +52,9 @@ class ClvSettings(RfmSettings):
     ``historyRetention`` (how many snapshots of the CLV history a tenant keeps, 2 to 10,000;
     default 100).
 
-    Probabilistic models: ``model`` (``rfm``, ``bgnbd``, ``paretonbd`` or ``sbg``),
+    Probabilistic models: ``model`` (``rfm``, ``bgnbd``, ``paretonbd``, ``mbgnbd``, ``bgbb``
+    or ``sbg``), ``bgbbPeriodDays`` (one BG/BB transaction opportunity, 1 to 366 days, default
+    7: :mod:`nextbest_clv.core.opportunities`),
     ``transactionOutcomes`` (outcomes that count as purchases; default ``conversion``),
     ``subscriptionStartOutcomes`` / ``subscriptionEndOutcomes`` (``subscribe`` / ``cancel``)
     and ``subscriptionPeriodDays`` (one billing period, default a month) for ``sbg``,
@@ -82,6 +84,8 @@ class ClvSettings(RfmSettings):
     subscription_period_days: StrictFloat = Field(
         default=365.25 / 12, alias="subscriptionPeriodDays", gt=0.0
     )
+    # BG/BB: the tenant's transactions become one opportunity per period of this many days.
+    bgbb_period_days: StrictFloat = Field(default=7.0, alias="bgbbPeriodDays", ge=1.0, le=366.0)
     clv_months: Literal[12, 24] = Field(default=12, alias="clvMonths")
     discount_rate_monthly: StrictFloat = Field(
         default=0.01, alias="discountRateMonthly", ge=0.0, lt=1.0
