@@ -24,6 +24,7 @@ PAGES = [
     "predicted-vs-actual",
     "customer",
     "offers",
+    "simulations",
     "lift",
     "triggers",
 ]
