@@ -244,6 +244,6 @@ def test_the_export_holds_the_newest_finished_run(
     text = section[0]
     assert f"Run {compared}: main@1 and buyers@1" in text
     assert "<caption>main@1 and buyers@1 side by side</caption>" in text
-    assert "<th scope=\"row\">Expected value</th><td>money</td>" in text
+    assert '<th scope="row">Expected value</th><td>money</td>' in text
     assert text.count('class="nb-spec"') >= 4  # side by side, two offer mixes, breakdowns
     assert "<form" not in text and "Download CSV" not in text
