@@ -15,10 +15,12 @@ import pytest
 from click.testing import CliRunner
 from uikit import NOW, PEPPER, Ui, seed
 
-from nextbest import DecisionService, Host
+from nextbest import Chart, DecisionService, Host, Table, Text
 from nextbest.cli import build_cli
 from nextbest.simulate import parse_options, submit
+from nextbest.simulate.result import FlowTally, Shown
 from nextbest.store import Store, open_store
+from nextbest.ui.simulation_blocks import MAX_CHART_OFFERS, flow_blocks
 
 #: Only customers with a conversion qualify: c1 of the seeded c0, c1, c2.
 BUYERS = {
@@ -247,3 +249,42 @@ def test_the_export_holds_the_newest_finished_run(
     assert '<th scope="row">Expected value</th><td>money</td>' in text
     assert text.count('class="nb-spec"') >= 4  # side by side, two offer mixes, breakdowns
     assert "<form" not in text and "Download CSV" not in text
+
+
+def test_a_flow_compared_with_itself(ui: Ui) -> None:
+    run_simulations(ui.store)
+    service = DecisionService(ui.host, ui.store)
+    same = submit(
+        service, "acme", parse_options({"flow": "main", "compare": "main@1"}, now=NOW),
+        background=False,
+    )  # fmt: skip
+    ui.sign_in()
+    text = ui.client.get(f"/ui/simulations?run={same.simulation_id}").text
+    assert "Side by side: main@1 (first) and main@1 (second)" in text
+    assert "No customer&#39;s top offer changes." in text
+    figures = {r[0]: r[1:] for r in table_csv(ui, "side-by-side", f"?run={same.simulation_id}")}
+    assert figures["Figure"][1:] == ["main@1 (first)", "main@1 (second)",
+                                     "Change (main@1 (second) minus main@1 (first))"]  # fmt: skip
+    assert figures["Expected value"] == ["money", "66.0", "66.0", "0.0"]
+
+
+def test_failed_decisions_and_many_offers_are_said() -> None:
+    tally = FlowTally("wide", 3)
+    offers = [f"offer-{i:02d}" for i in range(MAX_CHART_OFFERS + 5)]
+    tally.add("high", [Shown(o, 1, 0.1, 10.0) for o in offers])
+    tally.add(None, [], ["cap"])
+    tally.failed("c9", RuntimeError("plugin down"))
+    section = flow_blocks(tally.to_dict(), "segment", 1)
+    charts = [b for b in section.blocks if isinstance(b, Chart)]
+    tables = {b.id: b for b in section.blocks if isinstance(b, Table)}
+    notes = [b for b in section.blocks if isinstance(b, Text) and b.kind == "note"]
+    assert (
+        len(charts[0].series[0].x) == MAX_CHART_OFFERS and "the table lists all" in charts[0].note
+    )
+    assert len(tables["mix-1"].rows) == MAX_CHART_OFFERS + 5
+    assert tables["blocking-1"].rows == [["cap", 1, 100.0]]
+    assert (
+        "failed (not counted above): 1." in notes[0].body
+        and "c9: RuntimeError: plugin down" in notes[0].body
+    )
+    assert [r[0] for r in tables["segments-1"].rows] == ["high"]

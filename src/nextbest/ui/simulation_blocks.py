@@ -161,7 +161,7 @@ def flow_blocks(flow: dict[str, Any], by: str | None, n: int) -> Section:
         quoted = "\n\n".join(f"{e['customerId']}: {e['error']}" for e in errors["first"])
         blocks.append(
             Text(
-                f"{errors['count']:,} decisions failed and are not counted above. "
+                f"Decisions that failed (not counted above): {errors['count']:,}. "
                 f"The first:\n\n{quoted}",
                 title="Failed decisions",
                 kind="note",
