@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +289,84 @@ def test_failed_decisions_and_many_offers_are_said() -> None:
         and "c9: RuntimeError: plugin down" in notes[0].body
     )
     assert [r[0] for r in tables["segments-1"].rows] == ["high"]
+
+
+def _simulation_count(store: Store, tenant: str = "acme") -> int:
+    return len(store.list_simulations(tenant, limit=1000).items)
+
+
+def test_an_admin_starts_a_simulation_from_the_page(ui: Ui, runs: tuple[str, str]) -> None:
+    ui.sign_in(role="admin")
+    page = ui.client.get("/ui/simulations").text
+    assert '<form class="nb-form nb-start" method="post" action="/ui/simulations">' in page
+    start = page[page.index("nb-start") : page.index("</form>", page.index("nb-start"))]
+    assert re.findall(
+        r'name="flow"><option value="(\w+)"[^>]*>\w+</option><option value="(\w+)"', start
+    ) == [("buyers", "main")]  # the published flows
+    before = _simulation_count(ui.store)
+    started = ui.client.post(
+        "/ui/simulations",
+        data={"csrf": ui.csrf("/ui/simulations"), "flow": "main", "compare": "buyers",
+              "sample": "", "seed": "", "asOf": NOW.isoformat()},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert started.status_code == 303, started.text[-500:]
+    run = started.headers["location"].removeprefix("/ui/simulations?run=")
+    assert _simulation_count(ui.store) == before + 1
+    deadline = time.monotonic() + 60
+    while (record := ui.store.get_simulation("acme", run)) is not None and record.status not in (
+        "done",
+        "failed",
+    ):
+        assert time.monotonic() < deadline, "the run did not finish"
+        time.sleep(0.05)
+    assert record is not None and record.status == "done", record
+    assert record.inputs["compare"] == "buyers"
+    figures = {r[0]: r[1:] for r in table_csv(ui, "side-by-side", f"?run={run}")}
+    assert figures["Expected value"] == ["money", "66.0", "20.0", "-46.0"]
+
+
+def test_only_an_admin_with_the_token_starts_one(ui: Ui, runs: tuple[str, str]) -> None:
+    before = _simulation_count(ui.store)
+    ui.sign_in(role="viewer")
+    assert "nb-start" not in ui.client.get("/ui/simulations").text
+    token = ui.csrf("/ui/simulations")
+    refused = ui.client.post("/ui/simulations", data={"csrf": token, "flow": "main"})
+    assert refused.status_code == 403 and "admin role" in refused.text
+    ui.sign_in(role="admin")
+    no_token = ui.client.post("/ui/simulations", data={"flow": "main"})
+    assert no_token.status_code == 403 and "CSRF" in no_token.text
+    ui.client.cookies.clear()
+    signed_out = ui.client.post("/ui/simulations", data={"flow": "main"}, follow_redirects=False)
+    assert signed_out.status_code == 303 and "/ui/sign-in" in signed_out.headers["location"]
+    assert _simulation_count(ui.store) == before
+
+
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({"flow": ""}, "form.flow"),
+        ({"flow": "ghost"}, "form.flow"),
+        ({"flow": "main", "compare": "ghost"}, "form.compare"),
+        ({"flow": "main", "compare": "main@99"}, "form.compare"),
+        ({"flow": "main", "sample": "5"}, "form.sample"),
+        ({"flow": "main", "sample": "0", "seed": "1"}, "form.sample"),
+        ({"flow": "main", "asOf": "soon"}, "form.asOf"),
+    ],
+)
+def test_bad_start_forms_are_400_naming_the_field(
+    ui: Ui, runs: tuple[str, str], form: dict[str, str], field: str
+) -> None:
+    before = _simulation_count(ui.store)
+    ui.sign_in(role="admin")
+    response = ui.client.post("/ui/simulations", data={"csrf": ui.csrf(), **form})
+    assert response.status_code == 400, response.text[-500:]
+    assert f"<code>{field}</code>" in response.text
+    assert _simulation_count(ui.store) == before
+
+
+def test_another_tenants_admin_cannot_run_our_flows(ui: Ui, runs: tuple[str, str]) -> None:
+    ui.sign_in("globex", "admin")
+    response = ui.client.post("/ui/simulations", data={"csrf": ui.csrf(), "flow": "buyers"})
+    assert response.status_code == 400 and "<code>form.flow</code>" in response.text
+    assert _simulation_count(ui.store, "globex") == 0
