@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from uikit import NOW, PEPPER, Ui, seed
+from uikit import CHROMIUM, NOW, PEPPER, Ui, dump_dom_offline, seed
 
 from nextbest import Chart, DecisionService, Host, Table, Text
 from nextbest.cli import build_cli
@@ -222,9 +222,9 @@ def test_a_tenant_without_runs(ui: Ui) -> None:
     assert ui.client.get("/ui/simulations?run=sim_x").status_code == 404
 
 
-def test_the_export_holds_the_newest_finished_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def exported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    """The acme report with the two runs, exported by ``nextbest report``; the compared run."""
     monkeypatch.setenv("NEXTBEST_PLUGINS", "builtin,report,clv")
     url = f"sqlite:///{tmp_path / 'report.db'}"
     with open_store(url, pepper=PEPPER) as store:
@@ -237,19 +237,39 @@ def test_the_export_holds_the_newest_finished_run(
         build_cli(), ["report", "--tenant", "acme", "--out", str(out), "--database", url]
     )
     assert result.exit_code == 0, result.output
-    html = out.read_text(encoding="utf-8")
+    return out, compared
+
+
+def _simulations_section(html: str) -> str:
     section = re.search(
         r'<section class="nb-page" id="page-simulations">.*?(?=<section class="nb-page"|\Z)',
         html,
         flags=re.DOTALL,
     )
     assert section, "the export has no Simulations page"
-    text = section[0]
+    return section[0]
+
+
+def test_the_export_holds_the_newest_finished_run(exported: tuple[Path, str]) -> None:
+    out, compared = exported
+    text = _simulations_section(out.read_text(encoding="utf-8"))
     assert f"Run {compared}: main@1 and buyers@1" in text
     assert "<caption>main@1 and buyers@1 side by side</caption>" in text
     assert '<th scope="row">Expected value</th><td>money</td>' in text
     assert text.count('class="nb-spec"') >= 4  # side by side, two offer mixes, breakdowns
     assert "<form" not in text and "Download CSV" not in text
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium is not installed (CI installs Debian's chromium through .ci/run)",
+)
+def test_the_exported_page_draws_its_charts_offline(exported: tuple[Path, str]) -> None:
+    dom = _simulations_section(dump_dom_offline(exported[0]))
+    figures = re.findall(r'<figure class="nb-chart"[^>]*>', dom)
+    assert len(figures) == 6  # side by side: offers, segments; per flow: mix, segments
+    assert all('data-rendered="true"' in f for f in figures)
+    assert dom.count('class="main-svg"') >= len(figures)  # Plotly's SVG per chart
 
 
 def test_a_flow_compared_with_itself(ui: Ui) -> None:
