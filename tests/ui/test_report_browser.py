@@ -126,6 +126,11 @@ def test_every_page_in_the_navigation_renders(context: Any, served: Served) -> N
     # newest first: everyone now; a month ago only the buyers who had bought by then
     assert len(snapshots) == 2 and snapshots[0][2] == str(CUSTOMERS)
     assert 0 < int(snapshots[1][2]) < BUYERS
+    page.goto(f"{served.base}/ui/migration")  # defaults to the two snapshots
+    matrix = {row[0]: [int(c) for c in row[1:] if c.isdigit()] for row in table(page, "migration")}
+    new = sum(matrix.pop("(new customers)"))
+    assert new == CUSTOMERS - int(snapshots[1][2])
+    assert sum(map(sum, matrix.values())) == int(snapshots[1][2])
     page.goto(f"{served.base}/ui/predicted-vs-actual")
     assert [row[1] for row in table(page, "backtests")] == ["bgnbd"]
     page.goto(f"{served.base}/ui/offers?days=30")
