@@ -229,7 +229,7 @@ def test_the_export_draws_the_same_charts_offline(
     for section in sections:
         name = section.removeprefix("page-")
         drawn = charts(page, f"#{section}")
-        assert [t for t, _ in drawn] == [t for t, _ in SERVED_CHARTS.get(name, [])], name
-        assert all(marks > 0 for _, marks in drawn), name
+        # The same charts with the same number of bars, points and lines as served.
+        assert drawn == SERVED_CHARTS.get(name, []), name
     assert requested == []
     print(screenshot(page, "export"))
