@@ -163,7 +163,7 @@ def _matrix(
         raise error(f"{process} covariates have {z.shape[0]} row(s) but there are {n} customers")
     bad = ~np.isfinite(z)
     if bad.any():
-        cols = sorted({names[j] for j in np.nonzero(bad)[1]})
+        cols = sorted({names[int(j)] for j in np.nonzero(bad)[1]})
         raise error(f"{process} covariate(s) {cols} contain NaN or infinite values")
     if check_constant and z.shape[0] > 1:
         constant = [names[j] for j in range(k) if np.ptp(z[:, j]) == 0 and np.any(z[:, j] != 0)]
@@ -230,9 +230,7 @@ def bgnbd_customer_log_likelihood(
     psi_ab = digamma(a + b)
     psi_abx = digamma(a + b + x)
     grad[2] = psi_ab - psi_abx + pi2 / a
-    grad[3] = (
-        psi_ab - digamma(b) - psi_abx + pi1 * digamma(b + x) + pi2 * digamma(b + xm1)
-    )
+    grad[3] = psi_ab - digamma(b) - psi_abx + pi1 * digamma(b + x) + pi2 * digamma(b + xm1)
     return ll, grad
 
 
@@ -422,15 +420,21 @@ def _pack(
     params = {k: float(v) for k, v in zip(base_names, base, strict=True)}
     # Delta method: se(theta) = theta * se(log theta).
     ses: dict[str, dict[str, float]] = {
-        "params": {k: float(v * e) for k, v, e in zip(base_names, base, errors_log[:nb], strict=True)}
+        "params": {
+            k: float(v * e) for k, v, e in zip(base_names, base, errors_log[:nb], strict=True)
+        }
     }
     coefficients: dict[str, dict[str, float]] = {}
     offset = nb
     for process in PROCESSES[model]:
         cols = list(names.get(process, ()))
         k = len(cols)
-        coefficients[process] = {c: float(v) for c, v in zip(cols, theta[offset : offset + k])}
-        ses[process] = {c: float(v) for c, v in zip(cols, errors_log[offset : offset + k])}
+        coefficients[process] = {
+            c: float(v) for c, v in zip(cols, theta[offset : offset + k], strict=True)
+        }
+        ses[process] = {
+            c: float(v) for c, v in zip(cols, errors_log[offset : offset + k], strict=True)
+        }
         offset += k
     return CovariateFit(model, params, coefficients, ses, ll, n, lr)
 
@@ -581,8 +585,10 @@ def conditional_expected_purchases(
     r, alpha, a, b = _bgnbd_customer_params(fit, purchase, dropout)
     z = horizon_t / (alpha + ts + horizon_t)
     hyp = hyp2f1(r + xs, b + xs, a + b + xs - 1.0, z)
-    numerator = (a + b + xs - 1.0) / (a - 1.0) * (
-        1.0 - ((alpha + ts) / (alpha + ts + horizon_t)) ** (r + xs) * hyp
+    numerator = (
+        (a + b + xs - 1.0)
+        / (a - 1.0)
+        * (1.0 - ((alpha + ts) / (alpha + ts + horizon_t)) ** (r + xs) * hyp)
     )
     with np.errstate(divide="ignore"):
         odds = np.where(
