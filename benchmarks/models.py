@@ -185,6 +185,9 @@ def main() -> None:
         bench_fit_1m(lifetimes, n, k, day_resolution)
     for day_resolution in (True, False):
         bench_clv_1m(lifetimes, n, k, day_resolution)
+    from models_covariates import run as bench_covariates  # benchmarks/ is on sys.path
+
+    bench_covariates(n)
 
 
 if __name__ == "__main__":
