@@ -10,14 +10,18 @@ from nextbest_clv.core.models.covariates import (
     CovariateFit,
     _bgnbd_objective,
     _gammagamma_objective,
+    _paretonbd_objective,
     conditional_expected_purchases,
     expected_spend,
     fit_bgnbd_covariates,
     fit_gammagamma_covariates,
+    fit_paretonbd_covariates,
+    paretonbd_customer_log_likelihood,
     probability_alive,
 )
 from nextbest_clv.core.models.errors import DataError, FitError
 from nextbest_clv.core.models.gammagamma import GammaGammaModel
+from nextbest_clv.core.models.paretonbd import ParetoNBDModel, pareto_nbd_log_likelihood
 
 TRUE = {"r": 0.8, "alpha": 5.0, "a": 0.6, "b": 2.5}
 GAMMA_P, GAMMA_A, GAMMA_B = 0.5, 0.4, -0.3
@@ -203,3 +207,66 @@ def test_prediction_with_wrong_covariates_raises(
     _, fit = effects
     with pytest.raises(DataError, match="column"):
         probability_alive(fit, [1.0], [2.0], [5.0], np.ones((1, 3)), np.ones((1, 1)))
+
+
+PNBD = {"r": 0.8, "alpha": 5.0, "s": 0.7, "beta": 12.0}
+
+
+def simulate_paretonbd(n: int, seed: int, gp: float, gd: float) -> tuple[np.ndarray, ...]:
+    """Customers from the covariate Pareto/NBD observed 52 weeks."""
+    rng = np.random.default_rng(seed)
+    big_t = np.full(n, 52.0)
+    zp = rng.normal(size=n)
+    zd = rng.binomial(1, 0.5, size=n).astype(float)
+    lam = rng.gamma(PNBD["r"], 1.0 / (PNBD["alpha"] * np.exp(-gp * zp)))
+    mu = rng.gamma(PNBD["s"], 1.0 / (PNBD["beta"] * np.exp(-gd * zd)))
+    end = np.minimum(rng.exponential(1.0 / mu), big_t)
+    x = rng.poisson(lam * end).astype(float)
+    # The last of x uniform purchase times on (0, end).
+    tx = np.where(x > 0, end * rng.beta(np.maximum(x, 1.0), 1.0), 0.0)
+    return x, tx, big_t, zp[:, None], zd[:, None]
+
+
+def test_paretonbd_customer_likelihood_equals_plain_model() -> None:
+    x, tx, big_t, _, _ = simulate_paretonbd(3_000, 1, 0.0, 0.0)
+    n = x.size
+    ll, _ = paretonbd_customer_log_likelihood(
+        PNBD["r"], np.full(n, PNBD["alpha"]), PNBD["s"], np.full(n, PNBD["beta"]), x, tx, big_t
+    )
+    reference = pareto_nbd_log_likelihood(*PNBD.values(), x, tx, big_t)
+    np.testing.assert_allclose(ll, reference, rtol=1e-10)
+
+
+def test_paretonbd_recovers_coefficients_and_matches_plain_fit() -> None:
+    x, tx, big_t, zp, zd = simulate_paretonbd(20_000, 3, 0.5, 0.4)
+    fit = fit_paretonbd_covariates(x, tx, big_t, zp, zd, ["z"], ["d"])
+    for process, name, value in (("purchase", "z", 0.5), ("dropout", "d", 0.4)):
+        se = fit.standard_errors[process][name]
+        assert abs(fit.coefficients[process][name] - value) < 3 * se, process
+    for name, value in PNBD.items():
+        assert abs(fit.params[name] - value) < 3 * fit.standard_errors["params"][name], name
+    assert fit.lr_test["df"] == 2
+    assert fit.lr_test["pValue"] < 1e-10
+    # A positive dropout coefficient means earlier dropout: lower P(alive), same history.
+    alive = probability_alive(
+        fit, [2.0, 2.0], [30.0, 30.0], [52.0, 52.0], [[0.0], [0.0]], [[0.0], [1.0]]
+    )
+    assert alive[1] < alive[0]
+
+    plain = ParetoNBDModel.fit(x, tx, big_t)
+    zero = fit_paretonbd_covariates(x, tx, big_t, None, None)
+    assert zero.log_likelihood == pytest.approx(plain.log_likelihood, rel=1e-8)
+    np.testing.assert_allclose(
+        probability_alive(zero, x, tx, big_t), plain.probability_alive(x, tx, big_t), rtol=1e-8
+    )
+    np.testing.assert_allclose(
+        conditional_expected_purchases(zero, 10.0, x, tx, big_t),
+        plain.conditional_expected_purchases(10.0, x, tx, big_t),
+        rtol=1e-6,
+    )
+
+
+def test_paretonbd_gradient_matches_finite_differences() -> None:
+    x, tx, big_t, zp, zd = simulate_paretonbd(500, 5, 0.5, 0.4)
+    theta = np.array([np.log(0.7), np.log(4.0), np.log(0.6), np.log(10.0), 0.3, -0.2])
+    _check_gradient(_paretonbd_objective(x, tx, big_t, zp, zd), theta)
