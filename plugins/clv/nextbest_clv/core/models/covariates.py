@@ -1,4 +1,4 @@
-"""Time-invariant customer covariates for BG/NBD and Gamma-Gamma (issue 12 §4).
+"""Time-invariant customer covariates for BG/NBD, Pareto/NBD and Gamma-Gamma (issue 12 §4).
 
 Parametrisation (PyMC-Marketing's ``BetaGeoModel`` with covariates; CLVTools "static cov"):
 
@@ -69,9 +69,9 @@ class CovariateFit:
     """Result of a covariate fit.
 
     Attributes:
-        model: ``"bgnbd"`` or ``"gammagamma"``.
-        params: base parameters (``r, alpha, a, b`` or ``p, q, v``): the values for a customer
-            whose covariates are all zero (original scale).
+        model: ``"bgnbd"``, ``"paretonbd"`` or ``"gammagamma"``.
+        params: base parameters (``r, alpha, a, b``; ``r, alpha, s, beta``; ``p, q, v``): the
+            values for a customer whose covariates are all zero (original scale).
         coefficients: process -> {covariate name: coefficient} (see the module doc for signs).
         standard_errors: ``{"params": {name: se}, <process>: {covariate: se}}``.
         log_likelihood: total log-likelihood at the fit.
