@@ -187,6 +187,9 @@ def main() -> None:
     for day_resolution in (True, False):
         bench_clv_1m(lifetimes, n, k, day_resolution)
     run_more(lifetimes, n, k)  # figures 4-7: MBG/NBD and BG/BB (benchmarks/models_more.py)
+    from models_covariates import run as bench_covariates  # benchmarks/ is on sys.path
+
+    bench_covariates(n)
 
 
 if __name__ == "__main__":
