@@ -96,8 +96,7 @@ def _race_upgrades(make_store) -> list[int]:
 def test_racing_upgrades_apply_each_migration_once_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'race.db'}"
     applied = _race_upgrades(lambda: open_store(url, pepper=PEPPER))
-    with open_store(url, pepper=PEPPER) as store:
-        assert sorted(applied) == [m.version for m in load_migrations("sqlite")]
+    assert sorted(applied) == [m.version for m in load_migrations("sqlite")]
 
 
 @pytest.mark.postgres

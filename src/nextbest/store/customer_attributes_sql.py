@@ -3,8 +3,8 @@ was last written (``nextbest ingest --customers``, ``PUT /api/v1/customers/{id}/
 
 An attribute object maps names to scalars: strings, finite numbers, booleans or null (null
 means "not known" and is not stored). Writing a customer's attributes replaces the object
-stored for them, or merges into it with ``merge=True`` (a null then removes the attribute). The host gives them no
-meaning; plugins read them (the CLV plugin's covariates, for example).
+stored for them, or merges into it with ``merge=True`` (a null then removes the attribute).
+The host gives them no meaning; plugins read them (the CLV plugin's covariates, for example).
 """
 
 from __future__ import annotations
@@ -104,9 +104,7 @@ class CustomerAttributesSql(SqlCore):
                     kept = {k: v for k, v in merged.items() if v is not None}
                     rows[customer_id] = check_attributes(customer_id, kept)
             for batch in batched(wanted, _IN_BATCH):
-                cur.executemany(
-                    _UPSERT, [(tenant_id, c, dumps(rows[c]), now) for c in batch]
-                )
+                cur.executemany(_UPSERT, [(tenant_id, c, dumps(rows[c]), now) for c in batch])
             return len(wanted)
 
         return self._write(upsert)
