@@ -77,7 +77,7 @@ def missing_attributes(
     """A (customers,) mask of the customers lacking any of ``names`` (absent or null)."""
     lacking = np.zeros(len(attributes), dtype=bool)
     for index, values in enumerate(attributes):
-        if values is None or any(values.get(name) is None for name in names):
+        if names and (values is None or any(values.get(name) is None for name in names)):
             lacking[index] = True
     return lacking
 
