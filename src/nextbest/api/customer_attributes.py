@@ -2,7 +2,7 @@
 customer and ``POST /api/v1/customer-attributes`` for many (docs/api.md).
 
 Attributes are a flat object of strings, finite numbers, booleans and nulls (null: not known,
-not stored); the host stores them and plugins read them (e.g. the CLV plugin's covariates).
+not stored); the host stores them and plugins read them (e.g. as model covariates).
 A write replaces the customer's attributes, or with ``merge`` updates only the names given.
 Bad input is a 400 naming the field and the rule; nothing of a refused bulk request is stored.
 """

@@ -291,7 +291,7 @@ def ingest_command(
     cannot be read exactly (field count, encoding, time, value, id, outcome) is rejected with
     its line and reason; exit status 1 when any row was rejected (the valid rows are stored).
 
-    With --customers, FILE holds customer attributes (see docs/api.md and docs/clv.md).
+    With --customers, FILE holds customer attributes (see docs/api.md, "Bulk import").
     """
     if customers or merge or fmt == "jsonl":
         given = {

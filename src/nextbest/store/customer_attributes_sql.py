@@ -4,7 +4,7 @@ was last written (``nextbest ingest --customers``, ``PUT /api/v1/customers/{id}/
 An attribute object maps names to scalars: strings, finite numbers, booleans or null (null
 means "not known" and is not stored). Writing a customer's attributes replaces the object
 stored for them, or merges into it with ``merge=True`` (a null then removes the attribute).
-The host gives them no meaning; plugins read them (the CLV plugin's covariates, for example).
+The host gives them no meaning; plugins read them (as model covariates, for example).
 """
 
 from __future__ import annotations
