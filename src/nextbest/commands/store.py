@@ -162,6 +162,9 @@ CDNOW files (../shared/data/cdnow; whitespace-separated, dates YYYYMMDD):
       --timestamp-col date --value-col dollar_value --timestamp-format %Y%m%d
   or by position, the header line still skipped:
     ... --customer-col 1 --timestamp-col 2 --value-col 4 --timestamp-format %Y%m%d
+Customer attributes (CSV with a customerId column, or JSON lines):
+  nextbest ingest --customers customers.csv --tenant shop
+  nextbest ingest --customers crm.jsonl --tenant shop --merge
 """
 
 
