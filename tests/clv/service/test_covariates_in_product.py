@@ -83,6 +83,9 @@ def test_fit_with_covariates_through_the_cli(db: list[str], store: Store, tmp_pa
     assert section["logLikelihood"] >= section["lrTest"]["logLikelihoodWithout"] - 1e-6
     assert section["lrTest"]["logLikelihoodWithout"] == pytest.approx(plain["logLikelihood"])
     assert "spend" not in section
+    code, out = _run("clv", "fit", *db, "--model", "bgnbd", "--end", END)
+    assert code == 0 and "covariates: 150 customers" in out
+    assert "purchase   channel=web" in out and "LR test vs no covariates" in out
 
     # the fit route shows them
     client = TestClient(create_app(Host(store=store), store))
@@ -91,7 +94,7 @@ def test_fit_with_covariates_through_the_cli(db: list[str], store: Store, tmp_pa
         "/api/v1/clv/fits", headers={"Authorization": f"Bearer {key}", "X-Tenant-Id": "acme"}
     ).json()["fits"]
     assert listed[0]["covariates"]["coefficients"] == section["coefficients"]
-    assert "covariates" not in listed[1]
+    assert "covariates" not in listed[-1]  # the first, plain fit
 
 
 def test_missing_attributes_refuse_or_exclude(db: list[str], store: Store) -> None:
