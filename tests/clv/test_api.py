@@ -131,6 +131,11 @@ def test_settings_validation_via_api(client: TestClient, keys: dict[str, str]) -
         ({"lifespanMonths": "long"}, "body.lifespanMonths", "number"),
         ({"schedule": "3 am"}, "body.schedule", "cron"),
         ({"shoeSize": 42}, "body.shoeSize", "unknown setting"),
+        ({"covariates": {}}, "body.covariates", "name at least one attribute"),
+        ({"covariates": {"purchase": ["a", "a"]}}, "body.covariates.purchase", "more than once"),
+        ({"covariates": {"dropout": [""]}}, "body.covariates.dropout", "not an attribute name"),
+        ({"covariates": {"spend": ["a"], "missing": "drop"}}, "body.covariates.missing", "'error'"),
+        ({"covariates": {"purchse": ["a"]}}, "body.covariates.purchse", "Extra inputs"),
     ]
     for payload, field, message in cases:
         response = client.put("/api/v1/clv/settings", json=payload, headers=admin)
@@ -157,6 +162,10 @@ def test_settings_validation_via_api(client: TestClient, keys: dict[str, str]) -
         ]
         == 30
     )
+    assert client.get("/api/v1/clv/settings", headers=admin).json()["covariates"] is None
+    covariates = {"purchase": ["channel"], "dropout": [], "spend": ["value"], "missing": "exclude"}
+    ok = client.put("/api/v1/clv/settings", json={"covariates": covariates}, headers=admin)
+    assert ok.status_code == 200 and ok.json()["covariates"] == covariates
 
 
 @pytest.mark.parametrize(("method", "url", "payload", "allowed"), ENDPOINTS)

@@ -299,6 +299,31 @@ def fit_command(
             click.echo(f"  spend: Gamma-Gamma {gg}")
         else:
             click.echo(f"  spend: mean repeat value {spend['meanValue']:.2f} ({spend['reason']})")
+    covariates = doc.get("covariates")
+    if covariates is not None:
+        _print_covariates(covariates)
+
+
+def _print_covariates(section: dict[str, Any]) -> None:
+    """The covariate fit of ``clv fit``: coefficients with standard errors and the LR test."""
+    click.echo(
+        f"  covariates: {section['customers']} customers"
+        + (f" ({section['excludedCustomers']} left out)" if section["excludedCustomers"] else "")
+    )
+    for part in (section, section.get("spend")):
+        if not part or "coefficients" not in part:
+            continue
+        for process, coefficients in part["coefficients"].items():
+            errors = part["standardErrors"].get(process, {})
+            for name, value in coefficients.items():
+                se = errors.get(name)
+                shown = "n/a" if se is None else f"{se:.4g}"
+                click.echo(f"    {process:<10} {name:<30} {value:>10.4g}  (SE {shown})")
+        lr = part["lrTest"]
+        click.echo(
+            f"    LR test vs no covariates: statistic {lr['statistic']:.4g}, df {lr['df']:g}, "
+            f"p = {lr['pValue']:.4g}"
+        )
 
 
 def _print_report(run: dict[str, Any]) -> None:

@@ -925,6 +925,7 @@ class InteractionsSql(ContactsSql):
                 *summaries.TABLES,
                 "customer_contact_counts",
                 "outcome_consumption",
+                "customer_attributes",
             ):
                 cur.execute(
                     f"DELETE FROM {table} WHERE tenant_id = ? AND customer_id = ?",
@@ -976,6 +977,7 @@ class InteractionsSql(ContactsSql):
             trigger_states=deleted["trigger_states"],
             trigger_events=deleted["trigger_events"],
             outbox_events=deleted["outbox_events"],
+            customer_attributes=deleted["customer_attributes"],
         )
 
     def iter_interactions(

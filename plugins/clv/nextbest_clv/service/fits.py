@@ -45,6 +45,7 @@ from nextbest_clv.errors import (
     UnknownModelError,
 )
 from nextbest_clv.service.bgbb_fits import fit_bgbb_document
+from nextbest_clv.service.covariate_fits import covariate_section
 from nextbest_clv.service.records import iso_time
 from nextbest_clv.service.settings import ClvSettings
 from nextbest_clv.service.tenant_data import (
@@ -228,6 +229,12 @@ def _fit_transactions(
         model, summary.frequency, summary.recency, summary.T, penalizer=penalizer
     )
     spend = fit_spend_model(summary.frequency, summary.monetary_value, penalizer=penalizer)
+    covariates: dict[str, Any] = {}
+    if settings.covariates is not None:
+        section, excluded = covariate_section(
+            store, tenant_id, model, summary, settings.covariates, penalizer
+        )
+        covariates = {"covariates": {**section, **excluded_customers(excluded)}}
     return {
         "params": dict(fit.params),
         "standardErrors": _finite_values(fit.standard_errors),
@@ -244,6 +251,7 @@ def _fit_transactions(
         "outcomes": list(outcomes),
         "penalizer": penalizer,
         **excluded_customers(data.rejected),
+        **covariates,
     }
 
 

@@ -8,7 +8,16 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from croniter import croniter
-from pydantic import Field, StrictFloat, StrictInt, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from nextbest_clv.core.rfm_settings import RfmSettings
 from nextbest_clv.errors import ClvSettingsError
@@ -17,6 +26,7 @@ __all__ = [
     "MODEL_FIELDS",
     "MODEL_NAMES",
     "ClvSettings",
+    "CovariateSettings",
     "ModelName",
     "merge_settings",
     "settings_fingerprint",
@@ -41,6 +51,49 @@ MODEL_FIELDS: tuple[str, ...] = (
 )
 
 
+#: The longest customer attribute name (the host's rule: nextbest.store.customer_attributes_sql).
+_MAX_ATTRIBUTE_NAME = 64
+
+
+class CovariateSettings(BaseModel):
+    """The ``covariates`` setting: which customer attributes (``nextbest ingest --customers``)
+    enter the fit of ``bgnbd``/``paretonbd`` as covariates of the purchase rate (``purchase``),
+    of the dropout (``dropout``) and of the Gamma-Gamma spend (``spend``), and what to do with a
+    customer who lacks one when fitting (``missing``: ``error``, the default, refuses the fit
+    naming how many customers lack which attribute; ``exclude`` leaves them out of the fit and
+    lists them). At least one name in all; no name twice in one list."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True)
+
+    purchase: tuple[str, ...] = Field(default=(), alias="purchase")
+    dropout: tuple[str, ...] = Field(default=(), alias="dropout")
+    spend: tuple[str, ...] = Field(default=(), alias="spend")
+    missing: Literal["error", "exclude"] = Field(default="error", alias="missing")
+
+    @field_validator("purchase", "dropout", "spend")
+    @classmethod
+    def _attribute_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if not 0 < len(name) <= _MAX_ATTRIBUTE_NAME or not name.isprintable():
+                raise ValueError(
+                    f"{name!r} is not an attribute name (1 to {_MAX_ATTRIBUTE_NAME} printable "
+                    "characters)"
+                )
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"names {', '.join(map(repr, twice))} more than once")
+        return names
+
+    @model_validator(mode="after")
+    def _some_names(self) -> CovariateSettings:
+        if not (self.purchase or self.dropout or self.spend):
+            raise ValueError(
+                "name at least one attribute in purchase, dropout or spend (or set covariates "
+                "to null for no covariates)"
+            )
+        return self
+
+
 class ClvSettings(RfmSettings):
     """A tenant's CLV settings (JSON names in camelCase, unknown keys rejected).
 
@@ -61,6 +114,8 @@ class ClvSettings(RfmSettings):
     ``clvMonths`` (12 or 24) and ``discountRateMonthly`` (default 0.01) for the ``clv`` field,
     ``atRiskProbabilityAlive`` (default 0.5): with a model active a customer whose P(alive) is
     below it is ``at_risk`` and the others are tiered by the model's ``clv``.
+    ``covariates`` (default null: none): customer attributes the ``bgnbd``/``paretonbd`` fit
+    uses as covariates (:class:`CovariateSettings`).
     An outcome cannot both start and end a subscription.
     """
 
@@ -95,6 +150,7 @@ class ClvSettings(RfmSettings):
     at_risk_probability_alive: StrictFloat = Field(
         default=0.5, alias="atRiskProbabilityAlive", gt=0.0, lt=1.0
     )
+    covariates: CovariateSettings | None = Field(default=None, alias="covariates")
 
     @classmethod
     def cross_field_problems(cls, values: Mapping[str, Any]) -> list[tuple[str, str]]:
