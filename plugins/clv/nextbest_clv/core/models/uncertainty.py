@@ -27,7 +27,7 @@ from .gammagamma import GammaGammaModel
 
 FloatArray = NDArray[np.float64]
 
-#: Unique customer rows per chunk: draws x chunk floats per figure (200 x 32768 x 8 B = 52 MB).
+#: Customers per chunk: draws x chunk floats per figure (200 x 32768 x 8 B = 52 MB).
 DEFAULT_CHUNK = 1 << 15
 
 
@@ -200,7 +200,7 @@ def customer_intervals(
             parameters, as the two models are fitted separately).
         months, discount_rate_monthly, time_unit_days, days_per_month: as in
             :func:`customer_lifetime_value`.
-        chunk_size: distinct customer rows processed at once (bounds memory).
+        chunk_size: customers processed at once (bounds memory).
 
     Raises:
         DataError: invalid settings or customer arrays.
@@ -221,18 +221,22 @@ def customer_intervals(
         )
     x, tx, big_t = customer_arrays(frequency, recency, T)
     shape = x.shape
-    columns = [x.ravel(), tx.ravel(), big_t.ravel()]
+    x, tx, big_t = x.ravel(), tx.ravel(), big_t.ravel()
+    m = np.zeros_like(x)
     if with_clv:
         m = np.broadcast_to(np.asarray(monetary_value, dtype=np.float64), shape).ravel()
         if not np.all(np.isfinite(m)):
             raise DataError("monetary_value contains NaN or infinite values")
-        columns.append(np.where(columns[0] > 0, m, 0.0))  # ignored for x = 0: share rows
-    rows, inverse = np.unique(np.column_stack(columns), axis=0, return_inverse=True)
-    inverse = inverse.ravel()
+    # The model figures depend on (x, t_x, T) only: compute them once per distinct triple, and
+    # walk the customers in triple order so that each chunk holds whole runs of repeats.
+    triples, triple_of = np.unique(np.column_stack([x, tx, big_t]), axis=0, return_inverse=True)
+    triple_of = triple_of.ravel()
+    order = np.argsort(triple_of, kind="stable")
 
     rng = np.random.default_rng(seed)
     model_type: Any = type(model)
-    models = [model_type.from_params(**p) for p in parameter_draws(model.params, covariance, draws, rng)]
+    drawn_params = parameter_draws(model.params, covariance, draws, rng)
+    models = [model_type.from_params(**p) for p in drawn_params]
     spends: list[GammaGammaModel] = []
     if with_clv:
         assert spend_model is not None and spend_covariance is not None
@@ -243,43 +247,46 @@ def customer_intervals(
     tail = (1.0 - level) / 2.0
     quantiles = np.array([tail, 1.0 - tail])
 
-    n = rows.shape[0]
+    n = x.size
     alive = np.empty((2, n))
     purchases = np.empty((2, n))
     clv = np.empty((2, n)) if with_clv else None
     for start in range(0, n, chunk_size):
-        block = rows[start : start + chunk_size]
-        bx, btx, bt = block[:, 0], block[:, 1], block[:, 2]
-        size = block.shape[0]
+        customers = order[start : start + chunk_size]
+        local, local_of = np.unique(triple_of[customers], return_inverse=True)
+        bx, btx, bt = triples[local, 0], triples[local, 1], triples[local, 2]
+        size = local.size
         a = np.empty((draws, size))
         e = np.empty((draws, size))
-        c = np.empty((draws, size)) if with_clv else None
+        c = np.empty((draws, customers.size)) if with_clv else None
         for d, drawn in enumerate(models):
             a[d] = drawn.probability_alive(bx, btx, bt)
             e[d] = drawn.conditional_expected_purchases(horizon, bx, btx, bt)
             if c is not None:
-                spend = spends[d].conditional_expected_average_profit(bx, block[:, 3])
-                c[d] = customer_lifetime_value(
+                # CLV = (discounted expected purchases) x (expected spend): the first factor per
+                # triple (one unit of spend), the second per customer.
+                per_unit = customer_lifetime_value(
                     drawn,
                     bx,
                     btx,
                     bt,
-                    spend,
+                    1.0,
                     months=months,
                     discount_rate_monthly=discount_rate_monthly,
                     time_unit_days=time_unit_days,
                     days_per_month=days_per_month,
                 )
-        window = slice(start, start + size)
-        alive[:, window] = np.quantile(a, quantiles, axis=0)
-        purchases[:, window] = np.quantile(e, quantiles, axis=0)
+                spend = spends[d].conditional_expected_average_profit(
+                    x[customers], m[customers]
+                )
+                c[d] = per_unit[local_of] * spend
+        alive[:, customers] = np.quantile(a, quantiles, axis=0)[:, local_of]
+        purchases[:, customers] = np.quantile(e, quantiles, axis=0)[:, local_of]
         if c is not None and clv is not None:
-            clv[:, window] = np.quantile(c, quantiles, axis=0)
+            clv[:, customers] = np.quantile(c, quantiles, axis=0)
 
     def back(values: FloatArray) -> Interval:
-        return Interval(
-            values[0][inverse].reshape(shape), values[1][inverse].reshape(shape)
-        )
+        return Interval(values[0].reshape(shape), values[1].reshape(shape))
 
     return CustomerIntervals(
         probability_alive=back(alive),
