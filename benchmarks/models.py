@@ -40,6 +40,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import models_intervals  # benchmarks/ is on sys.path when this file runs as a script
 import numpy as np
 from nextbest_clv.core.models.bgnbd import BetaGeoModel
 from nextbest_clv.core.models.clv import DAYS_PER_MONTH, customer_lifetime_value
@@ -185,6 +186,7 @@ def main() -> None:
         bench_fit_1m(lifetimes, n, k, day_resolution)
     for day_resolution in (True, False):
         bench_clv_1m(lifetimes, n, k, day_resolution)
+    models_intervals.main(["--customers", str(n)])  # issue 12 §5: intervals, 1M x 200 draws
 
 
 if __name__ == "__main__":

@@ -110,9 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     intervals = run(n, d, "intervals")
     print(f"Intervals: {n:,} customers x {d} draws (BG/NBD + Gamma-Gamma, 90-day purchases, CLV)")
     print(f"   distinct (x, t_x, T, m_x) rows: {intervals['distinct_rows']:,.0f}")
-    print(
-        f"   point estimates  {point['seconds']:8.2f} s   peak RSS {point['peak_mb']:7.0f} MB"
-    )
+    print(f"   point estimates  {point['seconds']:8.2f} s   peak RSS {point['peak_mb']:7.0f} MB")
     print(
         f"   intervals        {intervals['seconds']:8.2f} s   peak RSS "
         f"{intervals['peak_mb']:7.0f} MB   (targets <= 10 s, <= 2048 MB)"

@@ -27,8 +27,11 @@ TRUE = {
 }
 TRUE_SPEND = GammaGammaModel.from_params(6.0, 4.0, 15.0)
 # Reference customers (x, t_x, T in days) whose true figures the intervals should cover.
-PROFILES = (np.array([0.0, 2.0, 6.0, 1.0]), np.array([0.0, 100.0, 150.0, 20.0]),
-            np.array([120.0, 200.0, 160.0, 180.0]))
+PROFILES = (
+    np.array([0.0, 2.0, 6.0, 1.0]),
+    np.array([0.0, 100.0, 150.0, 20.0]),
+    np.array([120.0, 200.0, 160.0, 180.0]),
+)
 HORIZON = 90.0
 
 

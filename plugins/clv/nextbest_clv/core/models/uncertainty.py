@@ -27,8 +27,8 @@ from .gammagamma import GammaGammaModel
 
 FloatArray = NDArray[np.float64]
 
-#: Customers per chunk: draws x chunk floats per figure (200 x 32768 x 8 B = 52 MB).
-DEFAULT_CHUNK = 1 << 15
+#: Customers per chunk: draws x chunk floats for the CLV draws (200 x 131072 x 8 B = 210 MB).
+DEFAULT_CHUNK = 1 << 17
 
 
 class CustomerModel(Protocol):
@@ -139,7 +139,9 @@ def spend_covariance(
     x, m = x[keep], m[keep]
 
     def total(p: dict[str, float]) -> float:
-        return float(np.sum(GammaGammaModel.from_params(**p).log_likelihood_of(x, m)))
+        return float(
+            np.sum(GammaGammaModel.from_params(p["p"], p["q"], p["v"]).log_likelihood_of(x, m))
+        )
 
     return log_parameter_covariance(model.params, total)
 
@@ -241,7 +243,7 @@ def customer_intervals(
     if with_clv:
         assert spend_model is not None and spend_covariance is not None
         spends = [
-            GammaGammaModel.from_params(**p)
+            GammaGammaModel.from_params(p["p"], p["q"], p["v"])
             for p in parameter_draws(spend_model.params, spend_covariance, draws, rng)
         ]
     tail = (1.0 - level) / 2.0
@@ -276,9 +278,7 @@ def customer_intervals(
                     time_unit_days=time_unit_days,
                     days_per_month=days_per_month,
                 )
-                spend = spends[d].conditional_expected_average_profit(
-                    x[customers], m[customers]
-                )
+                spend = spends[d].conditional_expected_average_profit(x[customers], m[customers])
                 c[d] = per_unit[local_of] * spend
         alive[:, customers] = np.quantile(a, quantiles, axis=0)[:, local_of]
         purchases[:, customers] = np.quantile(e, quantiles, axis=0)[:, local_of]
