@@ -40,6 +40,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import models_intervals  # benchmarks/ is on sys.path when this file runs as a script
 import numpy as np
 from models_more import run_more  # benchmarks/ is the script's directory
 from nextbest_clv.core.models.bgnbd import BetaGeoModel
@@ -190,6 +191,7 @@ def main() -> None:
     from models_covariates import run as bench_covariates  # benchmarks/ is on sys.path
 
     bench_covariates(n)
+    models_intervals.main(["--customers", str(n)])  # issue 12 §5: intervals, 1M x 200 draws
 
 
 if __name__ == "__main__":
