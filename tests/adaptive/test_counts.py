@@ -232,3 +232,58 @@ def test_pick_probabilities_wait_for_the_save_and_match_the_explained_decision(s
     stored = sim.store.get_recommendation(TENANT, rec["recommendationId"])
     assert stored is not None
     assert all(0 < i.annotations["adaptive"]["pickProbability"] <= 1 for i in stored.items)
+
+
+def test_a_large_import_loses_no_live_traffic(sim: Sim, monkeypatch: Any) -> None:
+    """A bulk import of more customers than the one-by-one limit, with recommendations and
+    responds arriving while it reads and while it credits: nothing written meanwhile is lost
+    and the counts equal those rebuilt from the store afterwards."""
+    from nextbest_adaptive.service import counts as counts_module
+
+    monkeypatch.setattr(counts_module, "IMPORT_RECHECK_LIMIT", 1)
+    sim.publish(flow("one", {"mode": "mean"}))
+    recs = [sim.recommend(f"c{i}", "young", "one") for i in range(4)]
+    rows = [
+        InteractionIn(
+            customer_id=rec["customerId"],
+            outcome="conversion",
+            idempotency_key=f"bulk-{i}",
+            offer_id=rec["decisions"][0]["offerId"],
+            recommendation_id=rec["recommendationId"],
+            rank=1,
+        )
+        for i, rec in enumerate(recs)
+    ]
+    assert sim.store.record_interactions_bulk(TENANT, rows).inserted == 4
+    service = learner_for(sim.host).counts
+    live = iter(range(100))
+
+    def traffic() -> None:  # a new customer shown offers and converting, through the API
+        n = next(live)
+        rec = sim.recommend(f"live{n}", "senior", "one")
+        response = sim.respond(rec, "conversion", rank=1, idempotencyKey=f"live-{n}")
+        assert response.status_code in (200, 201), response.text
+
+    reading = sim.store.iter_interactions
+
+    def iter_with_traffic(*args: Any, **kwargs: Any) -> Any:
+        for n, interaction in enumerate(reading(*args, **kwargs)):
+            if n == 1:
+                traffic()
+            yield interaction
+
+    crediting = service._set_credit
+
+    def credit_with_traffic(*args: Any) -> bool:
+        traffic()
+        return crediting(*args)
+
+    monkeypatch.setattr(sim.store, "iter_interactions", iter_with_traffic)
+    monkeypatch.setattr(service, "_set_credit", credit_with_traffic)
+    sim.host.notify_interactions_imported(TENANT, {r["customerId"] for r in recs})
+    monkeypatch.undo()
+    incremental = counts(sim)
+    result = service.rebuild(TENANT)
+    assert counts(sim) == incremental
+    assert next(live) == 5  # one respond while reading, one per imported credit
+    assert result.positives == 4 + 5 and result.recommendations == 4 + 5

@@ -36,7 +36,7 @@ from .cells import COUNTS, CREDITS, NOTE, item_cells
 #: positive: click, conversion, share, save and the tenant's own positive types)
 SUCCESS_SETTING = "adaptive.successOutcomes"
 _SETTINGS_TTL = 5.0
-#: a bulk import of more customers than this recounts the tenant instead
+#: a bulk import of more customers than this is read in one pass over the tenant's outcomes
 IMPORT_RECHECK_LIMIT = 1000
 #: responds whose in-transaction writes wait for their commit to reach the cache (entries are
 #: taken right after the commit; a rolled-back outcome's would stay: bounded)
@@ -275,16 +275,27 @@ class CountsService:
             self._set_credit(tenant_id, old.recommendation_id, old.rank, old.offer_id, still)
 
     def imported(self, tenant_id: str, customer_ids: Iterable[str]) -> None:
-        """After a bulk import: credit the impressions the customers' success outcomes cite
-        (one by one for up to ``IMPORT_RECHECK_LIMIT`` customers, else a tenant rebuild)."""
+        """After a bulk import: credit the impressions the customers' success outcomes cite,
+        each credit its own guarded update (as a respond's), so live traffic during a large
+        import loses nothing and an outcome credited already is not credited again. Up to
+        ``IMPORT_RECHECK_LIMIT`` customers are read one by one, more in one pass over the
+        tenant's outcomes (no rebuild: it would replace counts written meanwhile)."""
         customers = sorted(customer_ids)
         if len(customers) > IMPORT_RECHECK_LIMIT:
-            self.rebuild(tenant_id)
-            return
-        for customer_id in customers:
-            for i in self.store.iter_interactions(tenant_id, customer_id):
-                if i.recommendation_id is not None and self.is_success(tenant_id, i):
-                    self._set_credit(tenant_id, i.recommendation_id, i.rank, i.offer_id, True)
+            wanted = frozenset(customers)
+            outcomes: Iterable[Interaction] = (
+                i for i in self.store.iter_interactions(tenant_id) if i.customer_id in wanted
+            )
+        else:
+            outcomes = (i for c in customers for i in self.store.iter_interactions(tenant_id, c))
+        # read first, then write: no read cursor stays open across the credits' transactions
+        cited = [
+            (i.recommendation_id, i.rank, i.offer_id)
+            for i in outcomes
+            if i.recommendation_id is not None and self.is_success(tenant_id, i)
+        ]
+        for recommendation_id, rank, offer_id in cited:
+            self._set_credit(tenant_id, recommendation_id, rank, offer_id, True)
 
     def _set_credit(
         self,
