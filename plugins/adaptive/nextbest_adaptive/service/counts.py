@@ -42,6 +42,9 @@ IMPORT_RECHECK_LIMIT = 1000
 #: taken right after the commit; a rolled-back outcome's would stay: bounded)
 _PENDING_LIMIT = 10_000
 
+#: recommendations saved by this process kept to credit their outcomes without a read
+_SAVED_LIMIT = 20_000
+
 Written = dict[tuple[str, str], Any]
 _GENERATIONS = itertools.count(1)
 #: offers changed by this process's writes remembered between two reads of a tenant's counts
@@ -91,6 +94,9 @@ class CountsService:
         self._changes: dict[str, tuple[list[int], list[str]]] = {}
         #: (tenant, interaction id) -> what its outcome_recording wrote, until the commit
         self._pending: dict[tuple[str, int], Written] = {}
+        #: (tenant, recommendation id) -> the recommendations this process saved (the most
+        #: recent ones): a respond citing one need not read it back (stored ones never change)
+        self._saved: dict[tuple[str, str], Recommendation] = {}
 
     @property
     def store(self) -> Store:
@@ -194,6 +200,10 @@ class CountsService:
         """Count the offers of a stored recommendation as impressions."""
         if not recommendation.items:
             return
+        with self._lock:
+            if len(self._saved) >= _SAVED_LIMIT:
+                self._saved.pop(next(iter(self._saved)))
+            self._saved[(tenant_id, recommendation.recommendation_id)] = recommendation
         adds: dict[str, list[str]] = {}
         for item in recommendation.items:
             note = (item.annotations or {}).get(NOTE)
@@ -210,6 +220,16 @@ class CountsService:
 
         written = self.store.update_documents(tenant_id, [(COUNTS, o) for o in adds], update)
         self._remember(tenant_id, written)
+
+    def forget(self, tenant_id: str, customer_id: str) -> None:
+        """Drop what this process keeps of a forgotten customer's recommendations."""
+        with self._lock:
+            for key in [
+                k
+                for k, rec in self._saved.items()
+                if k[0] == tenant_id and rec.customer_id == customer_id
+            ]:
+                del self._saved[key]
 
     def record_outcome(self, tenant_id: str, interaction: Interaction) -> bool:
         """Credit a success outcome to the impression it cites (once per impression), in a
@@ -229,13 +249,18 @@ class CountsService:
         if interaction.recommendation_id is not None and self.is_success(
             tenant_id, interaction, transaction.tenant_settings
         ):
+
+            def recommendation(rec_id: str, rank: int | None) -> Recommendation | None:
+                saved = self._saved.get((tenant_id, rec_id))  # atomic dict read: no lock
+                return saved if saved is not None else transaction.get_recommendation(rec_id, rank)
+
             written = self._credit(
                 tenant_id,
                 interaction.recommendation_id,
                 interaction.rank,
                 interaction.offer_id,
                 True,
-                transaction.get_recommendation,
+                recommendation,
                 transaction.update_documents,
             )
         with self._lock:
