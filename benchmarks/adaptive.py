@@ -7,8 +7,9 @@ baselines measured in the same run.
   propensities (target <= 1.3x), without and with a contact policy (a daily frequency_cap,
   the same on both sides; issue 13 §5 names the policy).
 - respond (a conversion citing a stored recommendation, the plugin's costliest case: the
-  recommendation item read and the counts and credit documents updated inside the outcome's
-  transaction) with the plugin loaded vs without, on SQLite (target <= 1.2x).
+  counts and credit documents updated inside the outcome's transaction; the recommendation was
+  saved by this process, so it is not read back) with the plugin loaded vs without, on SQLite
+  (target <= 1.2x).
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ processes). A respond's positive is written inside the outcome's own transaction
 ``outcome_recording`` hook: one commit for the outcome and its count); corrections, imports and
 impressions use ``store.update_documents``. Decisions read the tenant's counts from a cache
 refreshed after ``ttl`` seconds and updated at once by this process's own writes (a respond's
-after its commit, from ``outcome_recorded``).
+after its commit, from ``outcome_recorded``). A respond citing a recommendation this process
+saved uses the saved one instead of reading it back.
 """
 
 from __future__ import annotations
