@@ -287,3 +287,12 @@ def test_a_large_import_loses_no_live_traffic(sim: Sim, monkeypatch: Any) -> Non
     assert counts(sim) == incremental
     assert next(live) == 5  # one respond while reading, one per imported credit
     assert result.positives == 4 + 5 and result.recommendations == 4 + 5
+
+
+def test_forgetting_a_customer_drops_the_recommendations_kept_for_responds(sim: Sim) -> None:
+    sim.publish(flow("one", {"mode": "mean"}))
+    kept = [sim.recommend(c, "young", "one")["recommendationId"] for c in ("c1", "c2")]
+    service = learner_for(sim.host).counts
+    assert all((TENANT, r) in service._saved for r in kept)
+    DecisionService(sim.host, sim.store).forget_customer(TENANT, "c1")
+    assert (TENANT, kept[0]) not in service._saved and (TENANT, kept[1]) in service._saved
