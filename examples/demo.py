@@ -14,7 +14,10 @@
 6. learns propensities from outcomes: three offers with a guessed catalog propensity and a known
    true response rate, Thompson sampling over 600 recommend -> respond rounds, the learned
    propensities printed as they move towards the truth (examples/learning_demo.py);
-7. writes the tenant's web report as one offline HTML file (docs/report.md) and prints its path.
+7. writes the tenant's web report as one offline HTML file (docs/report.md) and prints its path;
+   before it, a back-test of BG/NBD and a simulation comparing the retention flow with the
+   same flow without its CLV rules are stored, and a snapshot a quarter before 1998-06-30 is
+   taken ahead of step 2, so every page of the report has something to show.
 
 The database lives in a temporary directory that is removed at exit; ``--keep`` keeps it (its
 path is printed) to look at with ``nextbest clv show ... --database sqlite:///PATH``.
@@ -41,14 +44,16 @@ from urllib.parse import urlsplit
 import click
 from learning_demo import learning_demo
 from lift_demo import lift_demo
+from nextbest_clv.backtest.runs import run_backtest
 from nextbest_clv.cli import parse_as_of, print_result, progress_bar
 from nextbest_clv.service import RECORDS_NAMESPACE, service_for
 from nextbest_clv.service.batch_compute import compute_records
 
-from nextbest import Host
+from nextbest import DecisionService, Host
 from nextbest.documents import load_document
 from nextbest.ingest import ingest_file
 from nextbest.outbox import Deliverer, TargetPolicy, WebhookSettings, add_endpoint
+from nextbest.simulate import parse_options, submit
 from nextbest.store import Store, from_epoch, open_store
 from nextbest.triggers import engine_for
 from nextbest.ui.export import export_report
@@ -56,6 +61,8 @@ from nextbest.ui.export import export_report
 ROOT = Path(__file__).resolve().parents[1]
 TENANT = "demo"
 AS_OF = "1998-06-30"
+#: The as-of date of the earlier CLV snapshot (the report's history and migration).
+EARLIER = "1998-03-31"
 
 
 def cdnow_sample() -> Path:
@@ -187,12 +194,26 @@ def verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
     )
 
 
-def trigger_demo(store: Store, host: Host) -> None:
-    """Step 4: a trigger acts on the CLV records (see the module doc)."""
+def publish_retention(store: Store) -> dict[str, Any]:
+    """The retention offers into the tenant's catalog and the retention flow published;
+    returns the flow document."""
     for offer in load_document(ROOT / "examples" / "offers-retention.yaml")["offers"]:
         store.put_offer(TENANT, offer)
     flow = load_document(ROOT / "examples" / "flows" / "retention.yaml")
     store.publish_flow(TENANT, flow["key"], store.save_flow(TENANT, flow["key"], flow))
+    return flow
+
+
+def earlier_snapshot(host: Host) -> None:
+    """A CLV snapshot as of :data:`EARLIER`, so the report's history has two to compare (the
+    batch as of AS_OF that follows stores the current records)."""
+    earlier, _ = compute_records(service_for(host), TENANT, as_of=parse_as_of(EARLIER))
+    print(f"CLV snapshot as of {EARLIER} stored ({earlier.computed} customers)")
+
+
+def trigger_demo(store: Store, host: Host) -> None:
+    """Step 4: a trigger acts on the CLV records (see the module doc)."""
+    flow = publish_retention(store)
 
     receiver = Receiver()
     policy = TargetPolicy(allow_private=True)  # the receiver is on this machine
@@ -245,10 +266,31 @@ def trigger_demo(store: Store, host: Host) -> None:
     receiver.server.shutdown()
 
 
-def report_demo(host: Host) -> None:
-    """The web report of the demo tenant as one offline file (what `nextbest report` writes);
-    kept after the demo, its path printed."""
-    out = Path(tempfile.gettempdir()) / "nextbest-demo-report.html"
+def report_demo(store: Store, host: Host, out: Path | None = None) -> None:
+    """Step 7: a stored back-test and a stored simulation with a comparison, then the web
+    report of the demo tenant as one offline file (what `nextbest report` writes); kept after
+    the demo, its path printed."""
+    service = service_for(host)
+    # Run "at" AS_OF, the demo's present: the report as of AS_OF lists runs made by then.
+    run_backtest(
+        store, TENANT, "bgnbd", service.get_settings(TENANT), clock=lambda: parse_as_of(AS_OF)
+    )
+    print("\nA back-test of BG/NBD stored (the report's predicted vs actual page)")
+    flow = load_document(ROOT / "examples" / "flows" / "retention.yaml")
+    plain = {**flow, "key": "retention-plain", "name": "Retention without the CLV rules",
+             "nodes": [n for n in flow["nodes"] if n["id"] != "clv-rules"]}  # fmt: skip
+    store.publish_flow(TENANT, plain["key"], store.save_flow(TENANT, plain["key"], plain))
+    as_of = from_epoch(parse_as_of(AS_OF))
+    options = parse_options(
+        {"flow": flow["key"], "compare": plain["key"], "asOf": as_of.isoformat()}, now=as_of
+    )
+    run = submit(DecisionService(host, store), TENANT, options, background=False)
+    done = store.get_simulation(TENANT, run.simulation_id)
+    assert done is not None
+    if done.status != "done":
+        raise SystemExit(f"the demo simulation {run.simulation_id} failed: {done.error}")
+    print(f"Simulation {run.simulation_id} stored: {flow['key']} compared with {plain['key']}")
+    out = out or Path(tempfile.gettempdir()) / "nextbest-demo-report.html"
     out.write_text(export_report(host, TENANT, from_epoch(parse_as_of(AS_OF))), encoding="utf-8")
     print(f"\nThe web report as of {AS_OF}, one file that opens offline: {out}")
 
@@ -281,6 +323,7 @@ def run(database: Path) -> None:
 
         host = Host(store=store)
         service = service_for(host)
+        earlier_snapshot(host)
         progress, close = progress_bar("Computing CLV")
         try:
             result = service.compute_batch(TENANT, as_of=parse_as_of(AS_OF), progress=progress)
@@ -305,7 +348,7 @@ def run(database: Path) -> None:
         trigger_demo(store, host)
         lift_demo(store, host, ROOT)
         learning_demo(store, host)
-        report_demo(host)
+        report_demo(store, host)
     finally:
         store.close()
 
