@@ -105,3 +105,19 @@ def test_refused_while_the_tenants_run_is_under_way(store: Store) -> None:
     assert result.exit_code != 0  # type: ignore[attr-defined]
     assert "simulation 'sim_other' of the tenant is running" in result.output  # type: ignore[attr-defined]
     assert len(store.list_simulations("acme").items) == 1  # nothing stored
+
+
+def test_a_stopped_command_marks_its_run_failed(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nextbest.simulate import jobs
+
+    def stopped(*args: object, **kw: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jobs, "run_simulation", stopped)
+    result = invoke(store, "--flow", "retention", "--as-of", AS_OF_TEXT)
+    assert result.exit_code != 0  # type: ignore[attr-defined]
+    (run,) = store.list_simulations("acme").items
+    assert (run.status, run.error) == ("failed", "interrupted: KeyboardInterrupt")
+    assert jobs._active == {}  # the process's slot is free again

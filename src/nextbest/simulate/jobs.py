@@ -285,9 +285,10 @@ def execute(
     except BaseException as exc:  # KeyboardInterrupt too: the run must not stay "running"
         if isinstance(exc, Exception):
             _log.exception("simulation %s of tenant %r failed", simulation_id, tenant_id)
-        store.update_simulation(
-            tenant_id, simulation_id, status="failed", error=f"{type(exc).__name__}: {exc}"
-        )
+            error = f"{type(exc).__name__}: {exc}"
+        else:  # Ctrl-C of the command, or the process exiting
+            error = f"interrupted: {type(exc).__name__}"
+        store.update_simulation(tenant_id, simulation_id, status="failed", error=error)
         if reraise or not isinstance(exc, Exception):
             raise
         return None
