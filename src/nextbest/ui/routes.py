@@ -139,7 +139,7 @@ def ui_router(host: HostAPI, store: Store) -> APIRouter:
         return response
 
     def error_page(failure: PageFailure) -> HTMLResponse:
-        titles = {400: "Invalid request", 403: "Forbidden", 404: "Not found"}
+        titles = {400: "Invalid request", 403: "Forbidden", 404: "Not found", 409: "Conflict"}
         html = (
             environment()
             .get_template("error.html")
