@@ -24,6 +24,7 @@ from nextbest_clv.service.history_compare import (
     score_due,
     score_snapshot,
 )
+from nextbest_clv.service.settings import settings_fingerprint
 
 from nextbest import Host
 from nextbest.store import Store
@@ -233,3 +234,17 @@ def test_a_customers_history_is_their_row_in_each_snapshot(service: ClvService) 
     assert customer_history(store, "acme", "ghost") == []
     assert customer_history(store, "globex", "a") == []
 
+
+def test_a_snapshot_keeps_the_settings_it_ran_with(service: ClvService) -> None:
+    store = service.store
+    _known_tenant(store)
+    service.update_settings("acme", {"lifespanMonths": 1.0})
+    result, _ = compute_records(service, "acme", as_of=T0)
+    snap = get_snapshot(store, "acme", result.snapshot or "")
+    settings = service.get_settings("acme")
+    assert snap["settings"] == settings.to_json()
+    assert snap["settings"]["lifespanMonths"] == 1.0
+    assert snap["settingsFingerprint"] == settings_fingerprint(settings)
+    # later changes leave the stored snapshot as it was
+    service.update_settings("acme", {"lifespanMonths": 2.0})
+    assert get_snapshot(store, "acme", result.snapshot or "")["settings"]["lifespanMonths"] == 1.0

@@ -5,7 +5,7 @@ the scheduler) stores one snapshot as plugin documents (so no table of its own):
 
 - the *summary*, namespace :data:`HISTORY_NAMESPACE`, key the snapshot id
   (``<asOf, compact ISO>-<8 hex>``, so keys sort by asOf): when (``asOf``, ``takenAt``), the
-  settings fingerprint, the
+  settings (``settings``: the tenant's CLV settings as JSON, and their fingerprint), the
   model and fit, the customers counted (and failed), per segment the customers and value,
   the score and value histograms and quantiles (:mod:`nextbest_clv.core.history`), and what
   it predicts for its horizon (``prediction``: the field, the horizon, the total, per decile
@@ -164,6 +164,7 @@ def _summary(
         "asOf": iso_time(as_of),
         "takenAt": iso_time(taken_at),
         "settingsFingerprint": settings_fingerprint(settings),
+        "settings": settings.to_json(),
         "model": settings.model,
         "fit": fit,
         "customers": int(codes.size),
