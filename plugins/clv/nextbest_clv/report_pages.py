@@ -414,9 +414,9 @@ def profile_blocks(sections: Mapping[str, Any]) -> list[Block]:
         blocks.append(
             Chart(
                 "line",
-                f"Predicted {field} per snapshot",
+                "Predicted value per snapshot",
                 Axis("Snapshot as of", "UTC"),
-                Axis(f"Predicted {field}", MONEY),
+                Axis(field, MONEY),
                 [Series(field, [h["asOf"] for h in known], [h["predicted"] for h in known])],
             )
         )
