@@ -242,3 +242,28 @@ def test_the_export_draws_the_same_charts_offline(
         assert drawn == SERVED_CHARTS.get(name, []), name
     assert requested == []
     print(screenshot(page, "export"))
+
+
+def test_customer_page_draws_the_clv_history(context: Any, served: Served) -> None:
+    page = context.new_page()
+    sign_in(page, served)
+    page.goto(f"{served.base}/ui/customer?customer={BUYER_PREFIX}007")
+    rows = table(page, "clv-history")
+    assert 1 <= len(rows) <= 2  # the seeded snapshots that hold this buyer
+    drawn = dict(charts(page))
+    history = [title for title in drawn if title.endswith(" per snapshot")]
+    assert history and drawn[history[0]] > 0, drawn
+    screenshot(page, "page-customer-clv-history")
+
+
+def test_a_signed_out_cookie_replayed_in_the_browser_is_refused(
+    context: Any, served: Served
+) -> None:
+    page = context.new_page()
+    sign_in(page, served)
+    kept = [c for c in context.cookies() if c["name"] == COOKIE]
+    page.click("form.nb-sign-out button")
+    assert "/ui/sign-in" in page.url
+    context.add_cookies(kept)  # the old cookie, replayed
+    page.goto(f"{served.base}/ui/overview")
+    assert "/ui/sign-in" in page.url

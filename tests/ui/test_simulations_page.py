@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import time
 from pathlib import Path
@@ -386,3 +387,39 @@ def test_another_tenants_admin_cannot_run_our_flows(ui: Ui, runs: tuple[str, str
     response = ui.client.post("/ui/simulations", data={"csrf": ui.csrf(), "flow": "buyers"})
     assert response.status_code == 400 and "<code>form.flow</code>" in response.text
     assert _simulation_count(ui.store, "globex") == 0
+
+
+def test_a_start_while_the_tenants_run_is_under_way_is_409(ui: Ui, runs: tuple[str, str]) -> None:
+    running = ui.store.create_simulation("acme", "sim_zz_running", {"flow": "main"})
+    ui.store.update_simulation("acme", running.simulation_id, status="running")
+    before = _simulation_count(ui.store)
+    ui.sign_in(role="admin")
+    response = ui.client.post("/ui/simulations", data={"csrf": ui.csrf(), "flow": "main"})
+    assert response.status_code == 409, response.text[-500:]
+    text = response.text.replace("&#39;", "'")
+    assert "simulation 'sim_zz_running' of the tenant is running" in text
+    assert _simulation_count(ui.store) == before
+
+
+def test_a_run_of_the_cli_shows_on_the_page(
+    ui: Ui, runs: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = ui.store.url  # type: ignore[attr-defined]
+    if not url.startswith("sqlite"):
+        pytest.skip("the command opens the database by URL: the throwaway schema is not in it")
+    monkeypatch.setenv("NEXTBEST_API_KEY_PEPPER", PEPPER.decode())
+    result = CliRunner().invoke(
+        build_cli(),
+        ["simulate", "--tenant", "acme", "--flow", "main", "--compare", "buyers",
+         "--as-of", NOW.isoformat(), "--json", "--database", url],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)["simulationId"]
+    listed = ui.store.list_simulations("acme").items
+    assert listed[0].simulation_id == run and listed[0].status == "done"
+    ui.sign_in()
+    page = ui.client.get("/ui/simulations").text
+    assert run_ids(page)[0] == run
+    assert f'<option value="{run}" selected>' in page  # the newest finished run is shown
+    figures = {r[0]: r[1:] for r in table_csv(ui, "side-by-side", f"?run={run}")}
+    assert figures["Expected value"] == ["money", "66.0", "20.0", "-46.0"]

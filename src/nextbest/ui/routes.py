@@ -9,10 +9,10 @@
 - ``POST /ui/simulations``: start a population simulation (admin role, CSRF token;
   ``simulation_start.py``), then to the Simulations page showing the run.
 
-Without a valid session (none, tampered, expired, key revoked) every page redirects to the
-sign-in page. Every POST needs the session's (or, for sign-in, the sign-in form's) CSRF token:
-403 without it. Pages only ever receive the session's tenant. Nothing here logs keys, tokens
-or cookies.
+Without a valid session (none, tampered, expired, key revoked, signed out) every page redirects
+to the sign-in page. Every POST needs the session's (or, for sign-in, the sign-in form's) CSRF
+token: 403 without it. Pages only ever receive the session's tenant. Nothing here logs keys,
+tokens or cookies.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def ui_router(host: HostAPI, store: Store) -> APIRouter:
         return response
 
     def error_page(failure: PageFailure) -> HTMLResponse:
-        titles = {400: "Invalid request", 403: "Forbidden", 404: "Not found"}
+        titles = {400: "Invalid request", 403: "Forbidden", 404: "Not found", 409: "Conflict"}
         html = (
             environment()
             .get_template("error.html")
@@ -228,6 +228,7 @@ def ui_router(host: HostAPI, store: Store) -> APIRouter:
             return to_sign_in(request)
         if not same_token(session.csrf, form.get("csrf")):
             return error_page(PageFailure(403, "missing or wrong CSRF token"))
+        signer.sign_out(session)  # a replayed copy of the cookie is refused from now on
         response = RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
         response.delete_cookie(COOKIE, path=PREFIX)
         return response

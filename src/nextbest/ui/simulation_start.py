@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import UnknownFlowError
 from ..plugin_api import HostAPI
-from ..simulate import parse_options, submit
+from ..simulate import SimulationBusyError, parse_options, submit
 from ..store import InvalidInputError, Store
 from .lift_page import decisions_for
 from .pages import PageFailure
@@ -56,7 +56,8 @@ def start_simulation(
     host: HostAPI, store: Store, tenant_id: str, role: str, form: Mapping[str, str]
 ) -> str:
     """Start the run the form asks for; its id. ``PageFailure`` 403 for a role that may not,
-    400 naming the form field for bad input or a flow that is not published."""
+    400 naming the form field for bad input or a flow that is not published, 409 while the
+    tenant's last run has not finished or the server runs as many as it may."""
     if role != START_ROLE:
         raise PageFailure(403, f"starting a simulation needs the {START_ROLE} role")
     raw: dict[str, Any] = {}
@@ -76,6 +77,8 @@ def start_simulation(
     except UnknownFlowError as exc:  # the compared flow or version
         field = "compare" if str(exc).startswith("compare") else "flow"
         raise PageFailure(400, str(exc), f"form.{field}") from None
+    except SimulationBusyError as exc:
+        raise PageFailure(409, str(exc)) from None
     return record.simulation_id
 
 
