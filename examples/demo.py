@@ -1,7 +1,8 @@
 """The nextbest + nextbest-clv demo (``make demo``).
 
 1. ingests the CDNOW sample (2,357 CD buyers, 1997-01 to 1998-06) into a fresh SQLite file for
-   tenant ``demo``;
+   tenant ``demo``: the purchases up to 1998-03-31 first, then a CLV snapshot as of that day
+   (the report's history), then the rest;
 2. batch computes every customer's CLV record as of 1998-06-30, with a progress bar, and prints
    the customers per segment;
 3. runs the retention flow (examples/flows/retention.yaml) through the host, with the store
@@ -16,8 +17,8 @@
    propensities printed as they move towards the truth (examples/learning_demo.py);
 7. writes the tenant's web report as one offline HTML file (docs/report.md) and prints its path;
    before it, a back-test of BG/NBD and a simulation comparing the retention flow with the
-   same flow without its CLV rules are stored, and a snapshot a quarter before 1998-06-30 is
-   taken ahead of step 2, so every page of the report has something to show.
+   same flow without its CLV rules are stored, so with step 1's snapshot every page of the
+   report has something to show.
 
 The database lives in a temporary directory that is removed at exit; ``--keep`` keeps it (its
 path is printed) to look at with ``nextbest clv show ... --database sqlite:///PATH``.
@@ -204,9 +205,23 @@ def publish_retention(store: Store) -> dict[str, Any]:
     return flow
 
 
+def split_cdnow(path: Path, workdir: Path) -> tuple[Path, Path]:
+    """The CDNOW file in two: the purchases up to :data:`EARLIER` and the later ones, so the
+    demo can store a true snapshot as of EARLIER before the later purchases arrive (a batch
+    as of a past date scores the customers' summaries, which hold every purchase so far)."""
+    cutoff = EARLIER.replace("-", "")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    before = [line for line in lines if line.split() and line.split()[2] <= cutoff]
+    after = [line for line in lines if line.split() and line.split()[2] > cutoff]
+    paths = (workdir / "cdnow-before.txt", workdir / "cdnow-after.txt")
+    for out, part in zip(paths, (before, after), strict=True):
+        out.write_text("".join(part), encoding="utf-8")
+    return paths
+
+
 def earlier_snapshot(host: Host) -> None:
-    """A CLV snapshot as of :data:`EARLIER`, so the report's history has two to compare (the
-    batch as of AS_OF that follows stores the current records)."""
+    """A CLV snapshot as of :data:`EARLIER` (with the purchases up to then only), so the
+    report's history has two to compare (the batch as of AS_OF stores the second)."""
     earlier, _ = compute_records(service_for(host), TENANT, as_of=parse_as_of(EARLIER))
     print(f"CLV snapshot as of {EARLIER} stored ({earlier.computed} customers)")
 
@@ -319,11 +334,12 @@ def run(database: Path) -> None:
     try:
         store.upgrade()
         store.create_tenant(TENANT, "CDNOW demo")
-        ingest(store, cdnow_sample())
-
+        before, after = split_cdnow(cdnow_sample(), database.parent)
         host = Host(store=store)
         service = service_for(host)
+        ingest(store, before)
         earlier_snapshot(host)
+        ingest(store, after)
         progress, close = progress_bar("Computing CLV")
         try:
             result = service.compute_batch(TENANT, as_of=parse_as_of(AS_OF), progress=progress)

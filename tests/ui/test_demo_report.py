@@ -11,6 +11,7 @@ import pytest
 from nextbest_clv.cli import parse_as_of
 from nextbest_clv.service import service_for
 from nextbest_clv.service.batch_compute import compute_records
+from nextbest_clv.service.history import list_all_snapshots
 
 from nextbest import Host
 from nextbest.simulate import list_simulations
@@ -30,15 +31,21 @@ def test_the_demo_report_has_every_page_filled(
     try:
         store.upgrade()
         store.create_tenant(demo.TENANT, "CDNOW demo")
-        demo.ingest(store, demo.cdnow_sample())
+        before, after = demo.split_cdnow(demo.cdnow_sample(), tmp_path)
         host = Host(store=store)
+        demo.ingest(store, before)
         demo.earlier_snapshot(host)
+        demo.ingest(store, after)
         compute_records(service_for(host), demo.TENANT, as_of=parse_as_of(demo.AS_OF))
         demo.publish_retention(store)
         demo.report_demo(store, host, out)
         runs = list_simulations(store, demo.TENANT).items
         assert [r.status for r in runs] == ["done"]
         assert runs[0].inputs["compare"].startswith("retention-plain")
+        # the earlier snapshot holds every customer who had bought by then (all of CDNOW's
+        # first purchases are in 1997), not only those who bought nothing since
+        counts = [snap["customers"] for snap in list_all_snapshots(store, demo.TENANT)]
+        assert counts == [2357, 2357]
     finally:
         store.close()
     text = out.read_text(encoding="utf-8")
