@@ -1,7 +1,8 @@
 """The nextbest + nextbest-clv demo (``make demo``).
 
 1. ingests the CDNOW sample (2,357 CD buyers, 1997-01 to 1998-06) into a fresh SQLite file for
-   tenant ``demo``;
+   tenant ``demo``: the purchases up to 1998-03-31 first, then a CLV snapshot as of that day
+   (the report's history), then the rest;
 2. batch computes every customer's CLV record as of 1998-06-30, with a progress bar, and prints
    the customers per segment;
 3. runs the retention flow (examples/flows/retention.yaml) through the host, with the store
@@ -14,7 +15,10 @@
 6. learns propensities from outcomes: three offers with a guessed catalog propensity and a known
    true response rate, Thompson sampling over 600 recommend -> respond rounds, the learned
    propensities printed as they move towards the truth (examples/learning_demo.py);
-7. writes the tenant's web report as one offline HTML file (docs/report.md) and prints its path.
+7. writes the tenant's web report as one offline HTML file (docs/report.md) and prints its path;
+   before it, a back-test of BG/NBD and a simulation comparing the retention flow with the
+   same flow without its CLV rules are stored, so with step 1's snapshot every page of the
+   report has something to show.
 
 The database lives in a temporary directory that is removed at exit; ``--keep`` keeps it (its
 path is printed) to look at with ``nextbest clv show ... --database sqlite:///PATH``.
@@ -41,14 +45,16 @@ from urllib.parse import urlsplit
 import click
 from learning_demo import learning_demo
 from lift_demo import lift_demo
+from nextbest_clv.backtest.runs import run_backtest
 from nextbest_clv.cli import parse_as_of, print_result, progress_bar
 from nextbest_clv.service import RECORDS_NAMESPACE, service_for
 from nextbest_clv.service.batch_compute import compute_records
 
-from nextbest import Host
+from nextbest import DecisionService, Host
 from nextbest.documents import load_document
 from nextbest.ingest import ingest_file
 from nextbest.outbox import Deliverer, TargetPolicy, WebhookSettings, add_endpoint
+from nextbest.simulate import parse_options, submit
 from nextbest.store import Store, from_epoch, open_store
 from nextbest.triggers import engine_for
 from nextbest.ui.export import export_report
@@ -56,6 +62,8 @@ from nextbest.ui.export import export_report
 ROOT = Path(__file__).resolve().parents[1]
 TENANT = "demo"
 AS_OF = "1998-06-30"
+#: The as-of date of the earlier CLV snapshot (the report's history and migration).
+EARLIER = "1998-03-31"
 
 
 def cdnow_sample() -> Path:
@@ -187,12 +195,40 @@ def verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
     )
 
 
-def trigger_demo(store: Store, host: Host) -> None:
-    """Step 4: a trigger acts on the CLV records (see the module doc)."""
+def publish_retention(store: Store) -> dict[str, Any]:
+    """The retention offers into the tenant's catalog and the retention flow published;
+    returns the flow document."""
     for offer in load_document(ROOT / "examples" / "offers-retention.yaml")["offers"]:
         store.put_offer(TENANT, offer)
     flow = load_document(ROOT / "examples" / "flows" / "retention.yaml")
     store.publish_flow(TENANT, flow["key"], store.save_flow(TENANT, flow["key"], flow))
+    return flow
+
+
+def split_cdnow(path: Path, workdir: Path) -> tuple[Path, Path]:
+    """The CDNOW file in two: the purchases up to :data:`EARLIER` and the later ones, so the
+    demo can store a true snapshot as of EARLIER before the later purchases arrive (a batch
+    as of a past date scores the customers' summaries, which hold every purchase so far)."""
+    cutoff = EARLIER.replace("-", "")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    before = [line for line in lines if line.split() and line.split()[2] <= cutoff]
+    after = [line for line in lines if line.split() and line.split()[2] > cutoff]
+    paths = (workdir / "cdnow-before.txt", workdir / "cdnow-after.txt")
+    for out, part in zip(paths, (before, after), strict=True):
+        out.write_text("".join(part), encoding="utf-8")
+    return paths
+
+
+def earlier_snapshot(host: Host) -> None:
+    """A CLV snapshot as of :data:`EARLIER` (with the purchases up to then only), so the
+    report's history has two to compare (the batch as of AS_OF stores the second)."""
+    earlier, _ = compute_records(service_for(host), TENANT, as_of=parse_as_of(EARLIER))
+    print(f"CLV snapshot as of {EARLIER} stored ({earlier.computed} customers)")
+
+
+def trigger_demo(store: Store, host: Host) -> None:
+    """Step 4: a trigger acts on the CLV records (see the module doc)."""
+    flow = publish_retention(store)
 
     receiver = Receiver()
     policy = TargetPolicy(allow_private=True)  # the receiver is on this machine
@@ -245,10 +281,31 @@ def trigger_demo(store: Store, host: Host) -> None:
     receiver.server.shutdown()
 
 
-def report_demo(host: Host) -> None:
-    """The web report of the demo tenant as one offline file (what `nextbest report` writes);
-    kept after the demo, its path printed."""
-    out = Path(tempfile.gettempdir()) / "nextbest-demo-report.html"
+def report_demo(store: Store, host: Host, out: Path | None = None) -> None:
+    """Step 7: a stored back-test and a stored simulation with a comparison, then the web
+    report of the demo tenant as one offline file (what `nextbest report` writes); kept after
+    the demo, its path printed."""
+    service = service_for(host)
+    # Run "at" AS_OF, the demo's present: the report as of AS_OF lists runs made by then.
+    run_backtest(
+        store, TENANT, "bgnbd", service.get_settings(TENANT), clock=lambda: parse_as_of(AS_OF)
+    )
+    print("\nA back-test of BG/NBD stored (the report's predicted vs actual page)")
+    flow = load_document(ROOT / "examples" / "flows" / "retention.yaml")
+    plain = {**flow, "key": "retention-plain", "name": "Retention without the CLV rules",
+             "nodes": [n for n in flow["nodes"] if n["id"] != "clv-rules"]}  # fmt: skip
+    store.publish_flow(TENANT, plain["key"], store.save_flow(TENANT, plain["key"], plain))
+    as_of = from_epoch(parse_as_of(AS_OF))
+    options = parse_options(
+        {"flow": flow["key"], "compare": plain["key"], "asOf": as_of.isoformat()}, now=as_of
+    )
+    run = submit(DecisionService(host, store), TENANT, options, background=False)
+    done = store.get_simulation(TENANT, run.simulation_id)
+    assert done is not None
+    if done.status != "done":
+        raise SystemExit(f"the demo simulation {run.simulation_id} failed: {done.error}")
+    print(f"Simulation {run.simulation_id} stored: {flow['key']} compared with {plain['key']}")
+    out = out or Path(tempfile.gettempdir()) / "nextbest-demo-report.html"
     out.write_text(export_report(host, TENANT, from_epoch(parse_as_of(AS_OF))), encoding="utf-8")
     print(f"\nThe web report as of {AS_OF}, one file that opens offline: {out}")
 
@@ -277,10 +334,12 @@ def run(database: Path) -> None:
     try:
         store.upgrade()
         store.create_tenant(TENANT, "CDNOW demo")
-        ingest(store, cdnow_sample())
-
+        before, after = split_cdnow(cdnow_sample(), database.parent)
         host = Host(store=store)
         service = service_for(host)
+        ingest(store, before)
+        earlier_snapshot(host)
+        ingest(store, after)
         progress, close = progress_bar("Computing CLV")
         try:
             result = service.compute_batch(TENANT, as_of=parse_as_of(AS_OF), progress=progress)
@@ -305,7 +364,7 @@ def run(database: Path) -> None:
         trigger_demo(store, host)
         lift_demo(store, host, ROOT)
         learning_demo(store, host)
-        report_demo(host)
+        report_demo(store, host)
     finally:
         store.close()
 

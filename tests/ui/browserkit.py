@@ -3,7 +3,9 @@ port) over a seeded SQLite store, and one headless Chromium (Debian's, through P
 the session.
 
 The store holds ``acme`` (the report fixtures of uikit.py plus generated buyers, two CLV
-snapshots from the plugin's batch compute and a stored back-test) and ``globex``. Without
+snapshots from the plugin's batch compute, a stored back-test, a finished simulation comparing
+two flows, a control group with recommendations and conversions, and trigger firings) and
+``globex``. Without
 Chromium or Playwright the tests skip, except under ``CI=true``, where they fail.
 Screenshots go to ``build/screenshots/`` (git-ignored) and are listed at the end of the run.
 """
@@ -21,16 +23,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 import uvicorn
 from nextbest_clv.backtest.runs import run_backtest
 from nextbest_clv.service import service_for
 from nextbest_clv.service.batch_compute import compute_records
-from uikit import NOW, PEPPER, seed
+from uikit import FLOW, NOW, PEPPER, seed, unavailable
 
-from nextbest import Host
+from nextbest import DecisionService, Host
 from nextbest.api import create_app
+from nextbest.simulate import parse_options, submit
 from nextbest.store import InteractionIn, Store, open_store, to_epoch
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
@@ -39,13 +43,6 @@ TAKEN: list[Path] = []
 BUYERS = 60
 BUYER_PREFIX = "acme-buyer-"
 CHROMIUM = os.environ.get("NEXTBEST_CHROMIUM") or shutil.which("chromium")
-
-
-def _unavailable(reason: str) -> None:
-    """Skip with ``reason``; under CI the browser tests must run, so fail instead."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser tests cannot run under CI: {reason}")
-    pytest.skip(reason)
 
 
 def add_buyers(store: Store, tenant: str, n: int = BUYERS, seed_: int = 11) -> list[str]:
@@ -74,6 +71,63 @@ def add_buyers(store: Store, tenant: str, n: int = BUYERS, seed_: int = 11) -> l
     return ids
 
 
+#: The flow the seeded simulation compares with ``main``: the same, with one offer shown.
+TOP_ONE = {**FLOW, "key": "top-one", "nodes": [*FLOW["nodes"][:-1], {
+    "type": "rank", "id": "top", "config": {"maxCandidates": 1}}]}  # fmt: skip
+#: The trigger the seeded responds fire: every buyer with a repeat purchase.
+REPEAT = {"key": "repeat", "name": "Repeat buyer", "when": "customer.clv.frequency >= 1"}
+#: Share of customers the seeded control group holds back.
+CONTROL_SHARE = 0.5
+#: New customers recommended to (and half of them converting) for the Lift and Triggers pages.
+LIFT_CUSTOMERS = 40
+LIFT_PREFIX = "acme-lift-"
+
+
+def simulate_comparison(host: Host, store: Store) -> str:
+    """Price acme's offers, publish ``top-one`` and run ``main`` compared with it to the end
+    (the real engine, in this thread); returns the run's id."""
+    for offer, (propensity, value) in (("gold", (0.5, 40)), ("silver", (0.2, 10))):
+        store.put_offer(
+            "acme",
+            {"id": offer, "name": offer.title(), "priority": 50, "status": "active",
+             "propensity": propensity, "businessValue": value},
+        )  # fmt: skip
+    store.publish_flow("acme", "top-one", store.save_flow("acme", "top-one", TOP_ONE))
+    options = parse_options({"flow": "main", "compare": "top-one"}, now=NOW)
+    record = submit(DecisionService(host, store), "acme", options, background=False)
+    done = store.get_simulation("acme", record.simulation_id)
+    assert done is not None and done.status == "done", done
+    return record.simulation_id
+
+
+def seed_lift_and_triggers(store: Store, base: str, admin_key: str) -> list[str]:
+    """A control group (tenant setting), then through the served API: the ``repeat`` trigger,
+    a recommendation for each of :data:`LIFT_CUSTOMERS` new customers and two conversions
+    (ten days ago, then now) from every other one, so the Lift page has both groups and the
+    second conversions fire the trigger. New customers, as the buyers' records as of ``NOW``
+    must stay as seeded (responds now recompute a customer's record). Returns their ids."""
+    store.update_tenant_settings("acme", {"controlGroup": {"share": CONTROL_SHARE, "salt": "b"}})
+    headers = {"Authorization": f"Bearer {admin_key}", "X-Tenant-Id": "acme"}
+    customers = [f"{LIFT_PREFIX}{i:02d}" for i in range(LIFT_CUSTOMERS)]
+    earlier = (NOW - timedelta(days=10)).isoformat()
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+
+        def call(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+            response = client.request(method, path, json=body)
+            assert response.status_code in (200, 201), (path, response.text)
+            return dict(response.json())
+
+        call("PUT", f"/api/v1/triggers/{REPEAT['key']}", REPEAT)
+        groups = {call("POST", "/api/v1/recommend", {"customerId": c})["group"] for c in customers}
+        assert groups == {"control", "treatment"}, groups
+        for customer in customers[::2]:
+            for n, stamp in enumerate((earlier, None)):
+                body = {"customerId": customer, "offerId": "gold", "outcome": "conversion",
+                        "idempotencyKey": f"{customer}-{n}", "conversionValue": 25.0}  # fmt: skip
+                call("POST", "/api/v1/respond", body | ({"timestamp": stamp} if stamp else {}))
+    return customers
+
+
 @dataclass
 class Served:
     """The report at ``base`` (``http://127.0.0.1:<port>``) with keys by (tenant, role)."""
@@ -83,6 +137,7 @@ class Served:
     store: Store
     keys: dict[tuple[str, str], str]
     buyers: list[str]
+    lifted: list[str]
 
 
 def _free_port() -> int:
@@ -108,6 +163,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             compute_records(service, "acme", as_of=to_epoch(NOW - timedelta(days=30)))
             compute_records(service, "acme", as_of=to_epoch(NOW))
             run_backtest(store, "acme", "bgnbd", service.get_settings("acme"))
+            simulate_comparison(host, store)
             port = _free_port()
             server = uvicorn.Server(
                 uvicorn.Config(
@@ -120,8 +176,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             while not server.started:
                 assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
                 time.sleep(0.02)
+            base = f"http://127.0.0.1:{port}"
+            lifted = seed_lift_and_triggers(store, base, keys[("acme", "admin")])
             try:
-                yield Served(f"http://127.0.0.1:{port}", host, store, keys, buyers)
+                yield Served(base, host, store, keys, buyers, lifted)
             finally:
                 server.should_exit = True
                 thread.join(timeout=10)
@@ -138,9 +196,9 @@ def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("Playwright is not installed (make install adds it with the dev extras)")
+        unavailable("Playwright is not installed (make install adds it with the dev extras)")
     if CHROMIUM is None:
-        _unavailable("Chromium is not installed (apt-get install chromium; .ci/run does in CI)")
+        unavailable("Chromium is not installed (apt-get install chromium; .ci/run does in CI)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM,

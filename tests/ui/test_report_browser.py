@@ -117,8 +117,17 @@ def test_every_page_in_the_navigation_renders(context: Any, served: Served) -> N
         print(screenshot(page, f"page-{name}"))
     assert errors == []
     # The seeded tenant's CLV chart pages all draw charts; the tables hold its rows.
-    for name in ("overview", "distribution", "migration", "predicted-vs-actual"):
+    # So do the seeded comparison run, control group and trigger firings.
+    for name in ("overview", "distribution", "migration", "predicted-vs-actual", "lift"):
         assert SERVED_CHARTS[name], name
+    simulated = dict(SERVED_CHARTS["simulations"])
+    assert len(simulated) >= 4, simulated  # side by side, and each flow's offers and segments
+    page.goto(f"{served.base}/ui/triggers")
+    firings = table(page, "firings")
+    assert firings and {row[1] for row in firings} == {"repeat"}
+    assert {row[2] for row in firings} <= set(served.lifted)
+    page.goto(f"{served.base}/ui/lift")
+    assert "No customer of this flow has a control group" not in page.inner_text("main")
     page.goto(f"{served.base}/ui/at-risk")
     assert len(table(page, "at-risk")) == 25
     page.goto(f"{served.base}/ui/distribution")

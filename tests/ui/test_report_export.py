@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from uikit import CHROMIUM, PEPPER, dump_dom_offline, seed
+from uikit import PEPPER, dump_dom_offline, seed
 
 from nextbest.cli import build_cli
 from nextbest.store import open_store
@@ -77,10 +77,6 @@ def test_the_command_checks_its_arguments(tmp_path: Path, monkeypatch: pytest.Mo
     assert bad_time.exit_code == 2 and "--as-of" in bad_time.output
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Chromium is not installed (CI installs Debian's chromium through .ci/run)",
-)
 def test_the_file_draws_its_charts_in_chromium_without_network(exported: Path) -> None:
     dom = dump_dom_offline(exported)
     figures = re.findall(r'<figure class="nb-chart"[^>]*>', dom)

@@ -53,6 +53,14 @@ def test_pages_say_there_is_no_history_yet(ui: Ui) -> None:
     )
 
 
+def test_migration_with_one_snapshot_asks_for_another_only(ui: Ui) -> None:
+    _snapshots(ui, n=1)
+    ui.sign_in()
+    text = ui.client.get("/ui/migration").text
+    assert "A migration needs two snapshots; the tenant has 1." in text
+    assert "No CLV snapshots yet" not in text
+
+
 def test_overview_and_distribution_over_time(ui: Ui) -> None:
     _snapshots(ui)
     ui.sign_in()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from uikit import CHROMIUM, NOW, PEPPER, Ui, dump_dom_offline, seed
+from uikit import NOW, PEPPER, Ui, dump_dom_offline, seed
 
 from nextbest import Chart, DecisionService, Host, Table, Text
 from nextbest.cli import build_cli
@@ -261,10 +261,6 @@ def test_the_export_holds_the_newest_finished_run(exported: tuple[Path, str]) ->
     assert "<form" not in text and "Download CSV" not in text
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Chromium is not installed (CI installs Debian's chromium through .ci/run)",
-)
 def test_the_exported_page_draws_its_charts_offline(exported: tuple[Path, str]) -> None:
     dom = _simulations_section(dump_dom_offline(exported[0]))
     figures = re.findall(r'<figure class="nb-chart"[^>]*>', dom)

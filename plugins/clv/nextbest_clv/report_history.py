@@ -223,12 +223,10 @@ def render_migration(request: PageRequest) -> list[Block]:
     """Page 3, Segment migration between two chosen snapshots."""
     snaps = _snapshots(request)
     if len(snaps) < 2:
-        return [
-            Text(
-                f"A migration needs two snapshots; the tenant has {len(snaps)}. " + _NO_SNAPSHOTS,
-                kind="note",
-            )
-        ]
+        note = f"A migration needs two snapshots; the tenant has {len(snaps)}."
+        if not snaps:  # with one, the "no snapshots yet" hint would contradict the count
+            note += " " + _NO_SNAPSHOTS
+        return [Text(note, kind="note")]
     ids = [s["id"] for s in snaps]
     from_id = _choice(request, "from", ids, ids[1])
     to_id = _choice(request, "to", ids, ids[0])
