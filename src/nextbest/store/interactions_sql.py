@@ -924,6 +924,7 @@ class InteractionsSql(ContactsSql):
                 "interactions",
                 *summaries.TABLES,
                 "customer_contact_counts",
+                "customer_offer_outcomes",
                 "outcome_consumption",
             ):
                 cur.execute(

@@ -268,7 +268,7 @@ class SqliteStore(SqlStore):
             for sql in _SUMMARISE_NEW_ROWS:
                 cur.execute(sql, (before[0],))
             added = cur.execute(
-                "SELECT customer_id, offer_id, channel, kind, outcome, occurred_at "
+                "SELECT customer_id, offer_id, channel, kind, outcome, occurred_at, classification "
                 "FROM interactions WHERE interaction_id > ?",
                 (before[0],),
             ).fetchall()
