@@ -50,7 +50,9 @@ def negatives(offer_id: str, day: date, n: int) -> ContactCount:
 
 
 def counts_of(
-    policies: list[Any], outcomes: list[OfferOutcome], contacts: list[ContactCount] = (),  # type: ignore[assignment]
+    policies: list[Any],
+    outcomes: list[OfferOutcome],
+    contacts: tuple[ContactCount, ...] | list[ContactCount] = (),
     as_of: datetime = NOON,
 ) -> PolicyCounts:
     """The counts ``policies`` read, built as the service builds them."""

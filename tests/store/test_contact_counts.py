@@ -173,7 +173,9 @@ def test_removals_recompute_the_offer_outcomes(store: Store) -> None:
     assert ("2026-03-09", "x", "web", 0, 1) in _classified(store)
     assert ("2026-03-10", "x", "web", 0, 1) in _classified(store)
     # a bulk replacement moves the impression of y to x
-    store.record_interactions_bulk("acme", [_row("d", "impression", "x", "web", DAY2)], replace=True)
+    store.record_interactions_bulk(
+        "acme", [_row("d", "impression", "x", "web", DAY2)], replace=True
+    )
     assert ("x", "impression", "impression", "neutral", DAY2, 3) in _outcomes(store)
     assert not any(o[0] == "y" for o in _outcomes(store))
     store.forget_customer("acme", "c1")

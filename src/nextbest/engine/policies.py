@@ -152,12 +152,12 @@ def blocking(
             f"{start.isoformat()} (min {cfg.min_count} in {cfg.days:g} days){ago} "
             f"at scope={where}"
         )
-        details: dict[str, Any] = {
+        window: dict[str, Any] = {
             "count": seen, "minCount": cfg.min_count, "since": start.isoformat()
         }  # fmt: skip
         if last is not None:
-            details["daysSince"] = round(_days(as_of, last), 3)
-        return reason, details
+            window["daysSince"] = round(_days(as_of, last), 3)
+        return reason, window
     return None
 
 

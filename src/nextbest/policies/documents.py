@@ -197,8 +197,8 @@ class ContactPolicies:
 @dataclass(frozen=True, slots=True)
 class CountsNeeded:
     """Which summaries policies read as of a time: the daily ones from ``daily_from`` (None:
-    none), the all-time one, the per (offer, outcome type) ones, the contact counts (from ``contacts_from``;
-    None with ``contacts``: all of them)."""
+    none), the all-time one, the offer outcomes (``offers``), the contact counts (from
+    ``contacts_from``; None with ``contacts``: all of them)."""
 
     daily_from: date | None
     summary: bool

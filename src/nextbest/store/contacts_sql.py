@@ -50,9 +50,7 @@ _ADD_OUTCOMES = (
     "n = s.n + excluded.n, kind = excluded.kind, classification = excluded.classification"
 )
 _OUTCOME_KEY = "tenant_id = ? AND customer_id = ? AND offer_id = ? AND outcome = ?"
-_REMAINING_OUTCOMES = (
-    f"SELECT max(occurred_at), count(*) FROM interactions WHERE {_OUTCOME_KEY}"
-)
+_REMAINING_OUTCOMES = f"SELECT max(occurred_at), count(*) FROM interactions WHERE {_OUTCOME_KEY}"
 _SET_OUTCOMES = f"UPDATE customer_offer_outcomes SET last_at = ?, n = ? WHERE {_OUTCOME_KEY}"
 _DELETE_OUTCOMES = f"DELETE FROM customer_offer_outcomes WHERE {_OUTCOME_KEY}"
 
