@@ -6,7 +6,14 @@ maintained in the transaction that records or removes the interactions it counts
 places as the summaries): :meth:`ContactsSql._count_contacts` adds new interactions and, with
 ``sign=-1``, takes removed ones away (integer counters: the difference is exact) and deletes
 the rows nothing is left in. A decision reads one customer's rows once
-(:meth:`ContactsSql.get_contact_counts`). Migration 0010 backfilled it from the interactions.
+(:meth:`ContactsSql.get_contact_counts`). Migration 0010 backfilled it from the interactions,
+0012 its positive / negative counts.
+
+The offer outcomes (``customer_offer_outcomes``: the latest time and count per customer, offer
+and outcome type) are kept in the same places: new interactions are merged (count added, the
+later time kept); removed ones make their keys be read again from the remaining interactions
+(a latest time cannot be subtracted). ``cooldown`` reads the latest impression, ``outcome_based``
+the latest outcome of its type.
 """
 
 from __future__ import annotations
