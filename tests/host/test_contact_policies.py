@@ -12,7 +12,7 @@ from hostkit import AS_OF, flow, ids, inventory, offer, qualify, rank, request, 
 from hostkit import score as score_node
 
 from nextbest import Decision, FlowValidationError, Host
-from nextbest.models.policies import PolicyCounts, PolicyInputs, period_starts
+from nextbest.models.policies import PolicyCounts, PolicyInputs, period_starts, window_start
 from nextbest.policies.documents import (
     ContactPolicies,
     counts_needed,
@@ -496,3 +496,10 @@ def test_fallback_offers_with_used_up_stock_or_budget_are_dropped(host: Host) ->
     assert ids(decision) == ["gift", "loan"]
     assert decision.trace is not None
     assert any(d.offer_id == "card" and d.stage == "offer_constraint" for d in decision.trace.drops)
+
+
+def test_outcome_based_windows_are_utc_days_whatever_the_offset_of_as_of() -> None:
+    # 2026-03-10 01:00 at +02:00 is 2026-03-09 23:00 UTC: 7 days before is UTC day 03-02
+    local = datetime.fromisoformat("2026-03-10T01:00:00+02:00")
+    assert window_start(local, 7) == date(2026, 3, 2)
+    assert window_start(datetime(2026, 3, 10, 1), 7) == date(2026, 3, 3)  # naive: UTC

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, TypeAdapter, create_model, field_validator, model_validator
@@ -248,8 +248,10 @@ class PolicyInputs:
 
 
 def window_start(as_of: datetime, days: float) -> date:
-    """The first UTC day of an ``outcome_based`` window of ``days`` days ending at ``as_of``."""
-    return (as_of - timedelta(days=days)).date()
+    """The first UTC day of an ``outcome_based`` window of ``days`` days ending at ``as_of``
+    (whatever offset ``as_of`` carries; naive is UTC)."""
+    start = as_of - timedelta(days=days)
+    return (start if start.tzinfo is None else start.astimezone(UTC)).date()
 
 
 def period_starts(as_of: datetime) -> dict[str, date]:
