@@ -56,6 +56,16 @@ _ADD_OUTCOMES = (
     "last_at = CASE WHEN excluded.last_at > s.last_at THEN excluded.last_at ELSE s.last_at END, "
     "n = s.n + excluded.n, kind = excluded.kind, classification = excluded.classification"
 )
+#: The same merge of the interactions recorded above an id (SQLite's bulk path: its only writer
+#: folds the new rows in C instead of binding a row per key).
+ADD_OUTCOMES_SINCE = (
+    "INSERT INTO customer_offer_outcomes AS s (tenant_id, customer_id, offer_id, outcome, kind, "
+    "classification, last_at, n) SELECT tenant_id, customer_id, offer_id, outcome, max(kind), "
+    "max(classification), max(occurred_at), count(*) FROM interactions "
+    "WHERE interaction_id > ? AND offer_id IS NOT NULL "
+    "GROUP BY tenant_id, customer_id, offer_id, outcome "
+    + _ADD_OUTCOMES[_ADD_OUTCOMES.index("ON CONFLICT") :]
+)
 _OUTCOME_KEY = "tenant_id = ? AND customer_id = ? AND offer_id = ? AND outcome = ?"
 _REMAINING_OUTCOMES = f"SELECT max(occurred_at), count(*) FROM interactions WHERE {_OUTCOME_KEY}"
 _SET_OUTCOMES = f"UPDATE customer_offer_outcomes SET last_at = ?, n = ? WHERE {_OUTCOME_KEY}"
@@ -111,25 +121,32 @@ class ContactsSql(ConstraintsSql):
     """Contacts per customer, UTC day, offer and channel."""
 
     def _count_contacts(
-        self, cur: Cursor, tenant_id: str, contacts: Iterable[Contact], sign: int = 1
+        self,
+        cur: Cursor,
+        tenant_id: str,
+        contacts: Iterable[Contact],
+        sign: int = 1,
+        *,
+        outcomes: bool = True,
     ) -> None:
-        """Add (``sign=1``) or take away (``sign=-1``) interactions' contacts, in the caller's
+        """Add (``sign=1``) or take away (``sign=-1``) interactions' contacts and offer outcomes
+        (``outcomes=False``: the caller merges the added offer outcomes itself), in the caller's
         transaction."""
         contacts = list(contacts)
         rows = fold_contacts(tenant_id, contacts)
         if not rows:
             return
-        outcomes = fold_outcomes(tenant_id, contacts)
+        folded = fold_outcomes(tenant_id, contacts) if outcomes or sign < 0 else []
         if sign > 0:
             cur.executemany(_ADD, rows)
-            if outcomes:
-                cur.executemany(_ADD_OUTCOMES, outcomes)
+            if folded:
+                cur.executemany(_ADD_OUTCOMES, folded)
             return
         width = len(_KEYS)
         cur.executemany(_SUBTRACT, [(*row[width:], *row[:width]) for row in rows])
         cur.executemany(_DELETE_EMPTY, [row[:width] for row in rows])
         # the interactions are gone already: each key's last time is read again from the rest
-        for row in outcomes:
+        for row in folded:
             key = row[:4]
             last_at, n = cur.execute(_REMAINING_OUTCOMES, key).fetchone()
             if int(n) == 0:
