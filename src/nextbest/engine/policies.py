@@ -11,7 +11,7 @@ it from every policy below. ``mutual_exclusion`` policies act on the ranking ins
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..models.decision import Candidate, Drop
@@ -197,10 +197,9 @@ def apply_contact_policies(state: DecisionState) -> None:
             if found is not None:
                 plan.append((policy, found))
         else:
-            # only an offer with history can be blocked
             by_offer = {
                 offer_id: found
-                for offer_id in counts.outcomes
+                for offer_id in _may_block(policy, counts, state.as_of)
                 if (found := blocking(policy, offer_id, state, counts)) is not None
             }
             if by_offer:
@@ -235,6 +234,28 @@ def apply_contact_policies(state: DecisionState) -> None:
                 Drop(offer.id, POLICY_NODE_ID, reason, policy.name, POLICY_STAGE, inputs_seen)
             )
     state.candidates = kept
+
+
+def _may_block(policy: Any, counts: PolicyCounts, as_of: datetime) -> list[str]:
+    """The offers a per-offer policy may block, by one cheap test each (a time after the
+    window's start, a count at the minimum): :func:`blocking` then decides and says why."""
+    cfg = policy.config
+    if policy.rule_type == "cooldown":
+        cutoff = as_of - timedelta(hours=cfg.hours)
+        return [
+            offer_id
+            for offer_id, seen in counts.outcomes.items()
+            if any(o.last_at > cutoff and o.kind == "impression" for o in seen.values())
+        ]
+    if cfg.outcome is not None:
+        cutoff = as_of - timedelta(days=cfg.days)
+        return [
+            offer_id
+            for offer_id, seen in counts.outcomes.items()
+            if (found := seen.get(cfg.outcome)) is not None and found.last_at > cutoff
+        ]
+    classified = counts.classified.get((cfg.classification, window_start(as_of, cfg.days)), {})
+    return [offer_id for offer_id, n in classified.items() if n >= cfg.min_count]
 
 
 def _drop_exhausted(state: DecisionState, exhausted: Mapping[str, str]) -> None:
