@@ -40,7 +40,9 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import models_intervals  # benchmarks/ is on sys.path when this file runs as a script
 import numpy as np
+from models_more import run_more  # benchmarks/ is the script's directory
 from nextbest_clv.core.models.bgnbd import BetaGeoModel
 from nextbest_clv.core.models.clv import DAYS_PER_MONTH, customer_lifetime_value
 from nextbest_clv.core.models.gammagamma import GammaGammaModel
@@ -185,6 +187,11 @@ def main() -> None:
         bench_fit_1m(lifetimes, n, k, day_resolution)
     for day_resolution in (True, False):
         bench_clv_1m(lifetimes, n, k, day_resolution)
+    run_more(lifetimes, n, k)  # figures 4-7: MBG/NBD and BG/BB (benchmarks/models_more.py)
+    from models_covariates import run as bench_covariates  # benchmarks/ is on sys.path
+
+    bench_covariates(n)
+    models_intervals.main(["--customers", str(n)])  # issue 12 §5: intervals, 1M x 200 draws
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         RegisterValueProvider,
         TriggerEvent,
     )
+    from .report_blocks import Block
     from .store.base import Interaction, OutcomeTransaction, Recommendation
 
 hookspec = pluggy.HookspecMarker("nextbest")
@@ -361,4 +362,18 @@ def customer_profile_sections(
     aside). A raise is logged and leaves the section out, with
     the failure noted in the profile's ``failedSections``. A name answered by two plugins is
     kept once (the first) and the other noted there too.
+    """
+
+
+@hookspec
+def customer_profile_blocks(
+    host: HostAPI, tenant_id: str, customer_id: str, sections: Mapping[str, Any]
+) -> Sequence[Block] | None:
+    """Return report blocks (charts, tables, text) that show this plugin's part of a
+    customer's profile on the report's customer page, or None.
+
+    Asked by the report's customer page after ``customer_profile_sections``, with the merged
+    ``sections`` of the profile (so a plugin draws what it answered without computing it
+    again). The blocks follow the sections' field tables. A raise is logged and noted on the
+    page; the profile JSON is unchanged by this hook.
     """

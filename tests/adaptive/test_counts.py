@@ -259,3 +259,67 @@ def test_a_respond_in_another_process_credits_the_same_cells(sim: Sim) -> None:
     stored = counts(sim)
     for (offer_id, cell), positives in expected.items():
         assert stored[offer_id]["cells"][cell][1] == positives
+
+
+def test_a_large_import_loses_no_live_traffic(sim: Sim, monkeypatch: Any) -> None:
+    """A bulk import of more customers than the one-by-one limit, with recommendations and
+    responds arriving while it reads and while it credits: nothing written meanwhile is lost
+    and the counts equal those rebuilt from the store afterwards."""
+    from nextbest_adaptive.service import counts as counts_module
+
+    monkeypatch.setattr(counts_module, "IMPORT_RECHECK_LIMIT", 1)
+    sim.publish(flow("one", {"mode": "mean"}))
+    recs = [sim.recommend(f"c{i}", "young", "one") for i in range(4)]
+    rows = [
+        InteractionIn(
+            customer_id=rec["customerId"],
+            outcome="conversion",
+            idempotency_key=f"bulk-{i}",
+            offer_id=rec["decisions"][0]["offerId"],
+            recommendation_id=rec["recommendationId"],
+            rank=1,
+        )
+        for i, rec in enumerate(recs)
+    ]
+    assert sim.store.record_interactions_bulk(TENANT, rows).inserted == 4
+    service = learner_for(sim.host).counts
+    live = iter(range(100))
+
+    def traffic() -> None:  # a new customer shown offers and converting, through the API
+        n = next(live)
+        rec = sim.recommend(f"live{n}", "senior", "one")
+        response = sim.respond(rec, "conversion", rank=1, idempotencyKey=f"live-{n}")
+        assert response.status_code in (200, 201), response.text
+
+    reading = sim.store.iter_interactions
+
+    def iter_with_traffic(*args: Any, **kwargs: Any) -> Any:
+        for n, interaction in enumerate(reading(*args, **kwargs)):
+            if n == 1:
+                traffic()
+            yield interaction
+
+    crediting = service._set_credit
+
+    def credit_with_traffic(*args: Any) -> bool:
+        traffic()
+        return crediting(*args)
+
+    monkeypatch.setattr(sim.store, "iter_interactions", iter_with_traffic)
+    monkeypatch.setattr(service, "_set_credit", credit_with_traffic)
+    sim.host.notify_interactions_imported(TENANT, {r["customerId"] for r in recs})
+    monkeypatch.undo()
+    incremental = counts(sim)
+    result = service.rebuild(TENANT)
+    assert counts(sim) == incremental
+    assert next(live) == 5  # one respond while reading, one per imported credit
+    assert result.positives == 4 + 5 and result.recommendations == 4 + 5
+
+
+def test_forgetting_a_customer_drops_the_recommendations_kept_for_responds(sim: Sim) -> None:
+    sim.publish(flow("one", {"mode": "mean"}))
+    kept = [sim.recommend(c, "young", "one")["recommendationId"] for c in ("c1", "c2")]
+    service = learner_for(sim.host).counts
+    assert all((TENANT, r) in service._saved for r in kept)
+    DecisionService(sim.host, sim.store).forget_customer(TENANT, "c1")
+    assert (TENANT, kept[0]) not in service._saved and (TENANT, kept[1]) in service._saved

@@ -186,6 +186,7 @@ def test_forget_a_customer(data_api: tuple[Api, CustomerDataPlugin]) -> None:
     api.recommend()
     api.store.put_documents(PROFILES, "acme", {"ada": {"tier": "gold"}, "bob": {"tier": "silver"}})
     api.store.put_documents(PROFILES, "globex", {"ada": {"tier": "basic"}})
+    api.store.put_customer_attributes("acme", {"ada": {"channel": "web"}})
     denied = api.client.delete("/api/v1/customers/ada", headers=api.headers(role="editor"))
     assert error_of(denied, 403)["code"] == "forbidden"
 
@@ -203,6 +204,7 @@ def test_forget_a_customer(data_api: tuple[Api, CustomerDataPlugin]) -> None:
             "triggerStates": 0,
             "triggerEvents": 0,
             "outboxEvents": 0,
+            "customerAttributes": 1,
         },
         "pluginFailures": [],
     }

@@ -140,6 +140,27 @@ def test_respond_by_offer_and_by_recommendation_rank(api: Api) -> None:
     assert summary is not None and summary.conversions == 1 and summary.total_value == 99.5
 
 
+def test_respond_takes_the_channel_of_the_cited_recommendation(api: Api) -> None:
+    rec = api.recommend(channel="mobile")
+    cited = {"customerId": "ada", "recommendationId": rec["recommendationId"], "rank": 1}
+    omitted = respond(api, {**cited, "outcome": "click", "idempotencyKey": "evt-c1"})
+    assert omitted.status_code == 200 and omitted.json()["channelId"] == "mobile"
+    given = respond(
+        api, {**cited, "outcome": "click", "idempotencyKey": "evt-c2", "channelId": "email"}
+    )
+    assert given.status_code == 200 and given.json()["channelId"] == "email"
+    # a retry without channelId is the same outcome; the stored one keeps the filled channel
+    retry = respond(api, {**cited, "outcome": "click", "idempotencyKey": "evt-c1"})
+    assert retry.status_code == 200 and retry.headers["idempotent-replayed"] == "true"
+    assert retry.json()["channelId"] == "mobile"
+    by_offer = respond(
+        api,
+        {"customerId": "ada", "offerId": "savings-boost", "outcome": "click"},
+        **{"Idempotency-Key": "evt-c3"},
+    )
+    assert by_offer.status_code == 200 and by_offer.json()["channelId"] is None
+
+
 def test_respond_custom_outcome_type(api: Api) -> None:
     api.post("/api/v1/outcome-types", {"name": "upgrade", "classification": "positive"})
     response = respond(

@@ -131,6 +131,11 @@ def test_settings_validation_via_api(client: TestClient, keys: dict[str, str]) -
         ({"lifespanMonths": "long"}, "body.lifespanMonths", "number"),
         ({"schedule": "3 am"}, "body.schedule", "cron"),
         ({"shoeSize": 42}, "body.shoeSize", "unknown setting"),
+        ({"covariates": {}}, "body.covariates", "name at least one attribute"),
+        ({"covariates": {"purchase": ["a", "a"]}}, "body.covariates.purchase", "more than once"),
+        ({"covariates": {"dropout": [""]}}, "body.covariates.dropout", "not an attribute name"),
+        ({"covariates": {"spend": ["a"], "missing": "drop"}}, "body.covariates.missing", "'error'"),
+        ({"covariates": {"purchse": ["a"]}}, "body.covariates.purchse", "Extra inputs"),
     ]
     for payload, field, message in cases:
         response = client.put("/api/v1/clv/settings", json=payload, headers=admin)
@@ -157,6 +162,10 @@ def test_settings_validation_via_api(client: TestClient, keys: dict[str, str]) -
         ]
         == 30
     )
+    assert client.get("/api/v1/clv/settings", headers=admin).json()["covariates"] is None
+    covariates = {"purchase": ["channel"], "dropout": [], "spend": ["value"], "missing": "exclude"}
+    ok = client.put("/api/v1/clv/settings", json={"covariates": covariates}, headers=admin)
+    assert ok.status_code == 200 and ok.json()["covariates"] == covariates
 
 
 @pytest.mark.parametrize(("method", "url", "payload", "allowed"), ENDPOINTS)
@@ -188,10 +197,17 @@ def test_roles_and_tenant_rules(
 
 def test_lifespan_runs_the_scheduler(store: Store) -> None:
     app = create_app(Host(store=store), store)
-    names = lambda: {t.name for t in threading.enumerate()}  # noqa: E731
+
+    def schedulers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "clv-scheduler"}
+
+    before = schedulers()  # another app still serving in this process (a browser test's) has one
     with TestClient(app):
-        assert "clv-scheduler" in names()
-    assert "clv-scheduler" not in names()
+        ours = schedulers() - before
+        assert len(ours) == 1
+    (thread,) = ours
+    thread.join(5)
+    assert not thread.is_alive()
 
 
 def test_the_spec_lists_each_routes_own_clv_errors_and_they_are_sent(
@@ -204,15 +220,16 @@ def test_the_spec_lists_each_routes_own_clv_errors_and_they_are_sent(
         assert "clv_unscorable_customer" in record[method]["responses"]["422"]["description"]
     compute = paths["/api/v1/clv/compute"]["post"]["responses"]
     assert "clv_fit_failed" in compute["422"]["description"]
-    # The distribution is RFM over the summaries: it never fits nor needs a fitted model.
+    # With a model active the distribution counts the model's segments: it needs the fit.
     distribution = paths["/api/v1/clv/distribution"]["get"]["responses"]
-    assert "422" not in distribution
-    assert "clv_model_not_fitted" not in distribution["409"]["description"]  # only "busy"
+    assert "clv_fit_failed" in distribution["422"]["description"]
+    assert "clv_model_not_fitted" in distribution["409"]["description"]
     model = paths["/api/v1/clv/backtests"]["get"]["parameters"][0]
     assert model["name"] == "model" and model["schema"]["anyOf"][0]["enum"] == [
         "bgnbd",
         "paretonbd",
         "mbgnbd",
+        "bgbb",
     ]
     # What the spec says is what is sent, with a probabilistic model that was never fitted.
     admin = headers(keys["admin"])
@@ -224,7 +241,7 @@ def test_the_spec_lists_each_routes_own_clv_errors_and_they_are_sent(
     got = client.get(f"/api/v1/customers/ada/clv?asOf={AS_OF}", headers=admin)
     assert got.status_code == 409 and got.json()["error"]["code"] == "clv_model_not_fitted"
     got = client.get(f"/api/v1/clv/distribution?asOf={AS_OF}", headers=admin)
-    assert got.status_code == 200, got.text
+    assert got.status_code == 409 and got.json()["error"]["code"] == "clv_model_not_fitted"
     got = client.get("/api/v1/clv/backtests?model=sbg", headers=admin)
     assert got.status_code == 400 and "model" in str(got.json()["error"]["details"])
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from populationkit import AS_OF_TEXT
+from populationkit import AS_OF_TEXT, seed_tenant
 
 from nextbest import Host
 from nextbest.api import create_app
@@ -163,3 +163,73 @@ def test_the_heartbeat_keeps_a_long_run_alive(api: Client, monkeypatch: pytest.M
                                                               "asOf": AS_OF_TEXT})  # fmt: skip
     assert api.wait(submitted.headers["Location"])["status"] == "done"
     assert len(beats) >= 2
+
+
+def test_one_run_at_a_time_per_tenant(api: Client) -> None:
+    store = api.store
+    running = store.create_simulation("acme", jobs.new_simulation_id(time.time()), {"flow": "x"})
+    store.update_simulation("acme", running.simulation_id, status="running", done=1, total=9)
+    body = {"flow": "retention", "asOf": AS_OF_TEXT}
+    refused = api.call("POST", "/api/v1/simulations", json=body)
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "simulation_running"
+    assert f"simulation {running.simulation_id!r} of the tenant is running" in error["message"]
+    assert len(store.list_simulations("acme").items) == 1  # nothing stored
+    # another tenant is not held up
+    seed_tenant(store, "globex", customers=3)
+    other = api.call("POST", "/api/v1/simulations", "globex", json=body)
+    assert other.status_code == 202, other.text
+    assert api.wait(other.headers["Location"], "globex")["status"] == "done"
+    # once the run has finished, the tenant starts the next one
+    store.update_simulation("acme", running.simulation_id, status="done", result={})
+    started = api.call("POST", "/api/v1/simulations", json=body)
+    assert started.status_code == 202, started.text
+    assert api.wait(started.headers["Location"])["status"] == "done"
+
+
+def test_a_stale_run_does_not_hold_the_tenant_up(api: Client) -> None:
+    store = api.store
+    stale = store.create_simulation("acme", jobs.new_simulation_id(time.time()), {"flow": "x"})
+    clock = store.clock  # type: ignore[attr-defined]
+    store.clock = lambda: clock() + jobs.STALE_SECONDS + 1  # type: ignore[attr-defined]
+    try:
+        started = api.call("POST", "/api/v1/simulations", json={"flow": "retention",
+                                                                "asOf": AS_OF_TEXT})  # fmt: skip
+    finally:
+        store.clock = clock  # type: ignore[attr-defined]
+    assert started.status_code == 202, started.text
+    assert api.wait(started.headers["Location"])["status"] == "done"
+    record = store.get_simulation("acme", stale.simulation_id)
+    assert record is not None and record.status == "failed"
+
+
+def test_the_process_runs_at_most_its_cap(api: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(jobs.MAX_SIMULATIONS_ENV, "1")
+    # another tenant's run under way in this process
+    monkeypatch.setitem(jobs._active, "sim_elsewhere", "globex")
+    body = {"flow": "retention", "asOf": AS_OF_TEXT}
+    refused = api.call("POST", "/api/v1/simulations", json=body)
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "simulations_busy"
+    assert "at most 1" in error["message"] and "sim_elsewhere" not in error["message"]
+    monkeypatch.setenv(jobs.MAX_SIMULATIONS_ENV, "2")
+    started = api.call("POST", "/api/v1/simulations", json=body)
+    assert started.status_code == 202, started.text
+    assert api.wait(started.headers["Location"])["status"] == "done"
+    deadline = time.monotonic() + 10  # its own is released right after it is stored done
+    while len(jobs._active) > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert jobs._active == {"sim_elsewhere": "globex"}
+
+
+@pytest.mark.parametrize(("raw", "cap"), [(None, 2), ("3", 3), ("0", 2), ("many", 2)])
+def test_the_process_cap_setting(
+    monkeypatch: pytest.MonkeyPatch, raw: str | None, cap: int
+) -> None:
+    if raw is None:
+        monkeypatch.delenv(jobs.MAX_SIMULATIONS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(jobs.MAX_SIMULATIONS_ENV, raw)
+    assert jobs.max_process_simulations() == cap

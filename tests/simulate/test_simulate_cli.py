@@ -1,5 +1,6 @@
-"""``nextbest simulate``: JSON and text output, the same result as the library, errors naming
-the option; no progress bar when the output is not a terminal."""
+"""``nextbest simulate``: JSON and text output, the same result as the library, stored as a run
+(done, or failed with its error); errors naming the option; no progress bar when the output is
+not a terminal; refused while the tenant's last run has not finished."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 from populationkit import AS_OF_TEXT, seed_tenant, service
 
 from nextbest.cli import build_cli
-from nextbest.simulate import parse_options, run_simulation
+from nextbest.simulate import list_simulations, parse_options, run_simulation
 from nextbest.store import Store, open_store
 
 
@@ -39,11 +40,20 @@ def test_json_equals_the_library(store: Store) -> None:
                     "--seed", "3", "--compare", "retention@2", "--json")  # fmt: skip
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     printed = json.loads(result.stdout)  # type: ignore[attr-defined]
+    run_id = printed.pop("simulationId")
     raw = {"flow": "retention", "asOf": AS_OF_TEXT, "sample": 12, "seed": 3,
            "compare": "retention@2"}  # fmt: skip
     want = run_simulation(service(store), "acme", parse_options(raw, now=datetime.now(UTC)))
     assert printed == json.loads(json.dumps(want))
     assert "Simulating" not in result.output  # type: ignore[attr-defined]
+    # the run is stored like one the API started: listed, done, with the printed result
+    runs = list_simulations(store, "acme").items
+    assert [r.simulation_id for r in runs] == [run_id]
+    stored = store.get_simulation("acme", run_id)
+    assert stored is not None and stored.status == "done"
+    assert stored.inputs["compare"] == "retention@2"
+    assert (stored.done, stored.total) == (12, 12)
+    assert stored.result == printed
 
 
 def test_text_report(store: Store) -> None:
@@ -54,6 +64,8 @@ def test_text_report(store: Store) -> None:
     assert "flow retention@1:" in out and "flow retention@2:" in out
     assert "customer.clv.segment = " in out
     assert "top offer changed for" in out
+    (run,) = store.list_simulations("acme").items
+    assert out.startswith(f"simulation {run.simulation_id} of tenant 'acme'")
 
 
 @pytest.mark.parametrize(
@@ -77,3 +89,35 @@ def test_errors_name_the_option(store: Store, args: list[str], message: str) -> 
     assert result.exit_code != 0  # type: ignore[attr-defined]
     assert message in result.output  # type: ignore[attr-defined]
     assert "Traceback" not in result.output  # type: ignore[attr-defined]
+
+
+def test_a_run_that_fails_is_stored_failed(store: Store) -> None:
+    result = invoke(store, "--flow", "retention", "--as-of", AS_OF_TEXT, "--segment", "nobody")
+    assert result.exit_code != 0  # type: ignore[attr-defined]
+    (run,) = store.list_simulations("acme").items
+    assert run.status == "failed" and run.error is not None and "segment" in run.error
+
+
+def test_refused_while_the_tenants_run_is_under_way(store: Store) -> None:
+    running = store.create_simulation("acme", "sim_other", {"flow": "retention"})
+    store.update_simulation("acme", running.simulation_id, status="running")
+    result = invoke(store, "--flow", "retention", "--as-of", AS_OF_TEXT)
+    assert result.exit_code != 0  # type: ignore[attr-defined]
+    assert "simulation 'sim_other' of the tenant is running" in result.output  # type: ignore[attr-defined]
+    assert len(store.list_simulations("acme").items) == 1  # nothing stored
+
+
+def test_a_stopped_command_marks_its_run_failed(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nextbest.simulate import jobs
+
+    def stopped(*args: object, **kw: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jobs, "run_simulation", stopped)
+    result = invoke(store, "--flow", "retention", "--as-of", AS_OF_TEXT)
+    assert result.exit_code != 0  # type: ignore[attr-defined]
+    (run,) = store.list_simulations("acme").items
+    assert (run.status, run.error) == ("failed", "interrupted: KeyboardInterrupt")
+    assert jobs._active == {}  # the process's slot is free again

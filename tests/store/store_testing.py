@@ -14,8 +14,7 @@ TABLES = (
     "webhook_deliveries, outbox_events, webhook_endpoints, "
     "trigger_events, trigger_states, triggers, "
     "offer_consumption, outcome_consumption, customer_contact_counts, customer_offer_outcomes, "
-    "simulations, documents, "
-    "locks, tenants"
+    "simulations, customer_attributes, documents, locks, tenants"
 )
 
 

@@ -42,6 +42,7 @@ def populate(store: Store, tenant: str) -> None:
         )
         for namespace in NAMESPACES:
             store.put_documents(namespace, tenant, {customer: {"score": 1}})
+        store.put_customer_attributes(tenant, {customer: {"channel": "web"}})
     store.put_documents("plugin.records", tenant, {"tenant-wide": {"n": 2}})
     store.put_documents("plugin.other", tenant, {"ada": {"kept": True}})
 
@@ -55,6 +56,7 @@ def snapshot(store: Store, tenant: str, customer: str) -> tuple:
         store.get_recommendation(tenant, f"{customer}-r1"),
         store.get_recommendation(tenant, f"{customer}-r2"),
         {ns: store.get_document(ns, tenant, customer) for ns in (*NAMESPACES, "plugin.other")},
+        store.get_customer_attributes(tenant, [customer]),
     )
 
 
@@ -72,8 +74,10 @@ def test_forget_deletes_everything_about_the_customer(store: Store) -> None:
         daily_summaries=2,
         recommendations=2,
         documents={"plugin.records": 1, "plugin.scores": 1},
+        customer_attributes=1,
     )
-    assert result.total == 11
+    assert result.total == 12
+    assert store.get_customer_attributes("acme", ["ada"]) == {}
     assert list(store.iter_interactions("acme", "ada")) == []
     assert store.get_customer_summary("acme", "ada") is None
     assert store.get_offer_summaries("acme", "ada") == {}

@@ -15,6 +15,7 @@ from nextbest.store import (
     StoreConfigurationError,
     open_store,
 )
+from nextbest.store.core_sql import load_migrations
 from nextbest.store.postgres import PostgresStore
 from nextbest.store.sqlite import SqliteStore
 
@@ -95,8 +96,7 @@ def _race_upgrades(make_store) -> list[int]:
 def test_racing_upgrades_apply_each_migration_once_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'race.db'}"
     applied = _race_upgrades(lambda: open_store(url, pepper=PEPPER))
-    with open_store(url, pepper=PEPPER) as store:
-        assert sorted(applied) == list(range(1, store.latest_schema_version() + 1))
+    assert sorted(applied) == [m.version for m in load_migrations("sqlite")]
 
 
 @pytest.mark.postgres
@@ -106,7 +106,7 @@ def test_racing_upgrades_apply_each_migration_once_postgres() -> None:
     try:
         applied = _race_upgrades(lambda: PostgresStore(url, schema=schema, pepper=PEPPER))
         with PostgresStore(url, schema=schema, pepper=PEPPER) as store:
-            assert sorted(applied) == list(range(1, store.latest_schema_version() + 1))
+            assert sorted(applied) == [m.version for m in load_migrations("postgres")]
             assert store.schema_version() == store.latest_schema_version()
     finally:
         drop_schema(url, schema)

@@ -21,6 +21,7 @@ from nextbest import (
     Stat,
     Table,
     TableQuery,
+    Text,
     hookimpl,
 )
 from nextbest.plugin_api import CSV_MAX_ROWS
@@ -146,3 +147,33 @@ def test_profile_sections_attribute_failures_to_their_plugin(
         ("Twice", "section 'bad' is not JSON"),
         ("Broken", "RuntimeError"),
     ]
+
+
+def test_profile_blocks_follow_the_sections_and_failures_are_noted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nextbest.ui.customer_page import plugin_blocks
+
+    monkeypatch.setenv("NEXTBEST_PLUGINS", "builtin")
+
+    class Drawn:
+        @hookimpl
+        def customer_profile_blocks(self, customer_id, sections):  # type: ignore[no-untyped-def]
+            points = sections["loyalty"]["points"]
+            return [Text(f"{customer_id} has {points} points")]
+
+    class Quiet:
+        @hookimpl
+        def customer_profile_blocks(self):  # type: ignore[no-untyped-def]
+            return None
+
+    class Broken:
+        @hookimpl
+        def customer_profile_blocks(self):  # type: ignore[no-untyped-def]
+            raise RuntimeError("boom")
+
+    host = Host(plugins=[Drawn(), Quiet(), Broken()])
+    request = PageRequest(host, "t1", {}, NOW)
+    blocks = plugin_blocks(request, "c1", {"loyalty": {"points": 3}})
+    texts = sorted(b.body for b in blocks if isinstance(b, Text))
+    assert texts == ["Plugin Broken: no blocks (RuntimeError).", "c1 has 3 points"]

@@ -10,7 +10,7 @@ import re
 import pytest
 from uikit import Ui
 
-from nextbest.ui.session import COOKIE, SessionSigner
+from nextbest.ui.session import COOKIE, SIGNED_OUT_NAMESPACE, SessionSigner
 
 
 def test_pages_need_a_session(ui: Ui) -> None:
@@ -98,6 +98,47 @@ def test_sign_out_needs_the_csrf_token(ui: Ui) -> None:
     done = ui.client.post("/ui/sign-out", data={"csrf": token}, follow_redirects=False)
     assert done.status_code == 303
     assert ui.client.get("/ui/offers", follow_redirects=False).status_code == 303
+
+
+def test_a_signed_out_cookie_replayed_is_refused_everywhere(ui: Ui) -> None:
+    ui.sign_in()
+    cookie = ui.client.cookies[COOKIE]
+    ui.sign_in()  # a second session of the same key, in another browser
+    other = ui.client.cookies[COOKIE]
+    assert other != cookie
+    ui.client.cookies.set(COOKIE, cookie, path="/ui")
+    token = ui.csrf()
+    assert ui.client.post("/ui/sign-out", data={"csrf": token}).status_code == 200
+    for path in ("/ui/offers", "/ui/customer?customer=c1", "/ui/offers/offers.csv"):
+        ui.client.cookies.set(COOKIE, cookie, path="/ui")  # the old cookie, replayed
+        assert ui.client.get(path, follow_redirects=False).status_code == 303, path
+    ui.client.cookies.set(COOKIE, cookie, path="/ui")
+    replayed = ui.client.post("/ui/sign-out", data={"csrf": token}, follow_redirects=False)
+    assert replayed.headers["location"].startswith("/ui/sign-in")
+    # another worker (a fresh signer over the same store) refuses it too
+    assert SessionSigner(ui.store).check(cookie) is None
+    # the other session of the same key is not ended
+    ui.client.cookies.set(COOKIE, other, path="/ui")
+    assert ui.client.get("/ui/offers", follow_redirects=False).status_code == 200
+
+
+def test_sign_out_keeps_only_unexpired_entries(ui: Ui) -> None:
+    now = [1_000_000.0]
+    signer = SessionSigner(ui.store, clock=lambda: now[0])
+    old, old_cookie = signer.open("acme", _key_id(ui), "viewer")
+    signer.sign_out(old)
+    assert signer.check(old_cookie) is None
+    now[0] = old.expires + 1  # the first session has expired meanwhile
+    fresh, fresh_cookie = signer.open("acme", _key_id(ui), "viewer")
+    signer.sign_out(fresh)
+    kept = ui.store.get_documents(SIGNED_OUT_NAMESPACE, "acme")
+    assert set(kept) == {fresh.session_id}
+    assert signer.check(fresh_cookie) is None
+
+
+def _key_id(ui: Ui) -> str:
+    keys = [k for k in ui.store.list_api_keys("acme") if k.role == "viewer"]
+    return keys[0].key_id
 
 
 def test_one_tenants_session_never_shows_another(ui: Ui) -> None:

@@ -5,13 +5,11 @@ CI), the file opens from disk with the network blocked and draws its charts."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from uikit import PEPPER, seed
+from uikit import CHROMIUM, PEPPER, dump_dom_offline, seed
 
 from nextbest.cli import build_cli
 from nextbest.store import open_store
@@ -24,6 +22,7 @@ PAGES = [
     "predicted-vs-actual",
     "customer",
     "offers",
+    "simulations",
     "lift",
     "triggers",
 ]
@@ -78,34 +77,12 @@ def test_the_command_checks_its_arguments(tmp_path: Path, monkeypatch: pytest.Mo
     assert bad_time.exit_code == 2 and "--as-of" in bad_time.output
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.skipif(
     CHROMIUM is None,
     reason="Chromium is not installed (CI installs Debian's chromium through .ci/run)",
 )
 def test_the_file_draws_its_charts_in_chromium_without_network(exported: Path) -> None:
-    assert CHROMIUM is not None
-    dom = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            # No network at all: any request would fail, so what draws came from the file.
-            "--proxy-server=127.0.0.1:9",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--virtual-time-budget=15000",
-            "--dump-dom",
-            exported.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    dom = dump_dom_offline(exported)
     figures = re.findall(r'<figure class="nb-chart"[^>]*>', dom)
     assert figures and all('data-rendered="true"' in f for f in figures)
     assert dom.count('class="main-svg"') >= len(figures)  # Plotly's SVG per chart

@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from nextbest_clv.backtest.runs import BACKTESTS_NAMESPACE
 from nextbest_clv.service import service_for
 from nextbest_clv.service.batch_compute import compute_records
-from nextbest_clv.service.history import list_all_snapshots
+from nextbest_clv.service.history import list_all_snapshots, load_customers
 from nextbest_clv.service.history_compare import migration
+from nextbest_clv.service.records import SEGMENTS
 from uikit import NOW, Ui
 
 from nextbest.store import InteractionIn, to_epoch
@@ -142,3 +143,55 @@ def test_predicted_vs_actual_shows_backtests_and_scored_snapshots(ui: Ui) -> Non
     ui.sign_in("globex")
     other = ui.client.get("/ui/predicted-vs-actual").text
     assert "bgnbd" not in other and "No back-tests yet" in other
+
+
+def test_customer_profile_shows_the_clv_history(ui: Ui) -> None:
+    service = service_for(ui.host)
+    older, _ = compute_records(service, "acme")
+    # c1 buys again: the next snapshot predicts more for c1
+    ui.store.record_interactions_bulk(
+        "acme",
+        [
+            InteractionIn(
+                customer_id="c1",
+                outcome="conversion",
+                idempotency_key="again",
+                offer_id="gold",
+                channel="web",
+                value=500.0,
+                occurred_at=NOW,
+            )
+        ],
+    )
+    newer, _ = compute_records(service, "acme")
+    summaries = {s["id"]: s for s in list_all_snapshots(ui.store, "acme")}
+    ui.sign_in()
+    headers = {"X-Tenant-Id": "acme", "Authorization": f"Bearer {ui.keys[('acme', 'viewer')]}"}
+    profile = ui.client.get("/api/v1/customers/c1/profile", headers=headers).json()
+    history = profile["sections"]["clv"]["history"]
+    assert [h["snapshot"] for h in history] == [older.snapshot, newer.snapshot]
+    for h in history:
+        summary = summaries[h["snapshot"]]
+        customers = load_customers(ui.store, "acme", summary)
+        at = customers.ids.tolist().index("c1")
+        assert h["asOf"] == summary["asOf"] and h["field"] == summary["prediction"]["field"]
+        assert h["segment"] == SEGMENTS[int(customers.segments[at])]
+        assert h["predicted"] == float(customers.predicted[at])
+    assert history[1]["predicted"] > history[0]["predicted"]
+    # the profile as of the first snapshot's time has only that snapshot in its history
+    past = ui.client.get(
+        "/api/v1/customers/c1/profile",
+        headers=headers,
+        params={"asOf": summaries[older.snapshot or ""]["asOf"]},
+    ).json()
+    assert [h["snapshot"] for h in past["sections"]["clv"]["history"]] == [older.snapshot]
+    page = ui.client.get("/ui/customer?customer=c1").text
+    rows = _table(page, "clv-history")
+    assert [r[1] for r in rows] == [h["segment"] for h in history]
+    assert "2 entries" in page  # the section's field table points at the rows, not JSON
+    assert re.search(
+        r'<figure class="nb-chart"[^>]*aria-label="Predicted [^"]+ per snapshot"', page
+    )
+    # another tenant's customer of the same id has no history of ours
+    other = {"X-Tenant-Id": "globex", "Authorization": f"Bearer {ui.keys[('globex', 'admin')]}"}
+    assert ui.client.get("/api/v1/customers/c1/profile", headers=other).status_code == 404

@@ -27,6 +27,7 @@ PAGES = [
     "predicted-vs-actual",
     "customer",
     "offers",
+    "simulations",
     "lift",
     "triggers",
 ]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from nextbest.api import create_app
 from nextbest.store import InteractionIn, Store, open_store
 
 PEPPER = b"ui-test-pepper"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NOW = datetime.now(UTC).replace(microsecond=0)
 FLOW = {
     "key": "main",
@@ -152,3 +155,27 @@ def ui(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ui]:
     keys = seed(store)
     with TestClient(create_app(host, store), raise_server_exceptions=False) as client:
         yield Ui(client, store, host, keys)
+
+
+def dump_dom_offline(page: Path) -> str:
+    """The DOM of a file opened in headless Chromium with no network at all (any request
+    would fail, so what draws came from the file), after its scripts ran."""
+    assert CHROMIUM is not None
+    return subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--proxy-server=127.0.0.1:9",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout

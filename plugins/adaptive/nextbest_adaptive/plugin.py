@@ -58,6 +58,11 @@ def interactions_imported(host: HostAPI, tenant_id: str, customer_ids: frozenset
 
 
 @hookimpl
+def customer_forgotten(host: HostAPI, tenant_id: str, customer_id: str) -> None:
+    learner_for(host).counts.forget(tenant_id, customer_id)
+
+
+@hookimpl
 def recommendation_saving(decision: Decision) -> None:
     Learner.complete(decision.items)
 

@@ -241,9 +241,15 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
             settings = service().update_settings(auth.tenant_id, body, replace=True)
         return settings.to_json()
 
-    @router.get("/api/v1/clv/distribution", tags=["clv"], summary="CLV distribution")
+    @router.get(
+        "/api/v1/clv/distribution",
+        tags=["clv"],
+        summary="CLV distribution",
+        responses=_BATCH_ERRORS,
+    )
     def distribution(auth: Reader, as_of: AsOfQuery = None) -> dict[str, Any]:
-        """Customers per segment and a ten-bin score histogram, computed live as of ``asOf``."""
+        """Customers per segment and a ten-bin score histogram, computed live as of ``asOf``;
+        with a probabilistic model active, the model's segments and tiers."""
         with _errors("query.asOf"):
             return service().distribution(auth.tenant_id, as_of=_epoch(as_of))
 
@@ -251,7 +257,8 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
     def backtests(
         auth: Reader,
         model: Annotated[
-            Literal["bgnbd", "paretonbd", "mbgnbd"] | None, Query(description="only this model")
+            Literal["bgnbd", "paretonbd", "mbgnbd", "bgbb"] | None,
+            Query(description="only this model"),
         ] = None,
         limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     ) -> dict[str, Any]:
@@ -263,7 +270,7 @@ def add_routes(router: APIRouter, host: HostAPI) -> None:
     def fits(
         auth: Reader,
         model: Annotated[
-            Literal["bgnbd", "paretonbd", "mbgnbd", "sbg"] | None,
+            Literal["bgnbd", "paretonbd", "mbgnbd", "bgbb", "sbg"] | None,
             Query(description="only this model"),
         ] = None,
     ) -> dict[str, Any]:

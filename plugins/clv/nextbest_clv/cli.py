@@ -299,6 +299,31 @@ def fit_command(
             click.echo(f"  spend: Gamma-Gamma {gg}")
         else:
             click.echo(f"  spend: mean repeat value {spend['meanValue']:.2f} ({spend['reason']})")
+    covariates = doc.get("covariates")
+    if covariates is not None:
+        _print_covariates(covariates)
+
+
+def _print_covariates(section: dict[str, Any]) -> None:
+    """The covariate fit of ``clv fit``: coefficients with standard errors and the LR test."""
+    click.echo(
+        f"  covariates: {section['customers']} customers"
+        + (f" ({section['excludedCustomers']} left out)" if section["excludedCustomers"] else "")
+    )
+    for part in (section, section.get("spend")):
+        if not part or "coefficients" not in part:
+            continue
+        for process, coefficients in part["coefficients"].items():
+            errors = part["standardErrors"].get(process, {})
+            for name, value in coefficients.items():
+                se = errors.get(name)
+                shown = "n/a" if se is None else f"{se:.4g}"
+                click.echo(f"    {process:<10} {name:<30} {value:>10.4g}  (SE {shown})")
+        lr = part["lrTest"]
+        click.echo(
+            f"    LR test vs no covariates: statistic {lr['statistic']:.4g}, df {lr['df']:g}, "
+            f"p = {lr['pValue']:.4g}"
+        )
 
 
 def _print_report(run: dict[str, Any]) -> None:
@@ -417,7 +442,8 @@ def models_command(
     database: str | None,
     as_json: bool,
 ) -> None:
-    """Back-test the transaction models on the tenant's data and recommend one."""
+    """Back-test every applicable model (BG/NBD, Pareto/NBD, MBG/NBD, BG/BB; sBG for a
+    tenant with subscriptions) on the tenant's data and recommend one."""
     cal = _day(calibration_end, "--calibration-end")
     end = _day(holdout_end, "--holdout-end")
     with _service(database) as service:
@@ -448,9 +474,34 @@ def models_command(
             f"{tx['actual']:>10.1f}{tx['mae']:>9.4f}{tx['rmse']:>9.4f}{tx['bias']:>9.4f}"
             f"{rev['predicted']:>12.2f}{rev['actual']:>13.2f}"
         )
+        if run["model"] == "bgbb":  # scored in opportunities, turned into transactions
+            click.echo(
+                f"  (bgbb: opportunities of {run['periodDays']:g} days, "
+                f"{run['transactionsPerOpportunity']:.3f} transactions per opportunity; its "
+                "log-likelihood is of opportunities, not comparable with the others)"
+            )
     for failure in result["failed"]:
         click.echo(f"  {failure['model']:<10}failed: {failure['reason']}", err=True)
+    for item in result["notApplicable"]:
+        click.echo(f"  {item['model']:<10}does not apply: {item['reason']}")
+    sbg = result["subscription"]
+    if sbg is not None and "retention" in sbg:
+        ret = sbg["retention"]
+        click.echo(
+            f"subscriptions (sbg, calibration to {sbg['calibrationEnd']}): "
+            f"{sbg['activeAtCalibrationEnd']} subscribers active, retention over "
+            f"{len(ret['periods'])} periods of {sbg['periodDays']:g} days: predicted "
+            f"{ret['predicted'][-1]:.3f} vs actual {ret['actual'][-1]:.3f} still subscribed, "
+            f"curve RMSE {ret['rmse']:.4f} (not comparable with the transaction RMSE)"
+        )
+    elif sbg is not None:
+        click.echo(f"  {'sbg':<10}failed: {sbg['failed']}", err=True)
     margin = result["margin"]
+    if margin is None and len(result["runs"]) == 1:
+        click.echo(
+            "caveat: only one transaction model could be back-tested; there is no margin "
+            "to judge it by"
+        )
     if margin is not None:
         click.echo(
             f"margin over {margin['second']}: RMSE {margin['rmseDifference']:.4f} lower "

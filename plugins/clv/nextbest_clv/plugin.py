@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from nextbest import (
+    Block,
     ContextChange,
     HostAPI,
     Interaction,
@@ -168,3 +169,10 @@ def customer_profile_sections(
     from nextbest_clv.report_pages import profile_sections
 
     return profile_sections(host, tenant_id, customer_id, as_of)
+
+
+@hookimpl
+def customer_profile_blocks(sections: Mapping[str, Any]) -> Sequence[Block]:
+    from nextbest_clv.report_pages import profile_blocks
+
+    return profile_blocks(sections)

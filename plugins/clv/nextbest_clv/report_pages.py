@@ -47,11 +47,13 @@ from nextbest.store import from_epoch, to_epoch
 from nextbest_clv.errors import ClvError, ModelNotFittedError, NoInteractionsError
 from nextbest_clv.report_history import distribution_over_time, overview_trend
 from nextbest_clv.service import attach, service_for
+from nextbest_clv.service.history import customer_history
 from nextbest_clv.service.record_columns import RecordColumns, record_columns
 from nextbest_clv.service.records import SEGMENTS
 
 __all__ = [
     "PAGES",
+    "profile_blocks",
     "profile_sections",
     "register_pages",
     "render_at_risk",
@@ -370,14 +372,52 @@ def register_pages(register: RegisterReportPage) -> None:
 def profile_sections(
     host: HostAPI, tenant_id: str, customer_id: str, as_of: datetime
 ) -> Mapping[str, Any] | None:
-    """The customer's CLV record as of ``as_of`` (section ``clv``), or the reason there is
-    none (``error`` with the plugin's code)."""
+    """The customer's CLV record as of ``as_of`` (section ``clv``) with its ``history`` (one
+    row per stored snapshot up to ``as_of``: asOf, segment, prediction), or the reason there
+    is no record (``error`` with the plugin's code; the history is still given)."""
     service = attach(host)
     if service is None:  # a host without a store has no records
         return None
+    history = customer_history(service.store, tenant_id, customer_id, to_epoch(as_of))
     try:
-        return {"clv": service.get(tenant_id, customer_id, to_epoch(as_of))}
+        record = dict(service.get(tenant_id, customer_id, to_epoch(as_of)))
     except NoInteractionsError:
-        return None
+        return {"clv": {"history": history}} if history else None
     except ClvError as exc:
-        return {"clv": {"error": getattr(exc, "code", "clv_error"), "message": str(exc)}}
+        record = {"error": getattr(exc, "code", "clv_error"), "message": str(exc)}
+    return {"clv": {**record, "history": history}}
+
+
+def profile_blocks(sections: Mapping[str, Any]) -> list[Block]:
+    """The CLV history of a customer's profile (the ``history`` of section ``clv``) as a
+    table and a line chart of the prediction per snapshot; nothing without history."""
+    section = sections.get("clv")
+    history = section.get("history") if isinstance(section, Mapping) else None
+    if not history:
+        return []
+    field = history[-1].get("field") or "prediction"
+    rows = [[h["asOf"], h["segment"], h["predicted"]] for h in history]
+    blocks: list[Block] = [
+        Table(
+            "clv-history",
+            "CLV history: the customer in each stored snapshot, oldest first",
+            [
+                Column("asOf", "Snapshot as of", "UTC"),
+                Column("segment", "Segment"),
+                Column("predicted", f"Predicted ({field})", MONEY, True),
+            ],
+            rows,
+        )
+    ]
+    known = [h for h in history if h["predicted"] is not None]
+    if known:
+        blocks.append(
+            Chart(
+                "line",
+                "Predicted value per snapshot",
+                Axis("Snapshot as of", "UTC"),
+                Axis(field, MONEY),
+                [Series(field, [h["asOf"] for h in known], [h["predicted"] for h in known])],
+            )
+        )
+    return blocks

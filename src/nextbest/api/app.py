@@ -18,6 +18,7 @@ from ..version import __version__ as _version
 from . import (
     admin,
     contact_policies,
+    customer_attributes,
     customer_data,
     decisions,
     flows,
@@ -111,6 +112,7 @@ def create_app(
         flows,
         admin,
         customer_data,
+        customer_attributes,
         profiles,
         webhooks,
         triggers,

@@ -53,6 +53,7 @@ def forget_json(customer_id: str, result: ForgetResult) -> dict[str, Any]:
             "triggerStates": result.trigger_states,
             "triggerEvents": result.trigger_events,
             "outboxEvents": result.outbox_events,
+            "customerAttributes": result.customer_attributes,
         },
         "pluginFailures": [{"plugin": p, "error": e} for p, e in result.plugin_failures],
     }
@@ -109,8 +110,9 @@ def delete_interaction(
 @router.delete("/customers/{customerId}", summary="Forget a customer")
 def forget_customer(customer_id: CustomerId, auth: Admin, service: Service) -> dict[str, Any]:
     """Delete everything stored about the customer, in one transaction: interactions,
-    summaries, recommendations and the documents plugins keep per customer. Answers what was
-    deleted (row counts; all zero for a customer with no data, so a retry is safe)."""
+    summaries, recommendations, attributes and the documents plugins keep per customer.
+    Answers what was deleted (row counts; all zero for a customer with no data, so a retry is
+    safe)."""
     return forget_json(customer_id, service.forget_customer(auth.tenant_id, customer_id))
 
 

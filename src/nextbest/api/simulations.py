@@ -15,7 +15,13 @@ from fastapi.responses import JSONResponse
 
 from ..errors import UnknownFlowError
 from ..simulate import parse_options
-from ..simulate.jobs import get_simulation, list_simulations, simulation_json, submit
+from ..simulate.jobs import (
+    SimulationBusyError,
+    get_simulation,
+    list_simulations,
+    simulation_json,
+    submit,
+)
 from ..store import InvalidInputError
 from .auth import READ_ROLES, WRITE_ROLES, AuthContext, require_role
 from .decisions import Service
@@ -41,7 +47,14 @@ Options = Annotated[
     "",
     summary="Start a population simulation",
     status_code=202,
-    responses={202: {"description": "Accepted: the run's id; `Location` is where to read it"}},
+    responses={
+        202: {"description": "Accepted: the run's id; `Location` is where to read it"},
+        409: {
+            "description": "`simulation_running`: the tenant's run named in the message has "
+            "not finished (one at a time per tenant); `simulations_busy`: the server runs as "
+            "many simulations as it may (`NEXTBEST_MAX_SIMULATIONS`)"
+        },
+    },
 )
 def start_simulation(body: Options, auth: Writer, service: Service) -> Any:
     """Check the options (400 naming the field) and that the flows exist (404), store the run
@@ -54,6 +67,9 @@ def start_simulation(body: Options, auth: Writer, service: Service) -> Any:
         raise field_error(f"body.{exc.field or 'flow'}", str(exc)) from None
     except UnknownFlowError as exc:
         raise ApiError(404, str(exc), code="flow_not_found") from None
+    except SimulationBusyError as exc:
+        code = "simulations_busy" if exc.running_id is None else "simulation_running"
+        raise ApiError(409, str(exc), code=code) from None
     location = f"{router.prefix}/{record.simulation_id}"
     return JSONResponse(simulation_json(record), status_code=202, headers={"Location": location})
 

@@ -1,4 +1,5 @@
-"""``nextbest simulate``: a flow over a tenant's customers, nothing recorded.
+"""``nextbest simulate``: a flow over a tenant's customers, run in the foreground and stored as
+a simulation run (listed by the API and the report's Simulations page); no decision recorded.
 
 See docs/simulation.md.
 """
@@ -14,7 +15,7 @@ import click
 
 from ..errors import UnknownFlowError
 from ..service import DecisionService
-from ..simulate import parse_options, run_simulation
+from ..simulate import SimulationBusyError, parse_options, run_here
 from ..store import InvalidInputError
 from .database import database_option
 from .server import _host, _require_tenant, _store
@@ -49,6 +50,13 @@ def _summary_lines(title: str, tally: dict[str, Any]) -> list[str]:
     for offer, mix in tally["offerMix"].items():
         ranks = ", ".join(f"#{r}: {n}" for r, n in mix["byRank"].items())
         lines.append(f"    {offer:<24} {mix['total']:>8}  ({ranks})")
+    unpriced = tally["unpricedOffersShown"]
+    if unpriced:
+        lines.append(
+            f"    {unpriced} offer{'' if unpriced == 1 else 's'} shown without a propensity, "
+            "left out of the expected value and conversions: give those offers a propensity "
+            "in the catalog"
+        )
     for rule in tally["blockingRules"]:
         lines.append(f"    blocked by {rule['rule']}: {rule['customers']} customers")
     return lines
@@ -57,8 +65,10 @@ def _summary_lines(title: str, tally: dict[str, Any]) -> list[str]:
 def render_report(result: dict[str, Any]) -> str:
     """A simulation result as text: per flow the overall and per breakdown value figures, the
     comparison and the errors."""
+    run = result.get("simulationId")
     lines = [
-        f"simulation of tenant {result['tenantId']!r} as of {result['asOf']}: "
+        (f"simulation {run} " if run else "simulation ")
+        + f"of tenant {result['tenantId']!r} as of {result['asOf']}: "
         f"{result['customers']} of {result['tenantCustomers']} customers"
         + (f", by {result['by']}" if result["by"] else "")
     ]
@@ -119,9 +129,10 @@ def simulate_command(
     database: str | None,
 ) -> None:
     """Run a flow for every customer of the tenant (or a segment, or a sample) as of a time,
-    with the store's context, recording nothing: the offer mix, coverage, expected value and
-    conversions, by a breakdown; with --compare, both flows and the customers whose top offer
-    changes (see docs/simulation.md)."""
+    with the store's context, recording no decision: the offer mix, coverage, expected value
+    and conversions, by a breakdown; with --compare, both flows and the customers whose top
+    offer changes. The run is stored like one started by the API (its id is printed) and
+    shows on the report's Simulations page (see docs/simulation.md)."""
     raw = {
         "flow": flow_key,
         "version": version,
@@ -152,8 +163,8 @@ def simulate_command(
             bar.update(done - bar.pos)
 
         try:
-            result = run_simulation(service, tenant_id, options, progress)
-        except UnknownFlowError as exc:
+            record, result = run_here(service, tenant_id, options, progress)
+        except (UnknownFlowError, SimulationBusyError) as exc:
             raise click.ClickException(str(exc)) from None
         except InvalidInputError as exc:
             hint = _OPTION.get(exc.field or "")
@@ -161,6 +172,7 @@ def simulate_command(
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)
+    result = {"simulationId": record.simulation_id, **result}
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:

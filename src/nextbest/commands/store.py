@@ -1,4 +1,5 @@
-"""CLI commands for the store: ``db upgrade``, ``tenants``, ``keys``, ``ingest``,
+"""CLI commands for the store: ``db upgrade``, ``tenants``, ``keys``, ``ingest`` (interactions,
+or customer attributes with ``--customers``),
 ``interactions`` (show, correct, delete one recorded outcome) and ``customers forget``.
 
 The host's ``nextbest`` click group calls :func:`register_store_commands`. Every command takes
@@ -32,6 +33,11 @@ from nextbest.ingest import (
     IngestError,
     IngestReport,
     ingest_file,
+)
+from nextbest.ingest.customers import (
+    CUSTOMER_FORMATS,
+    DEFAULT_CUSTOMER_COLUMN,
+    ingest_customers,
 )
 from nextbest.store import (
     ROLES,
@@ -156,12 +162,28 @@ CDNOW files (../shared/data/cdnow; whitespace-separated, dates YYYYMMDD):
       --timestamp-col date --value-col dollar_value --timestamp-format %Y%m%d
   or by position, the header line still skipped:
     ... --customer-col 1 --timestamp-col 2 --value-col 4 --timestamp-format %Y%m%d
+Customer attributes (CSV with a customerId column, or JSON lines):
+  nextbest ingest --customers customers.csv --tenant shop
+  nextbest ingest --customers crm.jsonl --tenant shop --merge
 """
 
 
 @click.command("ingest", epilog=_INGEST_EPILOG)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tenant", "tenant_id", required=True, help="Tenant the interactions belong to.")
+@click.option(
+    "--customers",
+    is_flag=True,
+    help="FILE holds customer attributes, not interactions: CSV with a customerId column "
+    "(or --customer-col) and one column per attribute, or JSON lines (.jsonl) of objects. "
+    "Each row replaces the customer's stored attributes (--merge: updates the ones it names).",
+)
+@click.option(
+    "--merge",
+    is_flag=True,
+    help="With --customers: update only the attributes a row names (an empty cell or null "
+    "removes one) instead of replacing the customer's attributes.",
+)
 @click.option(
     "--create-tenant",
     is_flag=True,
@@ -171,10 +193,10 @@ CDNOW files (../shared/data/cdnow; whitespace-separated, dates YYYYMMDD):
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(FORMATS),
+    type=click.Choice((*FORMATS, *CUSTOMER_FORMATS[1:])),
     default=None,
     help="File format [default: from the extension (.tsv is CSV with tabs), .gz looked "
-    "through; gzip is also recognised by content].",
+    "through; gzip is also recognised by content]; jsonl only with --customers.",
 )
 @click.option("--no-header", is_flag=True, help="The first line is data, not column names.")
 @click.option("--customer-col", help="Customer id column: header name or 1-based position.")
@@ -242,6 +264,8 @@ CDNOW files (../shared/data/cdnow; whitespace-separated, dates YYYYMMDD):
 def ingest_command(
     file: Path,
     tenant_id: str,
+    customers: bool,
+    merge: bool,
     create_tenant: bool,
     fmt: str | None,
     no_header: bool,
@@ -269,7 +293,37 @@ def ingest_command(
     nothing, and after fixing rejected rows a re-run adds exactly those rows. A row that
     cannot be read exactly (field count, encoding, time, value, id, outcome) is rejected with
     its line and reason; exit status 1 when any row was rejected (the valid rows are stored).
+
+    With --customers, FILE holds customer attributes (see docs/api.md, "Bulk import").
     """
+    if customers or merge or fmt == "jsonl":
+        given = {
+            "--timestamp-col": timestamp_col,
+            "--value-col": value_col,
+            "--outcome-col": outcome_col,
+            "--offer-col": offer_col,
+            "--channel-col": channel_col,
+            "--id-col": id_col,
+            "--timestamp-format": timestamp_format,
+            "--negative-values": negative_values,
+            "--reject-file": reject_file,
+            "--source": source,
+            "--no-header": no_header or None,
+        }
+        if not customers:
+            raise click.UsageError(
+                "--merge and --format jsonl are for customer attributes: add --customers"
+            )
+        stray = [name for name, value in given.items() if value is not None]
+        if stray or fmt not in (None, *CUSTOMER_FORMATS):
+            raise click.UsageError(
+                f"{', '.join(stray) or '--format ' + str(fmt)} cannot be used with --customers "
+                "(it takes --customer-col, --format csv|jsonl, --delimiter, --encoding, --merge)"
+            )
+        _ingest_customers(
+            file, tenant_id, create_tenant, fmt, customer_col, delimiter, encoding, merge, database
+        )
+        return
     retry = (
         f"run the same command with --create-tenant (e.g. `nextbest ingest "
         f"{shlex.quote(str(file))} --tenant {shlex.quote(tenant_id)} --create-tenant`)"
@@ -351,6 +405,55 @@ def ingest_command(
         more = len(report.failed) - _SHOWN_ERRORS
         hint = f"; see {reject_file}" if reject_file else "; use --reject-file to keep them all"
         click.echo(f"... and {more} more rejected rows{hint}", err=True)
+    if report.failed:
+        raise SystemExit(1)
+
+
+def _ingest_customers(
+    file: Path,
+    tenant_id: str,
+    create_tenant: bool,
+    fmt: str | None,
+    customer_col: str | None,
+    delimiter: str | None,
+    encoding: str,
+    merge: bool,
+    database: str | None,
+) -> None:
+    """``nextbest ingest --customers``: customer attributes, rejected rows reported."""
+    with open_database(database, schema="create" if create_tenant else "current") as store:
+        created = False
+        if store.get_tenant(tenant_id) is None:
+            if not create_tenant:
+                raise click.ClickException(
+                    f"tenant {tenant_id!r} does not exist in this database: add --create-tenant "
+                    f"or create it with `nextbest tenants create {shlex.quote(tenant_id)}`"
+                )
+            store.create_tenant(tenant_id)
+            created = True
+        try:
+            report = ingest_customers(
+                store,
+                file,
+                tenant_id,
+                format=fmt,  # type: ignore[arg-type]
+                customer_col=customer_col or DEFAULT_CUSTOMER_COLUMN,
+                delimiter=delimiter or ",",
+                encoding=encoding,
+                merge=merge,
+            )
+        except (IngestError, StoreError) as exc:
+            raise click.ClickException(str(exc)) from None
+    if created:
+        click.echo(f"created tenant {tenant_id}", err=True)
+    click.echo(
+        f"rows read: {report.rows_read}, customers stored: {report.stored}, "
+        f"rejected: {len(report.failed)}"
+    )
+    for error in report.failed[:_SHOWN_ERRORS]:
+        click.echo(f"line {error.line}: {error.reason}", err=True)
+    if len(report.failed) > _SHOWN_ERRORS:
+        click.echo(f"... and {len(report.failed) - _SHOWN_ERRORS} more rejected rows", err=True)
     if report.failed:
         raise SystemExit(1)
 

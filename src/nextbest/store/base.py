@@ -249,6 +249,7 @@ class ForgetResult:
     trigger_states: int = 0
     trigger_events: int = 0
     outbox_events: int = 0
+    customer_attributes: int = 0
 
     @property
     def total(self) -> int:
@@ -263,6 +264,7 @@ class ForgetResult:
             + self.trigger_states
             + self.trigger_events
             + self.outbox_events
+            + self.customer_attributes
         )
 
 
@@ -878,8 +880,8 @@ class Store(Protocol):
     ) -> ForgetResult:
         """Delete everything stored about a customer in one transaction: interactions, customer,
         offer and daily summaries, recommendations (with their items) and the plugin documents
-        keyed by the customer id in ``document_namespaces``, and the customer's trigger
-        states and firings. Other tenants' data (the same
+        keyed by the customer id in ``document_namespaces``, the customer's trigger
+        states and firings, and their attributes. Other tenants' data (the same
         customer id included) is untouched. Forgetting an unknown customer deletes nothing.
         TenantNotFoundError for an unknown tenant."""
         ...
@@ -1032,6 +1034,36 @@ class Store(Protocol):
     ) -> InteractionColumns:
         """Interactions (optionally only these outcomes, ``start <= occurred_at < end``) as
         columns ordered by customer and time."""
+        ...
+
+    # -- customer attributes ----------------------------------------------------------------
+    def put_customer_attributes(
+        self,
+        tenant_id: str,
+        attributes: Mapping[str, Mapping[str, Any]],
+        *,
+        merge: bool = False,
+    ) -> int:
+        """Write the attributes of many customers (customer id -> flat object of strings,
+        finite numbers, booleans, nulls) in one transaction; returns how many customers.
+        Replaces what each had, or with ``merge`` updates only the names given (a null removes
+        one); nulls are never stored. InvalidInputError naming the customer for a bad object,
+        TenantNotFoundError for an unknown tenant."""
+        ...
+
+    def get_customer_attributes(
+        self, tenant_id: str, customer_ids: Iterable[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The stored attributes of these customers (every customer of the tenant when None),
+        read in chunks; customers without attributes are absent."""
+        ...
+
+    def customer_attributes_updated_at(self, tenant_id: str, customer_id: str) -> float | None:
+        """When the customer's attributes were last written (epoch seconds), or None."""
+        ...
+
+    def delete_customer_attributes(self, tenant_id: str, customer_ids: Iterable[str]) -> int:
+        """Delete these customers' attributes; returns how many customers had some."""
         ...
 
     # -- population simulations -----------------------------------------------------------

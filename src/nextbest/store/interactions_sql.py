@@ -457,11 +457,23 @@ class InteractionsSql(ContactsSql):
         rank: int,
         customer_id: str | None = None,
     ) -> str:
+        return self._resolve_item(cur, tenant_id, recommendation_id, rank, customer_id)[0]
+
+    def _resolve_item(
+        self,
+        cur: Cursor,
+        tenant_id: str,
+        recommendation_id: str,
+        rank: int,
+        customer_id: str | None = None,
+    ) -> tuple[str, str | None]:
+        """The offer at ``rank`` of a stored recommendation and the recommendation's channel."""
         _check_int("rank", rank)
         if not valid_tenant_id(tenant_id):
             raise UnknownRecommendationError(f"unknown recommendation {recommendation_id!r}")
         head = cur.execute(
-            "SELECT customer_id FROM recommendations WHERE tenant_id = ? AND recommendation_id = ?",
+            "SELECT customer_id, channel FROM recommendations "
+            "WHERE tenant_id = ? AND recommendation_id = ?",
             (tenant_id, recommendation_id),
         ).fetchone()
         if head is None or (customer_id is not None and head[0] != customer_id):
@@ -476,7 +488,7 @@ class InteractionsSql(ContactsSql):
         ).fetchone()
         if row is None:
             raise UnknownRankError(f"recommendation {recommendation_id!r} has no rank {rank}")
-        return str(row[0])
+        return str(row[0]), head[1]
 
     def resolve_recommendation(self, tenant_id: str, recommendation_id: str, rank: int) -> str:
         check_id("recommendation id", recommendation_id)
@@ -580,11 +592,14 @@ class InteractionsSql(ContactsSql):
         self, cur: Cursor, tenant_id: str, item: InteractionIn, row: list[Any]
     ) -> None:
         """Set the row's offer from ``recommendation_id + rank``, checked against the customer
-        and any ``offer_id`` given, in the caller's transaction."""
+        and any ``offer_id`` given, and its channel, when omitted, from the recommendation's,
+        in the caller's transaction."""
         if item.recommendation_id is not None and item.rank is not None:
-            offer_id = self._resolve(
+            offer_id, channel = self._resolve_item(
                 cur, tenant_id, item.recommendation_id, item.rank, item.customer_id
             )
+            if row[3] is None:  # the outcome happened where the offer was shown
+                row[3] = channel
             if item.offer_id not in (None, offer_id):
                 raise InvalidInputError(
                     f"offer {item.offer_id!r} is not rank {item.rank} of "
@@ -926,6 +941,7 @@ class InteractionsSql(ContactsSql):
                 "customer_contact_counts",
                 "customer_offer_outcomes",
                 "outcome_consumption",
+                "customer_attributes",
             ):
                 cur.execute(
                     f"DELETE FROM {table} WHERE tenant_id = ? AND customer_id = ?",
@@ -977,6 +993,7 @@ class InteractionsSql(ContactsSql):
             trigger_states=deleted["trigger_states"],
             trigger_events=deleted["trigger_events"],
             outbox_events=deleted["outbox_events"],
+            customer_attributes=deleted["customer_attributes"],
         )
 
     def iter_interactions(

@@ -5,8 +5,9 @@ The concerns: tenants and API keys (``tenants_sql``), the catalog of offers and 
 (``catalog_sql``), interactions and summaries (``interactions_sql``), plugin documents and
 leases (``documents_sql``), triggers (``triggers_sql``), webhook endpoints
 (``webhooks_sql``), the outbox of events and their deliveries (``outbox_sql``) and the lift
-aggregates of control groups (``lift_sql``), and offers' activity per period
-(``report_sql``). Both
+aggregates of control groups (``lift_sql``), offers' activity per period
+(``report_sql``), population simulations (``simulations_sql``) and customer attributes
+(``customer_attributes_sql``). Both
 dialects accept the same SQL (``?`` placeholders are rewritten for psycopg), so ``sqlite.py``
 and ``postgres.py`` only supply connections and transactions, the migration lock, the fastest
 way to insert a chunk of interactions, and how a claim of deliveries locks its rows.
@@ -21,6 +22,7 @@ from typing import Any
 from nextbest.store.base import Recommendation
 from nextbest.store.catalog_sql import CatalogSql
 from nextbest.store.core_sql import Cursor, check_id
+from nextbest.store.customer_attributes_sql import CustomerAttributesSql
 from nextbest.store.documents_sql import DocumentsSql, document_update_keys
 from nextbest.store.interactions_sql import InteractionsSql, check_rank
 from nextbest.store.lift_sql import LiftSql
@@ -45,6 +47,7 @@ class SqlStore(
     LiftSql,
     ReportSql,
     SimulationsSql,
+    CustomerAttributesSql,
 ):
     """Implementation of :class:`nextbest.store.Store` over a SQL connection."""
 

@@ -5,9 +5,11 @@ recommendations, and every plugin's sections (``nextbest.profiles``, the same do
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from ..errors import PageInputError, PageNotFoundError
+from ..hookcalls import call_impl, implementations
 from ..plugin_api import PageRequest
 from ..profiles import customer_profile
 from ..report_blocks import Block, Column, Form, FormField, Section, Stat, Stats, Table, Text
@@ -15,9 +17,13 @@ from ..store.limits import id_problem
 
 
 def _plain(value: Any) -> Any:
-    """A section field as a cell: scalars as they are, anything nested as compact JSON."""
+    """A section field as a cell: scalars as they are, a list of objects as its length (a
+    plugin draws those through ``customer_profile_blocks``; the JSON holds them), anything
+    else nested as compact JSON."""
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return f"{len(value)} entries"
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
@@ -30,6 +36,32 @@ def section_table(name: str, fields: dict[str, Any]) -> Table:
         [Column("field", "Field"), Column("value", "Value")],
         [[k, _plain(v)] for k, v in fields.items()],
     )
+
+
+log = logging.getLogger(__name__)
+
+
+def plugin_blocks(request: PageRequest, customer: str, sections: dict[str, Any]) -> list[Block]:
+    """Every plugin's ``customer_profile_blocks`` answer in plugin order; a plugin that raises
+    is logged and noted instead."""
+    blocks: list[Block] = []
+    for impl in implementations(request.host.pm, "customer_profile_blocks"):
+        try:
+            answer = call_impl(
+                impl,
+                host=request.host,
+                tenant_id=request.tenant_id,
+                customer_id=customer,
+                sections=sections,
+            )
+        except Exception as exc:
+            log.exception("plugin %r failed in customer_profile_blocks", impl.plugin_name)
+            blocks.append(
+                Text(f"Plugin {impl.plugin_name}: no blocks ({type(exc).__name__}).", kind="note")
+            )
+            continue
+        blocks.extend(answer or [])
+    return blocks
 
 
 def render_customer(request: PageRequest) -> list[Block]:
@@ -74,6 +106,7 @@ def render_customer(request: PageRequest) -> list[Block]:
         )
     for name, fields in profile["sections"].items():
         blocks.append(Section(name, [section_table(name, fields)]))
+    blocks.extend(plugin_blocks(request, customer, profile["sections"]))
     for failure in profile["failedSections"]:
         blocks.append(
             Text(f"Plugin {failure['plugin']}: no section ({failure['reason']}).", kind="note")
@@ -121,4 +154,4 @@ def render_customer(request: PageRequest) -> list[Block]:
     return blocks
 
 
-__all__ = ["render_customer", "section_table"]
+__all__ = ["plugin_blocks", "render_customer", "section_table"]

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from ..errors import PageInputError
-from ..plugin_api import PageRequest
+from ..plugin_api import HostAPI, PageRequest
 from ..report_blocks import (
     Axis,
     Block,
@@ -27,12 +27,16 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 
 
-def decisions_of(request: PageRequest) -> DecisionService:
-    """The host's decision service for report pages (one per host)."""
-    host = request.host
+def decisions_for(host: HostAPI) -> DecisionService:
+    """The host's decision service for the report (one per host)."""
     return host.plugin_state(
         "nextbest.ui.decisions", lambda: DecisionService(cast(Any, host), cast(Any, host.store))
     )
+
+
+def decisions_of(request: PageRequest) -> DecisionService:
+    """The host's decision service for report pages (one per host)."""
+    return decisions_for(request.host)
 
 
 def _pct(rate: dict[str, Any]) -> float | None:
@@ -140,4 +144,4 @@ def render_lift(request: PageRequest) -> list[Block]:
     return blocks
 
 
-__all__ = ["decisions_of", "render_lift"]
+__all__ = ["decisions_for", "decisions_of", "render_lift"]

@@ -1,7 +1,6 @@
 """The host's own report pages, registered like any plugin's (entry point ``report``):
-Customer profile, Offers, Lift, and Triggers & deliveries. Orders leave room for plugins'
-pages below 600 (docs/report.md lists the places taken); a simulation page belongs at 750,
-next to Offers."""
+Customer profile, Offers, Simulations, Lift, and Triggers & deliveries. Orders leave room for
+plugins' pages below 600 (docs/report.md lists the places taken)."""
 
 from __future__ import annotations
 
@@ -10,6 +9,7 @@ from ..plugin_api import RegisterReportPage, ReportPage
 from .customer_page import render_customer
 from .lift_page import render_lift
 from .offers_page import render_offers
+from .simulations_page import render_simulations
 from .triggers_page import render_triggers
 
 PAGES = (
@@ -26,6 +26,14 @@ PAGES = (
         700,
         render_offers,
         "Impressions, response and conversion rates and value per offer and channel.",
+    ),
+    ReportPage(
+        "simulations",
+        "Simulations",
+        750,
+        render_simulations,
+        "Population simulations: what a flow would show every customer, and two flows side "
+        "by side.",
     ),
     ReportPage(
         "lift",

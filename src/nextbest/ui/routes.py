@@ -6,11 +6,13 @@
 - ``GET /ui/<page>``: a page (viewer role is enough); ``GET /ui/<page>/<table>.csv``: a
   table's rows as CSV (at most ``CSV_MAX_ROWS``).
 - ``GET /ui/static/<file>``: the stylesheet, the chart script and Plotly's bundled JS.
+- ``POST /ui/simulations``: start a population simulation (admin role, CSRF token;
+  ``simulation_start.py``), then to the Simulations page showing the run.
 
-Without a valid session (none, tampered, expired, key revoked) every page redirects to the
-sign-in page. Every POST needs the session's (or, for sign-in, the sign-in form's) CSRF token:
-403 without it. Pages only ever receive the session's tenant. Nothing here logs keys, tokens
-or cookies.
+Without a valid session (none, tampered, expired, key revoked, signed out) every page redirects
+to the sign-in page. Every POST needs the session's (or, for sign-in, the sign-in form's) CSRF
+token: 403 without it. Pages only ever receive the session's tenant. Nothing here logs keys,
+tokens or cookies.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ..store.limits import CONTROL_CHARACTER
 from .pages import PageFailure, page_as_of, render_page, report_pages
 from .render import Links, block_views, environment
 from .session import COOKIE, SIGN_IN_COOKIE, Session, SessionSigner, same_token
+from .simulation_start import start_form, start_simulation
 
 PREFIX = "/ui"
 STATIC = f"{PREFIX}/static"
@@ -136,7 +139,7 @@ def ui_router(host: HostAPI, store: Store) -> APIRouter:
         return response
 
     def error_page(failure: PageFailure) -> HTMLResponse:
-        titles = {400: "Invalid request", 403: "Forbidden", 404: "Not found"}
+        titles = {400: "Invalid request", 403: "Forbidden", 404: "Not found", 409: "Conflict"}
         html = (
             environment()
             .get_template("error.html")
@@ -225,6 +228,7 @@ def ui_router(host: HostAPI, store: Store) -> APIRouter:
             return to_sign_in(request)
         if not same_token(session.csrf, form.get("csrf")):
             return error_page(PageFailure(403, "missing or wrong CSRF token"))
+        signer.sign_out(session)  # a replayed copy of the cookie is refused from now on
         response = RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
         response.delete_cookie(COOKIE, path=PREFIX)
         return response
@@ -241,6 +245,20 @@ def ui_router(host: HostAPI, store: Store) -> APIRouter:
         except PageInputError as exc:
             raise PageFailure(400, exc.message, exc.field) from None
         return page, PageRequest(host, session.tenant_id, params, as_of, csv_table=csv_table)
+
+    @router.post(f"{PREFIX}/simulations")
+    async def start_simulation_form(request: Request) -> Response:
+        session = session_of(request)
+        form = await _form(request)
+        if session is None:
+            return to_sign_in(request)
+        if not same_token(session.csrf, form.get("csrf")):
+            return error_page(PageFailure(403, "missing or wrong CSRF token"))
+        try:
+            run = start_simulation(host, store, session.tenant_id, session.role, form)
+        except PageFailure as failure:
+            return error_page(failure)
+        return RedirectResponse(f"{PREFIX}/simulations?run={quote(run)}", status_code=303)
 
     @router.get(f"{PREFIX}/{{name}}")
     def show_page(request: Request, name: str) -> Response:
@@ -274,6 +292,9 @@ def ui_router(host: HostAPI, store: Store) -> APIRouter:
                 base=PREFIX,
                 static=STATIC,
                 as_of=page_req.as_of.strftime("%Y-%m-%d %H:%M UTC"),
+                start=start_form(store, session.tenant_id, session.role)
+                if page.name == "simulations"
+                else None,
             )
         )
         return _html(html)

@@ -4,8 +4,15 @@ and checked, and where the signing secret comes from.
 The cookie is ``v1.<payload>.<signature>``: the payload (base64url JSON) holds the tenant, the
 API key's id and role, the expiry and the session's CSRF token; the signature is HMAC-SHA256
 over ``v1.<payload>`` with the tenant's signing secret. A session is valid while the signature
-matches, the expiry is ahead and the key it was opened with is still valid (a revoked key ends
-its sessions at once). Nothing in the cookie is secret; nothing in it can be changed.
+matches, the expiry is ahead, the key it was opened with is still valid (a revoked key ends
+its sessions at once) and it was not signed out. Nothing in the cookie is secret; nothing in it
+can be changed.
+
+Sign-out ends the session on the server, not only in the browser: the session's id (a hash of
+its payload, which holds the random CSRF token, so unique per session) is kept in the store
+(plugin documents ``nextbest.ui.signed-out``, one per session, until the session would have
+expired; expired entries are dropped at each sign-out), and a replayed cookie of a signed-out
+session is refused by every worker.
 
 The secret: ``NEXTBEST_UI_SECRET`` (at least 32 characters) when set, shared by every worker
 and tenant; otherwise one per tenant, generated at its first sign-in and kept in the store
@@ -36,19 +43,23 @@ LIFETIME_ENV = "NEXTBEST_UI_SESSION_HOURS"
 DEFAULT_LIFETIME_HOURS = 8.0
 NAMESPACE = "nextbest.ui"
 SECRET_KEY = "session-secret"
+#: Plugin documents of the sessions signed out before their expiry (key: the session id).
+SIGNED_OUT_NAMESPACE = "nextbest.ui.signed-out"
 _VERSION = "v1"
 _MIN_SECRET = 32
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """A signed-in browser: tenant, key id and role, expiry (epoch seconds), CSRF token."""
+    """A signed-in browser: tenant, key id and role, expiry (epoch seconds), CSRF token and
+    the session's id (derived from the signed payload, see the module doc)."""
 
     tenant_id: str
     key_id: str
     role: str
     expires: float
     csrf: str
+    session_id: str
 
 
 def _b64(data: bytes) -> str:
@@ -116,27 +127,42 @@ class SessionSigner:
         """A new session and its cookie value (the tenant's secret created if needed)."""
         secret = self._secret(tenant_id, create=True)
         assert secret is not None
-        session = Session(
-            tenant_id, key_id, role, self.clock() + session_lifetime(), secrets.token_urlsafe(24)
-        )
+        expires, csrf = self.clock() + session_lifetime(), secrets.token_urlsafe(24)
         payload = _b64(
             json.dumps(
-                {
-                    "t": session.tenant_id,
-                    "k": session.key_id,
-                    "r": session.role,
-                    "e": session.expires,
-                    "c": session.csrf,
-                },
+                {"t": tenant_id, "k": key_id, "r": role, "e": expires, "c": csrf},
                 separators=(",", ":"),
             ).encode("utf-8")
         )
+        session = Session(tenant_id, key_id, role, expires, csrf, _session_id(payload))
         signed = f"{_VERSION}.{payload}"
         return session, f"{signed}.{_b64(_sign(secret, signed))}"
 
+    def sign_out(self, session: Session) -> None:
+        """End ``session`` on the server: its cookie is refused from now on, by every worker
+        sharing the store. Drops the entries of sessions that expired meanwhile."""
+        now = self.clock()
+        kept = self.store.get_documents(SIGNED_OUT_NAMESPACE, session.tenant_id)
+        stale = [
+            k
+            for k, doc in kept.items()
+            if not isinstance(doc, dict) or float(doc.get("expires", 0)) <= now
+        ]
+        if stale:
+            self.store.delete_documents(SIGNED_OUT_NAMESPACE, session.tenant_id, stale)
+        self.store.put_documents(
+            SIGNED_OUT_NAMESPACE,
+            session.tenant_id,
+            {session.session_id: {"expires": session.expires}},
+        )
+
+    def _signed_out(self, session: Session) -> bool:
+        found = self.store.get_document(SIGNED_OUT_NAMESPACE, session.tenant_id, session.session_id)
+        return found is not None
+
     def check(self, cookie: str | None) -> Session | None:
-        """The session of a cookie value, or None (absent, malformed, tampered, expired, or its
-        key revoked)."""
+        """The session of a cookie value, or None (absent, malformed, tampered, expired, its
+        key revoked, or signed out)."""
         if not cookie or len(cookie) > 4096:
             return None
         parts = cookie.split(".")
@@ -146,7 +172,12 @@ class SessionSigner:
             data = json.loads(_unb64(parts[1]))
             signature = _unb64(parts[2])
             session = Session(
-                str(data["t"]), str(data["k"]), str(data["r"]), float(data["e"]), str(data["c"])
+                str(data["t"]),
+                str(data["k"]),
+                str(data["r"]),
+                float(data["e"]),
+                str(data["c"]),
+                _session_id(parts[1]),
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -165,7 +196,15 @@ class SessionSigner:
         key = keys.get(session.key_id)
         if key is None or key.revoked_at is not None or key.role != session.role:
             return None
+        if self._signed_out(session):
+            return None
         return session
+
+
+def _session_id(payload: str) -> str:
+    """A session's id: a hash of its signed payload (unique: the payload holds a random CSRF
+    token; a hash, so the store never holds the token itself)."""
+    return hashlib.sha256(payload.encode("ascii")).hexdigest()[:32]
 
 
 def _sign(secret: bytes, text: str) -> bytes:
@@ -179,6 +218,7 @@ def same_token(expected: str, given: str | None) -> bool:
 
 __all__ = [
     "COOKIE",
+    "SIGNED_OUT_NAMESPACE",
     "SIGN_IN_COOKIE",
     "Session",
     "SessionSigner",

@@ -240,7 +240,11 @@ def test_compare_models_recommends_the_lowest_holdout_error(store: Store) -> Non
         store, "acme", ClvSettings(), calibration_end=T0 - 120 * 86_400, clock=lambda: T0
     )
     rmse = {run["model"]: run["transactions"]["rmse"] for run in result["runs"]}
-    assert set(rmse) == {"bgnbd", "paretonbd", "mbgnbd"}
+    # These buyers are drawn from BG/NBD: BG/BB's dropout is not identified on them and its fit
+    # may stop without converging, which the comparison reports instead of failing.
+    tried = set(rmse) | {f["model"] for f in result["failed"]}
+    assert tried == {"bgnbd", "paretonbd", "mbgnbd", "bgbb"}
+    assert {"bgnbd", "paretonbd", "mbgnbd"} <= set(rmse)
     assert result["recommended"] == min(rmse, key=rmse.__getitem__)
     assert result["runs"][0]["model"] == result["recommended"]
     margin = result["margin"]
@@ -249,7 +253,9 @@ def test_compare_models_recommends_the_lowest_holdout_error(store: Store) -> Non
         result["runs"][1]["transactions"]["rmse"] - result["runs"][0]["transactions"]["rmse"]
     )
     assert margin["withinNoise"] == (margin["rmseDifference"] < 2 * margin["standardError"])
-    assert len(list_backtests(store, "acme")) == 3  # every run stored
+    assert len(list_backtests(store, "acme")) == len(rmse)  # every run stored
+    assert result["notApplicable"][0]["model"] == "sbg" and result["subscription"] is None
+    assert "no subscriptions" in result["notApplicable"][0]["reason"]
 
 
 def test_cdnow_through_the_store_and_cli(store: Store, tmp_path: Path) -> None:
@@ -332,9 +338,9 @@ def test_degenerate_fit_is_a_clear_error_in_backtests(store: Store) -> None:
     with pytest.raises(ModelFitError) as info:
         compare_models(store, "acme", settings, calibration_end=T_CAL)
     text = str(info.value)
-    for model in ("bgnbd", "paretonbd", "mbgnbd"):
+    for model in ("bgnbd", "paretonbd", "mbgnbd", "bgbb"):
         assert re.search(f"{model}: (cannot fit {model}|the {model} fit is degenerate)", text)
-    assert text.count("The data do not determine the model") == 3
+    assert text.count("The data do not determine the model") >= 3
 
 
 def test_comparison_goes_on_when_one_model_is_degenerate(
@@ -352,7 +358,7 @@ def test_comparison_goes_on_when_one_model_is_degenerate(
 
     monkeypatch.setattr(evaluate_module, "check_fit", paretonbd_degenerate)
     result = compare_models(store, "acme", ClvSettings(), calibration_end=T0 - 120 * 86_400.0)
-    assert sorted(r["model"] for r in result["runs"]) == ["bgnbd", "mbgnbd"]
+    assert sorted(r["model"] for r in result["runs"]) == ["bgbb", "bgnbd", "mbgnbd"]
     assert result["recommended"] == result["runs"][0]["model"]
     assert [f["model"] for f in result["failed"]] == ["paretonbd"]
     assert "degenerate" in result["failed"][0]["reason"]

@@ -94,7 +94,7 @@ def test_fit_end_limits_the_data(store: Store) -> None:
 def test_fit_errors(store: Store) -> None:
     with pytest.raises(NoTransactionsError, match="no transactions"):
         fit_tenant_model(store, "acme", "bgnbd", ClvSettings(), clock=lambda: T0)
-    with pytest.raises(UnknownModelError, match="bgnbd, paretonbd, mbgnbd, sbg"):
+    with pytest.raises(UnknownModelError, match="bgnbd, paretonbd, mbgnbd, bgbb, sbg"):
         fit_tenant_model(store, "acme", "nbd", ClvSettings())
     with pytest.raises(UnknownModelError, match="'rfm' has no parameters"):
         fit_tenant_model(store, "acme", "rfm", ClvSettings())

@@ -13,6 +13,7 @@ from nextbest_clv.service import history as history_module
 from nextbest_clv.service.batch_compute import compute_records
 from nextbest_clv.service.history import (
     CUSTOMERS_NAMESPACE,
+    customer_history,
     get_snapshot,
     list_snapshots,
     load_customers,
@@ -23,6 +24,7 @@ from nextbest_clv.service.history_compare import (
     score_due,
     score_snapshot,
 )
+from nextbest_clv.service.settings import settings_fingerprint
 
 from nextbest import Host
 from nextbest.store import Store
@@ -201,3 +203,48 @@ def test_forgetting_a_customer_drops_them_from_the_snapshots(service: ClvService
     customers = load_customers(store, "acme", get_snapshot(store, "acme", first.snapshot or ""))
     assert "ada" not in customers.ids.tolist() and customers.ids.size == 5
     assert customers.segments.size == customers.predicted.size == 5
+
+
+def test_a_customers_history_is_their_row_in_each_snapshot(service: ClvService) -> None:
+    store = service.store
+    _known_tenant(store)
+    service.update_settings("acme", {"lifespanMonths": 1.0})
+    first, _ = compute_records(service, "acme", as_of=T0)
+    add_interactions(store, "acme", "a", [T0 + 3 * DAY], [70.0])
+    add_interactions(store, "acme", "d", [T0 + 2 * DAY], [500.0])
+    second, _ = compute_records(service, "acme", as_of=T0 + 5 * DAY)
+    history = customer_history(store, "acme", "a")
+    assert [h["snapshot"] for h in history] == [first.snapshot, second.snapshot]
+    assert [h["asOf"] for h in history] == ["2024-07-01T00:00:00Z", "2024-07-06T00:00:00Z"]
+    assert [h["predicted"] for h in history] == [100.0, 170.0]
+    assert {(h["field"], h["horizonDays"]) for h in history} == {("predictedRevenue", 30.4375)}
+    segments = [
+        load_customers(store, "acme", get_snapshot(store, "acme", s))
+        for s in (first.snapshot or "", second.snapshot or "")
+    ]
+    expected = [
+        ("at_risk", "high", "medium", "low")[int(c.segments[c.ids.tolist().index("a")])]
+        for c in segments
+    ]
+    assert [h["segment"] for h in history] == expected
+    # d joined after the first snapshot; asOf bounds the history; other customers and
+    # tenants have none
+    assert [h["snapshot"] for h in customer_history(store, "acme", "d")] == [second.snapshot]
+    assert len(customer_history(store, "acme", "a", T0 + 5 * DAY - 0.5)) == 1
+    assert customer_history(store, "acme", "ghost") == []
+    assert customer_history(store, "globex", "a") == []
+
+
+def test_a_snapshot_keeps_the_settings_it_ran_with(service: ClvService) -> None:
+    store = service.store
+    _known_tenant(store)
+    service.update_settings("acme", {"lifespanMonths": 1.0})
+    result, _ = compute_records(service, "acme", as_of=T0)
+    snap = get_snapshot(store, "acme", result.snapshot or "")
+    settings = service.get_settings("acme")
+    assert snap["settings"] == settings.to_json()
+    assert snap["settings"]["lifespanMonths"] == 1.0
+    assert snap["settingsFingerprint"] == settings_fingerprint(settings)
+    # later changes leave the stored snapshot as it was
+    service.update_settings("acme", {"lifespanMonths": 2.0})
+    assert get_snapshot(store, "acme", result.snapshot or "")["settings"]["lifespanMonths"] == 1.0

@@ -14,7 +14,8 @@ processes). A respond's positive is written inside the outcome's own transaction
 ``outcome_recording`` hook: one commit for the outcome and its count); corrections, imports and
 impressions use ``store.update_documents``. Decisions read the tenant's counts from a cache
 refreshed after ``ttl`` seconds and updated at once by this process's own writes (a respond's
-after its commit, from ``outcome_recorded``).
+after its commit, from ``outcome_recorded``). A respond citing a recommendation this process
+saved uses the saved one instead of reading it back.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cachetools import LRUCache
-
 from nextbest import HostAPI, Interaction
 from nextbest.store import OutcomeTransaction, Recommendation, RecommendationItem, Store
 
@@ -38,11 +37,14 @@ from .cells import COUNTS, CREDITS, NOTE, item_cells
 #: positive: click, conversion, share, save and the tenant's own positive types)
 SUCCESS_SETTING = "adaptive.successOutcomes"
 _SETTINGS_TTL = 5.0
-#: a bulk import of more customers than this recounts the tenant instead
+#: a bulk import of more customers than this is read in one pass over the tenant's outcomes
 IMPORT_RECHECK_LIMIT = 1000
 #: responds whose in-transaction writes wait for their commit to reach the cache (entries are
 #: taken right after the commit; a rolled-back outcome's would stay: bounded)
 _PENDING_LIMIT = 10_000
+
+#: recommendations saved by this process kept to credit their outcomes without a read
+_SAVED_LIMIT = 20_000
 
 Written = dict[tuple[str, str], Any]
 _GENERATIONS = itertools.count(1)
@@ -51,10 +53,6 @@ _CHANGES_LIMIT = 10_000
 Update = Callable[[dict[tuple[str, str], Any]], Mapping[tuple[str, str], Any]]
 
 Cells = Mapping[str, list[int]]  # cell -> [impressions, positives]
-#: what a respond needs of a recommendation this process saved: rank -> (offer id, cells)
-SavedItems = dict[int, tuple[str, list[str]]]
-#: saved recommendations remembered so a respond citing one need not read it back
-_SAVED_LIMIT = 50_000
 
 
 @dataclass(frozen=True)
@@ -97,10 +95,9 @@ class CountsService:
         self._changes: dict[str, tuple[list[int], list[str]]] = {}
         #: (tenant, interaction id) -> what its outcome_recording wrote, until the commit
         self._pending: dict[tuple[str, int], Written] = {}
-        #: (tenant, recommendation id) -> its items' offers and cells, for recommendations this
-        #: process saved (stored recommendations never change: a respond citing one reads
-        #: nothing; one forgotten since is refused by the host before the plugin is asked)
-        self._saved: LRUCache[tuple[str, str], SavedItems] = LRUCache(_SAVED_LIMIT)
+        #: (tenant, recommendation id) -> the recommendations this process saved (the most
+        #: recent ones): a respond citing one need not read it back (stored ones never change)
+        self._saved: dict[tuple[str, str], Recommendation] = {}
 
     @property
     def store(self) -> Store:
@@ -204,13 +201,14 @@ class CountsService:
         """Count the offers of a stored recommendation as impressions."""
         if not recommendation.items:
             return
+        with self._lock:
+            if len(self._saved) >= _SAVED_LIMIT:
+                self._saved.pop(next(iter(self._saved)))
+            self._saved[(tenant_id, recommendation.recommendation_id)] = recommendation
         adds: dict[str, list[str]] = {}
-        saved: SavedItems = {}
         for item in recommendation.items:
             note = (item.annotations or {}).get(NOTE)
-            cells = item_cells(recommendation.channel, note)
-            saved[item.rank] = (item.offer_id, cells)
-            adds.setdefault(item.offer_id, []).extend(cells)
+            adds.setdefault(item.offer_id, []).extend(item_cells(recommendation.channel, note))
 
         def update(current: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
             out = {}
@@ -223,8 +221,16 @@ class CountsService:
 
         written = self.store.update_documents(tenant_id, [(COUNTS, o) for o in adds], update)
         self._remember(tenant_id, written)
+
+    def forget(self, tenant_id: str, customer_id: str) -> None:
+        """Drop what this process keeps of a forgotten customer's recommendations."""
         with self._lock:
-            self._saved[(tenant_id, recommendation.recommendation_id)] = saved
+            for key in [
+                k
+                for k, rec in self._saved.items()
+                if k[0] == tenant_id and rec.customer_id == customer_id
+            ]:
+                del self._saved[key]
 
     def record_outcome(self, tenant_id: str, interaction: Interaction) -> bool:
         """Credit a success outcome to the impression it cites (once per impression), in a
@@ -244,13 +250,18 @@ class CountsService:
         if interaction.recommendation_id is not None and self.is_success(
             tenant_id, interaction, transaction.tenant_settings
         ):
+
+            def recommendation(rec_id: str, rank: int | None) -> Recommendation | None:
+                saved = self._saved.get((tenant_id, rec_id))  # atomic dict read: no lock
+                return saved if saved is not None else transaction.get_recommendation(rec_id, rank)
+
             written = self._credit(
                 tenant_id,
                 interaction.recommendation_id,
                 interaction.rank,
                 interaction.offer_id,
                 True,
-                transaction.get_recommendation,
+                recommendation,
                 transaction.update_documents,
             )
         with self._lock:
@@ -290,16 +301,27 @@ class CountsService:
             self._set_credit(tenant_id, old.recommendation_id, old.rank, old.offer_id, still)
 
     def imported(self, tenant_id: str, customer_ids: Iterable[str]) -> None:
-        """After a bulk import: credit the impressions the customers' success outcomes cite
-        (one by one for up to ``IMPORT_RECHECK_LIMIT`` customers, else a tenant rebuild)."""
+        """After a bulk import: credit the impressions the customers' success outcomes cite,
+        each credit its own guarded update (as a respond's), so live traffic during a large
+        import loses nothing and an outcome credited already is not credited again. Up to
+        ``IMPORT_RECHECK_LIMIT`` customers are read one by one, more in one pass over the
+        tenant's outcomes (no rebuild: it would replace counts written meanwhile)."""
         customers = sorted(customer_ids)
         if len(customers) > IMPORT_RECHECK_LIMIT:
-            self.rebuild(tenant_id)
-            return
-        for customer_id in customers:
-            for i in self.store.iter_interactions(tenant_id, customer_id):
-                if i.recommendation_id is not None and self.is_success(tenant_id, i):
-                    self._set_credit(tenant_id, i.recommendation_id, i.rank, i.offer_id, True)
+            wanted = frozenset(customers)
+            outcomes: Iterable[Interaction] = (
+                i for i in self.store.iter_interactions(tenant_id) if i.customer_id in wanted
+            )
+        else:
+            outcomes = (i for c in customers for i in self.store.iter_interactions(tenant_id, c))
+        # read first, then write: no read cursor stays open across the credits' transactions
+        cited = [
+            (i.recommendation_id, i.rank, i.offer_id)
+            for i in outcomes
+            if i.recommendation_id is not None and self.is_success(tenant_id, i)
+        ]
+        for recommendation_id, rank, offer_id in cited:
+            self._set_credit(tenant_id, recommendation_id, rank, offer_id, True)
 
     def _set_credit(
         self,
@@ -322,8 +344,8 @@ class CountsService:
         self._remember(tenant_id, written)
         return bool(written)
 
+    @staticmethod
     def _credit(
-        self,
         tenant_id: str,
         recommendation_id: str,
         rank: int | None,
@@ -335,54 +357,30 @@ class CountsService:
         """Set whether the impression ``(recommendation, rank or offer)`` is credited with a
         positive, reading and writing through the given functions (the store's, or those of
         an outcome's transaction); returns what was written (nothing when it already was)."""
-        found = self._saved_item(tenant_id, recommendation_id, rank, offer_id)
-        if found is None:
-            rec = get_recommendation(recommendation_id, rank)  # (with rank: that item alone)
-            if rec is None:
-                return {}
-            try:
-                item = _item_at(rec, rank, offer_id)
-            except LookupError:
-                return {}
-            found = (
-                item.rank,
-                item.offer_id,
-                item_cells(rec.channel, (item.annotations or {}).get(NOTE)),
-            )
-        item_rank, item_offer, cells = found
-        keys = [(COUNTS, item_offer), (CREDITS, recommendation_id)]
+        rec = get_recommendation(recommendation_id, rank)  # (with rank: that item alone)
+        if rec is None:
+            return {}
+        try:
+            item = _item_at(rec, rank, offer_id)
+        except LookupError:
+            return {}
+        cells = item_cells(rec.channel, (item.annotations or {}).get(NOTE))
+        keys = [(COUNTS, item.offer_id), (CREDITS, recommendation_id)]
 
         def update(current: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
             ranks = current.get((CREDITS, recommendation_id))
             ranks = [r for r in ranks if isinstance(r, int)] if isinstance(ranks, list) else []
-            if (item_rank in ranks) == credited:
+            if (item.rank in ranks) == credited:
                 return {}
-            have = _cells_of(current.get((COUNTS, item_offer)))
+            have = _cells_of(current.get((COUNTS, item.offer_id)))
             step = 1 if credited else -1
             for c in cells:
                 counts = have.setdefault(c, [0, 0])
                 counts[1] = max(0, counts[1] + step)
-            ranks = sorted({*ranks, item_rank} if credited else set(ranks) - {item_rank})
-            return {(COUNTS, item_offer): {"cells": have}, (CREDITS, recommendation_id): ranks}
+            ranks = sorted({*ranks, item.rank} if credited else set(ranks) - {item.rank})
+            return {(COUNTS, item.offer_id): {"cells": have}, (CREDITS, recommendation_id): ranks}
 
         return update_documents(keys, update)
-
-    def _saved_item(
-        self, tenant_id: str, recommendation_id: str, rank: int | None, offer_id: str | None
-    ) -> tuple[int, str, list[str]] | None:
-        """(rank, offer id, cells) of an item of a recommendation this process saved, or None
-        (not remembered: read it; or no such item)."""
-        with self._lock:
-            saved = self._saved.get((tenant_id, recommendation_id))
-        if saved is None:
-            return None
-        if rank is not None:
-            hit = saved.get(rank)
-            return None if hit is None else (rank, hit[0], hit[1])
-        for item_rank, (item_offer, cells) in saved.items():
-            if item_offer == offer_id:
-                return item_rank, item_offer, cells
-        return None
 
     # -- rebuild -------------------------------------------------------------------------------
     def rebuild(self, tenant_id: str) -> RebuildResult:

@@ -235,7 +235,8 @@ class ClvService:
     # -- reporting ----------------------------------------------------------------------------
     def distribution(self, tenant_id: str, as_of: float | None = None) -> dict[str, Any]:
         """Counts per segment, a score histogram (ten bins) and the segment thresholds of the
-        tenant's customers as of ``as_of`` (default now), computed live, nothing stored.
+        tenant's customers as of ``as_of`` (default now), computed live, nothing stored; with a
+        model active, the model's segments (:mod:`~nextbest_clv.service.distribution`).
 
         Raises:
             ClvInputError: ``as_of`` outside the store's window of times.
@@ -244,9 +245,14 @@ class ClvService:
         as_of = checked_epoch(as_of, "asOf")
         self.require_tenant(tenant_id)
         settings = self.get_settings(tenant_id)
-        as_of = self.clock() if as_of is None else as_of
+        when = self.clock() if as_of is None else as_of
         cols = self.store.customer_summary_columns(tenant_id)
-        return distribution_report(cols, settings, as_of)
+        model = (
+            None
+            if settings.model == "rfm"
+            else self.models.columns(tenant_id, settings, when, as_of=as_of)
+        )
+        return distribution_report(cols, settings, when, model)
 
     def alive_path(
         self, tenant_id: str, customer_id: str, as_of: float | None = None

@@ -12,6 +12,8 @@ A fit document::
      "outcomes": ["conversion"],                                       # sbg: start/end outcomes
      "excludedCustomers": 0, "excluded": []}           # left out: unusable values or times
 
+``bgbb`` to the same transactions as discrete opportunities of ``bgbbPeriodDays`` days
+(:mod:`nextbest_clv.service.bgbb_fits`; ``timeUnit`` "periods of 7 days", ``periodDays``);
 ``bgnbd`` and ``paretonbd`` are fitted to the transactions (``transactionOutcomes``) up to the
 end, summarised per customer in weeks; ``sbg`` to the subscriptions (``subscriptionStart/
 EndOutcomes``) in billing periods of ``subscriptionPeriodDays``.
@@ -42,6 +44,8 @@ from nextbest_clv.errors import (
     NoTransactionsError,
     UnknownModelError,
 )
+from nextbest_clv.service.bgbb_fits import fit_bgbb_document
+from nextbest_clv.service.covariate_fits import covariate_section
 from nextbest_clv.service.records import iso_time
 from nextbest_clv.service.settings import ClvSettings
 from nextbest_clv.service.tenant_data import (
@@ -66,7 +70,7 @@ __all__ = [
 FITS_NAMESPACE = "clv.fits"
 _MAX_LISTED_EXCLUDED = 100
 #: Models that are fitted (``rfm`` has no parameters).
-FITTABLE_MODELS: tuple[str, ...] = (*TRANSACTION_MODELS, "sbg")
+FITTABLE_MODELS: tuple[str, ...] = (*TRANSACTION_MODELS, "bgbb", "sbg")
 
 
 def check_model(model: str) -> str:
@@ -187,6 +191,9 @@ def fit_tenant_model(
     with lock:
         if model == "sbg":
             doc = _fit_sbg(store, tenant_id, settings, until, penalizer)
+        elif model == "bgbb":
+            doc, rejected = fit_bgbb_document(store, tenant_id, settings, until, penalizer)
+            doc = {**doc, **excluded_customers(rejected)}
         else:
             doc = _fit_transactions(store, tenant_id, model, settings, until, penalizer)
         previous = latest_fit(store, tenant_id, model)
@@ -222,6 +229,12 @@ def _fit_transactions(
         model, summary.frequency, summary.recency, summary.T, penalizer=penalizer
     )
     spend = fit_spend_model(summary.frequency, summary.monetary_value, penalizer=penalizer)
+    covariates: dict[str, Any] = {}
+    if settings.covariates is not None:
+        section, excluded = covariate_section(
+            store, tenant_id, model, summary, settings.covariates, penalizer
+        )
+        covariates = {"covariates": {**section, **excluded_customers(excluded)}}
     return {
         "params": dict(fit.params),
         "standardErrors": _finite_values(fit.standard_errors),
@@ -238,6 +251,7 @@ def _fit_transactions(
         "outcomes": list(outcomes),
         "penalizer": penalizer,
         **excluded_customers(data.rejected),
+        **covariates,
     }
 
 

@@ -5,15 +5,16 @@ the scheduler) stores one snapshot as plugin documents (so no table of its own):
 
 - the *summary*, namespace :data:`HISTORY_NAMESPACE`, key the snapshot id
   (``<asOf, compact ISO>-<8 hex>``, so keys sort by asOf): when (``asOf``, ``takenAt``), the
-  settings fingerprint, the model and fit, the customers counted (and failed), per segment the
-  customers and value, the score and value histograms and quantiles
-  (:mod:`nextbest_clv.core.history`), and what it predicts for its horizon (``prediction``:
-  the field, the horizon, the total, per decile and per segment). Bounded: a few kB whatever
-  the tenant's size.
+  settings (``settings``: the tenant's CLV settings as JSON, and their fingerprint), the
+  model and fit, the customers counted (and failed), per segment the customers and value,
+  the score and value histograms and quantiles (:mod:`nextbest_clv.core.history`), and what
+  it predicts for its horizon (``prediction``: the field, the horizon, the total, per decile
+  and per segment). Bounded: a few kB whatever the tenant's size.
 - the *customers*, namespace :data:`CUSTOMERS_NAMESPACE`, keys ``<id>/<part>``: each customer's
   segment and prediction in parts of :data:`CHUNK` customers, each column zlib-compressed
   (ids as JSON, segment codes as bytes, predictions as float64), so any two snapshots can be
-  compared (segment migration) and a snapshot's predictions scored against what happened.
+  compared (segment migration), a snapshot's predictions scored against what happened, and
+  one customer's history read (:func:`customer_history`, the customer profile's).
 
 The value of a customer (segment values, the value histogram and quantiles) is the record's
 ``predictedRevenue`` for the ``rfm`` model and the model's discounted ``clv`` for a
@@ -51,6 +52,7 @@ __all__ = [
     "CUSTOMERS_NAMESPACE",
     "HISTORY_NAMESPACE",
     "SnapshotCustomers",
+    "customer_history",
     "forget_customer",
     "get_snapshot",
     "latest_snapshots",
@@ -162,6 +164,7 @@ def _summary(
         "asOf": iso_time(as_of),
         "takenAt": iso_time(taken_at),
         "settingsFingerprint": settings_fingerprint(settings),
+        "settings": settings.to_json(),
         "model": settings.model,
         "fit": fit,
         "customers": int(codes.size),
@@ -330,6 +333,62 @@ def load_customers(store: Store, tenant_id: str, summary: Mapping[str, Any]) -> 
         segments=np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64),
         predicted=np.concatenate(values) if values else np.zeros(0, dtype=np.float64),
     )
+
+
+def customer_history(
+    store: Store, tenant_id: str, customer_id: str, as_of: float | None = None
+) -> list[dict[str, Any]]:
+    """One customer's row in every stored snapshot of the tenant as of ``as_of`` or earlier
+    (epoch seconds; None: all), oldest first: the snapshot, its ``asOf``, the
+    customer's segment and prediction (``predicted``: None when the model had no value for
+    the customer; ``field`` and ``horizonDays`` say what it predicts). Snapshots that do not
+    hold the customer (taken before the customer's first interaction) are skipped.
+
+    Reads every part of every kept snapshot (bounded by ``historyRetention``), as
+    :func:`forget_customer` does; the parts are compressed, so that is a few MB per million
+    customers and snapshot.
+    """
+    rows: list[dict[str, Any]] = []
+    for summary in reversed(list_all_snapshots(store, tenant_id)):
+        # compared as times: ISO text with and without fractional seconds does not sort
+        if as_of is not None and datetime.fromisoformat(str(summary["asOf"])).timestamp() > as_of:
+            continue
+        found = _customer_in(store, tenant_id, summary, customer_id)
+        if found is None:
+            continue
+        code, predicted = found
+        prediction = summary.get("prediction") or {}
+        rows.append(
+            {
+                "snapshot": summary["id"],
+                "asOf": summary.get("asOf"),
+                "segment": SEGMENTS[code],
+                "predicted": predicted,
+                "field": prediction.get("field"),
+                "horizonDays": prediction.get("horizonDays"),
+            }
+        )
+    return rows
+
+
+def _customer_in(
+    store: Store, tenant_id: str, summary: Mapping[str, Any], customer_id: str
+) -> tuple[int, float | None] | None:
+    """The customer's segment code and prediction in one snapshot, or None when absent."""
+    keys = [f"{summary['id']}/{n:05d}" for n in range(int(summary.get("parts", 0)))]
+    docs = store.get_documents(CUSTOMERS_NAMESPACE, tenant_id, keys)
+    for key in keys:
+        doc = docs.get(key)
+        if not isinstance(doc, dict):  # deleted by retention while read: not there any more
+            return None
+        ids = json.loads(_unpack(doc["ids"]))
+        if customer_id not in ids:
+            continue
+        at = ids.index(customer_id)
+        code = int(np.frombuffer(_unpack(doc["segments"]), dtype=np.uint8)[at])
+        value = float(np.frombuffer(_unpack(doc["predicted"]), dtype="<f8")[at])
+        return code, (value if np.isfinite(value) else None)
+    return None
 
 
 def forget_customer(store: Store, tenant_id: str, customer_id: str) -> int:

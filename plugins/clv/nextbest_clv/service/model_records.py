@@ -1,7 +1,8 @@
 """The probabilistic part of CLV records: computed from the tenant's stored fit, stored, reused.
 
-When a tenant's ``model`` setting is ``bgnbd``, ``paretonbd`` or ``sbg``, each CLV record gets
-the fields of :mod:`nextbest_clv.core.probabilistic` (``probabilityAlive``,
+When a tenant's ``model`` setting is ``bgnbd``, ``paretonbd``, ``mbgnbd``, ``bgbb`` (fields of
+:mod:`nextbest_clv.service.bgbb_fits`) or ``sbg``, each CLV record gets the fields of
+:mod:`nextbest_clv.core.probabilistic` (``probabilityAlive``,
 ``expectedPurchases90d``, ``expectedRevenue12m``, ``clv``, ``expectedNextPurchaseAt`` (null for
 ``sbg``), ``model``) and its
 ``churnProbability`` becomes the model's 1 - P(alive in 90 days), ``predictedRevenue`` the
@@ -57,6 +58,7 @@ from nextbest_clv.core.probabilistic import ModelFields, subscription_fields, tr
 from nextbest_clv.core.rfm import SEGMENT_ORDER
 from nextbest_clv.core.subscriptions import DAY_SECONDS, Subscriptions
 from nextbest_clv.errors import ModelFitError, UnscorableCustomerError
+from nextbest_clv.service.bgbb_fits import bgbb_record_fields
 from nextbest_clv.service.fits import require_fit
 from nextbest_clv.service.records import (
     MODEL_FIELDS,
@@ -95,6 +97,7 @@ _PROB_SETTINGS = (
     "transaction_outcomes",
     "subscription_start_outcomes",
     "subscription_end_outcomes",
+    "bgbb_period_days",
     "clv_months",
     "discount_rate_monthly",
     "at_risk_probability_alive",
@@ -449,6 +452,8 @@ class ModelRecords:
     ) -> tuple[np.ndarray[Any, Any], ModelFields | None]:
         if len(data) == 0:
             return np.zeros(0, dtype=str), None
+        if fit["model"] == "bgbb":
+            return bgbb_record_fields(fit, data, when, settings)
         end_day = epoch_day(when)
         try:
             summary = summarize_transactions(

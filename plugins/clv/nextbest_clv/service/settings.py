@@ -8,7 +8,16 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from croniter import croniter
-from pydantic import Field, StrictFloat, StrictInt, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from nextbest_clv.core.rfm_settings import RfmSettings
 from nextbest_clv.errors import ClvSettingsError
@@ -17,14 +26,15 @@ __all__ = [
     "MODEL_FIELDS",
     "MODEL_NAMES",
     "ClvSettings",
+    "CovariateSettings",
     "ModelName",
     "merge_settings",
     "settings_fingerprint",
 ]
 
 #: The per-tenant ``model`` setting: the spec's RFM record or a probabilistic model.
-ModelName = Literal["rfm", "bgnbd", "paretonbd", "mbgnbd", "sbg"]
-MODEL_NAMES: tuple[str, ...] = ("rfm", "bgnbd", "paretonbd", "mbgnbd", "sbg")
+ModelName = Literal["rfm", "bgnbd", "paretonbd", "mbgnbd", "bgbb", "sbg"]
+MODEL_NAMES: tuple[str, ...] = ("rfm", "bgnbd", "paretonbd", "mbgnbd", "bgbb", "sbg")
 
 #: Fields that change the records (weights, thresholds, percentiles); a change of any of them
 #: makes stored records stale. TTLs and the schedule do not.
@@ -41,6 +51,49 @@ MODEL_FIELDS: tuple[str, ...] = (
 )
 
 
+#: The longest customer attribute name (the host's rule: nextbest.store.customer_attributes_sql).
+_MAX_ATTRIBUTE_NAME = 64
+
+
+class CovariateSettings(BaseModel):
+    """The ``covariates`` setting: which customer attributes (``nextbest ingest --customers``)
+    enter the fit of ``bgnbd``/``paretonbd`` as covariates of the purchase rate (``purchase``),
+    of the dropout (``dropout``) and of the Gamma-Gamma spend (``spend``), and what to do with a
+    customer who lacks one when fitting (``missing``: ``error``, the default, refuses the fit
+    naming how many customers lack which attribute; ``exclude`` leaves them out of the fit and
+    lists them). At least one name in all; no name twice in one list."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True)
+
+    purchase: tuple[str, ...] = Field(default=(), alias="purchase")
+    dropout: tuple[str, ...] = Field(default=(), alias="dropout")
+    spend: tuple[str, ...] = Field(default=(), alias="spend")
+    missing: Literal["error", "exclude"] = Field(default="error", alias="missing")
+
+    @field_validator("purchase", "dropout", "spend")
+    @classmethod
+    def _attribute_names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if not 0 < len(name) <= _MAX_ATTRIBUTE_NAME or not name.isprintable():
+                raise ValueError(
+                    f"{name!r} is not an attribute name (1 to {_MAX_ATTRIBUTE_NAME} printable "
+                    "characters)"
+                )
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"names {', '.join(map(repr, twice))} more than once")
+        return names
+
+    @model_validator(mode="after")
+    def _some_names(self) -> CovariateSettings:
+        if not (self.purchase or self.dropout or self.spend):
+            raise ValueError(
+                "name at least one attribute in purchase, dropout or spend (or set covariates "
+                "to null for no covariates)"
+            )
+        return self
+
+
 class ClvSettings(RfmSettings):
     """A tenant's CLV settings (JSON names in camelCase, unknown keys rejected).
 
@@ -52,13 +105,17 @@ class ClvSettings(RfmSettings):
     ``historyRetention`` (how many snapshots of the CLV history a tenant keeps, 2 to 10,000;
     default 100).
 
-    Probabilistic models: ``model`` (``rfm``, ``bgnbd``, ``paretonbd`` or ``sbg``),
+    Probabilistic models: ``model`` (``rfm``, ``bgnbd``, ``paretonbd``, ``mbgnbd``, ``bgbb``
+    or ``sbg``), ``bgbbPeriodDays`` (one BG/BB transaction opportunity, 1 to 366 days, default
+    7: :mod:`nextbest_clv.core.opportunities`),
     ``transactionOutcomes`` (outcomes that count as purchases; default ``conversion``),
     ``subscriptionStartOutcomes`` / ``subscriptionEndOutcomes`` (``subscribe`` / ``cancel``)
     and ``subscriptionPeriodDays`` (one billing period, default a month) for ``sbg``,
     ``clvMonths`` (12 or 24) and ``discountRateMonthly`` (default 0.01) for the ``clv`` field,
     ``atRiskProbabilityAlive`` (default 0.5): with a model active a customer whose P(alive) is
     below it is ``at_risk`` and the others are tiered by the model's ``clv``.
+    ``covariates`` (default null: none): customer attributes the ``bgnbd``/``paretonbd`` fit
+    uses as covariates (:class:`CovariateSettings`).
     An outcome cannot both start and end a subscription.
     """
 
@@ -82,6 +139,8 @@ class ClvSettings(RfmSettings):
     subscription_period_days: StrictFloat = Field(
         default=365.25 / 12, alias="subscriptionPeriodDays", gt=0.0
     )
+    # BG/BB: the tenant's transactions become one opportunity per period of this many days.
+    bgbb_period_days: StrictFloat = Field(default=7.0, alias="bgbbPeriodDays", ge=1.0, le=366.0)
     clv_months: Literal[12, 24] = Field(default=12, alias="clvMonths")
     discount_rate_monthly: StrictFloat = Field(
         default=0.01, alias="discountRateMonthly", ge=0.0, lt=1.0
@@ -91,6 +150,7 @@ class ClvSettings(RfmSettings):
     at_risk_probability_alive: StrictFloat = Field(
         default=0.5, alias="atRiskProbabilityAlive", gt=0.0, lt=1.0
     )
+    covariates: CovariateSettings | None = Field(default=None, alias="covariates")
 
     @classmethod
     def cross_field_problems(cls, values: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -69,3 +69,21 @@ def test_simulated_customers_give_back_their_parameters() -> None:
     fit = ModifiedBetaGeoModel.fit(sample.frequency, sample.recency, sample.T)
     for name, value in PARAMS.items():
         assert abs(fit.params[name] - value) < 4 * fit.standard_errors[name], name
+
+
+def test_the_analytic_gradient_equals_finite_differences() -> None:
+    from nextbest_clv.core.models.mbgnbd import _log_likelihood, _log_likelihood_gradient
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 10, 200).astype(float)
+    big_t = rng.uniform(0.5, 80, 200)
+    tx = np.where(x > 0, rng.uniform(0, 1, 200) * big_t, 0.0)
+    for params in ((0.5, 6.0, 0.9, 1.6), (2.0, 0.3, 3.0, 0.2), (0.05, 40.0, 0.1, 9.0)):
+        p = np.array(params)
+        grad = _log_likelihood_gradient(params, x, tx, big_t).sum(axis=1)
+        for i in range(4):
+            h = np.zeros(4)
+            h[i] = 1e-6 * p[i]
+            up = _log_likelihood(tuple(p + h), x, tx, big_t).sum()
+            down = _log_likelihood(tuple(p - h), x, tx, big_t).sum()
+            assert grad[i] == pytest.approx((up - down) / (2 * h[i]), rel=1e-5, abs=1e-6)

@@ -81,6 +81,21 @@ def discrete_customer_arrays(
     return x, tx, n
 
 
+def _distinct_rows(*columns: FloatArray) -> tuple[tuple[FloatArray, ...], NDArray[np.intp]]:
+    """The distinct rows of whole-number columns (>= 0) and each row's index among them: one
+    int64 key per row (mixed radix), as np.unique over rows (axis=0) is many times slower."""
+    key = np.zeros(columns[0].shape, dtype=np.int64)
+    radix = [int(c.max()) + 1 if c.size else 1 for c in columns]
+    for column, base in zip(columns, radix, strict=True):
+        key = key * base + column.astype(np.int64)
+    keys, inverse = np.unique(key, return_inverse=True)
+    out: list[FloatArray] = []
+    for base in reversed(radix):
+        out.append((keys % base).astype(np.float64))
+        keys = keys // base
+    return tuple(reversed(out)), inverse.ravel()
+
+
 def _log_likelihood(
     params: tuple[float, float, float, float], x: FloatArray, tx: FloatArray, n: FloatArray
 ) -> FloatArray:
@@ -88,19 +103,23 @@ def _log_likelihood(
     base_ab = betaln(alpha, beta)
     base_gd = betaln(gamma, delta)
     alive = betaln(alpha + x, beta + n - x) - base_ab + betaln(gamma, delta + n) - base_gd
-    gaps = int(np.max(n - tx)) if x.size else 0
-    if gaps == 0:
+    gap = n - tx
+    top = int(np.max(gap)) if x.size else 0
+    if top == 0:
         return np.asarray(alive)
-    i = np.arange(gaps, dtype=np.float64)[None, :]
-    xc, txc, nc = x[:, None], tx[:, None], n[:, None]
-    dead = (
-        betaln(alpha + xc, beta + txc - xc + i)
-        - base_ab
-        + betaln(gamma + 1.0, delta + txc + i)
-        - base_gd
-    )
-    dead = np.where(i < nc - txc, dead, -np.inf)  # i = 0 .. n - t_x - 1
-    return np.asarray(np.logaddexp(alive, logsumexp(dead, axis=1)))
+    # The dead-before-n terms depend on (x, t_x) and i only; n sets how many are summed. So
+    # compute them once per distinct (x, t_x) and take running log-sums (customers with many
+    # opportunities share a few thousand (x, t_x) pairs at most).
+    (pair_x, pair_tx), which = _distinct_rows(x, tx)
+    i = np.arange(top, dtype=np.float64)[None, :]
+    px, ptx = pair_x[:, None], pair_tx[:, None]
+    terms = (
+        betaln(alpha + px, beta + ptx - px + i) - base_ab + betaln(gamma + 1.0, delta + ptx + i)
+    ) - base_gd
+    running = np.logaddexp.accumulate(terms, axis=1)  # i = 0 .. k - 1 summed at column k - 1
+    column = np.maximum(gap - 1, 0).astype(np.intp)
+    dead = np.where(gap > 0, running[which, column], -np.inf)
+    return np.asarray(np.logaddexp(alive, dead))
 
 
 @dataclass(frozen=True)
@@ -164,9 +183,8 @@ class BetaGeoBetaBinomModel:
             raise FitError("BG/BB: no customers to fit")
         if not np.any((x > 0) & (w > 0)):
             raise FitError("BG/BB: nobody transacted again (all frequency = 0)")
-        rows, inverse = np.unique(np.stack([x, tx, n], axis=1), axis=0, return_inverse=True)
-        grouped = np.bincount(inverse.ravel(), weights=w, minlength=rows.shape[0])
-        ux, utx, un = rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy()
+        (ux, utx, un), inverse = _distinct_rows(x, tx, n)
+        grouped = np.bincount(inverse, weights=w, minlength=ux.size)
 
         def objective(theta: FloatArray) -> float:
             a, b, g, d = (float(v) for v in theta)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import betaln, expit, gammaln
+from scipy.special import betaln, digamma, expit, gammaln
 
 from ._optim import fit_mle
 from ._validation import customer_arrays, horizon, positive_array, positive_params
@@ -49,6 +49,35 @@ def _log_likelihood(
     alive = betaln(a, b + x + 1) - (r + x) * np.log(alpha + big_t)
     dead = betaln(a + 1, b + x) - (r + x) * np.log(alpha + tx)
     return np.asarray(head + np.logaddexp(alive, dead))
+
+
+def _log_likelihood_gradient(
+    params: tuple[float, float, float, float], x: FloatArray, tx: FloatArray, big_t: FloatArray
+) -> FloatArray:
+    """d log L / d (r, alpha, a, b) per customer (rows: the parameters): the head's
+    derivatives plus the two branches' weighted by their share of the likelihood."""
+    r, alpha, a, b = params
+    log_t, log_tx = np.log(alpha + big_t), np.log(alpha + tx)
+    alive = betaln(a, b + x + 1) - (r + x) * log_t
+    dead = betaln(a + 1, b + x) - (r + x) * log_tx
+    w_alive = np.exp(alive - np.logaddexp(alive, dead))  # the alive branch's share
+    w_dead = 1.0 - w_alive
+    psi_all = digamma(a + b + x + 1)
+    d_head_ab = digamma(a + b)
+    return np.stack(
+        [
+            digamma(r + x) - digamma(r) + math.log(alpha) - w_alive * log_t - w_dead * log_tx,
+            r / alpha - (r + x) * (w_alive / (alpha + big_t) + w_dead / (alpha + tx)),
+            -digamma(a)
+            + d_head_ab
+            + w_alive * (digamma(a) - psi_all)
+            + w_dead * (digamma(a + 1) - psi_all),
+            -digamma(b)
+            + d_head_ab
+            + w_alive * (digamma(b + x + 1) - psi_all)
+            + w_dead * (digamma(b + x) - psi_all),
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -94,18 +123,27 @@ class ModifiedBetaGeoModel:
         x, tx, big_t = x.ravel(), tx.ravel(), big_t.ravel()
         if not np.any(x > 0):
             raise FitError("MBG/NBD: no customer has a repeat purchase (all frequency = 0)")
-        rows, counts = np.unique(np.stack([x, tx, big_t], axis=1), axis=0, return_counts=True)
-        ux, utx, ut = rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy()
-        weights = counts.astype(np.float64)
+        # Identical customers grouped (lexsort: np.unique over rows is several times slower).
+        order = np.lexsort((big_t, tx, x))
+        sx, stx, st = x[order], tx[order], big_t[order]
+        first = np.ones(sx.size, dtype=bool)
+        first[1:] = (np.diff(sx) != 0) | (np.diff(stx) != 0) | (np.diff(st) != 0)
+        starts = np.flatnonzero(first)
+        ux, utx, ut = sx[starts], stx[starts], st[starts]
+        weights = np.diff(np.append(starts, sx.size)).astype(np.float64)
 
         def objective(theta: FloatArray) -> float:
             r, alpha, a, b = (float(v) for v in theta)
             value = -float(weights @ _log_likelihood((r, alpha, a, b), ux, utx, ut))
             return value if math.isfinite(value) else math.inf
 
+        def gradient(theta: FloatArray) -> FloatArray:
+            r, alpha, a, b = (float(v) for v in theta)
+            return -(_log_likelihood_gradient((r, alpha, a, b), ux, utx, ut) @ weights)
+
         result = fit_mle(
             objective,
-            None,
+            gradient,
             {"r": 1.0, "alpha": float(np.mean(big_t)), "a": 1.0, "b": 1.0},
             penalizer=penalizer,
             n_observations=int(x.size),
