@@ -24,7 +24,7 @@ from nextbest import DecisionRequest, Host
 from nextbest.models.policies import PolicyCounts, PolicyInputs
 from nextbest.policies.documents import parse_policy
 from nextbest.service import DecisionService
-from nextbest.store import InteractionIn, OfferSummary, open_store
+from nextbest.store import InteractionIn, OfferOutcome, open_store
 
 POLICIES = [
     {"name": "cap", "ruleType": "frequency_cap", "config": {"max": 50, "period": "day"}},
@@ -47,13 +47,13 @@ def engine_ratio() -> tuple[float, float]:
     host, flow, catalog, request_doc = build()
     request = DecisionRequest.model_validate(request_doc)
     last = datetime(2026, 11, 20, tzinfo=UTC)
-    offers = {
-        o.id: OfferSummary(customer_id="c", offer_id=o.id, interactions=2, impressions=2,
-                           positive=0, negative=0, neutral=0, conversions=0, total_value=0.0,
-                           first_at=last, last_at=last, last_outcome="impression")
+    bought = last - timedelta(days=30)  # longer ago than the suppression: nothing blocks
+    outcomes = {
+        o.id: {"impression": OfferOutcome(o.id, "impression", "impression", "neutral", last, 2),
+               "conversion": OfferOutcome(o.id, "conversion", "response", "positive", bought, 1)}
         for o in catalog.offers
     }  # fmt: skip
-    counts = PolicyCounts({"day": {"impressions": 3, "interactions": 3}}, {}, offers)
+    counts = PolicyCounts({"day": {"impressions": 3, "interactions": 3}}, {}, outcomes)
     inputs = PolicyInputs(tuple(parse_policy(p) for p in POLICIES), counts)
     n = 300
     plain = host.decide("bench", request, flow=flow, offers=catalog)

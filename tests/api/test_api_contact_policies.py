@@ -95,7 +95,7 @@ def test_cooldown_from_the_offer_summaries(api: Api) -> None:
     body = api.recommend(explain=True, limit=50)
     assert offers[0] not in [d["offerId"] for d in body["decisions"]]
     (drop,) = [d for d in body["trace"]["dropped"] if d["offerId"] == offers[0]]
-    assert drop["reason"].startswith("cooldown: offer last seen 0.0 h ago, needs 24 h")
+    assert drop["reason"].startswith("cooldown: offer last shown 0.0 h ago, needs 24 h")
 
 
 def test_a_stored_policy_that_no_longer_validates_refuses_decisions_with_a_409(api: Api) -> None:

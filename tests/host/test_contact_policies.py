@@ -3,7 +3,7 @@ offers, UTC periods, and the trace entries naming the policy and the count that 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +12,14 @@ from hostkit import AS_OF, flow, ids, inventory, offer, qualify, rank, request, 
 from hostkit import score as score_node
 
 from nextbest import Decision, FlowValidationError, Host
-from nextbest.models.policies import PolicyCounts, PolicyInputs, period_starts
-from nextbest.policies.documents import ContactPolicies, parse_policy
-from nextbest.store import InteractionIn, OfferSummary, open_store
+from nextbest.models.policies import PolicyCounts, PolicyInputs, period_starts, window_start
+from nextbest.policies.documents import (
+    ContactPolicies,
+    counts_needed,
+    parse_policy,
+    policy_counts,
+)
+from nextbest.store import ContactCount, InteractionIn, OfferOutcome, open_store
 
 NOON = datetime(2026, 3, 10, 12, tzinfo=UTC)  # AS_OF: a Tuesday
 OFFERS = [
@@ -31,20 +36,27 @@ def policy(name: str, rule_type: str, config: dict | None = None, **fields: Any)
     return parse_policy(doc)
 
 
-def summary(offer_id: str, last_at: datetime, **counts: Any) -> OfferSummary:
-    base: dict[str, Any] = dict(
-        interactions=1, impressions=1, positive=0, negative=0, neutral=0, conversions=0
-    )
-    base.update(counts)
-    return OfferSummary(
-        customer_id="c1",
-        offer_id=offer_id,
-        total_value=0.0,
-        first_at=last_at,
-        last_at=last_at,
-        last_outcome=base.pop("last_outcome", "impression"),
-        **base,
-    )
+def outcome(offer_id: str, name: str, last_at: datetime, n: int = 1) -> OfferOutcome:
+    """An offer outcome as the store keeps it (kind and classification of the built-ins)."""
+    kind = "impression" if name == "impression" else "response"
+    classification = {"impression": "neutral", "click": "positive", "conversion": "positive",
+                      "dismiss": "negative"}[name]  # fmt: skip
+    return OfferOutcome(offer_id, name, kind, classification, last_at, n)
+
+
+def negatives(offer_id: str, day: date, n: int) -> ContactCount:
+    """A contact-count row with ``n`` negative responses to ``offer_id`` on ``day``."""
+    return ContactCount(day, offer_id, None, n, 0, n, 0, 0, n)
+
+
+def counts_of(
+    policies: list[Any],
+    outcomes: list[OfferOutcome],
+    contacts: tuple[ContactCount, ...] | list[ContactCount] = (),
+    as_of: datetime = NOON,
+) -> PolicyCounts:
+    """The counts ``policies`` read, built as the service builds them."""
+    return policy_counts(as_of, policies, {}, (), None, outcomes, contacts)
 
 
 def decide(
@@ -182,34 +194,125 @@ def test_customer_total_cap_counts_all_time(host: Host) -> None:
 
 
 # -- per-offer history ----------------------------------------------------------------------------
-def test_cooldown_uses_the_hours_since_the_offer_was_last_seen(host: Host) -> None:
+def test_cooldown_counts_the_hours_since_the_offer_was_last_shown(host: Host) -> None:
     cool = policy("cool", "cooldown", {"hours": 24})
-    seen = {
-        "card": summary("card", datetime(2026, 3, 9, 12, 0, 1, tzinfo=UTC)),  # 23.99 h ago
-        "loan": summary("loan", datetime(2026, 3, 9, 12, tzinfo=UTC)),  # exactly 24 h ago
-    }
-    decision = decide(host, [cool], PolicyCounts(offers=seen))
+    seen = [
+        outcome("card", "impression", datetime(2026, 3, 9, 12, 0, 1, tzinfo=UTC)),  # 23.99 h
+        outcome("loan", "impression", datetime(2026, 3, 9, 12, tzinfo=UTC)),  # exactly 24 h ago
+        # a response after the showing does not restart the cooldown (it did: defect 3)
+        outcome("loan", "click", datetime(2026, 3, 10, 11, tzinfo=UTC)),
+        outcome("gift", "dismiss", datetime(2026, 3, 10, 11, tzinfo=UTC)),  # never shown
+    ]
+    decision = decide(host, [cool], counts_of([cool], seen))
     assert sorted(ids(decision)) == ["gift", "loan"]
-    assert policy_drops(decision)["card"].reason.startswith("cooldown: offer last seen 24.0 h ago")
+    drop = policy_drops(decision)["card"]
+    assert drop.reason.startswith("cooldown: offer last shown 24.0 h ago, needs 24 h")
+    assert drop.inputs["hoursSince"] == pytest.approx(23.9997, abs=1e-3)
 
 
-def test_outcome_based_after_an_outcome_or_repeated_dismissals(host: Host) -> None:
+def test_outcome_based_counts_from_the_last_outcome_of_its_type(host: Host) -> None:
     after_buy = policy("no-rebuy", "outcome_based", {"outcome": "conversion", "days": 30})
+    seen = [
+        outcome("card", "conversion", datetime(2026, 2, 20, tzinfo=UTC)),
+        # shown and clicked after the conversion: still suppressed (it was lifted: defect 1)
+        outcome("card", "impression", datetime(2026, 3, 10, 11, tzinfo=UTC), n=4),
+        outcome("card", "click", datetime(2026, 3, 10, 11, 30, tzinfo=UTC)),
+        outcome("loan", "conversion", datetime(2026, 2, 8, tzinfo=UTC)),  # 30.5 days ago
+    ]
+    decision = decide(host, [after_buy], counts_of([after_buy], seen))
+    assert sorted(ids(decision)) == ["gift", "loan"]
+    drop = policy_drops(decision)["card"]
+    assert drop.rule_id == "no-rebuy" and drop.reason.startswith(
+        "outcome_based: last outcome 'conversion' 18.5 days ago (suppressed for 30 days)"
+    )
+    assert drop.inputs["daysSince"] == 18.5
+    # 30 days after the conversion the offer is back
+    later = datetime(2026, 3, 22, 0, 0, 1, tzinfo=UTC)
+    back = decide(host, [after_buy], counts_of([after_buy], seen, as_of=later),
+                  asOf="2026-03-22T00:00:01Z")  # fmt: skip
+    assert "card" in ids(back)
+
+
+def test_outcome_based_counts_responses_on_the_utc_days_of_its_window(host: Host) -> None:
     dismissed = policy("dismissed", "outcome_based",
                        {"classification": "negative", "minCount": 2, "days": 7})  # fmt: skip
-    seen = {
-        "card": summary("card", datetime(2026, 2, 20, tzinfo=UTC), last_outcome="conversion"),
-        "loan": summary("loan", datetime(2026, 3, 8, tzinfo=UTC), negative=2),
-        "gift": summary("gift", datetime(2026, 3, 8, tzinfo=UTC), negative=1),
-    }
-    decision = decide(host, [after_buy, dismissed], PolicyCounts(offers=seen))
-    assert ids(decision) == ["gift"]
-    why = policy_drops(decision)
-    assert why["card"].rule_id == "no-rebuy" and "'conversion' 18.5 days ago" in why["card"].reason
-    assert why["loan"].rule_id == "dismissed" and why["loan"].inputs["count"] == 2
-    # 31 days after the conversion the offer is back
-    later = decide(host, [after_buy], PolicyCounts(offers=seen), asOf="2026-03-23T00:00:01Z")
-    assert "card" in ids(later)
+    # NOON is 2026-03-10 12:00: the window is the UTC days 2026-03-03 .. 2026-03-10
+    seen = [
+        outcome("card", "dismiss", datetime(2026, 3, 3, 0, 5, tzinfo=UTC), n=2),
+        outcome("loan", "dismiss", datetime(2026, 3, 8, tzinfo=UTC), n=3),
+        outcome("loan", "impression", datetime(2026, 3, 10, 11, tzinfo=UTC)),
+        outcome("gift", "dismiss", datetime(2026, 3, 9, tzinfo=UTC), n=3),
+        outcome("gift", "impression", datetime(2026, 3, 10, 11, tzinfo=UTC)),
+    ]
+    contacts = [
+        negatives("card", date(2026, 3, 3), 2),  # the window's first day: counts
+        negatives("loan", date(2026, 1, 2), 2),  # two dismissals long ago: not in the window
+        negatives("loan", date(2026, 3, 8), 1),
+        negatives("gift", date(2026, 3, 2), 2),  # the day before the window
+        negatives("gift", date(2026, 3, 9), 1),
+    ]
+    decision = decide(host, [dismissed], counts_of([dismissed], seen, contacts))
+    # before: every offer with two dismissals ever was suppressed again after each showing
+    assert sorted(ids(decision)) == ["gift", "loan"]
+    drop = policy_drops(decision)["card"]
+    assert drop.reason.startswith(
+        "outcome_based: 2 negative responses on the UTC days since 2026-03-03 "
+        "(min 2 in 7 days), the last 7.5 days ago"
+    )
+    assert drop.inputs["count"] == 2 and drop.inputs["since"] == "2026-03-03"
+    # the counts are read from the earliest day the window or a period needs
+    assert counts_needed([dismissed], NOON).contacts_from == date(2026, 3, 1)  # the month's
+    early = datetime(2026, 3, 2, 1, tzinfo=UTC)
+    assert counts_needed([dismissed], early).contacts_from == date(2026, 2, 23)  # the window's
+
+
+def _store_decision(tmp_path: Path, host: Host, policies: list[dict], rows: list[tuple]) -> Any:
+    """Record (key, offer, outcome, at) rows in a fresh SQLite store, then decide as of NOON
+    with the counts the service reads."""
+    store = open_store(f"sqlite:///{tmp_path / 'o.db'}")
+    try:
+        store.upgrade()
+        store.create_tenant("t1")
+        for key, offer_id, name, at in rows:
+            store.record_interaction("t1", InteractionIn(
+                customer_id="c1", outcome=name, idempotency_key=key, offer_id=offer_id,
+                occurred_at=at))  # fmt: skip
+        contact = ContactPolicies(store)
+        for doc in policies:
+            contact.put("t1", doc)
+        inputs = contact.inputs("t1", "c1", NOON)
+        assert inputs is not None
+        return decide(host, list(inputs.policies), inputs.counts,
+                      [*OFFERS, offer("bond", priority=60)])  # fmt: skip
+    finally:
+        store.close()
+
+
+def test_per_offer_policies_read_what_the_store_keeps(host: Host, tmp_path: Path) -> None:
+    docs = [
+        {"name": "no-rebuy", "ruleType": "outcome_based",
+         "config": {"outcome": "conversion", "days": 30}},
+        {"name": "dismissed", "ruleType": "outcome_based",
+         "config": {"classification": "negative", "minCount": 2, "days": 7}},
+        {"name": "cool", "ruleType": "cooldown", "config": {"hours": 12}},
+    ]  # fmt: skip
+    rows = [
+        ("c1", "card", "conversion", datetime(2026, 3, 1, tzinfo=UTC)),
+        ("c2", "card", "impression", datetime(2026, 3, 9, tzinfo=UTC)),  # after the conversion
+        ("l1", "loan", "dismiss", datetime(2026, 1, 1, tzinfo=UTC)),
+        ("l2", "loan", "dismiss", datetime(2026, 1, 2, tzinfo=UTC)),
+        ("l3", "loan", "impression", datetime(2026, 3, 9, tzinfo=UTC)),
+        ("g1", "gift", "impression", datetime(2026, 3, 9, 23, tzinfo=UTC)),  # 13 h ago
+        ("g2", "gift", "click", datetime(2026, 3, 10, 11, tzinfo=UTC)),  # a response, 1 h ago
+        ("b1", "bond", "impression", datetime(2026, 3, 10, 3, tzinfo=UTC)),  # 9 h ago
+    ]
+    decision = _store_decision(tmp_path, host, docs, rows)
+    # before the fix: card passed (an impression followed the conversion), loan was blocked
+    # (two dismissals ever), gift was blocked (the click counted as a showing)
+    assert ids(decision) == ["loan", "gift"]
+    drops = policy_drops(decision)
+    assert drops["card"].rule_id == "no-rebuy"
+    assert drops["bond"].rule_id == "cool" and "last shown 9.0 h ago" in drops["bond"].reason
 
 
 # -- request-level types --------------------------------------------------------------------------
@@ -393,3 +496,10 @@ def test_fallback_offers_with_used_up_stock_or_budget_are_dropped(host: Host) ->
     assert ids(decision) == ["gift", "loan"]
     assert decision.trace is not None
     assert any(d.offer_id == "card" and d.stage == "offer_constraint" for d in decision.trace.drops)
+
+
+def test_outcome_based_windows_are_utc_days_whatever_the_offset_of_as_of() -> None:
+    # 2026-03-10 01:00 at +02:00 is 2026-03-09 23:00 UTC: 7 days before is UTC day 03-02
+    local = datetime.fromisoformat("2026-03-10T01:00:00+02:00")
+    assert window_start(local, 7) == date(2026, 3, 2)
+    assert window_start(datetime(2026, 3, 10, 1), 7) == date(2026, 3, 3)  # naive: UTC

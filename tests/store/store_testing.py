@@ -13,8 +13,8 @@ TABLES = (
     "interactions, customer_summaries, customer_offer_summaries, customer_daily_summaries, "
     "webhook_deliveries, outbox_events, webhook_endpoints, "
     "trigger_events, trigger_states, triggers, "
-    "offer_consumption, outcome_consumption, customer_contact_counts, simulations, "
-    "customer_attributes, documents, locks, tenants"
+    "offer_consumption, outcome_consumption, customer_contact_counts, customer_offer_outcomes, "
+    "simulations, customer_attributes, documents, locks, tenants"
 )
 
 

@@ -1,5 +1,6 @@
 """Contacts per (customer, UTC day, offer, channel): kept with every write path, given back on
-removal, dropped on forget, and backfilled by migration 0010 from stored interactions."""
+removal, dropped on forget, and backfilled by migrations 0010 and 0012 from stored
+interactions; with them the offer outcomes (latest time and count per offer and outcome type)."""
 
 from __future__ import annotations
 
@@ -107,4 +108,109 @@ def test_migration_backfills_from_stored_interactions(store: Store) -> None:
     with store._transaction() as cur:  # type: ignore[attr-defined]
         cur.execute("DELETE FROM customer_contact_counts")
         cur.execute(backfill)
+    assert _counts(store) == EXPECTED
+
+
+# -- classified responses and offer outcomes (migration 0012) -----------------------------------
+def _classified(store: Store, customer: str = "c1") -> set[tuple]:
+    return {
+        (c.day.isoformat(), c.offer_id, c.channel, c.positives, c.negatives)
+        for c in store.get_contact_counts("acme", customer)
+    }
+
+
+def _outcomes(store: Store, customer: str = "c1") -> set[tuple]:
+    return {
+        (o.offer_id, o.outcome, o.kind, o.classification, o.last_at, o.n)
+        for o in store.get_offer_outcomes("acme", customer)
+    }
+
+
+CLASSIFIED = {
+    ("2026-03-09", "x", "web", 1, 0),
+    ("2026-03-09", "y", "email", 0, 0),
+    ("2026-03-10", "x", "web", 0, 0),
+    ("2026-03-10", None, None, 0, 1),
+}
+OUTCOMES = {  # the dismissal names no offer: no per-offer outcome
+    ("x", "impression", "impression", "neutral", DAY2, 3),
+    ("x", "conversion", "response", "positive", DAY1, 1),
+    ("y", "impression", "impression", "neutral", DAY1, 1),
+}
+
+
+def test_classified_responses_and_offer_outcomes_on_every_write_path(store: Store) -> None:
+    _offers(store)
+    for row in ROWS:
+        store.record_interaction("acme", row)
+    store.record_interaction("acme", ROWS[0])  # a retry counts once
+    assert _classified(store) == CLASSIFIED and _outcomes(store) == OUTCOMES
+    store.create_tenant("bulk")
+    for tenant in ("bulk",):
+        for offer in ("x", "y"):
+            store.put_offer(tenant, {"id": offer})
+        store.record_interactions_bulk(tenant, ROWS[:2])  # all new: the fast path
+        store.record_interactions_bulk(tenant, ROWS)  # some duplicates: the SQL fold
+    assert store.get_offer_outcomes("bulk", "c1") == store.get_offer_outcomes("acme", "c1")
+    assert store.get_contact_counts("bulk", "c1") == store.get_contact_counts("acme", "c1")
+    assert store.tenant_offer_outcomes("acme") == {"c1": store.get_offer_outcomes("acme", "c1")}
+
+
+def test_removals_recompute_the_offer_outcomes(store: Store) -> None:
+    _offers(store)
+    for row in [*ROWS, _row("g", "dismiss", "x", "web", DAY2)]:
+        store.record_interaction("acme", row)
+    # the latest impression of x goes: its last time falls back to the earlier ones
+    store.delete_interaction("acme", "e")
+    assert ("x", "impression", "impression", "neutral", DAY1, 2) in _outcomes(store)
+    # a correction moves the conversion to a dismissal (its row goes, the count adds up)
+    store.correct_interaction("acme", "c", _row("c", "dismiss", "x", "web", DAY1))
+    assert _outcomes(store) == {
+        ("x", "impression", "impression", "neutral", DAY1, 2),
+        ("x", "dismiss", "response", "negative", DAY2, 2),
+        ("y", "impression", "impression", "neutral", DAY1, 1),
+    }
+    assert ("2026-03-09", "x", "web", 0, 1) in _classified(store)
+    assert ("2026-03-10", "x", "web", 0, 1) in _classified(store)
+    # a bulk replacement moves the impression of y to x
+    store.record_interactions_bulk(
+        "acme", [_row("d", "impression", "x", "web", DAY2)], replace=True
+    )
+    assert ("x", "impression", "impression", "neutral", DAY2, 3) in _outcomes(store)
+    assert not any(o[0] == "y" for o in _outcomes(store))
+    store.forget_customer("acme", "c1")
+    assert _outcomes(store) == set() and store.get_offer_outcomes("acme", "c1") == []
+
+
+def test_migration_0012_backfills_from_stored_interactions(store: Store) -> None:
+    _offers(store)
+    store.record_interactions_bulk("acme", ROWS)
+    dialect = store.dialect  # type: ignore[attr-defined]
+    script = next(m.sql for m in load_migrations(dialect) if m.version == 12)
+    start = script.index("UPDATE customer_contact_counts")
+    update = script[start : script.index(";", start)]
+    start = script.index("INSERT INTO customer_offer_outcomes")
+    insert = script[start : script.index(";", start)]
+    with store._transaction() as cur:  # type: ignore[attr-defined]
+        # as a database of version 11 has them: no classified counts, no offer outcomes
+        cur.execute("UPDATE customer_contact_counts SET positives = 0, negatives = 0")
+        cur.execute("DELETE FROM customer_offer_outcomes")
+        cur.execute(update)
+        cur.execute(insert)
+    assert _classified(store) == CLASSIFIED
+    assert _outcomes(store) == OUTCOMES
+
+
+def test_upgrading_a_version_11_database_backfills_version_12(store: Store) -> None:
+    _offers(store)
+    store.record_interactions_bulk("acme", ROWS)
+    with store._transaction() as cur:  # type: ignore[attr-defined]
+        # take the database back to what version 11 had
+        cur.execute("DROP TABLE customer_offer_outcomes")
+        cur.execute("ALTER TABLE customer_contact_counts DROP COLUMN positives")
+        cur.execute("ALTER TABLE customer_contact_counts DROP COLUMN negatives")
+        cur.execute("DELETE FROM schema_migrations WHERE version = 12")
+    assert store.upgrade() == [12]
+    assert _classified(store) == CLASSIFIED
+    assert _outcomes(store) == OUTCOMES
     assert _counts(store) == EXPECTED

@@ -7,6 +7,7 @@ import random
 import threading
 from dataclasses import asdict, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -41,6 +42,8 @@ def all_summaries(store: Store, tenant: str) -> dict:
             store.get_customer_summary(tenant, customer),
             store.get_offer_summaries(tenant, customer),
             store.get_daily_summaries(tenant, customer),
+            store.get_contact_counts(tenant, customer),
+            store.get_offer_outcomes(tenant, customer),
         )
     return result
 
@@ -61,24 +64,49 @@ def folded(store: Store, tenant: str) -> dict:
         for i in store.iter_interactions(tenant)
     ]
     rows = summaries.aggregate(tenant, events)
-    return {
+    out = {
         table: sorted(tuple(row[1:]) for row in table_rows) for table, table_rows in rows.items()
     }
+    # the contact counts and offer outcomes, folded here independently of the store's code
+    contacts: dict[tuple, list[int]] = {}
+    outcomes: dict[tuple, list[Any]] = {}
+    for i in store.iter_interactions(tenant):
+        at = i.occurred_at.timestamp()
+        key = (i.customer_id, i.occurred_at.date().isoformat(), i.offer_id or "", i.channel or "")
+        c = contacts.setdefault(key, [0] * 6)
+        flags = (True, i.kind == "impression", i.kind != "impression",
+                 i.outcome == "conversion", i.classification == "positive",
+                 i.classification == "negative")  # fmt: skip
+        for n, flag in enumerate(flags):
+            c[n] += int(flag)
+        if i.offer_id is not None:
+            o = outcomes.setdefault((i.customer_id, i.offer_id, i.outcome),
+                                    [i.kind, i.classification, at, 0])  # fmt: skip
+            o[2], o[3] = max(o[2], at), o[3] + 1
+    out["customer_contact_counts"] = sorted((*k, *v) for k, v in contacts.items())
+    out["customer_offer_outcomes"] = sorted((*k, *v) for k, v in outcomes.items())
+    return out
 
 
 def stored(store: Store, tenant: str) -> dict:
     """The stored summary rows of a tenant, in the shape of :func:`folded`."""
+    columns = {table: summaries.summary_columns(table)[1:] for table in summaries.TABLES}
+    columns["customer_contact_counts"] = (
+        "customer_id", "day", "offer_id", "channel", "interactions", "impressions", "responses",
+        "conversions", "positives", "negatives",
+    )  # fmt: skip
+    columns["customer_offer_outcomes"] = (
+        "customer_id", "offer_id", "outcome", "kind", "classification", "last_at", "n",
+    )  # fmt: skip
     with store._read() as cur:  # type: ignore[attr-defined]
         return {
             table: sorted(
                 tuple(row)
                 for row in cur.execute(
-                    f"SELECT {', '.join(summaries.summary_columns(table)[1:])} FROM {table} "
-                    "WHERE tenant_id = ?",
-                    (tenant,),
+                    f"SELECT {', '.join(names)} FROM {table} WHERE tenant_id = ?", (tenant,)
                 ).fetchall()
             )
-            for table in summaries.TABLES
+            for table, names in columns.items()
         }
 
 

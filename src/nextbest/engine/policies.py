@@ -10,14 +10,15 @@ it from every policy below. ``mutual_exclusion`` policies act on the ranking ins
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..models.decision import Candidate, Drop
 from ..models.offers import Offer
-from ..models.policies import COUNTED_SCOPES, WEEKDAYS, PolicyCounts
+from ..models.policies import COUNTED_SCOPES, WEEKDAYS, PolicyCounts, window_start
 from ..models.request import DecisionRequest
+from ..store import OfferOutcome
 from .state import DecisionState
 
 #: The node id contact-policy drops carry in the trace.
@@ -112,40 +113,61 @@ def blocking(
             )
             return reason, {"day": day, "hour": hour}
         return None
-    summary = counts.offers.get(offer_id) if offer_id is not None else None
-    if summary is None:
-        return None  # never seen: no cooldown or outcome suppression
-    hours = (as_of - summary.last_at).total_seconds() / 3600.0
+    if offer_id is None:
+        return None
+    seen_offer = counts.outcomes.get(offer_id, {})
     if kind == "cooldown":
+        shown = _latest(o for o in seen_offer.values() if o.kind == "impression")
+        if shown is None:
+            return None  # never shown: no cooldown
+        hours = (as_of - shown).total_seconds() / 3600.0
         if hours < cfg.hours:
             reason = (
-                f"cooldown: offer last seen {hours:.1f} h ago, needs {cfg.hours:g} h "
+                f"cooldown: offer last shown {hours:.1f} h ago, needs {cfg.hours:g} h "
                 f"at scope={where}"
             )
             return reason, {"hoursSince": round(hours, 3), "hours": cfg.hours}
         return None
     if kind == "outcome_based":
-        days = hours / 24.0
-        if days >= cfg.days:
-            return None
         if cfg.outcome is not None:
-            if summary.last_outcome != cfg.outcome:
+            found = seen_offer.get(cfg.outcome)
+            if found is None:
+                return None
+            days = (as_of - found.last_at).total_seconds() / 86400.0
+            if days >= cfg.days:
                 return None
             reason = (
                 f"outcome_based: last outcome {cfg.outcome!r} {days:.1f} days ago "
                 f"(suppressed for {cfg.days:g} days) at scope={where}"
             )
             return reason, {"outcome": cfg.outcome, "daysSince": round(days, 3)}
-        seen = getattr(summary, cfg.classification)
+        start = window_start(as_of, cfg.days)
+        seen = counts.classified.get((cfg.classification, start), {}).get(offer_id, 0)
         if seen < cfg.min_count:
             return None
+        last = _latest(o for o in seen_offer.values() if o.classification == cfg.classification)
+        ago = "" if last is None else f", the last {_days(as_of, last):.1f} days ago"
         reason = (
-            f"outcome_based: {seen} {cfg.classification} responses (min {cfg.min_count}), "
-            f"last interaction {days:.1f} days ago (suppressed for {cfg.days:g} days) "
+            f"outcome_based: {seen} {cfg.classification} responses on the UTC days since "
+            f"{start.isoformat()} (min {cfg.min_count} in {cfg.days:g} days){ago} "
             f"at scope={where}"
         )
-        return reason, {"count": seen, "minCount": cfg.min_count, "daysSince": round(days, 3)}
+        window: dict[str, Any] = {
+            "count": seen, "minCount": cfg.min_count, "since": start.isoformat()
+        }  # fmt: skip
+        if last is not None:
+            window["daysSince"] = round(_days(as_of, last), 3)
+        return reason, window
     return None
+
+
+def _latest(outcomes: Iterable[OfferOutcome]) -> datetime | None:
+    """The latest ``last_at`` of ``outcomes`` (None: none)."""
+    return max((o.last_at for o in outcomes), default=None)
+
+
+def _days(as_of: datetime, at: datetime) -> float:
+    return (as_of - at).total_seconds() / 86400.0
 
 
 def apply_contact_policies(state: DecisionState) -> None:
@@ -153,7 +175,7 @@ def apply_contact_policies(state: DecisionState) -> None:
 
     Each policy is answered once per decision before the candidates are walked: a
     customer-level one blocks every offer in its scope or none, a per-offer one (cooldown,
-    outcome_based) only offers with history, found in the per-offer summaries. Policies that
+    outcome_based) only offers with history, found in the offer outcomes. Policies that
     block nothing are left out, so the walk per candidate is short.
     """
     inputs = state.policies
@@ -175,15 +197,10 @@ def apply_contact_policies(state: DecisionState) -> None:
             if found is not None:
                 plan.append((policy, found))
         else:
-            # only an offer seen after the cutoff can be blocked: one comparison per summary
-            span = policy.config.hours / 24.0 if kind == "cooldown" else policy.config.days
-            cutoff = state.as_of - timedelta(days=span)
             by_offer = {
                 offer_id: found
-                for offer_id, summary in counts.offers.items()
-                if summary.last_at > cutoff
-                and _may_block(policy, summary)
-                and (found := blocking(policy, offer_id, state, counts)) is not None
+                for offer_id in _may_block(policy, counts, state.as_of)
+                if (found := blocking(policy, offer_id, state, counts)) is not None
             }
             if by_offer:
                 plan.append((policy, by_offer))
@@ -219,14 +236,26 @@ def apply_contact_policies(state: DecisionState) -> None:
     state.candidates = kept
 
 
-def _may_block(policy: Any, summary: Any) -> bool:
-    """A cheap pre-check of a per-offer policy against an offer's summary (its time aside)."""
+def _may_block(policy: Any, counts: PolicyCounts, as_of: datetime) -> list[str]:
+    """The offers a per-offer policy may block, by one cheap test each (a time after the
+    window's start, a count at the minimum): :func:`blocking` then decides and says why."""
     cfg = policy.config
-    if policy.rule_type != "outcome_based":
-        return True
+    if policy.rule_type == "cooldown":
+        cutoff = as_of - timedelta(hours=cfg.hours)
+        return [
+            offer_id
+            for offer_id, seen in counts.outcomes.items()
+            if any(o.last_at > cutoff and o.kind == "impression" for o in seen.values())
+        ]
     if cfg.outcome is not None:
-        return bool(summary.last_outcome == cfg.outcome)
-    return bool(getattr(summary, cfg.classification) >= cfg.min_count)
+        cutoff = as_of - timedelta(days=cfg.days)
+        return [
+            offer_id
+            for offer_id, seen in counts.outcomes.items()
+            if (found := seen.get(cfg.outcome)) is not None and found.last_at > cutoff
+        ]
+    classified = counts.classified.get((cfg.classification, window_start(as_of, cfg.days)), {})
+    return [offer_id for offer_id, n in classified.items() if n >= cfg.min_count]
 
 
 def _drop_exhausted(state: DecisionState, exhausted: Mapping[str, str]) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, TypeAdapter, create_model, field_validator, model_validator
 
-from ..store import OfferSummary
+from ..store import OfferOutcome
 from .base import CamelModel, Id
 from .flows import SLUG
 
@@ -74,15 +74,17 @@ class CrossChannelCapConfig(CamelModel):
 
 
 class CooldownConfig(CamelModel):
-    """At least ``hours`` since the customer's last interaction with the candidate offer."""
+    """At least ``hours`` since the candidate offer was last shown to the customer: the latest
+    recorded interaction of kind ``impression`` with it (a recommendation is not a showing)."""
 
     hours: float = Field(gt=0, le=24 * 3660, allow_inf_nan=False)
 
 
 class OutcomeBasedConfig(CamelModel):
-    """Suppress an offer for ``days`` after an outcome with it: the last ``outcome`` of that
-    type, or at least ``minCount`` responses of a ``classification`` (positive / negative),
-    the latest of them within ``days``."""
+    """Suppress an offer for ``days`` after an outcome with it: while the latest ``outcome`` of
+    that type (whatever came after it) is less than ``days`` old, or while at least
+    ``minCount`` responses of a ``classification`` (positive / negative) were recorded on the
+    UTC days of the last ``days`` days (from the UTC day of ``asOf - days`` through today)."""
 
     days: float = Field(gt=0, le=3660, allow_inf_nan=False)
     outcome: Id | None = None
@@ -95,8 +97,8 @@ class OutcomeBasedConfig(CamelModel):
             raise ValueError("give exactly one of 'outcome' or 'classification'")
         if self.outcome is not None and self.min_count != 1:
             raise ValueError(
-                "'minCount' needs 'classification' (the summaries count responses by "
-                "classification; per outcome type only the last one is kept)"
+                "'minCount' needs 'classification' (responses are counted per day by "
+                "classification; per outcome type only the latest time is kept)"
             )
         return self
 
@@ -211,8 +213,11 @@ class PolicyCounts:
     """What the store's summaries say about one customer, as of a decision's time (UTC).
 
     ``periods``: contacts in the current day, week and month, each as ``{counted: n}`` (every
-    :data:`COUNTED` value); ``all_time`` the same over every day; ``offers`` the per-offer
-    summaries (last interaction, last outcome, counts). ``scoped``: for caps scoped to an
+    :data:`COUNTED` value); ``all_time`` the same over every day; ``outcomes`` per offer id,
+    per outcome type, the latest time and count (``cooldown``, ``outcome_based``);
+    ``classified`` per (classification, first UTC day) the responses of that classification
+    per offer id from that day through the decision's (``outcome_based`` with a
+    classification). ``scoped``: for caps scoped to an
     offer, category, subcategory or channel, by scope label (``offer:X``), the contacts in
     that scope per period and over all time (``"all"``). ``channels``: per period, the
     customer's contacts on each channel (for ``cross_channel_cap``).
@@ -220,7 +225,8 @@ class PolicyCounts:
 
     periods: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     all_time: Mapping[str, int] = field(default_factory=dict)
-    offers: Mapping[str, OfferSummary] = field(default_factory=dict)
+    outcomes: Mapping[str, Mapping[str, OfferOutcome]] = field(default_factory=dict)
+    classified: Mapping[tuple[str, date], Mapping[str, int]] = field(default_factory=dict)
     scoped: Mapping[str, Mapping[str, Mapping[str, int]]] = field(default_factory=dict)
     channels: Mapping[str, Mapping[str, Mapping[str, int]]] = field(default_factory=dict)
 
@@ -239,6 +245,13 @@ class PolicyInputs:
     def empty(self) -> bool:
         """Whether there is nothing to apply."""
         return not self.policies and not self.exhausted
+
+
+def window_start(as_of: datetime, days: float) -> date:
+    """The first UTC day of an ``outcome_based`` window of ``days`` days ending at ``as_of``
+    (whatever offset ``as_of`` carries; naive is UTC)."""
+    start = as_of - timedelta(days=days)
+    return (start if start.tzinfo is None else start.astimezone(UTC)).date()
 
 
 def period_starts(as_of: datetime) -> dict[str, date]:

@@ -5,11 +5,12 @@ policy name) and validated on every write (:func:`parse_policy`). :class:`Contac
 caches each tenant's active policies (writes through it invalidate at once; other processes'
 writes are seen within ``ttl`` seconds) and reads, per decision, only the summaries the
 active policies need: the customer's daily summaries of the current month and ISO week for
-``frequency_cap``, the all-time summary for ``customer_total_cap``, the per-offer summaries for
-``cooldown`` and ``outcome_based``, and the customer's contact counts (per day, offer and
-channel) once when a cap is scoped to an offer, category, subcategory or channel or a
-``cross_channel_cap`` is active (since the month's start; all of them for a scoped
-``customer_total_cap``). No raw interaction is read.
+``frequency_cap``, the all-time summary for ``customer_total_cap``, the per (offer, outcome
+type) latest times for ``cooldown`` and ``outcome_based``, and the customer's contact counts
+(per day, offer and channel) once when a cap is scoped to an offer, category, subcategory or
+channel, a ``cross_channel_cap`` or an ``outcome_based`` policy with a classification is active
+(since the earliest day one of them reads; all of them for a scoped ``customer_total_cap``).
+No raw interaction is read.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ from ..models.policies import (
     PolicyCounts,
     PolicyInputs,
     period_starts,
+    window_start,
 )
-from ..store import ContactCount, CustomerSummary, DailySummary, OfferSummary, Store
+from ..store import ContactCount, CustomerSummary, DailySummary, OfferOutcome, Store
 
 log = logging.getLogger(__name__)
 
@@ -183,9 +185,9 @@ class ContactPolicies:
         summary = None
         if need.summary:
             summary = self.store.get_customer_summary(tenant_id, customer_id)
-        offers: Mapping[str, OfferSummary] = {}
+        offers: Sequence[OfferOutcome] = ()
         if need.offers:
-            offers = self.store.get_offer_summaries(tenant_id, customer_id)
+            offers = self.store.get_offer_outcomes(tenant_id, customer_id)
         contacts: Sequence[ContactCount] = ()
         if need.contacts:
             contacts = self.store.get_contact_counts(tenant_id, customer_id, need.contacts_from)
@@ -195,8 +197,8 @@ class ContactPolicies:
 @dataclass(frozen=True, slots=True)
 class CountsNeeded:
     """Which summaries policies read as of a time: the daily ones from ``daily_from`` (None:
-    none), the all-time one, the per-offer ones, the contact counts (from ``contacts_from``;
-    None with ``contacts``: all of them)."""
+    none), the all-time one, the offer outcomes (``offers``), the contact counts (from
+    ``contacts_from``; None with ``contacts``: all of them)."""
 
     daily_from: date | None
     summary: bool
@@ -212,13 +214,19 @@ def counts_needed(policies: Iterable[Any], as_of: datetime) -> CountsNeeded:
     first = min(period_starts(as_of).values())
     scoped = [p for p in policies if _scoped_cap(p)]
     whole = any(p.rule_type == "customer_total_cap" for p in scoped)
+    windows = [window_start(as_of, p.config.days) for p in policies if _classified(p)]
     return CountsNeeded(
         daily_from=first if "frequency_cap" in kinds else None,
         summary="customer_total_cap" in kinds,
         offers=bool(kinds & {"cooldown", "outcome_based"}),
-        contacts=bool(scoped) or "cross_channel_cap" in kinds,
-        contacts_from=None if whole else first,
+        contacts=bool(scoped) or "cross_channel_cap" in kinds or bool(windows),
+        contacts_from=None if whole else min([first, *windows]),
     )
+
+
+def _classified(policy: Any) -> bool:
+    """An ``outcome_based`` policy counting responses by classification."""
+    return policy.rule_type == "outcome_based" and policy.config.classification is not None
 
 
 def _scoped_cap(policy: Any) -> bool:
@@ -233,12 +241,12 @@ def policy_counts(
     catalog: Mapping[str, tuple[Offer, Any]],
     days: Sequence[DailySummary],
     summary: CustomerSummary | None,
-    offers: Mapping[str, OfferSummary],
+    offers: Sequence[OfferOutcome],
     contacts: Sequence[ContactCount],
 ) -> PolicyCounts:
     """What ``policies`` read of one customer as of ``as_of`` (UTC), from what
     :func:`counts_needed` names, however it was read (one customer, or a whole tenant at
-    once): its daily summaries, all-time summary, per-offer summaries and contact counts."""
+    once): its daily summaries, all-time summary, offer outcomes and contact counts."""
     policies = tuple(policies)
     kinds = {p.rule_type for p in policies}
     starts = period_starts(as_of)
@@ -250,7 +258,25 @@ def policy_counts(
     all_time: dict[str, int] = {}
     if "customer_total_cap" in kinds:
         all_time = _totals([summary] if summary else [])
-    offer_summaries = dict(offers) if kinds & {"cooldown", "outcome_based"} else {}
+    outcomes: dict[str, dict[str, OfferOutcome]] = {}
+    if kinds & {"cooldown", "outcome_based"}:
+        for o in offers:
+            outcomes.setdefault(o.offer_id, {})[o.outcome] = o
+    classified: dict[tuple[str, date], dict[str, int]] = {}
+    for policy in policies:
+        if not _classified(policy):
+            continue
+        cls = policy.config.classification
+        key = (cls, window_start(as_of, policy.config.days))
+        if key in classified:
+            continue
+        by_offer: dict[str, int] = {}
+        for r in contacts:
+            if r.offer_id is not None and key[1] <= r.day <= end:
+                n = r.positives if cls == "positive" else r.negatives
+                if n:
+                    by_offer[r.offer_id] = by_offer.get(r.offer_id, 0) + n
+        classified[key] = by_offer
     scoped: dict[str, dict[str, dict[str, int]]] = {}
     for policy in policies:
         label = scope_label(policy)
@@ -271,7 +297,7 @@ def policy_counts(
                     for name in COUNTED:
                         seen[name] += getattr(r, name)
             channels[period] = on
-    return PolicyCounts(periods, all_time, offer_summaries, scoped, channels)
+    return PolicyCounts(periods, all_time, outcomes, classified, scoped, channels)
 
 
 def _totals(summaries: Iterable[Any]) -> dict[str, int]:

@@ -15,6 +15,7 @@ from ..store import (
     CustomerSummary,
     DailySummary,
     InvalidInputError,
+    OfferOutcome,
     OfferSummary,
     Store,
 )
@@ -30,14 +31,15 @@ def _column(values: Any) -> list[Any]:
 class Population:
     """The customers a simulation runs over (sorted by id unless sampled) and what is known
     about them, read once: ``context`` columns by name aligned with ``customer_ids`` (the
-    names some plugin answered for in bulk), all-time ``summaries``, per-offer summaries and
-    daily summaries and contact counts (the latter three only when the flows or the contact
-    policies read them)."""
+    names some plugin answered for in bulk), all-time ``summaries``, per-offer summaries, offer
+    outcomes, daily summaries and contact counts (the latter four only when the flows or the
+    contact policies read them)."""
 
     customer_ids: list[str]
     context: dict[str, list[Any]]
     summaries: dict[str, CustomerSummary]
     offer_summaries: dict[str, dict[str, OfferSummary]] = field(default_factory=dict)
+    offer_outcomes: dict[str, list[OfferOutcome]] = field(default_factory=dict)
     daily: dict[str, list[DailySummary]] = field(default_factory=dict)
     contacts: dict[str, list[ContactCount]] = field(default_factory=dict)
     #: how many customers the tenant has (before a segment or a sample)
@@ -57,13 +59,15 @@ def load_population(
     as_of: datetime,
     *,
     offer_summaries: bool = False,
+    offer_outcomes: bool = False,
     daily_from: date | None = None,
     contacts: bool = False,
     contacts_from: date | None = None,
 ) -> Population:
     """Every customer of the tenant (those with interactions and any a plugin has values for)
     with the plugins' columns of ``names`` as of ``as_of``; ``offer_summaries``: also every
-    customer's per-offer summaries; ``daily_from``: also the daily summaries from that day to
+    customer's per-offer summaries; ``offer_outcomes``: also every customer's latest time per
+    (offer, outcome type); ``daily_from``: also the daily summaries from that day to
     ``as_of``'s day; ``contacts``: also the contact counts from ``contacts_from`` (all when
     None)."""
     summaries = store.customer_summaries(tenant_id)
@@ -91,6 +95,8 @@ def load_population(
     population = Population(ordered, context, summaries, tenant_customers=len(ordered))
     if offer_summaries:
         population.offer_summaries = store.tenant_offer_summaries(tenant_id)
+    if offer_outcomes:
+        population.offer_outcomes = store.tenant_offer_outcomes(tenant_id)
     if daily_from is not None:
         population.daily = store.tenant_daily_summaries(tenant_id, daily_from, as_of.date())
     if contacts:

@@ -105,7 +105,8 @@ def run_simulation(
         tenant_id,
         names,
         as_of,
-        offer_summaries=any(f.uses_offer_history for _, f, _ in flows) or need.offers,
+        offer_summaries=any(f.uses_offer_history for _, f, _ in flows),
+        offer_outcomes=need.offers,
         daily_from=need.daily_from,
         contacts=need.contacts,
         contacts_from=need.contacts_from,
@@ -160,7 +161,7 @@ def run_simulation(
                     catalog.by_id,
                     population.daily.get(cid, ()),
                     summary,
-                    population.offer_summaries.get(cid, {}),
+                    population.offer_outcomes.get(cid, ()),
                     population.contacts.get(cid, ()),
                 )
                 inputs = PolicyInputs(tuple(policies), counts, exhausted)

@@ -346,7 +346,8 @@ class OfferConsumption:
 class ContactCount:
     """A customer's interactions on one UTC day with one offer on one channel (None: the
     interactions without an offer / a channel): every one, impressions, responses (the
-    other kind) and conversions (outcome ``conversion``)."""
+    other kind), conversions (outcome ``conversion``), and the interactions classified
+    positive and negative."""
 
     day: date
     offer_id: str | None
@@ -355,6 +356,22 @@ class ContactCount:
     impressions: int
     responses: int
     conversions: int
+    positives: int = 0
+    negatives: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OfferOutcome:
+    """A customer's interactions of one outcome type with one offer: the type's kind and
+    classification, when the latest occurred and how many are stored (what ``cooldown`` and
+    ``outcome_based`` policies read)."""
+
+    offer_id: str
+    outcome: str
+    kind: str
+    classification: str
+    last_at: datetime
+    n: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -968,6 +985,15 @@ class Store(Protocol):
     ) -> dict[str, list[ContactCount]]:
         """Every customer's contact counts from ``start`` on (every day when None), by customer
         id (one read; population simulations)."""
+        ...
+
+    def get_offer_outcomes(self, tenant_id: str, customer_id: str) -> list[OfferOutcome]:
+        """A customer's interactions per (offer, outcome type): last time and count, by offer
+        then outcome; read by ``cooldown`` and ``outcome_based`` policies."""
+        ...
+
+    def tenant_offer_outcomes(self, tenant_id: str) -> dict[str, list[OfferOutcome]]:
+        """Every customer's offer outcomes by customer id (one read; population simulations)."""
         ...
 
     def get_daily_summaries(

@@ -939,6 +939,7 @@ class InteractionsSql(ContactsSql):
                 "interactions",
                 *summaries.TABLES,
                 "customer_contact_counts",
+                "customer_offer_outcomes",
                 "outcome_consumption",
                 "customer_attributes",
             ):

@@ -254,9 +254,9 @@ class PostgresStore(SqlStore):
         cur._cursor.execute(_BULK_INSERT, columns)
         inserted = sorted(cur._cursor.fetchall())  # by interaction id: recording order
         self._apply_summaries(cur, tenant_id, [tuple(r[1:8]) for r in inserted])
-        # (customer, offer, channel, kind, outcome, occurred at)
+        # (customer, offer, channel, kind, outcome, occurred at, classification)
         self._count_contacts(
-            cur, tenant_id, [(r[1], r[2], r[8], r[5], r[3], r[7]) for r in inserted]
+            cur, tenant_id, [(r[1], r[2], r[8], r[5], r[3], r[7], r[4]) for r in inserted]
         )
         return len(inserted)
 

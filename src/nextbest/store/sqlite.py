@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nextbest.store import summaries
-from nextbest.store.contacts_sql import contact_of
+from nextbest.store.contacts_sql import ADD_OUTCOMES_SINCE, contact_of
 from nextbest.store.core_sql import Cursor
 from nextbest.store.errors import (
     InvalidInputError,
@@ -263,16 +263,18 @@ class SqliteStore(SqlStore):
             ).items():
                 if upserts:
                     cur.executemany(summaries.upsert_sql(table), upserts)
-            self._count_contacts(cur, tenant_id, map(contact_of, rows))
+            self._count_contacts(cur, tenant_id, map(contact_of, rows), outcomes=False)
+            cur.execute(ADD_OUTCOMES_SINCE, (before[0],))
         elif new:
             for sql in _SUMMARISE_NEW_ROWS:
                 cur.execute(sql, (before[0],))
             added = cur.execute(
-                "SELECT customer_id, offer_id, channel, kind, outcome, occurred_at "
+                "SELECT customer_id, offer_id, channel, kind, outcome, occurred_at, classification "
                 "FROM interactions WHERE interaction_id > ?",
                 (before[0],),
             ).fetchall()
-            self._count_contacts(cur, tenant_id, map(tuple, added))
+            self._count_contacts(cur, tenant_id, map(tuple, added), outcomes=False)
+            cur.execute(ADD_OUTCOMES_SINCE, (before[0],))
         return new
 
     def _upsert_json_documents(self, cur: Cursor, rows: Iterable[Sequence[Any]]) -> int:
