@@ -233,3 +233,33 @@ def test_the_process_cap_setting(
     else:
         monkeypatch.setenv(jobs.MAX_SIMULATIONS_ENV, raw)
     assert jobs.max_process_simulations() == cap
+
+
+def test_a_run_whose_first_write_fails_releases_its_slot(
+    api: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database error on the run's first write (status running) is the run's failure; the
+    process's slot is given back, so the next run can start."""
+    real = api.store.update_simulation
+    failed_once: list[bool] = []
+
+    def flaky(tenant_id: str, simulation_id: str, **fields: Any) -> Any:
+        if fields.get("status") == "running" and not failed_once:
+            failed_once.append(True)
+            raise RuntimeError("the database went away for a moment")
+        return real(tenant_id, simulation_id, **fields)
+
+    monkeypatch.setattr(api.store, "update_simulation", flaky)
+    monkeypatch.setenv(jobs.MAX_SIMULATIONS_ENV, "1")
+    body = {"flow": "retention", "asOf": AS_OF_TEXT}
+    first = api.call("POST", "/api/v1/simulations", json=body)
+    assert first.status_code == 202, first.text
+    failed = api.wait(first.headers["Location"])
+    assert failed["status"] == "failed" and "went away" in failed["error"]
+    deadline = time.monotonic() + 10
+    while jobs._active and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert jobs._active == {}
+    second = api.call("POST", "/api/v1/simulations", json=body)
+    assert second.status_code == 202, second.text
+    assert api.wait(second.headers["Location"])["status"] == "done"

@@ -121,7 +121,7 @@ def _claim(store: Store, tenant_id: str, options: SimulationOptions) -> Simulati
         cap = max_process_simulations()
         if len(_active) >= cap:
             raise SimulationBusyError(
-                f"the server runs {len(_active)} simulations already (at most {cap}, "
+                f"the server is running as many simulations as it may (at most {cap}, "
                 f"{MAX_SIMULATIONS_ENV}); start this one when one has finished"
             )
         record = store.create_simulation(
@@ -253,7 +253,6 @@ def execute(
     heartbeat, result or error) and calling ``on_progress`` too; its result. A failure is the
     run's error: None is returned, or with ``reraise`` the exception raised."""
     store = service.store
-    store.update_simulation(tenant_id, simulation_id, status="running")
     stop = threading.Event()
 
     def beat() -> None:
@@ -264,7 +263,6 @@ def execute(
                 _log.warning("heartbeat of simulation %s failed", simulation_id, exc_info=True)
 
     heart = threading.Thread(target=beat, name=f"{simulation_id}-heartbeat", daemon=True)
-    heart.start()
     last = [0.0]
 
     def progress(done: int, total: int) -> None:
@@ -275,7 +273,9 @@ def execute(
         if on_progress is not None:
             on_progress(done, total)
 
-    try:
+    try:  # from the first write on: whatever fails, the process's slot is released
+        store.update_simulation(tenant_id, simulation_id, status="running")
+        heart.start()
         result = run_simulation(service, tenant_id, options, progress)
     except (InvalidInputError, UnknownFlowError) as exc:
         store.update_simulation(tenant_id, simulation_id, status="failed", error=str(exc))
