@@ -32,11 +32,13 @@ import hashlib
 import hmac
 import importlib.util
 import json
+import random
 import secrets
 import shutil
 import sys
 import tempfile
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -55,7 +57,7 @@ from nextbest.documents import load_document
 from nextbest.ingest import ingest_file
 from nextbest.outbox import Deliverer, TargetPolicy, WebhookSettings, add_endpoint
 from nextbest.simulate import parse_options, submit
-from nextbest.store import Store, from_epoch, open_store
+from nextbest.store import InteractionIn, Store, from_epoch, open_store
 from nextbest.triggers import engine_for
 from nextbest.ui.export import export_report
 
@@ -202,6 +204,7 @@ def publish_retention(store: Store) -> dict[str, Any]:
         store.put_offer(TENANT, offer)
     flow = load_document(ROOT / "examples" / "flows" / "retention.yaml")
     store.publish_flow(TENANT, flow["key"], store.save_flow(TENANT, flow["key"], flow))
+    store.set_default_flow(TENANT, flow["key"])  # what recommend and the report default to
     return flow
 
 
@@ -281,10 +284,65 @@ def trigger_demo(store: Store, host: Host) -> None:
     receiver.server.shutdown()
 
 
+#: When the demo's retention campaign is decided (three weeks before AS_OF: inside the report's
+#: 30-day lift window), for how many customers, and how often a treatment customer responds.
+CAMPAIGN_AT = "1998-06-08"
+CAMPAIGN_CUSTOMERS = 800
+CAMPAIGN_RATES = {"click": 0.15, "conversion": 0.06}
+
+
+def campaign_demo(store: Store, host: Host) -> None:
+    """A retention campaign in the demo's past, so the report's Offers and Lift pages have
+    something to show: a tenant control group (20 %, no offer), the retention flow decided
+    for CAMPAIGN_CUSTOMERS customers on CAMPAIGN_AT, each offer shown recorded as an
+    impression, and some treatment customers clicking or buying what was offered first
+    (seeded). Control customers get nothing; their own CDNOW purchases are their outcomes."""
+    store.update_tenant_settings(
+        TENANT, {"controlGroup": {"share": 0.2, "salt": "demo-1998", "mode": "none"}}
+    )
+    service = DecisionService(host, store)
+    decided = from_epoch(parse_as_of(CAMPAIGN_AT))
+    rng = random.Random(1998)
+    customers = sorted(store.customer_summaries(TENANT))[:CAMPAIGN_CUSTOMERS]
+    counts = {"control": 0, "impression": 0, "click": 0, "conversion": 0}
+    for customer in customers:
+        saved = service.recommend(
+            TENANT, {"customerId": customer, "channel": "email", "asOf": decided.isoformat()}
+        )
+        if saved.decision.group == "control":
+            counts["control"] += 1
+        items = saved.decision.items
+        events = [("impression", item.rank, 0.0, 0.01) for item in items]
+        if items and rng.random() < CAMPAIGN_RATES["click"]:
+            events.append(("click", 1, 0.0, rng.uniform(0.1, 3.0)))
+            if rng.random() < CAMPAIGN_RATES["conversion"] / CAMPAIGN_RATES["click"]:
+                events.append(("conversion", 1, round(rng.uniform(20, 120), 2), 3.5))
+        for outcome, rank, value, days in events:
+            counts[outcome] += 1
+            service.record_outcome(
+                TENANT,
+                InteractionIn(
+                    customer_id=customer,
+                    outcome=outcome,
+                    idempotency_key=f"campaign-{saved.recommendation_id}-{rank}-{outcome}",
+                    recommendation_id=saved.recommendation_id,
+                    rank=rank,
+                    value=value,
+                    occurred_at=decided + timedelta(days=days),
+                ),
+            )
+    print(
+        f"\nRetention campaign on {CAMPAIGN_AT}: {len(customers)} customers, "
+        f"{counts['control']} in the control group (no offer); {counts['impression']} offers "
+        f"shown, {counts['click']} clicks, {counts['conversion']} conversions"
+    )
+
+
 def report_demo(store: Store, host: Host, out: Path | None = None) -> None:
     """Step 7: a stored back-test and a stored simulation with a comparison, then the web
     report of the demo tenant as one offline file (what `nextbest report` writes); kept after
     the demo, its path printed."""
+    campaign_demo(store, host)
     service = service_for(host)
     # Run "at" AS_OF, the demo's present: the report as of AS_OF lists runs made by then.
     run_backtest(

@@ -1,9 +1,11 @@
 """The demo's report step (examples/demo.py, ``make demo``) leaves no page of the report empty:
-two CLV snapshots at different dates, a stored back-test and a finished simulation with a
-comparison, on the CDNOW sample."""
+two CLV snapshots at different dates, a stored back-test, a finished simulation with a
+comparison and a retention campaign with a control group (Offers and Lift), on the CDNOW
+sample."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -55,8 +57,14 @@ def test_the_demo_report_has_every_page_filled(
         "No back-tests yet",
         "no simulation runs yet",
         "No run has finished yet",
+        "has a control group in this window",
     ):
         assert empty not in text, empty
+    # the demo's retention campaign: the offers were shown, and the lift page has both groups
+    offers = re.search(r'<section class="nb-page" id="page-offers".*?</section>', text, re.S)
+    assert offers is not None and re.search(r"<th scope=\"row\">new-releases</th>", offers[0])
+    lift = re.search(r'<section class="nb-page" id="page-lift".*?</section>', text, re.S)
+    assert lift is not None and "Flow retention, the last 30 days" in lift[0]
     assert "From 1998-03-31T00:00:00Z to 1998-06-30T00:00:00Z" in text  # the migration
     assert "Side by side: retention@1 and retention-plain@1" in text
     assert "bgnbd" in text
