@@ -220,14 +220,23 @@ def ui_router(host: HostAPI, store: Store) -> APIRouter:
         response.delete_cookie(SIGN_IN_COOKIE, path=PREFIX)
         return response
 
-    @router.post(f"{PREFIX}/sign-out")
-    async def sign_out(request: Request) -> Response:
+    async def posted(request: Request) -> tuple[Session, dict[str, str]] | Response:
+        """A signed-in POST's session and form, or the response refusing it (no session:
+        to sign-in; a missing or wrong CSRF token: 403)."""
         session = session_of(request)
         form = await _form(request)
         if session is None:
             return to_sign_in(request)
         if not same_token(session.csrf, form.get("csrf")):
             return error_page(PageFailure(403, "missing or wrong CSRF token"))
+        return session, form
+
+    @router.post(f"{PREFIX}/sign-out")
+    async def sign_out(request: Request) -> Response:
+        checked = await posted(request)
+        if isinstance(checked, Response):
+            return checked
+        session, _ = checked
         signer.sign_out(session)  # a replayed copy of the cookie is refused from now on
         response = RedirectResponse(f"{PREFIX}/sign-in", status_code=303)
         response.delete_cookie(COOKIE, path=PREFIX)
@@ -248,12 +257,10 @@ def ui_router(host: HostAPI, store: Store) -> APIRouter:
 
     @router.post(f"{PREFIX}/simulations")
     async def start_simulation_form(request: Request) -> Response:
-        session = session_of(request)
-        form = await _form(request)
-        if session is None:
-            return to_sign_in(request)
-        if not same_token(session.csrf, form.get("csrf")):
-            return error_page(PageFailure(403, "missing or wrong CSRF token"))
+        checked = await posted(request)
+        if isinstance(checked, Response):
+            return checked
+        session, form = checked
         try:
             run = start_simulation(host, store, session.tenant_id, session.role, form)
         except PageFailure as failure:
